@@ -1,0 +1,42 @@
+//! Shape checks shared by the built-in layers.
+
+use crate::LayerError;
+
+/// The per-sample part of a batch shape: everything after the batch axis.
+pub(crate) fn per_sample(batch_shape: &[usize]) -> &[usize] {
+    batch_shape.get(1..).unwrap_or(&[])
+}
+
+/// Checks that `grad_output` is the `[n, …out]` gradient of a batch of `n`, naming the layer if not.
+pub(crate) fn check_grad_shape(
+    layer: &str,
+    grad_shape: &[usize],
+    n: usize,
+    out: &[usize],
+) -> Result<(), LayerError> {
+    if grad_shape.first() != Some(&n) || &grad_shape[1..] != out {
+        return Err(LayerError::shape(
+            layer,
+            format!("{out:?} for a batch of {n} (the gradient of this layer's output)"),
+            per_sample(grad_shape),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a gradient has the shape of the tensor it is the gradient of.
+pub(crate) fn check_same_shape(
+    layer: &str,
+    grad_shape: &[usize],
+    cached_shape: &[usize],
+) -> Result<(), LayerError> {
+    match cached_shape.split_first() {
+        Some((&n, out)) => check_grad_shape(layer, grad_shape, n, out),
+        None if grad_shape.is_empty() => Ok(()),
+        None => Err(LayerError::shape(
+            layer,
+            "[] (a scalar, like the forward's input)",
+            grad_shape,
+        )),
+    }
+}

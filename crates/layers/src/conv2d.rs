@@ -1,0 +1,255 @@
+//! 2-D convolution layer.
+
+use crate::checks::check_grad_shape;
+use crate::checks::per_sample;
+use crate::pool_common::window_too_large;
+use crate::{Layer, LayerError, Mode, Parameter};
+use ndarray::{ArrayD, ArrayView4, ArrayViewD, Ix1, Ix4};
+use ndarray_rand::rand::Rng;
+use scratchnet_tensor::{conv, init, Window2d};
+
+/// Hyper-parameters of a [`Conv2d`] besides its channel counts and kernel size.
+/// Pairs are `[height, width]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dConfig {
+    /// Step between windows. Default `[1, 1]`.
+    pub stride: [usize; 2],
+    /// Zero padding on each side. Default `[0, 0]`.
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps. Default `[1, 1]`.
+    pub dilation: [usize; 2],
+    /// Number of channel groups (`in_channels` for a depthwise convolution). Default 1.
+    pub groups: usize,
+    /// Whether to add a learnable bias. Default `true`.
+    pub bias: bool,
+}
+
+impl Default for Conv2dConfig {
+    fn default() -> Self {
+        Self {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            bias: true,
+        }
+    }
+}
+
+/// A 2-D convolution (cross-correlation), PyTorch's `nn.Conv2d`.
+///
+/// Parameters: `weight` `[out_channels, in_channels / groups, KH, KW]` and
+/// `bias` `[out_channels]`, initialised like PyTorch (Kaiming-uniform,
+/// `U(±1/√fan_in)`).
+///
+/// # Shapes
+/// - input: `[N, in_channels, H, W]`
+/// - output: `[N, out_channels, OH, OW]`, `OH = (H + 2·padding − dilation·(KH − 1) − 1) / stride + 1`
+///
+/// ```
+/// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+/// use scratchnet_layers::{Conv2d, Conv2dConfig, Layer};
+/// let mut rng = StdRng::seed_from_u64(0);
+/// let conv = Conv2d::new(1, 6, [5, 5], Conv2dConfig { padding: [2, 2], ..Default::default() }, &mut rng);
+/// assert_eq!(conv.output_shape(&[1, 28, 28]).unwrap(), vec![6, 28, 28]);
+/// assert_eq!(conv.num_parameters(), 6 * 25 + 6);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    in_channels: usize,
+    out_channels: usize,
+    config: Conv2dConfig,
+    window: Window2d,
+    /// `[out_channels, in_channels / groups, KH, KW]`.
+    pub weight: Parameter,
+    /// `[out_channels]`, or `None` when built with `bias: false`.
+    pub bias: Option<Parameter>,
+    input: Option<ArrayD<f32>>,
+}
+
+impl Conv2d {
+    /// A convolution from `in_channels` to `out_channels` with a `kernel_size` = `[KH, KW]` kernel,
+    /// its weights drawn from `rng`.
+    ///
+    /// An invalid configuration (zero sizes, `groups` not dividing the channels) is
+    /// reported by [`Layer::output_shape`] and `forward`, so building a model finds it.
+    pub fn new<R: Rng + ?Sized>(
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: [usize; 2],
+        config: Conv2dConfig,
+        rng: &mut R,
+    ) -> Self {
+        let groups = config.groups.max(1);
+        let fan_in = in_channels / groups * kernel_size[0] * kernel_size[1];
+        let weight = init::kaiming_uniform(
+            &[
+                out_channels,
+                in_channels / groups,
+                kernel_size[0],
+                kernel_size[1],
+            ],
+            fan_in,
+            rng,
+        );
+        let bias = config
+            .bias
+            .then(|| Parameter::new(init::kaiming_uniform(&[out_channels], fan_in, rng)));
+        let window = Window2d {
+            kernel_size,
+            stride: config.stride,
+            padding: config.padding,
+            dilation: config.dilation,
+        };
+        Self {
+            in_channels,
+            out_channels,
+            config,
+            window,
+            weight: Parameter::new(weight),
+            bias,
+            input: None,
+        }
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &Conv2dConfig {
+        &self.config
+    }
+
+    fn weight4(&self) -> ArrayView4<'_, f32> {
+        self.weight
+            .value
+            .view()
+            .into_dimensionality::<Ix4>()
+            .expect("weight is 4-D")
+    }
+
+    fn validate(&self) -> Result<(), LayerError> {
+        let groups = self.config.groups;
+        if groups == 0 || self.in_channels % groups != 0 || self.out_channels % groups != 0 {
+            return Err(LayerError::config(
+                self.name(),
+                format!(
+                    "groups = {groups} must divide in_channels = {} and out_channels = {}",
+                    self.in_channels, self.out_channels
+                ),
+            ));
+        }
+        if self.in_channels == 0 || self.out_channels == 0 {
+            return Err(LayerError::config(
+                self.name(),
+                "channel counts must be at least 1",
+            ));
+        }
+        self.window
+            .validate()
+            .map_err(|reason| LayerError::config(self.name(), reason))
+    }
+}
+
+impl Layer for Conv2d {
+    fn name(&self) -> &str {
+        "Conv2d"
+    }
+
+    fn describe(&self) -> String {
+        let c = &self.config;
+        let mut s = format!(
+            "Conv2d({}, {}, kernel_size={:?}",
+            self.in_channels, self.out_channels, self.window.kernel_size
+        );
+        for (label, value, default) in [
+            ("stride", c.stride, [1, 1]),
+            ("padding", c.padding, [0, 0]),
+            ("dilation", c.dilation, [1, 1]),
+        ] {
+            if value != default {
+                s += &format!(", {label}={value:?}");
+            }
+        }
+        if c.groups != 1 {
+            s += &format!(", groups={}", c.groups);
+        }
+        if !c.bias {
+            s += ", bias=false";
+        }
+        s + ")"
+    }
+
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        self.validate()?;
+        let expected = || {
+            format!(
+                "[{}, H, W] (in_channels = {})",
+                self.in_channels, self.in_channels
+            )
+        };
+        let &[c, h, w] = input_shape else {
+            return Err(LayerError::shape(self.name(), expected(), input_shape));
+        };
+        if c != self.in_channels {
+            return Err(LayerError::shape(self.name(), expected(), input_shape));
+        }
+        let [oh, ow] = self.window.output_size([h, w]).ok_or_else(|| {
+            LayerError::shape(
+                self.name(),
+                window_too_large(&self.window, self.in_channels),
+                input_shape,
+            )
+        })?;
+        Ok(vec![self.out_channels, oh, ow])
+    }
+
+    fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        self.output_shape(per_sample(input.shape()))?;
+        let x = input
+            .view()
+            .into_dimensionality::<Ix4>()
+            .expect("checked rank");
+        let bias = self.bias.as_ref().map(|b| {
+            b.value
+                .view()
+                .into_dimensionality::<Ix1>()
+                .expect("bias is 1-D")
+        });
+        let output = conv::conv2d(x, self.weight4(), bias, &self.window, self.config.groups);
+        self.input = (mode == Mode::Train).then(|| input.to_owned());
+        Ok(output.into_dyn())
+    }
+
+    fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        let input = self
+            .input
+            .as_ref()
+            .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
+        let x = input
+            .view()
+            .into_dimensionality::<Ix4>()
+            .expect("cached input is 4-D");
+        let (n, _, h, w) = x.dim();
+        let out = self.output_shape(&[self.in_channels, h, w])?;
+        check_grad_shape(self.name(), grad_output.shape(), n, &out)?;
+        let dy = grad_output
+            .into_dimensionality::<Ix4>()
+            .expect("checked shape");
+        let groups = self.config.groups;
+        self.weight.grad += &conv::conv2d_grad_weight(x, dy, &self.window, groups).into_dyn();
+        if let Some(bias) = &mut self.bias {
+            bias.grad += &conv::conv2d_grad_bias(dy).into_dyn();
+        }
+        Ok(conv::conv2d_grad_input(dy, self.weight4(), [h, w], &self.window, groups).into_dyn())
+    }
+
+    fn parameters(&self) -> Vec<(String, &Parameter)> {
+        let mut params = vec![("weight".to_string(), &self.weight)];
+        params.extend(self.bias.iter().map(|b| ("bias".to_string(), b)));
+        params
+    }
+
+    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
+        let mut params = vec![("weight".to_string(), &mut self.weight)];
+        params.extend(self.bias.iter_mut().map(|b| ("bias".to_string(), b)));
+        params
+    }
+}

@@ -1,0 +1,140 @@
+//! Fully connected layer.
+
+use crate::checks::{check_grad_shape, per_sample};
+use crate::{Layer, LayerError, Mode, Parameter};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix1, Ix2};
+use ndarray_rand::rand::Rng;
+use scratchnet_tensor::init;
+
+/// A fully connected layer `y = x·Wᵀ + b`, PyTorch's `nn.Linear`.
+///
+/// Parameters: `weight` `[out_features, in_features]` and `bias`
+/// `[out_features]`, initialised like PyTorch (`U(±1/√in_features)`).
+///
+/// # Shapes
+/// - input: `[N, in_features]`
+/// - output: `[N, out_features]`
+///
+/// ```
+/// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+/// use scratchnet_layers::{Dense, Layer};
+/// let fc = Dense::new(400, 120, &mut StdRng::seed_from_u64(0));
+/// assert_eq!(fc.output_shape(&[400]).unwrap(), vec![120]);
+/// assert_eq!(fc.num_parameters(), 400 * 120 + 120);
+/// assert!(fc.output_shape(&[256]).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Dense {
+    in_features: usize,
+    out_features: usize,
+    /// `[out_features, in_features]`.
+    pub weight: Parameter,
+    /// `[out_features]`.
+    pub bias: Parameter,
+    input: Option<Array2<f32>>,
+}
+
+impl Dense {
+    /// A dense layer from `in_features` to `out_features`, its weights drawn from `rng`.
+    pub fn new<R: Rng + ?Sized>(in_features: usize, out_features: usize, rng: &mut R) -> Self {
+        let weight = init::kaiming_uniform(&[out_features, in_features], in_features, rng);
+        let bias = init::kaiming_uniform(&[out_features], in_features, rng);
+        Self {
+            in_features,
+            out_features,
+            weight: Parameter::new(weight),
+            bias: Parameter::new(bias),
+            input: None,
+        }
+    }
+
+    fn weight2(&self) -> ArrayView2<'_, f32> {
+        self.weight
+            .value
+            .view()
+            .into_dimensionality::<Ix2>()
+            .expect("weight is 2-D")
+    }
+}
+
+impl Layer for Dense {
+    fn name(&self) -> &str {
+        "Dense"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Dense(in_features={}, out_features={})",
+            self.in_features, self.out_features
+        )
+    }
+
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        if input_shape != [self.in_features] {
+            let hint = if input_shape.len() > 1 {
+                "; put a Flatten before it"
+            } else {
+                ""
+            };
+            let expected = format!(
+                "[{}] (in_features = {}{hint})",
+                self.in_features, self.in_features
+            );
+            return Err(LayerError::shape(self.name(), expected, input_shape));
+        }
+        Ok(vec![self.out_features])
+    }
+
+    fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        self.output_shape(per_sample(input.shape()))?;
+        let x = input.into_dimensionality::<Ix2>().expect("checked rank");
+        let mut y = x.dot(&self.weight2().t());
+        y += &self
+            .bias
+            .value
+            .view()
+            .into_dimensionality::<Ix1>()
+            .expect("bias is 1-D");
+        self.input = (mode == Mode::Train).then(|| x.to_owned());
+        Ok(y.into_dyn())
+    }
+
+    fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        let x = self
+            .input
+            .as_ref()
+            .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
+        check_grad_shape(
+            self.name(),
+            grad_output.shape(),
+            x.nrows(),
+            &[self.out_features],
+        )?;
+        let dy = grad_output
+            .into_dimensionality::<Ix2>()
+            .expect("checked shape");
+        let mut grad_weight = self
+            .weight
+            .grad
+            .view_mut()
+            .into_dimensionality::<Ix2>()
+            .expect("2-D");
+        ndarray::linalg::general_mat_mul(1.0, &dy.t(), x, 1.0, &mut grad_weight);
+        self.bias.grad += &dy.sum_axis(Axis(0)).into_dyn();
+        Ok(dy.dot(&self.weight2()).into_dyn())
+    }
+
+    fn parameters(&self) -> Vec<(String, &Parameter)> {
+        vec![
+            ("weight".to_string(), &self.weight),
+            ("bias".to_string(), &self.bias),
+        ]
+    }
+
+    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
+        vec![
+            ("weight".to_string(), &mut self.weight),
+            ("bias".to_string(), &mut self.bias),
+        ]
+    }
+}

@@ -1,0 +1,69 @@
+//! Flatten layer.
+
+use crate::checks::{check_grad_shape, per_sample};
+use crate::{Layer, LayerError, Mode};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+/// Flattens every axis after the batch into one, PyTorch's `nn.Flatten()`.
+///
+/// # Shapes
+/// - input: `[N, d1, d2, …]`
+/// - output: `[N, d1·d2·…]`
+///
+/// ```
+/// use scratchnet_layers::{Flatten, Layer};
+/// assert_eq!(Flatten::new().output_shape(&[16, 5, 5]).unwrap(), vec![400]);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Flatten {
+    input_shape: Option<Vec<usize>>,
+}
+
+impl Flatten {
+    /// A flatten layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Layer for Flatten {
+    fn name(&self) -> &str {
+        "Flatten"
+    }
+
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        Ok(vec![input_shape.iter().product()])
+    }
+
+    fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        if input.ndim() == 0 {
+            return Err(LayerError::shape(self.name(), "a batch axis", &[]));
+        }
+        let n = input.shape()[0];
+        let features = self.output_shape(per_sample(input.shape()))?[0];
+        self.input_shape = (mode == Mode::Train).then(|| input.shape().to_vec());
+        Ok(input
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(&[n, features]))
+            .expect("standard layout"))
+    }
+
+    fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        let shape = self
+            .input_shape
+            .as_ref()
+            .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
+        check_grad_shape(
+            self.name(),
+            grad_output.shape(),
+            shape[0],
+            &[shape[1..].iter().product()],
+        )?;
+        Ok(grad_output
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(shape))
+            .expect("checked size"))
+    }
+}

@@ -1,0 +1,51 @@
+//! # scratchnet-layers
+//!
+//! The [`Layer`] trait, the layers a LeNet-style network is made of, the
+//! softmax cross-entropy loss, and [`gradcheck`], which checks any layer's
+//! backward (yours too) against finite differences.
+//!
+//! | item | PyTorch | file |
+//! |---|---|---|
+//! | [`Layer`], [`Mode`], [`Parameter`] | `nn.Module`, `train()/eval()`, `nn.Parameter` | `layer.rs` |
+//! | [`LayerError`] | — | `error.rs` |
+//! | [`Sequential`], [`Summary`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
+//! | [`Conv2d`], [`Conv2dConfig`] | `nn.Conv2d` | `conv2d.rs` |
+//! | [`MaxPool2d`], [`MaxPool2dConfig`] | `nn.MaxPool2d` | `max_pool2d.rs` |
+//! | [`AvgPool2d`], [`AvgPool2dConfig`] | `nn.AvgPool2d` | `avg_pool2d.rs` |
+//! | [`Dense`] | `nn.Linear` | `dense.rs` |
+//! | [`Flatten`] | `nn.Flatten` | `flatten.rs` |
+//! | [`ReLU`], [`Tanh`], [`Sigmoid`] | `nn.ReLU`, `nn.Tanh`, `nn.Sigmoid` | `relu.rs`, `tanh.rs`, `sigmoid.rs` |
+//! | [`Dropout`] | `nn.Dropout` | `dropout.rs` |
+//! | [`SoftmaxCrossEntropy`] | `nn.CrossEntropyLoss` | `loss.rs` |
+//! | [`gradcheck`](mod@gradcheck) | `torch.autograd.gradcheck` | `gradcheck.rs` |
+
+mod avg_pool2d;
+mod checks;
+mod conv2d;
+mod dense;
+mod dropout;
+mod error;
+mod flatten;
+pub mod gradcheck;
+mod layer;
+mod loss;
+mod max_pool2d;
+mod pool_common;
+mod relu;
+mod sequential;
+mod sigmoid;
+mod tanh;
+
+pub use avg_pool2d::{AvgPool2d, AvgPool2dConfig};
+pub use conv2d::{Conv2d, Conv2dConfig};
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use error::LayerError;
+pub use flatten::Flatten;
+pub use layer::{Layer, Mode, Parameter};
+pub use loss::SoftmaxCrossEntropy;
+pub use max_pool2d::{MaxPool2d, MaxPool2dConfig};
+pub use relu::ReLU;
+pub use sequential::{Sequential, Summary, SummaryRow};
+pub use sigmoid::Sigmoid;
+pub use tanh::Tanh;

@@ -1,0 +1,307 @@
+//! The `Sequential` container.
+
+use crate::{Layer, LayerError, Mode, Parameter};
+use ndarray::{ArrayD, ArrayViewD};
+use std::fmt;
+
+/// Layers applied one after another, each with a name, PyTorch's `nn.Sequential`
+/// (with the names of an `OrderedDict`). It is itself a [`Layer`], so models nest.
+///
+/// Parameter names are `child.param` (`conv1.weight`), exactly as PyTorch's
+/// `state_dict` names them, so checkpoints interoperate.
+///
+/// [`build`](Sequential::build) checks the whole chain against an input shape
+/// once, so a wrong model fails when it is made, with an error naming the
+/// layer, the shape it got and the shape it needs.
+///
+/// # Shapes
+/// The first layer's input → the last layer's output.
+///
+/// ```
+/// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+/// use scratchnet_layers::*;
+/// let mut rng = StdRng::seed_from_u64(0);
+/// let model = Sequential::new()
+///     .add("conv1", Conv2d::new(1, 6, [5, 5], Conv2dConfig::default(), &mut rng))
+///     .add("flatten", Flatten::new())
+///     .add("fc1", Dense::new(256, 10, &mut rng)) // 6·24·24 = 3456, not 256
+///     .build(&[1, 28, 28]);
+/// let err = model.err().unwrap().to_string();
+/// assert!(err.contains("fc1 (Dense)") && err.contains("3456"), "{err}");
+/// ```
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<(String, Box<dyn Layer>)>,
+    input_shape: Option<Vec<usize>>,
+}
+
+impl Sequential {
+    /// An empty container (the identity).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `layer` under `name` (builder style).
+    pub fn add(mut self, name: impl Into<String>, layer: impl Layer + 'static) -> Self {
+        self.push(name, Box::new(layer));
+        self
+    }
+
+    /// Appends an already boxed layer under `name`.
+    pub fn push(&mut self, name: impl Into<String>, layer: Box<dyn Layer>) {
+        self.layers.push((name.into(), layer));
+        self.input_shape = None;
+    }
+
+    /// Checks the names (non-empty, unique, without `.`) and every layer's
+    /// shape for per-sample input `input_shape`, and remembers that shape.
+    ///
+    /// # Errors
+    /// The first layer that cannot take what the layer before it produces,
+    /// as a [`LayerError`] naming it (`"fc1 (Dense)"`).
+    pub fn build(mut self, input_shape: &[usize]) -> Result<Self, LayerError> {
+        self.output_shape(input_shape)?;
+        self.input_shape = Some(input_shape.to_vec());
+        Ok(self)
+    }
+
+    /// The per-sample input shape given to [`build`](Sequential::build), if built.
+    pub fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    /// The children with their names, in order.
+    pub fn layers(&self) -> impl Iterator<Item = (&str, &dyn Layer)> {
+        self.layers
+            .iter()
+            .map(|(name, layer)| (name.as_str(), layer.as_ref()))
+    }
+
+    /// The children, mutably.
+    pub fn layers_mut(&mut self) -> impl Iterator<Item = (&str, &mut (dyn Layer + 'static))> {
+        self.layers
+            .iter_mut()
+            .map(|(name, layer)| (name.as_str(), layer.as_mut()))
+    }
+
+    /// Number of children.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// True if there are no children.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// A table of every child's name, type, per-sample output shape and
+    /// parameter count, with the total, for the shape given to `build`.
+    ///
+    /// # Errors
+    /// If the model was not built (its input shape is unknown).
+    pub fn summary(&self) -> Result<Summary, LayerError> {
+        let input_shape = self.input_shape.clone().ok_or_else(|| {
+            LayerError::config(
+                "Sequential",
+                "summary needs the input shape: call build(&input_shape) first",
+            )
+        })?;
+        let mut shape = input_shape.clone();
+        let mut rows = Vec::with_capacity(self.layers.len());
+        for (name, layer) in &self.layers {
+            shape = layer.output_shape(&shape).map_err(|e| e.within(name))?;
+            rows.push(SummaryRow {
+                name: name.clone(),
+                layer: layer.describe(),
+                output_shape: shape.clone(),
+                parameters: layer.num_parameters(),
+            });
+        }
+        Ok(Summary { input_shape, rows })
+    }
+
+    fn check_names(&self) -> Result<(), LayerError> {
+        for (i, (name, _)) in self.layers.iter().enumerate() {
+            if name.is_empty() || name.contains('.') {
+                return Err(LayerError::config("Sequential", format!("layer {i} has the name {name:?}: names must be non-empty and contain no '.'")));
+            }
+            if self.layers[..i].iter().any(|(other, _)| other == name) {
+                return Err(LayerError::config(
+                    "Sequential",
+                    format!("two layers are named {name:?}: names must be unique"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prefixes each name in a list of named things with `prefix.`.
+fn prefixed<'a, T: 'a>(
+    prefix: &'a str,
+    items: Vec<(String, T)>,
+) -> impl Iterator<Item = (String, T)> + 'a {
+    items
+        .into_iter()
+        .map(move |(name, item)| (format!("{prefix}.{name}"), item))
+}
+
+impl Layer for Sequential {
+    fn name(&self) -> &str {
+        "Sequential"
+    }
+
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        self.check_names()?;
+        let mut shape = input_shape.to_vec();
+        for (name, layer) in &self.layers {
+            shape = layer.output_shape(&shape).map_err(|e| e.within(name))?;
+        }
+        Ok(shape)
+    }
+
+    fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        let mut layers = self.layers.iter_mut();
+        let Some((name, first)) = layers.next() else {
+            return Ok(input.to_owned());
+        };
+        let mut x = first.forward(input, mode).map_err(|e| e.within(name))?;
+        for (name, layer) in layers {
+            x = layer.forward(x.view(), mode).map_err(|e| e.within(name))?;
+        }
+        Ok(x)
+    }
+
+    fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        let mut layers = self.layers.iter_mut().rev();
+        let Some((name, last)) = layers.next() else {
+            return Ok(grad_output.to_owned());
+        };
+        let mut grad = last.backward(grad_output).map_err(|e| e.within(name))?;
+        for (name, layer) in layers {
+            grad = layer.backward(grad.view()).map_err(|e| e.within(name))?;
+        }
+        Ok(grad)
+    }
+
+    fn parameters(&self) -> Vec<(String, &Parameter)> {
+        self.layers
+            .iter()
+            .flat_map(|(name, layer)| prefixed(name, layer.parameters()))
+            .collect()
+    }
+
+    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
+        self.layers
+            .iter_mut()
+            .flat_map(|(name, layer)| prefixed(name, layer.parameters_mut()))
+            .collect()
+    }
+
+    fn buffers(&self) -> Vec<(String, &ArrayD<f32>)> {
+        self.layers
+            .iter()
+            .flat_map(|(name, layer)| prefixed(name, layer.buffers()))
+            .collect()
+    }
+
+    fn buffers_mut(&mut self) -> Vec<(String, &mut ArrayD<f32>)> {
+        self.layers
+            .iter_mut()
+            .flat_map(|(name, layer)| prefixed(name, layer.buffers_mut()))
+            .collect()
+    }
+}
+
+/// One row of a [`Summary`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryRow {
+    /// The child's name (`conv1`).
+    pub name: String,
+    /// Its description (`Conv2d(1, 6, kernel_size=[5, 5])`).
+    pub layer: String,
+    /// Its per-sample output shape.
+    pub output_shape: Vec<usize>,
+    /// Its number of trainable scalars.
+    pub parameters: usize,
+}
+
+/// A model summary table; `Display` prints it, like Keras's `summary()`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// The per-sample input shape.
+    pub input_shape: Vec<usize>,
+    /// One row per child.
+    pub rows: Vec<SummaryRow>,
+}
+
+impl Summary {
+    /// Total number of trainable scalars.
+    pub fn total_parameters(&self) -> usize {
+        self.rows.iter().map(|r| r.parameters).sum()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shape = |s: &[usize]| format!("{s:?}");
+        let name_w = self
+            .rows
+            .iter()
+            .map(|r| r.name.len() + r.layer.len() + 3)
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let shape_w = self
+            .rows
+            .iter()
+            .map(|r| shape(&r.output_shape).len())
+            .max()
+            .unwrap_or(0)
+            .max(12);
+        let rule = "-".repeat(name_w + shape_w + 16);
+        writeln!(
+            f,
+            "{:<name_w$}  {:<shape_w$}  {:>12}",
+            "layer", "output shape", "parameters"
+        )?;
+        writeln!(f, "{rule}")?;
+        writeln!(
+            f,
+            "{:<name_w$}  {:<shape_w$}  {:>12}",
+            "input",
+            shape(&self.input_shape),
+            ""
+        )?;
+        for r in &self.rows {
+            let label = format!("{} ({})", r.name, r.layer);
+            writeln!(
+                f,
+                "{label:<name_w$}  {:<shape_w$}  {:>12}",
+                shape(&r.output_shape),
+                group_thousands(r.parameters)
+            )?;
+        }
+        writeln!(f, "{rule}")?;
+        write!(
+            f,
+            "{:<name_w$}  {:<shape_w$}  {:>12}",
+            "total",
+            "",
+            group_thousands(self.total_parameters())
+        )
+    }
+}
+
+/// `61706` → `"61,706"`.
+fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,54 @@
+//! The Tanh activation layer.
+
+use crate::checks::check_same_shape;
+use crate::{Layer, LayerError, Mode};
+use ndarray::{ArrayD, ArrayViewD};
+use scratchnet_tensor::activation;
+
+/// Element-wise `tanh(x)` (PyTorch's `nn.Tanh`). Backward uses the cached output: `dy·(1 − y²)`.
+///
+/// # Shapes
+/// Any shape `[N, …]` → the same shape.
+///
+/// ```
+/// use scratchnet_layers::{Layer, Mode, Tanh};
+/// let y = Tanh::new().forward(ndarray::arr2(&[[0.5f32, -0.5]]).into_dyn().view(), Mode::Eval).unwrap();
+/// assert_eq!(y.shape(), &[1, 2]);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Tanh {
+    /// The forward's output, kept in training mode for backward.
+    cache: Option<ArrayD<f32>>,
+}
+
+impl Tanh {
+    /// A Tanh layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Layer for Tanh {
+    fn name(&self) -> &str {
+        "Tanh"
+    }
+
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        Ok(input_shape.to_vec())
+    }
+
+    fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        let output = activation::tanh(input);
+        self.cache = (mode == Mode::Train).then(|| output.clone());
+        Ok(output)
+    }
+
+    fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        let output = self
+            .cache
+            .as_ref()
+            .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
+        check_same_shape(self.name(), grad_output.shape(), output.shape())?;
+        Ok(activation::tanh_backward(grad_output, output.view()))
+    }
+}

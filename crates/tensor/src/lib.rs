@@ -1,0 +1,27 @@
+//! # scratchnet-tensor
+//!
+//! The numeric kernels scratchnet's layers are built from, written on `ndarray`.
+//! Public tensors are `f32` in PyTorch's layouts: activations NCHW, convolution
+//! weights OIHW, dense weights `[out, in]`.
+//!
+//! | module | what it computes |
+//! |---|---|
+//! | [`window`] | the geometry of a sliding 2-D window (kernel, stride, padding, dilation) and its output size |
+//! | [`conv`] | 2-D convolution forward, and its two backward products (input and weight gradients) |
+//! | [`pool`] | max pooling (recording the winning index) and average pooling, forward and backward |
+//! | [`activation`] | ReLU, tanh, sigmoid and their derivatives |
+//! | [`softmax`] | numerically stable softmax and log-softmax over rows |
+//! | [`init`] | seeded weight initialisers: PyTorch's default Kaiming-uniform, Xavier/Glorot, He-normal |
+//!
+//! The kernels take views and return owned arrays; none of them panics on a
+//! shape that [`window::Window2d::output_size`] accepted. They assume shapes
+//! were checked by the caller (the layers do this) and document their panics.
+
+pub mod activation;
+pub mod conv;
+pub mod init;
+pub mod pool;
+pub mod softmax;
+pub mod window;
+
+pub use window::Window2d;
