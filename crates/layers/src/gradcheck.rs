@@ -111,7 +111,7 @@ impl fmt::Display for GradcheckReport {
             };
             writeln!(
                 f,
-                "  {verdict:8} {:<12} {} elements; worst at {:?}: backward {:.6e}, finite difference {:.6e} ({:.2}× tolerance)",
+                "  {verdict:8} {:<12} {} elements; worst at {:?}: backward {:.6e}, finite difference {:.6e} ({:.1e} × tolerance)",
                 t.tensor, t.elements, t.worst_index, t.analytic, t.numeric, t.error_ratio
             )?;
         }
