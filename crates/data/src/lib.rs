@@ -1,1 +1,65 @@
-//! placeholder
+//! # scratchnet-data
+//!
+//! MNIST and Fashion-MNIST for scratchnet: find the four IDX files, check them, load them
+//! through the [`mnist`] crate, download them when they are missing, and cut them into
+//! seeded, reproducible mini-batches of normalised `f32` images `[B, 1, 28, 28]`.
+//!
+//! ```no_run
+//! use scratchnet_data::{load_or_download, BatchConfig, DatasetKind};
+//!
+//! // Explicit dir, else $MNIST_DIR, else <workspace>/data/mnist (downloaded if missing).
+//! let mnist = load_or_download(DatasetKind::Mnist, None)?;
+//! let (train, validation) = mnist.train.split_validation(5_000);
+//! let config = BatchConfig { batch_size: 64, seed: 42, ..BatchConfig::default() };
+//! for epoch in 0..10 {
+//!     for batch in train.batches(&config, epoch) {
+//!         // batch.images: Array4<f32> [64, 1, 28, 28]; batch.labels: Vec<usize>
+//!     }
+//! }
+//! # let _ = validation;
+//! # Ok::<(), scratchnet_data::DataError>(())
+//! ```
+//!
+//! Contents, one concept per module:
+
+#![warn(missing_docs)]
+
+/// The datasets and their facts: names, normalisation, mirrors, file names and checksums.
+mod kind;
+pub use kind::{
+    DataFile, DatasetKind, FileRole, Normalization, UnknownDataset, IMAGE_HEIGHT, IMAGE_PIXELS,
+    IMAGE_WIDTH, NUM_CLASSES,
+};
+
+/// Where the data is: explicit directory, environment variable, workspace default.
+mod location;
+pub use location::{
+    all_files_present, default_dir, dir_from_env, mnist_dir_from_env, resolve_dir, workspace_root,
+};
+
+/// The IDX format and the checks each file passes before the `mnist` crate reads it.
+mod idx;
+
+/// Loading a directory: read (raw or `.gz`), check, stage, parse with the `mnist` crate.
+mod loader;
+pub use loader::{load, load_or_download, load_or_download_from};
+
+/// Downloading missing files from mirrors, with time-outs, progress and SHA-256 checks.
+mod downloader;
+pub use downloader::{download, download_files, DownloadOptions};
+
+/// A loaded dataset and its splits of `u8` images.
+mod split;
+pub use split::{Dataset, Split};
+
+/// Mini-batches: seeded order, last partial batch, optional shift augmentation.
+mod batch;
+pub use batch::{Batch, BatchConfig, Batches, Shift, MAX_SHIFT};
+
+/// How an epoch's shuffle and augmentation derive from `(seed, epoch)`.
+mod seeding;
+pub use seeding::{augmentation_seed, epoch_order, shuffle_seed};
+
+/// Everything that can go wrong, each message naming the file and what to do.
+mod error;
+pub use error::{DataError, FormatDefect, MirrorFailure};

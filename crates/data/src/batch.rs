@@ -1,0 +1,359 @@
+//! Mini-batches: a split's `u8` images become normalised `f32` NCHW arrays one batch at a
+//! time, in a seeded order, optionally shifted by up to two pixels.
+
+use std::fmt;
+use std::iter::FusedIterator;
+
+use ndarray::Array4;
+use ndarray_rand::rand::rngs::StdRng;
+use ndarray_rand::rand::{Rng, SeedableRng};
+
+use crate::kind::{IMAGE_HEIGHT, IMAGE_PIXELS, IMAGE_WIDTH};
+use crate::seeding::{augmentation_seed, epoch_order};
+use crate::split::Split;
+
+/// The largest translation, in pixels along each axis, that augmentation applies.
+pub const MAX_SHIFT: i8 = 2;
+
+/// How to cut a split into mini-batches.
+///
+/// The order of an epoch is a pure function of `(seed, epoch)` (see [`epoch_order`]), and so
+/// is its augmentation (one seed per batch, [`augmentation_seed`]): the same seed gives the
+/// same batches, whatever ran before and however many threads there are.
+///
+/// [`epoch_order`]: crate::epoch_order
+/// [`augmentation_seed`]: crate::augmentation_seed
+///
+/// ```
+/// use scratchnet_data::BatchConfig;
+///
+/// let config = BatchConfig { batch_size: 128, seed: 7, ..BatchConfig::default() };
+/// assert!(config.shuffle && !config.augment);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchConfig {
+    /// Samples per batch; the last batch of an epoch may be smaller. Must be at least 1.
+    pub batch_size: usize,
+    /// Visit the samples in a fresh random order each epoch (else in file order).
+    pub shuffle: bool,
+    /// Seed of the shuffle and of the augmentation.
+    pub seed: u64,
+    /// Translate each image by a random whole number of pixels in
+    /// `-MAX_SHIFT..=MAX_SHIFT` along each axis (uniform over the 25 shifts, no shift
+    /// included), filling with background. For recipes that aim beyond 99.2% on MNIST.
+    pub augment: bool,
+}
+
+impl Default for BatchConfig {
+    /// Batches of 64, shuffled, seed 0, no augmentation.
+    fn default() -> Self {
+        BatchConfig {
+            batch_size: 64,
+            shuffle: true,
+            seed: 0,
+            augment: false,
+        }
+    }
+}
+
+/// A mini-batch: `images` is `[B, 1, 28, 28]` (NCHW, normalised `f32`), `labels` has `B`
+/// class indices in `0..10`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// Normalised images, shape `[B, 1, 28, 28]`.
+    pub images: Array4<f32>,
+    /// The class of each image, in `0..10`.
+    pub labels: Vec<usize>,
+}
+
+impl Batch {
+    /// Number of samples `B`.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the batch has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// A translation of an image: its content moves `dy` pixels down and `dx` pixels right
+/// (negative: up, left). Pixels moved out are lost; pixels moved in are background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Shift {
+    /// Rows down (negative: up).
+    pub dy: i8,
+    /// Columns right (negative: left).
+    pub dx: i8,
+}
+
+impl Shift {
+    /// No translation.
+    pub const NONE: Shift = Shift { dy: 0, dx: 0 };
+}
+
+/// The batches of one epoch of a split: an [`ExactSizeIterator`] of [`Batch`], made by
+/// [`Split::batches`].
+///
+/// `nth` skips batches without building them, so `batches(&config, epoch).skip(k)`
+/// resumes an epoch at batch `k` cheaply and exactly.
+pub struct Batches<'a> {
+    split: &'a Split,
+    order: Vec<usize>,
+    batch_size: usize,
+    next_batch: usize,
+    num_batches: usize,
+    table: [f32; 256],
+    augmentation: Option<(u64, u64)>,
+}
+
+impl<'a> Batches<'a> {
+    #[track_caller]
+    pub(crate) fn new(split: &'a Split, config: &BatchConfig, epoch: u64) -> Batches<'a> {
+        assert!(
+            config.batch_size > 0,
+            "BatchConfig::batch_size must be at least 1"
+        );
+        Batches {
+            split,
+            order: epoch_order(split.len(), config.shuffle, config.seed, epoch),
+            batch_size: config.batch_size,
+            next_batch: 0,
+            num_batches: split.len().div_ceil(config.batch_size),
+            table: split.normalization().lookup_table(),
+            augmentation: config.augment.then_some((config.seed, epoch)),
+        }
+    }
+
+    /// The order in which this epoch visits the split's samples (indices into the split).
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// The shifts augmentation applies to the samples of batch `batch_index` of this epoch
+    /// (`None` without augmentation, empty past the last batch).
+    pub fn shifts(&self, batch_index: usize) -> Option<Vec<Shift>> {
+        let (seed, epoch) = self.augmentation?;
+        let size = self.batch_indices(batch_index).len();
+        let mut rng = StdRng::seed_from_u64(augmentation_seed(seed, epoch, batch_index as u64));
+        let mut draw = || rng.random_range(-MAX_SHIFT..=MAX_SHIFT);
+        Some(
+            (0..size)
+                .map(|_| Shift {
+                    dy: draw(),
+                    dx: draw(),
+                })
+                .collect(),
+        )
+    }
+
+    fn batch_indices(&self, batch_index: usize) -> &[usize] {
+        let start = batch_index
+            .saturating_mul(self.batch_size)
+            .min(self.order.len());
+        let end = start.saturating_add(self.batch_size).min(self.order.len());
+        &self.order[start..end]
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        if self.next_batch >= self.num_batches {
+            return None;
+        }
+        let index = self.next_batch;
+        self.next_batch += 1;
+        let shifts = self.shifts(index);
+        Some(
+            self.split
+                .batch_with_table(self.batch_indices(index), &self.table, shifts.as_deref()),
+        )
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let remaining = self.num_batches.saturating_sub(self.next_batch);
+        (remaining, Some(remaining))
+    }
+
+    fn nth(&mut self, n: usize) -> Option<Batch> {
+        self.next_batch = self.next_batch.saturating_add(n);
+        self.next()
+    }
+}
+
+impl ExactSizeIterator for Batches<'_> {}
+
+impl FusedIterator for Batches<'_> {}
+
+impl fmt::Debug for Batches<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batches")
+            .field("samples", &self.order.len())
+            .field("batch_size", &self.batch_size)
+            .field("next_batch", &self.next_batch)
+            .field("num_batches", &self.num_batches)
+            .field("augmentation", &self.augmentation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes the images of `split` at `indices`, normalised through `table` and shifted by
+/// `shifts`, into `out` (`indices.len() * 784` values, one image after the other).
+pub(crate) fn fill_images(
+    split: &Split,
+    indices: &[usize],
+    table: &[f32; 256],
+    shifts: Option<&[Shift]>,
+    out: &mut [f32],
+) {
+    for (k, (&index, dst)) in indices
+        .iter()
+        .zip(out.chunks_exact_mut(IMAGE_PIXELS))
+        .enumerate()
+    {
+        let src = split.image(index);
+        match shifts.map(|s| s[k]) {
+            None | Some(Shift::NONE) => {
+                for (d, &pixel) in dst.iter_mut().zip(src) {
+                    *d = table[usize::from(pixel)];
+                }
+            }
+            Some(shift) => write_shifted(src, dst, shift, table),
+        }
+    }
+}
+
+/// `dst[y][x] = table[src[y - dy][x - dx]]`, background where that is outside the image.
+fn write_shifted(src: &[u8], dst: &mut [f32], shift: Shift, table: &[f32; 256]) {
+    const H: isize = IMAGE_HEIGHT as isize;
+    const W: isize = IMAGE_WIDTH as isize;
+    dst.fill(table[0]);
+    let (dy, dx) = (isize::from(shift.dy), isize::from(shift.dx));
+    let (x_start, x_end) = (dx.clamp(0, W), (W + dx).clamp(0, W));
+    for y in dy.clamp(0, H)..(H + dy).clamp(0, H) {
+        let src_row = ((y - dy) * W) as usize;
+        let dst_row = (y * W) as usize;
+        for x in x_start..x_end {
+            let pixel = src[src_row + (x - dx) as usize];
+            dst[dst_row + x as usize] = table[usize::from(pixel)];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::Normalization;
+
+    /// `n` images whose pixel `(y, x)` is `y * 28 + x` mod 251 plus the sample number.
+    fn patterned(n: usize) -> Split {
+        let images = (0..n)
+            .flat_map(|i| (0..IMAGE_PIXELS).map(move |p| ((p + i) % 251) as u8))
+            .collect();
+        Split::new(
+            images,
+            (0..n).map(|i| (i % 10) as u8).collect(),
+            Normalization::UNIT,
+        )
+    }
+
+    #[test]
+    fn epochs_cover_every_sample_once_with_a_last_partial_batch() {
+        let split = patterned(23);
+        let config = BatchConfig {
+            batch_size: 5,
+            ..BatchConfig::default()
+        };
+        let batches = split.batches(&config, 3);
+        assert_eq!(batches.len(), 5);
+        let order = batches.order().to_vec();
+        let sizes: Vec<usize> = batches.map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![5, 5, 5, 5, 3]);
+        let mut sorted = order;
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..23).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn exact_size_and_nth_agree_with_sequential_iteration() {
+        let split = patterned(50);
+        let config = BatchConfig {
+            batch_size: 8,
+            augment: true,
+            seed: 3,
+            ..BatchConfig::default()
+        };
+        let all: Vec<Batch> = split.batches(&config, 1).collect();
+        let mut batches = split.batches(&config, 1);
+        assert_eq!(batches.nth(4).as_ref(), Some(&all[4]));
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches.next().as_ref(), Some(&all[5]));
+        assert_eq!(batches.next().as_ref(), Some(&all[6]));
+        assert_eq!(batches.next(), None);
+        assert_eq!(batches.len(), 0);
+        assert_eq!(split.batches(&config, 1).nth(99), None);
+    }
+
+    #[test]
+    fn shifted_images_move_and_fill_with_background() {
+        let split = patterned(1);
+        let table = Normalization::UNIT.lookup_table();
+        let src = split.image(0);
+        for (dy, dx) in [(2i8, -1i8), (-2, 2), (0, 1), (27, 0), (-40, 40)] {
+            let mut dst = vec![f32::NAN; IMAGE_PIXELS];
+            write_shifted(src, &mut dst, Shift { dy, dx }, &table);
+            for y in 0..28isize {
+                for x in 0..28isize {
+                    let (sy, sx) = (y - isize::from(dy), x - isize::from(dx));
+                    let expected = if (0..28).contains(&sy) && (0..28).contains(&sx) {
+                        table[usize::from(src[(sy * 28 + sx) as usize])]
+                    } else {
+                        table[0]
+                    };
+                    assert_eq!(
+                        dst[(y * 28 + x) as usize],
+                        expected,
+                        "({dy},{dx}) at ({y},{x})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn augmentation_shifts_stay_within_two_pixels_and_vary() {
+        let split = patterned(200);
+        let config = BatchConfig {
+            batch_size: 200,
+            augment: true,
+            ..BatchConfig::default()
+        };
+        let shifts = split.batches(&config, 0).shifts(0).unwrap();
+        assert_eq!(shifts.len(), 200);
+        assert!(shifts
+            .iter()
+            .all(|s| s.dy.abs() <= MAX_SHIFT && s.dx.abs() <= MAX_SHIFT));
+        let distinct: std::collections::HashSet<_> = shifts.iter().collect();
+        assert_eq!(distinct.len(), 25);
+        let plain = BatchConfig {
+            augment: false,
+            ..config
+        };
+        assert_eq!(split.batches(&plain, 0).shifts(0), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "batch_size")]
+    fn a_zero_batch_size_panics() {
+        let _ = patterned(1).batches(
+            &BatchConfig {
+                batch_size: 0,
+                ..BatchConfig::default()
+            },
+            0,
+        );
+    }
+}

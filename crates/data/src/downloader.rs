@@ -1,0 +1,379 @@
+//! Downloading a dataset's missing files from a list of mirrors, each file checked before it
+//! gets its final name.
+//!
+//! For each missing file, each mirror in turn: `GET <mirror><name>.gz` (with connect and
+//! read time-outs), stream the body into a hidden temporary file in the target directory
+//! (`.<name>.gz.XXXXXX.part`) under an `indicatif` byte progress bar, then decompress it,
+//! check its IDX structure and the SHA-256 of the decompressed bytes, and only then rename
+//! it to `<name>.gz` (or `<name>` if the server sent it already decompressed). Anything that
+//! fails deletes the temporary file and moves on to the next mirror.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::error::{DataError, MirrorFailure};
+use crate::idx;
+use crate::kind::{DataFile, DatasetKind};
+use crate::loader::{read_bytes, ReadFailure};
+use crate::location::locate_file;
+
+/// Time-outs and display of a download.
+///
+/// ```
+/// use std::time::Duration;
+/// use scratchnet_data::DownloadOptions;
+///
+/// let quiet = DownloadOptions { show_progress: false, ..DownloadOptions::default() };
+/// assert_eq!(quiet.read_timeout, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadOptions {
+    /// Longest wait to resolve the host and open the connection (default 15 s).
+    pub connect_timeout: Duration,
+    /// Longest wait for the response to start, and then for each further read of the body
+    /// (default 30 s): a server that stops answering fails after this long.
+    pub read_timeout: Duration,
+    /// Longest time for one file from one mirror, start to end (default 10 minutes; `None`:
+    /// no limit). Guards against a server that trickles bytes forever.
+    pub total_timeout: Option<Duration>,
+    /// Draw a byte progress bar on standard error (default `true`). When standard error is
+    /// not a terminal, `indicatif` hides the bar and one line `downloading <url>` per file
+    /// is printed instead.
+    pub show_progress: bool,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> Self {
+        DownloadOptions {
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(30),
+            total_timeout: Some(Duration::from_secs(600)),
+            show_progress: true,
+        }
+    }
+}
+
+/// Downloads the files of `kind` that are missing from `dir` (neither raw nor `.gz`
+/// present), trying `mirrors` in order for each — normally [`DatasetKind::mirrors`] — and
+/// checking each against [`DatasetKind::files`].
+///
+/// `dir` is created if needed. Files already present are left alone, even if damaged:
+/// [`load`](crate::load) reports those. A file that fails on every mirror leaves nothing
+/// behind: no partial or unchecked file, and the directories this call created are
+/// removed again if they are still empty. Files checked before the failure are kept, so a later
+/// call fetches only what is still missing.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use scratchnet_data::{download, DatasetKind, DownloadOptions};
+///
+/// let kind = DatasetKind::Mnist;
+/// download(kind, Path::new("data/mnist"), kind.mirrors(), &DownloadOptions::default())?;
+/// # Ok::<(), scratchnet_data::DataError>(())
+/// ```
+pub fn download(
+    kind: DatasetKind,
+    dir: &Path,
+    mirrors: &[&str],
+    options: &DownloadOptions,
+) -> Result<(), DataError> {
+    download_files(kind, &kind.files(), dir, mirrors, options)
+}
+
+/// [`download`] with an explicit table of files and checksums (`kind` only names the
+/// dataset in messages). Tests use it to serve small files of their own.
+pub fn download_files(
+    kind: DatasetKind,
+    files: &[DataFile<'_>],
+    dir: &Path,
+    mirrors: &[&str],
+    options: &DownloadOptions,
+) -> Result<(), DataError> {
+    let missing: Vec<&DataFile<'_>> = files
+        .iter()
+        .filter(|file| locate_file(dir, file.name).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // The outermost directory this call creates, to remove again if it fails.
+    let outermost_created = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .last()
+        .map(Path::to_path_buf);
+    fs::create_dir_all(dir).map_err(|source| DataError::Write {
+        kind,
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let agent = http_agent(options);
+    let result = missing
+        .iter()
+        .try_for_each(|file| fetch_file(&agent, kind, file, dir, mirrors, options));
+    if let (Err(_), Some(outermost)) = (&result, outermost_created) {
+        // remove_dir only removes empty directories: anything kept stays, with its parents.
+        for created in dir.ancestors() {
+            if fs::remove_dir(created).is_err() || created == outermost {
+                break;
+            }
+        }
+    }
+    result
+}
+
+/// Why one attempt failed.
+enum Failure {
+    /// The mirror's fault (HTTP error, time-out, bad data): try the next one.
+    Mirror(String),
+    /// Ours (cannot write the directory): no other mirror will help.
+    Local { path: PathBuf, source: io::Error },
+}
+
+fn fetch_file(
+    agent: &ureq::Agent,
+    kind: DatasetKind,
+    file: &DataFile<'_>,
+    dir: &Path,
+    mirrors: &[&str],
+    options: &DownloadOptions,
+) -> Result<(), DataError> {
+    let mut attempts = Vec::new();
+    for mirror in mirrors {
+        let url = mirror_url(mirror, &file.gz_name());
+        match fetch_from(agent, file, dir, &url, options) {
+            Ok(()) => return Ok(()),
+            Err(Failure::Mirror(reason)) => attempts.push(MirrorFailure { url, reason }),
+            Err(Failure::Local { path, source }) => {
+                return Err(DataError::Write { kind, path, source })
+            }
+        }
+    }
+    Err(DataError::Download {
+        kind,
+        dir: dir.to_path_buf(),
+        file: file.gz_name(),
+        attempts,
+    })
+}
+
+/// One file from one mirror: download to a temporary file, check, rename.
+fn fetch_from(
+    agent: &ureq::Agent,
+    file: &DataFile<'_>,
+    dir: &Path,
+    url: &str,
+    options: &DownloadOptions,
+) -> Result<(), Failure> {
+    let limit = idx::max_plausible_len(file.role);
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| Failure::Mirror(describe_http_error(&e)))?;
+    let announced = response.body().content_length();
+    if let Some(len) = announced.filter(|&len| len > limit) {
+        return Err(Failure::Mirror(format!(
+            "it announces {len} bytes, more than the {limit} this file can have"
+        )));
+    }
+    let local = |source| Failure::Local {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut part = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file.gz_name()))
+        .suffix(".part")
+        .tempfile_in(dir)
+        .map_err(local)?;
+
+    let part_path = part.path().to_path_buf();
+    let progress = progress_bar(options.show_progress, announced, &file.gz_name());
+    if options.show_progress && progress.is_hidden() {
+        // No terminal to draw on (a log, CI): one line, so a slow download is not silent.
+        eprintln!("downloading {url}");
+    }
+    let body = response.body_mut().with_config().limit(limit).reader();
+    let copied = copy_body(body, part.as_file_mut(), &part_path, &progress);
+    progress.finish_and_clear();
+    let received = copied?;
+    if let Some(len) = announced.filter(|&len| len != received) {
+        return Err(Failure::Mirror(format!(
+            "the body ended after {received} of the {len} bytes announced"
+        )));
+    }
+
+    let gzip = starts_with_gzip_magic(part.path()).map_err(local)?;
+    let bytes = read_bytes(part.path(), gzip, file.role).map_err(|failure| match failure {
+        ReadFailure::Io(source) => local(source),
+        ReadFailure::Gzip(e) => Failure::Mirror(format!("the body is not valid gzip ({e})")),
+        ReadFailure::Defect(defect) => Failure::Mirror(format!("the file is damaged: {defect}")),
+    })?;
+    idx::check(file.role, &bytes)
+        .map_err(|defect| Failure::Mirror(format!("the file is damaged: {defect}")))?;
+    let actual = sha256_hex(&bytes);
+    if actual != file.sha256 {
+        return Err(Failure::Mirror(format!(
+            "the decompressed file's SHA-256 is {actual}, not the expected {}",
+            file.sha256
+        )));
+    }
+    drop(bytes);
+
+    part.as_file().sync_all().map_err(local)?;
+    let final_path = dir.join(if gzip {
+        file.gz_name()
+    } else {
+        file.name.to_owned()
+    });
+    part.persist(&final_path).map_err(|e| Failure::Local {
+        path: final_path,
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Copies the body into the file; read errors are the mirror's, write errors ours.
+fn copy_body(
+    mut body: impl Read,
+    file: &mut File,
+    path: &Path,
+    progress: &ProgressBar,
+) -> Result<u64, Failure> {
+    let local = |source| Failure::Local {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut received = 0u64;
+    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    loop {
+        let n = match body.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Failure::Mirror(format!(
+                    "reading the body failed after {received} bytes ({e})"
+                )))
+            }
+        };
+        out.write_all(&buffer[..n]).map_err(local)?;
+        received += n as u64;
+        progress.inc(n as u64);
+    }
+    out.flush().map_err(local)?;
+    Ok(received)
+}
+
+fn http_agent(options: &DownloadOptions) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_resolve(Some(options.connect_timeout))
+        .timeout_connect(Some(options.connect_timeout))
+        .timeout_send_request(Some(options.read_timeout))
+        .timeout_recv_response(Some(options.read_timeout))
+        .timeout_per_read(Some(options.read_timeout))
+        .timeout_global(options.total_timeout)
+        .user_agent(concat!("scratchnet-data/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+fn describe_http_error(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::StatusCode(code) => format!("HTTP {code}"),
+        ureq::Error::Timeout(which) => format!("no answer in time ({which} time-out)"),
+        ureq::Error::Io(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `mirror` + `name`, with exactly one `/` between them.
+fn mirror_url(mirror: &str, name: &str) -> String {
+    format!("{}/{name}", mirror.trim_end_matches('/'))
+}
+
+fn progress_bar(show: bool, len: Option<u64>, name: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let template = if len.is_some() {
+        "{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}"
+    } else {
+        "{msg:28} {spinner} {bytes} {bytes_per_sec}"
+    };
+    let style = ProgressStyle::with_template(template)
+        .map(|style| style.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr()).with_style(style);
+    bar.set_message(name.to_owned());
+    bar
+}
+
+fn starts_with_gzip_magic(path: &Path) -> io::Result<bool> {
+    let mut magic = [0u8; 2];
+    let mut file = File::open(path)?;
+    match file.read_exact(&mut magic) {
+        Ok(()) => Ok(magic == [0x1f, 0x8b]),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// SHA-256 of `bytes` as 64 lower-case hex digits.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_urls_have_one_slash() {
+        assert_eq!(mirror_url("http://h/a/", "f.gz"), "http://h/a/f.gz");
+        assert_eq!(mirror_url("http://h/a", "f.gz"), "http://h/a/f.gz");
+    }
+
+    #[test]
+    fn sha256_of_abc_is_the_standard_vector() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn nothing_to_do_when_every_file_is_present() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in DatasetKind::Mnist.files() {
+            fs::write(dir.path().join(file.gz_name()), b"whatever").unwrap();
+        }
+        // No mirror at all: would fail if it tried to download anything.
+        download(
+            DatasetKind::Mnist,
+            dir.path(),
+            &[],
+            &DownloadOptions::default(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn no_mirror_is_an_error_that_says_so_and_leaves_no_directory() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("mnist");
+        let error = download(DatasetKind::Mnist, &dir, &[], &DownloadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no mirror was given"), "{error}");
+        assert!(!dir.exists());
+    }
+}

@@ -1,0 +1,361 @@
+//! What can go wrong when finding, checking, loading or downloading a dataset. Every
+//! message is one sentence that names the file or directory, says what is wrong with it and
+//! what to do.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::kind::DatasetKind;
+
+/// Why a dataset could not be loaded or downloaded.
+///
+/// The `Display` text is meant for the person running the program, self-contained (it
+/// includes the underlying I/O or HTTP error), so `eprintln!("{error}")` is enough.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The data directory does not exist.
+    #[error(
+        "{kind} directory {} does not exist: create it and put the four IDX files there (raw or \
+         .gz), set {} to the folder that holds them, or call load_or_download to fetch them",
+        .dir.display(), .kind.dir_env_var()
+    )]
+    DirectoryMissing {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The directory looked in.
+        dir: PathBuf,
+    },
+
+    /// The data "directory" is a file.
+    #[error(
+        "{kind} path {} is not a directory: set {} (or the path you gave) to the folder that \
+         holds {} and the three other files",
+        .path.display(), .kind.dir_env_var(), .kind.files()[0].name
+    )]
+    NotADirectory {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The path that is not a directory.
+        path: PathBuf,
+    },
+
+    /// Neither `file` nor `file.gz` is in the directory.
+    #[error(
+        "{kind} file {file} (raw or .gz) is missing from {}: download {file}.gz from {} into \
+         that folder, or call load_or_download to fetch it",
+        .dir.display(), .kind.mirrors()[0]
+    )]
+    FileMissing {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The directory looked in.
+        dir: PathBuf,
+        /// The missing file's name, without `.gz`.
+        file: String,
+    },
+
+    /// The file exists but reading it failed (a directory with the file's name, no
+    /// permission, an I/O error).
+    #[error(
+        "cannot read {kind} file {}: {source}; make it a readable regular file, or replace it \
+         with a good copy",
+        .path.display()
+    )]
+    Unreadable {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The file.
+        path: PathBuf,
+        /// What reading it reported.
+        source: io::Error,
+    },
+
+    /// A `.gz` file that does not decompress.
+    #[error(
+        "{kind} file {} is not valid gzip ({source}): delete it and run again to download a \
+         fresh copy, or replace it with a good one",
+        .path.display()
+    )]
+    CorruptGzip {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The file.
+        path: PathBuf,
+        /// What the decompressor reported.
+        source: io::Error,
+    },
+
+    /// A file (after decompression) that is not what its name says.
+    #[error(
+        "{kind} file {} is damaged: {defect}; delete it and run again to download a fresh copy, \
+         or replace it with a good one",
+        .path.display()
+    )]
+    Malformed {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        defect: FormatDefect,
+    },
+
+    /// An images file and a labels file of the same split with different counts.
+    #[error(
+        "{kind} files {} ({images_count} images) and {} ({labels_count} labels) do not belong \
+         together: replace both with a matching pair, e.g. delete them and run again to \
+         download fresh copies",
+        .images.display(), .labels.display()
+    )]
+    CountMismatch {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The images file.
+        images: PathBuf,
+        /// The labels file.
+        labels: PathBuf,
+        /// Images the images file holds.
+        images_count: usize,
+        /// Labels the labels file holds.
+        labels_count: usize,
+    },
+
+    /// The checked files could not be written to the temporary directory the `mnist` crate
+    /// reads them from.
+    #[error(
+        "cannot stage the checked {kind} files for the mnist crate in a temporary directory \
+         under {}: {source}; free some space there or set TMPDIR to a writable directory",
+        .dir.display()
+    )]
+    Staging {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The system temporary directory.
+        dir: PathBuf,
+        /// What the file system reported.
+        source: io::Error,
+    },
+
+    /// The `mnist` crate panicked on files that passed every check. A bug of this crate.
+    #[error(
+        "the mnist crate failed on {kind} files from {} that passed every check ({message}); \
+         please report this as a scratchnet bug",
+        .dir.display()
+    )]
+    ParserPanicked {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The data directory.
+        dir: PathBuf,
+        /// The panic message.
+        message: String,
+    },
+
+    /// Every mirror failed for one file.
+    #[error(
+        "could not download {kind} file {file} into {} ({}): download {} by hand from one of \
+         those mirrors and put them (raw or .gz) in that folder, or set {} to a folder that \
+         holds them",
+        .dir.display(), describe_attempts(.attempts), gz_names(.kind), .kind.dir_env_var()
+    )]
+    Download {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The directory the files go to.
+        dir: PathBuf,
+        /// The file that could not be downloaded (`….gz`).
+        file: String,
+        /// Each mirror tried, and why it failed; empty if no mirror was given.
+        attempts: Vec<MirrorFailure>,
+    },
+
+    /// A file could not be written (the data directory is not writable, the disk is full).
+    #[error(
+        "cannot write {kind} file {}: {source}; make its folder writable, or set {} to another \
+         folder",
+        .path.display(), .kind.dir_env_var()
+    )]
+    Write {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The file or directory being written.
+        path: PathBuf,
+        /// What the file system reported.
+        source: io::Error,
+    },
+}
+
+/// What is wrong inside one file, once read and decompressed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatDefect {
+    /// Zero bytes (or a gzip stream of zero bytes).
+    #[error("the file is empty")]
+    Empty,
+    /// Shorter than the IDX header (16 bytes for images, 8 for labels).
+    #[error("it is only {len} bytes long, shorter than the {header_len}-byte IDX header")]
+    HeaderTooShort {
+        /// Bytes in the file.
+        len: u64,
+        /// Bytes the header needs.
+        header_len: u64,
+    },
+    /// The first four bytes are not the magic number of the expected IDX file.
+    #[error(
+        "its magic number is {found} where an IDX {} file has {expected}{}",
+        if *.expected == crate::idx::IMAGES_MAGIC { "images" } else { "labels" },
+        swapped_hint(*.found)
+    )]
+    WrongMagic {
+        /// The magic number found.
+        found: u32,
+        /// The magic number expected (2051 images, 2049 labels).
+        expected: u32,
+    },
+    /// Images that are not 28×28.
+    #[error("its images are {rows}×{cols} pixels, not 28×28")]
+    WrongImageSize {
+        /// Rows in the header.
+        rows: u32,
+        /// Columns in the header.
+        cols: u32,
+    },
+    /// Fewer bytes than the header announces.
+    #[error(
+        "it is truncated: its header announces {count} items, which take {expected} bytes, but \
+         it has only {actual}"
+    )]
+    Truncated {
+        /// Items the header announces.
+        count: u32,
+        /// Bytes those items take, header included.
+        expected: u64,
+        /// Bytes in the file.
+        actual: u64,
+    },
+    /// More bytes than the header announces.
+    #[error(
+        "it has {} unexpected trailing bytes: its header announces {count} items, which take \
+         {expected} bytes, but it has {actual}",
+        .actual - .expected
+    )]
+    TrailingBytes {
+        /// Items the header announces.
+        count: u32,
+        /// Bytes those items take, header included.
+        expected: u64,
+        /// Bytes in the file.
+        actual: u64,
+    },
+    /// A label outside `0..=9`.
+    #[error("label number {index} is {label}, outside 0..=9")]
+    LabelOutOfRange {
+        /// Position of the first bad label.
+        index: usize,
+        /// Its value.
+        label: u8,
+    },
+    /// So large that it cannot be an MNIST file; refused without reading it all.
+    #[error("it is (or decompresses to) more than {limit} bytes, too large for an MNIST file")]
+    TooLarge {
+        /// The limit, twice the size of a complete file.
+        limit: u64,
+    },
+    /// A consistent file with a sample count other than the complete set's.
+    #[error(
+        "it holds {found} samples where the complete set has {expected} (the mnist crate reads \
+         only complete sets)"
+    )]
+    WrongCount {
+        /// Samples in the file.
+        found: usize,
+        /// Samples in a complete file.
+        expected: usize,
+    },
+}
+
+/// One failed attempt to download a file from one mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorFailure {
+    /// The full URL tried.
+    pub url: String,
+    /// Why it failed, e.g. `HTTP 404`, a time-out, or a checksum mismatch.
+    pub reason: String,
+}
+
+impl std::fmt::Display for MirrorFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.url, self.reason)
+    }
+}
+
+fn describe_attempts(attempts: &[MirrorFailure]) -> String {
+    if attempts.is_empty() {
+        return "no mirror was given".to_owned();
+    }
+    let tried: Vec<String> = attempts.iter().map(ToString::to_string).collect();
+    format!("tried {}", tried.join("; "))
+}
+
+fn gz_names(kind: &DatasetKind) -> String {
+    let names: Vec<String> = kind.files().iter().map(|f| f.gz_name()).collect();
+    names.join(", ")
+}
+
+fn swapped_hint(found: u32) -> &'static str {
+    match found {
+        crate::idx::IMAGES_MAGIC => " (it looks like an images file)",
+        crate::idx::LABELS_MAGIC => " (it looks like a labels file)",
+        0x1f8b_0000..=0x1f8b_ffff => " (it looks gzip-compressed: name it with .gz)",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_swapped_file_is_recognised_in_the_message() {
+        let defect = FormatDefect::WrongMagic {
+            found: crate::idx::LABELS_MAGIC,
+            expected: crate::idx::IMAGES_MAGIC,
+        };
+        assert_eq!(
+            defect.to_string(),
+            "its magic number is 2049 where an IDX images file has 2051 (it looks like a labels \
+             file)"
+        );
+    }
+
+    #[test]
+    fn download_error_lists_every_mirror_and_says_how_to_place_files_by_hand() {
+        let error = DataError::Download {
+            kind: DatasetKind::Mnist,
+            dir: PathBuf::from("/data/mnist"),
+            file: "train-labels-idx1-ubyte.gz".into(),
+            attempts: vec![
+                MirrorFailure {
+                    url: "https://a.example/train-labels-idx1-ubyte.gz".into(),
+                    reason: "HTTP 404".into(),
+                },
+                MirrorFailure {
+                    url: "https://b.example/train-labels-idx1-ubyte.gz".into(),
+                    reason: "timed out".into(),
+                },
+            ],
+        };
+        let message = error.to_string();
+        for part in [
+            "train-labels-idx1-ubyte.gz into /data/mnist",
+            "https://a.example/train-labels-idx1-ubyte.gz: HTTP 404",
+            "https://b.example/train-labels-idx1-ubyte.gz: timed out",
+            "by hand",
+            "t10k-images-idx3-ubyte.gz",
+            "MNIST_DIR",
+        ] {
+            assert!(message.contains(part), "{part:?} not in {message:?}");
+        }
+    }
+}

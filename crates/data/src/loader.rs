@@ -1,0 +1,368 @@
+//! Loading a dataset from a directory: find each file (raw or `.gz`), read and check it, and
+//! only then hand it to the `mnist` crate, which panics on anything unexpected.
+//!
+//! # Why the `mnist` crate reads from a temporary directory
+//!
+//! `mnist::MnistBuilder` reads uncompressed files from one `base_path`, and any surprise
+//! (missing file, wrong size, a file changed since we looked) is a panic. So [`load`]
+//! reads each file itself — decompressing `.gz` in memory with `flate2` — checks the bytes,
+//! and writes exactly the checked bytes into a fresh directory under the system temporary
+//! directory (`tempfile::TempDir`, honouring `TMPDIR`). The `mnist` crate reads from there,
+//! with explicit file names, and the directory is deleted when loading ends, successfully
+//! or not (only a process killed mid-load leaves it, to the system's temp cleaning). Nothing is ever written to the user's data directory, and what the parser sees
+//! cannot differ from what was checked. The cost is writing ~55 MB to the temporary
+//! directory (a few tens of milliseconds) and ~55 MB of temporary disk (or tmpfs) space
+//! while loading.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::downloader::{download, DownloadOptions};
+use crate::error::{DataError, FormatDefect};
+use crate::idx;
+use crate::kind::{DataFile, DatasetKind, FileRole};
+use crate::location::{all_files_present, locate_file, resolve_dir, LocatedFile};
+use crate::split::{Dataset, Split};
+
+/// Loads the dataset from `dir`, where each of the four files may be raw or
+/// gzip-compressed (`name.gz`); a raw file wins if both exist.
+///
+/// Before the `mnist` crate sees anything, every file is checked: present, readable, valid
+/// gzip if `.gz`, the right magic number (2051 images / 2049 labels), 28×28 images, a
+/// length equal to what its header announces, labels in `0..=9`, as many images as labels,
+/// and a complete set (60,000 + 10,000, the only sizes the `mnist` crate reads). The first
+/// problem found is returned as a [`DataError`] naming the file; no input makes this panic.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use scratchnet_data::{load, DatasetKind};
+///
+/// let mnist = load(DatasetKind::Mnist, Path::new("data/mnist"))?;
+/// assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+/// # Ok::<(), scratchnet_data::DataError>(())
+/// ```
+pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
+    if !dir.exists() {
+        return Err(DataError::DirectoryMissing {
+            kind,
+            dir: dir.to_path_buf(),
+        });
+    }
+    if !dir.is_dir() {
+        return Err(DataError::NotADirectory {
+            kind,
+            path: dir.to_path_buf(),
+        });
+    }
+    let files = kind.files();
+    let located = files
+        .iter()
+        .map(|file| {
+            locate_file(dir, file.name).ok_or_else(|| DataError::FileMissing {
+                kind,
+                dir: dir.to_path_buf(),
+                file: file.name.to_owned(),
+            })
+        })
+        .collect::<Result<Vec<LocatedFile>, DataError>>()?;
+
+    let staging_error = |source| DataError::Staging {
+        kind,
+        dir: std::env::temp_dir(),
+        source,
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(&format!("scratchnet-{}-", kind.default_dir_name()))
+        .tempdir()
+        .map_err(staging_error)?;
+    let base_path = staging.path().to_str().ok_or_else(|| {
+        staging_error(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "its path is not valid UTF-8, which the mnist crate needs",
+        ))
+    })?;
+    // Every file on its own first (so a damaged file is reported as such even when
+    // another is incomplete), then the pairs, then the completeness the mnist crate needs.
+    let mut counts = [0usize; 4];
+    for ((file, at), count) in files.iter().zip(&located).zip(&mut counts) {
+        let bytes;
+        (bytes, *count) = read_checked(kind, at, file.role)?;
+        std::fs::write(staging.path().join(file.name), bytes).map_err(staging_error)?;
+    }
+    // files = [train images, train labels, test images, test labels]
+    for pair in [0, 2] {
+        check_pair_matches(kind, &located[pair..pair + 2], &counts[pair..pair + 2])?;
+    }
+    for pair in [0, 2] {
+        check_complete(kind, &files[pair], &located[pair], counts[pair])?;
+    }
+
+    let parsed = catch_unwind(AssertUnwindSafe(|| {
+        mnist::MnistBuilder::new()
+            .base_path(base_path)
+            .training_images_filename(files[0].name)
+            .training_labels_filename(files[1].name)
+            .test_images_filename(files[2].name)
+            .test_labels_filename(files[3].name)
+            .label_format_digit()
+            .training_set_length(FileRole::TrainImages.complete_count() as u32)
+            .validation_set_length(0)
+            .test_set_length(FileRole::TestImages.complete_count() as u32)
+            .finalize()
+    }))
+    .map_err(|panic| DataError::ParserPanicked {
+        kind,
+        dir: dir.to_path_buf(),
+        message: panic_message(panic.as_ref()),
+    })?;
+    drop(staging);
+
+    let normalization = kind.normalization();
+    let split = |mut images: Vec<u8>, labels: Vec<u8>| {
+        images.shrink_to_fit();
+        Split::new(images, labels, normalization)
+    };
+    Ok(Dataset {
+        kind,
+        train: split(parsed.trn_img, parsed.trn_lbl),
+        test: split(parsed.tst_img, parsed.tst_lbl),
+    })
+}
+
+/// Finds the dataset ([`resolve_dir`]), downloads the missing files from
+/// [`DatasetKind::mirrors`] into that directory if any is missing, and loads it.
+///
+/// Files that are present but damaged are not replaced: the error says which to delete.
+///
+/// ```no_run
+/// use scratchnet_data::{load_or_download, DatasetKind};
+///
+/// // --data-dir if given, else $MNIST_DIR, else <workspace>/data/mnist (downloaded if needed).
+/// let mnist = load_or_download(DatasetKind::Mnist, None)?;
+/// # Ok::<(), scratchnet_data::DataError>(())
+/// ```
+pub fn load_or_download(kind: DatasetKind, explicit: Option<&Path>) -> Result<Dataset, DataError> {
+    load_or_download_from(kind, explicit, kind.mirrors(), &DownloadOptions::default())
+}
+
+/// [`load_or_download`] with the mirrors and download options given.
+pub fn load_or_download_from(
+    kind: DatasetKind,
+    explicit: Option<&Path>,
+    mirrors: &[&str],
+    options: &DownloadOptions,
+) -> Result<Dataset, DataError> {
+    let dir = resolve_dir(kind, explicit);
+    if dir.is_dir() && all_files_present(kind, &dir) {
+        return load(kind, &dir);
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(DataError::NotADirectory { kind, path: dir });
+    }
+    download(kind, &dir, mirrors, options)?;
+    load(kind, &dir)
+}
+
+/// Checks that an images file and a labels file hold as many samples as each other.
+fn check_pair_matches(
+    kind: DatasetKind,
+    located: &[LocatedFile],
+    counts: &[usize],
+) -> Result<(), DataError> {
+    if counts[0] == counts[1] {
+        return Ok(());
+    }
+    Err(DataError::CountMismatch {
+        kind,
+        images: located[0].path.clone(),
+        labels: located[1].path.clone(),
+        images_count: counts[0],
+        labels_count: counts[1],
+    })
+}
+
+/// Checks that a file holds a complete split, the only size the `mnist` crate reads.
+fn check_complete(
+    kind: DatasetKind,
+    file: &DataFile<'_>,
+    located: &LocatedFile,
+    count: usize,
+) -> Result<(), DataError> {
+    let expected = file.role.complete_count();
+    if count == expected {
+        return Ok(());
+    }
+    Err(DataError::Malformed {
+        kind,
+        path: located.path.clone(),
+        defect: FormatDefect::WrongCount {
+            found: count,
+            expected,
+        },
+    })
+}
+
+/// Reads a file (decompressing `.gz`) and checks it: returns its bytes and sample count.
+fn read_checked(
+    kind: DatasetKind,
+    located: &LocatedFile,
+    role: FileRole,
+) -> Result<(Vec<u8>, usize), DataError> {
+    let path = &located.path;
+    let bytes = read_bytes(path, located.gzip, role).map_err(|failure| match failure {
+        ReadFailure::Io(source) => DataError::Unreadable {
+            kind,
+            path: path.clone(),
+            source,
+        },
+        ReadFailure::Gzip(source) => DataError::CorruptGzip {
+            kind,
+            path: path.clone(),
+            source,
+        },
+        ReadFailure::Defect(defect) => DataError::Malformed {
+            kind,
+            path: path.clone(),
+            defect,
+        },
+    })?;
+    let count = idx::check(role, &bytes).map_err(|defect| DataError::Malformed {
+        kind,
+        path: path.clone(),
+        defect,
+    })?;
+    Ok((bytes, count))
+}
+
+/// Why [`read_bytes`] failed.
+pub(crate) enum ReadFailure {
+    /// Opening or reading failed.
+    Io(io::Error),
+    /// The gzip stream is corrupt or truncated.
+    Gzip(io::Error),
+    /// Empty, or too large to be a file of this role.
+    Defect(FormatDefect),
+}
+
+/// The decompressed bytes of the file at `path`, refusing (without reading it all) a file
+/// larger than any file of `role` can plausibly be.
+pub(crate) fn read_bytes(path: &Path, gzip: bool, role: FileRole) -> Result<Vec<u8>, ReadFailure> {
+    let limit = idx::max_plausible_len(role);
+    let file = File::open(path).map_err(ReadFailure::Io)?;
+    let file_len = file.metadata().map_err(ReadFailure::Io)?.len();
+    if file_len == 0 {
+        return Err(ReadFailure::Defect(FormatDefect::Empty));
+    }
+    if file_len > limit {
+        return Err(ReadFailure::Defect(FormatDefect::TooLarge { limit }));
+    }
+    let mut bytes;
+    if gzip {
+        bytes = Vec::with_capacity(role.complete_len() as usize);
+        MultiGzDecoder::new(file)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidInput
+                | io::ErrorKind::InvalidData
+                | io::ErrorKind::UnexpectedEof => ReadFailure::Gzip(e),
+                _ => ReadFailure::Io(e),
+            })?;
+        if bytes.len() as u64 > limit {
+            return Err(ReadFailure::Defect(FormatDefect::TooLarge { limit }));
+        }
+    } else {
+        bytes = Vec::with_capacity(file_len as usize);
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(ReadFailure::Io)?;
+    }
+    Ok(bytes)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idx::{encode_images, encode_labels};
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// Writes a complete synthetic dataset: pixel `p` of image `i` is `(i + p) % 256`, the
+    /// label of sample `i` is `i % 10`. Train images and test labels raw, the others `.gz`.
+    fn write_complete_synthetic(dir: &Path) {
+        for (file, gz) in DatasetKind::Mnist
+            .files()
+            .iter()
+            .zip([false, true, true, false])
+        {
+            let n = file.role.complete_count();
+            let bytes = if file.role.is_images() {
+                let pixels: Vec<u8> = (0..n)
+                    .flat_map(|i| (0..784).map(move |p| ((i + p) % 256) as u8))
+                    .collect();
+                encode_images(&pixels)
+            } else {
+                encode_labels(&(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>())
+            };
+            if gz {
+                std::fs::write(dir.join(file.gz_name()), gzip(&bytes)).unwrap();
+            } else {
+                std::fs::write(dir.join(file.name), bytes).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_complete_mixed_raw_and_gz_set_loads_through_the_mnist_crate() {
+        let dir = tempfile::tempdir().unwrap();
+        write_complete_synthetic(dir.path());
+        let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        let dataset = load(DatasetKind::FashionMnist, dir.path()).unwrap();
+        assert_eq!(dataset.kind, DatasetKind::FashionMnist);
+        assert_eq!((dataset.train.len(), dataset.test.len()), (60_000, 10_000));
+        assert_eq!(
+            dataset.train.normalization(),
+            DatasetKind::FashionMnist.normalization()
+        );
+        for (split, i) in [(&dataset.train, 59_999), (&dataset.test, 1234)] {
+            assert_eq!(usize::from(split.labels()[i]), i % 10);
+            let image = split.image(i);
+            assert!((0..784).all(|p| usize::from(image[p]) == (i + p) % 256));
+        }
+        assert_eq!(dataset.train.label_histogram(), [6000; 10]);
+        // Nothing was added to the data directory.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before.len());
+        assert!(all_files_present(DatasetKind::FashionMnist, dir.path()));
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_without_decompressing_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.gz");
+        std::fs::write(&path, gzip(&vec![0u8; 200_000])).unwrap();
+        assert!(matches!(
+            read_bytes(&path, true, FileRole::TestLabels),
+            Err(ReadFailure::Defect(FormatDefect::TooLarge {
+                limit: 20_016
+            }))
+        ));
+    }
+}
