@@ -106,6 +106,8 @@ pub fn conv2d_grad_input(
     let weight_rows = weight_matrix(weight);
     let mut grad_input = Array4::<f32>::zeros((n, c, input_size[0], input_size[1]));
     let mut grad_cols = Array2::<f32>::zeros((c * geometry.kernel_area, oh * ow));
+    // Each sample's gradient is reshaped to a matrix below, which needs row-major memory.
+    let grad_output = grad_output.as_standard_layout();
     for (dy, dx) in grad_output.outer_iter().zip(grad_input.outer_iter_mut()) {
         let dy = dy
             .into_shape_with_order((out_channels, oh * ow))
@@ -153,6 +155,8 @@ pub fn conv2d_grad_weight(
             .view_mut()
             .into_shape_with_order((out_channels, (c / groups) * geometry.kernel_area))
             .expect("fresh array is contiguous");
+        // Each sample's gradient is reshaped to a matrix below, which needs row-major memory.
+        let grad_output = grad_output.as_standard_layout();
         for (x, dy) in input.outer_iter().zip(grad_output.outer_iter()) {
             im2col(x, window, geometry.output, cols.view_mut());
             let dy = dy
