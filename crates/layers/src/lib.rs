@@ -12,22 +12,28 @@
 //! | [`Conv2d`], [`Conv2dConfig`] | `nn.Conv2d` | `conv2d.rs` |
 //! | [`MaxPool2d`], [`MaxPool2dConfig`] | `nn.MaxPool2d` | `max_pool2d.rs` |
 //! | [`AvgPool2d`], [`AvgPool2dConfig`] | `nn.AvgPool2d` | `avg_pool2d.rs` |
+//! | [`GlobalAvgPool2d`] | `nn.AdaptiveAvgPool2d(1)` + `nn.Flatten()` | `global_avg_pool2d.rs` |
+//! | [`BatchNorm2d`], [`BatchNorm2dConfig`] | `nn.BatchNorm2d` | `batch_norm2d.rs` |
 //! | [`Dense`] | `nn.Linear` | `dense.rs` |
 //! | [`Flatten`] | `nn.Flatten` | `flatten.rs` |
 //! | [`ReLU`], [`Tanh`], [`Sigmoid`] | `nn.ReLU`, `nn.Tanh`, `nn.Sigmoid` | `relu.rs`, `tanh.rs`, `sigmoid.rs` |
+//! | [`LeakyReLU`] | `nn.LeakyReLU` | `leaky_relu.rs` |
 //! | [`Dropout`] | `nn.Dropout` | `dropout.rs` |
 //! | [`SoftmaxCrossEntropy`] | `nn.CrossEntropyLoss` | `loss.rs` |
 //! | [`gradcheck`](mod@gradcheck) | `torch.autograd.gradcheck` | `gradcheck.rs` |
 
 mod avg_pool2d;
+mod batch_norm2d;
 mod checks;
 mod conv2d;
 mod dense;
 mod dropout;
 mod error;
 mod flatten;
+mod global_avg_pool2d;
 pub mod gradcheck;
 mod layer;
+mod leaky_relu;
 mod loss;
 mod max_pool2d;
 mod pool_common;
@@ -37,12 +43,15 @@ mod sigmoid;
 mod tanh;
 
 pub use avg_pool2d::{AvgPool2d, AvgPool2dConfig};
+pub use batch_norm2d::{BatchNorm2d, BatchNorm2dConfig};
 pub use conv2d::{Conv2d, Conv2dConfig};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::LayerError;
 pub use flatten::Flatten;
+pub use global_avg_pool2d::GlobalAvgPool2d;
 pub use layer::{Layer, Mode, Parameter};
+pub use leaky_relu::LeakyReLU;
 pub use loss::SoftmaxCrossEntropy;
 pub use max_pool2d::{MaxPool2d, MaxPool2dConfig};
 pub use relu::ReLU;
