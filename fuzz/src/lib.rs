@@ -1,0 +1,4 @@
+//! Helpers of scratchnet's fuzz targets (see `README.md`). Kept free of `libfuzzer-sys` so
+//! that the regression tests of the main workspace can include them and replay inputs.
+
+pub mod idx_input;
