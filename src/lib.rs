@@ -18,4 +18,41 @@ pub use scratchnet_tensor as tensor;
 pub use scratchnet_train as train;
 
 /// Everything a training script usually needs, in one import.
-pub mod prelude {}
+///
+/// ```no_run
+/// use scratchnet::prelude::*;
+///
+/// let mnist = load_or_download(DatasetKind::Mnist, None)?;
+/// let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+/// println!("{}", model.summary()?);
+/// let mut optimizer = Adam::new(AdamConfig::adam(5e-3))?;
+/// let config = TrainConfig {
+///     epochs: 3,
+///     schedule: LrSchedule::Cosine { min_lr: 0.0, warmup_steps: 0 },
+///     save_path: Some("lenet.safetensors".into()),
+///     ..TrainConfig::default()
+/// };
+/// let outcome = Trainer::new(config)?.fit(&mut model, &mut optimizer, &mnist.train, &mnist.test, History::new())?;
+/// println!("test accuracy {:.4}", outcome.evaluation.accuracy);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub mod prelude {
+    pub use ndarray::{Array2, Array4, ArrayD, ArrayViewD, Axis, IxDyn};
+    pub use ndarray_rand::rand::{rngs::StdRng, Rng, SeedableRng};
+    pub use scratchnet_data::{
+        load, load_or_download, mnist_dir_from_env, Batch, BatchConfig, Dataset, DatasetKind,
+        Normalization, Split,
+    };
+    pub use scratchnet_layers::{
+        gradcheck::{gradcheck, GradcheckConfig},
+        AvgPool2d, AvgPool2dConfig, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense,
+        Dropout, Flatten, GlobalAvgPool2d, Layer, LayerError, LeakyReLU, MaxPool2d,
+        MaxPool2dConfig, Mode, Parameter, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy, Tanh,
+    };
+    pub use scratchnet_train::models::lenet5;
+    pub use scratchnet_train::{
+        evaluate, load_model, save_model, Adam, AdamConfig, Checkpoint, ConfusionMatrix,
+        DataParallel, EpochMetrics, Evaluation, History, LrSchedule, ModelFactory, Optimizer,
+        ProgressMode, Sgd, SgdConfig, TrainConfig, TrainError, Trainer,
+    };
+}

@@ -1,1 +1,76 @@
-//! placeholder
+//! # scratchnet-train
+//!
+//! Everything around the layers that turns a model into a trained one: optimizers,
+//! learning-rate schedules, the training loop with progress and evaluation, metrics,
+//! checkpoints that PyTorch can read, and reports.
+//!
+//! | item | PyTorch | file |
+//! |---|---|---|
+//! | [`Optimizer`], [`OptimizerState`] | `torch.optim.Optimizer`, its `state_dict()` | `optimizer.rs` |
+//! | [`Sgd`], [`SgdConfig`] | `torch.optim.SGD` | `sgd.rs` |
+//! | [`Adam`], [`AdamConfig`] | `torch.optim.Adam`, `torch.optim.AdamW` | `adam.rs` |
+//! | [`LrSchedule`], [`SchedulePosition`] | `StepLR`, `CosineAnnealingLR` | `schedule.rs` |
+//! | [`Trainer`], [`TrainConfig`], [`FitOutcome`] | the usual training loop | `trainer.rs` |
+//! | [`DataParallel`], [`ModelFactory`], [`BatchOutcome`] | `DataParallel` on CPU threads | `parallel.rs` |
+//! | [`evaluate`], [`Evaluation`] | the usual `torch.no_grad()` loop | `evaluate.rs` |
+//! | [`ProgressMode`] | `tqdm` | `progress.rs` |
+//! | [`EpochMetrics`], [`History`] | — | `history.rs` |
+//! | [`ConfusionMatrix`] | `torchmetrics.ConfusionMatrix` | `confusion.rs` |
+//! | [`Checkpoint`], [`TrainingState`], [`load_model`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
+//! | [`CheckpointError`], [`TensorProblem`] | — | `checkpoint_error.rs` |
+//! | [`write_atomically`] | — | `atomic_write.rs` |
+//! | [`MetricsReport`] | — | `metrics_report.rs` |
+//! | [`plot_history`] | `matplotlib` curves | `plot.rs` |
+//! | [`write_predictions`] | — | `predictions_file.rs` |
+//! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
+//! | [`top_k`], [`class_names`] | `torch.topk(softmax(x))` | `predict.rs` |
+//! | [`models::lenet5`] | the LeNet-5 of the tutorials | `models.rs` |
+//! | [`run()`], [`RunConfig`], [`RunReport`] | the `mnist_lenet` example's whole run | `run.rs` |
+//! | [`TrainError`] | — | `error.rs` |
+
+#![warn(missing_docs)]
+
+mod adam;
+mod atomic_write;
+mod checkpoint;
+mod checkpoint_error;
+mod confusion;
+mod error;
+mod evaluate;
+mod history;
+mod image_input;
+mod metrics_report;
+pub mod models;
+mod optimizer;
+mod parallel;
+mod plot;
+mod predict;
+mod predictions_file;
+mod progress;
+pub mod run;
+mod schedule;
+mod sgd;
+mod trainer;
+
+pub use adam::{Adam, AdamConfig};
+pub use atomic_write::write_atomically;
+pub use checkpoint::{
+    load_model, save_model, Checkpoint, TrainingState, LAYOUT_VERSION, OPTIMIZER_PREFIX,
+};
+pub use checkpoint_error::{CheckpointError, TensorProblem};
+pub use confusion::ConfusionMatrix;
+pub use error::TrainError;
+pub use evaluate::{evaluate, Evaluation};
+pub use history::{EpochMetrics, History};
+pub use image_input::{digit_pixels, load_digit, normalized_batch, IMAGE_SIDE};
+pub use metrics_report::MetricsReport;
+pub use optimizer::{Optimizer, OptimizerState};
+pub use parallel::{BatchOutcome, DataParallel, ModelFactory};
+pub use plot::plot_history;
+pub use predict::{class_names, top_k};
+pub use predictions_file::write_predictions;
+pub use progress::ProgressMode;
+pub use run::{run, RunConfig, RunReport};
+pub use schedule::{LrSchedule, SchedulePosition};
+pub use sgd::{Sgd, SgdConfig};
+pub use trainer::{EpochCallback, FitOutcome, TrainConfig, Trainer};

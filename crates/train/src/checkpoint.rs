@@ -1,0 +1,515 @@
+//! Checkpoints in the safetensors format, interchangeable with PyTorch.
+//!
+//! See [`Checkpoint`] for the file layout.
+
+use crate::atomic_write::write_atomically;
+use crate::checkpoint_error::{CheckpointError, TensorProblem};
+use crate::{History, Optimizer, OptimizerState};
+use ndarray::{ArrayD, IxDyn};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use scratchnet_layers::Layer;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// The prefix of every optimizer-state tensor in a checkpoint.
+pub const OPTIMIZER_PREFIX: &str = "optimizer.";
+
+/// The version of the checkpoint layout this crate writes (`scratchnet.version`).
+pub const LAYOUT_VERSION: &str = "1";
+
+const KEY_FORMAT: &str = "format";
+const KEY_VERSION: &str = "scratchnet.version";
+const KEY_EPOCH: &str = "scratchnet.epoch";
+const KEY_SEED: &str = "scratchnet.seed";
+const KEY_OPTIMIZER: &str = "scratchnet.optimizer";
+const KEY_HISTORY: &str = "scratchnet.history";
+
+/// Where a run stands after an epoch: what `--resume` needs besides the weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainingState {
+    /// Completed epochs (the next epoch to train is `epoch + 1`).
+    pub epoch: usize,
+    /// The seed of the run (batch order and augmentation derive from it and the epoch).
+    pub seed: u64,
+    /// The metrics of every completed epoch.
+    pub history: History,
+    /// The optimizer's state after the last step.
+    pub optimizer: OptimizerState,
+}
+
+/// A tensor stored in another type than F32.
+#[derive(Clone, Debug, PartialEq)]
+struct OtherDtype {
+    dtype: String,
+    shape: Vec<usize>,
+    /// The values as f32, for I64 tensors.
+    as_f32: Option<ArrayD<f32>>,
+}
+
+/// The scalars of an optimizer state, as JSON in the metadata.
+#[derive(Serialize, Deserialize)]
+struct OptimizerHeader {
+    kind: String,
+    steps: u64,
+}
+
+/// The contents of a checkpoint file, in memory.
+///
+/// # File layout
+///
+/// A checkpoint is one [safetensors](https://huggingface.co/docs/safetensors) file:
+///
+/// | entry | content |
+/// |---|---|
+/// | `conv1.weight`, `conv1.bias`, …, `fc3.bias` | the model's parameters (and buffers), named, shaped and laid out exactly as PyTorch's `state_dict`: `F32`, little-endian, row-major (OIHW convolution weights, `[out, in]` dense weights) |
+/// | `optimizer.<parameter>.<slot>` | the optimizer state, PyTorch's slot names: `optimizer.conv1.weight.exp_avg`, `….exp_avg_sq` (Adam), `….momentum_buffer` (SGD); `F32` |
+/// | `__metadata__` `format` | `"pt"`, as `safetensors.torch.save_file` writes |
+/// | `__metadata__` `scratchnet.version` | `"1"`, the version of this layout |
+/// | `__metadata__` `scratchnet.epoch` | completed epochs (present only with a training state) |
+/// | `__metadata__` `scratchnet.seed` | the run's seed (decimal) |
+/// | `__metadata__` `scratchnet.optimizer` | JSON `{"kind": "adam", "steps": 1876}` |
+/// | `__metadata__` `scratchnet.history` | JSON array of [`EpochMetrics`](crate::EpochMetrics) |
+/// | other `__metadata__` keys | free-form [`Checkpoint::metadata`], e.g. `dataset` |
+///
+/// A file with only model tensors (for example a PyTorch `state_dict` saved with
+/// `safetensors.torch.save_file`) is a valid checkpoint without training state.
+///
+/// **Into PyTorch**, drop the optimizer entries before `load_state_dict`:
+///
+/// ```python
+/// from safetensors.torch import load_file
+/// state = {k: v for k, v in load_file("lenet.safetensors").items() if not k.startswith("optimizer.")}
+/// model.load_state_dict(state)
+/// ```
+///
+/// Writes are atomic ([`write_atomically`](crate::write_atomically)); reads check the whole
+/// file and never panic, whatever the bytes.
+///
+/// # Example
+/// ```
+/// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+/// use scratchnet_layers::Layer;
+/// use scratchnet_train::{models::lenet5, Checkpoint};
+/// let dir = std::env::temp_dir().join(format!("ckpt-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("lenet.safetensors");
+///
+/// let trained = lenet5(&mut StdRng::seed_from_u64(1));
+/// Checkpoint::from_model(&trained).save(&path).unwrap();
+///
+/// let mut fresh = lenet5(&mut StdRng::seed_from_u64(2));
+/// Checkpoint::load(&path).unwrap().apply_to(&mut fresh).unwrap();
+/// assert_eq!(fresh.parameters(), trained.parameters());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkpoint {
+    /// Model parameters and buffers, by their `state_dict` names.
+    pub tensors: BTreeMap<String, ArrayD<f32>>,
+    /// Free-form metadata (string to string) saved in `__metadata__`, without the
+    /// reserved `format` and `scratchnet.*` keys.
+    pub metadata: BTreeMap<String, String>,
+    /// The training state, if the checkpoint carries one.
+    pub training: Option<TrainingState>,
+    /// Model-looking tensors stored in another type than F32: their dtype, shape, and
+    /// for I64 their values as f32 (usable for buffers such as batch norm's
+    /// `num_batches_tracked`, which PyTorch stores as I64).
+    other_dtypes: BTreeMap<String, OtherDtype>,
+}
+
+impl Checkpoint {
+    /// A checkpoint of `model`'s parameters and buffers, without training state.
+    pub fn from_model(model: &dyn Layer) -> Self {
+        let mut tensors: BTreeMap<String, ArrayD<f32>> = model
+            .parameters()
+            .into_iter()
+            .map(|(name, p)| (name, p.value.clone()))
+            .collect();
+        tensors.extend(
+            model
+                .buffers()
+                .into_iter()
+                .map(|(name, b)| (name, b.clone())),
+        );
+        Self {
+            tensors,
+            ..Self::default()
+        }
+    }
+
+    /// A checkpoint of `model` with `training` state (epoch, seed, history) and the
+    /// state of `optimizer`.
+    pub fn for_training(
+        model: &dyn Layer,
+        optimizer: &dyn Optimizer,
+        epoch: usize,
+        seed: u64,
+        history: &History,
+    ) -> Self {
+        Self {
+            training: Some(TrainingState {
+                epoch,
+                seed,
+                history: history.clone(),
+                optimizer: optimizer.state(),
+            }),
+            ..Self::from_model(model)
+        }
+    }
+
+    /// Adds a free-form metadata entry (builder style).
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Writes the checkpoint to `path` atomically (see [`Checkpoint`] for the layout).
+    ///
+    /// # Errors
+    /// [`CheckpointError::ReservedName`] if a model tensor starts with `optimizer.`;
+    /// [`CheckpointError::Write`] if the file cannot be written — a previous file at
+    /// `path` is then left intact.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let bytes = self.to_bytes()?;
+        write_atomically(path, &bytes).map_err(|source| CheckpointError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// The checkpoint as the bytes of a safetensors file.
+    ///
+    /// # Errors
+    /// [`CheckpointError::ReservedName`] as for [`save`](Self::save).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
+        if let Some(name) = self
+            .tensors
+            .keys()
+            .find(|n| n.starts_with(OPTIMIZER_PREFIX))
+        {
+            return Err(CheckpointError::ReservedName { name: name.clone() });
+        }
+        let mut metadata: HashMap<String, String> = self
+            .metadata
+            .iter()
+            .filter(|(k, _)| !is_reserved_key(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        metadata.insert(KEY_FORMAT.into(), "pt".into());
+        metadata.insert(KEY_VERSION.into(), LAYOUT_VERSION.into());
+
+        let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(name, t)| (name.clone(), t.shape().to_vec(), le_bytes(t)))
+            .collect();
+        if let Some(training) = &self.training {
+            metadata.insert(KEY_EPOCH.into(), training.epoch.to_string());
+            metadata.insert(KEY_SEED.into(), training.seed.to_string());
+            let header = OptimizerHeader {
+                kind: training.optimizer.kind.clone(),
+                steps: training.optimizer.steps,
+            };
+            metadata.insert(KEY_OPTIMIZER.into(), to_json(&header));
+            metadata.insert(KEY_HISTORY.into(), to_json(&training.history));
+            entries.extend(training.optimizer.tensors.iter().map(|(name, t)| {
+                (
+                    format!("{OPTIMIZER_PREFIX}{name}"),
+                    t.shape().to_vec(),
+                    le_bytes(t),
+                )
+            }));
+        }
+        let encode_error = |e: safetensors::SafeTensorError| CheckpointError::Encode {
+            reason: e.to_string(),
+        };
+        let views = entries
+            .iter()
+            .map(|(name, shape, bytes)| {
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|view| (name.as_str(), view))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(encode_error)?;
+        safetensors::serialize(views, Some(metadata)).map_err(encode_error)
+    }
+
+    /// Reads the checkpoint at `path`, checking the whole file.
+    ///
+    /// Model tensors of a type other than F32 are remembered and reported by
+    /// [`apply_to`](Self::apply_to) as [`TensorProblem::WrongDtype`].
+    ///
+    /// # Errors
+    /// [`CheckpointError::Read`] if the file cannot be read; [`CheckpointError::Format`]
+    /// for anything that is not a complete safetensors file (truncated, garbage, bad
+    /// header); [`CheckpointError::Metadata`] for unreadable `scratchnet.*` metadata;
+    /// [`CheckpointError::Mismatch`] for an optimizer tensor that is not F32. Never panics.
+    pub fn load(path: &Path) -> Result<Self, CheckpointError> {
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes).map_err(|e| e.at(path))
+    }
+
+    /// Parses the bytes of a safetensors file (see [`load`](Self::load)). Errors name
+    /// the file as `(in memory)`; [`load`](Self::load) puts in the path.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let memory = Path::new("(in memory)");
+        let format_error = |reason: String| CheckpointError::Format {
+            path: memory.to_path_buf(),
+            reason,
+        };
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| format_error(e.to_string()))?;
+        let file = SafeTensors::deserialize(bytes).map_err(|e| format_error(e.to_string()))?;
+        let mut metadata: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+
+        let mut tensors = BTreeMap::new();
+        let mut optimizer_tensors = BTreeMap::new();
+        let mut other_dtypes = BTreeMap::new();
+        let mut optimizer_problems = Vec::new();
+        for (name, view) in file.tensors() {
+            let shape = view.shape().to_vec();
+            let optimizer_name = name.strip_prefix(OPTIMIZER_PREFIX).map(str::to_string);
+            if view.dtype() != Dtype::F32 {
+                let dtype = format!("{:?}", view.dtype());
+                if optimizer_name.is_some() {
+                    optimizer_problems.push(TensorProblem::WrongDtype { name, found: dtype });
+                } else {
+                    let as_f32 = (view.dtype() == Dtype::I64)
+                        .then(|| {
+                            let values = view
+                                .data()
+                                .chunks_exact(8)
+                                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+                                .collect();
+                            ArrayD::from_shape_vec(IxDyn(&shape), values).ok()
+                        })
+                        .flatten();
+                    other_dtypes.insert(
+                        name,
+                        OtherDtype {
+                            dtype,
+                            shape,
+                            as_f32,
+                        },
+                    );
+                }
+                continue;
+            }
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
+                .map_err(|e| format_error(format!("tensor {name}: {e}")))?;
+            match optimizer_name {
+                Some(param_slot) => {
+                    optimizer_tensors.insert(param_slot, array);
+                }
+                None => {
+                    tensors.insert(name, array);
+                }
+            }
+        }
+        if !optimizer_problems.is_empty() {
+            return Err(CheckpointError::Mismatch {
+                path: None,
+                problems: optimizer_problems,
+            });
+        }
+
+        let training = if metadata.contains_key(KEY_EPOCH) {
+            let epoch = parse_key(&mut metadata, KEY_EPOCH, |s| {
+                s.parse::<usize>().map_err(|e| e.to_string())
+            })?;
+            let seed = parse_key(&mut metadata, KEY_SEED, |s| {
+                s.parse::<u64>().map_err(|e| e.to_string())
+            })?;
+            let header: OptimizerHeader = parse_key(&mut metadata, KEY_OPTIMIZER, |s| {
+                serde_json::from_str(s).map_err(|e| e.to_string())
+            })?;
+            let history: History = parse_key(&mut metadata, KEY_HISTORY, |s| {
+                serde_json::from_str(s).map_err(|e| e.to_string())
+            })?;
+            Some(TrainingState {
+                epoch,
+                seed,
+                history,
+                optimizer: OptimizerState {
+                    kind: header.kind,
+                    steps: header.steps,
+                    tensors: optimizer_tensors,
+                },
+            })
+        } else {
+            // A model-only file: stray optimizer entries would be unexpected tensors.
+            for (name, tensor) in optimizer_tensors {
+                tensors.insert(format!("{OPTIMIZER_PREFIX}{name}"), tensor);
+            }
+            None
+        };
+        metadata.retain(|k, _| !is_reserved_key(k));
+        Ok(Self {
+            tensors,
+            metadata,
+            training,
+            other_dtypes,
+        })
+    }
+
+    /// Checks every tensor against `model`'s parameters and buffers, then copies them
+    /// in. Nothing is changed unless everything matches. The training state is ignored.
+    ///
+    /// Parameters must be F32; buffers may also be I64 (PyTorch's
+    /// `num_batches_tracked`), converted to f32.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Mismatch`] listing every missing, unexpected, wrongly shaped
+    /// and wrongly typed tensor.
+    pub fn apply_to(&self, model: &mut dyn Layer) -> Result<(), CheckpointError> {
+        let parameters: BTreeMap<String, Vec<usize>> = model
+            .parameters()
+            .into_iter()
+            .map(|(name, p)| (name, p.value.shape().to_vec()))
+            .collect();
+        let buffers: BTreeMap<String, Vec<usize>> = model
+            .buffers()
+            .into_iter()
+            .map(|(name, b)| (name, b.shape().to_vec()))
+            .collect();
+        let mut problems = Vec::new();
+        let mut values: BTreeMap<&str, &ArrayD<f32>> = BTreeMap::new();
+        let expected = parameters
+            .iter()
+            .map(|e| (e, false))
+            .chain(buffers.iter().map(|e| (e, true)));
+        for ((name, shape), is_buffer) in expected {
+            let found = match (self.tensors.get(name), self.other_dtypes.get(name)) {
+                (Some(t), _) => Ok(t),
+                // PyTorch keeps counters such as num_batches_tracked as I64.
+                (
+                    None,
+                    Some(OtherDtype {
+                        as_f32: Some(t), ..
+                    }),
+                ) if is_buffer => Ok(t),
+                (None, Some(other)) => Err(TensorProblem::WrongDtype {
+                    name: name.clone(),
+                    found: other.dtype.clone(),
+                }),
+                (None, None) => Err(TensorProblem::Missing {
+                    name: name.clone(),
+                    expected: shape.clone(),
+                }),
+            };
+            match found {
+                Ok(t) if t.shape() != shape.as_slice() => {
+                    problems.push(TensorProblem::WrongShape {
+                        name: name.clone(),
+                        expected: shape.clone(),
+                        found: t.shape().to_vec(),
+                    })
+                }
+                Ok(t) => {
+                    values.insert(name, t);
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        let stored = self
+            .tensors
+            .iter()
+            .map(|(n, t)| (n, t.shape().to_vec()))
+            .chain(self.other_dtypes.iter().map(|(n, o)| (n, o.shape.clone())));
+        for (name, shape) in stored {
+            if !parameters.contains_key(name) && !buffers.contains_key(name) {
+                problems.push(TensorProblem::Unexpected {
+                    name: name.clone(),
+                    shape,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            problems.sort_by(|a, b| problem_name(a).cmp(problem_name(b)));
+            return Err(CheckpointError::Mismatch {
+                path: None,
+                problems,
+            });
+        }
+        for (name, param) in model.parameters_mut() {
+            param.value.assign(values[name.as_str()]);
+        }
+        for (name, buffer) in model.buffers_mut() {
+            buffer.assign(values[name.as_str()]);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the model weights of the checkpoint at `path` into `model` (any optimizer
+/// state in the file is ignored), and returns the whole checkpoint.
+///
+/// # Errors
+/// As [`Checkpoint::load`] and [`Checkpoint::apply_to`], naming `path`.
+pub fn load_model(path: &Path, model: &mut dyn Layer) -> Result<Checkpoint, CheckpointError> {
+    let checkpoint = Checkpoint::load(path)?;
+    checkpoint.apply_to(model).map_err(|e| e.at(path))?;
+    Ok(checkpoint)
+}
+
+/// Saves `model`'s weights alone (no training state) to `path`, atomically.
+///
+/// # Errors
+/// As [`Checkpoint::save`].
+pub fn save_model(path: &Path, model: &dyn Layer) -> Result<(), CheckpointError> {
+    Checkpoint::from_model(model).save(path)
+}
+
+fn problem_name(problem: &TensorProblem) -> &str {
+    match problem {
+        TensorProblem::Missing { name, .. }
+        | TensorProblem::Unexpected { name, .. }
+        | TensorProblem::WrongShape { name, .. }
+        | TensorProblem::WrongDtype { name, .. } => name,
+    }
+}
+
+fn is_reserved_key(key: &str) -> bool {
+    key == KEY_FORMAT || key.starts_with("scratchnet.")
+}
+
+/// Removes `key` from `metadata` and parses it.
+fn parse_key<T>(
+    metadata: &mut BTreeMap<String, String>,
+    key: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, CheckpointError> {
+    let error = |reason: String| CheckpointError::Metadata {
+        path: Path::new("(in memory)").to_path_buf(),
+        key: key.to_string(),
+        reason,
+    };
+    let value = metadata
+        .remove(key)
+        .ok_or_else(|| error("missing".into()))?;
+    parse(&value).map_err(error)
+}
+
+fn le_bytes(tensor: &ArrayD<f32>) -> Vec<u8> {
+    tensor.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serialises to JSON")
+}

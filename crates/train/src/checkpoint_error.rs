@@ -1,0 +1,171 @@
+//! [`CheckpointError`]: why a checkpoint could not be written, read or applied.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One tensor that does not fit the model (or optimizer) it is loaded into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TensorProblem {
+    /// The model has this tensor, the checkpoint does not.
+    Missing {
+        /// Its name (`conv1.weight`).
+        name: String,
+        /// The model's shape for it.
+        expected: Vec<usize>,
+    },
+    /// The checkpoint has a tensor the model does not.
+    Unexpected {
+        /// Its name.
+        name: String,
+        /// Its shape in the checkpoint.
+        shape: Vec<usize>,
+    },
+    /// Both have it, with different shapes.
+    WrongShape {
+        /// Its name.
+        name: String,
+        /// The model's shape.
+        expected: Vec<usize>,
+        /// The checkpoint's shape.
+        found: Vec<usize>,
+    },
+    /// The checkpoint stores it in another element type than `F32`.
+    WrongDtype {
+        /// Its name.
+        name: String,
+        /// The checkpoint's type (`F64`, `BF16`, …).
+        found: String,
+    },
+}
+
+impl fmt::Display for TensorProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing { name, expected } => {
+                write!(
+                    f,
+                    "missing tensor {name} (the model has it with shape {expected:?})"
+                )
+            }
+            Self::Unexpected { name, shape } => {
+                write!(
+                    f,
+                    "unexpected tensor {name} of shape {shape:?} (the model has no such tensor)"
+                )
+            }
+            Self::WrongShape {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "tensor {name} has shape {found:?}, but the model expects {expected:?}"
+            ),
+            Self::WrongDtype { name, found } => {
+                write!(
+                    f,
+                    "tensor {name} is stored as {found}, but only F32 can be loaded"
+                )
+            }
+        }
+    }
+}
+
+/// Why a checkpoint could not be written, read, or applied to a model or optimizer.
+/// Every message names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// The file could not be read.
+    #[error("cannot read checkpoint {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file could not be written (the previous file, if any, is intact).
+    #[error("cannot write checkpoint {}: {source} (any previous file there is unchanged)", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid safetensors file (truncated, corrupt, not safetensors).
+    #[error("{} is not a valid safetensors checkpoint: {reason}", .path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A scratchnet entry of the `__metadata__` is missing or unreadable.
+    #[error("checkpoint {}: metadata {key:?} is invalid: {reason}", .path.display())]
+    Metadata {
+        /// The file.
+        path: PathBuf,
+        /// The metadata key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The tensors do not match the model (or optimizer): every difference is listed.
+    #[error(
+        "checkpoint {} does not match the model: {}",
+        .path.as_ref().map_or_else(|| "(in memory)".to_string(), |p| p.display().to_string()),
+        .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+    )]
+    Mismatch {
+        /// The file (`None` before it is known).
+        path: Option<PathBuf>,
+        /// Each tensor that differs, in name order.
+        problems: Vec<TensorProblem>,
+    },
+    /// The optimizer state was made by another algorithm.
+    #[error("the checkpoint's optimizer state is for {found}, but the optimizer is {expected}")]
+    OptimizerKind {
+        /// The checkpoint's algorithm.
+        found: String,
+        /// The optimizer's algorithm.
+        expected: String,
+    },
+    /// The checkpoint has no training state, so a run cannot resume from it.
+    #[error(
+        "checkpoint {} holds only model weights (no epoch, optimizer state or history), so training cannot resume from it",
+        .path.display()
+    )]
+    NoTrainingState {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The checkpoint could not be encoded (a header over safetensors' 100 MB limit).
+    #[error("cannot encode the checkpoint: {reason}")]
+    Encode {
+        /// Why.
+        reason: String,
+    },
+    /// A model tensor's name collides with the reserved `optimizer.` prefix.
+    #[error("cannot save the tensor {name}: names starting with \"optimizer.\" are reserved for the optimizer state")]
+    ReservedName {
+        /// The model tensor.
+        name: String,
+    },
+}
+
+impl CheckpointError {
+    /// The same error, naming `path` as the file (errors made from bytes in memory
+    /// do not know it).
+    pub fn at(self, path: &std::path::Path) -> Self {
+        let path = path.to_path_buf();
+        match self {
+            Self::Mismatch { problems, .. } => Self::Mismatch {
+                path: Some(path),
+                problems,
+            },
+            Self::Format { reason, .. } => Self::Format { path, reason },
+            Self::Metadata { key, reason, .. } => Self::Metadata { path, key, reason },
+            other => other,
+        }
+    }
+}

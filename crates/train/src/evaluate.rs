@@ -1,0 +1,89 @@
+//! Evaluating a model on a split: loss, accuracy, confusion matrix, predictions.
+
+use crate::parallel::argmax_rows;
+use crate::{ConfusionMatrix, DataParallel, TrainError};
+use ndarray::{Array2, Axis};
+use scratchnet_data::{BatchConfig, Split};
+use scratchnet_layers::{Layer, SoftmaxCrossEntropy};
+
+/// The result of [`evaluate`]: how a model does on every sample of a split.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean softmax cross-entropy per sample.
+    pub loss: f64,
+    /// Fraction of samples whose largest logit is their label's.
+    pub accuracy: f64,
+    /// Counts of (label, prediction).
+    pub confusion: ConfusionMatrix,
+    /// The predicted class of each sample, in the split's order.
+    pub predictions: Vec<usize>,
+    /// The logits, `[N, K]`, in the split's order.
+    pub logits: Array2<f32>,
+}
+
+/// Runs `model` in `Mode::Eval` over all of `split`, `batch_size` samples at a time,
+/// in the split's order, on `engine`'s replicas if it has any.
+///
+/// # Errors
+/// [`TrainError::Config`] if `batch_size` is 0 or the model's output is not `[N, K]`;
+/// a [`TrainError::Layer`] if the model refuses the input.
+///
+/// ```
+/// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+/// use scratchnet_data::{Normalization, Split};
+/// use scratchnet_train::{evaluate, models::lenet5, DataParallel};
+/// let split = Split::new(vec![0; 3 * 784], vec![1, 2, 3], Normalization::MNIST);
+/// let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+/// let result = evaluate(&mut model, &mut DataParallel::sequential(16).unwrap(), &split, 2).unwrap();
+/// assert_eq!(result.logits.dim(), (3, 10));
+/// assert_eq!(result.confusion.total(), 3);
+/// ```
+pub fn evaluate(
+    model: &mut dyn Layer,
+    engine: &mut DataParallel,
+    split: &Split,
+    batch_size: usize,
+) -> Result<Evaluation, TrainError> {
+    if batch_size == 0 {
+        return Err(TrainError::config(
+            "the evaluation batch size must be at least 1",
+        ));
+    }
+    let config = BatchConfig {
+        batch_size,
+        shuffle: false,
+        seed: 0,
+        augment: false,
+    };
+    let mut loss_fn = SoftmaxCrossEntropy::new();
+    let mut total_loss = 0.0f64;
+    let mut parts = Vec::new();
+    let mut labels = Vec::with_capacity(split.len());
+    for batch in split.batches(&config, 0) {
+        let logits = engine.logits(model, batch.images.view())?;
+        total_loss += f64::from(loss_fn.forward(logits.view().into_dyn(), &batch.labels)?)
+            * batch.len() as f64;
+        labels.extend_from_slice(&batch.labels);
+        parts.push(logits);
+    }
+    let classes = parts.first().map_or(0, |p| p.ncols());
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    let logits = if views.is_empty() {
+        Array2::zeros((0, 0))
+    } else {
+        ndarray::concatenate(Axis(0), &views)
+            .map_err(|e| TrainError::config(format!("model outputs of different widths: {e}")))?
+    };
+    let predictions = argmax_rows(&logits);
+    let mut confusion = ConfusionMatrix::new(classes);
+    for (&label, &predicted) in labels.iter().zip(&predictions) {
+        confusion.record(label, predicted);
+    }
+    Ok(Evaluation {
+        loss: total_loss / split.len().max(1) as f64,
+        accuracy: confusion.accuracy(),
+        confusion,
+        predictions,
+        logits,
+    })
+}

@@ -1,0 +1,85 @@
+//! Turning an arbitrary picture of a digit into a network input like MNIST's.
+
+use crate::TrainError;
+use image::imageops::FilterType;
+use image::{DynamicImage, GrayImage, ImageReader};
+use ndarray::Array4;
+use scratchnet_data::Normalization;
+use std::path::Path;
+
+/// Side of the square images the models take.
+pub const IMAGE_SIDE: u32 = 28;
+
+/// Reads a PNG or JPEG file (the format is recognised from its content) and prepares it
+/// with [`digit_pixels`]: 784 grey levels, a light digit on a dark background.
+///
+/// # Errors
+/// [`TrainError::Image`] naming the file if it cannot be opened or decoded (including
+/// formats other than PNG and JPEG).
+pub fn load_digit(path: &Path) -> Result<Vec<u8>, TrainError> {
+    let error = |reason: String| TrainError::Image {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let image = ImageReader::open(path)
+        .map_err(|e| error(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| error(e.to_string()))?
+        .decode()
+        .map_err(|e| error(e.to_string()))?;
+    Ok(digit_pixels(&image))
+}
+
+/// MNIST-like pixels of `image`, 784 bytes row-major: converted to grey, resized to
+/// 28×28 (bilinear, whatever the size and aspect), and inverted if the background is
+/// light — that is, if the mean of the 108 border pixels of the 28×28 image is above
+/// 127 — because MNIST digits are white on black.
+///
+/// ```
+/// use image::{DynamicImage, GrayImage, Luma};
+/// // A black stroke on a white page, 100×60.
+/// let page = GrayImage::from_fn(100, 60, |x, _| if (45..55).contains(&x) { Luma([0]) } else { Luma([255]) });
+/// let pixels = scratchnet_train::digit_pixels(&DynamicImage::ImageLuma8(page));
+/// assert_eq!(pixels.len(), 784);
+/// assert_eq!(pixels[0], 0);               // background became black
+/// assert!(pixels[14 * 28 + 14] > 200);    // the stroke became white
+/// ```
+pub fn digit_pixels(image: &DynamicImage) -> Vec<u8> {
+    let grey: GrayImage = image.to_luma8();
+    let small = image::imageops::resize(&grey, IMAGE_SIDE, IMAGE_SIDE, FilterType::Triangle);
+    let side = IMAGE_SIDE as usize;
+    let pixels = small.into_raw();
+    let border: Vec<u32> = (0..side * side)
+        .filter(|i| {
+            let (y, x) = (i / side, i % side);
+            y == 0 || x == 0 || y == side - 1 || x == side - 1
+        })
+        .map(|i| u32::from(pixels[i]))
+        .collect();
+    let mean = border.iter().sum::<u32>() as f64 / border.len() as f64;
+    if mean > 127.0 {
+        pixels.into_iter().map(|p| 255 - p).collect()
+    } else {
+        pixels
+    }
+}
+
+/// Normalises 784-byte images (one after the other) into a batch `[N, 1, 28, 28]`
+/// with `normalization` (the training data's, so inputs look the same to the model).
+///
+/// **Panics** if `pixels.len()` is not a multiple of 784.
+#[track_caller]
+pub fn normalized_batch(pixels: &[u8], normalization: Normalization) -> Array4<f32> {
+    let side = IMAGE_SIDE as usize;
+    assert_eq!(
+        pixels.len() % (side * side),
+        0,
+        "images of 784 pixels expected"
+    );
+    let n = pixels.len() / (side * side);
+    Array4::from_shape_vec(
+        (n, 1, side, side),
+        pixels.iter().map(|&p| normalization.apply(p)).collect(),
+    )
+    .expect("the length was checked")
+}

@@ -1,0 +1,320 @@
+//! Data-parallel gradients: a batch cut into fixed shards, computed on model replicas
+//! on the rayon thread pool.
+
+use crate::TrainError;
+use ndarray::{s, Array2, ArrayD, ArrayView4, Axis, Ix2};
+use rayon::prelude::*;
+use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy};
+use std::sync::Arc;
+
+/// Builds a fresh model of the same architecture as the one being trained (its
+/// weights do not matter: they are overwritten before every use). Used to make one
+/// replica per thread.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+/// use scratchnet_train::{models::lenet5, ModelFactory};
+/// let factory: ModelFactory = Arc::new(|| Box::new(lenet5(&mut StdRng::seed_from_u64(0))));
+/// ```
+pub type ModelFactory = Arc<dyn Fn() -> Box<dyn Layer> + Send + Sync>;
+
+/// What one training batch gave.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchOutcome {
+    /// Mean loss over the batch's samples.
+    pub loss: f64,
+    /// Samples whose largest logit is their label's.
+    pub correct: usize,
+}
+
+/// Computes the gradient of a batch's mean loss, shard by shard.
+///
+/// A batch of `N` samples is cut into shards of `shard_size` (the last one smaller).
+/// Each shard's gradient is computed separately — forward in `Mode::Train`, softmax
+/// cross-entropy, backward of the loss scaled by `n_shard / N` — and the shard
+/// gradients are added into the model's gradients **in shard order**. The result is
+/// the gradient of the batch mean, and — as long as the layers' own kernels are
+/// deterministic — it is bit-for-bit the same whether the shards run one after another
+/// on the model itself or on `T` replicas in parallel, so a run is reproducible
+/// whatever the number of threads.
+///
+/// With replicas (from a [`ModelFactory`]), each replica receives the model's weights
+/// before every batch and the shards are dealt to them round-robin on the rayon
+/// thread pool. Models with buffers (batch norm's running statistics) are always
+/// computed on the model itself, since replicas would not update its buffers (and
+/// [`Trainer`](crate::Trainer) then uses one shard per batch, so that batch statistics
+/// cover the whole batch). Layers with their own random stream, such as `Dropout`,
+/// would draw the same masks on every replica: train those without a factory.
+pub struct DataParallel {
+    shard_size: usize,
+    replicas: Vec<Box<dyn Layer>>,
+    loss: SoftmaxCrossEntropy,
+}
+
+/// One shard's share: its index, its gradients (parameter order), summed loss, correct count.
+type ShardResult = (usize, Vec<ArrayD<f32>>, f64, usize);
+
+impl DataParallel {
+    /// Shards of `shard_size` computed on `model` itself, one after another.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] if `shard_size` is 0.
+    pub fn sequential(shard_size: usize) -> Result<Self, TrainError> {
+        if shard_size == 0 {
+            return Err(TrainError::config("the shard size must be at least 1"));
+        }
+        Ok(Self {
+            shard_size,
+            replicas: Vec::new(),
+            loss: SoftmaxCrossEntropy::new(),
+        })
+    }
+
+    /// Shards of `shard_size` on `threads` replicas made by `factory`, checked against
+    /// `model` (same parameter names and shapes). Falls back to
+    /// [`sequential`](Self::sequential) if `model` has buffers.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] if `shard_size` or `threads` is 0 or a replica's
+    /// parameters differ from the model's.
+    pub fn with_replicas(
+        shard_size: usize,
+        threads: usize,
+        factory: &ModelFactory,
+        model: &dyn Layer,
+    ) -> Result<Self, TrainError> {
+        let mut engine = Self::sequential(shard_size)?;
+        if threads == 0 {
+            return Err(TrainError::config(
+                "the number of threads must be at least 1",
+            ));
+        }
+        if !model.buffers().is_empty() {
+            return Ok(engine);
+        }
+        let signature = |m: &dyn Layer| -> Vec<(String, Vec<usize>)> {
+            m.parameters()
+                .into_iter()
+                .map(|(n, p)| (n, p.value.shape().to_vec()))
+                .collect()
+        };
+        let expected = signature(model);
+        for _ in 0..threads {
+            let replica = factory();
+            if signature(replica.as_ref()) != expected {
+                return Err(TrainError::config(
+                    "the model factory builds a model whose parameters differ from the model being trained",
+                ));
+            }
+            engine.replicas.push(replica);
+        }
+        Ok(engine)
+    }
+
+    /// Number of replicas (0: the model itself computes).
+    pub fn replicas(&self) -> usize {
+        self.replicas.len()
+    }
+
+    /// Adds the gradient of the mean loss of (`images` `[N, C, H, W]`, `labels`) into
+    /// `model`'s parameter gradients, and returns the batch's loss and correct count.
+    /// The caller zeroes the gradients first (as for any backward).
+    ///
+    /// # Errors
+    /// A [`TrainError::Layer`] from a layer or the loss (wrong shape, bad label).
+    pub fn gradient(
+        &mut self,
+        model: &mut dyn Layer,
+        images: ArrayView4<f32>,
+        labels: &[usize],
+    ) -> Result<BatchOutcome, TrainError> {
+        let n = labels.len();
+        if images.dim().0 != n {
+            return Err(TrainError::config(format!(
+                "{} images for {n} labels",
+                images.dim().0
+            )));
+        }
+        let shards: Vec<(usize, usize)> = (0..n)
+            .step_by(self.shard_size)
+            .map(|start| (start, (start + self.shard_size).min(n)))
+            .collect();
+        let mut total_loss = 0.0f64;
+        let mut correct = 0usize;
+        if self.replicas.is_empty() {
+            // Each shard's gradient from zero, then added to the total, exactly as the
+            // replicas do below, so both paths give the same bits.
+            let mut total: Vec<ArrayD<f32>> = model
+                .parameters()
+                .into_iter()
+                .map(|(_, p)| p.grad.clone())
+                .collect();
+            for &(start, end) in &shards {
+                model.zero_grad();
+                let (loss, right) = shard_backward(
+                    model,
+                    &mut self.loss,
+                    images.slice(s![start..end, .., .., ..]),
+                    &labels[start..end],
+                    n,
+                )?;
+                for (t, (_, p)) in total.iter_mut().zip(model.parameters()) {
+                    *t += &p.grad;
+                }
+                total_loss += loss;
+                correct += right;
+            }
+            for ((_, p), t) in model.parameters_mut().into_iter().zip(total) {
+                p.grad = t;
+            }
+        } else {
+            let weights: Vec<ArrayD<f32>> = model
+                .parameters()
+                .into_iter()
+                .map(|(_, p)| p.value.clone())
+                .collect();
+            let replicas = self.replicas.len();
+            let results: Vec<Result<Vec<ShardResult>, TrainError>> = self
+                .replicas
+                .par_iter_mut()
+                .enumerate()
+                .map(|(r, replica)| {
+                    for ((_, p), w) in replica.parameters_mut().into_iter().zip(&weights) {
+                        p.value.assign(w);
+                    }
+                    let mut loss_fn = SoftmaxCrossEntropy::new();
+                    let mut out = Vec::new();
+                    for (index, &(start, end)) in
+                        shards.iter().enumerate().skip(r).step_by(replicas)
+                    {
+                        replica.zero_grad();
+                        let (loss, right) = shard_backward(
+                            replica.as_mut(),
+                            &mut loss_fn,
+                            images.slice(s![start..end, .., .., ..]),
+                            &labels[start..end],
+                            n,
+                        )?;
+                        let grads = replica
+                            .parameters()
+                            .into_iter()
+                            .map(|(_, p)| p.grad.clone())
+                            .collect();
+                        out.push((index, grads, loss, right));
+                    }
+                    Ok(out)
+                })
+                .collect();
+            let mut per_shard: Vec<ShardResult> = Vec::with_capacity(shards.len());
+            for result in results {
+                per_shard.extend(result?);
+            }
+            per_shard.sort_by_key(|(index, ..)| *index);
+            let mut params = model.parameters_mut();
+            for (_, grads, loss, right) in per_shard {
+                for ((_, p), g) in params.iter_mut().zip(&grads) {
+                    p.grad += g;
+                }
+                total_loss += loss;
+                correct += right;
+            }
+        }
+        Ok(BatchOutcome {
+            loss: total_loss / n.max(1) as f64,
+            correct,
+        })
+    }
+
+    /// The logits of `images` (`[N, C, H, W]`) in `Mode::Eval`, `[N, K]`, computed in
+    /// `T` contiguous chunks on the replicas (or on `model` without replicas).
+    ///
+    /// # Errors
+    /// A [`TrainError::Layer`] if the model refuses the input or does not output `[N, K]`.
+    pub fn logits(
+        &mut self,
+        model: &mut dyn Layer,
+        images: ArrayView4<f32>,
+    ) -> Result<Array2<f32>, TrainError> {
+        let n = images.dim().0;
+        if self.replicas.is_empty() || n < 2 * self.replicas.len() {
+            return to_matrix(model.forward(images.into_dyn(), Mode::Eval)?);
+        }
+        let weights: Vec<ArrayD<f32>> = model
+            .parameters()
+            .into_iter()
+            .map(|(_, p)| p.value.clone())
+            .collect();
+        let chunk = n.div_ceil(self.replicas.len());
+        let parts: Vec<Result<Array2<f32>, TrainError>> = self
+            .replicas
+            .par_iter_mut()
+            .enumerate()
+            .map(|(r, replica)| {
+                for ((_, p), w) in replica.parameters_mut().into_iter().zip(&weights) {
+                    p.value.assign(w);
+                }
+                let start = (r * chunk).min(n);
+                let end = (start + chunk).min(n);
+                let part = images.slice(s![start..end, .., .., ..]);
+                to_matrix(replica.forward(part.into_dyn(), Mode::Eval)?)
+            })
+            .collect();
+        let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        ndarray::concatenate(Axis(0), &views)
+            .map_err(|e| TrainError::config(format!("model outputs of different widths: {e}")))
+    }
+}
+
+/// Forward, loss and backward of one shard; returns the summed loss and the correct count.
+fn shard_backward(
+    model: &mut dyn Layer,
+    loss_fn: &mut SoftmaxCrossEntropy,
+    images: ArrayView4<f32>,
+    labels: &[usize],
+    batch_len: usize,
+) -> Result<(f64, usize), TrainError> {
+    let logits = model.forward(images.into_dyn(), Mode::Train)?;
+    let loss = loss_fn.forward(logits.view(), labels)?;
+    let correct = count_correct(&to_matrix(logits)?, labels);
+    let mut grad = loss_fn.backward()?;
+    grad *= labels.len() as f32 / batch_len as f32;
+    model.backward(grad.view())?;
+    Ok((f64::from(loss) * labels.len() as f64, correct))
+}
+
+/// A model output as `[N, K]` logits.
+fn to_matrix(output: ArrayD<f32>) -> Result<Array2<f32>, TrainError> {
+    let shape = output.shape().to_vec();
+    output.into_dimensionality::<Ix2>().map_err(|_| {
+        TrainError::config(format!(
+            "the model must output logits of shape [N, classes], not {shape:?}"
+        ))
+    })
+}
+
+/// The index of each row's largest value (the first one on ties; NaN never wins).
+pub(crate) fn argmax_rows(logits: &Array2<f32>) -> Vec<usize> {
+    logits
+        .rows()
+        .into_iter()
+        .map(|row| {
+            let mut best = 0;
+            for (i, &v) in row.iter().enumerate() {
+                if v > row[best] || row[best].is_nan() {
+                    best = i;
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+fn count_correct(logits: &Array2<f32>, labels: &[usize]) -> usize {
+    argmax_rows(logits)
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p == l)
+        .count()
+}

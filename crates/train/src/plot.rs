@@ -1,0 +1,181 @@
+//! Loss and accuracy curves as an SVG file (`--plot`).
+
+use crate::{write_atomically, History, TrainError};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// Draws `history` to an SVG at `path`: on the left the train and test loss per
+/// epoch, on the right the train and test accuracy (in %). Written atomically.
+///
+/// The SVG is made by `plotters` without system fonts (text is left to the viewer's
+/// sans-serif font).
+///
+/// # Errors
+/// [`TrainError::Plot`] if the history is empty or drawing fails;
+/// [`TrainError::Write`] if the file cannot be written.
+pub fn plot_history(history: &History, path: &Path) -> Result<(), TrainError> {
+    let svg = render_svg(history).map_err(|reason| TrainError::Plot {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    write_atomically(path, svg.as_bytes()).map_err(|source| TrainError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The SVG text of [`plot_history`].
+fn render_svg(history: &History) -> Result<String, String> {
+    if history.epochs.is_empty() {
+        return Err("no epoch to plot".into());
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1000, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (left, right) = root.split_horizontally(500);
+        let epochs = &history.epochs;
+        let last = epochs.len() as f64;
+        let x_range = if epochs.len() == 1 {
+            0.5..1.5
+        } else {
+            1.0..last
+        };
+
+        let loss_max = epochs
+            .iter()
+            .flat_map(|e| [e.train_loss, e.test_loss])
+            .fold(0.0f64, f64::max)
+            .max(1e-3)
+            * 1.1;
+        let series = |f: fn(&crate::EpochMetrics) -> f64| -> Vec<(f64, f64)> {
+            epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
+        };
+        draw_panel(
+            &left,
+            "Loss per epoch",
+            "loss",
+            x_range.clone(),
+            0.0..loss_max,
+            [
+                ("train loss", series(|e| e.train_loss)),
+                ("test loss", series(|e| e.test_loss)),
+            ],
+        )?;
+
+        let acc_min = epochs
+            .iter()
+            .flat_map(|e| [e.train_accuracy, e.test_accuracy])
+            .fold(1.0f64, f64::min);
+        let acc_low = ((acc_min * 100.0) - 1.0).clamp(0.0, 99.0).floor();
+        draw_panel(
+            &right,
+            "Accuracy per epoch",
+            "accuracy (%)",
+            x_range,
+            acc_low..100.0,
+            [
+                ("train accuracy", series(|e| 100.0 * e.train_accuracy)),
+                ("test accuracy", series(|e| 100.0 * e.test_accuracy)),
+            ],
+        )?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+/// One chart with a train (blue) and a test (red) line.
+fn draw_panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    y_label: &str,
+    x_range: std::ops::Range<f64>,
+    y_range: std::ops::Range<f64>,
+    lines: [(&str, Vec<(f64, f64)>); 2],
+) -> Result<(), String> {
+    // One tick per epoch (at most 10), on whole numbers.
+    let x_labels = lines[0].1.len().clamp(1, 10);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_range, y_range)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_label)
+        .x_labels(x_labels)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for ((label, points), color) in lines.into_iter().zip([BLUE, RED]) {
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EpochMetrics;
+
+    fn epoch(epoch: usize, test_accuracy: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            train_loss: 0.3 / epoch as f64,
+            train_accuracy: 0.9 + 0.02 * epoch as f64,
+            test_loss: 0.1 / epoch as f64,
+            test_accuracy,
+            seconds: 5.0,
+            samples_per_second: 12_000.0,
+        }
+    }
+
+    #[test]
+    fn draws_an_svg_with_both_panels() {
+        let history = History {
+            epochs: vec![epoch(1, 0.98), epoch(2, 0.988), epoch(3, 0.991)],
+        };
+        let svg = render_svg(&history).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+        for text in [
+            "Loss per epoch",
+            "Accuracy per epoch",
+            "test accuracy",
+            "train loss",
+        ] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        assert!(svg.contains("<polyline"));
+    }
+
+    #[test]
+    fn one_epoch_and_empty_histories() {
+        assert!(render_svg(&History {
+            epochs: vec![epoch(1, 0.98)]
+        })
+        .is_ok());
+        assert!(render_svg(&History::new()).is_err());
+    }
+}

@@ -1,0 +1,297 @@
+//! The training loop.
+
+use crate::progress::Progress;
+use crate::{
+    evaluate, Checkpoint, DataParallel, EpochMetrics, Evaluation, History, LrSchedule,
+    ModelFactory, Optimizer, ProgressMode, SchedulePosition, TrainError,
+};
+use scratchnet_data::{BatchConfig, Split};
+use scratchnet_layers::Layer;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// How to train.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Total epochs of the run, counting those a resumed run already has. Default 3.
+    pub epochs: usize,
+    /// Batch size, shuffling, seed and augmentation of the training batches. The
+    /// order of epoch `e` depends only on `batch.seed` and `e`.
+    pub batch: BatchConfig,
+    /// Samples per evaluation batch. Default 1000.
+    pub eval_batch_size: usize,
+    /// The learning-rate schedule, relative to the optimizer's rate when `fit` starts.
+    pub schedule: LrSchedule,
+    /// Samples per gradient shard (see [`DataParallel`]). Default 16. Models with
+    /// buffers (batch norm) ignore it and compute each batch in one piece.
+    pub shard_size: usize,
+    /// Replicas to compute on when a [`ModelFactory`] is given; `0` means one per
+    /// thread of the rayon pool. Default 0.
+    pub threads: usize,
+    /// Where to save a checkpoint (weights and training state) after every epoch.
+    pub save_path: Option<PathBuf>,
+    /// The checkpoint this run resumed from, named if training fails before the first save.
+    pub resumed_from: Option<PathBuf>,
+    /// Extra `__metadata__` entries for the saved checkpoints (e.g. `dataset`).
+    pub checkpoint_metadata: BTreeMap<String, String>,
+    /// Progress output.
+    pub progress: ProgressMode,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            batch: BatchConfig::default(),
+            eval_batch_size: 1000,
+            schedule: LrSchedule::Constant,
+            shard_size: 16,
+            threads: 0,
+            save_path: None,
+            resumed_from: None,
+            checkpoint_metadata: BTreeMap::new(),
+            progress: ProgressMode::Auto,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for a zero batch, evaluation batch or shard size.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        for (name, value) in [
+            ("batch size", self.batch.batch_size),
+            ("evaluation batch size", self.eval_batch_size),
+            ("shard size", self.shard_size),
+        ] {
+            if value == 0 {
+                return Err(TrainError::config(format!("the {name} must be at least 1")));
+            }
+        }
+        if let LrSchedule::Step {
+            every_epochs: 0, ..
+        } = self.schedule
+        {
+            return Err(TrainError::config("a step schedule needs every_epochs ≥ 1"));
+        }
+        Ok(())
+    }
+}
+
+/// What [`Trainer::fit`] returns.
+#[derive(Clone, Debug)]
+pub struct FitOutcome {
+    /// Every epoch of the run, including those before a resume.
+    pub history: History,
+    /// The epochs trained by this call (empty if the run was already complete).
+    pub trained_epochs: Vec<usize>,
+    /// The test-set evaluation of the final model (with the confusion matrix).
+    pub evaluation: Evaluation,
+}
+
+/// Called after each epoch with its metrics; `Break` stops the run there (the
+/// epoch's checkpoint is already saved).
+pub type EpochCallback = Box<dyn FnMut(&EpochMetrics) -> ControlFlow<()>>;
+
+/// Trains a model with softmax cross-entropy, epoch after epoch, evaluating on a test
+/// split after each and saving a checkpoint if asked.
+///
+/// Each step: `zero_grad`, forward in `Mode::Train`, loss, backward (on gradient
+/// shards, see [`DataParallel`]), learning rate from the schedule, optimizer step. A
+/// loss that is NaN or infinite stops training at once with
+/// [`TrainError::NonFiniteLoss`], before that batch changes anything.
+pub struct Trainer {
+    config: TrainConfig,
+    factory: Option<ModelFactory>,
+    on_epoch_end: Option<EpochCallback>,
+}
+
+impl Trainer {
+    /// A trainer with `config`.
+    ///
+    /// # Errors
+    /// As [`TrainConfig::validate`].
+    pub fn new(config: TrainConfig) -> Result<Self, TrainError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            factory: None,
+            on_epoch_end: None,
+        })
+    }
+
+    /// Computes gradients and evaluations on replicas made by `factory`, in parallel
+    /// on the rayon pool (results do not depend on the number of threads).
+    pub fn with_replicas(mut self, factory: ModelFactory) -> Self {
+        self.factory = Some(factory);
+        self
+    }
+
+    /// Calls `callback` after every epoch (after its checkpoint is saved).
+    pub fn on_epoch_end(
+        mut self,
+        callback: impl FnMut(&EpochMetrics) -> ControlFlow<()> + 'static,
+    ) -> Self {
+        self.on_epoch_end = Some(Box::new(callback));
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Trains `model` on `train` from the end of `history` (empty for a fresh run; a
+    /// resumed run passes its checkpoint's history, having restored the weights and
+    /// the optimizer state) up to `config.epochs`, evaluating on `test` after each
+    /// epoch.
+    ///
+    /// The schedule's base rate is the optimizer's learning rate when `fit` starts.
+    ///
+    /// # Errors
+    /// [`TrainError::NonFiniteLoss`] naming the epoch and batch; layer errors; a
+    /// checkpoint that cannot be written; [`TrainError::Config`] for an empty
+    /// training split.
+    pub fn fit(
+        &mut self,
+        model: &mut dyn Layer,
+        optimizer: &mut dyn Optimizer,
+        train: &Split,
+        test: &Split,
+        history: History,
+    ) -> Result<FitOutcome, TrainError> {
+        if train.is_empty() {
+            return Err(TrainError::config("the training split is empty"));
+        }
+        let config = &self.config;
+        let mut engine = match &self.factory {
+            // Batch statistics (a model with buffers) need the whole batch at once.
+            _ if !model.buffers().is_empty() => DataParallel::sequential(config.batch.batch_size)?,
+            Some(factory) => {
+                let threads = match config.threads {
+                    0 => rayon::current_num_threads(),
+                    t => t,
+                };
+                DataParallel::with_replicas(config.shard_size, threads, factory, model)?
+            }
+            None => DataParallel::sequential(config.shard_size)?,
+        };
+        let mut progress = Progress::new(config.progress);
+        let result = run_epochs(
+            config,
+            model,
+            optimizer,
+            train,
+            test,
+            history,
+            &mut engine,
+            &mut progress,
+            &mut self.on_epoch_end,
+        );
+        if result.is_err() {
+            progress.abandon();
+        }
+        result
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_epochs(
+    config: &TrainConfig,
+    model: &mut dyn Layer,
+    optimizer: &mut dyn Optimizer,
+    train: &Split,
+    test: &Split,
+    mut history: History,
+    engine: &mut DataParallel,
+    progress: &mut Progress,
+    on_epoch_end: &mut Option<EpochCallback>,
+) -> Result<FitOutcome, TrainError> {
+    let base_lr = optimizer.learning_rate();
+    let steps_per_epoch = train.len().div_ceil(config.batch.batch_size) as u64;
+    let total_steps = steps_per_epoch * config.epochs as u64;
+    let mut last_checkpoint = config.resumed_from.clone();
+    let mut trained_epochs = Vec::new();
+    let mut evaluation = None;
+    let first_epoch = history.completed_epochs() + 1;
+    for epoch in first_epoch..=config.epochs {
+        let batches = train.batches(&config.batch, (epoch - 1) as u64);
+        let num_batches = batches.len();
+        progress.start_epoch(epoch, config.epochs, num_batches);
+        let started = Instant::now();
+        let (mut loss_sum, mut correct, mut samples) = (0.0f64, 0usize, 0usize);
+        for (index, batch) in batches.enumerate() {
+            let step = (epoch as u64 - 1) * steps_per_epoch + index as u64;
+            let lr = config.schedule.learning_rate(
+                base_lr,
+                SchedulePosition {
+                    step,
+                    steps_per_epoch,
+                    total_steps,
+                },
+            );
+            model.zero_grad();
+            let outcome = engine.gradient(model, batch.images.view(), &batch.labels)?;
+            if !outcome.loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    epoch,
+                    batch: index + 1,
+                    batches: num_batches,
+                    loss: outcome.loss as f32,
+                    last_checkpoint,
+                });
+            }
+            optimizer.set_learning_rate(lr);
+            optimizer.step(model);
+            loss_sum += outcome.loss * batch.len() as f64;
+            correct += outcome.correct;
+            samples += batch.len();
+            progress.batch_done(
+                index + 1,
+                loss_sum / samples as f64,
+                correct as f64 / samples as f64,
+                samples,
+            );
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let result = evaluate(model, engine, test, config.eval_batch_size)?;
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / samples.max(1) as f64,
+            train_accuracy: correct as f64 / samples.max(1) as f64,
+            test_loss: result.loss,
+            test_accuracy: result.accuracy,
+            seconds,
+            samples_per_second: samples as f64 / seconds.max(1e-9),
+        };
+        progress.finish_epoch(&metrics, optimizer.learning_rate());
+        history.push(metrics.clone());
+        trained_epochs.push(epoch);
+        evaluation = Some(result);
+        if let Some(path) = &config.save_path {
+            let mut checkpoint =
+                Checkpoint::for_training(model, optimizer, epoch, config.batch.seed, &history);
+            checkpoint.metadata = config.checkpoint_metadata.clone();
+            checkpoint.save(path)?;
+            last_checkpoint = Some(path.clone());
+        }
+        if let Some(callback) = on_epoch_end {
+            if callback(&metrics).is_break() {
+                break;
+            }
+        }
+    }
+    let evaluation = match evaluation {
+        Some(e) => e,
+        None => evaluate(model, engine, test, config.eval_batch_size)?,
+    };
+    Ok(FitOutcome {
+        history,
+        trained_epochs,
+        evaluation,
+    })
+}

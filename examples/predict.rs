@@ -1,0 +1,92 @@
+//! Classifies images of digits with a LeNet-5 checkpoint.
+//!
+//! ```text
+//! cargo run --release --example predict -- --model lenet.safetensors digit.png photo.jpg
+//! ```
+//!
+//! Each image (PNG or JPEG, any size) is converted to grey, resized to 28×28, inverted if
+//! its background is light, and normalised like the training data. For each, the predicted
+//! class and the three most probable classes are printed.
+
+use clap::Parser;
+use scratchnet::data::DatasetKind;
+use scratchnet::layers::{Layer, Mode};
+use scratchnet::ndarray::Ix2;
+use scratchnet::ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+use scratchnet::train::{
+    class_names, load_digit, load_model, models::lenet5, normalized_batch, top_k, TrainError,
+};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Predict the class of images with a LeNet-5 checkpoint.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The checkpoint (safetensors, from mnist_lenet or PyTorch)
+    #[arg(long, value_name = "PATH")]
+    model: PathBuf,
+    /// PNG or JPEG images
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if e.use_stderr() => {
+            let text = e.to_string();
+            eprintln!(
+                "{} (see --help)",
+                text.lines().next().unwrap_or("invalid arguments")
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    match predict(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn predict(args: &Args) -> Result<(), TrainError> {
+    let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+    let checkpoint = load_model(&args.model, &mut model)?;
+    // A checkpoint from mnist_lenet records its dataset; PyTorch-made ones are taken as MNIST.
+    let kind = match checkpoint.metadata.get("dataset").map(String::as_str) {
+        Some("fashion") => DatasetKind::FashionMnist,
+        _ => DatasetKind::Mnist,
+    };
+    let names = class_names(kind);
+    let mut pixels = Vec::new();
+    for path in &args.images {
+        pixels.extend(load_digit(path)?);
+    }
+    let batch = normalized_batch(&pixels, kind.normalization());
+    let logits = model
+        .forward(batch.into_dyn().view(), Mode::Eval)?
+        .into_dimensionality::<Ix2>()
+        .map_err(|e| {
+            TrainError::config(format!("the model does not output [N, 10] logits: {e}"))
+        })?;
+    for (path, top) in args.images.iter().zip(top_k(&logits, 3)) {
+        let ranked: Vec<String> = top
+            .iter()
+            .map(|&(class, p)| format!("{} {:.2}%", names[class], 100.0 * p))
+            .collect();
+        println!(
+            "{}: {}  (top 3: {})",
+            path.display(),
+            names[top[0].0],
+            ranked.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The `mnist_lenet` and `predict` examples as processes: flag errors exit 2 with one
+//! line, other failures exit 1 with one `error: …` line, never a panic.
+//!
+//! `cargo test` builds the examples before running the tests; when this test runs
+//! alone (`cargo test --test mnist_lenet_cli`), it builds them first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The directory holding the example binaries of this build (`target/<profile>/examples`),
+/// after making sure they are up to date: `cargo test` has built them already (then this
+/// is a quick no-op), `cargo test --test mnist_lenet_cli` has not.
+fn examples_dir() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // The profile `cargo test` builds examples with: `test`, or `bench` with --release.
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("release") => "bench",
+                _ => "test",
+            };
+            let mut build = Command::new(cargo);
+            build
+                .args(["build", "--examples", "--quiet", "--profile", profile])
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            // Without the variables cargo set for this test process: some build scripts
+            // (ring's) rerun when CARGO_MANIFEST_DIR changes, which would rebuild half
+            // the dependency tree here.
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy();
+                let per_crate = [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                ]
+                .contains(&key.as_ref())
+                    || [
+                        "CARGO_PKG_",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                        "OUT_DIR",
+                    ]
+                    .iter()
+                    .any(|prefix| key.starts_with(prefix));
+                if per_crate {
+                    build.env_remove(key.as_ref());
+                }
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "building the examples failed");
+            profile_dir.join("examples")
+        })
+        .clone()
+}
+
+fn example(name: &str, args: &[&str], cwd: &Path) -> Output {
+    Command::new(examples_dir().join(name))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MNIST_DIR")
+        .output()
+        .expect("the example runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn bad_flags_exit_2_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (&["--batch-size", "0"][..], "--batch-size"),
+        (&["--lr", "-1"][..], "--lr"),
+        (&["--lr", "nan"][..], "--lr"),
+        (&["--epochs", "zero"][..], "--epochs"),
+        (&["--optimizer", "rmsprop"][..], "rmsprop"),
+        (&["--no-such-flag"][..], "--no-such-flag"),
+    ] {
+        let out = example("mnist_lenet", args, tmp.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_data_directory_exits_1_with_one_error_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = example(
+        "mnist_lenet",
+        &["--data-dir", "no/such/dir", "--epochs", "1"],
+        tmp.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: MNIST directory no/such/dir does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // The summary table was printed first.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("61,706"), "{stdout}");
+}
+
+#[test]
+fn a_corrupt_checkpoint_exits_1_with_one_error_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("bad.safetensors"), b"not a checkpoint").unwrap();
+    let out = example("mnist_lenet", &["--resume", "bad.safetensors"], tmp.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad.safetensors is not a valid safetensors checkpoint"),
+        "{err}"
+    );
+
+    let out = example(
+        "predict",
+        &["--model", "bad.safetensors", "x.png"],
+        tmp.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("bad.safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn predict_classifies_images_and_rejects_unreadable_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/train/tests/fixtures/pytorch_lenet.st");
+    // A white page with a black vertical stroke, as a phone photo of a "1" might be.
+    let page = image::GrayImage::from_fn(60, 80, |x, _| {
+        image::Luma([if (27..33).contains(&x) { 0 } else { 255 }])
+    });
+    page.save(tmp.path().join("one.png")).unwrap();
+    image::DynamicImage::ImageLuma8(page)
+        .to_rgb8()
+        .save(tmp.path().join("one.jpg"))
+        .unwrap();
+    std::fs::write(
+        tmp.path().join("broken.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .unwrap();
+    let model = fixture.to_str().unwrap();
+
+    let out = example(
+        "predict",
+        &["--model", model, "one.png", "one.jpg"],
+        tmp.path(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("one.png: ") && lines[0].contains("top 3: "),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("one.jpg: "), "{text}");
+    assert_eq!(text.matches('%').count(), 6, "{text}");
+
+    let out = example(
+        "predict",
+        &["--model", model, "one.png", "broken.png"],
+        tmp.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: cannot read the image broken.png"),
+        "{err}"
+    );
+
+    let out = example("predict", &["--model", model], tmp.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
