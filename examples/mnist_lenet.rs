@@ -8,11 +8,17 @@
 //! batch 64) reaches about 99.1% test accuracy in three epochs. A checkpoint is saved after
 //! every epoch; `--resume lenet.safetensors --epochs 5` continues a run up to five epochs
 //! in all. All the logic is in [`scratchnet::train::run`]; this file only reads the flags.
+//!
+//! **Ctrl-C** once: training stops after the current batch, saves a checkpoint that
+//! resumes exactly there, prints the command that resumes it and exits with code 130.
+//! Ctrl-C twice: exits at once (130), without writing (the last checkpoint stays intact).
 
 use clap::{Parser, ValueEnum};
 use scratchnet::data::DatasetKind;
-use scratchnet::train::run::{run, OptimizerKind, RunConfig, ScheduleKind};
-use scratchnet::train::ProgressMode;
+use scratchnet::train::run::{
+    resume_command, run, ModelSpec, OptimizerKind, RunConfig, ScheduleKind,
+};
+use scratchnet::train::{ProgressMode, StopFlag, TrainError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -130,7 +136,23 @@ fn main() -> ExitCode {
         eprintln!("error: cannot start {threads} threads: {e}");
         return ExitCode::FAILURE;
     }
+    let stop = StopFlag::new();
+    let handler_flag = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        if handler_flag.is_raised() {
+            eprintln!("interrupted again: exiting without saving");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "interrupted: stopping after the current batch and saving a checkpoint (Ctrl-C again to quit at once)"
+        );
+        handler_flag.raise();
+    }) {
+        eprintln!("warning: cannot handle Ctrl-C: {e}");
+    }
     let config = RunConfig {
+        model: ModelSpec::lenet5(),
+        augment: false,
         data_dir: args.data_dir,
         dataset: match args.dataset {
             Dataset::Mnist => DatasetKind::Mnist,
@@ -157,9 +179,22 @@ fn main() -> ExitCode {
         plot: args.plot,
         predictions: args.predictions,
         progress: ProgressMode::Auto,
+        stop,
     };
     match run(&config) {
         Ok(_) => ExitCode::SUCCESS,
+        Err(e @ TrainError::Interrupted { .. }) => {
+            eprintln!("{e}");
+            if let TrainError::Interrupted {
+                checkpoint: Some(path),
+                ..
+            } = &e
+            {
+                let args: Vec<String> = std::env::args().collect();
+                eprintln!("resume with: {}", resume_command(&args, path));
+            }
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

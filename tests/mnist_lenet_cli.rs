@@ -4,8 +4,10 @@
 //! `cargo test` builds the examples before running the tests; when this test runs
 //! alone (`cargo test --test mnist_lenet_cli`), it builds them first.
 
+use scratchnet::train::Checkpoint;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 /// The directory holding the example binaries of this build (`target/<profile>/examples`),
@@ -190,4 +192,192 @@ fn predict_classifies_images_and_rejects_unreadable_ones() {
 
     let out = example("predict", &["--model", model], tmp.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// The MNIST directory of `$MNIST_DIR`; `None` (the test is skipped) when unset, a
+/// failure when set to a directory without MNIST.
+fn mnist_dir() -> Option<PathBuf> {
+    let Some(dir) = scratchnet::data::mnist_dir_from_env() else {
+        eprintln!("skipped: MNIST_DIR is not set");
+        return None;
+    };
+    let dir = std::fs::canonicalize(&dir)
+        .unwrap_or_else(|e| panic!("MNIST_DIR is set to {}: {e}", dir.display()));
+    scratchnet::data::load(scratchnet::data::DatasetKind::Mnist, &dir)
+        .unwrap_or_else(|e| panic!("MNIST_DIR is set but: {e}"));
+    Some(dir)
+}
+
+/// Starts `mnist_lenet` with `args`, waits for its first progress line of training
+/// (`epoch 1/… batch …`), sends it `signals` SIGINTs, and returns its exit code,
+/// standard output and standard error.
+fn interrupt(args: &[&str], cwd: &Path, signals: usize) -> (Option<i32>, String, String) {
+    let mut child = Command::new(examples_dir().join("mnist_lenet"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MNIST_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example starts");
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr_thread = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr_pipe.read_to_string(&mut text).unwrap();
+        text
+    });
+    let mut stdout = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut signalled = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if line.starts_with("epoch 1/") && line.contains(" batch ") {
+            for _ in 0..signals {
+                let status = Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status()
+                    .expect("kill runs");
+                assert!(status.success());
+            }
+            signalled = true;
+            break;
+        }
+    }
+    for line in lines {
+        stdout.push_str(&line.unwrap());
+        stdout.push('\n');
+    }
+    let status = child.wait().unwrap();
+    let stderr = stderr_thread.join().unwrap();
+    assert!(signalled, "training never started:\n{stdout}\n{stderr}");
+    (status.code(), stdout, stderr)
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_that_resumes_exactly() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir.to_str().unwrap();
+    let common = [
+        "--data-dir",
+        data,
+        "--limit-train",
+        "6000",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        common
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect()
+    };
+
+    let (code, out_text, err_text) =
+        interrupt(&with(&["--save", "run.safetensors"]), tmp.path(), 1);
+    assert_eq!(code, Some(130), "{out_text}\n{err_text}");
+    assert!(
+        err_text.contains("training was interrupted after batch"),
+        "{err_text}"
+    );
+    let hint = err_text
+        .lines()
+        .find_map(|l| l.strip_prefix("resume with: "))
+        .unwrap_or_else(|| panic!("no resume hint: {err_text}"));
+    assert!(
+        hint.ends_with("--save run.safetensors --resume run.safetensors"),
+        "{hint}"
+    );
+    assert!(hint.contains("--limit-train 6000 --epochs 2"), "{hint}");
+    let state = Checkpoint::load(&tmp.path().join("run.safetensors"))
+        .unwrap()
+        .training
+        .unwrap();
+    assert_eq!(state.epoch, 0, "stopped in epoch 1");
+    let partial = state.partial.expect("a mid-epoch checkpoint");
+    assert!(
+        partial.batches_done >= 1 && partial.batches_done <= 94,
+        "{partial:?}"
+    );
+    assert_eq!(partial.batches, 94);
+    assert_eq!(state.optimizer.steps, partial.batches_done as u64);
+
+    // Resume with the printed flags, to the end.
+    let resumed = example(
+        "mnist_lenet",
+        &with(&["--save", "run.safetensors", "--resume", "run.safetensors"]),
+        tmp.path(),
+    );
+    let out = String::from_utf8_lossy(&resumed.stdout);
+    assert!(resumed.status.success(), "{out}\n{}", stderr(&resumed));
+    assert!(
+        out.contains("resuming from run.safetensors in epoch 1 of 2"),
+        "{out}"
+    );
+
+    // The same run without interruption gives the same weights and metrics.
+    let straight = example(
+        "mnist_lenet",
+        &with(&["--save", "straight.safetensors"]),
+        tmp.path(),
+    );
+    assert!(straight.status.success(), "{}", stderr(&straight));
+    let a = Checkpoint::load(&tmp.path().join("run.safetensors")).unwrap();
+    let b = Checkpoint::load(&tmp.path().join("straight.safetensors")).unwrap();
+    assert!(a.tensors == b.tensors, "the resumed weights differ");
+    let (a, b) = (a.training.unwrap(), b.training.unwrap());
+    assert_eq!(a.epoch, 2);
+    assert!(a.optimizer == b.optimizer, "the optimizer states differ");
+    let strip = |h: &scratchnet::train::History| {
+        h.epochs
+            .iter()
+            .map(|e| {
+                (
+                    e.epoch,
+                    e.train_loss,
+                    e.train_accuracy,
+                    e.test_loss,
+                    e.test_accuracy,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&a.history), strip(&b.history));
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out_text, err_text) = interrupt(
+        &[
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--limit-train",
+            "6000",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--save",
+            "run.safetensors",
+        ],
+        tmp.path(),
+        2,
+    );
+    assert_eq!(code, Some(130), "{out_text}\n{err_text}");
+    // Either the second signal beat the end of the batch (no checkpoint, no hint), or
+    // the first had already saved one; whatever was written is a whole checkpoint.
+    let path = tmp.path().join("run.safetensors");
+    if err_text.contains("exiting without saving") {
+        assert!(!err_text.contains("resume with:"), "{err_text}");
+    }
+    if path.exists() {
+        Checkpoint::load(&path).unwrap();
+    }
 }

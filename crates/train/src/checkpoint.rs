@@ -24,18 +24,55 @@ const KEY_EPOCH: &str = "scratchnet.epoch";
 const KEY_SEED: &str = "scratchnet.seed";
 const KEY_OPTIMIZER: &str = "scratchnet.optimizer";
 const KEY_HISTORY: &str = "scratchnet.history";
+const KEY_PARTIAL: &str = "scratchnet.partial_epoch";
 
-/// Where a run stands after an epoch: what `--resume` needs besides the weights.
+/// Where a run stands after an epoch, or within one: what `--resume` needs besides
+/// the weights.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainingState {
     /// Completed epochs (the next epoch to train is `epoch + 1`).
     pub epoch: usize,
+    /// How far the run got into epoch `epoch + 1` when it was interrupted (see
+    /// [`StopFlag`](crate::StopFlag)); `None` for a checkpoint saved at the end of an epoch.
+    pub partial: Option<PartialEpoch>,
     /// The seed of the run (batch order and augmentation derive from it and the epoch).
     pub seed: u64,
     /// The metrics of every completed epoch.
     pub history: History,
     /// The optimizer's state after the last step.
     pub optimizer: OptimizerState,
+}
+
+/// The progress of an interrupted epoch: the batches already trained and the running
+/// sums of its training metrics, so that a resumed run continues with the next batch
+/// and ends the epoch with the same metrics as an uninterrupted run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartialEpoch {
+    /// Batches of the epoch already trained (the next one is batch `batches_done`,
+    /// counted from 0).
+    pub batches_done: usize,
+    /// Batches in the whole epoch (a check that the data and batch size are the same).
+    pub batches: usize,
+    /// Sum over the trained batches of `mean loss × batch size` (stored bit for bit).
+    pub loss_sum: f64,
+    /// Training samples classified right so far.
+    pub correct: usize,
+    /// Training samples seen so far.
+    pub samples: usize,
+    /// Wall-clock seconds of training spent on the epoch so far.
+    pub seconds: f64,
+}
+
+/// [`PartialEpoch`] as JSON in the metadata, the sum as its bits (JSON numbers need
+/// not round-trip exactly).
+#[derive(Serialize, Deserialize)]
+struct PartialHeader {
+    batches_done: usize,
+    batches: usize,
+    loss_sum_bits: u64,
+    correct: usize,
+    samples: usize,
+    seconds: f64,
 }
 
 /// A tensor stored in another type than F32.
@@ -70,6 +107,7 @@ struct OptimizerHeader {
 /// | `__metadata__` `scratchnet.seed` | the run's seed (decimal) |
 /// | `__metadata__` `scratchnet.optimizer` | JSON `{"kind": "adam", "steps": 1876}` |
 /// | `__metadata__` `scratchnet.history` | JSON array of [`EpochMetrics`](crate::EpochMetrics) |
+/// | `__metadata__` `scratchnet.partial_epoch` | only in a checkpoint of an interrupted epoch: JSON [`PartialEpoch`] (`{"batches_done": 37, "batches": 94, "loss_sum_bits": …, "correct": …, "samples": …, "seconds": …}`) |
 /// | other `__metadata__` keys | free-form [`Checkpoint::metadata`], e.g. `dataset` |
 ///
 /// A file with only model tensors (for example a PyTorch `state_dict` saved with
@@ -150,6 +188,7 @@ impl Checkpoint {
         Self {
             training: Some(TrainingState {
                 epoch,
+                partial: None,
                 seed,
                 history: history.clone(),
                 optimizer: optimizer.state(),
@@ -213,6 +252,17 @@ impl Checkpoint {
             };
             metadata.insert(KEY_OPTIMIZER.into(), to_json(&header));
             metadata.insert(KEY_HISTORY.into(), to_json(&training.history));
+            if let Some(p) = &training.partial {
+                let header = PartialHeader {
+                    batches_done: p.batches_done,
+                    batches: p.batches,
+                    loss_sum_bits: p.loss_sum.to_bits(),
+                    correct: p.correct,
+                    samples: p.samples,
+                    seconds: p.seconds,
+                };
+                metadata.insert(KEY_PARTIAL.into(), to_json(&header));
+            }
             entries.extend(training.optimizer.tensors.iter().map(|(name, t)| {
                 (
                     format!("{OPTIMIZER_PREFIX}{name}"),
@@ -342,8 +392,24 @@ impl Checkpoint {
             let history: History = parse_key(&mut metadata, KEY_HISTORY, |s| {
                 serde_json::from_str(s).map_err(|e| e.to_string())
             })?;
+            let partial = if metadata.contains_key(KEY_PARTIAL) {
+                let p: PartialHeader = parse_key(&mut metadata, KEY_PARTIAL, |s| {
+                    serde_json::from_str(s).map_err(|e| e.to_string())
+                })?;
+                Some(PartialEpoch {
+                    batches_done: p.batches_done,
+                    batches: p.batches,
+                    loss_sum: f64::from_bits(p.loss_sum_bits),
+                    correct: p.correct,
+                    samples: p.samples,
+                    seconds: p.seconds,
+                })
+            } else {
+                None
+            };
             Some(TrainingState {
                 epoch,
+                partial,
                 seed,
                 history,
                 optimizer: OptimizerState {

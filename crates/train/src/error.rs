@@ -44,6 +44,30 @@ pub enum TrainError {
         /// (or resumed from).
         last_checkpoint: Option<PathBuf>,
     },
+    /// Training was stopped by a [`StopFlag`](crate::StopFlag) (Ctrl-C in the examples)
+    /// after a whole batch; the checkpoint, if one was saved, resumes exactly there.
+    #[error(
+        "training was interrupted {}; {}",
+        if *.batch == 0 {
+            format!("before epoch {epoch}")
+        } else {
+            format!("after batch {batch} of {batches} of epoch {epoch}")
+        },
+        match .checkpoint {
+            Some(path) => format!("the checkpoint {} resumes from there", path.display()),
+            None => "no checkpoint was saved (no save path)".to_string(),
+        }
+    )]
+    Interrupted {
+        /// The epoch being trained, counted from 1.
+        epoch: usize,
+        /// Batches of that epoch trained before stopping (0: stopped between epochs).
+        batch: usize,
+        /// Number of batches in the epoch.
+        batches: usize,
+        /// The checkpoint written at the stop, if a save path was set.
+        checkpoint: Option<PathBuf>,
+    },
     /// A setting is out of range or settings contradict each other.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -10,13 +10,13 @@
 //! | [`Sgd`], [`SgdConfig`] | `torch.optim.SGD` | `sgd.rs` |
 //! | [`Adam`], [`AdamConfig`] | `torch.optim.Adam`, `torch.optim.AdamW` | `adam.rs` |
 //! | [`LrSchedule`], [`SchedulePosition`] | `StepLR`, `CosineAnnealingLR` | `schedule.rs` |
-//! | [`Trainer`], [`TrainConfig`], [`FitOutcome`] | the usual training loop | `trainer.rs` |
+//! | [`Trainer`], [`TrainConfig`], [`FitOutcome`], [`StopFlag`] | the usual training loop | `trainer.rs` |
 //! | [`DataParallel`], [`ModelFactory`], [`BatchOutcome`] | `DataParallel` on CPU threads | `parallel.rs` |
 //! | [`evaluate`], [`Evaluation`] | the usual `torch.no_grad()` loop | `evaluate.rs` |
 //! | [`ProgressMode`] | `tqdm` | `progress.rs` |
 //! | [`EpochMetrics`], [`History`] | — | `history.rs` |
 //! | [`ConfusionMatrix`] | `torchmetrics.ConfusionMatrix` | `confusion.rs` |
-//! | [`Checkpoint`], [`TrainingState`], [`load_model`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
+//! | [`Checkpoint`], [`TrainingState`], [`PartialEpoch`], [`load_model`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
 //! | [`CheckpointError`], [`TensorProblem`] | — | `checkpoint_error.rs` |
 //! | [`write_atomically`] | — | `atomic_write.rs` |
 //! | [`MetricsReport`] | — | `metrics_report.rs` |
@@ -55,14 +55,17 @@ mod trainer;
 pub use adam::{Adam, AdamConfig};
 pub use atomic_write::write_atomically;
 pub use checkpoint::{
-    load_model, save_model, Checkpoint, TrainingState, LAYOUT_VERSION, OPTIMIZER_PREFIX,
+    load_model, save_model, Checkpoint, PartialEpoch, TrainingState, LAYOUT_VERSION,
+    OPTIMIZER_PREFIX,
 };
 pub use checkpoint_error::{CheckpointError, TensorProblem};
 pub use confusion::ConfusionMatrix;
 pub use error::TrainError;
 pub use evaluate::{evaluate, Evaluation};
 pub use history::{EpochMetrics, History};
-pub use image_input::{digit_pixels, load_digit, normalized_batch, IMAGE_SIDE};
+pub use image_input::{
+    digit_pixels, load_digit, normalized_batch, IMAGE_SIDE, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE,
+};
 pub use metrics_report::MetricsReport;
 pub use optimizer::{Optimizer, OptimizerState};
 pub use parallel::{BatchOutcome, DataParallel, ModelFactory};
@@ -73,4 +76,4 @@ pub use progress::ProgressMode;
 pub use run::{run, RunConfig, RunReport};
 pub use schedule::{LrSchedule, SchedulePosition};
 pub use sgd::{Sgd, SgdConfig};
-pub use trainer::{EpochCallback, FitOutcome, TrainConfig, Trainer};
+pub use trainer::{EpochCallback, FitOutcome, StopFlag, TrainConfig, Trainer};

@@ -1,17 +1,18 @@
-//! A whole LeNet-5 training run, as the `mnist_lenet` example performs it: load the
-//! data, build or resume the model, train, report.
+//! A whole training run, as the `mnist_lenet` and `mnist_modern` examples perform it:
+//! load the data, build (any [`ModelSpec`], LeNet-5 by default) or resume the model,
+//! train, report.
 
 use crate::models::lenet5;
 use crate::predictions_file::write_predictions;
 use crate::progress::group_thousands;
 use crate::{
     plot_history, Adam, AdamConfig, Checkpoint, CheckpointError, FitOutcome, History, LrSchedule,
-    MetricsReport, ModelFactory, Optimizer, ProgressMode, Sgd, SgdConfig, TrainConfig, TrainError,
-    Trainer,
+    MetricsReport, ModelFactory, Optimizer, ProgressMode, Sgd, SgdConfig, StopFlag, TrainConfig,
+    TrainError, Trainer,
 };
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_data::{load, load_or_download, BatchConfig, Dataset, DatasetKind};
-use scratchnet_layers::{Layer, Summary};
+use scratchnet_layers::{Layer, Sequential, Summary};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -123,6 +124,59 @@ impl FromStr for ScheduleKind {
     }
 }
 
+/// The model a run trains: a name, stored in its checkpoints' metadata as `model`,
+/// and a function building it (already [`build`](Sequential::build)-checked for
+/// `[1, 28, 28]` inputs, ending in 10 logits) from a seeded generator.
+///
+/// The function is called for the model itself (with the run's seed) and, when the
+/// model has no buffers, for one replica per thread (see [`ModelFactory`]).
+///
+/// ```
+/// use scratchnet_train::run::{ModelSpec, RunConfig};
+/// let config = RunConfig { model: ModelSpec::new("lenet5", scratchnet_train::models::lenet5), ..RunConfig::default() };
+/// assert_eq!(config.model, ModelSpec::lenet5());
+/// ```
+#[derive(Clone, Copy)]
+pub struct ModelSpec {
+    /// The model's name (`"lenet5"`).
+    pub name: &'static str,
+    /// Builds the model from a seeded generator.
+    pub build: fn(&mut StdRng) -> Sequential,
+}
+
+impl ModelSpec {
+    /// A model called `name` built by `build`.
+    pub fn new(name: &'static str, build: fn(&mut StdRng) -> Sequential) -> Self {
+        Self { name, build }
+    }
+
+    /// LeNet-5 ([`lenet5`]), the default.
+    pub fn lenet5() -> Self {
+        Self::new("lenet5", lenet5)
+    }
+}
+
+impl Default for ModelSpec {
+    fn default() -> Self {
+        Self::lenet5()
+    }
+}
+
+impl PartialEq for ModelSpec {
+    /// Models are compared by name.
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl fmt::Debug for ModelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelSpec")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything a run needs. `None` means the default — or, when resuming, the value
 /// the checkpoint was trained with.
 ///
@@ -131,6 +185,10 @@ impl FromStr for ScheduleKind {
 /// on the MNIST test set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunConfig {
+    /// The model (default LeNet-5).
+    pub model: ModelSpec,
+    /// Shift training images by up to two pixels ([`BatchConfig::augment`]); default off.
+    pub augment: bool,
     /// Where the four IDX files are; `None`: `$MNIST_DIR`, else `<workspace>/data/mnist`,
     /// downloading the files there if they are missing. An explicit directory is only
     /// read, never downloaded into.
@@ -166,11 +224,17 @@ pub struct RunConfig {
     pub predictions: Option<PathBuf>,
     /// Progress output; `Quiet` also silences the summary and the final report.
     pub progress: ProgressMode,
+    /// Raised (by a Ctrl-C handler) to stop after the current batch: the run saves a
+    /// checkpoint to `save` that resumes exactly there and returns
+    /// [`TrainError::Interrupted`].
+    pub stop: StopFlag,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
         Self {
+            model: ModelSpec::lenet5(),
+            augment: false,
             data_dir: None,
             dataset: DatasetKind::Mnist,
             epochs: 3,
@@ -187,6 +251,7 @@ impl Default for RunConfig {
             plot: None,
             predictions: None,
             progress: ProgressMode::Auto,
+            stop: StopFlag::new(),
         }
     }
 }
@@ -221,8 +286,9 @@ pub struct RunSettings {
 
 impl RunSettings {
     /// The settings as checkpoint metadata entries.
-    fn to_metadata(&self, dataset: DatasetKind) -> BTreeMap<String, String> {
+    fn to_metadata(&self, dataset: DatasetKind, model: &str) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
+        m.insert("model".into(), model.into());
         m.insert("dataset".into(), dataset_flag(dataset).into());
         m.insert("batch_size".into(), self.batch_size.to_string());
         m.insert("optimizer".into(), self.optimizer.to_string());
@@ -245,8 +311,9 @@ pub fn dataset_flag(kind: DatasetKind) -> &'static str {
     }
 }
 
-/// Runs the `mnist_lenet` example: prints the model summary, loads the data, builds
-/// LeNet-5 from the seed (or resumes from a checkpoint), trains up to `epochs` with a
+/// Runs the `mnist_lenet` example (and `mnist_modern`, with another
+/// [`RunConfig::model`]): prints the model summary, loads the data, builds
+/// the model (LeNet-5 by default) from the seed (or resumes from a checkpoint), trains up to `epochs` with a
 /// checkpoint after each epoch, prints the final test accuracy, per-class accuracy and
 /// confusion matrix, and writes the metrics, plot and predictions asked for.
 ///
@@ -260,7 +327,9 @@ pub fn dataset_flag(kind: DatasetKind) -> &'static str {
 /// # Errors
 /// Every failure as a [`TrainError`] with a one-line message: missing data, a
 /// checkpoint that does not match or was trained with other settings, a NaN loss, a
-/// file that cannot be written.
+/// file that cannot be written; [`TrainError::Interrupted`] when `config.stop` was
+/// raised (the checkpoint at `save` then resumes exactly where training stopped, see
+/// [`resume_command`]).
 pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let quiet = config.progress == ProgressMode::Quiet;
     let say = |line: &str| {
@@ -294,7 +363,8 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         None => None,
     };
     let settings = resolve_settings(config, resumed.as_ref())?;
-    let mut model = lenet5(&mut StdRng::seed_from_u64(settings.seed));
+    let build = config.model.build;
+    let mut model = build(&mut StdRng::seed_from_u64(settings.seed));
     let summary = model.summary()?;
     say(&summary.to_string());
 
@@ -305,6 +375,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     };
     let mut optimizer = settings.optimizer.build(settings.lr)?;
     let mut history = History::new();
+    let mut partial = None;
     if let Some((path, checkpoint)) = resumed {
         let state = checkpoint
             .training
@@ -314,22 +385,34 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         optimizer
             .load_state(state.optimizer, &model)
             .map_err(|e| e.at(&path))?;
-        if state.epoch > config.epochs {
+        let begun = state.epoch + usize::from(state.partial.is_some());
+        if begun > config.epochs {
             return Err(TrainError::config(format!(
                 "{} already has {} epochs, more than --epochs {}",
                 path.display(),
-                state.epoch,
+                begun,
                 config.epochs
             )));
         }
-        say(&format!(
-            "resuming from {} after epoch {} of {}",
-            path.display(),
-            state.epoch,
-            config.epochs
-        ));
+        match &state.partial {
+            Some(p) => say(&format!(
+                "resuming from {} in epoch {} of {}, after batch {} of {}",
+                path.display(),
+                state.epoch + 1,
+                config.epochs,
+                p.batches_done,
+                p.batches
+            )),
+            None => say(&format!(
+                "resuming from {} after epoch {} of {}",
+                path.display(),
+                state.epoch,
+                config.epochs
+            )),
+        }
         history = state.history;
         history.epochs.truncate(state.epoch);
+        partial = state.partial;
     }
     say(&format!(
         "{}: {} training and {} test images; {} lr {} with a {} schedule, batch {}, seed {}, {} thread{}",
@@ -351,19 +434,27 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
             batch_size: settings.batch_size,
             shuffle: true,
             seed: settings.seed,
-            augment: false,
+            augment: config.augment,
         },
         schedule: settings.schedule.schedule(),
         threads: config.threads,
         save_path: config.save.clone(),
         resumed_from: config.resume.clone(),
-        checkpoint_metadata: settings.to_metadata(config.dataset),
+        checkpoint_metadata: settings.to_metadata(config.dataset, config.model.name),
         progress: config.progress,
+        stop: config.stop.clone(),
         ..TrainConfig::default()
     };
-    let factory: ModelFactory = Arc::new(|| Box::new(lenet5(&mut StdRng::seed_from_u64(0))));
+    let factory: ModelFactory = Arc::new(move || Box::new(build(&mut StdRng::seed_from_u64(0))));
     let mut trainer = Trainer::new(train_config)?.with_replicas(factory);
-    let outcome = trainer.fit(&mut model, optimizer.as_mut(), &train, &data.test, history)?;
+    let outcome = trainer.fit_from(
+        &mut model,
+        optimizer.as_mut(),
+        &train,
+        &data.test,
+        history,
+        partial,
+    )?;
 
     let evaluation = &outcome.evaluation;
     say(&format!(
@@ -417,6 +508,51 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     })
 }
 
+/// The command line that resumes an interrupted run: `args` (the program and its
+/// arguments, as `std::env::args()` gives them) without any `--resume`, then
+/// `--resume <checkpoint>`, quoted for a POSIX shell where needed.
+///
+/// ```
+/// use std::path::Path;
+/// use scratchnet_train::run::resume_command;
+/// let args = ["mnist_lenet", "--epochs", "5", "--resume", "old.st", "--save", "my run.st"].map(String::from);
+/// assert_eq!(
+///     resume_command(&args, Path::new("my run.st")),
+///     "mnist_lenet --epochs 5 --save 'my run.st' --resume 'my run.st'"
+/// );
+/// ```
+pub fn resume_command(args: &[String], checkpoint: &Path) -> String {
+    let mut kept: Vec<String> = Vec::new();
+    let mut skip_value = false;
+    for arg in args {
+        if skip_value {
+            skip_value = false;
+        } else if arg == "--resume" {
+            skip_value = true;
+        } else if !arg.starts_with("--resume=") {
+            kept.push(arg.clone());
+        }
+    }
+    kept.push("--resume".into());
+    kept.push(checkpoint.display().to_string());
+    kept.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
 /// Loads the dataset: an explicit directory is only read; otherwise the environment
 /// or default directory is used and filled by download if needed.
 fn load_data(config: &RunConfig) -> Result<Dataset, TrainError> {
@@ -467,6 +603,15 @@ fn resolve_settings(
             (Some(g), _) => Ok(g),
             (None, Some(s)) => Ok(s),
             (None, None) => Ok(default),
+        }
+    }
+    if let Some(model) = saved("model") {
+        if model != config.model.name {
+            return Err(TrainError::config(format!(
+                "{} holds the model {model}, not {}: resume it with the example that trained it",
+                path.display(),
+                config.model.name
+            )));
         }
     }
     if let Some(dataset) = saved("dataset") {

@@ -3,14 +3,72 @@
 use crate::progress::Progress;
 use crate::{
     evaluate, Checkpoint, DataParallel, EpochMetrics, Evaluation, History, LrSchedule,
-    ModelFactory, Optimizer, ProgressMode, SchedulePosition, TrainError,
+    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SchedulePosition, TrainError,
 };
 use scratchnet_data::{BatchConfig, Split};
 use scratchnet_layers::Layer;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
+
+/// A request to stop training, shared between the training loop and whoever asks
+/// (a Ctrl-C handler, another thread, a test).
+///
+/// [`Trainer::fit`] looks at it after every batch (and before every epoch): once it is
+/// raised, the loop saves a checkpoint of exactly where it stands — the epoch, the
+/// batches of it already trained, the running sums of its metrics, the optimizer
+/// state, the history — and returns [`TrainError::Interrupted`]. Resuming from that
+/// checkpoint continues with the next batch, bit for bit as if never stopped.
+///
+/// Clones share the same flag; two flags are equal when they are the same flag.
+///
+/// ```
+/// use scratchnet_train::StopFlag;
+/// let stop = StopFlag::new();
+/// let handle = stop.clone(); // e.g. moved into a Ctrl-C handler
+/// assert!(!stop.is_raised());
+/// handle.raise();
+/// assert!(stop.is_raised());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// A flag that is not raised.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the training loop to stop after the current batch.
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// The shared boolean itself (for handlers that want an `Arc<AtomicBool>`).
+    pub fn as_atomic(&self) -> &Arc<AtomicBool> {
+        &self.0
+    }
+}
+
+impl From<Arc<AtomicBool>> for StopFlag {
+    fn from(flag: Arc<AtomicBool>) -> Self {
+        Self(flag)
+    }
+}
+
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
 
 /// How to train.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +96,8 @@ pub struct TrainConfig {
     pub checkpoint_metadata: BTreeMap<String, String>,
     /// Progress output.
     pub progress: ProgressMode,
+    /// Raised to stop after the current batch with a checkpoint (see [`StopFlag`]).
+    pub stop: StopFlag,
 }
 
 impl Default for TrainConfig {
@@ -53,6 +113,7 @@ impl Default for TrainConfig {
             resumed_from: None,
             checkpoint_metadata: BTreeMap::new(),
             progress: ProgressMode::Auto,
+            stop: StopFlag::new(),
         }
     }
 }
@@ -164,6 +225,30 @@ impl Trainer {
         test: &Split,
         history: History,
     ) -> Result<FitOutcome, TrainError> {
+        self.fit_from(model, optimizer, train, test, history, None)
+    }
+
+    /// [`fit`](Self::fit), continuing an interrupted epoch: `partial` (from the
+    /// checkpoint's [`TrainingState::partial`](crate::TrainingState::partial)) tells how
+    /// many batches of epoch `history.completed_epochs() + 1` were already trained and
+    /// the running sums of its metrics. `None` starts at the beginning of that epoch.
+    ///
+    /// If `config.stop` is raised, the loop stops after the current batch, saves a
+    /// checkpoint of exactly where it stands (if `config.save_path` is set) and returns
+    /// [`TrainError::Interrupted`].
+    ///
+    /// # Errors
+    /// As [`fit`](Self::fit); [`TrainError::Interrupted`] when stopped;
+    /// [`TrainError::Config`] if `partial` does not match this epoch's batches.
+    pub fn fit_from(
+        &mut self,
+        model: &mut dyn Layer,
+        optimizer: &mut dyn Optimizer,
+        train: &Split,
+        test: &Split,
+        history: History,
+        partial: Option<PartialEpoch>,
+    ) -> Result<FitOutcome, TrainError> {
         if train.is_empty() {
             return Err(TrainError::config("the training split is empty"));
         }
@@ -188,6 +273,7 @@ impl Trainer {
             train,
             test,
             history,
+            partial,
             &mut engine,
             &mut progress,
             &mut self.on_epoch_end,
@@ -207,6 +293,7 @@ fn run_epochs(
     train: &Split,
     test: &Split,
     mut history: History,
+    mut partial: Option<PartialEpoch>,
     engine: &mut DataParallel,
     progress: &mut Progress,
     on_epoch_end: &mut Option<EpochCallback>,
@@ -219,12 +306,84 @@ fn run_epochs(
     let mut evaluation = None;
     let first_epoch = history.completed_epochs() + 1;
     for epoch in first_epoch..=config.epochs {
-        let batches = train.batches(&config.batch, (epoch - 1) as u64);
+        let mut batches = train.batches(&config.batch, (epoch - 1) as u64);
         let num_batches = batches.len();
+        // Where an interrupted epoch stopped (only the first epoch of a resumed run).
+        let resumed = partial.take().unwrap_or(PartialEpoch {
+            batches_done: 0,
+            batches: num_batches,
+            loss_sum: 0.0,
+            correct: 0,
+            samples: 0,
+            seconds: 0.0,
+        });
+        if resumed.batches != num_batches || resumed.batches_done > num_batches {
+            return Err(TrainError::config(format!(
+                "the checkpoint stopped after batch {} of {} of epoch {epoch}, but this epoch has {num_batches} batches: resume with the same data and batch size",
+                resumed.batches_done, resumed.batches
+            )));
+        }
+        let first_batch = resumed.batches_done;
+        if first_batch > 0 {
+            // The order of an epoch is a function of (seed, epoch): skip what was trained.
+            batches.nth(first_batch - 1);
+        }
+        let (mut loss_sum, mut correct, mut samples) =
+            (resumed.loss_sum, resumed.correct, resumed.samples);
+        // Stops here, saving where the run stands, if asked to.
+        let stop_after = |done: usize,
+                          loss_sum: f64,
+                          correct: usize,
+                          samples: usize,
+                          seconds: f64,
+                          model: &dyn Layer,
+                          optimizer: &dyn Optimizer|
+         -> Result<(), TrainError> {
+            if !config.stop.is_raised() {
+                return Ok(());
+            }
+            let mut checkpoint = None;
+            if let Some(path) = &config.save_path {
+                let mut c = Checkpoint::for_training(
+                    model,
+                    optimizer,
+                    epoch - 1,
+                    config.batch.seed,
+                    &history,
+                );
+                if let Some(state) = c.training.as_mut() {
+                    state.partial = (done > 0).then_some(PartialEpoch {
+                        batches_done: done,
+                        batches: num_batches,
+                        loss_sum,
+                        correct,
+                        samples,
+                        seconds,
+                    });
+                }
+                c.metadata = config.checkpoint_metadata.clone();
+                c.save(path)?;
+                checkpoint = Some(path.clone());
+            }
+            Err(TrainError::Interrupted {
+                epoch,
+                batch: done,
+                batches: num_batches,
+                checkpoint,
+            })
+        };
+        stop_after(
+            first_batch,
+            loss_sum,
+            correct,
+            samples,
+            resumed.seconds,
+            model,
+            optimizer,
+        )?;
         progress.start_epoch(epoch, config.epochs, num_batches);
         let started = Instant::now();
-        let (mut loss_sum, mut correct, mut samples) = (0.0f64, 0usize, 0usize);
-        for (index, batch) in batches.enumerate() {
+        for (index, batch) in (first_batch..).zip(batches) {
             let step = (epoch as u64 - 1) * steps_per_epoch + index as u64;
             let lr = config.schedule.learning_rate(
                 base_lr,
@@ -254,10 +413,19 @@ fn run_epochs(
                 index + 1,
                 loss_sum / samples as f64,
                 correct as f64 / samples as f64,
-                samples,
+                samples - resumed.samples,
             );
+            stop_after(
+                index + 1,
+                loss_sum,
+                correct,
+                samples,
+                resumed.seconds + started.elapsed().as_secs_f64(),
+                model,
+                optimizer,
+            )?;
         }
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = resumed.seconds + started.elapsed().as_secs_f64();
         let result = evaluate(model, engine, test, config.eval_batch_size)?;
         let metrics = EpochMetrics {
             epoch,

@@ -8,10 +8,11 @@ use scratchnet_layers::{
 };
 use scratchnet_train::models::lenet5;
 use scratchnet_train::{
-    Adam, AdamConfig, Checkpoint, CheckpointError, History, LrSchedule, ModelFactory, Optimizer,
-    ProgressMode, TrainConfig, TrainError, Trainer,
+    Adam, AdamConfig, Checkpoint, CheckpointError, EpochMetrics, History, LrSchedule, ModelFactory,
+    Optimizer, OptimizerState, ProgressMode, StopFlag, TrainConfig, TrainError, Trainer,
 };
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::sync::Arc;
 
 /// `n` noisy 28×28 images: class `c` has a bright 8×8 block at a place of its own.
@@ -166,13 +167,8 @@ fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
     assert_eq!(rest.trained_epochs, [2, 3]);
     assert_eq!(weights(&resumed), weights(&straight));
     assert_eq!(adam2.steps(), adam.steps());
-    let losses = |h: &History| {
-        h.epochs
-            .iter()
-            .map(|e| (e.epoch, e.train_loss, e.test_loss))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(losses(&rest.history), losses(&full.history));
+    // Every metric but the times, bit for bit.
+    assert_eq!(metrics_bits(&rest.history), metrics_bits(&full.history));
     // The checkpoint of the last epoch has the whole history.
     let last = Checkpoint::load(&path).unwrap().training.unwrap();
     assert_eq!(last.epoch, 3);
@@ -381,4 +377,256 @@ fn a_model_with_buffers_trains_in_whole_batches_on_the_model_itself() {
     let (_, buffers, _) = with;
     assert_eq!(buffers[2], vec![4.0], "num_batches_tracked");
     assert!(buffers[0].iter().any(|&m| m != 0.0), "running_mean");
+}
+
+/// The metrics of every epoch without the times, as bits.
+fn metrics_bits(history: &History) -> Vec<(usize, [u64; 4])> {
+    history
+        .epochs
+        .iter()
+        .map(|e: &EpochMetrics| {
+            (
+                e.epoch,
+                [
+                    e.train_loss.to_bits(),
+                    e.train_accuracy.to_bits(),
+                    e.test_loss.to_bits(),
+                    e.test_accuracy.to_bits(),
+                ],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_thread_count_of_the_pool_does_not_change_weights_or_metrics() {
+    let (train, test) = (synthetic(200, 1), synthetic(50, 2));
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+            let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+            // threads 0: one replica per thread of the pool.
+            let outcome = Trainer::new(config(2))
+                .unwrap()
+                .with_replicas(factory())
+                .fit(&mut model, &mut adam, &train, &test, History::new())
+                .unwrap();
+            (
+                weights(&model),
+                metrics_bits(&outcome.history),
+                adam.state(),
+            )
+        })
+    };
+    let one = run(1);
+    assert_eq!(one.1.len(), 2);
+    for threads in [2, 4] {
+        let other = run(threads);
+        assert!(other.0 == one.0, "{threads} threads: other weights");
+        assert_eq!(other.1, one.1, "{threads} threads: other metrics");
+        assert!(other.2 == one.2, "{threads} threads: other optimizer state");
+    }
+}
+
+/// Adam that raises `stop` after its `at`-th step: a deterministic "Ctrl-C after batch k".
+struct StopAfter {
+    inner: Adam,
+    at: u64,
+    stop: StopFlag,
+}
+
+impl Optimizer for StopAfter {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn step(&mut self, model: &mut dyn Layer) {
+        self.inner.step(model);
+        if self.inner.steps() == self.at {
+            self.stop.raise();
+        }
+    }
+    fn learning_rate(&self) -> f32 {
+        self.inner.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.inner.set_learning_rate(lr);
+    }
+    fn steps(&self) -> u64 {
+        self.inner.steps()
+    }
+    fn state(&self) -> OptimizerState {
+        self.inner.state()
+    }
+    fn load_state(
+        &mut self,
+        state: OptimizerState,
+        model: &dyn Layer,
+    ) -> Result<(), CheckpointError> {
+        self.inner.load_state(state, model)
+    }
+}
+
+/// Resumes from the checkpoint at `path` as `--resume` does: a differently
+/// initialised model, a fresh optimizer, the saved history and partial epoch.
+fn resume_from(
+    path: &Path,
+    trainer: &mut Trainer,
+    optimizer: &mut dyn Optimizer,
+    train: &Split,
+    test: &Split,
+) -> (Sequential, Result<scratchnet_train::FitOutcome, TrainError>) {
+    let checkpoint = Checkpoint::load(path).unwrap();
+    let state = checkpoint.training.clone().unwrap();
+    let mut model = lenet5(&mut StdRng::seed_from_u64(777));
+    checkpoint.apply_to(&mut model).unwrap();
+    optimizer.load_state(state.optimizer, &model).unwrap();
+    let outcome = trainer.fit_from(
+        &mut model,
+        optimizer,
+        train,
+        test,
+        state.history,
+        state.partial,
+    );
+    (model, outcome)
+}
+
+#[test]
+fn a_run_stopped_after_any_batch_resumes_bit_identically() {
+    // 160 samples in batches of 32: 5 batches per epoch, 15 in all.
+    let (train, test) = (synthetic(160, 1), synthetic(50, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let mut straight = lenet5(&mut StdRng::seed_from_u64(0));
+    let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+    let full = Trainer::new(config(3))
+        .unwrap()
+        .with_replicas(factory())
+        .fit(&mut straight, &mut adam, &train, &test, History::new())
+        .unwrap();
+
+    // Mid-epoch 1, the last batch of epoch 1, mid-epoch 2, and stopped twice (3 then 12).
+    for stops in [&[3u64][..], &[5], &[7], &[3, 12]] {
+        let path = dir.path().join(format!("stop-{stops:?}.safetensors"));
+        let stop = StopFlag::new();
+        let save = TrainConfig {
+            save_path: Some(path.clone()),
+            stop: stop.clone(),
+            ..config(3)
+        };
+        let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+        let mut optimizer = StopAfter {
+            inner: Adam::new(AdamConfig::adam(2e-3)).unwrap(),
+            at: stops[0],
+            stop: stop.clone(),
+        };
+        let err = Trainer::new(save.clone())
+            .unwrap()
+            .with_replicas(factory())
+            .fit(&mut model, &mut optimizer, &train, &test, History::new())
+            .unwrap_err();
+        let TrainError::Interrupted {
+            epoch,
+            batch,
+            batches,
+            ref checkpoint,
+        } = err
+        else {
+            panic!("expected an interruption, got {err}");
+        };
+        let k = stops[0] as usize;
+        assert_eq!(
+            (epoch, batch, batches),
+            ((k - 1) / 5 + 1, (k - 1) % 5 + 1, 5)
+        );
+        assert_eq!(checkpoint.as_deref(), Some(path.as_path()));
+        assert!(err.to_string().contains("interrupted after batch"), "{err}");
+        let state = Checkpoint::load(&path).unwrap().training.unwrap();
+        assert_eq!(state.epoch, epoch - 1);
+        assert_eq!(state.optimizer.steps, stops[0]);
+        assert_eq!(state.partial.as_ref().unwrap().batches_done, batch);
+
+        // Resume (possibly stopping once more) until done, each time from the file.
+        let mut rest = None;
+        for (i, _) in stops.iter().enumerate() {
+            let stop = StopFlag::new();
+            let mut optimizer = StopAfter {
+                inner: Adam::new(AdamConfig::adam(2e-3)).unwrap(),
+                at: stops.get(i + 1).copied().unwrap_or(u64::MAX),
+                stop: stop.clone(),
+            };
+            let mut trainer = Trainer::new(TrainConfig {
+                stop,
+                resumed_from: Some(path.clone()),
+                ..save.clone()
+            })
+            .unwrap()
+            .with_replicas(factory());
+            let (model, outcome) = resume_from(&path, &mut trainer, &mut optimizer, &train, &test);
+            match outcome {
+                Ok(outcome) => rest = Some((model, outcome, optimizer.steps())),
+                Err(TrainError::Interrupted { .. }) if i + 1 < stops.len() => {}
+                Err(e) => panic!("{stops:?}: {e}"),
+            }
+        }
+        let (model, outcome, steps) = rest.unwrap();
+        assert!(
+            weights(&model) == weights(&straight),
+            "{stops:?}: the weights differ"
+        );
+        assert_eq!(steps, adam.steps());
+        assert_eq!(
+            metrics_bits(&outcome.history),
+            metrics_bits(&full.history),
+            "{stops:?}: the metrics differ"
+        );
+        let last = Checkpoint::load(&path).unwrap().training.unwrap();
+        assert_eq!((last.epoch, last.partial), (3, None));
+    }
+}
+
+#[test]
+fn a_stop_before_training_saves_a_checkpoint_at_the_start() {
+    let (train, test) = (synthetic(64, 1), synthetic(20, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.safetensors");
+    let stop = StopFlag::new();
+    stop.raise();
+    let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+    let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+    let err = Trainer::new(TrainConfig {
+        save_path: Some(path.clone()),
+        stop,
+        ..config(2)
+    })
+    .unwrap()
+    .fit(&mut model, &mut adam, &train, &test, History::new())
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrainError::Interrupted {
+                epoch: 1,
+                batch: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("before epoch 1"), "{err}");
+    assert_eq!(adam.steps(), 0);
+    let state = Checkpoint::load(&path).unwrap().training.unwrap();
+    assert_eq!((state.epoch, state.partial), (0, None));
+
+    // Without a save path the run stops all the same, saying nothing was saved.
+    let stop = StopFlag::new();
+    stop.raise();
+    let err = Trainer::new(TrainConfig { stop, ..config(2) })
+        .unwrap()
+        .fit(&mut model, &mut adam, &train, &test, History::new())
+        .unwrap_err();
+    assert!(err.to_string().contains("no checkpoint was saved"), "{err}");
 }
