@@ -147,6 +147,7 @@ def peak_rss_mib():
 
 
 def main():
+    global BATCH
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -160,7 +161,6 @@ def main():
     parser.add_argument("--batch-size", type=int, default=BATCH, help=f"training batch size (default {BATCH})")
     parser.add_argument("--json", metavar="PATH", help="also write the JSON result here")
     args = parser.parse_args()
-    global BATCH
     BATCH = args.batch_size
 
     torch.set_num_threads(args.threads)

@@ -54,6 +54,8 @@ fi
 target_args() {
     case $1 in
     idx_loader) echo "-dict=idx_loader.dict -max_len=4096" ;;
+    checkpoint_loader) echo "-dict=checkpoint_loader.dict -max_len=4096" ;;
+    image_loader) echo "-dict=image_loader.dict -max_len=4096" ;;
     *) [[ -f $1.dict ]] && echo "-dict=$1.dict" ;;
     esac
 }

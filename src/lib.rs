@@ -56,3 +56,9 @@ pub mod prelude {
         ProgressMode, Sgd, SgdConfig, TrainConfig, TrainError, Trainer,
     };
 }
+
+/// `docs/extending.md`, the guide to writing a layer, included so that every Rust
+/// block in it is compiled and run as a doc test.
+#[doc = include_str!("../docs/extending.md")]
+#[cfg(doctest)]
+pub struct ExtendingGuide;

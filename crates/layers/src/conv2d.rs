@@ -4,8 +4,9 @@ use crate::checks::check_grad_shape;
 use crate::checks::per_sample;
 use crate::pool_common::window_too_large;
 use crate::{Layer, LayerError, Mode, Parameter};
-use ndarray::{ArrayD, ArrayView4, ArrayViewD, Ix1, Ix4};
+use ndarray::{ArrayD, ArrayViewD, Ix1, Ix4};
 use ndarray_rand::rand::Rng;
+use scratchnet_tensor::conv::Conv2dCache;
 use scratchnet_tensor::{conv, init, Window2d};
 
 /// Hyper-parameters of a [`Conv2d`] besides its channel counts and kernel size.
@@ -64,7 +65,10 @@ pub struct Conv2d {
     pub weight: Parameter,
     /// `[out_channels]`, or `None` when built with `bias: false`.
     pub bias: Option<Parameter>,
-    input: Option<ArrayD<f32>>,
+    /// What the last training forward kept for backward (its buffer is reused
+    /// from step to step); `cached` says whether it is current.
+    cache: Conv2dCache,
+    cached: bool,
 }
 
 impl Conv2d {
@@ -108,21 +112,14 @@ impl Conv2d {
             window,
             weight: Parameter::new(weight),
             bias,
-            input: None,
+            cache: Conv2dCache::default(),
+            cached: false,
         }
     }
 
     /// The hyper-parameters.
     pub fn config(&self) -> &Conv2dConfig {
         &self.config
-    }
-
-    fn weight4(&self) -> ArrayView4<'_, f32> {
-        self.weight
-            .value
-            .view()
-            .into_dimensionality::<Ix4>()
-            .expect("weight is 4-D")
     }
 
     fn validate(&self) -> Result<(), LayerError> {
@@ -203,42 +200,64 @@ impl Layer for Conv2d {
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
-        let x = input
-            .view()
-            .into_dimensionality::<Ix4>()
-            .expect("checked rank");
+        let x = input.into_dimensionality::<Ix4>().expect("checked rank");
         let bias = self.bias.as_ref().map(|b| {
             b.value
                 .view()
                 .into_dimensionality::<Ix1>()
                 .expect("bias is 1-D")
         });
-        let output = conv::conv2d(x, self.weight4(), bias, &self.window, self.config.groups);
-        self.input = (mode == Mode::Train).then(|| input.to_owned());
+        let train = mode == Mode::Train;
+        let cache = train.then_some(&mut self.cache);
+        let weight = self
+            .weight
+            .value
+            .view()
+            .into_dimensionality::<Ix4>()
+            .expect("weight is 4-D");
+        let output = conv::conv2d_forward(x, weight, bias, &self.window, self.config.groups, cache);
+        self.cached = train;
         Ok(output.into_dyn())
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
-        let input = self
-            .input
-            .as_ref()
-            .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
-        let x = input
-            .view()
-            .into_dimensionality::<Ix4>()
-            .expect("cached input is 4-D");
-        let (n, _, h, w) = x.dim();
+        if !self.cached {
+            return Err(LayerError::no_forward_cache(self.name()));
+        }
+        let [n, _, h, w] = self.cache.input_dim();
         let out = self.output_shape(&[self.in_channels, h, w])?;
         check_grad_shape(self.name(), grad_output.shape(), n, &out)?;
         let dy = grad_output
             .into_dimensionality::<Ix4>()
             .expect("checked shape");
-        let groups = self.config.groups;
-        self.weight.grad += &conv::conv2d_grad_weight(x, dy, &self.window, groups).into_dyn();
-        if let Some(bias) = &mut self.bias {
-            bias.grad += &conv::conv2d_grad_bias(dy).into_dyn();
-        }
-        Ok(conv::conv2d_grad_input(dy, self.weight4(), [h, w], &self.window, groups).into_dyn())
+        let weight = self
+            .weight
+            .value
+            .view()
+            .into_dimensionality::<Ix4>()
+            .expect("weight is 4-D");
+        let grad_weight = self
+            .weight
+            .grad
+            .view_mut()
+            .into_dimensionality::<Ix4>()
+            .expect("weight is 4-D");
+        let grad_bias = self.bias.as_mut().map(|b| {
+            b.grad
+                .view_mut()
+                .into_dimensionality::<Ix1>()
+                .expect("bias is 1-D")
+        });
+        let grad_input = conv::conv2d_backward(
+            dy,
+            weight,
+            &self.window,
+            self.config.groups,
+            &self.cache,
+            grad_weight,
+            grad_bias,
+        );
+        Ok(grad_input.into_dyn())
     }
 
     fn parameters(&self) -> Vec<(String, &Parameter)> {
@@ -251,5 +270,68 @@ impl Layer for Conv2d {
         let mut params = vec![("weight".to_string(), &mut self.weight)];
         params.extend(self.bias.iter_mut().map(|b| ("bias".to_string(), b)));
         params
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use ndarray::{ArrayD, IxDyn};
+    use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+
+    /// LeNet-5, as the examples build it.
+    fn lenet() -> Sequential {
+        let mut rng = StdRng::seed_from_u64(7);
+        let padded = Conv2dConfig {
+            padding: [2, 2],
+            ..Default::default()
+        };
+        Sequential::new()
+            .add("conv1", Conv2d::new(1, 6, [5, 5], padded, &mut rng))
+            .add("relu1", ReLU::new())
+            .add("pool1", MaxPool2d::new([2, 2], MaxPool2dConfig::default()))
+            .add(
+                "conv2",
+                Conv2d::new(6, 16, [5, 5], Conv2dConfig::default(), &mut rng),
+            )
+            .add("relu2", ReLU::new())
+            .add("pool2", MaxPool2d::new([2, 2], MaxPool2dConfig::default()))
+            .add("flatten", Flatten::new())
+            .add("fc1", Dense::new(400, 120, &mut rng))
+            .add("relu3", ReLU::new())
+            .add("fc2", Dense::new(120, 84, &mut rng))
+            .add("relu4", ReLU::new())
+            .add("fc3", Dense::new(84, 10, &mut rng))
+            .build(&[1, 28, 28])
+            .unwrap()
+    }
+
+    /// The reproducibility promise: a training step's gradients (and the input
+    /// gradient) do not change by a single bit with the number of threads.
+    /// A batch of 40 is two full chunks and a partial one.
+    #[test]
+    fn lenet_step_is_bit_identical_in_1_2_and_4_threads() {
+        let x = ArrayD::from_shape_fn(IxDyn(&[40, 1, 28, 28]), |i| {
+            ((i[0] * 131 + i[2] * 29 + i[3] * 7) % 17) as f32 / 8.0 - 1.0
+        });
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut model = lenet();
+                let y = model.forward(x.view(), Mode::Train).unwrap();
+                let dx = model.backward(y.mapv(|v| v * 0.01).view()).unwrap();
+                let mut bits: Vec<u32> = dx.iter().map(|v| v.to_bits()).collect();
+                for (_, p) in model.parameters() {
+                    bits.extend(p.grad.iter().map(|v| v.to_bits()));
+                }
+                bits
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(4));
     }
 }

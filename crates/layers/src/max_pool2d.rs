@@ -3,8 +3,9 @@
 use crate::checks::{check_grad_shape, per_sample};
 use crate::pool_common::pool_output_shape;
 use crate::{Layer, LayerError, Mode};
-use ndarray::{Array4, ArrayD, ArrayViewD, Ix4};
-use scratchnet_tensor::{pool, Window2d};
+use ndarray::{ArrayD, ArrayViewD, Ix4};
+use scratchnet_tensor::pool::{self, MaxPoolIndices};
+use scratchnet_tensor::Window2d;
 
 /// Hyper-parameters of a [`MaxPool2d`] besides its kernel size. Pairs are `[height, width]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,8 +35,10 @@ pub struct MaxPool2dConfig {
 #[derive(Clone, Debug)]
 pub struct MaxPool2d {
     window: Window2d,
-    /// Input `[H, W]` and argmax of the last training forward.
-    cache: Option<([usize; 2], Array4<u32>)>,
+    /// Winners of the last training forward (the buffer is reused between
+    /// steps); `cached` says whether they are current.
+    indices: MaxPoolIndices,
+    cached: bool,
 }
 
 impl MaxPool2d {
@@ -49,7 +52,8 @@ impl MaxPool2d {
         };
         Self {
             window,
-            cache: None,
+            indices: MaxPoolIndices::default(),
+            cached: false,
         }
     }
 
@@ -79,25 +83,20 @@ impl Layer for MaxPool2d {
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
         let x = input.into_dimensionality::<Ix4>().expect("checked rank");
-        let (output, argmax) = pool::max_pool2d(x, &self.window);
-        self.cache = (mode == Mode::Train).then(|| ([x.dim().2, x.dim().3], argmax));
+        let output = pool::max_pool2d_indexed(x, &self.window, &mut self.indices);
+        self.cached = mode == Mode::Train;
         Ok(output.into_dyn())
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
-        let (input_size, argmax) = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
-        check_grad_shape(
-            self.name(),
-            grad_output.shape(),
-            argmax.dim().0,
-            &argmax.shape()[1..],
-        )?;
+        if !self.cached {
+            return Err(LayerError::no_forward_cache(self.name()));
+        }
+        let [n, c, oh, ow] = self.indices.output_dim();
+        check_grad_shape(self.name(), grad_output.shape(), n, &[c, oh, ow])?;
         let dy = grad_output
             .into_dimensionality::<Ix4>()
             .expect("checked shape");
-        Ok(pool::max_pool2d_backward(dy, argmax.view(), *input_size).into_dyn())
+        Ok(pool::max_pool2d_indexed_backward(dy, &self.indices).into_dyn())
     }
 }

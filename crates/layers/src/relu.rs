@@ -17,8 +17,10 @@ use scratchnet_tensor::activation;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ReLU {
-    /// The forward's input, kept in training mode for backward.
-    cache: Option<ArrayD<f32>>,
+    /// Which inputs of the last training forward were positive, and that
+    /// forward's shape (`None` until one ran, and after an eval forward).
+    mask: Vec<u8>,
+    shape: Option<Vec<usize>>,
 }
 
 impl ReLU {
@@ -38,16 +40,21 @@ impl Layer for ReLU {
     }
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
-        self.cache = (mode == Mode::Train).then(|| input.to_owned());
-        Ok(activation::relu(input))
+        if mode == Mode::Train {
+            self.shape = Some(input.shape().to_vec());
+            Ok(activation::relu_masked(input, &mut self.mask))
+        } else {
+            self.shape = None;
+            Ok(activation::relu(input))
+        }
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
-        let input = self
-            .cache
+        let shape = self
+            .shape
             .as_ref()
             .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
-        check_same_shape(self.name(), grad_output.shape(), input.shape())?;
-        Ok(activation::relu_backward(grad_output, input.view()))
+        check_same_shape(self.name(), grad_output.shape(), shape)?;
+        Ok(activation::relu_backward_masked(grad_output, &self.mask))
     }
 }

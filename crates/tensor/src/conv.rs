@@ -1,4 +1,4 @@
-//! 2-D convolution (cross-correlation, as in PyTorch) by im2col + GEMM.
+//! 2-D convolution (cross-correlation, as in PyTorch) as matrix products.
 //!
 //! For one sample, [`im2col`] unrolls every receptive field of the input into
 //! a column of a matrix `cols` of shape `[C/g·KH·KW, OH·OW]`. The convolution
@@ -9,12 +9,41 @@
 //! - weight gradient: `dW_g += dY_g · cols_gᵀ`, summed over the batch;
 //! - input gradient:  `dcols_g = W_gᵀ · dY_g`, folded back onto the input by
 //!   [`col2im`] (overlapping receptive fields add up).
+//!
+//! # How the batch kernels run
+//! [`conv2d_forward`] and [`conv2d_backward`] (which the `Conv2d` layer uses,
+//! and which [`conv2d`], [`conv2d_grad_input`] and [`conv2d_grad_weight`]
+//! wrap) split the batch into chunks of [`SAMPLE_CHUNK`] samples that run on
+//! rayon's pool, each with its own scratch buffers (nothing is allocated per
+//! sample). Weight and bias gradients are summed per chunk and the chunk sums
+//! added in chunk order, so the results are bit-identical for any thread count.
+//! The products use [`crate::gemm`]. Two strategies:
+//!
+//! - **Direct** (stride 1, dilation 1, one group, and little padding waste —
+//!   LeNet's first convolution): the input is copied once into a zero-padded
+//!   plane of width `Wp = W + 2·pw`. Computing the output on a "virtual" grid
+//!   `OH × Wp` (its last `Wp − OW` columns are discarded), row `(c, ky, kx)`
+//!   of the im2col matrix is simply the padded input read from offset
+//!   `c·Hp·Wp + ky·Wp + kx`, so no im2col matrix is ever written. The weight
+//!   gradient is a set of dot products between rows of `dY` (spread to the
+//!   virtual grid, zeros in the discarded columns) and those same rows. The
+//!   input gradient is `Wᵀ·dY` on the virtual grid, whose row `(c, ky, kx)`
+//!   is added back onto the padded input shape at that same offset: a
+//!   contiguous run, so the fold needs no index arithmetic. (Only the
+//!   discarded columns ever see the values in the row wrap-around, so they
+//!   cannot leak into a result unless the input holds ±∞ or NaN.)
+//! - **im2col** (everything else): an explicit `cols` matrix per sample, and
+//!   for the input gradient `dcols` folded back by [`col2im`].
 
+use crate::gemm::{self, Gathered, Init, OffsetRows, Strided};
+use crate::parallel::{par_build, par_map, with_scratch, SAMPLE_CHUNK};
 use crate::Window2d;
 use ndarray::{
-    s, Array2, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2,
-    ArrayViewMut3, Axis,
+    Array1, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2,
+    ArrayViewMut3, ArrayViewMut4, Axis,
 };
+use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Convolves `input` with `weight` and adds `bias`: PyTorch's `F.conv2d`.
 ///
@@ -44,37 +73,7 @@ pub fn conv2d(
     window: &Window2d,
     groups: usize,
 ) -> Array4<f32> {
-    let (n, c, h, w) = input.dim();
-    let out_channels = weight.dim().0;
-    let geometry = Geometry::new(c, out_channels, [h, w], weight, window, groups);
-    let [oh, ow] = geometry.output;
-    let weight_rows = weight_matrix(weight);
-    let mut output = Array4::<f32>::zeros((n, out_channels, oh, ow));
-    let mut cols = Array2::<f32>::zeros((c * geometry.kernel_area, oh * ow));
-    for (sample, mut out) in input.outer_iter().zip(output.outer_iter_mut()) {
-        im2col(sample, window, geometry.output, cols.view_mut());
-        let mut out = out
-            .view_mut()
-            .into_shape_with_order((out_channels, oh * ow))
-            .expect("output is contiguous");
-        for g in 0..groups {
-            let w_g = weight_rows.slice(s![geometry.out_range(g), ..]);
-            let cols_g = cols.slice(s![geometry.col_range(g), ..]);
-            ndarray::linalg::general_mat_mul(
-                1.0,
-                &w_g,
-                &cols_g,
-                0.0,
-                &mut out.slice_mut(s![geometry.out_range(g), ..]),
-            );
-        }
-        if let Some(bias) = bias {
-            for (mut row, &b) in out.outer_iter_mut().zip(bias.iter()) {
-                row += b;
-            }
-        }
-    }
-    output
+    conv2d_forward(input, weight, bias, window, groups, None)
 }
 
 /// Gradient of the loss with respect to the convolution's input.
@@ -97,30 +96,24 @@ pub fn conv2d_grad_input(
 ) -> Array4<f32> {
     let (n, out_channels, oh, ow) = grad_output.dim();
     let c = weight.dim().1 * groups;
-    let geometry = Geometry::new(c, out_channels, input_size, weight, window, groups);
-    assert_eq!(
-        geometry.output,
-        [oh, ow],
-        "grad_output does not match the convolution's output size"
+    let plan = Plan::new(
+        [n, c, input_size[0], input_size[1]],
+        out_channels,
+        weight,
+        window,
+        groups,
     );
-    let weight_rows = weight_matrix(weight);
-    let mut grad_input = Array4::<f32>::zeros((n, c, input_size[0], input_size[1]));
-    let mut grad_cols = Array2::<f32>::zeros((c * geometry.kernel_area, oh * ow));
-    // Each sample's gradient is reshaped to a matrix below, which needs row-major memory.
-    let grad_output = grad_output.as_standard_layout();
-    for (dy, dx) in grad_output.outer_iter().zip(grad_input.outer_iter_mut()) {
-        let dy = dy
-            .into_shape_with_order((out_channels, oh * ow))
-            .expect("grad_output is contiguous");
-        for g in 0..groups {
-            let w_g = weight_rows.slice(s![geometry.out_range(g), ..]);
-            let dy_g = dy.slice(s![geometry.out_range(g), ..]);
-            let mut dcols_g = grad_cols.slice_mut(s![geometry.col_range(g), ..]);
-            ndarray::linalg::general_mat_mul(1.0, &w_g.t(), &dy_g, 0.0, &mut dcols_g);
-        }
-        col2im(grad_cols.view(), window, geometry.output, dx);
-    }
-    grad_input
+    plan.check_grad_output([n, out_channels, oh, ow]);
+    let dy = grad_output.as_standard_layout();
+    let w = weight.as_standard_layout();
+    let (dx, _, _) = backward(
+        &plan,
+        dy.as_slice().expect("standard layout"),
+        w.as_slice().expect("standard layout"),
+        None,
+        true,
+    );
+    into_array(dx.expect("input gradient requested"), plan.input_dim())
 }
 
 /// Gradient of the loss with respect to the convolution's weight, summed over the batch.
@@ -139,38 +132,173 @@ pub fn conv2d_grad_weight(
     window: &Window2d,
     groups: usize,
 ) -> Array4<f32> {
-    let (_, c, h, w) = input.dim();
+    let (n, c, h, w) = input.dim();
     let (_, out_channels, oh, ow) = grad_output.dim();
     let [kh, kw] = window.kernel_size;
-    let mut grad_weight = Array4::<f32>::zeros((out_channels, c / groups, kh, kw));
-    let geometry = Geometry::new(c, out_channels, [h, w], grad_weight.view(), window, groups);
-    assert_eq!(
-        geometry.output,
-        [oh, ow],
-        "grad_output does not match the convolution's output size"
+    let shape = Array4::<f32>::zeros((out_channels, c / groups.max(1), kh, kw));
+    let plan = Plan::new([n, c, h, w], out_channels, shape.view(), window, groups);
+    plan.check_grad_output([grad_output.dim().0, out_channels, oh, ow]);
+    let x = input.as_standard_layout();
+    let mut cache = Conv2dCache::default();
+    fill_cache(&plan, x.as_slice().expect("standard layout"), &mut cache);
+    let dy = grad_output.as_standard_layout();
+    let (_, dw, _) = backward(
+        &plan,
+        dy.as_slice().expect("standard layout"),
+        shape.as_slice().expect("fresh"),
+        Some(&cache),
+        false,
     );
-    let mut cols = Array2::<f32>::zeros((c * geometry.kernel_area, oh * ow));
-    {
-        let mut dw_rows = grad_weight
-            .view_mut()
-            .into_shape_with_order((out_channels, (c / groups) * geometry.kernel_area))
-            .expect("fresh array is contiguous");
-        // Each sample's gradient is reshaped to a matrix below, which needs row-major memory.
-        let grad_output = grad_output.as_standard_layout();
-        for (x, dy) in input.outer_iter().zip(grad_output.outer_iter()) {
-            im2col(x, window, geometry.output, cols.view_mut());
-            let dy = dy
-                .into_shape_with_order((out_channels, oh * ow))
-                .expect("grad_output is contiguous");
-            for g in 0..groups {
-                let dy_g = dy.slice(s![geometry.out_range(g), ..]);
-                let cols_g = cols.slice(s![geometry.col_range(g), ..]);
-                let mut dw_g = dw_rows.slice_mut(s![geometry.out_range(g), ..]);
-                ndarray::linalg::general_mat_mul(1.0, &dy_g, &cols_g.t(), 1.0, &mut dw_g);
+    into_array(dw, shape.dim())
+}
+
+/// What a training-mode [`conv2d_forward`] keeps for [`conv2d_backward`]:
+/// the input, either as it came or already zero-padded for the direct
+/// strategy. Its buffer is reused from one step to the next.
+#[derive(Clone, Default)]
+pub struct Conv2dCache {
+    /// `[N, C, H, W]` of the input it holds.
+    input_dim: [usize; 4],
+    /// Floats per sample in `data` (the padded plane plus its slack, or `C·H·W`).
+    sample_len: usize,
+    data: Vec<f32>,
+}
+
+impl std::fmt::Debug for Conv2dCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conv2dCache")
+            .field("input_dim", &self.input_dim)
+            .field("sample_len", &self.sample_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conv2dCache {
+    /// The `[N, C, H, W]` of the input the cache holds (zeros if it holds none).
+    pub fn input_dim(&self) -> [usize; 4] {
+        self.input_dim
+    }
+}
+
+/// [`conv2d`] that can also fill a [`Conv2dCache`] for the backward pass.
+///
+/// Runs the batch in parallel chunks (see the module docs); the output is
+/// identical whatever the number of threads.
+///
+/// # Shapes and panics
+/// As [`conv2d`].
+#[track_caller]
+pub fn conv2d_forward(
+    input: ArrayView4<f32>,
+    weight: ArrayView4<f32>,
+    bias: Option<ArrayView1<f32>>,
+    window: &Window2d,
+    groups: usize,
+    cache: Option<&mut Conv2dCache>,
+) -> Array4<f32> {
+    let (n, c, h, w) = input.dim();
+    let out_channels = weight.dim().0;
+    let plan = Plan::new([n, c, h, w], out_channels, weight, window, groups);
+    if let Some(bias) = &bias {
+        assert_eq!(bias.len(), out_channels, "bias has the wrong length");
+    }
+    let x = input.as_standard_layout();
+    let x = x.as_slice().expect("standard layout");
+    let wt = weight.as_standard_layout();
+    let wt = wt.as_slice().expect("standard layout");
+    let bias: Option<Vec<f32>> = bias.map(|b| b.to_vec());
+    // Wᵀ, `[C·KH·KW, O]`, for the pixel-major forward.
+    let wt_t: Vec<f32> = if plan.pixel_major {
+        let mut t = vec![0.0f32; wt.len()];
+        for (o, row) in wt.chunks_exact(plan.ckk).enumerate() {
+            for (k, &v) in row.iter().enumerate() {
+                t[k * plan.o + o] = v;
             }
         }
+        t
+    } else {
+        Vec::new()
+    };
+    let cache_chunks: Option<Vec<Mutex<&mut [f32]>>> = cache.map(|cache| {
+        cache.prepare(&plan);
+        cache
+            .data
+            .chunks_mut(SAMPLE_CHUNK * cache.sample_len)
+            .map(Mutex::new)
+            .collect()
+    });
+    let out_sample = plan.o * plan.p;
+    let (out, _) = par_build(n * out_sample, SAMPLE_CHUNK * out_sample, |chunk, out| {
+        let s0 = chunk * SAMPLE_CHUNK;
+        let samples = out.len() / out_sample;
+        let xs = &x[s0 * plan.in_sample()..(s0 + samples) * plan.in_sample()];
+        let mut guard = cache_chunks
+            .as_ref()
+            .map(|chunks| chunks[chunk].lock().expect("no panics while held"));
+        let cached = guard.as_deref_mut().map(|s| &mut **s);
+        forward_chunk(&plan, xs, wt, &wt_t, bias.as_deref(), out, cached);
+    });
+    into_array(out, plan.output_dim())
+}
+
+/// Backward of [`conv2d_forward`]: adds the weight gradient (summed over the
+/// batch) into `grad_weight` and the bias gradient into `grad_bias`, and
+/// returns the input gradient.
+///
+/// The batch runs in parallel chunks whose partial gradients are added in
+/// chunk order (see the module docs): identical results for any thread count.
+///
+/// # Shapes
+/// - `grad_output`: `[N, O, OH, OW]` for the input in `cache`
+/// - `grad_weight`: the weight's shape; `grad_bias`: `[O]`
+/// - returns `[N, C, H, W]`
+///
+/// # Panics
+/// If the cache does not hold an input for this convolution, or the shapes disagree.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward(
+    grad_output: ArrayView4<f32>,
+    weight: ArrayView4<f32>,
+    window: &Window2d,
+    groups: usize,
+    cache: &Conv2dCache,
+    mut grad_weight: ArrayViewMut4<f32>,
+    grad_bias: Option<ArrayViewMut1<f32>>,
+) -> Array4<f32> {
+    let out_channels = weight.dim().0;
+    let plan = Plan::new(cache.input_dim, out_channels, weight, window, groups);
+    assert_eq!(
+        cache.sample_len,
+        plan.cache_sample_len(),
+        "the cache does not hold an input for this convolution"
+    );
+    plan.check_grad_output(grad_output.dim().into());
+    assert_eq!(
+        grad_weight.dim(),
+        weight.dim(),
+        "grad_weight has the wrong shape"
+    );
+    let dy = grad_output.as_standard_layout();
+    let dy = dy.as_slice().expect("standard layout");
+    let wt = weight.as_standard_layout();
+    let (dx, dw, db) = backward(
+        &plan,
+        dy,
+        wt.as_slice().expect("standard layout"),
+        Some(cache),
+        true,
+    );
+    grad_weight.iter_mut().zip(&dw).for_each(|(g, d)| *g += d);
+    if let Some(mut grad_bias) = grad_bias {
+        assert_eq!(
+            grad_bias.len(),
+            out_channels,
+            "grad_bias has the wrong length"
+        );
+        grad_bias.iter_mut().zip(&db).for_each(|(g, d)| *g += d);
     }
-    grad_weight
+    into_array(dx.expect("input gradient requested"), plan.input_dim())
 }
 
 /// Unrolls the receptive fields of one sample into the columns of `cols`.
@@ -202,25 +330,7 @@ pub fn im2col(
     let input = input.as_standard_layout();
     let input = input.as_slice().expect("standard layout");
     let cols = cols.as_slice_mut().expect("cols must be contiguous");
-    for (row, col_row) in cols.chunks_exact_mut(oh * ow).enumerate() {
-        let (ci, k) = (row / (kh * kw), row % (kh * kw));
-        let plane = &input[ci * h * w..(ci + 1) * h * w];
-        let (dy, dx) = (k / kw * window.dilation[0], k % kw * window.dilation[1]);
-        for (oy, out_line) in col_row.chunks_exact_mut(ow).enumerate() {
-            let Some(iy) = (oy * window.stride[0] + dy)
-                .checked_sub(window.padding[0])
-                .filter(|&iy| iy < h)
-            else {
-                out_line.fill(0.0);
-                continue;
-            };
-            let line = &plane[iy * w..(iy + 1) * w];
-            for (ox, out) in out_line.iter_mut().enumerate() {
-                let ix = (ox * window.stride[1] + dx).wrapping_sub(window.padding[1]);
-                *out = if ix < w { line[ix] } else { 0.0 };
-            }
-        }
-    }
+    im2col_slice(input, [c, h, w], window, output_size, cols);
 }
 
 /// Folds columns back onto an input-shaped gradient, adding where receptive fields overlap.
@@ -251,59 +361,280 @@ pub fn col2im(
     let grad_input = grad_input
         .as_slice_mut()
         .expect("grad_input must be contiguous");
-    for (row, col_row) in cols.chunks_exact(oh * ow).enumerate() {
+    col2im_slice(cols, [c, h, w], window, output_size, grad_input);
+}
+
+/// Sums `grad_output` over batch and space: the bias gradient, `[O]`.
+pub fn conv2d_grad_bias(grad_output: ArrayView4<f32>) -> Array1<f32> {
+    grad_output
+        .sum_axis(Axis(3))
+        .sum_axis(Axis(2))
+        .sum_axis(Axis(0))
+}
+
+/// The columns `lo..hi` of an output row whose input column
+/// `ox·stride + offset − pad` lies inside `0..len`.
+#[inline]
+fn valid_span(
+    out_len: usize,
+    len: usize,
+    stride: usize,
+    offset: usize,
+    pad: usize,
+) -> (usize, usize) {
+    let lo = if pad > offset {
+        (pad - offset).div_ceil(stride)
+    } else {
+        0
+    };
+    let hi = if len + pad > offset {
+        ((len - 1 + pad - offset) / stride + 1).min(out_len)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
+/// [`im2col`] on plain slices (`input` is `[C, H, W]`, `cols` `[C·KH·KW, OH·OW]`).
+fn im2col_slice(
+    input: &[f32],
+    [c, h, w]: [usize; 3],
+    window: &Window2d,
+    [oh, ow]: [usize; 2],
+    cols: &mut [f32],
+) {
+    let [kh, kw] = window.kernel_size;
+    let [sh, sw] = window.stride;
+    let [ph, pw] = window.padding;
+    let [dh, dw] = window.dilation;
+    if oh * ow == 0 {
+        return;
+    }
+    for (row, col_row) in cols.chunks_exact_mut(oh * ow).enumerate().take(c * kh * kw) {
         let (ci, k) = (row / (kh * kw), row % (kh * kw));
-        let plane = &mut grad_input[ci * h * w..(ci + 1) * h * w];
-        let (dy, dx) = (k / kw * window.dilation[0], k % kw * window.dilation[1]);
-        for (oy, in_line) in col_row.chunks_exact(ow).enumerate() {
-            let Some(iy) = (oy * window.stride[0] + dy)
-                .checked_sub(window.padding[0])
-                .filter(|&iy| iy < h)
-            else {
+        let plane = &input[ci * h * w..(ci + 1) * h * w];
+        let (oy_off, ox_off) = (k / kw * dh, k % kw * dw);
+        let (lo, hi) = valid_span(ow, w, sw, ox_off, pw);
+        for (oy, out_line) in col_row.chunks_exact_mut(ow).enumerate() {
+            let Some(iy) = (oy * sh + oy_off).checked_sub(ph).filter(|&iy| iy < h) else {
+                out_line.fill(0.0);
                 continue;
             };
-            let line = &mut plane[iy * w..(iy + 1) * w];
-            for (ox, &v) in in_line.iter().enumerate() {
-                let ix = (ox * window.stride[1] + dx).wrapping_sub(window.padding[1]);
-                if ix < w {
-                    line[ix] += v;
+            let line = &plane[iy * w..(iy + 1) * w];
+            out_line[..lo].fill(0.0);
+            out_line[hi..].fill(0.0);
+            if lo < hi {
+                let first = lo * sw + ox_off - pw;
+                if sw == 1 {
+                    out_line[lo..hi].copy_from_slice(&line[first..first + (hi - lo)]);
+                } else {
+                    for (out, &v) in out_line[lo..hi]
+                        .iter_mut()
+                        .zip(line[first..].iter().step_by(sw))
+                    {
+                        *out = v;
+                    }
                 }
             }
         }
     }
 }
 
-/// The weight as a `[O, C/g·KH·KW]` matrix (a view when the weight is contiguous).
-fn weight_matrix(weight: ArrayView4<f32>) -> Array2<f32> {
-    let (o, cg, kh, kw) = weight.dim();
-    weight
-        .as_standard_layout()
-        .into_owned()
-        .into_shape_with_order((o, cg * kh * kw))
-        .expect("standard layout")
+/// [`col2im`] on plain slices: adds `cols` into `grad_input` (`[C, H, W]`).
+fn col2im_slice(
+    cols: &[f32],
+    [c, h, w]: [usize; 3],
+    window: &Window2d,
+    [oh, ow]: [usize; 2],
+    grad_input: &mut [f32],
+) {
+    let [kh, kw] = window.kernel_size;
+    let [sh, sw] = window.stride;
+    let [ph, pw] = window.padding;
+    let [dh, dw] = window.dilation;
+    if oh * ow == 0 {
+        return;
+    }
+    for (row, col_row) in cols.chunks_exact(oh * ow).enumerate().take(c * kh * kw) {
+        let (ci, k) = (row / (kh * kw), row % (kh * kw));
+        let plane = &mut grad_input[ci * h * w..(ci + 1) * h * w];
+        let (oy_off, ox_off) = (k / kw * dh, k % kw * dw);
+        let (lo, hi) = valid_span(ow, w, sw, ox_off, pw);
+        if lo >= hi {
+            continue;
+        }
+        let first = lo * sw + ox_off - pw;
+        for (oy, in_line) in col_row.chunks_exact(ow).enumerate() {
+            let Some(iy) = (oy * sh + oy_off).checked_sub(ph).filter(|&iy| iy < h) else {
+                continue;
+            };
+            let line = &mut plane[iy * w..(iy + 1) * w];
+            if sw == 1 {
+                for (g, &v) in line[first..first + (hi - lo)]
+                    .iter_mut()
+                    .zip(&in_line[lo..hi])
+                {
+                    *g += v;
+                }
+            } else {
+                for (g, &v) in line[first..].iter_mut().step_by(sw).zip(&in_line[lo..hi]) {
+                    *g += v;
+                }
+            }
+        }
+    }
 }
 
-/// Sizes shared by the three kernels, checked once.
-struct Geometry {
-    output: [usize; 2],
-    kernel_area: usize,
-    in_per_group: usize,
-    out_per_group: usize,
+/// Turns a filled buffer into an array of the given shape.
+fn into_array(data: Vec<f32>, dim: (usize, usize, usize, usize)) -> Array4<f32> {
+    Array4::from_shape_vec(dim, data).expect("buffer has the array's size")
 }
 
-impl Geometry {
+/// The implicit-im2col layout of a zero-padded stack of planes.
+#[derive(Clone, Debug)]
+struct Padded {
+    /// Padding above/left of the data (below/right it is `rows − H − top`…).
+    pad: [usize; 2],
+    /// Padded plane height and width.
+    rows: usize,
+    cols: usize,
+    /// Floats per sample: `planes·rows·cols` plus slack for the last row's overrun.
+    sample_len: usize,
+    /// Output rows computed on the virtual grid.
+    out_rows: usize,
+    /// Start of im2col row `(plane, ky, kx)`.
+    offsets: Vec<usize>,
+    /// Offset of each real output pixel `(y, x)` on the grid: `y·cols + x`.
+    pixels: Vec<usize>,
+}
+
+impl Padded {
+    fn new(planes: usize, size: [usize; 2], pad: [usize; 2], kernel: [usize; 2]) -> Self {
+        let rows = size[0] + 2 * pad[0];
+        let cols = size[1] + 2 * pad[1];
+        let out_cols = cols + 1 - kernel[1];
+        let pixels = (0..rows + 1 - kernel[0])
+            .flat_map(|y| (0..out_cols).map(move |x| y * cols + x))
+            .collect();
+        let mut offsets = Vec::with_capacity(planes * kernel[0] * kernel[1]);
+        for p in 0..planes {
+            for ky in 0..kernel[0] {
+                for kx in 0..kernel[1] {
+                    offsets.push(p * rows * cols + ky * cols + kx);
+                }
+            }
+        }
+        Self {
+            pad,
+            rows,
+            cols,
+            sample_len: planes * rows * cols + kernel[1] - 1,
+            out_rows: rows + 1 - kernel[0],
+            offsets,
+            pixels,
+        }
+    }
+
+    /// Columns of the virtual output grid (`out_rows · cols`).
+    fn virtual_len(&self) -> usize {
+        self.out_rows * self.cols
+    }
+
+    /// Writes `planes` (each `[H, W]`, contiguous) zero-padded into `dst`.
+    fn fill(&self, src: &[f32], [h, w]: [usize; 2], dst: &mut [f32]) {
+        dst[..self.sample_len].fill(0.0);
+        let plane_len = self.rows * self.cols;
+        for (p, plane) in src.chunks_exact(h * w).enumerate() {
+            for (y, line) in plane.chunks_exact(w).enumerate() {
+                let start = p * plane_len + (y + self.pad[0]) * self.cols + self.pad[1];
+                dst[start..start + w].copy_from_slice(line);
+            }
+        }
+    }
+
+    /// Lays `planes` `[oh, ow]` planes of `src` out on the virtual grid
+    /// (`planes × out_rows·cols`, row stride `cols`) in `dst`, whose other
+    /// columns must already be zero (they are never written).
+    fn spread(&self, src: &[f32], planes: usize, [oh, ow]: [usize; 2], dst: &mut [f32]) {
+        let vlen = self.virtual_len();
+        for (plane, vplane) in src
+            .chunks_exact(oh * ow)
+            .zip(dst.chunks_exact_mut(vlen))
+            .take(planes)
+        {
+            for (line, vline) in plane
+                .chunks_exact(ow)
+                .zip(vplane.chunks_exact_mut(self.cols))
+            {
+                vline[..ow].copy_from_slice(line);
+            }
+        }
+    }
+
+    /// The inverse of [`Padded::fill`]: copies the `[h, w]` interior of each padded plane of `src` to `dst`.
+    fn crop(&self, src: &[f32], [h, w]: [usize; 2], dst: &mut [f32]) {
+        let plane_len = self.rows * self.cols;
+        for (p, plane) in dst.chunks_exact_mut(h * w).enumerate() {
+            for (y, line) in plane.chunks_exact_mut(w).enumerate() {
+                let start = p * plane_len + (y + self.pad[0]) * self.cols + self.pad[1];
+                line.copy_from_slice(&src[start..start + w]);
+            }
+        }
+    }
+
+    /// Copies the valid `[rows_out, w]` part of each virtual-grid row block of `src`
+    /// (`planes × out_rows·cols`) into `dst` (`planes × rows_out·w`).
+    fn compact(&self, src: &[f32], [rows_out, w]: [usize; 2], dst: &mut [f32]) {
+        let vlen = self.virtual_len();
+        for (plane, out) in src
+            .chunks_exact(vlen)
+            .zip(dst.chunks_exact_mut(rows_out * w))
+        {
+            for (line, out_line) in plane.chunks_exact(self.cols).zip(out.chunks_exact_mut(w)) {
+                out_line.copy_from_slice(&line[..w]);
+            }
+        }
+    }
+}
+
+/// Sizes and strategy of one convolution call, checked once.
+#[derive(Clone, Debug)]
+struct Plan {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    oh: usize,
+    ow: usize,
+    groups: usize,
+    /// Output channels per group.
+    og: usize,
+    /// `cg·KH·KW`: the im2col rows of one group.
+    ckk: usize,
+    /// `OH·OW`.
+    p: usize,
+    window: Window2d,
+    /// Forward and weight gradient by implicit im2col over the padded input.
+    direct: Option<Padded>,
+    /// Direct forward with output pixels as rows and output channels in the
+    /// vector lanes (exact, no virtual columns) rather than on the virtual grid:
+    /// chosen when `O` fills its vectors better than `OW` fills `Wp`.
+    pixel_major: bool,
+}
+
+impl Plan {
     #[track_caller]
     fn new(
-        in_channels: usize,
+        [n, c, h, w]: [usize; 4],
         out_channels: usize,
-        input_size: [usize; 2],
         weight: ArrayView4<f32>,
         window: &Window2d,
         groups: usize,
     ) -> Self {
         let (o, cg, kh, kw) = weight.dim();
         assert!(
-            groups >= 1 && in_channels % groups == 0 && out_channels % groups == 0,
+            groups >= 1 && c % groups == 0 && out_channels % groups == 0,
             "groups must divide both channel counts"
         );
         assert_eq!(
@@ -312,41 +643,421 @@ impl Geometry {
         );
         assert_eq!(
             cg * groups,
-            in_channels,
-            "weight has {cg} input channels per group, input has {in_channels} in {groups} groups"
+            c,
+            "weight has {cg} input channels per group, input has {c} in {groups} groups"
         );
         assert_eq!(
             [kh, kw],
             window.kernel_size,
             "weight kernel does not match the window"
         );
-        let output = window
-            .output_size(input_size)
+        let [oh, ow] = window
+            .output_size([h, w])
             .expect("window does not fit the padded input");
+        let simple = window.stride == [1, 1] && window.dilation == [1, 1] && groups == 1;
+        let [ph, pw] = window.padding;
+        // Direct forward and weight gradient: the virtual grid wastes Wp/OW − 1
+        // of the multiply-adds, but saves writing (and reading) the im2col
+        // matrix, which costs more than the products at LeNet's sizes: worth it up to 50 %.
+        let wp = w + 2 * pw;
+        let direct = (simple && oh * ow > 0 && 2 * wp <= 3 * ow)
+            .then(|| Padded::new(c, [h, w], [ph, pw], [kh, kw]));
         Self {
-            output,
-            kernel_area: kh * kw,
-            in_per_group: cg,
-            out_per_group: o / groups,
+            n,
+            c,
+            h,
+            w,
+            o,
+            oh,
+            ow,
+            groups,
+            og: o / groups,
+            ckk: cg * kh * kw,
+            p: oh * ow,
+            window: *window,
+            pixel_major: direct.is_some() && o * wp > o.next_multiple_of(8) * ow,
+            direct,
         }
     }
 
-    fn out_range(&self, group: usize) -> std::ops::Range<usize> {
-        group * self.out_per_group..(group + 1) * self.out_per_group
+    fn in_sample(&self) -> usize {
+        self.c * self.h * self.w
     }
 
-    fn col_range(&self, group: usize) -> std::ops::Range<usize> {
-        let rows = self.in_per_group * self.kernel_area;
-        group * rows..(group + 1) * rows
+    fn input_dim(&self) -> (usize, usize, usize, usize) {
+        (self.n, self.c, self.h, self.w)
+    }
+
+    fn output_dim(&self) -> (usize, usize, usize, usize) {
+        (self.n, self.o, self.oh, self.ow)
+    }
+
+    fn cache_sample_len(&self) -> usize {
+        self.direct
+            .as_ref()
+            .map_or(self.in_sample(), |d| d.sample_len)
+    }
+
+    #[track_caller]
+    fn check_grad_output(&self, dim: [usize; 4]) {
+        assert_eq!(
+            dim,
+            [self.n, self.o, self.oh, self.ow],
+            "grad_output does not match the convolution's output size"
+        );
     }
 }
 
-/// Sums `grad_output` over batch and space: the bias gradient, `[O]`.
-pub fn conv2d_grad_bias(grad_output: ArrayView4<f32>) -> ndarray::Array1<f32> {
-    grad_output
-        .sum_axis(Axis(3))
-        .sum_axis(Axis(2))
-        .sum_axis(Axis(0))
+impl Conv2dCache {
+    /// Sizes the buffer for `plan` (reusing it when the size is unchanged).
+    fn prepare(&mut self, plan: &Plan) {
+        self.input_dim = [plan.n, plan.c, plan.h, plan.w];
+        self.sample_len = plan.cache_sample_len();
+        let len = plan.n * self.sample_len;
+        if self.data.len() != len {
+            self.data = vec![0.0; len];
+        }
+    }
+}
+
+/// Fills `cache` with the input `x` (all samples) as `plan` wants it.
+fn fill_cache(plan: &Plan, x: &[f32], cache: &mut Conv2dCache) {
+    cache.prepare(plan);
+    let sample_len = cache.sample_len;
+    let in_sample = plan.in_sample();
+    cache
+        .data
+        .par_chunks_mut(SAMPLE_CHUNK * sample_len)
+        .zip(x.par_chunks(SAMPLE_CHUNK * in_sample))
+        .for_each(|(dst, src)| match &plan.direct {
+            Some(padded) => {
+                for (d, s) in dst
+                    .chunks_exact_mut(sample_len)
+                    .zip(src.chunks_exact(in_sample))
+                {
+                    padded.fill(s, [plan.h, plan.w], d);
+                }
+            }
+            None => dst.copy_from_slice(src),
+        });
+}
+
+/// Forward of one chunk: `xs` holds its samples, `out` their outputs.
+fn forward_chunk(
+    plan: &Plan,
+    xs: &[f32],
+    wt: &[f32],
+    wt_t: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    mut cached: Option<&mut [f32]>,
+) {
+    let in_sample = plan.in_sample();
+    let out_sample = plan.o * plan.p;
+    if let Some(padded) = &plan.direct {
+        let vlen = padded.virtual_len();
+        let scratch_len = if cached.is_none() {
+            padded.sample_len
+        } else {
+            0
+        };
+        if plan.pixel_major {
+            // Yᵀ[p, o] = Σ_k xpad[pixel(p) + off(k)] · Wᵀ[k, o], then transposed into NCHW.
+            with_scratch(plan.p * plan.o, |yt| {
+                with_scratch(scratch_len, |scratch| {
+                    let b = Strided::new(wt_t, plan.ckk, plan.o, plan.o, 1);
+                    for (s, (x, y)) in xs
+                        .chunks_exact(in_sample)
+                        .zip(out.chunks_exact_mut(out_sample))
+                        .enumerate()
+                    {
+                        let xp: &mut [f32] = match cached.as_deref_mut() {
+                            Some(c) => &mut c[s * padded.sample_len..(s + 1) * padded.sample_len],
+                            None => scratch,
+                        };
+                        padded.fill(x, [plan.h, plan.w], xp);
+                        let a = Gathered::new(xp, &padded.pixels, &padded.offsets);
+                        gemm::gemm(
+                            plan.p,
+                            plan.o,
+                            plan.ckk,
+                            &a,
+                            &b,
+                            yt,
+                            plan.o,
+                            Init::Overwrite,
+                        );
+                        for (o, plane) in y.chunks_exact_mut(plan.p).enumerate() {
+                            let b = bias.map_or(0.0, |b| b[o]);
+                            for (v, row) in plane.iter_mut().zip(yt.chunks_exact(plan.o)) {
+                                *v = row[o] + b;
+                            }
+                        }
+                    }
+                })
+            });
+            return;
+        }
+        with_scratch(plan.o * vlen, |grid| {
+            with_scratch(scratch_len, |scratch| {
+                let a = Strided::new(wt, plan.o, plan.ckk, plan.ckk, 1);
+                for (s, (x, y)) in xs
+                    .chunks_exact(in_sample)
+                    .zip(out.chunks_exact_mut(out_sample))
+                    .enumerate()
+                {
+                    let xp: &mut [f32] = match cached.as_deref_mut() {
+                        Some(c) => &mut c[s * padded.sample_len..(s + 1) * padded.sample_len],
+                        None => scratch,
+                    };
+                    padded.fill(x, [plan.h, plan.w], xp);
+                    let b = OffsetRows::new(xp, &padded.offsets, vlen);
+                    let init = bias.map_or(Init::Overwrite, Init::RowBias);
+                    gemm::gemm(plan.o, vlen, plan.ckk, &a, &b, grid, vlen, init);
+                    padded.compact(grid, [plan.oh, plan.ow], y);
+                }
+            })
+        });
+        return;
+    }
+    if let Some(c) = cached {
+        c[..xs.len()].copy_from_slice(xs);
+    }
+    with_scratch(plan.groups * plan.ckk * plan.p, |cols| {
+        for (x, y) in xs
+            .chunks_exact(in_sample)
+            .zip(out.chunks_exact_mut(out_sample))
+        {
+            im2col_slice(
+                x,
+                [plan.c, plan.h, plan.w],
+                &plan.window,
+                [plan.oh, plan.ow],
+                cols,
+            );
+            for g in 0..plan.groups {
+                let a = Strided::new(
+                    &wt[g * plan.og * plan.ckk..],
+                    plan.og,
+                    plan.ckk,
+                    plan.ckk,
+                    1,
+                );
+                let b = Strided::new(&cols[g * plan.ckk * plan.p..], plan.ckk, plan.p, plan.p, 1);
+                let init = bias.map_or(Init::Overwrite, |b| Init::RowBias(&b[g * plan.og..]));
+                let c = &mut y[g * plan.og * plan.p..(g + 1) * plan.og * plan.p];
+                gemm::gemm(plan.og, plan.p, plan.ckk, &a, &b, c, plan.p, init);
+            }
+        }
+    });
+}
+
+/// The backward products for the whole batch: input gradient (if `want_dx`),
+/// weight gradient (weight layout) and bias gradient, each summed over the batch
+/// chunk by chunk in chunk order. The weight gradient needs `cache`.
+fn backward(
+    plan: &Plan,
+    dy: &[f32],
+    wt: &[f32],
+    cache: Option<&Conv2dCache>,
+    want_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let in_sample = plan.in_sample();
+    let out_sample = plan.o * plan.p;
+    let chunk = |i: usize, dx: Option<&mut [f32]>| {
+        let s0 = i * SAMPLE_CHUNK;
+        let s1 = plan.n.min(s0 + SAMPLE_CHUNK);
+        let dys = &dy[s0 * out_sample..s1 * out_sample];
+        let mut db = vec![0.0f32; plan.o];
+        for dy_s in dys.chunks_exact(out_sample) {
+            for (b, row) in db.iter_mut().zip(dy_s.chunks_exact(plan.p.max(1))) {
+                *b += crate::simd::sum(row);
+            }
+        }
+        let dw = cache.map(|cache| {
+            let xs = &cache.data[s0 * cache.sample_len..s1 * cache.sample_len];
+            weight_grad_chunk(plan, xs, dys)
+        });
+        if let Some(dx) = dx {
+            input_grad_chunk(plan, dys, wt, dx);
+        }
+        (dw, db)
+    };
+    let chunks = plan.n.div_ceil(SAMPLE_CHUNK);
+    let (dx, parts): (Option<Vec<f32>>, Vec<_>) = if want_dx {
+        let (dx, parts) = par_build(plan.n * in_sample, SAMPLE_CHUNK * in_sample, |i, dx| {
+            chunk(i, Some(dx))
+        });
+        (Some(dx), parts)
+    } else {
+        (None, par_map(chunks, |i| chunk(i, None)))
+    };
+    let mut dw = vec![0.0f32; plan.o * plan.ckk];
+    let mut db = vec![0.0f32; plan.o];
+    for (part_w, part_b) in &parts {
+        if let Some(part_w) = part_w {
+            dw.iter_mut().zip(part_w).for_each(|(t, p)| *t += p);
+        }
+        db.iter_mut().zip(part_b).for_each(|(t, p)| *t += p);
+    }
+    (dx, dw, db)
+}
+
+/// The weight gradient of one chunk, in the weight's layout `[O, C/g·KH·KW]`.
+/// `xs` holds the chunk's cached inputs, `dys` its output gradients.
+fn weight_grad_chunk(plan: &Plan, xs: &[f32], dys: &[f32]) -> Vec<f32> {
+    let out_sample = plan.o * plan.p;
+    let mut dw = vec![0.0f32; plan.o * plan.ckk];
+    if let Some(padded) = &plan.direct {
+        // dWᵀ[(c,ky,kx), o] += Σ_p xpad[off(c,ky,kx) + pixel(p)] · dYᵀ[p, o], sample by
+        // sample: A is the exact implicit im2col matrix, B the transposed output
+        // gradient, its width O rounded up to a whole vector (zero columns) so
+        // that no load is masked.
+        let nb = plan.o.next_multiple_of(8);
+        with_scratch(plan.p * nb, |dyt| {
+            with_scratch(plan.ckk * nb, |dwt| {
+                for (dy_s, xp) in dys
+                    .chunks_exact(out_sample)
+                    .zip(xs.chunks_exact(padded.sample_len))
+                {
+                    for (o, plane) in dy_s.chunks_exact(plan.p).enumerate() {
+                        for (p, &v) in plane.iter().enumerate() {
+                            dyt[p * nb + o] = v;
+                        }
+                    }
+                    let a = Gathered::new(xp, &padded.offsets, &padded.pixels);
+                    let b = Strided::new(dyt, plan.p, nb, nb, 1);
+                    gemm::gemm(plan.ckk, nb, plan.p, &a, &b, dwt, nb, Init::Accumulate);
+                }
+                for (k, row) in dwt.chunks_exact(nb).enumerate() {
+                    for (o, &v) in row[..plan.o].iter().enumerate() {
+                        dw[o * plan.ckk + k] = v;
+                    }
+                }
+            })
+        });
+        return dw;
+    }
+    // dWᵀ_g[ckk, og] += cols_g[ckk, P] · dYᵀ_g[P, og], sample by sample.
+    let in_sample = plan.in_sample();
+    with_scratch(plan.groups * plan.ckk * plan.p, |cols| {
+        with_scratch(plan.p * plan.o, |dyt| {
+            with_scratch(plan.groups * plan.ckk * plan.og, |dwt| {
+                for (x, dy_s) in xs.chunks_exact(in_sample).zip(dys.chunks_exact(out_sample)) {
+                    im2col_slice(
+                        x,
+                        [plan.c, plan.h, plan.w],
+                        &plan.window,
+                        [plan.oh, plan.ow],
+                        cols,
+                    );
+                    for (oc, plane) in dy_s.chunks_exact(plan.p).enumerate() {
+                        for (q, &v) in plane.iter().enumerate() {
+                            dyt[q * plan.o + oc] = v;
+                        }
+                    }
+                    for g in 0..plan.groups {
+                        let a = Strided::new(
+                            &cols[g * plan.ckk * plan.p..],
+                            plan.ckk,
+                            plan.p,
+                            plan.p,
+                            1,
+                        );
+                        let b = Strided::new(&dyt[g * plan.og..], plan.p, plan.og, plan.o, 1);
+                        let c = &mut dwt[g * plan.ckk * plan.og..(g + 1) * plan.ckk * plan.og];
+                        gemm::gemm(
+                            plan.ckk,
+                            plan.og,
+                            plan.p,
+                            &a,
+                            &b,
+                            c,
+                            plan.og,
+                            Init::Accumulate,
+                        );
+                    }
+                }
+                for g in 0..plan.groups {
+                    for oo in 0..plan.og {
+                        for k in 0..plan.ckk {
+                            dw[(g * plan.og + oo) * plan.ckk + k] =
+                                dwt[(g * plan.ckk + k) * plan.og + oo];
+                        }
+                    }
+                }
+            })
+        })
+    });
+    dw
+}
+
+/// The input gradient of one chunk into `dx` (zeroed, `[samples, C, H, W]`).
+fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f32]) {
+    let in_sample = plan.in_sample();
+    let out_sample = plan.o * plan.p;
+    if let Some(padded) = &plan.direct {
+        // dcols on the virtual grid, G[(c,ky,kx), q] = Σ_o W[o, (c,ky,kx)]·dYv[o, q],
+        // folded back by contiguous adds: xpad-shaped dX[off(c,ky,kx) + q] += G[(c,ky,kx), q].
+        let vlen = padded.virtual_len();
+        with_scratch(plan.o * vlen, |dyv| {
+            with_scratch(plan.ckk * vlen, |grid| {
+                with_scratch(padded.sample_len, |dxp| {
+                    let a = Strided::new(wt, plan.ckk, plan.o, 1, plan.ckk);
+                    for (dy_s, dx_s) in dys
+                        .chunks_exact(out_sample)
+                        .zip(dx.chunks_exact_mut(in_sample))
+                    {
+                        padded.spread(dy_s, plan.o, [plan.oh, plan.ow], dyv);
+                        let b = Strided::new(dyv, plan.o, vlen, vlen, 1);
+                        gemm::gemm(plan.ckk, vlen, plan.o, &a, &b, grid, vlen, Init::Overwrite);
+                        dxp.fill(0.0);
+                        for (&off, g) in padded.offsets.iter().zip(grid.chunks_exact(vlen)) {
+                            crate::simd::add_assign(&mut dxp[off..off + vlen], g);
+                        }
+                        padded.crop(dxp, [plan.h, plan.w], dx_s);
+                    }
+                })
+            })
+        });
+        return;
+    }
+    with_scratch(plan.groups * plan.ckk * plan.p, |dcols| {
+        for (dy_s, dx_s) in dys
+            .chunks_exact(out_sample)
+            .zip(dx.chunks_exact_mut(in_sample))
+        {
+            for g in 0..plan.groups {
+                // Wᵀ_g: row k = column k of W_g, i.e. stride 1 between rows, ckk between columns.
+                let a = Strided::new(
+                    &wt[g * plan.og * plan.ckk..],
+                    plan.ckk,
+                    plan.og,
+                    1,
+                    plan.ckk,
+                );
+                let b = Strided::new(&dy_s[g * plan.og * plan.p..], plan.og, plan.p, plan.p, 1);
+                let c = &mut dcols[g * plan.ckk * plan.p..(g + 1) * plan.ckk * plan.p];
+                gemm::gemm(
+                    plan.ckk,
+                    plan.p,
+                    plan.og,
+                    &a,
+                    &b,
+                    c,
+                    plan.p,
+                    Init::Overwrite,
+                );
+            }
+            col2im_slice(
+                dcols,
+                [plan.c, plan.h, plan.w],
+                &plan.window,
+                [plan.oh, plan.ow],
+                dx_s,
+            );
+        }
+    });
 }
 
 #[cfg(test)]
@@ -437,5 +1148,278 @@ mod tests {
         let gw = conv2d_grad_weight(x.view(), dy.view(), &win, 2);
         assert!((lhs - dot(&x, &gx)).abs() < 1e-4 * lhs.abs().max(1.0));
         assert!((lhs - dot(&wt, &gw)).abs() < 1e-4 * lhs.abs().max(1.0));
+    }
+
+    /// The three gradients by their definitions: (dx, dw, db).
+    fn naive_backward(
+        x: ArrayView4<f32>,
+        wt: ArrayView4<f32>,
+        dy: ArrayView4<f32>,
+        win: &Window2d,
+        groups: usize,
+    ) -> (Array4<f32>, Array4<f32>, Vec<f32>) {
+        let (n, _, h, w) = x.dim();
+        let (o, cg, kh, kw) = wt.dim();
+        let (_, _, oh, ow) = dy.dim();
+        let og = o / groups;
+        let mut dx = Array4::<f32>::zeros(x.dim());
+        let mut dw = Array4::<f32>::zeros(wt.dim());
+        let mut db = vec![0.0f32; o];
+        for b in 0..n {
+            for oc in 0..o {
+                let g = oc / og;
+                for y in 0..oh {
+                    for xx in 0..ow {
+                        let d = dy[[b, oc, y, xx]];
+                        db[oc] += d;
+                        for ci in 0..cg {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (y * win.stride[0] + ky * win.dilation[0]) as isize
+                                        - win.padding[0] as isize;
+                                    let ix = (xx * win.stride[1] + kx * win.dilation[1]) as isize
+                                        - win.padding[1] as isize;
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w
+                                    {
+                                        let (iy, ix) = (iy as usize, ix as usize);
+                                        dw[[oc, ci, ky, kx]] += d * x[[b, g * cg + ci, iy, ix]];
+                                        dx[[b, g * cg + ci, iy, ix]] += d * wt[[oc, ci, ky, kx]];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (dx, dw, db)
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * scale, "{what}[{i}]: {a} vs {b}");
+        }
+    }
+
+    /// Forward, backward and caching against the definitions, for the direct
+    /// strategy (LeNet's conv1, a "same" 3×3) and the im2col one (conv2, groups).
+    #[test]
+    fn batch_kernels_match_definitions_on_both_strategies() {
+        let cases: [(usize, usize, usize, [usize; 2], Window2d, usize); 6] = [
+            (
+                6,
+                16,
+                8,
+                [5, 5],
+                Window2d {
+                    kernel_size: [5, 5],
+                    ..Default::default()
+                },
+                1,
+            ),
+            (
+                1,
+                6,
+                28,
+                [5, 5],
+                Window2d {
+                    kernel_size: [5, 5],
+                    padding: [2, 2],
+                    ..Default::default()
+                },
+                1,
+            ),
+            (
+                6,
+                16,
+                14,
+                [5, 5],
+                Window2d {
+                    kernel_size: [5, 5],
+                    ..Default::default()
+                },
+                1,
+            ),
+            (
+                3,
+                4,
+                10,
+                [3, 3],
+                Window2d {
+                    kernel_size: [3, 3],
+                    padding: [1, 1],
+                    ..Default::default()
+                },
+                1,
+            ),
+            (
+                4,
+                6,
+                9,
+                [3, 3],
+                Window2d {
+                    kernel_size: [3, 3],
+                    padding: [1, 1],
+                    ..Default::default()
+                },
+                2,
+            ),
+            (
+                2,
+                3,
+                11,
+                [3, 2],
+                Window2d {
+                    kernel_size: [3, 2],
+                    stride: [2, 1],
+                    padding: [1, 1],
+                    dilation: [1, 2],
+                },
+                1,
+            ),
+        ];
+        for (c, o, size, [kh, kw], win, groups) in cases {
+            let x = ramp((3, c, size, size), 0.1);
+            let wt = ramp((o, c / groups, kh, kw), 0.05);
+            let bias = Array::from_shape_fn(o, |i| i as f32 * 0.1 - 0.2);
+            let mut cache = Conv2dCache::default();
+            let y = conv2d_forward(
+                x.view(),
+                wt.view(),
+                Some(bias.view()),
+                &win,
+                groups,
+                Some(&mut cache),
+            );
+            let mut want = naive(x.view(), wt.view(), &win, groups);
+            for (i, mut plane) in want.axis_iter_mut(Axis(1)).enumerate() {
+                plane += bias[i];
+            }
+            assert_close(y.as_slice().unwrap(), want.as_slice().unwrap(), "forward");
+            let dy = ramp(y.dim(), 0.03);
+            let (dx_want, dw_want, db_want) =
+                naive_backward(x.view(), wt.view(), dy.view(), &win, groups);
+            let mut dw = Array4::<f32>::from_elem(wt.dim(), 1.0);
+            let mut db = Array1::<f32>::from_elem(o, 2.0);
+            let dx = conv2d_backward(
+                dy.view(),
+                wt.view(),
+                &win,
+                groups,
+                &cache,
+                dw.view_mut(),
+                Some(db.view_mut()),
+            );
+            assert_close(
+                dx.as_slice().unwrap(),
+                dx_want.as_slice().unwrap(),
+                "grad_input",
+            );
+            let dw_plus: Vec<f32> = dw_want.iter().map(|v| v + 1.0).collect();
+            assert_close(dw.as_slice().unwrap(), &dw_plus, "grad_weight (+=)");
+            let db_plus: Vec<f32> = db_want.iter().map(|v| v + 2.0).collect();
+            assert_close(db.as_slice().unwrap(), &db_plus, "grad_bias (+=)");
+            let gw = conv2d_grad_weight(x.view(), dy.view(), &win, groups);
+            assert_close(
+                gw.as_slice().unwrap(),
+                dw_want.as_slice().unwrap(),
+                "conv2d_grad_weight",
+            );
+            let gx = conv2d_grad_input(dy.view(), wt.view(), [size, size], &win, groups);
+            assert_close(
+                gx.as_slice().unwrap(),
+                dx_want.as_slice().unwrap(),
+                "conv2d_grad_input",
+            );
+        }
+    }
+
+    #[test]
+    fn strategies_are_chosen_as_documented() {
+        let w = |o, c, k| Array4::<f32>::zeros((o, c, k, k));
+        let conv1 = Window2d {
+            kernel_size: [5, 5],
+            padding: [2, 2],
+            ..Default::default()
+        };
+        let plan = Plan::new([2, 1, 28, 28], 6, w(6, 1, 5).view(), &conv1, 1);
+        assert!(plan.direct.is_some() && !plan.pixel_major);
+        let conv2 = Window2d {
+            kernel_size: [5, 5],
+            ..Default::default()
+        };
+        let plan = Plan::new([2, 6, 14, 14], 16, w(16, 6, 5).view(), &conv2, 1);
+        assert!(plan.direct.is_some() && plan.pixel_major);
+        let wide = Window2d {
+            kernel_size: [5, 5],
+            ..Default::default()
+        };
+        let plan = Plan::new([2, 6, 8, 8], 16, w(16, 6, 5).view(), &wide, 1);
+        assert!(plan.direct.is_none());
+        let same3 = Window2d {
+            kernel_size: [3, 3],
+            padding: [1, 1],
+            ..Default::default()
+        };
+        let plan = Plan::new([2, 3, 10, 10], 4, w(4, 3, 3).view(), &same3, 1);
+        assert!(plan.direct.is_some());
+    }
+
+    /// Chunked parallel kernels: bit-identical results in 1- and 4-thread pools.
+    #[test]
+    fn batch_kernels_are_bit_identical_for_any_thread_count() {
+        let conv1 = Window2d {
+            kernel_size: [5, 5],
+            padding: [2, 2],
+            ..Default::default()
+        };
+        let conv2 = Window2d {
+            kernel_size: [5, 5],
+            ..Default::default()
+        };
+        for (c, o, size, win) in [(1, 6, 28, conv1), (6, 16, 14, conv2)] {
+            let x = ramp((40, c, size, size), 0.1); // 3 chunks: 16, 16, 8
+            let wt = ramp((o, c, 5, 5), 0.05);
+            let bias = Array::from_shape_fn(o, |i| i as f32 * 0.1);
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let mut cache = Conv2dCache::default();
+                    let y = conv2d_forward(
+                        x.view(),
+                        wt.view(),
+                        Some(bias.view()),
+                        &win,
+                        1,
+                        Some(&mut cache),
+                    );
+                    let dy = ramp(y.dim(), 0.03);
+                    let mut dw = Array4::<f32>::zeros(wt.dim());
+                    let mut db = Array1::<f32>::zeros(o);
+                    let dx = conv2d_backward(
+                        dy.view(),
+                        wt.view(),
+                        &win,
+                        1,
+                        &cache,
+                        dw.view_mut(),
+                        Some(db.view_mut()),
+                    );
+                    let bits = |a: &[f32]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    [
+                        bits(y.as_slice().unwrap()),
+                        bits(dx.as_slice().unwrap()),
+                        bits(dw.as_slice().unwrap()),
+                        bits(db.as_slice().unwrap()),
+                    ]
+                })
+            };
+            assert_eq!(run(1), run(4));
+        }
     }
 }

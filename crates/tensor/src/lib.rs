@@ -8,6 +8,8 @@
 //! |---|---|
 //! | [`window`] | the geometry of a sliding 2-D window (kernel, stride, padding, dilation) and its output size |
 //! | [`conv`] | 2-D convolution forward, and its two backward products (input and weight gradients) |
+//! | [`gemm`] | the matrix products under convolution and dense layers (AVX2/FMA when the CPU has it) |
+//! | [`parallel`] | fixed-size chunks of the batch on rayon, so results never depend on the thread count |
 //! | [`pool`] | max pooling (recording the winning index) and average pooling, forward and backward |
 //! | [`activation`] | ReLU, tanh, sigmoid and their derivatives |
 //! | [`softmax`] | numerically stable softmax and log-softmax over rows |
@@ -19,8 +21,11 @@
 
 pub mod activation;
 pub mod conv;
+pub mod gemm;
 pub mod init;
+pub mod parallel;
 pub mod pool;
+mod simd;
 pub mod softmax;
 pub mod window;
 

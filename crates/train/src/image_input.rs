@@ -2,7 +2,7 @@
 
 use crate::TrainError;
 use image::imageops::FilterType;
-use image::{DynamicImage, GrayImage, ImageReader};
+use image::{DynamicImage, GrayImage, ImageReader, Limits};
 use ndarray::Array4;
 use scratchnet_data::Normalization;
 use std::path::Path;
@@ -10,23 +10,36 @@ use std::path::Path;
 /// Side of the square images the models take.
 pub const IMAGE_SIDE: u32 = 28;
 
+/// The largest width and height [`load_digit`] decodes (a 67-megapixel picture).
+pub const MAX_IMAGE_SIDE: u32 = 8192;
+
+/// The most memory, in bytes, the decoder of [`load_digit`] may allocate (256 MiB: an
+/// 8192×8192 RGBA picture). A header claiming more is an error, not an allocation.
+pub const MAX_IMAGE_ALLOC: u64 = 256 * 1024 * 1024;
+
 /// Reads a PNG or JPEG file (the format is recognised from its content) and prepares it
 /// with [`digit_pixels`]: 784 grey levels, a light digit on a dark background.
 ///
 /// # Errors
 /// [`TrainError::Image`] naming the file if it cannot be opened or decoded (including
-/// formats other than PNG and JPEG).
+/// formats other than PNG and JPEG), or if its header claims more than
+/// [`MAX_IMAGE_SIDE`] pixels a side or more than [`MAX_IMAGE_ALLOC`] bytes of pixels
+/// (checked before anything that size is allocated).
 pub fn load_digit(path: &Path) -> Result<Vec<u8>, TrainError> {
     let error = |reason: String| TrainError::Image {
         path: path.to_path_buf(),
         reason,
     };
-    let image = ImageReader::open(path)
+    let mut reader = ImageReader::open(path)
         .map_err(|e| error(e.to_string()))?
         .with_guessed_format()
-        .map_err(|e| error(e.to_string()))?
-        .decode()
         .map_err(|e| error(e.to_string()))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_ALLOC);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| error(e.to_string()))?;
     Ok(digit_pixels(&image))
 }
 

@@ -1,0 +1,163 @@
+//! Deterministic data parallelism over fixed-size chunks of a batch.
+//!
+//! The batch kernels split their work into chunks of [`SAMPLE_CHUNK`] samples
+//! (or a fixed number of elements), **never** into one piece per thread. Each
+//! chunk is computed the same way whichever thread runs it, and per-chunk
+//! partial sums (a weight gradient) are added in chunk order, so results are
+//! bit-identical with 1, 2 or 64 threads. The threads are rayon's: the global
+//! pool (`RAYON_NUM_THREADS`) or whatever pool the caller `install`s.
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::sync::Once;
+
+/// Samples per chunk of parallel work. A constant, so that results never
+/// depend on the thread count; 16 gives a batch of 64 four chunks, which two
+/// or four threads share evenly.
+pub const SAMPLE_CHUNK: usize = 16;
+
+/// Elements per chunk for element-wise kernels (activations).
+pub const ELEMENT_CHUNK: usize = 1 << 15;
+
+/// Allocates `len` floats and fills them chunk by chunk in parallel:
+/// chunk `i` (`chunk_len` floats, the last may be shorter) is zeroed, then
+/// handed to `fill(i, chunk)`, whose results are returned in chunk order.
+///
+/// Zeroing inside the parallel region (rather than `vec![0.0; len]` up
+/// front) keeps the whole allocation off the serial path.
+///
+/// # Panics
+/// If `chunk_len` is 0 while `len` is not.
+pub fn par_build<R, F>(len: usize, chunk_len: usize, fill: F) -> (Vec<f32>, Vec<R>)
+where
+    R: Send,
+    F: Fn(usize, &mut [f32]) -> R + Sync,
+{
+    build(len, chunk_len, true, fill)
+}
+
+/// [`par_build`], or the same chunks in order on the calling thread when
+/// `parallel` is false: for work too small to repay waking the pool (a few
+/// microseconds per parallel region). The results are identical either way.
+pub fn build<R, F>(len: usize, chunk_len: usize, parallel: bool, fill: F) -> (Vec<f32>, Vec<R>)
+where
+    R: Send,
+    F: Fn(usize, &mut [f32]) -> R + Sync,
+{
+    if len == 0 {
+        return (Vec::new(), Vec::new());
+    }
+    assert!(chunk_len > 0, "chunk_len must be at least 1");
+    keep_freed_memory();
+    let mut data: Vec<f32> = Vec::with_capacity(len);
+    let spare = &mut data.spare_capacity_mut()[..len];
+    let run = |(i, chunk): (usize, &mut [MaybeUninit<f32>])| {
+        for x in chunk.iter_mut() {
+            x.write(0.0);
+        }
+        // SAFETY: every element of `chunk` was initialised just above, and
+        // `MaybeUninit<f32>` has the layout of `f32`.
+        let chunk = unsafe { &mut *(chunk as *mut [MaybeUninit<f32>] as *mut [f32]) };
+        fill(i, chunk)
+    };
+    let results: Vec<R> = if len <= chunk_len {
+        vec![run((0, spare))]
+    } else if !parallel || rayon::current_num_threads() == 1 {
+        // Same chunks, same order, without handing them to a pool thread.
+        spare.chunks_mut(chunk_len).enumerate().map(run).collect()
+    } else {
+        spare
+            .par_chunks_mut(chunk_len)
+            .enumerate()
+            .map(run)
+            .collect()
+    };
+    // SAFETY: all `len` elements were initialised by the chunks above.
+    unsafe { data.set_len(len) };
+    (data, results)
+}
+
+/// Runs `f(0)..f(count − 1)` on rayon's pool (inline when it has one
+/// thread) and returns the results in index order.
+pub fn par_map<R, F>(count: usize, f: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(usize) -> R + Sync,
+{
+    if count <= 1 || rayon::current_num_threads() == 1 {
+        (0..count).map(f).collect()
+    } else {
+        (0..count).into_par_iter().map(&f).collect()
+    }
+}
+
+thread_local! {
+    /// Scratch buffers of this thread, reused by [`with_scratch`].
+    static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a zeroed scratch buffer of `len` floats that belongs to the
+/// current thread and is reused by later calls (nested calls get distinct buffers),
+/// so the hot loops allocate nothing once warm.
+pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buf = SCRATCH.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+    buf.clear();
+    buf.resize(len, 0.0);
+    let result = f(&mut buf);
+    SCRATCH.with(|s| s.borrow_mut().push(buf));
+    result
+}
+
+/// Stops glibc's allocator from handing the memory of freed batch tensors
+/// back to the kernel after every step, which made each step page-fault its
+/// tensors back in (about a thousand faults per LeNet step, a third of its time).
+///
+/// glibc serves big blocks with `mmap` and trims the heap when more than
+/// `M_TRIM_THRESHOLD` is free at its top; both thresholds grow dynamically
+/// when an `mmap`ed block is freed (to its size, and twice that, up to a cap
+/// of 32 MiB). One untouched allocation just under 32 MiB, freed at once,
+/// therefore lifts them to their cap: batch tensors below 32 MiB (a batch of
+/// 1000 through LeNet's first convolution is 19 MiB) are then recycled
+/// instead of being mapped and faulted in afresh. Costs one `mmap`/`munmap`
+/// pair, once, and no memory; other allocators just see a short-lived allocation.
+fn keep_freed_memory() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Just under glibc's 32 MiB cap on the dynamic threshold (64-bit).
+        let block: Vec<f32> = Vec::with_capacity((32 << 20) / 4 - (64 << 10));
+        drop(std::hint::black_box(block));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn par_build_fills_every_chunk_in_order() {
+        let (data, sums) = par_build(10, 4, |i, chunk| {
+            for (j, x) in chunk.iter_mut().enumerate() {
+                *x = (i * 4 + j) as f32;
+            }
+            chunk.len()
+        });
+        assert_eq!(data, (0..10).map(|x| x as f32).collect::<Vec<_>>());
+        assert_eq!(sums, vec![4, 4, 2]);
+        assert!(par_build(0, 0, |_, _| ()).0.is_empty());
+    }
+
+    #[test]
+    fn scratch_is_zeroed_and_nested_buffers_are_distinct() {
+        with_scratch(5, |a| {
+            a.fill(7.0);
+            with_scratch(3, |b| {
+                assert_eq!(b, &[0.0; 3]);
+                b.fill(1.0);
+            });
+            assert_eq!(a, &[7.0; 5]);
+        });
+        with_scratch(4, |a| assert_eq!(a, &[0.0; 4]));
+        assert_eq!(par_map(5, |i| i * i), vec![0, 1, 4, 9, 16]);
+    }
+}

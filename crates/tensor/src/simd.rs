@@ -1,0 +1,52 @@
+//! Run-time CPU feature checks shared by the hand-vectorised kernels.
+
+/// True if the CPU has AVX2 and FMA, so the 256-bit kernels may run.
+/// The check is cached by the standard library after its first call.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx2_fma() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+/// `dst[i] += src[i]` over the common length, 8 lanes at a time when AVX2 is there.
+pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: AVX2 is available; both slices hold n floats.
+            unsafe { add_assign_avx2(dst, src) };
+            return;
+        }
+    }
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_assign_avx2(dst: &mut [f32], src: &[f32]) {
+    // The plain loop, compiled for AVX2: LLVM vectorises it 8 lanes wide.
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+/// The sum of `values` in a fixed order: eight running sums (element `i`
+/// goes to sum `i % 8`), then those eight added pairwise, then the tail.
+/// Unlike a single running sum, the eight chains are independent, so the
+/// loop runs at the speed of the adds rather than their latency.
+pub(crate) fn sum(values: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = values.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (l, v) in lanes.iter_mut().zip(chunk) {
+            *l += v;
+        }
+    }
+    let [a, b, c, d, e, f, g, h] = lanes;
+    ((a + e) + (b + f)) + ((c + g) + (d + h)) + tail.iter().sum::<f32>()
+}

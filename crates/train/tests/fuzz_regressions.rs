@@ -1,0 +1,137 @@
+//! Replays the inputs of the `checkpoint_loader` and `image_loader` fuzz targets
+//! (`fuzz/`, see `fuzz/README.md`) with a plain `cargo test`: no nightly, no sanitizer,
+//! the same checks as the fuzzer (the same code: `fuzz/src/checkpoint_check.rs` and
+//! `fuzz/src/image_check.rs`, included below).
+//!
+//! For each target, two sets of inputs are replayed:
+//!
+//! - `tests/fuzz_regressions/<target>/`: inputs that once crashed the target (copy a
+//!   `fuzz/artifacts/<target>/crash-*` here when you fix what it found);
+//! - `fuzz/corpus/<target>/`: the minimised corpus of the last fuzzing run.
+
+#[path = "../../../fuzz/src/checkpoint_check.rs"]
+mod checkpoint_check;
+#[path = "../../../fuzz/src/image_check.rs"]
+mod image_check;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+use scratchnet_train::{models::lenet5, Adam, AdamConfig, Checkpoint, History, Optimizer};
+
+/// Crash inputs of `target` kept as regression tests.
+fn regressions_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz_regressions")
+        .join(target)
+}
+
+/// The fuzz corpus of `target`, `fuzz/corpus/<target>` at the workspace root.
+fn corpus_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target)
+}
+
+/// Runs `check` on every input file in `dir` (not `*.md`, not hidden); returns how many.
+fn replay_dir(dir: &Path, check: impl Fn(&[u8])) -> usize {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            path.is_file() && !name.starts_with('.') && !name.ends_with(".md")
+        })
+        .collect();
+    paths.sort();
+    let failures: Vec<String> = paths
+        .iter()
+        .filter_map(|path| {
+            let data = std::fs::read(path).unwrap();
+            catch_unwind(AssertUnwindSafe(|| check(&data)))
+                .err()
+                .map(|panic| {
+                    let why = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    format!("{}: {why}", path.display())
+                })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    paths.len()
+}
+
+fn check_image(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("cannot create a directory");
+    image_check::check(data, dir.path());
+}
+
+fn replay_corpus(target: &str, check: impl Fn(&[u8])) {
+    let dir = corpus_dir(target);
+    if !dir.is_dir() {
+        eprintln!("skipped: no fuzz corpus at {}", dir.display());
+        return;
+    }
+    let replayed = replay_dir(&dir, check);
+    assert!(replayed > 0, "the corpus {} is empty", dir.display());
+    eprintln!("replayed {replayed} {target} corpus inputs");
+}
+
+#[test]
+fn checkpoint_crash_inputs_found_by_fuzzing_load_cleanly() {
+    let replayed = replay_dir(
+        &regressions_dir("checkpoint_loader"),
+        checkpoint_check::check,
+    );
+    eprintln!("replayed {replayed} crash inputs");
+}
+
+#[test]
+fn image_crash_inputs_found_by_fuzzing_load_cleanly() {
+    let replayed = replay_dir(&regressions_dir("image_loader"), check_image);
+    eprintln!("replayed {replayed} crash inputs");
+}
+
+#[test]
+fn the_checkpoint_fuzz_corpus_loads_cleanly() {
+    replay_corpus("checkpoint_loader", checkpoint_check::check);
+}
+
+#[test]
+fn the_image_fuzz_corpus_loads_cleanly() {
+    replay_corpus("image_loader", check_image);
+}
+
+/// The check's success paths: a real LeNet-5 checkpoint with Adam state applies, and
+/// every truncation of it is an error.
+#[test]
+fn a_real_lenet_checkpoint_and_its_truncations_pass_the_check() {
+    let model = lenet5(&mut StdRng::seed_from_u64(3));
+    let adam = Adam::new(AdamConfig::default()).unwrap();
+    let bytes = Checkpoint::for_training(&model, &adam, 2, 9, &History::new())
+        .to_bytes()
+        .unwrap();
+    checkpoint_check::check(&bytes);
+    let mut fresh = lenet5(&mut StdRng::seed_from_u64(4));
+    Checkpoint::from_bytes(&bytes)
+        .unwrap()
+        .apply_to(&mut fresh)
+        .unwrap();
+    for len in [0, 7, 8, 100, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            Checkpoint::from_bytes(&bytes[..len]).is_err(),
+            "{len} bytes"
+        );
+        checkpoint_check::check(&bytes[..len]);
+    }
+    let tiny = Checkpoint::from_model(&checkpoint_check::tiny_model())
+        .to_bytes()
+        .unwrap();
+    checkpoint_check::check(&tiny);
+    let state = adam.state();
+    assert_eq!(state.steps, 0);
+}

@@ -1,0 +1,119 @@
+//! `examples/custom_layer.rs` as a process: a layer defined outside the crates passes
+//! gradcheck, shows in the model summary, trains one epoch on a subset of MNIST, and
+//! reloads from its checkpoint with bit-identical logits; the example exits 0 only if
+//! all of that worked.
+//!
+//! Needs the real MNIST: skipped (with a message) when `MNIST_DIR` is unset, failing
+//! when it is set to a directory without the files. `cargo test` builds the examples
+//! before running the tests; when this test runs alone it builds them first.
+
+use scratchnet::data::mnist_dir_from_env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The directory holding the example binaries of this build (`target/<profile>/examples`),
+/// after making sure they are up to date: `cargo test` has built them already (then this
+/// is a quick no-op), `cargo test --test custom_layer_example` has not.
+fn examples_dir() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // The profile `cargo test` builds examples with: `test`, or `bench` with --release.
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("release") => "bench",
+                _ => "test",
+            };
+            let mut build = Command::new(cargo);
+            build
+                .args(["build", "--examples", "--quiet", "--profile", profile])
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            // Without the variables cargo set for this test process: some build scripts
+            // (ring's) rerun when CARGO_MANIFEST_DIR changes, which would rebuild half
+            // the dependency tree here.
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy();
+                let per_crate = [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                ]
+                .contains(&key.as_ref())
+                    || [
+                        "CARGO_PKG_",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                        "OUT_DIR",
+                    ]
+                    .iter()
+                    .any(|prefix| key.starts_with(prefix));
+                if per_crate {
+                    build.env_remove(key.as_ref());
+                }
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "building the examples failed");
+            profile_dir.join("examples")
+        })
+        .clone()
+}
+
+#[test]
+fn custom_layer_passes_gradcheck_trains_and_reloads() {
+    let Some(dir) = mnist_dir_from_env() else {
+        eprintln!("skipped custom_layer_passes_gradcheck_trains_and_reloads: MNIST_DIR is not set");
+        return;
+    };
+    let dir = dir.canonicalize().unwrap_or_else(|e| {
+        panic!(
+            "MNIST_DIR is set to {}, which cannot be used: {e}",
+            dir.display()
+        )
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoint = tmp.path().join("prelu.safetensors");
+    let out = Command::new(examples_dir().join("custom_layer"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--limit-train", "2000", "--save"])
+        .arg(&checkpoint)
+        .current_dir(tmp.path())
+        .output()
+        .expect("the example runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+    for needle in [
+        // gradcheck, per channel and with one shared slope
+        "gradcheck passed: PReLU(num_parameters=3)",
+        "gradcheck passed: PReLU(num_parameters=1)",
+        // the summary of a Sequential holding the user's layer
+        "prelu1 (PReLU(num_parameters=8))",
+        "prelu2 (PReLU(num_parameters=16))",
+        "summary passed",
+        "trained on 2000 images",
+        "reload passed",
+        "all checks passed",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "missing {needle:?} in:\n{stdout}\n{stderr}"
+        );
+    }
+    // The summary row: name (type), output shape, parameter count.
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("prelu1 (PReLU"))
+        .unwrap();
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(fields.last(), Some(&"8"), "{row}");
+    assert!(row.contains("[8, 28, 28]"), "{row}");
+    assert!(checkpoint.is_file());
+}
