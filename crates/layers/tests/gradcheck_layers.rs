@@ -7,7 +7,11 @@ use scratchnet_layers::gradcheck::{gradcheck, gradcheck_loss, GradcheckConfig, G
 use scratchnet_layers::*;
 
 fn uniform(shape: &[usize], seed: u64) -> ArrayD<f32> {
-    ArrayD::random_using(IxDyn(shape), Uniform::new(-1.0f32, 1.0).unwrap(), &mut StdRng::seed_from_u64(seed))
+    ArrayD::random_using(
+        IxDyn(shape),
+        Uniform::new(-1.0f32, 1.0).unwrap(),
+        &mut StdRng::seed_from_u64(seed),
+    )
 }
 
 /// Distinct values at least 0.05 apart, shuffled: no ties and no element within
@@ -15,7 +19,9 @@ fn uniform(shape: &[usize], seed: u64) -> ArrayD<f32> {
 /// differentiable everywhere the finite differences look.
 fn well_separated(shape: &[usize], seed: u64) -> ArrayD<f32> {
     let n: usize = shape.iter().product();
-    let mut values: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0 + 0.5) * 0.05).collect();
+    let mut values: Vec<f32> = (0..n)
+        .map(|i| (i as f32 - n as f32 / 2.0 + 0.5) * 0.05)
+        .collect();
     values.shuffle(&mut StdRng::seed_from_u64(seed));
     ArrayD::from_shape_vec(IxDyn(shape), values).unwrap()
 }
@@ -32,8 +38,23 @@ fn conv2d_with_stride_padding_non_square_kernel_dilation_and_groups() {
     let mut rng = StdRng::seed_from_u64(1);
     let configs = [
         ([3, 3], Conv2dConfig::default()),
-        ([3, 2], Conv2dConfig { stride: [2, 1], padding: [1, 2], ..Default::default() }),
-        ([2, 2], Conv2dConfig { dilation: [2, 1], groups: 2, bias: false, ..Default::default() }),
+        (
+            [3, 2],
+            Conv2dConfig {
+                stride: [2, 1],
+                padding: [1, 2],
+                ..Default::default()
+            },
+        ),
+        (
+            [2, 2],
+            Conv2dConfig {
+                dilation: [2, 1],
+                groups: 2,
+                bias: false,
+                ..Default::default()
+            },
+        ),
     ];
     for (kernel, config) in configs {
         let mut conv = Conv2d::new(2, 4, kernel, config, &mut rng);
@@ -45,18 +66,40 @@ fn conv2d_with_stride_padding_non_square_kernel_dilation_and_groups() {
 fn max_pool2d_overlapping_padded_and_untiled() {
     for (kernel, config) in [
         ([2, 2], MaxPool2dConfig::default()),
-        ([3, 3], MaxPool2dConfig { stride: Some([2, 2]), padding: [1, 1] }),
-        ([3, 2], MaxPool2dConfig { stride: Some([1, 2]), padding: [0, 0] }),
+        (
+            [3, 3],
+            MaxPool2dConfig {
+                stride: Some([2, 2]),
+                padding: [1, 1],
+            },
+        ),
+        (
+            [3, 2],
+            MaxPool2dConfig {
+                stride: Some([1, 2]),
+                padding: [0, 0],
+            },
+        ),
     ] {
-        check(&mut MaxPool2d::new(kernel, config), &well_separated(&[2, 2, 7, 5], 3));
+        check(
+            &mut MaxPool2d::new(kernel, config),
+            &well_separated(&[2, 2, 7, 5], 3),
+        );
     }
 }
 
 #[test]
 fn avg_pool2d_with_and_without_counting_padding() {
     for count_include_pad in [true, false] {
-        let config = AvgPool2dConfig { stride: Some([2, 1]), padding: [1, 1], count_include_pad };
-        check(&mut AvgPool2d::new([3, 2], config), &uniform(&[2, 3, 7, 5], 4));
+        let config = AvgPool2dConfig {
+            stride: Some([2, 1]),
+            padding: [1, 1],
+            count_include_pad,
+        };
+        check(
+            &mut AvgPool2d::new([3, 2], config),
+            &uniform(&[2, 3, 7, 5], 4),
+        );
     }
 }
 
@@ -96,7 +139,10 @@ fn dropout_in_training_mode() {
     let x = uniform(&[4, 10], 12);
     let y = dropout.forward(x.view(), Mode::Train).unwrap();
     let dropped = y.iter().filter(|&&v| v == 0.0).count();
-    assert!((4..=28).contains(&dropped), "{dropped} of 40 dropped at p = 0.4");
+    assert!(
+        (4..=28).contains(&dropped),
+        "{dropped} of 40 dropped at p = 0.4"
+    );
     check(&mut dropout, &x);
 }
 
@@ -104,7 +150,19 @@ fn dropout_in_training_mode() {
 fn a_whole_lenet_like_sequential() {
     let mut rng = StdRng::seed_from_u64(13);
     let mut model = Sequential::new()
-        .add("conv1", Conv2d::new(1, 3, [3, 3], Conv2dConfig { padding: [1, 1], ..Default::default() }, &mut rng))
+        .add(
+            "conv1",
+            Conv2d::new(
+                1,
+                3,
+                [3, 3],
+                Conv2dConfig {
+                    padding: [1, 1],
+                    ..Default::default()
+                },
+                &mut rng,
+            ),
+        )
         .add("act1", Tanh::new())
         .add("pool1", AvgPool2d::new([2, 2], AvgPool2dConfig::default()))
         .add("flatten", Flatten::new())
@@ -113,9 +171,25 @@ fn a_whole_lenet_like_sequential() {
         .add("fc2", Dense::new(5, 3, &mut rng))
         .build(&[1, 6, 6])
         .unwrap();
-    let report = gradcheck(&mut model, uniform(&[2, 1, 6, 6], 14).view(), &GradcheckConfig::default()).unwrap();
+    let report = gradcheck(
+        &mut model,
+        uniform(&[2, 1, 6, 6], 14).view(),
+        &GradcheckConfig::default(),
+    )
+    .unwrap();
     let names: Vec<&str> = report.tensors.iter().map(|t| t.tensor.as_str()).collect();
-    assert_eq!(names, ["input", "conv1.weight", "conv1.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+    assert_eq!(
+        names,
+        [
+            "input",
+            "conv1.weight",
+            "conv1.bias",
+            "fc1.weight",
+            "fc1.bias",
+            "fc2.weight",
+            "fc2.bias"
+        ]
+    );
 }
 
 #[test]
@@ -147,7 +221,11 @@ impl Layer for WrongElementMaxPool {
     }
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
         let mut grad_input = ArrayD::zeros(IxDyn(&self.1));
-        for ((n, c, oy, ox), &g) in grad_output.into_dimensionality::<ndarray::Ix4>().unwrap().indexed_iter() {
+        for ((n, c, oy, ox), &g) in grad_output
+            .into_dimensionality::<ndarray::Ix4>()
+            .unwrap()
+            .indexed_iter()
+        {
             grad_input[[n, c, 2 * oy + 1, 2 * ox + 1]] += g;
         }
         Ok(grad_input)
@@ -207,8 +285,13 @@ impl Layer for OverwritingDense {
 
 #[test]
 fn catches_a_max_pool_that_routes_the_gradient_to_the_wrong_element() {
-    let mut broken = WrongElementMaxPool(MaxPool2d::new([2, 2], MaxPool2dConfig::default()), [0; 4]);
-    match gradcheck(&mut broken, well_separated(&[1, 2, 4, 4], 20).view(), &GradcheckConfig::default()) {
+    let mut broken =
+        WrongElementMaxPool(MaxPool2d::new([2, 2], MaxPool2dConfig::default()), [0; 4]);
+    match gradcheck(
+        &mut broken,
+        well_separated(&[1, 2, 4, 4], 20).view(),
+        &GradcheckConfig::default(),
+    ) {
         Err(GradcheckError::Mismatch(report)) => {
             assert_eq!(report.tensors[0].tensor, "input");
             assert!(report.tensors[0].error_ratio > 10.0, "{report}");
@@ -219,10 +302,25 @@ fn catches_a_max_pool_that_routes_the_gradient_to_the_wrong_element() {
 
 #[test]
 fn catches_a_convolution_that_drops_the_bias_gradient() {
-    let conv = Conv2d::new(1, 2, [3, 3], Conv2dConfig::default(), &mut StdRng::seed_from_u64(21));
-    match gradcheck(&mut NoBiasGradConv(conv), uniform(&[2, 1, 5, 5], 22).view(), &GradcheckConfig::default()) {
+    let conv = Conv2d::new(
+        1,
+        2,
+        [3, 3],
+        Conv2dConfig::default(),
+        &mut StdRng::seed_from_u64(21),
+    );
+    match gradcheck(
+        &mut NoBiasGradConv(conv),
+        uniform(&[2, 1, 5, 5], 22).view(),
+        &GradcheckConfig::default(),
+    ) {
         Err(GradcheckError::Mismatch(report)) => {
-            let bad: Vec<&str> = report.tensors.iter().filter(|t| t.error_ratio > 1.0).map(|t| t.tensor.as_str()).collect();
+            let bad: Vec<&str> = report
+                .tensors
+                .iter()
+                .filter(|t| t.error_ratio > 1.0)
+                .map(|t| t.tensor.as_str())
+                .collect();
             assert_eq!(bad, ["bias"], "{report}");
         }
         other => panic!("the missing bias gradient was not caught: {other:?}"),
@@ -232,7 +330,12 @@ fn catches_a_convolution_that_drops_the_bias_gradient() {
 #[test]
 fn catches_a_backward_that_overwrites_instead_of_accumulating() {
     let dense = Dense::new(3, 2, &mut StdRng::seed_from_u64(23));
-    let err = gradcheck(&mut OverwritingDense(dense), uniform(&[2, 3], 24).view(), &GradcheckConfig::default()).unwrap_err();
+    let err = gradcheck(
+        &mut OverwritingDense(dense),
+        uniform(&[2, 3], 24).view(),
+        &GradcheckConfig::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, GradcheckError::Contract { .. }), "{err}");
     assert!(err.to_string().contains("accumulate"), "{err}");
 }
