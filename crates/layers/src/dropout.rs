@@ -13,7 +13,8 @@ use ndarray_rand::rand::{rngs::StdRng, Rng, SeedableRng};
 ///
 /// **Randomness.** The mask of the `k`-th training forward is drawn from a
 /// generator seeded with `(seed, k)`, so a run is reproducible, and a resumed
-/// run continues the same sequence once [`set_step`](Dropout::set_step) restores `k`.
+/// run continues the same sequence once `k` is restored: checkpoints carry it as the
+/// layer's [`extra_state`](Layer::extra_state) `"step"`, or call [`set_step`](Dropout::set_step).
 ///
 /// # Shapes
 /// Any shape `[N, …]` → the same shape.
@@ -101,6 +102,14 @@ impl Layer for Dropout {
         let output = &input * &mask;
         self.mask = Some(mask);
         Ok(output)
+    }
+
+    fn extra_state(&self) -> Vec<(String, u64)> {
+        vec![("step".into(), self.step)]
+    }
+
+    fn extra_state_mut(&mut self) -> Vec<(String, &mut u64)> {
+        vec![("step".into(), &mut self.step)]
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {

@@ -121,6 +121,19 @@ pub trait Layer: Send {
         Vec::new()
     }
 
+    /// Counters that are neither trained nor tensors but that a checkpoint must
+    /// carry for a resumed run to continue bit for bit, with their names: how many
+    /// masks a [`Dropout`](crate::Dropout) has drawn (`"step"`). PyTorch's
+    /// `get_extra_state`, restricted to integers.
+    fn extra_state(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+
+    /// The counters, mutably, in the same order as [`extra_state`](Layer::extra_state).
+    fn extra_state_mut(&mut self) -> Vec<(String, &mut u64)> {
+        Vec::new()
+    }
+
     /// Sets every parameter gradient to zero.
     fn zero_grad(&mut self) {
         for (_, p) in self.parameters_mut() {

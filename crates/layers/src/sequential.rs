@@ -211,6 +211,20 @@ impl Layer for Sequential {
             .flat_map(|(name, layer)| prefixed(name, layer.buffers_mut()))
             .collect()
     }
+
+    fn extra_state(&self) -> Vec<(String, u64)> {
+        self.layers
+            .iter()
+            .flat_map(|(name, layer)| prefixed(name, layer.extra_state()))
+            .collect()
+    }
+
+    fn extra_state_mut(&mut self) -> Vec<(String, &mut u64)> {
+        self.layers
+            .iter_mut()
+            .flat_map(|(name, layer)| prefixed(name, layer.extra_state_mut()))
+            .collect()
+    }
 }
 
 /// One row of a [`Summary`].

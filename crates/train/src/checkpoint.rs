@@ -25,6 +25,7 @@ const KEY_SEED: &str = "scratchnet.seed";
 const KEY_OPTIMIZER: &str = "scratchnet.optimizer";
 const KEY_HISTORY: &str = "scratchnet.history";
 const KEY_PARTIAL: &str = "scratchnet.partial_epoch";
+const KEY_EXTRA_STATE: &str = "scratchnet.extra_state";
 
 /// Where a run stands after an epoch, or within one: what `--resume` needs besides
 /// the weights.
@@ -108,6 +109,7 @@ struct OptimizerHeader {
 /// | `__metadata__` `scratchnet.optimizer` | JSON `{"kind": "adam", "steps": 1876}` |
 /// | `__metadata__` `scratchnet.history` | JSON array of [`EpochMetrics`](crate::EpochMetrics) |
 /// | `__metadata__` `scratchnet.partial_epoch` | only in a checkpoint of an interrupted epoch: JSON [`PartialEpoch`] (`{"batches_done": 37, "batches": 94, "loss_sum_bits": …, "correct": …, "samples": …, "seconds": …}`) |
+/// | `__metadata__` `scratchnet.extra_state` | only for models with counters ([`Layer::extra_state`]): JSON `{"dropout.step": 2814}` |
 /// | other `__metadata__` keys | free-form [`Checkpoint::metadata`], e.g. `dataset` |
 ///
 /// A file with only model tensors (for example a PyTorch `state_dict` saved with
@@ -145,6 +147,8 @@ struct OptimizerHeader {
 pub struct Checkpoint {
     /// Model parameters and buffers, by their `state_dict` names.
     pub tensors: BTreeMap<String, ArrayD<f32>>,
+    /// The model's counters ([`Layer::extra_state`], e.g. `dropout.step`), by name.
+    pub extra_state: BTreeMap<String, u64>,
     /// Free-form metadata (string to string) saved in `__metadata__`, without the
     /// reserved `format` and `scratchnet.*` keys.
     pub metadata: BTreeMap<String, String>,
@@ -157,7 +161,7 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// A checkpoint of `model`'s parameters and buffers, without training state.
+    /// A checkpoint of `model`'s parameters, buffers and counters, without training state.
     pub fn from_model(model: &dyn Layer) -> Self {
         let mut tensors: BTreeMap<String, ArrayD<f32>> = model
             .parameters()
@@ -172,6 +176,7 @@ impl Checkpoint {
         );
         Self {
             tensors,
+            extra_state: model.extra_state().into_iter().collect(),
             ..Self::default()
         }
     }
@@ -237,6 +242,9 @@ impl Checkpoint {
             .collect();
         metadata.insert(KEY_FORMAT.into(), "pt".into());
         metadata.insert(KEY_VERSION.into(), LAYOUT_VERSION.into());
+        if !self.extra_state.is_empty() {
+            metadata.insert(KEY_EXTRA_STATE.into(), to_json(&self.extra_state));
+        }
 
         let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .tensors
@@ -379,6 +387,13 @@ impl Checkpoint {
             });
         }
 
+        let extra_state = if metadata.contains_key(KEY_EXTRA_STATE) {
+            parse_key(&mut metadata, KEY_EXTRA_STATE, |s| {
+                serde_json::from_str(s).map_err(|e| e.to_string())
+            })?
+        } else {
+            BTreeMap::new()
+        };
         let training = if metadata.contains_key(KEY_EPOCH) {
             let epoch = parse_key(&mut metadata, KEY_EPOCH, |s| {
                 s.parse::<usize>().map_err(|e| e.to_string())
@@ -428,6 +443,7 @@ impl Checkpoint {
         metadata.retain(|k, _| !is_reserved_key(k));
         Ok(Self {
             tensors,
+            extra_state,
             metadata,
             training,
             other_dtypes,
@@ -435,7 +451,13 @@ impl Checkpoint {
     }
 
     /// Checks every tensor against `model`'s parameters and buffers, then copies them
-    /// in. Nothing is changed unless everything matches. The training state is ignored.
+    /// in, with the counters ([`Layer::extra_state`]) the checkpoint has. Nothing is
+    /// changed unless every tensor matches. The training state is ignored.
+    ///
+    /// Counters are lenient, as they change no number a model computes in evaluation:
+    /// one the checkpoint lacks (a file from PyTorch, or of a model saved without
+    /// dropout) keeps its current value, and one the model lacks is ignored (a model
+    /// rebuilt without its dropout layer still loads its weights).
     ///
     /// Parameters must be F32; buffers may also be I64 (PyTorch's
     /// `num_batches_tracked`), converted to f32.
@@ -518,6 +540,11 @@ impl Checkpoint {
         }
         for (name, buffer) in model.buffers_mut() {
             buffer.assign(values[name.as_str()]);
+        }
+        for (name, counter) in model.extra_state_mut() {
+            if let Some(&value) = self.extra_state.get(&name) {
+                *counter = value;
+            }
         }
         Ok(())
     }

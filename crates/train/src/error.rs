@@ -27,7 +27,7 @@ pub enum TrainError {
         "the training loss became {loss} at epoch {epoch}, batch {batch} of {batches}, so training \
          stopped (try a smaller learning rate); {}",
         match .last_checkpoint {
-            Some(path) => format!("the last good checkpoint is {} (after epoch {})", path.display(), epoch - 1),
+            Some(saved) => format!("the last good checkpoint is {saved}"),
             None => "no checkpoint of this run was saved before it".to_string(),
         }
     )]
@@ -40,9 +40,9 @@ pub enum TrainError {
         batches: usize,
         /// The loss (NaN or ±∞).
         loss: f32,
-        /// The checkpoint holding the weights after epoch `epoch − 1`, if one was written
-        /// (or resumed from).
-        last_checkpoint: Option<PathBuf>,
+        /// The last checkpoint of this run written (or resumed from) before the bad
+        /// batch, if any.
+        last_checkpoint: Option<SavedCheckpoint>,
     },
     /// Training was stopped by a [`StopFlag`](crate::StopFlag) (Ctrl-C in the examples)
     /// after a whole batch; the checkpoint, if one was saved, resumes exactly there.
@@ -95,6 +95,43 @@ pub enum TrainError {
         /// Why (I/O or decoding error).
         reason: String,
     },
+}
+
+/// A checkpoint a run wrote or resumed from, and where in training it stands.
+///
+/// `Display` gives the path and the position:
+/// ```
+/// use scratchnet_train::SavedCheckpoint;
+/// let saved = SavedCheckpoint { path: "run.safetensors".into(), epochs_done: 2, batches_done: 37 };
+/// assert_eq!(saved.to_string(), "run.safetensors (after batch 37 of epoch 3)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedCheckpoint {
+    /// The file.
+    pub path: PathBuf,
+    /// Epochs completed when it was saved.
+    pub epochs_done: usize,
+    /// Batches of epoch `epochs_done + 1` already trained (0: saved at an epoch's end).
+    pub batches_done: usize,
+}
+
+impl std::fmt::Display for SavedCheckpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.batches_done {
+            0 => write!(
+                f,
+                "{} (after epoch {})",
+                self.path.display(),
+                self.epochs_done
+            ),
+            b => write!(
+                f,
+                "{} (after batch {b} of epoch {})",
+                self.path.display(),
+                self.epochs_done + 1
+            ),
+        }
+    }
 }
 
 impl TrainError {

@@ -60,7 +60,7 @@ pub use checkpoint::{
 };
 pub use checkpoint_error::{CheckpointError, TensorProblem};
 pub use confusion::ConfusionMatrix;
-pub use error::TrainError;
+pub use error::{SavedCheckpoint, TrainError};
 pub use evaluate::{evaluate, Evaluation};
 pub use history::{EpochMetrics, History};
 pub use image_input::{

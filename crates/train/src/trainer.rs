@@ -1,9 +1,11 @@
 //! The training loop.
 
+use crate::parallel::has_state;
 use crate::progress::Progress;
 use crate::{
     evaluate, Checkpoint, DataParallel, EpochMetrics, Evaluation, History, LrSchedule,
-    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SchedulePosition, TrainError,
+    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SavedCheckpoint, SchedulePosition,
+    TrainError,
 };
 use scratchnet_data::{BatchConfig, Split};
 use scratchnet_layers::Layer;
@@ -83,7 +85,8 @@ pub struct TrainConfig {
     /// The learning-rate schedule, relative to the optimizer's rate when `fit` starts.
     pub schedule: LrSchedule,
     /// Samples per gradient shard (see [`DataParallel`]). Default 16. Models with
-    /// buffers (batch norm) ignore it and compute each batch in one piece.
+    /// buffers (batch norm) or counters (dropout) ignore it and compute each batch in
+    /// one piece.
     pub shard_size: usize,
     /// Replicas to compute on when a [`ModelFactory`] is given; `0` means one per
     /// thread of the rayon pool. Default 0.
@@ -254,8 +257,9 @@ impl Trainer {
         }
         let config = &self.config;
         let mut engine = match &self.factory {
-            // Batch statistics (a model with buffers) need the whole batch at once.
-            _ if !model.buffers().is_empty() => DataParallel::sequential(config.batch.batch_size)?,
+            // Batch statistics (a model with buffers) need the whole batch at once, and
+            // counters (dropout's) must advance on the model itself, once per batch.
+            _ if has_state(model) => DataParallel::sequential(config.batch.batch_size)?,
             Some(factory) => {
                 let threads = match config.threads {
                     0 => rayon::current_num_threads(),
@@ -301,10 +305,14 @@ fn run_epochs(
     let base_lr = optimizer.learning_rate();
     let steps_per_epoch = train.len().div_ceil(config.batch.batch_size) as u64;
     let total_steps = steps_per_epoch * config.epochs as u64;
-    let mut last_checkpoint = config.resumed_from.clone();
+    let first_epoch = history.completed_epochs() + 1;
+    let mut last_checkpoint = config.resumed_from.clone().map(|path| SavedCheckpoint {
+        path,
+        epochs_done: first_epoch - 1,
+        batches_done: partial.as_ref().map_or(0, |p| p.batches_done),
+    });
     let mut trained_epochs = Vec::new();
     let mut evaluation = None;
-    let first_epoch = history.completed_epochs() + 1;
     for epoch in first_epoch..=config.epochs {
         let mut batches = train.batches(&config.batch, (epoch - 1) as u64);
         let num_batches = batches.len();
@@ -445,7 +453,11 @@ fn run_epochs(
                 Checkpoint::for_training(model, optimizer, epoch, config.batch.seed, &history);
             checkpoint.metadata = config.checkpoint_metadata.clone();
             checkpoint.save(path)?;
-            last_checkpoint = Some(path.clone());
+            last_checkpoint = Some(SavedCheckpoint {
+                path: path.clone(),
+                epochs_done: epoch,
+                batches_done: 0,
+            });
         }
         if let Some(callback) = on_epoch_end {
             if callback(&metrics).is_break() {

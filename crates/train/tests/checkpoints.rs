@@ -2,7 +2,7 @@
 
 use ndarray::{Array4, ArrayD, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
-use scratchnet_layers::{Layer, Mode};
+use scratchnet_layers::{Dense, Dropout, Flatten, Layer, Mode, Sequential};
 use scratchnet_train::models::lenet5;
 use scratchnet_train::{
     load_model, save_model, Adam, AdamConfig, Checkpoint, CheckpointError, EpochMetrics, History,
@@ -496,5 +496,52 @@ fn a_pytorch_style_i64_buffer_loads_but_an_i64_parameter_does_not() {
             name: "bn.weight".into(),
             found: "I64".into()
         }]
+    );
+}
+
+#[test]
+fn counters_round_trip_and_are_lenient_but_checked() {
+    let net = |seed| {
+        Sequential::new()
+            .add("flatten", Flatten::new())
+            .add("dropout", Dropout::new(0.5, seed))
+            .add("fc", Dense::new(4, 2, &mut StdRng::seed_from_u64(seed)))
+            .build(&[1, 2, 2])
+            .unwrap()
+    };
+    let mut trained = net(1);
+    let x = ArrayD::<f32>::ones(IxDyn(&[3, 1, 2, 2]));
+    for _ in 0..7 {
+        trained.forward(x.view(), Mode::Train).unwrap();
+    }
+    let bytes = Checkpoint::from_model(&trained).to_bytes().unwrap();
+    let loaded = Checkpoint::from_bytes(&bytes).unwrap();
+    assert_eq!(loaded.extra_state["dropout.step"], 7);
+    assert!(!loaded.metadata.contains_key("scratchnet.extra_state"));
+    let mut fresh = net(2);
+    loaded.apply_to(&mut fresh).unwrap();
+    assert_eq!(fresh.extra_state(), vec![("dropout.step".into(), 7)]);
+
+    // Without the counter (a weights-only file): the weights load, the counter stays.
+    let mut weights_only = loaded.clone();
+    weights_only.extra_state.clear();
+    let mut other = net(3);
+    other.forward(x.view(), Mode::Train).unwrap();
+    weights_only.apply_to(&mut other).unwrap();
+    assert_eq!(other.extra_state(), vec![("dropout.step".into(), 1)]);
+    assert_eq!(other.parameters(), trained.parameters());
+
+    // A counter that is not a number is a named metadata error.
+    let pattern = br#"{\"dropout.step\":7}"#;
+    let at = bytes
+        .windows(pattern.len())
+        .position(|w| w == pattern)
+        .expect("the counters are JSON in the metadata");
+    let mut corrupt = bytes.clone();
+    corrupt[at..at + pattern.len()].copy_from_slice(br#"{\"dropout.step\":x}"#);
+    let err = Checkpoint::from_bytes(&corrupt).unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::Metadata { key, .. } if key == "scratchnet.extra_state"),
+        "{err}"
     );
 }

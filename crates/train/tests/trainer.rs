@@ -4,7 +4,8 @@
 use ndarray_rand::rand::{rngs::StdRng, Rng, SeedableRng};
 use scratchnet_data::{BatchConfig, Normalization, Split};
 use scratchnet_layers::{
-    BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense, Flatten, Layer, ReLU, Sequential,
+    BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense, Dropout, Flatten, Layer, ReLU,
+    Sequential,
 };
 use scratchnet_train::models::lenet5;
 use scratchnet_train::{
@@ -629,4 +630,192 @@ fn a_stop_before_training_saves_a_checkpoint_at_the_start() {
         .fit(&mut model, &mut adam, &train, &test, History::new())
         .unwrap_err();
     assert!(err.to_string().contains("no checkpoint was saved"), "{err}");
+}
+
+/// A small network with dropout (a random stream of its own): conv → relu → flatten →
+/// dropout → dense.
+fn dropout_net(seed: u64) -> Sequential {
+    let mut rng = StdRng::seed_from_u64(seed);
+    Sequential::new()
+        .add(
+            "conv1",
+            Conv2d::new(1, 4, [3, 3], Conv2dConfig::default(), &mut rng),
+        )
+        .add("relu1", ReLU::new())
+        .add("flatten", Flatten::new())
+        .add("dropout", Dropout::new(0.5, 1234))
+        .add("fc", Dense::new(4 * 26 * 26, 10, &mut rng))
+        .build(&[1, 28, 28])
+        .unwrap()
+}
+
+/// Trains `dropout_net` for 2 epochs, stopped after batch `stop_at` and resumed from
+/// the checkpoint into a fresh model (`forget_counter` resets dropout's mask counter
+/// after loading, as a checkpoint without it would); returns the final weights.
+fn dropout_run_resumed(stop_at: u64, forget_counter: bool) -> Vec<Vec<u32>> {
+    let (train, test) = (synthetic(160, 1), synthetic(50, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dropout.safetensors");
+    let stop = StopFlag::new();
+    let save = TrainConfig {
+        save_path: Some(path.clone()),
+        stop: stop.clone(),
+        ..config(2)
+    };
+    let mut model = dropout_net(0);
+    let mut optimizer = StopAfter {
+        inner: Adam::new(AdamConfig::adam(2e-3)).unwrap(),
+        at: stop_at,
+        stop,
+    };
+    let err = Trainer::new(save.clone())
+        .unwrap()
+        .fit(&mut model, &mut optimizer, &train, &test, History::new())
+        .unwrap_err();
+    assert!(matches!(err, TrainError::Interrupted { .. }), "{err}");
+    let checkpoint = Checkpoint::load(&path).unwrap();
+    assert_eq!(checkpoint.extra_state["dropout.step"], stop_at);
+
+    let state = checkpoint.training.clone().unwrap();
+    let mut resumed = dropout_net(777);
+    checkpoint.apply_to(&mut resumed).unwrap();
+    assert_eq!(
+        resumed.extra_state(),
+        vec![("dropout.step".into(), stop_at)]
+    );
+    if forget_counter {
+        for (_, counter) in resumed.extra_state_mut() {
+            *counter = 0;
+        }
+    }
+    let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+    adam.load_state(state.optimizer, &resumed).unwrap();
+    Trainer::new(TrainConfig {
+        stop: StopFlag::new(),
+        resumed_from: Some(path.clone()),
+        ..save
+    })
+    .unwrap()
+    .fit_from(
+        &mut resumed,
+        &mut adam,
+        &train,
+        &test,
+        state.history,
+        state.partial,
+    )
+    .unwrap();
+    weights(&resumed)
+}
+
+#[test]
+fn a_model_with_dropout_resumes_bit_identically() {
+    let (train, test) = (synthetic(160, 1), synthetic(50, 2));
+    let mut straight = dropout_net(0);
+    let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+    Trainer::new(config(2))
+        .unwrap()
+        .fit(&mut straight, &mut adam, &train, &test, History::new())
+        .unwrap();
+    // 5 batches per epoch: stopped mid-epoch 1, and at the end of epoch 1.
+    for stop_at in [3, 5] {
+        assert!(
+            dropout_run_resumed(stop_at, false) == weights(&straight),
+            "stopped after batch {stop_at}: the weights differ"
+        );
+    }
+    // The counter is what makes it exact: without it the masks repeat and the run drifts.
+    assert!(dropout_run_resumed(3, true) != weights(&straight));
+}
+
+#[test]
+fn a_nan_loss_after_a_mid_epoch_resume_names_where_the_checkpoint_stands() {
+    // 96 samples in batches of 32: 3 batches per epoch.
+    let (train, test) = (synthetic(96, 1), synthetic(20, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.safetensors");
+    let stop = StopFlag::new();
+    let save = TrainConfig {
+        save_path: Some(path.clone()),
+        stop: stop.clone(),
+        ..config(2)
+    };
+    // Stopped after batch 1 of epoch 2.
+    let mut optimizer = StopAfter {
+        inner: Adam::new(AdamConfig::adam(1e-3)).unwrap(),
+        at: 4,
+        stop,
+    };
+    Trainer::new(save.clone())
+        .unwrap()
+        .fit(
+            &mut lenet5(&mut StdRng::seed_from_u64(0)),
+            &mut optimizer,
+            &train,
+            &test,
+            History::new(),
+        )
+        .unwrap_err();
+    let good = std::fs::read(&path).unwrap();
+
+    // Resumed with a huge rate: batch 2 still sees sane weights, batch 3 does not.
+    let checkpoint = Checkpoint::load(&path).unwrap();
+    let state = checkpoint.training.clone().unwrap();
+    let mut model = lenet5(&mut StdRng::seed_from_u64(777));
+    checkpoint.apply_to(&mut model).unwrap();
+    let mut adam = Adam::new(AdamConfig::adam(1e9)).unwrap();
+    adam.load_state(state.optimizer, &model).unwrap();
+    let err = Trainer::new(TrainConfig {
+        stop: StopFlag::new(),
+        resumed_from: Some(path.clone()),
+        ..save
+    })
+    .unwrap()
+    .fit_from(
+        &mut model,
+        &mut adam,
+        &train,
+        &test,
+        state.history,
+        state.partial,
+    )
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("epoch 2, batch 3 of 3"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "the last good checkpoint is {} (after batch 1 of epoch 2)",
+            path.display()
+        )),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+}
+
+#[test]
+fn a_model_with_dropout_trains_the_same_on_any_number_of_threads() {
+    let (train, test) = (synthetic(160, 1), synthetic(50, 2));
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut model = dropout_net(0);
+            let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+            // Replicas offered, as `run` does; the dropout counter keeps the model itself.
+            Trainer::new(config(2))
+                .unwrap()
+                .with_replicas(Arc::new(|| Box::new(dropout_net(99))))
+                .fit(&mut model, &mut adam, &train, &test, History::new())
+                .unwrap();
+            (weights(&model), model.extra_state())
+        })
+    };
+    let one = run(1);
+    // 5 batches per epoch, one mask per batch.
+    assert_eq!(one.1, vec![("dropout.step".to_string(), 10)]);
+    for threads in [2, 4] {
+        assert!(run(threads) == one, "{threads} threads: other weights");
+    }
 }
