@@ -1,4 +1,4 @@
-//! The `mnist_lenet` and `predict` examples as processes: flag errors exit 2 with one
+//! The `mnist_lenet`, `mnist_modern` and `predict` examples as processes: flag errors exit 2 with one
 //! line, other failures exit 1 with one `error: …` line, never a panic.
 //!
 //! `cargo test` builds the examples before running the tests; when this test runs
@@ -208,11 +208,16 @@ fn mnist_dir() -> Option<PathBuf> {
     Some(dir)
 }
 
-/// Starts `mnist_lenet` with `args`, waits for its first progress line of training
+/// Starts the example `name` with `args`, waits for its first progress line of training
 /// (`epoch 1/… batch …`), sends it `signals` SIGINTs, and returns its exit code,
 /// standard output and standard error.
-fn interrupt(args: &[&str], cwd: &Path, signals: usize) -> (Option<i32>, String, String) {
-    let mut child = Command::new(examples_dir().join("mnist_lenet"))
+fn interrupt(
+    name: &str,
+    args: &[&str],
+    cwd: &Path,
+    signals: usize,
+) -> (Option<i32>, String, String) {
+    let mut child = Command::new(examples_dir().join(name))
         .args(args)
         .current_dir(cwd)
         .env_remove("MNIST_DIR")
@@ -278,8 +283,12 @@ fn ctrl_c_saves_a_checkpoint_that_resumes_exactly() {
             .collect()
     };
 
-    let (code, out_text, err_text) =
-        interrupt(&with(&["--save", "run.safetensors"]), tmp.path(), 1);
+    let (code, out_text, err_text) = interrupt(
+        "mnist_lenet",
+        &with(&["--save", "run.safetensors"]),
+        tmp.path(),
+        1,
+    );
     assert_eq!(code, Some(130), "{out_text}\n{err_text}");
     assert!(
         err_text.contains("training was interrupted after batch"),
@@ -355,6 +364,7 @@ fn a_second_ctrl_c_exits_at_once() {
     let Some(dir) = mnist_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let (code, out_text, err_text) = interrupt(
+        "mnist_lenet",
         &[
             "--data-dir",
             dir.to_str().unwrap(),
@@ -380,4 +390,61 @@ fn a_second_ctrl_c_exits_at_once() {
     if path.exists() {
         Checkpoint::load(&path).unwrap();
     }
+}
+
+#[test]
+fn ctrl_c_resumes_a_model_with_dropout_exactly() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // mnist_modern: batch norm, dropout, augmentation; 2 threads.
+    let common = [
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--limit-train",
+        "3000",
+        "--epochs",
+        "1",
+        "--threads",
+        "2",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        common
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect()
+    };
+    let (code, out_text, err_text) = interrupt(
+        "mnist_modern",
+        &with(&["--save", "run.safetensors"]),
+        tmp.path(),
+        1,
+    );
+    assert_eq!(code, Some(130), "{out_text}\n{err_text}");
+    assert!(err_text.contains("resume with: "), "{err_text}");
+    let stopped = Checkpoint::load(&tmp.path().join("run.safetensors")).unwrap();
+    let partial = stopped.training.unwrap().partial.expect("a mid-epoch stop");
+    // One dropout mask per training batch so far.
+    assert_eq!(
+        stopped.extra_state["dropout.step"],
+        partial.batches_done as u64
+    );
+
+    let resumed = example(
+        "mnist_modern",
+        &with(&["--save", "run.safetensors", "--resume", "run.safetensors"]),
+        tmp.path(),
+    );
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let straight = example(
+        "mnist_modern",
+        &with(&["--save", "straight.safetensors"]),
+        tmp.path(),
+    );
+    assert!(straight.status.success(), "{}", stderr(&straight));
+    let a = Checkpoint::load(&tmp.path().join("run.safetensors")).unwrap();
+    let b = Checkpoint::load(&tmp.path().join("straight.safetensors")).unwrap();
+    assert!(a.tensors == b.tensors, "the resumed weights differ");
+    assert_eq!(a.extra_state, b.extra_state);
+    assert_eq!(a.extra_state["dropout.step"], 47);
 }
