@@ -8,7 +8,7 @@
 # ROUNDS times each at 1 and at 2 threads, and prints the medians and the
 # ratios (scratchnet ÷ PyTorch). Results go to bench/results/ (git-ignored).
 # Env: MNIST_DIR (default ../shared/data/mnist), VENV (default /tmp/scratchnet-bench-venv),
-#      SCALING=1 also measures batch sizes 16, 64, 256 at 1 and 2 threads (scratchnet and PyTorch, 1 round),
+#      SCALING=1 also measures batch sizes 16 and 256 (every round, both frameworks, 1 and 2 threads),
 #      FULL=1 also measures peak RSS of the full three-epoch mnist_lenet example with /usr/bin/time -v.
 # Not part of CI: it downloads torch. Timings are noisy; only same-run ratios mean anything.
 set -euo pipefail
@@ -38,15 +38,16 @@ run_pair() { # threads batch tag
   echo "   round $tag done"
 }
 
+batch_sizes=64
+if [ "${SCALING:-0}" = 1 ]; then batch_sizes="16 64 256"; fi
 rm -f "$out"/*.json
 for r in $(seq 1 "$rounds"); do
-  for t in 1 2; do
-    run_pair "$t" 64 "t$t-b64-r$r"
+  for b in $batch_sizes; do
+    for t in 1 2; do
+      run_pair "$t" "$b" "t$t-b$b-r$r"
+    done
   done
 done
-if [ "${SCALING:-0}" = 1 ]; then
-  for b in 16 256; do for t in 1 2; do run_pair "$t" "$b" "t$t-b$b-r1"; done; done
-fi
 
 "$py" - "$out" <<'PY'
 import glob, json, os, statistics, sys
@@ -59,22 +60,29 @@ for path in glob.glob(os.path.join(out, "*.json")):
 keys = [("epoch_seconds_mean", "epoch s", "{:.2f}"), ("train_images_per_second", "train img/s", "{:,.0f}"),
         ("inference_images_per_second", "infer img/s", "{:,.0f}"), ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
         ("test_accuracy", "test acc", "{:.4f}")]
+def median(t, b, fw, key):
+    return statistics.median(x[key] for x in rows[(t, b)][fw])
+
+# Markdown, to paste into the README: medians, "scratchnet / pytorch = ratio".
 print()
-print(f"{'threads':>7} {'batch':>5} {'runs':>4}  " + "  ".join(f"{label:>26}" for _, label, _ in keys))
-print(f"{'':>7} {'':>5} {'':>4}  " + "  ".join(f"{'scratchnet / pytorch = ratio':>26}" for _ in keys))
-for (t, b) in sorted(rows):
+print("| batch | threads | runs | " + " | ".join(label for _, label, _ in keys) + " |")
+print("|---|---|---|" + "---|" * len(keys))
+for (t, b) in sorted(rows, key=lambda k: (k[1], k[0])):
     r = rows[(t, b)]
     if "pytorch" not in r or "scratchnet" not in r:
         continue
     cells = []
     for key, _, fmt in keys:
-        s = statistics.median(x[key] for x in r["scratchnet"])
-        p = statistics.median(x[key] for x in r["pytorch"])
-        cells.append(f"{fmt.format(s)} / {fmt.format(p)} = {s / p:.2f}")
-    print(f"{t:>7} {b:>5} {len(r['scratchnet']):>4}  " + "  ".join(f"{c:>26}" for c in cells))
-sn = {t: statistics.median(x["train_images_per_second"] for x in rows[(t, 64)]["scratchnet"]) for t in (1, 2) if (t, 64) in rows}
-if len(sn) == 2:
-    print(f"\nscratchnet 2-thread / 1-thread training images/s (batch 64): {sn[2] / sn[1]:.2f}x")
+        s, p = median(t, b, "scratchnet", key), median(t, b, "pytorch", key)
+        cells.append(f"{fmt.format(s)} / {fmt.format(p)} = **{s / p:.2f}**")
+    print(f"| {b} | {t} | {len(r['scratchnet'])} | " + " | ".join(cells) + " |")
+print()
+for b in sorted({b for _, b in rows}):
+    if all((t, b) in rows for t in (1, 2)):
+        ratio = {fw: median(2, b, fw, "train_images_per_second") / median(1, b, fw, "train_images_per_second")
+                 for fw in ("scratchnet", "pytorch")}
+        print(f"batch {b}: 2 threads train {ratio['scratchnet']:.2f}x the images/s of 1 thread "
+              f"(PyTorch: {ratio['pytorch']:.2f}x)")
 PY
 
 if [ "${FULL:-0}" = 1 ]; then

@@ -36,7 +36,7 @@
 //!   for the input gradient `dcols` folded back by [`col2im`].
 
 use crate::gemm::{self, Gathered, Init, OffsetRows, Strided};
-use crate::parallel::{par_build, par_map, with_scratch, SAMPLE_CHUNK};
+use crate::parallel::{par_build, par_map, use_threads, with_scratch, SAMPLE_CHUNK};
 use crate::Window2d;
 use ndarray::{
     Array1, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2,
@@ -725,21 +725,30 @@ fn fill_cache(plan: &Plan, x: &[f32], cache: &mut Conv2dCache) {
     cache.prepare(plan);
     let sample_len = cache.sample_len;
     let in_sample = plan.in_sample();
-    cache
-        .data
-        .par_chunks_mut(SAMPLE_CHUNK * sample_len)
-        .zip(x.par_chunks(SAMPLE_CHUNK * in_sample))
-        .for_each(|(dst, src)| match &plan.direct {
-            Some(padded) => {
-                for (d, s) in dst
-                    .chunks_exact_mut(sample_len)
-                    .zip(src.chunks_exact(in_sample))
-                {
-                    padded.fill(s, [plan.h, plan.w], d);
-                }
+    let fill = |(dst, src): (&mut [f32], &[f32])| match &plan.direct {
+        Some(padded) => {
+            for (d, s) in dst
+                .chunks_exact_mut(sample_len)
+                .zip(src.chunks_exact(in_sample))
+            {
+                padded.fill(s, [plan.h, plan.w], d);
             }
-            None => dst.copy_from_slice(src),
-        });
+        }
+        None => dst.copy_from_slice(src),
+    };
+    if use_threads() {
+        cache
+            .data
+            .par_chunks_mut(SAMPLE_CHUNK * sample_len)
+            .zip(x.par_chunks(SAMPLE_CHUNK * in_sample))
+            .for_each(fill);
+    } else {
+        cache
+            .data
+            .chunks_mut(SAMPLE_CHUNK * sample_len)
+            .zip(x.chunks(SAMPLE_CHUNK * in_sample))
+            .for_each(fill);
+    }
 }
 
 /// Forward of one chunk: `xs` holds its samples, `out` their outputs.

@@ -301,7 +301,7 @@ pub fn gemm_par_rows<A: ARows, B: BRows>(
         return;
     }
     check(m, n, k, a, b, c, ldc, init);
-    if m <= block_rows || rayon::current_num_threads() == 1 {
+    if m <= block_rows || !crate::parallel::use_threads() {
         // SAFETY: as in `gemm`.
         return unsafe { gemm_unchecked(m, n, k, a, b, c.as_mut_ptr(), ldc, init) };
     }

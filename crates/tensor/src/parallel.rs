@@ -6,9 +6,14 @@
 //! partial sums (a weight gradient) are added in chunk order, so results are
 //! bit-identical with 1, 2 or 64 threads. The threads are rayon's: the global
 //! pool (`RAYON_NUM_THREADS`) or whatever pool the caller `install`s.
+//!
+//! A caller that already keeps every thread busy with work of its own (one model
+//! replica per thread) runs the kernels inside [`serial`]: the same chunks, in the
+//! same order, on the calling thread, so no thread steals half of another's
+//! activation and drags its cache lines across cores.
 
 use rayon::prelude::*;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::mem::MaybeUninit;
 use std::sync::Once;
 
@@ -63,7 +68,7 @@ where
     };
     let results: Vec<R> = if len <= chunk_len {
         vec![run((0, spare))]
-    } else if !parallel || rayon::current_num_threads() == 1 {
+    } else if !parallel || !use_threads() {
         // Same chunks, same order, without handing them to a pool thread.
         spare.chunks_mut(chunk_len).enumerate().map(run).collect()
     } else {
@@ -85,11 +90,42 @@ where
     R: Send,
     F: Fn(usize) -> R + Sync,
 {
-    if count <= 1 || rayon::current_num_threads() == 1 {
+    if count <= 1 || !use_threads() {
         (0..count).map(f).collect()
     } else {
         (0..count).into_par_iter().map(&f).collect()
     }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`serial`].
+    static SERIAL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every kernel it calls on the calling thread (the same chunks in
+/// the same order, so the same bits), for callers whose own parallelism already
+/// keeps the pool busy. Nests; the previous setting is restored when `f` returns
+/// or panics.
+///
+/// ```
+/// use scratchnet_tensor::parallel::{serial, use_threads};
+/// serial(|| assert!(!use_threads()));
+/// ```
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SERIAL.with(|s| s.replace(true)));
+    f()
+}
+
+/// Whether kernels called here may split their chunks across threads: the rayon pool
+/// has more than one thread and we are not inside [`serial`].
+pub fn use_threads() -> bool {
+    !SERIAL.with(Cell::get) && rayon::current_num_threads() > 1
 }
 
 thread_local! {
@@ -159,5 +195,27 @@ mod tests {
         });
         with_scratch(4, |a| assert_eq!(a, &[0.0; 4]));
         assert_eq!(par_map(5, |i| i * i), vec![0, 1, 4, 9, 16]);
+    }
+
+    #[test]
+    fn serial_keeps_every_chunk_on_the_calling_thread_and_restores() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            assert!(use_threads());
+            let me = std::thread::current().id();
+            let threads = serial(|| {
+                serial(|| ());
+                assert!(!use_threads(), "the inner serial restored too much");
+                par_map(64, |_| std::thread::current().id())
+            });
+            assert!(threads.iter().all(|&t| t == me));
+            assert!(use_threads());
+            let caught = std::panic::catch_unwind(|| serial(|| panic!("boom")));
+            assert!(caught.is_err());
+            assert!(use_threads(), "a panic inside serial left it on");
+        });
     }
 }

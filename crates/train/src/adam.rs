@@ -182,18 +182,37 @@ impl Optimizer for Adam {
                     self.moments.get_mut(&name).expect("just inserted")
                 }
             };
-            Zip::from(&mut param.value)
-                .and(&param.grad)
-                .and(&mut moments.exp_avg)
-                .and(&mut moments.exp_avg_sq)
-                .for_each(|w, &g, m, v| {
-                    let g = g + l2 * *w;
-                    *w *= decay;
-                    *m += (1.0 - beta1) * (g - *m);
-                    *v = beta2 * *v + (1.0 - beta2) * g * g;
-                    let denom = v.sqrt() / bias_correction2_sqrt + eps;
-                    *w -= step_size * (*m / denom);
-                });
+            let update = |w: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+                let g = g + l2 * *w;
+                *w *= decay;
+                *m += (1.0 - beta1) * (g - *m);
+                *v = beta2 * *v + (1.0 - beta2) * g * g;
+                let denom = v.sqrt() / bias_correction2_sqrt + eps;
+                *w -= step_size * (*m / denom);
+            };
+            match (
+                param.value.as_slice_mut(),
+                param.grad.as_slice(),
+                moments.exp_avg.as_slice_mut(),
+                moments.exp_avg_sq.as_slice_mut(),
+            ) {
+                // Plain slices, so the loop vectorises (sqrt and division 8 lanes at a time).
+                (Some(weights), Some(grads), Some(exp_avg), Some(exp_avg_sq)) => {
+                    for (((w, &g), m), v) in weights
+                        .iter_mut()
+                        .zip(grads)
+                        .zip(exp_avg.iter_mut())
+                        .zip(exp_avg_sq.iter_mut())
+                    {
+                        update(w, g, m, v);
+                    }
+                }
+                _ => Zip::from(&mut param.value)
+                    .and(&param.grad)
+                    .and(&mut moments.exp_avg)
+                    .and(&mut moments.exp_avg_sq)
+                    .for_each(|w, &g, m, v| update(w, g, m, v)),
+            }
         }
     }
 

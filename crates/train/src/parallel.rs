@@ -5,6 +5,7 @@ use crate::TrainError;
 use ndarray::{s, Array2, ArrayD, ArrayView4, Axis, Ix2};
 use rayon::prelude::*;
 use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy};
+use scratchnet_tensor::parallel::serial;
 use std::sync::Arc;
 
 /// Builds a fresh model of the same architecture as the one being trained (its
@@ -41,11 +42,12 @@ pub struct BatchOutcome {
 ///
 /// With replicas (from a [`ModelFactory`]), each replica receives the model's weights
 /// before every batch and the shards are dealt to them round-robin on the rayon
-/// thread pool. Models with buffers (batch norm's running statistics) are always
-/// computed on the model itself, since replicas would not update its buffers (and
-/// [`Trainer`](crate::Trainer) then uses one shard per batch, so that batch statistics
-/// cover the whole batch). Layers with their own random stream, such as `Dropout`,
-/// would draw the same masks on every replica: train those without a factory.
+/// thread pool. Models with buffers (batch norm's running statistics) or counters
+/// ([`Layer::extra_state`], dropout's mask counter) are always computed on the model
+/// itself, since replicas would not update them — and each replica's dropout would
+/// draw its own copy of the masks. [`Trainer`](crate::Trainer) then uses one shard per
+/// batch, so that batch statistics cover the whole batch. (The layers' kernels still
+/// use every thread.)
 pub struct DataParallel {
     shard_size: usize,
     replicas: Vec<Box<dyn Layer>>,
@@ -73,7 +75,7 @@ impl DataParallel {
 
     /// Shards of `shard_size` on `threads` replicas made by `factory`, checked against
     /// `model` (same parameter names and shapes). Falls back to
-    /// [`sequential`](Self::sequential) if `model` has buffers.
+    /// [`sequential`](Self::sequential) if `model` has buffers or counters.
     ///
     /// # Errors
     /// [`TrainError::Config`] if `shard_size` or `threads` is 0 or a replica's
@@ -90,7 +92,7 @@ impl DataParallel {
                 "the number of threads must be at least 1",
             ));
         }
-        if !model.buffers().is_empty() {
+        if has_state(model) {
             return Ok(engine);
         }
         let signature = |m: &dyn Layer| -> Vec<(String, Vec<usize>)> {
@@ -180,30 +182,34 @@ impl DataParallel {
                 .par_iter_mut()
                 .enumerate()
                 .map(|(r, replica)| {
-                    for ((_, p), w) in replica.parameters_mut().into_iter().zip(&weights) {
-                        p.value.assign(w);
-                    }
-                    let mut loss_fn = SoftmaxCrossEntropy::new();
-                    let mut out = Vec::new();
-                    for (index, &(start, end)) in
-                        shards.iter().enumerate().skip(r).step_by(replicas)
-                    {
-                        replica.zero_grad();
-                        let (loss, right) = shard_backward(
-                            replica.as_mut(),
-                            &mut loss_fn,
-                            images.slice(s![start..end, .., .., ..]),
-                            &labels[start..end],
-                            n,
-                        )?;
-                        let grads = replica
-                            .parameters()
-                            .into_iter()
-                            .map(|(_, p)| p.grad.clone())
-                            .collect();
-                        out.push((index, grads, loss, right));
-                    }
-                    Ok(out)
+                    // One replica per thread keeps the pool busy: its kernels stay on
+                    // this thread, with this thread's cache.
+                    serial(|| {
+                        for ((_, p), w) in replica.parameters_mut().into_iter().zip(&weights) {
+                            p.value.assign(w);
+                        }
+                        let mut loss_fn = SoftmaxCrossEntropy::new();
+                        let mut out = Vec::new();
+                        for (index, &(start, end)) in
+                            shards.iter().enumerate().skip(r).step_by(replicas)
+                        {
+                            replica.zero_grad();
+                            let (loss, right) = shard_backward(
+                                replica.as_mut(),
+                                &mut loss_fn,
+                                images.slice(s![start..end, .., .., ..]),
+                                &labels[start..end],
+                                n,
+                            )?;
+                            let grads = replica
+                                .parameters()
+                                .into_iter()
+                                .map(|(_, p)| p.grad.clone())
+                                .collect();
+                            out.push((index, grads, loss, right));
+                        }
+                        Ok(out)
+                    })
                 })
                 .collect();
             let mut per_shard: Vec<ShardResult> = Vec::with_capacity(shards.len());
@@ -257,7 +263,7 @@ impl DataParallel {
                 let start = (r * chunk).min(n);
                 let end = (start + chunk).min(n);
                 let part = images.slice(s![start..end, .., .., ..]);
-                to_matrix(replica.forward(part.into_dyn(), Mode::Eval)?)
+                serial(|| to_matrix(replica.forward(part.into_dyn(), Mode::Eval)?))
             })
             .collect();
         let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -265,6 +271,12 @@ impl DataParallel {
         ndarray::concatenate(Axis(0), &views)
             .map_err(|e| TrainError::config(format!("model outputs of different widths: {e}")))
     }
+}
+
+/// Whether `model` has state besides its parameters (buffers or counters) that only a
+/// forward on the model itself updates.
+pub(crate) fn has_state(model: &dyn Layer) -> bool {
+    !model.buffers().is_empty() || !model.extra_state().is_empty()
 }
 
 /// Forward, loss and backward of one shard; returns the summed loss and the correct count.
