@@ -6,6 +6,7 @@ use ndarray::{s, Array2, ArrayD, ArrayView4, Axis, Ix2};
 use rayon::prelude::*;
 use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy};
 use scratchnet_tensor::parallel::serial;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Builds a fresh model of the same architecture as the one being trained (its
@@ -41,8 +42,8 @@ pub struct BatchOutcome {
 /// whatever the number of threads.
 ///
 /// With replicas (from a [`ModelFactory`]), each replica receives the model's weights
-/// before every batch and the shards are dealt to them round-robin on the rayon
-/// thread pool. Models with buffers (batch norm's running statistics) or counters
+/// before every batch and takes the next shard not yet taken whenever it is free, one
+/// replica per thread of the rayon pool. Models with buffers (batch norm's running statistics) or counters
 /// ([`Layer::extra_state`], dropout's mask counter) are always computed on the model
 /// itself, since replicas would not update them — and each replica's dropout would
 /// draw its own copy of the masks. [`Trainer`](crate::Trainer) then uses one shard per
@@ -176,12 +177,15 @@ impl DataParallel {
                 .into_iter()
                 .map(|(_, p)| p.value.clone())
                 .collect();
-            let replicas = self.replicas.len();
+            // Shards go to whichever replica is free next, so a thread the system
+            // stalls takes fewer; each shard's gradient depends only on the weights and
+            // its samples, and they are added in shard order below, so the bits do not
+            // depend on who computed what.
+            let next_shard = AtomicUsize::new(0);
             let results: Vec<Result<Vec<ShardResult>, TrainError>> = self
                 .replicas
                 .par_iter_mut()
-                .enumerate()
-                .map(|(r, replica)| {
+                .map(|replica| {
                     // One replica per thread keeps the pool busy: its kernels stay on
                     // this thread, with this thread's cache.
                     serial(|| {
@@ -190,9 +194,11 @@ impl DataParallel {
                         }
                         let mut loss_fn = SoftmaxCrossEntropy::new();
                         let mut out = Vec::new();
-                        for (index, &(start, end)) in
-                            shards.iter().enumerate().skip(r).step_by(replicas)
-                        {
+                        loop {
+                            let index = next_shard.fetch_add(1, Ordering::Relaxed);
+                            let Some(&(start, end)) = shards.get(index) else {
+                                break;
+                            };
                             replica.zero_grad();
                             let (loss, right) = shard_backward(
                                 replica.as_mut(),

@@ -391,48 +391,52 @@ fn run_epochs(
         )?;
         progress.start_epoch(epoch, config.epochs, num_batches);
         let started = Instant::now();
-        for (index, batch) in (first_batch..).zip(batches) {
-            let step = (epoch as u64 - 1) * steps_per_epoch + index as u64;
-            let lr = config.schedule.learning_rate(
-                base_lr,
-                SchedulePosition {
-                    step,
-                    steps_per_epoch,
-                    total_steps,
-                },
-            );
-            model.zero_grad();
-            let outcome = engine.gradient(model, batch.images.view(), &batch.labels)?;
-            if !outcome.loss.is_finite() {
-                return Err(TrainError::NonFiniteLoss {
-                    epoch,
-                    batch: index + 1,
-                    batches: num_batches,
-                    loss: outcome.loss as f32,
-                    last_checkpoint,
-                });
+        // The batch loop runs on a thread of the rayon pool (see `on_pool`).
+        on_pool(|| -> Result<(), TrainError> {
+            for (index, batch) in (first_batch..).zip(batches) {
+                let step = (epoch as u64 - 1) * steps_per_epoch + index as u64;
+                let lr = config.schedule.learning_rate(
+                    base_lr,
+                    SchedulePosition {
+                        step,
+                        steps_per_epoch,
+                        total_steps,
+                    },
+                );
+                model.zero_grad();
+                let outcome = engine.gradient(model, batch.images.view(), &batch.labels)?;
+                if !outcome.loss.is_finite() {
+                    return Err(TrainError::NonFiniteLoss {
+                        epoch,
+                        batch: index + 1,
+                        batches: num_batches,
+                        loss: outcome.loss as f32,
+                        last_checkpoint: last_checkpoint.clone(),
+                    });
+                }
+                optimizer.set_learning_rate(lr);
+                optimizer.step(model);
+                loss_sum += outcome.loss * batch.len() as f64;
+                correct += outcome.correct;
+                samples += batch.len();
+                progress.batch_done(
+                    index + 1,
+                    loss_sum / samples as f64,
+                    correct as f64 / samples as f64,
+                    samples - resumed.samples,
+                );
+                stop_after(
+                    index + 1,
+                    loss_sum,
+                    correct,
+                    samples,
+                    resumed.seconds + started.elapsed().as_secs_f64(),
+                    model,
+                    optimizer,
+                )?;
             }
-            optimizer.set_learning_rate(lr);
-            optimizer.step(model);
-            loss_sum += outcome.loss * batch.len() as f64;
-            correct += outcome.correct;
-            samples += batch.len();
-            progress.batch_done(
-                index + 1,
-                loss_sum / samples as f64,
-                correct as f64 / samples as f64,
-                samples - resumed.samples,
-            );
-            stop_after(
-                index + 1,
-                loss_sum,
-                correct,
-                samples,
-                resumed.seconds + started.elapsed().as_secs_f64(),
-                model,
-                optimizer,
-            )?;
-        }
+            Ok(())
+        })?;
         let seconds = resumed.seconds + started.elapsed().as_secs_f64();
         let result = evaluate(model, engine, test, config.eval_batch_size)?;
         let metrics = EpochMetrics {
@@ -474,4 +478,19 @@ fn run_epochs(
         trained_epochs,
         evaluation,
     })
+}
+
+/// Runs `work` on a thread of the current rayon pool (at once if this thread is one).
+///
+/// Called from outside the pool, every parallel region of a training step would hand
+/// its work to the pool's threads and wake this one when done, and the serial part
+/// of the step (the optimizer, the next batch) would then compete for the cores with
+/// pool threads still spinning for work. On a pool thread the step's own thread
+/// computes a share of every parallel region and the serial part runs where the data is.
+fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        work()
+    } else {
+        rayon::scope(|_| work())
+    }
 }
