@@ -208,6 +208,11 @@ fn mnist_dir() -> Option<PathBuf> {
     Some(dir)
 }
 
+/// `first` then `then`, as one argument list.
+fn joined<'a>(first: &[&'a str], then: &[&'a str]) -> Vec<&'a str> {
+    first.iter().chain(then).copied().collect()
+}
+
 /// Starts the example `name` with `args`, waits for its first progress line of training
 /// (`epoch 1/… batch …`), sends it `signals` SIGINTs, and returns its exit code,
 /// standard output and standard error.
@@ -275,13 +280,7 @@ fn ctrl_c_saves_a_checkpoint_that_resumes_exactly() {
         "--threads",
         "1",
     ];
-    let with = |extra: &[&'static str]| -> Vec<&str> {
-        common
-            .iter()
-            .copied()
-            .chain(extra.iter().copied())
-            .collect()
-    };
+    let with = |extra: &[&'static str]| joined(&common, extra);
 
     let (code, out_text, err_text) = interrupt(
         "mnist_lenet",
@@ -407,13 +406,7 @@ fn ctrl_c_resumes_a_model_with_dropout_exactly() {
         "--threads",
         "2",
     ];
-    let with = |extra: &[&'static str]| -> Vec<&str> {
-        common
-            .iter()
-            .copied()
-            .chain(extra.iter().copied())
-            .collect()
-    };
+    let with = |extra: &[&'static str]| joined(&common, extra);
     let (code, out_text, err_text) = interrupt(
         "mnist_modern",
         &with(&["--save", "run.safetensors"]),

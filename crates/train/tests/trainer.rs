@@ -59,6 +59,24 @@ fn factory() -> ModelFactory {
     Arc::new(|| Box::new(lenet5(&mut StdRng::seed_from_u64(99))))
 }
 
+/// Runs `work` on a new rayon pool of `threads` threads.
+fn on_threads<R: Send>(threads: usize, work: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(work)
+}
+
+/// Checks the text of a non-finite-loss error: where it happened, and the last good
+/// checkpoint (`path`, saved `at`).
+fn assert_nan_message(err: &TrainError, happened: &str, path: &Path, at: &str) {
+    let message = err.to_string();
+    assert!(message.contains(happened), "{message}");
+    let checkpoint = format!("the last good checkpoint is {} ({at})", path.display());
+    assert!(message.contains(&checkpoint), "{message}");
+}
+
 fn weights(model: &dyn Layer) -> Vec<Vec<u32>> {
     model
         .parameters()
@@ -262,15 +280,7 @@ fn a_nan_loss_after_a_checkpoint_names_it() {
         .unwrap()
         .fit(&mut model, &mut adam, &train, &test, history)
         .unwrap_err();
-    let message = err.to_string();
-    assert!(message.contains("epoch 2, batch 2 of 3"), "{message}");
-    assert!(
-        message.contains(&format!(
-            "the last good checkpoint is {} (after epoch 1)",
-            path.display()
-        )),
-        "{message}"
-    );
+    assert_nan_message(&err, "epoch 2, batch 2 of 3", &path, "after epoch 1");
     assert_eq!(
         std::fs::read(&path).unwrap(),
         good,
@@ -403,11 +413,7 @@ fn metrics_bits(history: &History) -> Vec<(usize, [u64; 4])> {
 fn the_thread_count_of_the_pool_does_not_change_weights_or_metrics() {
     let (train, test) = (synthetic(200, 1), synthetic(50, 2));
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             let mut model = lenet5(&mut StdRng::seed_from_u64(0));
             let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
             // threads 0: one replica per thread of the pool.
@@ -780,14 +786,11 @@ fn a_nan_loss_after_a_mid_epoch_resume_names_where_the_checkpoint_stands() {
         state.partial,
     )
     .unwrap_err();
-    let message = err.to_string();
-    assert!(message.contains("epoch 2, batch 3 of 3"), "{message}");
-    assert!(
-        message.contains(&format!(
-            "the last good checkpoint is {} (after batch 1 of epoch 2)",
-            path.display()
-        )),
-        "{message}"
+    assert_nan_message(
+        &err,
+        "epoch 2, batch 3 of 3",
+        &path,
+        "after batch 1 of epoch 2",
     );
     assert_eq!(std::fs::read(&path).unwrap(), good);
 }
@@ -796,11 +799,7 @@ fn a_nan_loss_after_a_mid_epoch_resume_names_where_the_checkpoint_stands() {
 fn a_model_with_dropout_trains_the_same_on_any_number_of_threads() {
     let (train, test) = (synthetic(160, 1), synthetic(50, 2));
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             let mut model = dropout_net(0);
             let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
             // Replicas offered, as `run` does; the dropout counter keeps the model itself.
