@@ -326,6 +326,7 @@ impl Update {
         }
     }
 
+    /// Updates one chunk, 8 lanes at a time when the CPU has AVX2.
     fn chunk(
         &self,
         weights: &mut [f32],
@@ -337,26 +338,26 @@ impl Update {
         {
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2.
-                return unsafe { self.slices_avx2(weights, grads, exp_avg, exp_avg_sq) };
+                return unsafe { self.chunk_avx2(weights, grads, exp_avg, exp_avg_sq) };
             }
         }
-        self.slices_plain(weights, grads, exp_avg, exp_avg_sq);
+        self.chunk_plain(weights, grads, exp_avg, exp_avg_sq);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn slices_avx2(
+    unsafe fn chunk_avx2(
         &self,
         weights: &mut [f32],
         grads: &[f32],
         exp_avg: &mut [f32],
         exp_avg_sq: &mut [f32],
     ) {
-        self.slices_plain(weights, grads, exp_avg, exp_avg_sq);
+        self.chunk_plain(weights, grads, exp_avg, exp_avg_sq);
     }
 
     #[inline(always)]
-    fn slices_plain(
+    fn chunk_plain(
         &self,
         weights: &mut [f32],
         grads: &[f32],

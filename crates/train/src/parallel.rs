@@ -41,14 +41,14 @@ pub struct BatchOutcome {
 /// on the model itself or on `T` replicas in parallel, so a run is reproducible
 /// whatever the number of threads.
 ///
-/// With replicas (from a [`ModelFactory`]), each replica receives the model's weights
-/// before every batch and takes the next shard not yet taken whenever it is free, one
-/// replica per thread of the rayon pool. Models with buffers (batch norm's running statistics) or counters
-/// ([`Layer::extra_state`], dropout's mask counter) are always computed on the model
-/// itself, since replicas would not update them — and each replica's dropout would
-/// draw its own copy of the masks. [`Trainer`](crate::Trainer) then uses one shard per
-/// batch, so that batch statistics cover the whole batch. (The layers' kernels still
-/// use every thread.)
+/// With replicas (from a [`ModelFactory`]), one per thread of the rayon pool, each
+/// replica receives the model's weights before every batch and takes the next shard
+/// not yet taken whenever it is free. Models with buffers (batch norm's running
+/// statistics) or counters ([`Layer::extra_state`], dropout's mask counter) are always
+/// computed on the model itself, since replicas would not update them — and each
+/// replica's dropout would draw its own copy of the masks. [`Trainer`](crate::Trainer)
+/// then uses one shard per batch, so that batch statistics cover the whole batch. (The
+/// layers' kernels still use every thread.)
 pub struct DataParallel {
     shard_size: usize,
     replicas: Vec<Box<dyn Layer>>,
