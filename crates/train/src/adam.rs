@@ -170,6 +170,15 @@ impl Optimizer for Adam {
         } else {
             (weight_decay, 1.0)
         };
+        let update = Update {
+            beta1,
+            beta2,
+            eps,
+            l2,
+            decay,
+            step_size,
+            bias_correction2_sqrt,
+        };
         for (name, param) in model.parameters_mut() {
             let moments = match self.moments.get_mut(&name) {
                 Some(m) if m.exp_avg.shape() == param.value.shape() => m,
@@ -182,15 +191,6 @@ impl Optimizer for Adam {
                     self.moments.insert(name.clone(), fresh);
                     self.moments.get_mut(&name).expect("just inserted")
                 }
-            };
-            let update = Update {
-                beta1,
-                beta2,
-                eps,
-                l2,
-                decay,
-                step_size,
-                bias_correction2_sqrt,
             };
             match (
                 param.value.as_slice_mut(),
