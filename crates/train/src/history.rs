@@ -54,3 +54,32 @@ impl History {
         self.epochs.push(metrics);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checkpoints keep the history as JSON: every f64 must come back to the same bits.
+    /// (serde_json's default parser can be one ulp off; this value was, see Cargo.toml.)
+    #[test]
+    fn json_round_trip_keeps_every_bit() {
+        let mut history = History::new();
+        for (i, x) in [12275.992625734505, 0.1 + 0.2, 1e-300, 5.147157193]
+            .iter()
+            .enumerate()
+        {
+            history.push(EpochMetrics {
+                epoch: i + 1,
+                train_loss: *x,
+                train_accuracy: x / 3.0,
+                test_loss: x * 7.0,
+                test_accuracy: x.sqrt(),
+                seconds: 1.0 / x,
+                samples_per_second: *x,
+            });
+        }
+        let back: History =
+            serde_json::from_str(&serde_json::to_string(&history).unwrap()).unwrap();
+        assert_eq!(back, history);
+    }
+}
