@@ -393,7 +393,9 @@ fn run_epochs(
         let started = Instant::now();
         // The batch loop runs on a thread of the rayon pool (see `on_pool`).
         on_pool(|| -> Result<(), TrainError> {
-            for (index, batch) in (first_batch..).zip(batches) {
+            let mut next = batches.next();
+            let mut index = first_batch;
+            while let Some(batch) = next.take() {
                 let step = (epoch as u64 - 1) * steps_per_epoch + index as u64;
                 let lr = config.schedule.learning_rate(
                     base_lr,
@@ -404,7 +406,14 @@ fn run_epochs(
                     },
                 );
                 model.zero_grad();
-                let outcome = engine.gradient(model, batch.images.view(), &batch.labels)?;
+                // The next batch is assembled meanwhile by another pool thread, off
+                // the serial path (on a single thread: afterwards).
+                let (outcome, following) = rayon::join(
+                    || engine.gradient(model, batch.images.view(), &batch.labels),
+                    || batches.next(),
+                );
+                let outcome = outcome?;
+                next = following;
                 if !outcome.loss.is_finite() {
                     return Err(TrainError::NonFiniteLoss {
                         epoch,
@@ -434,6 +443,7 @@ fn run_epochs(
                     model,
                     optimizer,
                 )?;
+                index += 1;
             }
             Ok(())
         })?;
