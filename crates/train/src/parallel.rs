@@ -5,9 +5,9 @@ use crate::TrainError;
 use ndarray::{s, Array2, ArrayD, ArrayView4, Axis, Ix2};
 use rayon::prelude::*;
 use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy};
-use scratchnet_tensor::parallel::serial;
+use scratchnet_tensor::parallel::{serial, use_threads};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Builds a fresh model of the same architecture as the one being trained (its
 /// weights do not matter: they are overwritten before every use). Used to make one
@@ -53,10 +53,17 @@ pub struct DataParallel {
     shard_size: usize,
     replicas: Vec<Box<dyn Layer>>,
     loss: SoftmaxCrossEntropy,
+    /// Per shard index, that shard's gradients (parameter order), kept from batch to
+    /// batch: a replica swaps its gradients with them instead of cloning its own.
+    shard_grads: Vec<Mutex<Vec<ArrayD<f32>>>>,
 }
 
-/// One shard's share: its index, its gradients (parameter order), summed loss, correct count.
-type ShardResult = (usize, Vec<ArrayD<f32>>, f64, usize);
+/// One shard's share: its index, summed loss, correct count (its gradients are in
+/// `shard_grads[index]`).
+type ShardResult = (usize, f64, usize);
+
+/// Elements per chunk when adding the shards' gradients on the pool.
+const SUM_CHUNK: usize = 1 << 13;
 
 impl DataParallel {
     /// Shards of `shard_size` computed on `model` itself, one after another.
@@ -71,6 +78,7 @@ impl DataParallel {
             shard_size,
             replicas: Vec::new(),
             loss: SoftmaxCrossEntropy::new(),
+            shard_grads: Vec::new(),
         })
     }
 
@@ -182,6 +190,10 @@ impl DataParallel {
             // its samples, and they are added in shard order below, so the bits do not
             // depend on who computed what.
             let next_shard = AtomicUsize::new(0);
+            if self.shard_grads.len() < shards.len() {
+                self.shard_grads.resize_with(shards.len(), Default::default);
+            }
+            let shard_grads = &self.shard_grads;
             let results: Vec<Result<Vec<ShardResult>, TrainError>> = self
                 .replicas
                 .par_iter_mut()
@@ -207,12 +219,19 @@ impl DataParallel {
                                 &labels[start..end],
                                 n,
                             )?;
-                            let grads = replica
-                                .parameters()
-                                .into_iter()
-                                .map(|(_, p)| p.grad.clone())
-                                .collect();
-                            out.push((index, grads, loss, right));
+                            // Each index is taken once, so its lock is never contended.
+                            let mut slot = shard_grads[index]
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner);
+                            let params = replica.parameters_mut();
+                            if slot.len() != params.len() {
+                                *slot = params.iter().map(|(_, p)| p.grad.clone()).collect();
+                            }
+                            // The replica gets the slot's old buffers, zeroed before use.
+                            for ((_, p), g) in params.into_iter().zip(slot.iter_mut()) {
+                                std::mem::swap(&mut p.grad, g);
+                            }
+                            out.push((index, loss, right));
                         }
                         Ok(out)
                     })
@@ -223,14 +242,15 @@ impl DataParallel {
                 per_shard.extend(result?);
             }
             per_shard.sort_by_key(|(index, ..)| *index);
-            let mut params = model.parameters_mut();
-            for (_, grads, loss, right) in per_shard {
-                for ((_, p), g) in params.iter_mut().zip(&grads) {
-                    p.grad += g;
-                }
+            for (_, loss, right) in per_shard {
                 total_loss += loss;
                 correct += right;
             }
+            let shard_grads: Vec<_> = self.shard_grads[..shards.len()]
+                .iter_mut()
+                .map(|slot| slot.get_mut().unwrap_or_else(PoisonError::into_inner))
+                .collect();
+            add_in_shard_order(model, &shard_grads);
         }
         Ok(BatchOutcome {
             loss: total_loss / n.max(1) as f64,
@@ -276,6 +296,39 @@ impl DataParallel {
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         ndarray::concatenate(Axis(0), &views)
             .map_err(|e| TrainError::config(format!("model outputs of different widths: {e}")))
+    }
+}
+
+/// Adds every shard's gradients into `model`'s, element by element in shard order —
+/// the same bits as adding whole shards one after another — in chunks on the pool.
+fn add_in_shard_order(model: &mut dyn Layer, shard_grads: &[&mut Vec<ArrayD<f32>>]) {
+    let mut chunks = Vec::new();
+    for (i, (_, p)) in model.parameters_mut().into_iter().enumerate() {
+        let contiguous = |g: &ArrayD<f32>| g.is_standard_layout();
+        if contiguous(&p.grad) && shard_grads.iter().all(|grads| contiguous(&grads[i])) {
+            let total = p.grad.as_slice_mut().expect("checked: standard layout");
+            chunks.extend(
+                (total.chunks_mut(SUM_CHUNK).enumerate()).map(|(c, t)| (i, c * SUM_CHUNK, t)),
+            );
+        } else {
+            for grads in shard_grads {
+                p.grad += &grads[i];
+            }
+        }
+    }
+    let add = |(i, start, total): (usize, usize, &mut [f32])| {
+        let end = start + total.len();
+        for grads in shard_grads {
+            let all = grads[i].as_slice().expect("checked: standard layout");
+            for (t, g) in total.iter_mut().zip(&all[start..end]) {
+                *t += g;
+            }
+        }
+    };
+    if chunks.len() > 1 && use_threads() {
+        chunks.into_par_iter().for_each(add);
+    } else {
+        chunks.into_iter().for_each(add);
     }
 }
 
