@@ -5,7 +5,7 @@ use crate::{
 };
 use ndarray::{ArrayD, Zip};
 use rayon::prelude::*;
-use scratchnet_layers::Layer;
+use scratchnet_layers::{Layer, Parameter};
 use std::collections::BTreeMap;
 
 /// The hyper-parameters of [`Adam`].
@@ -179,33 +179,57 @@ impl Optimizer for Adam {
             step_size,
             bias_correction2_sqrt,
         };
-        for (name, param) in model.parameters_mut() {
-            let moments = match self.moments.get_mut(&name) {
-                Some(m) if m.exp_avg.shape() == param.value.shape() => m,
-                _ => {
-                    let zeros = ArrayD::zeros(param.value.raw_dim());
-                    let fresh = Moments {
-                        exp_avg: zeros.clone(),
-                        exp_avg_sq: zeros,
-                    };
-                    self.moments.insert(name.clone(), fresh);
-                    self.moments.get_mut(&name).expect("just inserted")
-                }
+        let mut params: BTreeMap<String, &mut Parameter> =
+            model.parameters_mut().into_iter().collect();
+        for (name, param) in &params {
+            if !matches!(self.moments.get(name), Some(m) if m.exp_avg.shape() == param.value.shape())
+            {
+                let zeros = ArrayD::zeros(param.value.raw_dim());
+                let fresh = Moments {
+                    exp_avg: zeros.clone(),
+                    exp_avg_sq: zeros,
+                };
+                self.moments.insert(name.clone(), fresh);
+            }
+        }
+        // Every parameter's elements, cut into chunks updated on the pool together: no
+        // bit changes, each element gets the same IEEE operations whoever computes it
+        // (Rust never fuses a multiply and an add on its own).
+        let mut chunks = Vec::new();
+        for (name, moments) in &mut self.moments {
+            let Some(param) = params.remove(name) else {
+                continue;
             };
-            match (
-                param.value.as_slice_mut(),
-                param.grad.as_slice(),
-                moments.exp_avg.as_slice_mut(),
-                moments.exp_avg_sq.as_slice_mut(),
-            ) {
-                (Some(weights), Some(grads), Some(exp_avg), Some(exp_avg_sq)) => {
-                    update.slices(weights, grads, exp_avg, exp_avg_sq)
-                }
-                _ => Zip::from(&mut param.value)
+            let contiguous = param.value.is_standard_layout()
+                && param.grad.is_standard_layout()
+                && moments.exp_avg.is_standard_layout()
+                && moments.exp_avg_sq.is_standard_layout();
+            if contiguous {
+                let slices = "checked: standard layout";
+                let weights = param.value.as_slice_mut().expect(slices);
+                let grads = param.grad.as_slice().expect(slices);
+                let exp_avg = moments.exp_avg.as_slice_mut().expect(slices);
+                let exp_avg_sq = moments.exp_avg_sq.as_slice_mut().expect(slices);
+                chunks.extend(
+                    (weights.chunks_mut(CHUNK).zip(grads.chunks(CHUNK)))
+                        .zip(exp_avg.chunks_mut(CHUNK))
+                        .zip(exp_avg_sq.chunks_mut(CHUNK)),
+                );
+            } else {
+                Zip::from(&mut param.value)
                     .and(&param.grad)
                     .and(&mut moments.exp_avg)
                     .and(&mut moments.exp_avg_sq)
-                    .for_each(|w, &g, m, v| update.element(w, g, m, v)),
+                    .for_each(|w, &g, m, v| update.element(w, g, m, v));
+            }
+        }
+        if chunks.len() > 1 && scratchnet_tensor::parallel::use_threads() {
+            chunks
+                .into_par_iter()
+                .for_each(|(((w, g), m), v)| update.chunk(w, g, m, v));
+        } else {
+            for (((w, g), m), v) in chunks {
+                update.chunk(w, g, m, v);
             }
         }
     }
@@ -278,6 +302,9 @@ impl Optimizer for Adam {
     }
 }
 
+/// Elements per chunk of an Adam step on the pool.
+const CHUNK: usize = 1 << 13;
+
 /// The scalars of one Adam step, and the update of one element with them — the
 /// operations of PyTorch's `_single_tensor_adam`, in its order.
 #[derive(Clone, Copy)]
@@ -300,30 +327,6 @@ impl Update {
         *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
         let denom = v.sqrt() / self.bias_correction2_sqrt + self.eps;
         *w -= self.step_size * (*m / denom);
-    }
-
-    /// Updates whole slices (of one length): big ones in chunks on the rayon pool, each
-    /// chunk 8 lanes at a time when the CPU has AVX2. Neither changes a bit: every
-    /// element gets the same IEEE operations, whoever computes it (Rust never fuses
-    /// a multiply and an add on its own).
-    fn slices(
-        &self,
-        weights: &mut [f32],
-        grads: &[f32],
-        exp_avg: &mut [f32],
-        exp_avg_sq: &mut [f32],
-    ) {
-        const CHUNK: usize = 1 << 14;
-        if weights.len() >= 2 * CHUNK && scratchnet_tensor::parallel::use_threads() {
-            weights
-                .par_chunks_mut(CHUNK)
-                .zip(grads.par_chunks(CHUNK))
-                .zip(exp_avg.par_chunks_mut(CHUNK))
-                .zip(exp_avg_sq.par_chunks_mut(CHUNK))
-                .for_each(|(((w, g), m), v)| self.chunk(w, g, m, v));
-        } else {
-            self.chunk(weights, grads, exp_avg, exp_avg_sq);
-        }
     }
 
     /// Updates one chunk, 8 lanes at a time when the CPU has AVX2.
