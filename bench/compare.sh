@@ -10,6 +10,9 @@
 # Env: MNIST_DIR (default ../shared/data/mnist), VENV (default /tmp/scratchnet-bench-venv),
 #      SCALING=1 also measures batch sizes 16 and 256 (every round, both frameworks, 1 and 2 threads),
 #      FULL=1 also measures peak RSS of the full three-epoch mnist_lenet example with /usr/bin/time -v.
+# Ends with bench/thread_scaling.rs: the 2-thread/1-thread ratio measured interleaved in one
+# process (short slices alternating between a 1- and a 2-thread pool), which this host's
+# drift disturbs far less than whole epochs run one after another.
 # Not part of CI: it downloads torch. Timings are noisy; only same-run ratios mean anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +31,7 @@ fi
 py="$venv/bin/python"
 
 echo "== building scratchnet's bench (release)"
-cargo build -q --release --example bench_lenet
+cargo build -q --release --example bench_lenet --example thread_scaling
 sn=target/release/examples/bench_lenet
 
 run_pair() { # threads batch tag
@@ -92,3 +95,7 @@ if [ "${FULL:-0}" = 1 ]; then
     --metrics "$out/full.json" 2>"$out/full.time" | tail -n 3
   grep -E "Maximum resident|Elapsed" "$out/full.time"
 fi
+
+echo "== 2 threads / 1 thread, interleaved (bench/thread_scaling.rs, batch 64)"
+target/release/examples/thread_scaling --data-dir "$data" >"$out/thread_scaling.txt"
+tail -n 2 "$out/thread_scaling.txt"
