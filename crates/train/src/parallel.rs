@@ -140,6 +140,53 @@ impl DataParallel {
         images: ArrayView4<f32>,
         labels: &[usize],
     ) -> Result<BatchOutcome, TrainError> {
+        self.gradient_and(model, images, labels, || ()).0
+    }
+
+    /// [`gradient`](Self::gradient), and `meanwhile`, run once: by the first replica
+    /// that finds no shard left to take — in time it would otherwise spend waiting for
+    /// the last shard — or, without replicas, after the shards. The trainer assembles
+    /// the next batch there.
+    ///
+    /// # Errors
+    /// As [`gradient`](Self::gradient); `meanwhile` runs even then.
+    pub fn gradient_and<T: Send>(
+        &mut self,
+        model: &mut dyn Layer,
+        images: ArrayView4<f32>,
+        labels: &[usize],
+        meanwhile: impl FnOnce() -> T + Send,
+    ) -> (Result<BatchOutcome, TrainError>, T) {
+        let meanwhile = Mutex::new(Some(meanwhile));
+        let take = || {
+            meanwhile
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+        };
+        let done = Mutex::new(None);
+        let outcome = self.shards(model, images, labels, &|| {
+            if let Some(work) = take() {
+                *done.lock().unwrap_or_else(PoisonError::into_inner) = Some(work());
+            }
+        });
+        // Without replicas (or after a failed shard) no replica may have run it.
+        let result = match done.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            Some(result) => result,
+            None => take().expect("only a run that stores its result takes it")(),
+        };
+        (outcome, result)
+    }
+
+    /// The body of [`gradient_and`](Self::gradient_and): `idle` is called by each replica
+    /// that runs out of shards.
+    fn shards(
+        &mut self,
+        model: &mut dyn Layer,
+        images: ArrayView4<f32>,
+        labels: &[usize],
+        idle: &(dyn Fn() + Sync),
+    ) -> Result<BatchOutcome, TrainError> {
         let n = labels.len();
         if images.dim().0 != n {
             return Err(TrainError::config(format!(
@@ -209,6 +256,7 @@ impl DataParallel {
                         loop {
                             let index = next_shard.fetch_add(1, Ordering::Relaxed);
                             let Some(&(start, end)) = shards.get(index) else {
+                                idle();
                                 break;
                             };
                             replica.zero_grad();
@@ -388,4 +436,48 @@ fn count_correct(logits: &Array2<f32>, labels: &[usize]) -> usize {
         .zip(labels)
         .filter(|(p, l)| p == l)
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::lenet5;
+    use ndarray::Array4;
+    use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+    use std::sync::atomic::AtomicUsize;
+
+    fn engines(model: &dyn Layer) -> Vec<DataParallel> {
+        let factory: ModelFactory = Arc::new(|| Box::new(lenet5(&mut StdRng::seed_from_u64(1))));
+        vec![
+            DataParallel::sequential(16).unwrap(),
+            DataParallel::with_replicas(16, 2, &factory, model).unwrap(),
+        ]
+    }
+
+    #[test]
+    fn meanwhile_runs_exactly_once_and_even_after_an_error() {
+        let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+        let images = Array4::<f32>::zeros((40, 1, 28, 28));
+        let good: Vec<usize> = (0..40).map(|i| i % 10).collect();
+        let mut bad = good.clone();
+        bad[39] = 10;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for mut engine in engines(&model) {
+            for labels in [&good, &bad] {
+                let runs = AtomicUsize::new(0);
+                let (outcome, value) = pool.install(|| {
+                    engine.gradient_and(&mut model, images.view(), labels, || {
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        "next batch"
+                    })
+                });
+                assert_eq!(outcome.is_ok(), labels == &good);
+                assert_eq!(value, "next batch");
+                assert_eq!(runs.into_inner(), 1, "{} replicas", engine.replicas());
+            }
+        }
+    }
 }

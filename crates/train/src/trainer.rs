@@ -406,12 +406,11 @@ fn run_epochs(
                     },
                 );
                 model.zero_grad();
-                // The next batch is assembled meanwhile by another pool thread, off
+                // The next batch is assembled by the first thread out of shards, off
                 // the serial path (on a single thread: afterwards).
-                let (outcome, following) = rayon::join(
-                    || engine.gradient(model, batch.images.view(), &batch.labels),
-                    || batches.next(),
-                );
+                let next_batch = || batches.next();
+                let (outcome, following) =
+                    engine.gradient_and(model, batch.images.view(), &batch.labels, next_batch);
                 let outcome = outcome?;
                 next = following;
                 if !outcome.loss.is_finite() {
