@@ -227,11 +227,9 @@ impl DataParallel {
                 p.grad = t;
             }
         } else {
-            let weights: Vec<ArrayD<f32>> = model
-                .parameters()
-                .into_iter()
-                .map(|(_, p)| p.value.clone())
-                .collect();
+            // Each replica copies the model's weights itself, on its own thread.
+            let params = model.parameters();
+            let weights: Vec<&ArrayD<f32>> = params.iter().map(|(_, p)| &p.value).collect();
             // Shards go to whichever replica is free next, so a thread the system
             // stalls takes fewer; each shard's gradient depends only on the weights and
             // its samples, and they are added in shard order below, so the bits do not
@@ -320,11 +318,8 @@ impl DataParallel {
         if self.replicas.is_empty() || n < 2 * self.replicas.len() {
             return to_matrix(model.forward(images.into_dyn(), Mode::Eval)?);
         }
-        let weights: Vec<ArrayD<f32>> = model
-            .parameters()
-            .into_iter()
-            .map(|(_, p)| p.value.clone())
-            .collect();
+        let params = model.parameters();
+        let weights: Vec<&ArrayD<f32>> = params.iter().map(|(_, p)| &p.value).collect();
         let chunk = n.div_ceil(self.replicas.len());
         let parts: Vec<Result<Array2<f32>, TrainError>> = self
             .replicas
