@@ -98,4 +98,4 @@ fi
 
 echo "== 2 threads / 1 thread, interleaved (bench/thread_scaling.rs, batch 64)"
 target/release/examples/thread_scaling --data-dir "$data" >"$out/thread_scaling.txt"
-tail -n 2 "$out/thread_scaling.txt"
+tail -n 3 "$out/thread_scaling.txt"

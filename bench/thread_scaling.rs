@@ -13,6 +13,11 @@
 //! only). Prints every round, the medians, and the overall ratio (all images over all
 //! seconds of each thread count), the figure to quote.
 //!
+//! Under a hypervisor, it also reads the CPU time the host **stole** from this machine
+//! during each slice (Linux `/proc/stat`) and repeats the overall ratio over the rounds
+//! in which neither slice lost any: a stolen millisecond stalls a 2-thread step (both
+//! threads wait for the slower) more than a 1-thread one, so the ratio swings with it.
+//!
 //! ```sh
 //! cargo run --release --example thread_scaling -- --data-dir ../shared/data/mnist --rounds 80 --batches 25
 //! ```
@@ -62,7 +67,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    // The training set cut into slices, each one slice's epoch.
+    // The training set cut into slices; each trainer epoch covers the next one.
     let (images, labels) = (data.train.images(), data.train.labels());
     let pixels = images.len() / labels.len();
     let slices: Vec<Split> = (0..slices)
@@ -80,10 +85,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut optimizer = Adam::new(AdamConfig::adam(1e-3))?;
     let pools = [1, 2].map(|threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build());
     let mut rates: [Vec<f64>; 2] = Default::default();
+    let mut stolen: [Vec<u64>; 2] = Default::default();
     let mut history = History::new();
-    println!("round  1 thread img/s  2 threads img/s  ratio");
+    println!("round  1 thread img/s  2 threads img/s  ratio  (steal: ticks of stolen CPU time)");
     for round in 1..=args.rounds as usize {
-        for (pool, rates) in pools.iter().zip(&mut rates) {
+        for ((pool, rates), stolen) in pools.iter().zip(&mut rates).zip(&mut stolen) {
             let pool = pool.as_ref().map_err(|e| e.to_string())?;
             let config = TrainConfig {
                 epochs: history.completed_epochs() + 1,
@@ -97,7 +103,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 progress: ProgressMode::Quiet,
                 ..TrainConfig::default()
             };
-            let slice = &slices[(history.completed_epochs()) % slices.len()];
+            let slice = &slices[history.completed_epochs() % slices.len()];
+            let steal_before = steal_ticks();
             let outcome = pool.install(|| {
                 Trainer::new(config)?.with_replicas(factory.clone()).fit(
                     model.as_mut(),
@@ -107,6 +114,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                     std::mem::take(&mut history),
                 )
             })?;
+            stolen.push(steal_ticks().zip(steal_before).map_or(0, |(b, a)| b - a));
             history = outcome.history;
             rates.push(
                 history
@@ -116,7 +124,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         let (one, two) = (rates[0][round - 1], rates[1][round - 1]);
-        println!("{round:5}  {one:16.0}  {two:15.0}  {:.3}", two / one);
+        let steal = stolen[0][round - 1] + stolen[1][round - 1];
+        println!(
+            "{round:5}  {one:16.0}  {two:15.0}  {:.3}  steal {steal}",
+            two / one
+        );
     }
     let ratios: Vec<f64> = rates[1]
         .iter()
@@ -136,6 +148,25 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         "overall: {one:.0} img/s on 1 thread, {two:.0} on 2 threads: {:.3}x",
         two / one
     );
+    if steal_ticks().is_some() {
+        // `/proc/stat` counts in USER_HZ: 100 per second on every Linux target Rust has.
+        let seconds = |lane: &[u64]| lane.iter().sum::<u64>() as f64 / 100.0;
+        let calm: Vec<usize> = (0..rates[0].len())
+            .filter(|&r| stolen[0][r] == 0 && stolen[1][r] == 0)
+            .collect();
+        let pick = |lane: &[f64]| calm.iter().map(|&r| lane[r]).collect::<Vec<f64>>();
+        let (one, two) = (overall(&pick(&rates[0])), overall(&pick(&rates[1])));
+        // With no calm round the last figures are NaN, which says just that.
+        println!(
+            "stolen by the host: {:.1} s during 1-thread slices, {:.1} s during 2-thread slices; \
+             rounds with none stolen: {} of {}, overall {one:.0} / {two:.0} img/s: {:.3}x",
+            seconds(&stolen[0]),
+            seconds(&stolen[1]),
+            calm.len(),
+            rates[0].len(),
+            two / one
+        );
+    }
     Ok(())
 }
 
@@ -148,4 +179,12 @@ fn median(values: &[f64]) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
+}
+
+/// CPU time the hypervisor has stolen from this machine so far, in clock ticks (the
+/// eighth number of `/proc/stat`'s `cpu` line); `None` where there is no such file.
+fn steal_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().find(|l| l.starts_with("cpu "))?;
+    cpu.split_whitespace().nth(8)?.parse().ok()
 }
