@@ -13,10 +13,12 @@
 //! # How the batch kernels run
 //! [`conv2d_forward`] and [`conv2d_backward`] (which the `Conv2d` layer uses,
 //! and which [`conv2d`], [`conv2d_grad_input`] and [`conv2d_grad_weight`]
-//! wrap) split the batch into chunks of [`SAMPLE_CHUNK`] samples that run on
-//! rayon's pool, each with its own scratch buffers (nothing is allocated per
-//! sample). Weight and bias gradients are summed per chunk and the chunk sums
-//! added in chunk order, so the results are bit-identical for any thread count.
+//! wrap) split the batch into chunks that run on rayon's pool, each with its
+//! own scratch buffers (nothing is allocated per sample). Weight and bias
+//! gradients are summed per chunk of [`SAMPLE_CHUNK`] samples and the chunk
+//! sums added in chunk order, so the results are bit-identical for any thread
+//! count; outputs and input gradients, computed sample by sample, run in
+//! [`split_chunk`] pieces, and alongside the weight gradient.
 //! The products use [`crate::gemm`]. Two strategies:
 //!
 //! - **Direct** (stride 1, dilation 1, one group, and little padding waste —
@@ -36,7 +38,7 @@
 //!   for the input gradient `dcols` folded back by [`col2im`].
 
 use crate::gemm::{self, Gathered, Init, OffsetRows, Strided};
-use crate::parallel::{par_build, par_map, use_threads, with_scratch, SAMPLE_CHUNK};
+use crate::parallel::{par_build, par_map, split_chunk, use_threads, with_scratch, SAMPLE_CHUNK};
 use crate::Window2d;
 use ndarray::{
     Array1, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2,
@@ -219,17 +221,18 @@ pub fn conv2d_forward(
     } else {
         Vec::new()
     };
+    let split = split_chunk();
     let cache_chunks: Option<Vec<Mutex<&mut [f32]>>> = cache.map(|cache| {
         cache.prepare(&plan);
         cache
             .data
-            .chunks_mut(SAMPLE_CHUNK * cache.sample_len)
+            .chunks_mut(split * cache.sample_len)
             .map(Mutex::new)
             .collect()
     });
     let out_sample = plan.o * plan.p;
-    let (out, _) = par_build(n * out_sample, SAMPLE_CHUNK * out_sample, |chunk, out| {
-        let s0 = chunk * SAMPLE_CHUNK;
+    let (out, _) = par_build(n * out_sample, split * out_sample, |chunk, out| {
+        let s0 = chunk * split;
         let samples = out.len() / out_sample;
         let xs = &x[s0 * plan.in_sample()..(s0 + samples) * plan.in_sample()];
         let mut guard = cache_chunks
@@ -739,8 +742,8 @@ fn fill_cache(plan: &Plan, x: &[f32], cache: &mut Conv2dCache) {
     if use_threads() {
         cache
             .data
-            .par_chunks_mut(SAMPLE_CHUNK * sample_len)
-            .zip(x.par_chunks(SAMPLE_CHUNK * in_sample))
+            .par_chunks_mut(split_chunk() * sample_len)
+            .zip(x.par_chunks(split_chunk() * in_sample))
             .for_each(fill);
     } else {
         cache
@@ -873,33 +876,46 @@ fn backward(
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let in_sample = plan.in_sample();
     let out_sample = plan.o * plan.p;
-    let chunk = |i: usize, dx: Option<&mut [f32]>| {
-        let s0 = i * SAMPLE_CHUNK;
-        let s1 = plan.n.min(s0 + SAMPLE_CHUNK);
-        let dys = &dy[s0 * out_sample..s1 * out_sample];
-        let mut db = vec![0.0f32; plan.o];
-        for dy_s in dys.chunks_exact(out_sample) {
-            for (b, row) in db.iter_mut().zip(dy_s.chunks_exact(plan.p.max(1))) {
-                *b += crate::simd::sum(row);
+    // Weight and bias gradients: partial sums per chunk of SAMPLE_CHUNK samples.
+    let sums = || {
+        par_map(plan.n.div_ceil(SAMPLE_CHUNK), |i| {
+            let s0 = i * SAMPLE_CHUNK;
+            let s1 = plan.n.min(s0 + SAMPLE_CHUNK);
+            let dys = &dy[s0 * out_sample..s1 * out_sample];
+            let mut db = vec![0.0f32; plan.o];
+            for dy_s in dys.chunks_exact(out_sample) {
+                for (b, row) in db.iter_mut().zip(dy_s.chunks_exact(plan.p.max(1))) {
+                    *b += crate::simd::sum(row);
+                }
             }
-        }
-        let dw = cache.map(|cache| {
-            let xs = &cache.data[s0 * cache.sample_len..s1 * cache.sample_len];
-            weight_grad_chunk(plan, xs, dys)
-        });
-        if let Some(dx) = dx {
-            input_grad_chunk(plan, dys, wt, dx);
-        }
-        (dw, db)
+            let dw = cache.map(|cache| {
+                let xs = &cache.data[s0 * cache.sample_len..s1 * cache.sample_len];
+                weight_grad_chunk(plan, xs, dys)
+            });
+            (dw, db)
+        })
     };
-    let chunks = plan.n.div_ceil(SAMPLE_CHUNK);
-    let (dx, parts): (Option<Vec<f32>>, Vec<_>) = if want_dx {
-        let (dx, parts) = par_build(plan.n * in_sample, SAMPLE_CHUNK * in_sample, |i, dx| {
-            chunk(i, Some(dx))
-        });
-        (Some(dx), parts)
+    // The input gradient, sample by sample: any chunking gives the same bits.
+    let input_grad = || {
+        want_dx.then(|| {
+            let split = split_chunk();
+            par_build(plan.n * in_sample, split * in_sample, |i, dx| {
+                let s0 = i * split;
+                let samples = dx.len() / in_sample;
+                input_grad_chunk(
+                    plan,
+                    &dy[s0 * out_sample..(s0 + samples) * out_sample],
+                    wt,
+                    dx,
+                );
+            })
+            .0
+        })
+    };
+    let (dx, parts) = if use_threads() {
+        rayon::join(input_grad, sums)
     } else {
-        (None, par_map(chunks, |i| chunk(i, None)))
+        (input_grad(), sums())
     };
     let mut dw = vec![0.0f32; plan.o * plan.ckk];
     let mut db = vec![0.0f32; plan.o];

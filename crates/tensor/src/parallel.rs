@@ -1,16 +1,20 @@
 //! Deterministic data parallelism over fixed-size chunks of a batch.
 //!
-//! The batch kernels split their work into chunks of [`SAMPLE_CHUNK`] samples
-//! (or a fixed number of elements), **never** into one piece per thread. Each
-//! chunk is computed the same way whichever thread runs it, and per-chunk
-//! partial sums (a weight gradient) are added in chunk order, so results are
-//! bit-identical with 1, 2 or 64 threads. The threads are rayon's: the global
-//! pool (`RAYON_NUM_THREADS`) or whatever pool the caller `install`s.
+//! The batch kernels split their work into chunks of a fixed number of samples
+//! (or elements), **never** into one piece per thread. Each chunk is computed
+//! the same way whichever thread runs it, and per-chunk partial sums (a weight
+//! gradient) are added in chunk order, so results are bit-identical with 1, 2
+//! or 64 threads. Sums over samples use chunks of [`SAMPLE_CHUNK`], which fix
+//! the bits; work computed sample by sample (outputs, input gradients), whose
+//! bits no chunking changes, uses [`split_chunk`]: small pieces when threads
+//! are available, so that an idle thread can take over part of a busy one's.
+//! The threads are rayon's: the global pool (`RAYON_NUM_THREADS`) or whatever
+//! pool the caller `install`s.
 //!
-//! A caller that already keeps every thread busy with work of its own (one model
-//! replica per thread) runs the kernels inside [`serial`]: the same chunks, in the
-//! same order, on the calling thread, so no thread steals half of another's
-//! activation and drags its cache lines across cores.
+//! A caller whose own parallelism already splits the work evenly (inference on
+//! one model replica per thread) runs the kernels inside [`serial`]: the same
+//! chunks, in the same order, on the calling thread, so no thread steals half
+//! of another's activation and drags its cache lines across cores.
 
 use rayon::prelude::*;
 use std::cell::{Cell, RefCell};
@@ -21,6 +25,24 @@ use std::sync::Once;
 /// depend on the thread count; 16 gives a batch of 64 four chunks, which two
 /// or four threads share evenly.
 pub const SAMPLE_CHUNK: usize = 16;
+
+/// Samples per chunk of work whose results do not depend on how the batch is
+/// cut (outputs and input gradients, computed sample by sample) when kernels may
+/// use threads: finer than [`SAMPLE_CHUNK`], so that a thread left without work
+/// (a model replica that has run out of gradient shards) can take over part of
+/// another's.
+pub const SPLIT_CHUNK: usize = 4;
+
+/// Samples per chunk of sample-by-sample work here: [`SPLIT_CHUNK`] where
+/// kernels may use threads ([`use_threads`]), else [`SAMPLE_CHUNK`] (fewer,
+/// larger pieces on one thread). Such results are the same for any chunking.
+pub fn split_chunk() -> usize {
+    if use_threads() {
+        SPLIT_CHUNK
+    } else {
+        SAMPLE_CHUNK
+    }
+}
 
 /// Elements per chunk for element-wise kernels (activations).
 pub const ELEMENT_CHUNK: usize = 1 << 15;

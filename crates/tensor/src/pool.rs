@@ -8,7 +8,7 @@
 //! gradient, as in PyTorch's CPU kernel. A NaN anywhere in a window wins, so
 //! NaN propagates (PyTorch does the same).
 //!
-//! **Speed.** The batch runs in chunks of [`SAMPLE_CHUNK`] samples on rayon's
+//! **Speed.** The batch runs in chunks of [`split_chunk`] samples on rayon's
 //! pool (the results do not depend on the thread count: nothing is summed
 //! across chunks). *Tiled* windows — stride equal to the kernel, no padding,
 //! no dilation, the usual `2×2` pooling — have their own loops: a window's
@@ -16,7 +16,7 @@
 //! [`MaxPoolIndices`]), and the backward pass writes each window's gradient
 //! straight to its winner. `2×2` max pooling is vectorised with AVX2 when the CPU has it.
 
-use crate::parallel::{par_build, SAMPLE_CHUNK};
+use crate::parallel::{par_build, split_chunk};
 use crate::Window2d;
 use ndarray::{Array4, ArrayView4};
 use std::sync::Mutex;
@@ -95,8 +95,9 @@ pub fn max_pool2d_backward(
         idx.as_slice().expect("standard layout"),
     );
     let planes = n * c;
-    let (dx, _) = par_build(planes * h * w, SAMPLE_CHUNK * c * h * w, |chunk, dx| {
-        let p0 = chunk * SAMPLE_CHUNK * c;
+    let split = split_chunk();
+    let (dx, _) = par_build(planes * h * w, split * c * h * w, |chunk, dx| {
+        let p0 = chunk * split * c;
         let count = dx.len() / (h * w);
         let range = p0 * oh * ow..(p0 + count) * oh * ow;
         scatter_add(&dy[range.clone()], &idx[range], oh * ow, h * w, dx);
@@ -182,8 +183,9 @@ pub fn max_pool2d_indexed(
     indices.output_dim = [n, c, oh, ow];
     indices.window = *window;
     let len = n * c * oh * ow;
-    let chunk_out = SAMPLE_CHUNK * c * oh * ow;
-    let chunk_in = SAMPLE_CHUNK * c * h * w;
+    let split = split_chunk();
+    let chunk_out = split * c * oh * ow;
+    let chunk_in = split * c * h * w;
     let tiled = is_tiled(window);
     let output = if tiled {
         let mut local = match std::mem::take(&mut indices.winners) {
@@ -257,8 +259,9 @@ pub fn max_pool2d_indexed_backward(
     );
     let dy = grad_output.as_standard_layout();
     let dy = dy.as_slice().expect("standard layout");
-    let chunk_in = SAMPLE_CHUNK * c * h * w;
-    let chunk_out = SAMPLE_CHUNK * c * oh * ow;
+    let split = split_chunk();
+    let chunk_in = split * c * h * w;
+    let chunk_out = split * c * oh * ow;
     let (dx, _) = match &indices.winners {
         Winners::Local(local) => {
             let offsets = indices.local_offsets();
@@ -496,8 +499,9 @@ pub fn avg_pool2d(
     assert_eq!(window.dilation, [1, 1], "average pooling has no dilation");
     let input = input.as_standard_layout();
     let x = input.as_slice().expect("standard layout");
-    let chunk_in = SAMPLE_CHUNK * c * h * w;
-    let (out, _) = par_build(n * c * oh * ow, SAMPLE_CHUNK * c * oh * ow, |i, out| {
+    let split = split_chunk();
+    let chunk_in = split * c * h * w;
+    let (out, _) = par_build(n * c * oh * ow, split * c * oh * ow, |i, out| {
         let xs = &x[i * chunk_in..(i * chunk_in + chunk_in).min(x.len())];
         for (plane, out) in xs.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
             for oy in 0..oh {
@@ -543,8 +547,9 @@ pub fn avg_pool2d_backward(
     );
     let grad_output = grad_output.as_standard_layout();
     let dy = grad_output.as_slice().expect("standard layout");
-    let chunk_out = SAMPLE_CHUNK * c * oh * ow;
-    let (dx, _) = par_build(n * c * h * w, SAMPLE_CHUNK * c * h * w, |i, dx| {
+    let split = split_chunk();
+    let chunk_out = split * c * oh * ow;
+    let (dx, _) = par_build(n * c * h * w, split * c * h * w, |i, dx| {
         let dys = &dy[i * chunk_out..(i * chunk_out + chunk_out).min(dy.len())];
         for (dy, dx) in dys.chunks_exact(oh * ow).zip(dx.chunks_exact_mut(h * w)) {
             for oy in 0..oh {

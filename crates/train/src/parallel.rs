@@ -43,7 +43,9 @@ pub struct BatchOutcome {
 ///
 /// With replicas (from a [`ModelFactory`]), one per thread of the rayon pool, each
 /// replica receives the model's weights before every batch and takes the next shard
-/// not yet taken whenever it is free. Models with buffers (batch norm's running
+/// not yet taken whenever it is free; once none is left, it takes over pieces of the
+/// shards still running (their sample-by-sample kernels, see
+/// [`split_chunk`](scratchnet_tensor::parallel::split_chunk)). Models with buffers (batch norm's running
 /// statistics) or counters ([`Layer::extra_state`], dropout's mask counter) are always
 /// computed on the model itself, since replicas would not update them — and each
 /// replica's dropout would draw its own copy of the masks. [`Trainer`](crate::Trainer)
@@ -246,44 +248,46 @@ impl DataParallel {
                 .replicas
                 .par_iter_mut()
                 .map(|replica| {
-                    // One replica per thread keeps the pool busy: its kernels stay on
-                    // this thread, with this thread's cache.
-                    serial(|| {
-                        for ((_, p), w) in replica.parameters_mut().into_iter().zip(&weights) {
-                            p.value.assign(w);
+                    // One replica per thread keeps the pool busy. Its kernels cut their
+                    // sample-by-sample work into small pieces (`split_chunk`), which a
+                    // replica that has run out of shards takes over while it waits for
+                    // the others: the last shard of a batch is shared rather than
+                    // waited for. (The pieces' results do not depend on who computes
+                    // them, and the weight-gradient sums stay whole, so no bit changes.)
+                    for ((_, p), w) in replica.parameters_mut().into_iter().zip(&weights) {
+                        p.value.assign(w);
+                    }
+                    let mut loss_fn = SoftmaxCrossEntropy::new();
+                    let mut out = Vec::new();
+                    loop {
+                        let index = next_shard.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(start, end)) = shards.get(index) else {
+                            idle();
+                            break;
+                        };
+                        replica.zero_grad();
+                        let (loss, right) = shard_backward(
+                            replica.as_mut(),
+                            &mut loss_fn,
+                            images.slice(s![start..end, .., .., ..]),
+                            &labels[start..end],
+                            n,
+                        )?;
+                        // Each index is taken once, so its lock is never contended.
+                        let mut slot = shard_grads[index]
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        let params = replica.parameters_mut();
+                        if slot.len() != params.len() {
+                            *slot = params.iter().map(|(_, p)| p.grad.clone()).collect();
                         }
-                        let mut loss_fn = SoftmaxCrossEntropy::new();
-                        let mut out = Vec::new();
-                        loop {
-                            let index = next_shard.fetch_add(1, Ordering::Relaxed);
-                            let Some(&(start, end)) = shards.get(index) else {
-                                idle();
-                                break;
-                            };
-                            replica.zero_grad();
-                            let (loss, right) = shard_backward(
-                                replica.as_mut(),
-                                &mut loss_fn,
-                                images.slice(s![start..end, .., .., ..]),
-                                &labels[start..end],
-                                n,
-                            )?;
-                            // Each index is taken once, so its lock is never contended.
-                            let mut slot = shard_grads[index]
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner);
-                            let params = replica.parameters_mut();
-                            if slot.len() != params.len() {
-                                *slot = params.iter().map(|(_, p)| p.grad.clone()).collect();
-                            }
-                            // The replica gets the slot's old buffers, zeroed before use.
-                            for ((_, p), g) in params.into_iter().zip(slot.iter_mut()) {
-                                std::mem::swap(&mut p.grad, g);
-                            }
-                            out.push((index, loss, right));
+                        // The replica gets the slot's old buffers, zeroed before use.
+                        for ((_, p), g) in params.into_iter().zip(slot.iter_mut()) {
+                            std::mem::swap(&mut p.grad, g);
                         }
-                        Ok(out)
-                    })
+                        out.push((index, loss, right));
+                    }
+                    Ok(out)
                 })
                 .collect();
             let mut per_shard: Vec<ShardResult> = Vec::with_capacity(shards.len());
