@@ -4,7 +4,7 @@ use crate::checks::check_grad_shape;
 use crate::checks::per_sample;
 use crate::pool_common::window_too_large;
 use crate::{Layer, LayerError, Mode, Parameter};
-use ndarray::{ArrayD, ArrayViewD, Ix1, Ix4};
+use ndarray::{Array4, ArrayD, ArrayViewD, Ix1, Ix4};
 use ndarray_rand::rand::Rng;
 use scratchnet_tensor::conv::Conv2dCache;
 use scratchnet_tensor::{conv, init, Window2d};
@@ -143,6 +143,64 @@ impl Conv2d {
             .validate()
             .map_err(|reason| LayerError::config(self.name(), reason))
     }
+
+    /// Backward, with the input gradient if `want_grad_input`.
+    fn backward_with(
+        &mut self,
+        grad_output: ArrayViewD<f32>,
+        want_grad_input: bool,
+    ) -> Result<Option<Array4<f32>>, LayerError> {
+        if !self.cached {
+            return Err(LayerError::no_forward_cache(self.name()));
+        }
+        let [n, _, h, w] = self.cache.input_dim();
+        let out = self.output_shape(&[self.in_channels, h, w])?;
+        check_grad_shape(self.name(), grad_output.shape(), n, &out)?;
+        let dy = grad_output
+            .into_dimensionality::<Ix4>()
+            .expect("checked shape");
+        let weight = self
+            .weight
+            .value
+            .view()
+            .into_dimensionality::<Ix4>()
+            .expect("weight is 4-D");
+        let grad_weight = self
+            .weight
+            .grad
+            .view_mut()
+            .into_dimensionality::<Ix4>()
+            .expect("weight is 4-D");
+        let grad_bias = self.bias.as_mut().map(|b| {
+            b.grad
+                .view_mut()
+                .into_dimensionality::<Ix1>()
+                .expect("bias is 1-D")
+        });
+        let (window, groups, cache) = (&self.window, self.config.groups, &self.cache);
+        Ok(if want_grad_input {
+            Some(conv::conv2d_backward(
+                dy,
+                weight,
+                window,
+                groups,
+                cache,
+                grad_weight,
+                grad_bias,
+            ))
+        } else {
+            conv::conv2d_backward_parameters(
+                dy,
+                weight,
+                window,
+                groups,
+                cache,
+                grad_weight,
+                grad_bias,
+            );
+            None
+        })
+    }
 }
 
 impl Layer for Conv2d {
@@ -221,43 +279,12 @@ impl Layer for Conv2d {
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
-        if !self.cached {
-            return Err(LayerError::no_forward_cache(self.name()));
-        }
-        let [n, _, h, w] = self.cache.input_dim();
-        let out = self.output_shape(&[self.in_channels, h, w])?;
-        check_grad_shape(self.name(), grad_output.shape(), n, &out)?;
-        let dy = grad_output
-            .into_dimensionality::<Ix4>()
-            .expect("checked shape");
-        let weight = self
-            .weight
-            .value
-            .view()
-            .into_dimensionality::<Ix4>()
-            .expect("weight is 4-D");
-        let grad_weight = self
-            .weight
-            .grad
-            .view_mut()
-            .into_dimensionality::<Ix4>()
-            .expect("weight is 4-D");
-        let grad_bias = self.bias.as_mut().map(|b| {
-            b.grad
-                .view_mut()
-                .into_dimensionality::<Ix1>()
-                .expect("bias is 1-D")
-        });
-        let grad_input = conv::conv2d_backward(
-            dy,
-            weight,
-            &self.window,
-            self.config.groups,
-            &self.cache,
-            grad_weight,
-            grad_bias,
-        );
-        Ok(grad_input.into_dyn())
+        let grad_input = self.backward_with(grad_output, true)?;
+        Ok(grad_input.expect("input gradient requested").into_dyn())
+    }
+
+    fn backward_parameters(&mut self, grad_output: ArrayViewD<f32>) -> Result<(), LayerError> {
+        self.backward_with(grad_output, false).map(drop)
     }
 
     fn parameters(&self) -> Vec<(String, &Parameter)> {
@@ -333,5 +360,67 @@ mod tests {
         let one = run(1);
         assert_eq!(one, run(2));
         assert_eq!(one, run(4));
+    }
+
+    /// Parameter gradients of a backward pass, as bits.
+    fn grad_bits(model: &dyn Layer) -> Vec<u32> {
+        let params = model.parameters();
+        params
+            .iter()
+            .flat_map(|(_, p)| p.grad.iter().map(|v| v.to_bits()))
+            .collect()
+    }
+
+    /// Skipping the input gradient must not change a parameter gradient's bit:
+    /// LeNet (its first convolution takes the direct path) and a strided, grouped
+    /// convolution (im2col), on 1 and 2 threads.
+    #[test]
+    fn backward_parameters_matches_backward_bit_for_bit() {
+        fn strided() -> Box<dyn Layer> {
+            let config = Conv2dConfig {
+                stride: [2, 2],
+                padding: [1, 1],
+                groups: 2,
+                ..Default::default()
+            };
+            Box::new(Conv2d::new(
+                4,
+                6,
+                [3, 3],
+                config,
+                &mut StdRng::seed_from_u64(5),
+            ))
+        }
+        type Make = fn() -> Box<dyn Layer>;
+        let models: [(Make, [usize; 4]); 2] = [
+            (|| Box::new(lenet()), [20, 1, 28, 28]),
+            (strided, [20, 4, 9, 9]),
+        ];
+        let mut rng = StdRng::seed_from_u64(3);
+        for (make, shape) in &models {
+            let x = ArrayD::from_shape_fn(IxDyn(shape), |_| {
+                ndarray_rand::rand::Rng::random_range(&mut rng, -1.0f32..1.0)
+            });
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let (mut full, mut params_only) = (make(), make());
+                    let y = full.forward(x.view(), Mode::Train).unwrap();
+                    params_only.forward(x.view(), Mode::Train).unwrap();
+                    let dy = y.mapv(|v| v * 0.01);
+                    full.backward(dy.view()).unwrap();
+                    params_only.backward_parameters(dy.view()).unwrap();
+                    assert!(grad_bits(full.as_ref()).iter().any(|&b| b != 0));
+                    assert_eq!(grad_bits(full.as_ref()), grad_bits(params_only.as_ref()));
+                });
+            }
+        }
+        let err = lenet()
+            .backward_parameters(ArrayD::zeros(IxDyn(&[2, 10])).view())
+            .unwrap_err();
+        assert!(err.to_string().contains("fc3"), "{err}");
     }
 }

@@ -100,6 +100,17 @@ pub trait Layer: Send {
     /// parameter gradients, and returns ∂loss/∂input.
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError>;
 
+    /// [`backward`](Layer::backward) for a caller that does not want ∂loss/∂input
+    /// (the input of a model's first layer is the data): accumulates the same
+    /// parameter gradients, bit for bit, and returns nothing, as PyTorch skips the
+    /// input gradient of a tensor that does not require one. The default calls
+    /// `backward` and drops its result; a layer whose input gradient costs real
+    /// work (a convolution) overrides it, and a [`Sequential`](crate::Sequential)
+    /// passes it on to its first layer.
+    fn backward_parameters(&mut self, grad_output: ArrayViewD<f32>) -> Result<(), LayerError> {
+        self.backward(grad_output).map(drop)
+    }
+
     /// The trainable parameters with their names (`"weight"`, `"bias"`).
     fn parameters(&self) -> Vec<(String, &Parameter)> {
         Vec::new()

@@ -184,6 +184,21 @@ impl Layer for Sequential {
         Ok(grad)
     }
 
+    fn backward_parameters(&mut self, grad_output: ArrayViewD<f32>) -> Result<(), LayerError> {
+        let Some(((first_name, first), rest)) = self.layers.split_first_mut() else {
+            return Ok(());
+        };
+        let mut grad: Option<ArrayD<f32>> = None;
+        for (name, layer) in rest.iter_mut().rev() {
+            let dy = grad.as_ref().map_or(grad_output.view(), |g| g.view());
+            grad = Some(layer.backward(dy).map_err(|e| e.within(name))?);
+        }
+        let dy = grad.as_ref().map_or(grad_output.view(), |g| g.view());
+        first
+            .backward_parameters(dy)
+            .map_err(|e| e.within(first_name))
+    }
+
     fn parameters(&self) -> Vec<(String, &Parameter)> {
         self.layers
             .iter()

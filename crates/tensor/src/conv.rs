@@ -266,9 +266,63 @@ pub fn conv2d_backward(
     window: &Window2d,
     groups: usize,
     cache: &Conv2dCache,
-    mut grad_weight: ArrayViewMut4<f32>,
+    grad_weight: ArrayViewMut4<f32>,
     grad_bias: Option<ArrayViewMut1<f32>>,
 ) -> Array4<f32> {
+    let (plan, dx) = backward_into(
+        grad_output,
+        weight,
+        window,
+        groups,
+        cache,
+        grad_weight,
+        grad_bias,
+        true,
+    );
+    into_array(dx.expect("input gradient requested"), plan.input_dim())
+}
+
+/// [`conv2d_backward`] without the input gradient, for a convolution whose
+/// input needs none (a model's first layer): the same parameter gradients, bit
+/// for bit, without the input-gradient products and their fold.
+///
+/// # Shapes and panics
+/// As [`conv2d_backward`].
+#[track_caller]
+pub fn conv2d_backward_parameters(
+    grad_output: ArrayView4<f32>,
+    weight: ArrayView4<f32>,
+    window: &Window2d,
+    groups: usize,
+    cache: &Conv2dCache,
+    grad_weight: ArrayViewMut4<f32>,
+    grad_bias: Option<ArrayViewMut1<f32>>,
+) {
+    backward_into(
+        grad_output,
+        weight,
+        window,
+        groups,
+        cache,
+        grad_weight,
+        grad_bias,
+        false,
+    );
+}
+
+/// The body of [`conv2d_backward`] and [`conv2d_backward_parameters`].
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+fn backward_into(
+    grad_output: ArrayView4<f32>,
+    weight: ArrayView4<f32>,
+    window: &Window2d,
+    groups: usize,
+    cache: &Conv2dCache,
+    mut grad_weight: ArrayViewMut4<f32>,
+    grad_bias: Option<ArrayViewMut1<f32>>,
+    want_dx: bool,
+) -> (Plan, Option<Vec<f32>>) {
     let out_channels = weight.dim().0;
     let plan = Plan::new(cache.input_dim, out_channels, weight, window, groups);
     assert_eq!(
@@ -290,7 +344,7 @@ pub fn conv2d_backward(
         dy,
         wt.as_slice().expect("standard layout"),
         Some(cache),
-        true,
+        want_dx,
     );
     grad_weight.iter_mut().zip(&dw).for_each(|(g, d)| *g += d);
     if let Some(mut grad_bias) = grad_bias {
@@ -301,7 +355,7 @@ pub fn conv2d_backward(
         );
         grad_bias.iter_mut().zip(&db).for_each(|(g, d)| *g += d);
     }
-    into_array(dx.expect("input gradient requested"), plan.input_dim())
+    (plan, dx)
 }
 
 /// Unrolls the receptive fields of one sample into the columns of `cols`.

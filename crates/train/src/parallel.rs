@@ -401,7 +401,7 @@ fn shard_backward(
     let correct = count_correct(&to_matrix(logits)?, labels);
     let mut grad = loss_fn.backward()?;
     grad *= labels.len() as f32 / batch_len as f32;
-    model.backward(grad.view())?;
+    model.backward_parameters(grad.view())?;
     Ok((f64::from(loss) * labels.len() as f64, correct))
 }
 
