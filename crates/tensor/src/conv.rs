@@ -794,10 +794,11 @@ fn fill_cache(plan: &Plan, x: &[f32], cache: &mut Conv2dCache) {
         None => dst.copy_from_slice(src),
     };
     if use_threads() {
+        let split = split_chunk();
         cache
             .data
-            .par_chunks_mut(split_chunk() * sample_len)
-            .zip(x.par_chunks(split_chunk() * in_sample))
+            .par_chunks_mut(split * sample_len)
+            .zip(x.par_chunks(split * in_sample))
             .for_each(fill);
     } else {
         cache
@@ -930,6 +931,7 @@ fn backward(
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let in_sample = plan.in_sample();
     let out_sample = plan.o * plan.p;
+    let split = split_chunk();
     // Weight and bias gradients: partial sums per chunk of SAMPLE_CHUNK samples.
     let sums = || {
         par_map(plan.n.div_ceil(SAMPLE_CHUNK), |i| {
@@ -952,7 +954,6 @@ fn backward(
     // The input gradient, sample by sample: any chunking gives the same bits.
     let input_grad = || {
         want_dx.then(|| {
-            let split = split_chunk();
             par_build(plan.n * in_sample, split * in_sample, |i, dx| {
                 let s0 = i * split;
                 let samples = dx.len() / in_sample;
