@@ -45,12 +45,12 @@ pub struct BatchOutcome {
 /// replica receives the model's weights before every batch and takes the next shard
 /// not yet taken whenever it is free; once none is left, it takes over pieces of the
 /// shards still running (their sample-by-sample kernels, see
-/// [`split_chunk`](scratchnet_tensor::parallel::split_chunk)). Models with buffers (batch norm's running
-/// statistics) or counters ([`Layer::extra_state`], dropout's mask counter) are always
-/// computed on the model itself, since replicas would not update them — and each
-/// replica's dropout would draw its own copy of the masks. [`Trainer`](crate::Trainer)
-/// then uses one shard per batch, so that batch statistics cover the whole batch. (The
-/// layers' kernels still use every thread.)
+/// [`split_chunk`](scratchnet_tensor::parallel::split_chunk)). Models with buffers
+/// (batch norm's running statistics) or counters ([`Layer::extra_state`], dropout's
+/// mask counter) are always computed on the model itself, since replicas would not
+/// update them — and each replica's dropout would draw its own copy of the masks.
+/// [`Trainer`](crate::Trainer) then uses one shard per batch, so that batch statistics
+/// cover the whole batch. (The layers' kernels still use every thread.)
 ///
 /// With replicas the engine keeps one set of gradient buffers per shard of the largest
 /// batch seen (4 × 247 kB for LeNet-5 at batch 64), reused from batch to batch.
