@@ -136,6 +136,19 @@ impl Sequential {
     }
 }
 
+/// Backward through `layers`, last to first; `None` (nothing to do) if there are none.
+fn backward_through(
+    layers: &mut [(String, Box<dyn Layer>)],
+    grad_output: ArrayViewD<f32>,
+) -> Result<Option<ArrayD<f32>>, LayerError> {
+    let mut grad: Option<ArrayD<f32>> = None;
+    for (name, layer) in layers.iter_mut().rev() {
+        let dy = grad.as_ref().map_or(grad_output.view(), |g| g.view());
+        grad = Some(layer.backward(dy).map_err(|e| e.within(name))?);
+    }
+    Ok(grad)
+}
+
 /// Prefixes each name in a list of named things with `prefix.`.
 fn prefixed<'a, T: 'a>(
     prefix: &'a str,
@@ -173,27 +186,16 @@ impl Layer for Sequential {
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
-        let mut layers = self.layers.iter_mut().rev();
-        let Some((name, last)) = layers.next() else {
-            return Ok(grad_output.to_owned());
-        };
-        let mut grad = last.backward(grad_output).map_err(|e| e.within(name))?;
-        for (name, layer) in layers {
-            grad = layer.backward(grad.view()).map_err(|e| e.within(name))?;
-        }
-        Ok(grad)
+        let grad = backward_through(&mut self.layers, grad_output.view())?;
+        Ok(grad.unwrap_or_else(|| grad_output.to_owned()))
     }
 
     fn backward_parameters(&mut self, grad_output: ArrayViewD<f32>) -> Result<(), LayerError> {
         let Some(((first_name, first), rest)) = self.layers.split_first_mut() else {
             return Ok(());
         };
-        let mut grad: Option<ArrayD<f32>> = None;
-        for (name, layer) in rest.iter_mut().rev() {
-            let dy = grad.as_ref().map_or(grad_output.view(), |g| g.view());
-            grad = Some(layer.backward(dy).map_err(|e| e.within(name))?);
-        }
-        let dy = grad.as_ref().map_or(grad_output.view(), |g| g.view());
+        let grad = backward_through(rest, grad_output.view())?;
+        let dy = grad.as_ref().map_or(grad_output, |g| g.view());
         first
             .backward_parameters(dy)
             .map_err(|e| e.within(first_name))

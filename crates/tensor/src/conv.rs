@@ -967,7 +967,7 @@ fn backward(
             .0
         })
     };
-    let (dx, parts) = if use_threads() {
+    let (dx, parts) = if want_dx && use_threads() {
         rayon::join(input_grad, sums)
     } else {
         (input_grad(), sums())
