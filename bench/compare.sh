@@ -10,6 +10,8 @@
 # Env: MNIST_DIR (default ../shared/data/mnist), VENV (default /tmp/scratchnet-bench-venv),
 #      SCALING=1 also measures batch sizes 16 and 256 (every round, both frameworks, 1 and 2 threads),
 #      FULL=1 also measures peak RSS of the full three-epoch mnist_lenet example with /usr/bin/time -v.
+# Every round also runs two 1-thread scratchnet trainings side by side (batch 64), the
+# host's ceiling for any 2-thread speed-up at that moment: two jobs that share nothing.
 # Ends with bench/thread_scaling.rs: the 2-thread/1-thread ratio measured interleaved in one
 # process (short slices alternating between a 1- and a 2-thread pool), which this host's
 # drift disturbs far less than whole epochs run one after another.
@@ -41,6 +43,15 @@ run_pair() { # threads batch tag
   echo "   round $tag done"
 }
 
+run_side_by_side() { # round: two independent 1-thread trainings at once, batch 64
+  local r=$1
+  "$sn" --data-dir "$data" --threads 1 --epochs "$epochs" --batch-size 64 --json "$out/side-by-side-r$r-a.json" >/dev/null &
+  local first=$!
+  "$sn" --data-dir "$data" --threads 1 --epochs "$epochs" --batch-size 64 --json "$out/side-by-side-r$r-b.json" >/dev/null
+  wait "$first"
+  echo "   round $r: two 1-thread runs side by side done"
+}
+
 batch_sizes=64
 if [ "${SCALING:-0}" = 1 ]; then batch_sizes="16 64 256"; fi
 rm -f "$out"/*.json
@@ -50,16 +61,24 @@ for r in $(seq 1 "$rounds"); do
       run_pair "$t" "$b" "t$t-b$b-r$r"
     done
   done
+  run_side_by_side "$r"
 done
 
 "$py" - "$out" <<'PY'
 import glob, json, os, statistics, sys
 out = sys.argv[1]
 rows = {}
+side = {}
 for path in glob.glob(os.path.join(out, "*.json")):
+    name = os.path.basename(path)[:-5]
+    if name.startswith("side-by-side-"):
+        side.setdefault(name.split("-")[3], []).append(json.load(open(path))["train_images_per_second"])
+        continue
     fw, tag = os.path.basename(path)[:-5].split("-", 1)
     t, b, _ = tag.split("-")
-    rows.setdefault((int(t[1:]), int(b[1:])), {}).setdefault(fw, []).append(json.load(open(path)))
+    run = json.load(open(path))
+    run["_round"] = tag.split("-")[2]
+    rows.setdefault((int(t[1:]), int(b[1:])), {}).setdefault(fw, []).append(run)
 keys = [("epoch_seconds_mean", "epoch s", "{:.2f}"), ("train_images_per_second", "train img/s", "{:,.0f}"),
         ("inference_images_per_second", "infer img/s", "{:,.0f}"), ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
         ("test_accuracy", "test acc", "{:.4f}")]
@@ -86,6 +105,18 @@ for b in sorted({b for _, b in rows}):
                  for fw in ("scratchnet", "pytorch")}
         print(f"batch {b}: 2 threads train {ratio['scratchnet']:.2f}x the images/s of 1 thread "
               f"(PyTorch: {ratio['pytorch']:.2f}x)")
+
+# The host's ceiling: per round, two 1-thread runs side by side over the 1-thread run alone.
+one = {x["_round"]: x["train_images_per_second"] for x in rows.get((1, 64), {}).get("scratchnet", [])}
+two = {x["_round"]: x["train_images_per_second"] for x in rows.get((2, 64), {}).get("scratchnet", [])}
+pairs = {r: sum(v) for r, v in side.items() if len(v) == 2}
+rounds = sorted(set(one) & set(two) & set(pairs))
+if rounds:
+    def spread(values):
+        return f"{statistics.median(values):.2f}x (rounds {min(values):.2f}-{max(values):.2f})"
+    print(f"batch 64, per round: 2 threads / 1 thread {spread([two[r] / one[r] for r in rounds])}; "
+          f"two 1-thread runs side by side / 1 thread alone {spread([pairs[r] / one[r] for r in rounds])}; "
+          f"2 threads / the side-by-side pair {spread([two[r] / pairs[r] for r in rounds])}")
 PY
 
 if [ "${FULL:-0}" = 1 ]; then
