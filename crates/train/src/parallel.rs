@@ -67,8 +67,9 @@ pub struct DataParallel {
 /// `shard_grads[index]`).
 type ShardResult = (usize, f64, usize);
 
-/// Elements per chunk when adding the shards' gradients on the pool.
-const SUM_CHUNK: usize = 1 << 13;
+/// Elements per chunk when adding the shards' gradients on the pool (as Adam's chunks,
+/// small enough for the threads to finish together).
+const SUM_CHUNK: usize = 1 << 11;
 
 impl DataParallel {
     /// Shards of `shard_size` computed on `model` itself, one after another.
