@@ -74,10 +74,10 @@ for path in glob.glob(os.path.join(out, "*.json")):
     if name.startswith("side-by-side-"):
         side.setdefault(name.split("-")[3], []).append(json.load(open(path))["train_images_per_second"])
         continue
-    fw, tag = os.path.basename(path)[:-5].split("-", 1)
-    t, b, _ = tag.split("-")
+    fw, tag = name.split("-", 1)
+    t, b, r = tag.split("-")
     run = json.load(open(path))
-    run["_round"] = tag.split("-")[2]
+    run["_round"] = r
     rows.setdefault((int(t[1:]), int(b[1:])), {}).setdefault(fw, []).append(run)
 keys = [("epoch_seconds_mean", "epoch s", "{:.2f}"), ("train_images_per_second", "train img/s", "{:,.0f}"),
         ("inference_images_per_second", "infer img/s", "{:,.0f}"), ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
