@@ -6,6 +6,7 @@
 //!
 //! | module | what it computes |
 //! |---|---|
+//! | [`kernels`] | which kernels run: the plain reference loops or the fast ones (`SCRATCHNET_KERNELS`) |
 //! | [`window`] | the geometry of a sliding 2-D window (kernel, stride, padding, dilation) and its output size |
 //! | [`conv`] | 2-D convolution forward, and its two backward products (input and weight gradients) |
 //! | [`gemm`] | the matrix products under convolution and dense layers (AVX2/FMA when the CPU has it) |
@@ -23,6 +24,7 @@ pub mod activation;
 pub mod conv;
 pub mod gemm;
 pub mod init;
+pub mod kernels;
 pub mod parallel;
 pub mod pool;
 mod simd;

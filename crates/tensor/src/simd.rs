@@ -1,11 +1,11 @@
 //! Run-time CPU feature checks shared by the hand-vectorised kernels.
 
-/// True if the CPU has AVX2 and FMA, so the 256-bit kernels may run.
-/// The check is cached by the standard library after its first call.
+/// True if the 256-bit kernels may run: the CPU has AVX2 and FMA and they are not
+/// switched off ([`crate::kernels::set_simd`], `SCRATCHNET_SIMD=off`).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(crate) fn has_avx2_fma() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    crate::kernels::avx2_fma_available()
 }
 
 /// `dst[i] += src[i]` over the common length, 8 lanes at a time when AVX2 is there.
