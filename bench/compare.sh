@@ -9,7 +9,10 @@
 # ratios (scratchnet ÷ PyTorch). Results go to bench/results/ (git-ignored).
 # Env: MNIST_DIR (default ../shared/data/mnist), VENV (default /tmp/scratchnet-bench-venv),
 #      SCALING=1 also measures batch sizes 16 and 256 (every round, both frameworks, 1 and 2 threads),
-#      FULL=1 also measures peak RSS of the full three-epoch mnist_lenet example with /usr/bin/time -v.
+#      FULL=1 also measures peak RSS of the full three-epoch mnist_lenet example with /usr/bin/time -v,
+#      BASELINE=PATH also runs another build of bench_lenet (say, main before a change, built
+#      with `cargo build --release --example bench_lenet` in a checkout of that commit) in every
+#      round, so that a change is judged by its ratio to PyTorch in the same run as the old one.
 # Every round also runs two 1-thread scratchnet trainings side by side (batch 64), the
 # host's ceiling for any 2-thread speed-up at that moment: two jobs that share nothing.
 # Ends with bench/thread_scaling.rs: the 2-thread/1-thread ratio measured interleaved in one
@@ -40,6 +43,9 @@ run_pair() { # threads batch tag
   local t=$1 b=$2 tag=$3
   "$py" bench/pytorch_lenet.py --data-dir "$data" --threads "$t" --epochs "$epochs" --batch-size "$b" --json "$out/pytorch-$tag.json" >/dev/null
   "$sn" --data-dir "$data" --threads "$t" --epochs "$epochs" --batch-size "$b" --json "$out/scratchnet-$tag.json" >/dev/null
+  if [ -n "${BASELINE:-}" ]; then
+    "$BASELINE" --data-dir "$data" --threads "$t" --epochs "$epochs" --batch-size "$b" --json "$out/baseline-$tag.json" >/dev/null
+  fi
   echo "   round $tag done"
 }
 
@@ -98,6 +104,15 @@ for (t, b) in sorted(rows, key=lambda k: (k[1], k[0])):
         s, p = median(t, b, "scratchnet", key), median(t, b, "pytorch", key)
         cells.append(f"{fmt.format(s)} / {fmt.format(p)} = **{s / p:.2f}**")
     print(f"| {b} | {t} | {len(r['scratchnet'])} | " + " | ".join(cells) + " |")
+if any("baseline" in r for r in rows.values()):
+    print()
+    print("| batch | threads | epoch s: scratchnet / PyTorch | baseline / PyTorch | scratchnet / baseline |")
+    print("|---|---|---|---|---|")
+    for (t, b) in sorted(rows, key=lambda k: (k[1], k[0])):
+        if not all(fw in rows[(t, b)] for fw in ("scratchnet", "pytorch", "baseline")):
+            continue
+        s, p, o = (median(t, b, fw, "epoch_seconds_mean") for fw in ("scratchnet", "pytorch", "baseline"))
+        print(f"| {b} | {t} | **{s / p:.2f}** | {o / p:.2f} | {s / o:.2f} |")
 print()
 for b in sorted({b for _, b in rows}):
     if all((t, b) in rows for t in (1, 2)):
