@@ -63,6 +63,11 @@ impl Parameter {
 /// Every method but `name`, `output_shape`, `forward` and `backward` has a
 /// default suited to a layer without parameters.
 ///
+/// To write your own layer, follow the guide `scratchnet::guide` in the facade
+/// crate's documentation (the same text is `docs/extending.md`): it writes a PReLU
+/// method by method, checks it with [`gradcheck`](crate::gradcheck::gradcheck), trains it
+/// and saves it.
+///
 /// # Example: a layer that doubles its input
 /// ```
 /// use ndarray::{ArrayD, ArrayViewD};

@@ -21,6 +21,11 @@
 //! | [`Dropout`] | `nn.Dropout` | `dropout.rs` |
 //! | [`SoftmaxCrossEntropy`] | `nn.CrossEntropyLoss` | `loss.rs` |
 //! | [`gradcheck`](mod@gradcheck) | `torch.autograd.gradcheck` | `gradcheck.rs` |
+//!
+//! **Writing a layer of your own:** the guide is the module `scratchnet::guide` of
+//! the facade crate (`cargo doc -p scratchnet --open`), also readable as
+//! `docs/extending.md`. It writes a PReLU method by method, checks it with
+//! [`gradcheck`](mod@gradcheck) and against PyTorch, trains it and saves it.
 
 mod avg_pool2d;
 mod batch_norm2d;
