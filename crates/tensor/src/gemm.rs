@@ -552,7 +552,8 @@ mod avx2 {
     /// of the `MR` rows and adds the products into `acc`, one fused multiply-add
     /// per vector. `FULL` is a constant so that the choice of load is made once
     /// per block, outside the loop. Called once per instance of [`block`], into
-    /// which it is inlined.
+    /// which it is inlined (`#[inline(always)]` cannot go with `#[target_feature]`
+    /// on stable Rust; no symbol of this function is left in a release build).
     ///
     /// # Safety
     /// As [`block`]: the CPU has AVX2 and FMA, `arow` holds the starts of rows
