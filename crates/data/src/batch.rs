@@ -1,5 +1,7 @@
 //! Mini-batches: a split's `u8` images become normalised `f32` NCHW arrays one batch at a
-//! time, in a seeded order, optionally shifted by up to two pixels.
+//! time, in a seeded order, optionally shifted by up to two pixels. The [`Split`] methods
+//! that make them, [`Split::batch`] and [`Split::batches`], are defined here, on top of the
+//! split's own accessors.
 
 use std::fmt;
 use std::iter::FusedIterator;
@@ -8,7 +10,7 @@ use ndarray::Array4;
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::{Rng, SeedableRng};
 
-use crate::kind::{IMAGE_HEIGHT, IMAGE_PIXELS, IMAGE_WIDTH};
+use crate::kind::{Normalization, IMAGE_HEIGHT, IMAGE_PIXELS, IMAGE_WIDTH};
 use crate::seeding::{augmentation_seed, epoch_order};
 use crate::split::Split;
 
@@ -200,6 +202,79 @@ impl fmt::Debug for Batches<'_> {
     }
 }
 
+/// Cutting a split into batches.
+impl Split {
+    /// The samples at `indices`, as a batch of normalised images `[B, 1, 28, 28]` (NCHW,
+    /// `B = indices.len()`) and their labels.
+    ///
+    /// With `shifts`, image `k` is translated by `shifts[k]` (see [`Shift`]); the pixels
+    /// moved in from outside are background (pixel value 0, i.e. `-mean / std` after
+    /// normalisation).
+    ///
+    /// Pixels are written straight into the batch's array, with no allocation per sample.
+    ///
+    /// **Panics** if an index is `>= len()` or `shifts` has a length other than
+    /// `indices.len()`.
+    ///
+    /// ```
+    /// use scratchnet_data::{Normalization, Shift, Split};
+    ///
+    /// let mut pixels = vec![0u8; 784];
+    /// pixels[0] = 255; // top-left corner
+    /// let split = Split::new(pixels, vec![7], Normalization::UNIT);
+    /// let batch = split.batch(&[0], Normalization::UNIT, Some(&[Shift { dy: 1, dx: 2 }]));
+    /// assert_eq!(batch.images[[0, 0, 1, 2]], 1.0); // moved down 1, right 2
+    /// assert_eq!(batch.images[[0, 0, 0, 0]], 0.0);
+    /// assert_eq!(batch.labels, vec![7]);
+    /// ```
+    #[track_caller]
+    pub fn batch(
+        &self,
+        indices: &[usize],
+        normalization: Normalization,
+        shifts: Option<&[Shift]>,
+    ) -> Batch {
+        self.batch_with_table(indices, &normalization.lookup_table(), shifts)
+    }
+
+    /// [`batch`](Self::batch) with the normalisation as a 256-entry look-up table.
+    #[track_caller]
+    pub(crate) fn batch_with_table(
+        &self,
+        indices: &[usize],
+        table: &[f32; 256],
+        shifts: Option<&[Shift]>,
+    ) -> Batch {
+        if let Some(shifts) = shifts {
+            assert_eq!(
+                shifts.len(),
+                indices.len(),
+                "one shift per sample of the batch"
+            );
+        }
+        let mut images = Array4::<f32>::zeros((indices.len(), 1, IMAGE_HEIGHT, IMAGE_WIDTH));
+        let out = images
+            .as_slice_mut()
+            .expect("a freshly made array is contiguous");
+        fill_images(self, indices, table, shifts, out);
+        let labels = indices
+            .iter()
+            .map(|&i| usize::from(self.labels()[i]))
+            .collect();
+        Batch { images, labels }
+    }
+
+    /// The mini-batches of one epoch, in an order that depends only on `config` and
+    /// `epoch` (see [`BatchConfig`]), the last one partial if `len()` is not a multiple of
+    /// the batch size. Batches use [`normalization`](Self::normalization).
+    ///
+    /// **Panics** if `config.batch_size` is 0.
+    #[track_caller]
+    pub fn batches(&self, config: &BatchConfig, epoch: u64) -> Batches<'_> {
+        Batches::new(self, config, epoch)
+    }
+}
+
 /// Writes the images of `split` at `indices`, normalised through `table` and shifted by
 /// `shifts`, into `out` (`indices.len() * 784` values, one image after the other).
 pub(crate) fn fill_images(
@@ -246,7 +321,6 @@ fn write_shifted(src: &[u8], dst: &mut [f32], shift: Shift, table: &[f32; 256]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kind::Normalization;
 
     /// `n` images whose pixel `(y, x)` is `y * 28 + x` mod 251 plus the sample number.
     fn patterned(n: usize) -> Split {
@@ -258,6 +332,22 @@ mod tests {
             (0..n).map(|i| (i % 10) as u8).collect(),
             Normalization::UNIT,
         )
+    }
+
+    #[test]
+    fn batch_is_nchw_normalised_and_in_index_order() {
+        let images = (0..4).flat_map(|i| [i as u8; IMAGE_PIXELS]).collect();
+        let split = Split::new(images, vec![0, 1, 2, 3], Normalization::MNIST);
+        let batch = split.batch(&[3, 1], Normalization::MNIST, None);
+        assert_eq!(batch.images.shape(), &[2, 1, 28, 28]);
+        assert_eq!(batch.labels, vec![3, 1]);
+        let expected = Normalization::MNIST.apply(3);
+        assert!(batch
+            .images
+            .index_axis(ndarray::Axis(0), 0)
+            .iter()
+            .all(|&v| v == expected));
+        assert_eq!(batch.images[[1, 0, 27, 27]], Normalization::MNIST.apply(1));
     }
 
     #[test]

@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{DataError, MirrorFailure};
 use crate::idx;
 use crate::kind::{DataFile, DatasetKind};
-use crate::loader::{read_bytes, ReadFailure};
 use crate::location::locate_file;
+use crate::read::{read_bytes, ReadFailure};
 
 /// Time-outs and display of a download.
 ///

@@ -5,6 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::idx::FormatDefect;
 use crate::kind::DatasetKind;
 
 /// Why a dataset could not be loaded or downloaded.
@@ -186,95 +187,6 @@ pub enum DataError {
     },
 }
 
-/// What is wrong inside one file, once read and decompressed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FormatDefect {
-    /// Zero bytes (or a gzip stream of zero bytes).
-    #[error("the file is empty")]
-    Empty,
-    /// Shorter than the IDX header (16 bytes for images, 8 for labels).
-    #[error("it is only {len} bytes long, shorter than the {header_len}-byte IDX header")]
-    HeaderTooShort {
-        /// Bytes in the file.
-        len: u64,
-        /// Bytes the header needs.
-        header_len: u64,
-    },
-    /// The first four bytes are not the magic number of the expected IDX file.
-    #[error(
-        "its magic number is {found} where an IDX {} file has {expected}{}",
-        if *.expected == crate::idx::IMAGES_MAGIC { "images" } else { "labels" },
-        swapped_hint(*.found)
-    )]
-    WrongMagic {
-        /// The magic number found.
-        found: u32,
-        /// The magic number expected (2051 images, 2049 labels).
-        expected: u32,
-    },
-    /// Images that are not 28×28.
-    #[error("its images are {rows}×{cols} pixels, not 28×28")]
-    WrongImageSize {
-        /// Rows in the header.
-        rows: u32,
-        /// Columns in the header.
-        cols: u32,
-    },
-    /// Fewer bytes than the header announces.
-    #[error(
-        "it is truncated: its header announces {count} items, which take {expected} bytes, but \
-         it has only {actual}"
-    )]
-    Truncated {
-        /// Items the header announces.
-        count: u32,
-        /// Bytes those items take, header included.
-        expected: u64,
-        /// Bytes in the file.
-        actual: u64,
-    },
-    /// More bytes than the header announces.
-    #[error(
-        "it has {} unexpected trailing bytes: its header announces {count} items, which take \
-         {expected} bytes, but it has {actual}",
-        .actual - .expected
-    )]
-    TrailingBytes {
-        /// Items the header announces.
-        count: u32,
-        /// Bytes those items take, header included.
-        expected: u64,
-        /// Bytes in the file.
-        actual: u64,
-    },
-    /// A label outside `0..=9`.
-    #[error("label number {index} is {label}, outside 0..=9")]
-    LabelOutOfRange {
-        /// Position of the first bad label.
-        index: usize,
-        /// Its value.
-        label: u8,
-    },
-    /// So large that it cannot be an MNIST file; refused without reading it all.
-    #[error("it is (or decompresses to) more than {limit} bytes, too large for an MNIST file")]
-    TooLarge {
-        /// The limit, twice the size of a complete file.
-        limit: u64,
-    },
-    /// A consistent file with a sample count other than the complete set's.
-    #[error(
-        "it holds {found} samples where the complete set has {expected} (the mnist crate reads \
-         only complete sets)"
-    )]
-    WrongCount {
-        /// Samples in the file.
-        found: usize,
-        /// Samples in a complete file.
-        expected: usize,
-    },
-}
-
 /// One failed attempt to download a file from one mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MirrorFailure {
@@ -303,31 +215,9 @@ fn gz_names(kind: &DatasetKind) -> String {
     names.join(", ")
 }
 
-fn swapped_hint(found: u32) -> &'static str {
-    match found {
-        crate::idx::IMAGES_MAGIC => " (it looks like an images file)",
-        crate::idx::LABELS_MAGIC => " (it looks like a labels file)",
-        0x1f8b_0000..=0x1f8b_ffff => " (it looks gzip-compressed: name it with .gz)",
-        _ => "",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_swapped_file_is_recognised_in_the_message() {
-        let defect = FormatDefect::WrongMagic {
-            found: crate::idx::LABELS_MAGIC,
-            expected: crate::idx::IMAGES_MAGIC,
-        };
-        assert_eq!(
-            defect.to_string(),
-            "its magic number is 2049 where an IDX images file has 2051 (it looks like a labels \
-             file)"
-        );
-    }
 
     #[test]
     fn download_error_lists_every_mirror_and_says_how_to_place_files_by_hand() {

@@ -258,6 +258,10 @@ impl Normalization {
 }
 
 /// What one of the four files of a dataset holds.
+///
+/// How such a file is laid out — its IDX magic number ([`magic`](Self::magic)) and byte
+/// length ([`complete_len`](Self::complete_len)) — is the IDX format's business, defined
+/// with it in `idx.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileRole {
     /// Training images (IDX3, 60,000 × 28 × 28).
@@ -276,16 +280,6 @@ impl FileRole {
         matches!(self, FileRole::TrainImages | FileRole::TestImages)
     }
 
-    /// The IDX magic number the file must start with: 2051 (`0x0803`, unsigned bytes in
-    /// 3 dimensions) for images, 2049 (`0x0801`, 1 dimension) for labels.
-    pub const fn magic(self) -> u32 {
-        if self.is_images() {
-            crate::idx::IMAGES_MAGIC
-        } else {
-            crate::idx::LABELS_MAGIC
-        }
-    }
-
     /// How many samples a complete file holds: 60,000 for training, 10,000 for test. The
     /// `mnist` crate accepts no other count.
     pub const fn complete_count(self) -> usize {
@@ -293,12 +287,6 @@ impl FileRole {
             FileRole::TrainImages | FileRole::TrainLabels => 60_000,
             FileRole::TestImages | FileRole::TestLabels => 10_000,
         }
-    }
-
-    /// Byte length of a complete, decompressed file: 47,040,016 / 60,008 / 7,840,016 /
-    /// 10,008.
-    pub const fn complete_len(self) -> u64 {
-        crate::idx::file_len(self, self.complete_count() as u64)
     }
 
     /// What the file holds, in words (`"training images"`, …), for messages.
@@ -349,14 +337,6 @@ mod tests {
         }
         let err = "cifar".parse::<DatasetKind>().unwrap_err();
         assert!(err.to_string().contains("cifar"));
-    }
-
-    #[test]
-    fn complete_lengths_match_the_published_sizes() {
-        assert_eq!(FileRole::TrainImages.complete_len(), 47_040_016);
-        assert_eq!(FileRole::TrainLabels.complete_len(), 60_008);
-        assert_eq!(FileRole::TestImages.complete_len(), 7_840_016);
-        assert_eq!(FileRole::TestLabels.complete_len(), 10_008);
     }
 
     #[test]

@@ -37,8 +37,13 @@ pub use location::{
     all_files_present, default_dir, dir_from_env, mnist_dir_from_env, resolve_dir, workspace_root,
 };
 
-/// The IDX format and the checks each file passes before the `mnist` crate reads it.
+/// The IDX format — each file's layout, what can be wrong inside one — and the checks each
+/// file passes before the `mnist` crate reads it.
 mod idx;
+pub use idx::FormatDefect;
+
+/// Reading one file into memory, raw or `.gz`, refusing sizes no dataset file has.
+mod read;
 
 /// Loading a directory: read (raw or `.gz`), check, stage, parse with the `mnist` crate.
 mod loader;
@@ -52,7 +57,8 @@ pub use downloader::{download, download_files, DownloadOptions};
 mod split;
 pub use split::{Dataset, Split};
 
-/// Mini-batches: seeded order, last partial batch, optional shift augmentation.
+/// Mini-batches of a split ([`Split::batch`], [`Split::batches`]): seeded order, last
+/// partial batch, optional shift augmentation.
 mod batch;
 pub use batch::{Batch, BatchConfig, Batches, Shift, MAX_SHIFT};
 
@@ -60,6 +66,7 @@ pub use batch::{Batch, BatchConfig, Batches, Shift, MAX_SHIFT};
 mod seeding;
 pub use seeding::{augmentation_seed, epoch_order, shuffle_seed};
 
-/// Everything that can go wrong, each message naming the file and what to do.
+/// Everything that can go wrong loading or downloading, each message naming the file and
+/// what to do.
 mod error;
-pub use error::{DataError, FormatDefect, MirrorFailure};
+pub use error::{DataError, MirrorFailure};

@@ -3,13 +3,7 @@
 
 use std::fmt;
 
-use ndarray::Array4;
-
-use crate::batch::{fill_images, BatchConfig, Batches, Shift};
-use crate::kind::{
-    DatasetKind, Normalization, IMAGE_HEIGHT, IMAGE_PIXELS, IMAGE_WIDTH, NUM_CLASSES,
-};
-use crate::Batch;
+use crate::kind::{DatasetKind, Normalization, IMAGE_PIXELS, NUM_CLASSES};
 
 /// A dataset as loaded: its kind, the training split and the test split.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,76 +151,6 @@ impl Split {
         self.labels.shrink_to_fit();
         (self, validation)
     }
-
-    /// The samples at `indices`, as a batch of normalised images `[B, 1, 28, 28]` (NCHW,
-    /// `B = indices.len()`) and their labels.
-    ///
-    /// With `shifts`, image `k` is translated by `shifts[k]` (see [`Shift`]); the pixels
-    /// moved in from outside are background (pixel value 0, i.e. `-mean / std` after
-    /// normalisation).
-    ///
-    /// Pixels are written straight into the batch's array, with no allocation per sample.
-    ///
-    /// **Panics** if an index is `>= len()` or `shifts` has a length other than
-    /// `indices.len()`.
-    ///
-    /// ```
-    /// use scratchnet_data::{Normalization, Shift, Split};
-    ///
-    /// let mut pixels = vec![0u8; 784];
-    /// pixels[0] = 255; // top-left corner
-    /// let split = Split::new(pixels, vec![7], Normalization::UNIT);
-    /// let batch = split.batch(&[0], Normalization::UNIT, Some(&[Shift { dy: 1, dx: 2 }]));
-    /// assert_eq!(batch.images[[0, 0, 1, 2]], 1.0); // moved down 1, right 2
-    /// assert_eq!(batch.images[[0, 0, 0, 0]], 0.0);
-    /// assert_eq!(batch.labels, vec![7]);
-    /// ```
-    #[track_caller]
-    pub fn batch(
-        &self,
-        indices: &[usize],
-        normalization: Normalization,
-        shifts: Option<&[Shift]>,
-    ) -> Batch {
-        self.batch_with_table(indices, &normalization.lookup_table(), shifts)
-    }
-
-    /// [`batch`](Self::batch) with the normalisation as a 256-entry look-up table.
-    #[track_caller]
-    pub(crate) fn batch_with_table(
-        &self,
-        indices: &[usize],
-        table: &[f32; 256],
-        shifts: Option<&[Shift]>,
-    ) -> Batch {
-        if let Some(shifts) = shifts {
-            assert_eq!(
-                shifts.len(),
-                indices.len(),
-                "one shift per sample of the batch"
-            );
-        }
-        let mut images = Array4::<f32>::zeros((indices.len(), 1, IMAGE_HEIGHT, IMAGE_WIDTH));
-        let out = images
-            .as_slice_mut()
-            .expect("a freshly made array is contiguous");
-        fill_images(self, indices, table, shifts, out);
-        let labels = indices
-            .iter()
-            .map(|&i| usize::from(self.labels[i]))
-            .collect();
-        Batch { images, labels }
-    }
-
-    /// The mini-batches of one epoch, in an order that depends only on `config` and
-    /// `epoch` (see [`BatchConfig`]), the last one partial if `len()` is not a multiple of
-    /// the batch size. Batches use [`normalization`](Self::normalization).
-    ///
-    /// **Panics** if `config.batch_size` is 0.
-    #[track_caller]
-    pub fn batches(&self, config: &BatchConfig, epoch: u64) -> Batches<'_> {
-        Batches::new(self, config, epoch)
-    }
 }
 
 impl fmt::Debug for Split {
@@ -280,21 +204,6 @@ mod tests {
     #[should_panic(expected = "not in 0..=9")]
     fn new_refuses_labels_above_9() {
         let _ = Split::new(vec![0; IMAGE_PIXELS], vec![10], Normalization::UNIT);
-    }
-
-    #[test]
-    fn batch_is_nchw_normalised_and_in_index_order() {
-        let split = numbered(4);
-        let batch = split.batch(&[3, 1], Normalization::MNIST, None);
-        assert_eq!(batch.images.shape(), &[2, 1, 28, 28]);
-        assert_eq!(batch.labels, vec![3, 1]);
-        let expected = Normalization::MNIST.apply(3);
-        assert!(batch
-            .images
-            .index_axis(ndarray::Axis(0), 0)
-            .iter()
-            .all(|&v| v == expected));
-        assert_eq!(batch.images[[1, 0, 27, 27]], Normalization::MNIST.apply(1));
     }
 
     #[test]

@@ -35,7 +35,7 @@
 //! ```
 
 use crate::{Layer, LayerError, Mode, SoftmaxCrossEntropy};
-use ndarray::{ArrayD, ArrayViewD, Dimension};
+use ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::{rand_distr::Uniform, RandomExt};
 use std::fmt;
@@ -150,19 +150,48 @@ pub fn gradcheck(
     input: ArrayViewD<f32>,
     config: &GradcheckConfig,
 ) -> Result<GradcheckReport, GradcheckError> {
-    let name = layer.name().to_string();
-    let contract = |reason: &str| GradcheckError::Contract {
-        layer: name.clone(),
-        reason: reason.to_string(),
-    };
     let output = layer.forward(input.view(), config.mode)?;
-    let projection = ArrayD::random_using(
-        output.raw_dim(),
-        Uniform::new(-1.0f32, 1.0).expect("valid"),
-        &mut StdRng::seed_from_u64(config.seed),
-    );
+    let projection = random_projection(output.raw_dim(), config.seed);
+    let (grad_input, param_grads) =
+        analytic_gradients(layer, input.view(), projection.view(), config)?;
+    let tensors = compare_with_finite_differences(
+        layer,
+        input,
+        projection.view(),
+        grad_input.view(),
+        param_grads,
+        config,
+    )?;
+    let report = GradcheckReport {
+        layer: layer.name().to_string(),
+        tensors,
+    };
+    if report.passed() {
+        Ok(report)
+    } else {
+        Err(GradcheckError::Mismatch(report))
+    }
+}
 
-    // Analytic gradients, and the accumulation contract.
+/// The fixed random `R` of the objective `f = Σ forward(x) ⊙ R`: uniform in `[-1, 1)`.
+fn random_projection(shape: IxDyn, seed: u64) -> ArrayD<f32> {
+    ArrayD::random_using(
+        shape,
+        Uniform::new(-1.0f32, 1.0).expect("valid"),
+        &mut StdRng::seed_from_u64(seed),
+    )
+}
+
+/// Backward of `R` after the forward the caller ran at `input`: returns the input's
+/// gradient and each parameter's, after checking the contract — backward leaves the
+/// parameter values alone, and a second forward + backward doubles the parameter
+/// gradients. Leaves the parameter gradients zeroed.
+fn analytic_gradients(
+    layer: &mut dyn Layer,
+    input: ArrayViewD<f32>,
+    projection: ArrayViewD<f32>,
+    config: &GradcheckConfig,
+) -> Result<(ArrayD<f32>, Vec<ArrayD<f32>>), GradcheckError> {
     layer.zero_grad();
     let values_before: Vec<ArrayD<f32>> = layer
         .parameters()
@@ -181,26 +210,58 @@ pub fn gradcheck(
         .zip(&values_before)
         .any(|((_, p), before)| p.value != before)
     {
-        return Err(contract(
-            "backward changed a parameter's value (only an optimizer may)",
+        return Err(contract_breach(
+            layer,
+            "backward changed a parameter's value (only an optimizer may)".to_string(),
         ));
     }
-    layer.forward(input.view(), config.mode)?;
-    layer.backward(projection.view())?;
-    for ((pname, p), g) in layer.parameters().into_iter().zip(&once) {
+    layer.forward(input, config.mode)?;
+    layer.backward(projection)?;
+    check_gradients_doubled(layer, &once)?;
+    layer.zero_grad();
+    Ok((grad_input, once))
+}
+
+/// Checks that every parameter gradient is now twice `once`: a second backward added to
+/// the gradients instead of overwriting them.
+fn check_gradients_doubled(layer: &dyn Layer, once: &[ArrayD<f32>]) -> Result<(), GradcheckError> {
+    for ((pname, p), g) in layer.parameters().into_iter().zip(once) {
         let doubled = g * 2.0;
         if p.grad
             .iter()
             .zip(doubled.iter())
             .any(|(a, b)| (a - b).abs() > 1e-5 * (1.0 + b.abs()))
         {
-            return Err(contract(&format!(
-                "a second backward did not add to {pname}.grad (gradients must accumulate with +=)"
-            )));
+            return Err(contract_breach(
+                layer,
+                format!(
+                    "a second backward did not add to {pname}.grad (gradients must accumulate \
+                     with +=)"
+                ),
+            ));
         }
     }
-    layer.zero_grad();
+    Ok(())
+}
 
+/// The error for a layer that breaks the [`Layer`] contract in the way `reason` says.
+fn contract_breach(layer: &dyn Layer, reason: String) -> GradcheckError {
+    GradcheckError::Contract {
+        layer: layer.name().to_string(),
+        reason,
+    }
+}
+
+/// Compares the analytic gradients of the input and of each parameter with central
+/// differences of `f = Σ forward(x) ⊙ R`; restores every parameter value it perturbs.
+fn compare_with_finite_differences(
+    layer: &mut dyn Layer,
+    input: ArrayViewD<f32>,
+    projection: ArrayViewD<f32>,
+    grad_input: ArrayViewD<f32>,
+    param_grads: Vec<ArrayD<f32>>,
+    config: &GradcheckConfig,
+) -> Result<Vec<TensorCheck>, GradcheckError> {
     let objective = |layer: &mut dyn Layer, x: ArrayViewD<f32>| -> Result<f64, LayerError> {
         let y = layer.forward(x, config.mode)?;
         Ok(y.iter()
@@ -211,14 +272,9 @@ pub fn gradcheck(
     let mut tensors = Vec::new();
     let mut x = input.to_owned();
     let numeric_input = numeric_gradient(&mut x, config.step, |x| objective(layer, x.view()))?;
-    tensors.push(compare(
-        "input",
-        grad_input.view(),
-        numeric_input.view(),
-        config,
-    ));
+    tensors.push(compare("input", grad_input, numeric_input.view(), config));
     let names: Vec<String> = layer.parameters().into_iter().map(|(n, _)| n).collect();
-    for (k, (pname, analytic)) in names.into_iter().zip(once).enumerate() {
+    for (k, (pname, analytic)) in names.into_iter().zip(param_grads).enumerate() {
         let mut value = layer.parameters()[k].1.value.clone();
         let numeric = numeric_gradient(&mut value, config.step, |v| {
             layer.parameters_mut()[k].1.value.assign(v);
@@ -227,15 +283,7 @@ pub fn gradcheck(
         layer.parameters_mut()[k].1.value.assign(&value);
         tensors.push(compare(&pname, analytic.view(), numeric.view(), config));
     }
-    let report = GradcheckReport {
-        layer: name,
-        tensors,
-    };
-    if report.passed() {
-        Ok(report)
-    } else {
-        Err(GradcheckError::Mismatch(report))
-    }
+    Ok(tensors)
 }
 
 /// Checks [`SoftmaxCrossEntropy::backward`] against finite differences of the loss at `logits` (`[N, K]`).

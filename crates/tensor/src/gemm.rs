@@ -398,6 +398,8 @@ pub(crate) unsafe fn gemm_unchecked<A: ARows, B: BRows>(
     #[cfg(target_arch = "x86_64")]
     {
         if crate::simd::has_avx2_fma() {
+            // The CPU has AVX2 and FMA (checked just now); the operands are as
+            // this function's caller guarantees.
             return avx2::driver(m, n, k, a, b, c, ldc, init);
         }
     }
@@ -412,6 +414,9 @@ pub(crate) fn balanced(len: usize, max: usize) -> usize {
 }
 
 /// The same blocks and summation order as the AVX2 path, in plain Rust.
+///
+/// # Safety
+/// As [`gemm_unchecked`].
 #[allow(clippy::too_many_arguments)]
 unsafe fn portable_driver<A: ARows, B: BRows>(
     m: usize,
@@ -461,6 +466,9 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// Lane mask with the first `n` (1..=8) lanes on.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 (it reads nothing but its own constant).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn tail_mask(n: usize) -> __m256i {
@@ -471,7 +479,16 @@ mod avx2 {
         )
     }
 
-    /// One `MR × 8·NV` block of C at column `j0`; `w` (≤ 8·NV, > 8·(NV−1)) valid columns.
+    /// One `MR × 8·NV` block of C at `(i0, j0)`; `w` (≤ 8·NV, > 8·(NV−1)) valid
+    /// columns. The accumulators start from `init` (zero, C's values or the row's
+    /// bias), take the `k` rank-one updates in increasing `kk`, and are stored
+    /// back; the last vector of a partial block is loaded and stored through `mask`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; rows `i0..i0 + MR` of `A` (columns `0..k`),
+    /// columns `j0..j0 + w` of rows `0..k` of `B`, and the `MR × w` block of `C`
+    /// at `(i0, j0)` with row stride `ldc` are within their operands (as
+    /// [`super::gemm_unchecked`] requires); a `RowBias` has entries `i0..i0 + MR`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
@@ -514,39 +531,9 @@ mod avx2 {
             }
         }
         if full {
-            for kk in 0..k {
-                let bp = b.row(kk).add(j0);
-                let mut bv = [_mm256_setzero_ps(); NV];
-                for (v, x) in bv.iter_mut().enumerate() {
-                    *x = _mm256_loadu_ps(bp.add(8 * v));
-                }
-                let ak = a.col_offset(kk);
-                for i in 0..MR {
-                    let av = _mm256_broadcast_ss(&*arow[i].add(ak));
-                    for v in 0..NV {
-                        acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
-                    }
-                }
-            }
+            rank_one_updates::<MR, NV, true, A, B>(k, a, &arow, b, j0, mask, &mut acc);
         } else {
-            for kk in 0..k {
-                let bp = b.row(kk).add(j0);
-                let mut bv = [_mm256_setzero_ps(); NV];
-                for (v, x) in bv.iter_mut().enumerate() {
-                    *x = if v + 1 < NV {
-                        _mm256_loadu_ps(bp.add(8 * v))
-                    } else {
-                        _mm256_maskload_ps(bp.add(8 * v), mask)
-                    };
-                }
-                let ak = a.col_offset(kk);
-                for i in 0..MR {
-                    let av = _mm256_broadcast_ss(&*arow[i].add(ak));
-                    for v in 0..NV {
-                        acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
-                    }
-                }
-            }
+            rank_one_updates::<MR, NV, false, A, B>(k, a, &arow, b, j0, mask, &mut acc);
         }
         for (i, row) in acc.iter().enumerate() {
             let cp = c.add((i0 + i) * ldc + j0);
@@ -555,6 +542,56 @@ mod avx2 {
                     _mm256_storeu_ps(cp.add(8 * v), *x);
                 } else {
                     _mm256_maskstore_ps(cp.add(8 * v), mask, *x);
+                }
+            }
+        }
+    }
+
+    /// The hot loop of [`block`]: for `kk` in `0..k`, loads row `kk` of B (its
+    /// last vector through `mask` unless `FULL`), broadcasts `A[i, kk]` of each
+    /// of the `MR` rows and adds the products into `acc`, one fused multiply-add
+    /// per vector. `FULL` is a constant so that the choice of load is made once
+    /// per block, outside the loop. Called once per instance of [`block`], into
+    /// which it is inlined (`#[inline(always)]` cannot go with `#[target_feature]`
+    /// on stable Rust; no symbol of this function is left in a release build).
+    ///
+    /// # Safety
+    /// As [`block`]: the CPU has AVX2 and FMA, `arow` holds the starts of rows
+    /// `i0..i0 + MR` of `a`, and the columns `j0..j0 + w` of rows `0..k` of `b`
+    /// are readable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn rank_one_updates<
+        const MR: usize,
+        const NV: usize,
+        const FULL: bool,
+        A: ARows,
+        B: BRows,
+    >(
+        k: usize,
+        a: &A,
+        arow: &[*const f32; MR],
+        b: &B,
+        j0: usize,
+        mask: __m256i,
+        acc: &mut [[__m256; NV]; MR],
+    ) {
+        for kk in 0..k {
+            let bp = b.row(kk).add(j0);
+            let mut bv = [_mm256_setzero_ps(); NV];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = if v + 1 < NV || FULL {
+                    _mm256_loadu_ps(bp.add(8 * v))
+                } else {
+                    _mm256_maskload_ps(bp.add(8 * v), mask)
+                };
+            }
+            let ak = a.col_offset(kk);
+            for i in 0..MR {
+                let av = _mm256_broadcast_ss(&*arow[i].add(ak));
+                for v in 0..NV {
+                    acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
                 }
             }
         }
@@ -573,8 +610,95 @@ mod avx2 {
         };
     }
 
+    /// Runs one block of `rows` rows and `nv` vectors with the kernel
+    /// `block::<rows, nv>`: the table of the kernels each block shape can need
+    /// (`rows ≤ MR`, `nv ≤ NV` of the shape). A macro, so that the block calls
+    /// sit in the driver's loop exactly as if written there.
+    macro_rules! run_block {
+        ($shape:expr, $rows:expr, $nv:expr, $args:tt) => {
+            match $shape {
+                (1, 8) => dispatch!(
+                    $rows,
+                    $nv,
+                    $args,
+                    [
+                        (1, 1),
+                        (1, 2),
+                        (1, 3),
+                        (1, 4),
+                        (1, 5),
+                        (1, 6),
+                        (1, 7),
+                        (1, 8)
+                    ]
+                ),
+                (12, 1) => dispatch!(
+                    $rows,
+                    $nv,
+                    $args,
+                    [
+                        (1, 1),
+                        (2, 1),
+                        (3, 1),
+                        (4, 1),
+                        (5, 1),
+                        (6, 1),
+                        (7, 1),
+                        (8, 1),
+                        (9, 1),
+                        (10, 1),
+                        (11, 1),
+                        (12, 1)
+                    ]
+                ),
+                (6, 2) => dispatch!(
+                    $rows,
+                    $nv,
+                    $args,
+                    [
+                        (1, 1),
+                        (2, 1),
+                        (3, 1),
+                        (4, 1),
+                        (5, 1),
+                        (6, 1),
+                        (1, 2),
+                        (2, 2),
+                        (3, 2),
+                        (4, 2),
+                        (5, 2),
+                        (6, 2)
+                    ]
+                ),
+                _ => unreachable!("no such block configuration"),
+            }
+        };
+    }
+
+    /// The largest register block `(MR, NV)` — `MR` rows of `8·NV` columns — for a
+    /// product with `m` rows and `n` columns: one row of up to 64 columns, `12 × 8`
+    /// for at most 8 columns, `6 × 16` otherwise.
+    ///
+    /// Register budget: MR·NV accumulators + NV loads + 1 broadcast ≤ 16 ymm.
+    /// (A 4×24 block fits exactly, but the compiler then spills: measured at
+    /// half the speed of 6×16 at LeNet's shapes, so it is not used.)
+    #[inline]
+    fn block_shape(m: usize, n: usize) -> (usize, usize) {
+        if m == 1 {
+            (1, 8)
+        } else if n <= 8 {
+            (12, 1)
+        } else {
+            (6, 2)
+        }
+    }
+
     /// Tiles C into register blocks and runs them, columns outermost so that a
     /// `K × 8·NV` panel of B stays in L1 while every row block passes over it.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA, and the operands meet the requirements of
+    /// [`super::gemm_unchecked`].
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn driver<A: ARows, B: BRows>(
@@ -587,16 +711,7 @@ mod avx2 {
         ldc: usize,
         init: Init,
     ) {
-        // Register budget: MR·NV accumulators + NV loads + 1 broadcast ≤ 16 ymm.
-        // (A 4×24 block fits exactly, but the compiler then spills: measured at
-        // half the speed of 6×16 at LeNet's shapes, so it is not used.)
-        let (mr_max, nv_max) = if m == 1 {
-            (1, 8)
-        } else if n <= 8 {
-            (12, 1)
-        } else {
-            (6, 2)
-        };
+        let (mr_max, nv_max) = block_shape(m, n);
         let mr = balanced(m, mr_max);
         let nb = 8 * nv_max;
         let mut j0 = 0;
@@ -606,62 +721,12 @@ mod avx2 {
             let mut i0 = 0;
             while i0 < m {
                 let rows = mr.min(m - i0);
-                match (mr_max, nv_max) {
-                    (1, 8) => dispatch!(
-                        rows,
-                        nv,
-                        (k, a, i0, b, j0, w, c, ldc, init),
-                        [
-                            (1, 1),
-                            (1, 2),
-                            (1, 3),
-                            (1, 4),
-                            (1, 5),
-                            (1, 6),
-                            (1, 7),
-                            (1, 8)
-                        ]
-                    ),
-                    (12, 1) => dispatch!(
-                        rows,
-                        nv,
-                        (k, a, i0, b, j0, w, c, ldc, init),
-                        [
-                            (1, 1),
-                            (2, 1),
-                            (3, 1),
-                            (4, 1),
-                            (5, 1),
-                            (6, 1),
-                            (7, 1),
-                            (8, 1),
-                            (9, 1),
-                            (10, 1),
-                            (11, 1),
-                            (12, 1)
-                        ]
-                    ),
-                    (6, 2) => dispatch!(
-                        rows,
-                        nv,
-                        (k, a, i0, b, j0, w, c, ldc, init),
-                        [
-                            (1, 1),
-                            (2, 1),
-                            (3, 1),
-                            (4, 1),
-                            (5, 1),
-                            (6, 1),
-                            (1, 2),
-                            (2, 2),
-                            (3, 2),
-                            (4, 2),
-                            (5, 2),
-                            (6, 2)
-                        ]
-                    ),
-                    _ => unreachable!("no such block configuration"),
-                }
+                run_block!(
+                    (mr_max, nv_max),
+                    rows,
+                    nv,
+                    (k, a, i0, b, j0, w, c, ldc, init)
+                );
                 i0 += rows;
             }
             j0 += nb;
@@ -669,6 +734,9 @@ mod avx2 {
     }
 
     /// Sum of the 8 lanes, in a fixed order.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 (it reads nothing but its argument).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn hsum(v: __m256) -> f32 {
@@ -679,6 +747,11 @@ mod avx2 {
     }
 
     /// One `MR × NR` block of dot products of [`super::gemm_abt`].
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; every segment's rows at `a_off` and `b_off`
+    /// hold `len` readable floats, and the `MR × NR` block of `C` at `c` (row
+    /// stride `ldc`) is writable (and readable when `accumulate`).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
@@ -745,6 +818,12 @@ mod avx2 {
     }
 
     /// Tiles `C` of [`super::gemm_abt`] into `MR × NR` blocks (at most 6 × 2).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; every segment's rows at `a_off` and `b_off`
+    /// hold `len` readable floats, `C` holds `a_off.len()` rows of
+    /// `b_off.len()` columns with row stride `ldc`, and `col_bias` has
+    /// `b_off.len()` entries, as [`super::gemm_abt`] checks.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn abt_driver(
@@ -871,7 +950,8 @@ pub fn gemm_abt(
     #[cfg(target_arch = "x86_64")]
     {
         if crate::simd::has_avx2_fma() {
-            // SAFETY: every row and C were bounds-checked above.
+            // SAFETY: the CPU has AVX2 and FMA (checked just now), and every row,
+            // C and the bias were bounds-checked above.
             return unsafe {
                 avx2::abt_driver(
                     len,

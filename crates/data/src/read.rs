@@ -1,0 +1,84 @@
+//! Reading one file of a dataset into memory: raw, or decompressing `.gz` with `flate2`,
+//! and refusing — without reading it all — a file larger than any file of its role can
+//! plausibly be. Both loading and downloading read files this way.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::idx::{self, FormatDefect};
+use crate::kind::FileRole;
+
+/// Why [`read_bytes`] failed.
+pub(crate) enum ReadFailure {
+    /// Opening or reading failed.
+    Io(io::Error),
+    /// The gzip stream is corrupt or truncated.
+    Gzip(io::Error),
+    /// Empty, or too large to be a file of this role.
+    Defect(FormatDefect),
+}
+
+/// The decompressed bytes of the file at `path`, refusing (without reading it all) a file
+/// larger than any file of `role` can plausibly be.
+pub(crate) fn read_bytes(path: &Path, gzip: bool, role: FileRole) -> Result<Vec<u8>, ReadFailure> {
+    let limit = idx::max_plausible_len(role);
+    let file = File::open(path).map_err(ReadFailure::Io)?;
+    let file_len = file.metadata().map_err(ReadFailure::Io)?.len();
+    if file_len == 0 {
+        return Err(ReadFailure::Defect(FormatDefect::Empty));
+    }
+    if file_len > limit {
+        return Err(ReadFailure::Defect(FormatDefect::TooLarge { limit }));
+    }
+    let mut bytes;
+    if gzip {
+        bytes = Vec::with_capacity(role.complete_len() as usize);
+        MultiGzDecoder::new(file)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidInput
+                | io::ErrorKind::InvalidData
+                | io::ErrorKind::UnexpectedEof => ReadFailure::Gzip(e),
+                _ => ReadFailure::Io(e),
+            })?;
+        if bytes.len() as u64 > limit {
+            return Err(ReadFailure::Defect(FormatDefect::TooLarge { limit }));
+        }
+    } else {
+        bytes = Vec::with_capacity(file_len as usize);
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(ReadFailure::Io)?;
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_without_decompressing_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.gz");
+        std::fs::write(&path, gzip(&vec![0u8; 200_000])).unwrap();
+        assert!(matches!(
+            read_bytes(&path, true, FileRole::TestLabels),
+            Err(ReadFailure::Defect(FormatDefect::TooLarge {
+                limit: 20_016
+            }))
+        ));
+    }
+}
