@@ -4,16 +4,15 @@
 
 use crate::atomic_write::write_atomically;
 use crate::checkpoint_error::{CheckpointError, TensorProblem};
-use crate::{History, Optimizer, OptimizerState};
+use crate::optimizer::Optimizer;
+use crate::optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
+use crate::History;
 use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use scratchnet_layers::Layer;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-
-/// The prefix of every optimizer-state tensor in a checkpoint.
-pub const OPTIMIZER_PREFIX: &str = "optimizer.";
 
 /// The version of the checkpoint layout this crate writes (`scratchnet.version`).
 pub const LAYOUT_VERSION: &str = "1";
