@@ -4,9 +4,9 @@ use crate::{
     CheckpointError, Optimizer, OptimizerState, TensorProblem, TrainError, OPTIMIZER_PREFIX,
 };
 use ndarray::{ArrayD, Zip};
+use scratchnet_layers::{Layer, Parameter};
 use scratchnet_tensor::kernels::avx2_fma_available;
 use scratchnet_tensor::parallel::for_each_chunk;
-use scratchnet_layers::{Layer, Parameter};
 use std::collections::BTreeMap;
 
 /// The hyper-parameters of [`Adam`].

@@ -130,7 +130,8 @@ impl DataParallel {
         images: ArrayView4<f32>,
         labels: &[usize],
     ) -> Result<StepOutcome, TrainError> {
-        self.train_step_and(model, optimizer, images, labels, || ()).0
+        self.train_step_and(model, optimizer, images, labels, || ())
+            .0
     }
 
     /// [`train_step`](Self::train_step), and `meanwhile`, run once: by the first

@@ -3,9 +3,9 @@
 use crate::data_parallel::has_state;
 use crate::progress::Progress;
 use crate::{
-    evaluate, train_step, Checkpoint, DataParallel, EpochMetrics, Evaluation, History,
-    LrSchedule, ModelFactory, Optimizer, PartialEpoch, ProgressMode, SavedCheckpoint,
-    SchedulePosition, StepOutcome, TrainError,
+    evaluate, train_step, Checkpoint, DataParallel, EpochMetrics, Evaluation, History, LrSchedule,
+    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SavedCheckpoint, SchedulePosition,
+    StepOutcome, TrainError,
 };
 use scratchnet_data::{Batch, BatchConfig, Batches, Split};
 use scratchnet_layers::Layer;
@@ -274,7 +274,14 @@ impl Trainer {
             _ => Engine::Plain,
         };
         let mut run = Run::new(config, engine, history, optimizer, train.len());
-        let result = run.epochs(model, optimizer, train, test, partial, &mut self.on_epoch_end);
+        let result = run.epochs(
+            model,
+            optimizer,
+            train,
+            test,
+            partial,
+            &mut self.on_epoch_end,
+        );
         if result.is_err() {
             run.progress.abandon();
         }
@@ -385,11 +392,15 @@ impl<'a> Run<'a> {
         on_epoch_end: &mut Option<EpochCallback>,
     ) -> Result<FitOutcome, TrainError> {
         let first_epoch = self.history.completed_epochs() + 1;
-        self.last_checkpoint = self.config.resumed_from.clone().map(|path| SavedCheckpoint {
-            path,
-            epochs_done: first_epoch - 1,
-            batches_done: partial.as_ref().map_or(0, |p| p.batches_done),
-        });
+        self.last_checkpoint = self
+            .config
+            .resumed_from
+            .clone()
+            .map(|path| SavedCheckpoint {
+                path,
+                epochs_done: first_epoch - 1,
+                batches_done: partial.as_ref().map_or(0, |p| p.batches_done),
+            });
         let mut trained_epochs = Vec::new();
         let mut evaluation = None;
         for epoch in first_epoch..=self.config.epochs {
