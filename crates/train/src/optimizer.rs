@@ -12,7 +12,8 @@ use scratchnet_layers::Layer;
 /// in a checkpoint and restored into a freshly built model.
 ///
 /// A training step is: `model.zero_grad()`, forward in `Mode::Train`, loss, backward
-/// (which adds into every `Parameter::grad`), then [`step`](Optimizer::step).
+/// (which adds into every `Parameter::grad`), then [`step`](Optimizer::step): see
+/// [`train_step`](crate::train_step).
 pub trait Optimizer: Send {
     /// The algorithm, as stored in checkpoints: `"sgd"`, `"adam"` or `"adamw"`.
     fn kind(&self) -> &'static str;

@@ -84,9 +84,8 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// The learning-rate schedule, relative to the optimizer's rate when `fit` starts.
     pub schedule: LrSchedule,
-    /// Samples per gradient shard (see [`DataParallel`]). Default 16. Models with
-    /// buffers (batch norm) or counters (dropout) ignore it and compute each batch in
-    /// one piece.
+    /// Samples per gradient shard on replicas (see [`DataParallel`]). Default 16.
+    /// Unused without replicas, where each batch is one [`train_step`].
     pub shard_size: usize,
     /// Replicas to compute on when a [`ModelFactory`] is given; `0` means one per
     /// thread of the rayon pool. Default 0.
@@ -164,10 +163,12 @@ pub type EpochCallback = Box<dyn FnMut(&EpochMetrics) -> ControlFlow<()>>;
 /// Trains a model with softmax cross-entropy, epoch after epoch, evaluating on a test
 /// split after each and saving a checkpoint if asked.
 ///
-/// Each step: `zero_grad`, forward in `Mode::Train`, loss, backward (on gradient
-/// shards, see [`DataParallel`]), learning rate from the schedule, optimizer step. A
-/// loss that is NaN or infinite stops training at once with
-/// [`TrainError::NonFiniteLoss`], before that batch changes anything.
+/// Each batch is one [`train_step`] — zero the gradients, forward in `Mode::Train`,
+/// loss, backward, optimizer step — with the learning rate of the schedule; with
+/// [`with_replicas`](Trainer::with_replicas) and a model without buffers or counters, it
+/// is [`DataParallel::train_step`], the same step with the gradient computed in
+/// shards on model replicas. A loss that is NaN or infinite stops training at once
+/// with [`TrainError::NonFiniteLoss`], before that batch changes anything.
 pub struct Trainer {
     config: TrainConfig,
     factory: Option<ModelFactory>,
@@ -189,7 +190,9 @@ impl Trainer {
     }
 
     /// Computes gradients and evaluations on replicas made by `factory`, in parallel
-    /// on the rayon pool (results do not depend on the number of threads).
+    /// on the rayon pool, with [`DataParallel`] (results do not depend on the number
+    /// of threads or replicas). Models with buffers or counters (batch norm, dropout)
+    /// still train with the plain [`train_step`] on the whole batch.
     pub fn with_replicas(mut self, factory: ModelFactory) -> Self {
         self.factory = Some(factory);
         self
