@@ -11,17 +11,21 @@
 //! ```
 //! use ndarray::Array4;
 //! use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
-//! use scratchnet_train::{models::lenet5, train_step, Adam, AdamConfig};
-//! let mut model = lenet5(&mut StdRng::seed_from_u64(0));
-//! let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
-//! let images = Array4::<f32>::from_elem((4, 1, 28, 28), 0.5);
-//! let labels = [0, 1, 2, 3];
-//! let first = train_step(&mut model, &mut adam, images.view(), &labels).unwrap();
-//! for _ in 0..20 {
-//!     train_step(&mut model, &mut adam, images.view(), &labels).unwrap();
-//! }
-//! let later = train_step(&mut model, &mut adam, images.view(), &labels).unwrap();
-//! assert!(later.loss < first.loss);
+//! use scratchnet_layers::{Dense, Flatten, Sequential};
+//! use scratchnet_train::{train_step, Sgd, SgdConfig};
+//! // A tiny model: 2×2 one-channel images → 3 classes.
+//! let mut model = Sequential::new()
+//!     .add("flatten", Flatten::new())
+//!     .add("fc", Dense::new(4, 3, &mut StdRng::seed_from_u64(0)))
+//!     .build(&[1, 2, 2])
+//!     .unwrap();
+//! let mut sgd = Sgd::new(SgdConfig { lr: 0.5, ..SgdConfig::default() }).unwrap();
+//! let images = Array4::from_shape_fn((3, 1, 2, 2), |(n, _, y, x)| (n == y * 2 + x) as u8 as f32);
+//! let labels = [0, 1, 2];
+//!
+//! let first = train_step(&mut model, &mut sgd, images.view(), &labels).unwrap();
+//! let second = train_step(&mut model, &mut sgd, images.view(), &labels).unwrap();
+//! assert!(second.loss < first.loss);
 //! ```
 //!
 //! | item | PyTorch | file |
@@ -102,5 +106,5 @@ pub use progress::ProgressMode;
 pub use run::{run, RunConfig, RunReport};
 pub use schedule::{LrSchedule, SchedulePosition};
 pub use sgd::{Sgd, SgdConfig};
-pub use step::{train_step, BatchOutcome, StepOutcome};
+pub use step::{train_step, StepOutcome};
 pub use trainer::{EpochCallback, FitOutcome, StopFlag, TrainConfig, Trainer};

@@ -14,9 +14,6 @@ pub struct StepOutcome {
     pub correct: usize,
 }
 
-/// The former name of [`StepOutcome`].
-pub type BatchOutcome = StepOutcome;
-
 /// One training step of `model` on a batch (`images` `[N, C, H, W]`, `labels` `[N]`)
 /// with softmax cross-entropy, exactly PyTorch's
 ///
