@@ -207,23 +207,22 @@ impl DataParallel {
         if self.shard_grads.len() < shards.len() {
             self.shard_grads.resize_with(shards.len(), Default::default);
         }
-        let params = model.parameters();
-        let work = ShardWork {
-            weights: params.iter().map(|(_, p)| &p.value).collect(),
-            images,
-            labels,
-            shards: &shards,
-            next_shard: AtomicUsize::new(0),
-            shard_grads: &self.shard_grads,
-            idle,
+        let results: Vec<Result<Vec<ShardResult>, TrainError>> = {
+            let params = model.parameters();
+            let work = ShardWork {
+                weights: params.iter().map(|(_, p)| &p.value).collect(),
+                images,
+                labels,
+                shards: &shards,
+                next_shard: AtomicUsize::new(0),
+                shard_grads: &self.shard_grads,
+                idle,
+            };
+            (self.replicas.par_iter_mut())
+                .map(|replica| work.run_on(replica.as_mut()))
+                .collect()
         };
-        let results: Vec<Result<Vec<ShardResult>, TrainError>> = self
-            .replicas
-            .par_iter_mut()
-            .map(|replica| work.run_on(replica.as_mut()))
-            .collect();
-        drop(work);
-        drop(params);
+        // Losses and counts summed in shard order, like the gradients below.
         let mut per_shard: Vec<ShardResult> = Vec::with_capacity(shards.len());
         for result in results {
             per_shard.extend(result?);
