@@ -346,7 +346,7 @@ struct Run<'a> {
 }
 
 /// An epoch being trained: where it stands, and when this call started on it.
-struct EpochProgress {
+struct EpochState {
     epoch: usize,
     /// Batches done, running sums, and the seconds spent before this call.
     done: PartialEpoch,
@@ -355,7 +355,7 @@ struct EpochProgress {
     started: Instant,
 }
 
-impl EpochProgress {
+impl EpochState {
     /// Where the epoch stands now, with the seconds spent on it so far.
     fn now(&self) -> PartialEpoch {
         PartialEpoch {
@@ -449,36 +449,36 @@ impl<'a> Run<'a> {
         self.stop_if_asked(epoch, &resumed, model, optimizer)?;
         self.progress
             .start_epoch(epoch, self.config.epochs, resumed.batches);
-        let mut progress = EpochProgress {
+        let mut epoch_state = EpochState {
             epoch,
             resumed_samples: resumed.samples,
             done: resumed,
             started: Instant::now(),
         };
         // The batch loop runs on a thread of the rayon pool (see `on_pool`).
-        on_pool(|| self.train_batches(&mut progress, batches, model, optimizer))?;
-        Ok(progress.now())
+        on_pool(|| self.train_batches(&mut epoch_state, batches, model, optimizer))?;
+        Ok(epoch_state.now())
     }
 
     /// The batch loop of an epoch: a step per batch, then the sums, the progress bar
     /// and a stop if asked.
     fn train_batches(
         &mut self,
-        progress: &mut EpochProgress,
-        mut batches: Batches,
+        epoch_state: &mut EpochState,
+        mut batches: Batches<'_>,
         model: &mut dyn Layer,
         optimizer: &mut dyn Optimizer,
     ) -> Result<(), TrainError> {
         let mut next = batches.next();
         while let Some(batch) = next.take() {
-            let lr = self.learning_rate(progress.epoch, progress.done.batches_done);
+            let lr = self.learning_rate(epoch_state.epoch, epoch_state.done.batches_done);
             // The next batch is assembled by the first replica out of shards, off the
             // serial path (without replicas: after the step).
             let (outcome, following) =
                 self.step_at(lr, model, optimizer, &batch, || batches.next());
             next = following;
-            let outcome = self.finite(outcome?, progress)?;
-            let done = &mut progress.done;
+            let outcome = self.finite(outcome?, epoch_state)?;
+            let done = &mut epoch_state.done;
             done.batches_done += 1;
             done.loss_sum += outcome.loss * batch.len() as f64;
             done.correct += outcome.correct;
@@ -487,9 +487,9 @@ impl<'a> Run<'a> {
                 done.batches_done,
                 done.loss_sum / done.samples as f64,
                 done.correct as f64 / done.samples as f64,
-                done.samples - progress.resumed_samples,
+                done.samples - epoch_state.resumed_samples,
             );
-            self.stop_if_asked(progress.epoch, &progress.now(), model, optimizer)?;
+            self.stop_if_asked(epoch_state.epoch, &epoch_state.now(), model, optimizer)?;
         }
         Ok(())
     }
@@ -532,15 +532,15 @@ impl<'a> Run<'a> {
     fn finite(
         &self,
         outcome: StepOutcome,
-        progress: &EpochProgress,
+        epoch_state: &EpochState,
     ) -> Result<StepOutcome, TrainError> {
         if outcome.loss.is_finite() {
             return Ok(outcome);
         }
         Err(TrainError::NonFiniteLoss {
-            epoch: progress.epoch,
-            batch: progress.done.batches_done + 1,
-            batches: progress.done.batches,
+            epoch: epoch_state.epoch,
+            batch: epoch_state.done.batches_done + 1,
+            batches: epoch_state.done.batches,
             loss: outcome.loss as f32,
             last_checkpoint: self.last_checkpoint.clone(),
         })
