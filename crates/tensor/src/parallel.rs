@@ -188,6 +188,31 @@ fn keep_freed_memory() {
     });
 }
 
+/// Runs `work` on every item of `items`: on rayon's pool when there are several
+/// items and kernels may use threads ([`use_threads`]), else in order on the calling
+/// thread. For work items whose results do not depend on who computes them (disjoint
+/// chunks of an element-wise update), so the bits are the same either way.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// let total = AtomicUsize::new(0);
+/// scratchnet_tensor::parallel::for_each_chunk(vec![1, 2, 3], |x| {
+///     total.fetch_add(x, Ordering::Relaxed);
+/// });
+/// assert_eq!(total.into_inner(), 6);
+/// ```
+pub fn for_each_chunk<T, F>(items: Vec<T>, work: F)
+where
+    T: Send,
+    F: Fn(T) + Sync + Send,
+{
+    if items.len() > 1 && use_threads() {
+        items.into_par_iter().for_each(work);
+    } else {
+        items.into_iter().for_each(work);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

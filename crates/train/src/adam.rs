@@ -4,8 +4,9 @@ use crate::{
     CheckpointError, Optimizer, OptimizerState, TensorProblem, TrainError, OPTIMIZER_PREFIX,
 };
 use ndarray::{ArrayD, Zip};
-use rayon::prelude::*;
 use scratchnet_layers::{Layer, Parameter};
+use scratchnet_tensor::kernels::avx2_fma_available;
+use scratchnet_tensor::parallel::for_each_chunk;
 use std::collections::BTreeMap;
 
 /// The hyper-parameters of [`Adam`].
@@ -140,6 +141,21 @@ impl Adam {
     pub fn config(&self) -> &AdamConfig {
         &self.config
     }
+
+    /// Zero moments for every parameter that has none yet, or whose shape changed.
+    fn start_missing_moments(&mut self, params: &BTreeMap<String, &mut Parameter>) {
+        for (name, param) in params {
+            if !matches!(self.moments.get(name), Some(m) if m.exp_avg.shape() == param.value.shape())
+            {
+                let zeros = ArrayD::zeros(param.value.raw_dim());
+                let fresh = Moments {
+                    exp_avg: zeros.clone(),
+                    exp_avg_sq: zeros,
+                };
+                self.moments.insert(name.clone(), fresh);
+            }
+        }
+    }
 }
 
 impl Optimizer for Adam {
@@ -152,46 +168,11 @@ impl Optimizer for Adam {
     }
 
     fn step(&mut self, model: &mut dyn Layer) {
-        let AdamConfig {
-            lr,
-            betas: (beta1, beta2),
-            eps,
-            weight_decay,
-            decoupled_weight_decay,
-        } = self.config;
         self.steps += 1;
-        // Scalars in f64, as PyTorch computes them in Python floats.
-        let t = self.steps as f64;
-        let bias_correction1 = 1.0 - f64::from(beta1).powf(t);
-        let bias_correction2_sqrt = (1.0 - f64::from(beta2).powf(t)).sqrt() as f32;
-        let step_size = (f64::from(lr) / bias_correction1) as f32;
-        let (l2, decay) = if decoupled_weight_decay {
-            (0.0, 1.0 - lr * weight_decay)
-        } else {
-            (weight_decay, 1.0)
-        };
-        let update = Update {
-            beta1,
-            beta2,
-            eps,
-            l2,
-            decay,
-            step_size,
-            bias_correction2_sqrt,
-        };
+        let update = Update::new(&self.config, self.steps);
         let mut params: BTreeMap<String, &mut Parameter> =
             model.parameters_mut().into_iter().collect();
-        for (name, param) in &params {
-            if !matches!(self.moments.get(name), Some(m) if m.exp_avg.shape() == param.value.shape())
-            {
-                let zeros = ArrayD::zeros(param.value.raw_dim());
-                let fresh = Moments {
-                    exp_avg: zeros.clone(),
-                    exp_avg_sq: zeros,
-                };
-                self.moments.insert(name.clone(), fresh);
-            }
-        }
+        self.start_missing_moments(&params);
         // Every parameter's elements, cut into chunks updated on the pool together: no
         // bit changes, each element gets the same IEEE operations whoever computes it
         // (Rust never fuses a multiply and an add on its own).
@@ -223,15 +204,7 @@ impl Optimizer for Adam {
                     .for_each(|w, &g, m, v| update.element(w, g, m, v));
             }
         }
-        if chunks.len() > 1 && scratchnet_tensor::parallel::use_threads() {
-            chunks
-                .into_par_iter()
-                .for_each(|(((w, g), m), v)| update.chunk(w, g, m, v));
-        } else {
-            for (((w, g), m), v) in chunks {
-                update.chunk(w, g, m, v);
-            }
-        }
+        for_each_chunk(chunks, |(((w, g), m), v)| update.chunk(w, g, m, v));
     }
 
     fn learning_rate(&self) -> f32 {
@@ -321,6 +294,36 @@ struct Update {
 }
 
 impl Update {
+    /// The scalars of step `steps` (counted from 1) with `config`.
+    fn new(config: &AdamConfig, steps: u64) -> Self {
+        let AdamConfig {
+            lr,
+            betas: (beta1, beta2),
+            eps,
+            weight_decay,
+            decoupled_weight_decay,
+        } = *config;
+        // Scalars in f64, as PyTorch computes them in Python floats.
+        let t = steps as f64;
+        let bias_correction1 = 1.0 - f64::from(beta1).powf(t);
+        let bias_correction2_sqrt = (1.0 - f64::from(beta2).powf(t)).sqrt() as f32;
+        let step_size = (f64::from(lr) / bias_correction1) as f32;
+        let (l2, decay) = if decoupled_weight_decay {
+            (0.0, 1.0 - lr * weight_decay)
+        } else {
+            (weight_decay, 1.0)
+        };
+        Self {
+            beta1,
+            beta2,
+            eps,
+            l2,
+            decay,
+            step_size,
+            bias_correction2_sqrt,
+        }
+    }
+
     #[inline(always)]
     fn element(&self, w: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
         let g = g + self.l2 * *w;
@@ -341,8 +344,8 @@ impl Update {
     ) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2.
+            if avx2_fma_available() {
+                // SAFETY: the CPU has AVX2 (and FMA, which Rust never uses on its own).
                 return unsafe { self.chunk_avx2(weights, grads, exp_avg, exp_avg_sq) };
             }
         }

@@ -4,16 +4,15 @@
 
 use crate::atomic_write::write_atomically;
 use crate::checkpoint_error::{CheckpointError, TensorProblem};
-use crate::{History, Optimizer, OptimizerState};
+use crate::optimizer::Optimizer;
+use crate::optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
+use crate::History;
 use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use scratchnet_layers::Layer;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-
-/// The prefix of every optimizer-state tensor in a checkpoint.
-pub const OPTIMIZER_PREFIX: &str = "optimizer.";
 
 /// The version of the checkpoint layout this crate writes (`scratchnet.version`).
 pub const LAYOUT_VERSION: &str = "1";
@@ -316,9 +315,8 @@ impl Checkpoint {
     /// # Errors
     /// As [`load`](Self::load).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CheckpointError> {
-        let memory = Path::new("(in memory)");
         let format_error = |reason: String| CheckpointError::Format {
-            path: memory.to_path_buf(),
+            path: Path::new("(in memory)").to_path_buf(),
             reason,
         };
         let (_, header) =
@@ -330,109 +328,18 @@ impl Checkpoint {
             .unwrap_or_default()
             .into_iter()
             .collect();
-
-        let mut tensors = BTreeMap::new();
-        let mut optimizer_tensors = BTreeMap::new();
-        let mut other_dtypes = BTreeMap::new();
-        let mut optimizer_problems = Vec::new();
-        for (name, view) in file.tensors() {
-            let shape = view.shape().to_vec();
-            let optimizer_name = name.strip_prefix(OPTIMIZER_PREFIX).map(str::to_string);
-            if view.dtype() != Dtype::F32 {
-                let dtype = format!("{:?}", view.dtype());
-                if optimizer_name.is_some() {
-                    optimizer_problems.push(TensorProblem::WrongDtype { name, found: dtype });
-                } else {
-                    let as_f32 = (view.dtype() == Dtype::I64)
-                        .then(|| {
-                            let values = view
-                                .data()
-                                .chunks_exact(8)
-                                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-                                .collect();
-                            ArrayD::from_shape_vec(IxDyn(&shape), values).ok()
-                        })
-                        .flatten();
-                    other_dtypes.insert(
-                        name,
-                        OtherDtype {
-                            dtype,
-                            shape,
-                            as_f32,
-                        },
-                    );
-                }
-                continue;
-            }
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
-                .map_err(|e| format_error(format!("tensor {name}: {e}")))?;
-            match optimizer_name {
-                Some(param_slot) => {
-                    optimizer_tensors.insert(param_slot, array);
-                }
-                None => {
-                    tensors.insert(name, array);
-                }
-            }
-        }
-        if !optimizer_problems.is_empty() {
-            return Err(CheckpointError::Mismatch {
-                path: None,
-                problems: optimizer_problems,
-            });
-        }
-
+        let StoredTensors {
+            mut tensors,
+            optimizer_tensors,
+            other_dtypes,
+        } = StoredTensors::read(&file)?;
         let extra_state = if metadata.contains_key(KEY_EXTRA_STATE) {
-            parse_key(&mut metadata, KEY_EXTRA_STATE, |s| {
-                serde_json::from_str(s).map_err(|e| e.to_string())
-            })?
+            parse_key(&mut metadata, KEY_EXTRA_STATE, from_json)?
         } else {
             BTreeMap::new()
         };
         let training = if metadata.contains_key(KEY_EPOCH) {
-            let epoch = parse_key(&mut metadata, KEY_EPOCH, |s| {
-                s.parse::<usize>().map_err(|e| e.to_string())
-            })?;
-            let seed = parse_key(&mut metadata, KEY_SEED, |s| {
-                s.parse::<u64>().map_err(|e| e.to_string())
-            })?;
-            let header: OptimizerHeader = parse_key(&mut metadata, KEY_OPTIMIZER, |s| {
-                serde_json::from_str(s).map_err(|e| e.to_string())
-            })?;
-            let history: History = parse_key(&mut metadata, KEY_HISTORY, |s| {
-                serde_json::from_str(s).map_err(|e| e.to_string())
-            })?;
-            let partial = if metadata.contains_key(KEY_PARTIAL) {
-                let p: PartialHeader = parse_key(&mut metadata, KEY_PARTIAL, |s| {
-                    serde_json::from_str(s).map_err(|e| e.to_string())
-                })?;
-                Some(PartialEpoch {
-                    batches_done: p.batches_done,
-                    batches: p.batches,
-                    loss_sum: f64::from_bits(p.loss_sum_bits),
-                    correct: p.correct,
-                    samples: p.samples,
-                    seconds: p.seconds,
-                })
-            } else {
-                None
-            };
-            Some(TrainingState {
-                epoch,
-                partial,
-                seed,
-                history,
-                optimizer: OptimizerState {
-                    kind: header.kind,
-                    steps: header.steps,
-                    tensors: optimizer_tensors,
-                },
-            })
+            Some(read_training_state(&mut metadata, optimizer_tensors)?)
         } else {
             // A model-only file: stray optimizer entries would be unexpected tensors.
             for (name, tensor) in optimizer_tensors {
@@ -466,51 +373,51 @@ impl Checkpoint {
     /// [`CheckpointError::Mismatch`] listing every missing, unexpected, wrongly shaped
     /// and wrongly typed tensor.
     pub fn apply_to(&self, model: &mut dyn Layer) -> Result<(), CheckpointError> {
-        let parameters: BTreeMap<String, Vec<usize>> = model
-            .parameters()
-            .into_iter()
-            .map(|(name, p)| (name, p.value.shape().to_vec()))
-            .collect();
-        let buffers: BTreeMap<String, Vec<usize>> = model
-            .buffers()
-            .into_iter()
-            .map(|(name, b)| (name, b.shape().to_vec()))
-            .collect();
+        let values = self.values_for(model)?;
+        for (name, param) in model.parameters_mut() {
+            param.value.assign(values[name.as_str()]);
+        }
+        for (name, buffer) in model.buffers_mut() {
+            buffer.assign(values[name.as_str()]);
+        }
+        for (name, counter) in model.extra_state_mut() {
+            if let Some(&value) = self.extra_state.get(&name) {
+                *counter = value;
+            }
+        }
+        Ok(())
+    }
+
+    /// The checkpoint's tensor for each of `model`'s parameters and buffers, by name,
+    /// after checking that every one is there with its shape and type and that the
+    /// checkpoint has no other.
+    fn values_for(
+        &self,
+        model: &dyn Layer,
+    ) -> Result<BTreeMap<String, &ArrayD<f32>>, CheckpointError> {
+        let shapes = |named: Vec<(String, Vec<usize>)>| -> BTreeMap<String, Vec<usize>> {
+            named.into_iter().collect()
+        };
+        let parameters = shapes(
+            (model.parameters().into_iter())
+                .map(|(name, p)| (name, p.value.shape().to_vec()))
+                .collect(),
+        );
+        let buffers = shapes(
+            (model.buffers().into_iter())
+                .map(|(name, b)| (name, b.shape().to_vec()))
+                .collect(),
+        );
         let mut problems = Vec::new();
-        let mut values: BTreeMap<&str, &ArrayD<f32>> = BTreeMap::new();
+        let mut values = BTreeMap::new();
         let expected = parameters
             .iter()
             .map(|e| (e, false))
             .chain(buffers.iter().map(|e| (e, true)));
         for ((name, shape), is_buffer) in expected {
-            let found = match (self.tensors.get(name), self.other_dtypes.get(name)) {
-                (Some(t), _) => Ok(t),
-                // PyTorch keeps counters such as num_batches_tracked as I64.
-                (
-                    None,
-                    Some(OtherDtype {
-                        as_f32: Some(t), ..
-                    }),
-                ) if is_buffer => Ok(t),
-                (None, Some(other)) => Err(TensorProblem::WrongDtype {
-                    name: name.clone(),
-                    found: other.dtype.clone(),
-                }),
-                (None, None) => Err(TensorProblem::Missing {
-                    name: name.clone(),
-                    expected: shape.clone(),
-                }),
-            };
-            match found {
-                Ok(t) if t.shape() != shape.as_slice() => {
-                    problems.push(TensorProblem::WrongShape {
-                        name: name.clone(),
-                        expected: shape.clone(),
-                        found: t.shape().to_vec(),
-                    })
-                }
+            match self.tensor_for(name, shape, is_buffer) {
                 Ok(t) => {
-                    values.insert(name, t);
+                    values.insert(name.clone(), t);
                 }
                 Err(problem) => problems.push(problem),
             }
@@ -535,19 +442,174 @@ impl Checkpoint {
                 problems,
             });
         }
-        for (name, param) in model.parameters_mut() {
-            param.value.assign(values[name.as_str()]);
+        Ok(values)
+    }
+
+    /// The stored tensor `name` of the model's `shape`, or what is wrong with it.
+    fn tensor_for(
+        &self,
+        name: &str,
+        shape: &[usize],
+        is_buffer: bool,
+    ) -> Result<&ArrayD<f32>, TensorProblem> {
+        let found = match (self.tensors.get(name), self.other_dtypes.get(name)) {
+            (Some(t), _) => t,
+            // PyTorch keeps counters such as num_batches_tracked as I64.
+            (
+                None,
+                Some(OtherDtype {
+                    as_f32: Some(t), ..
+                }),
+            ) if is_buffer => t,
+            (None, Some(other)) => {
+                return Err(TensorProblem::WrongDtype {
+                    name: name.to_string(),
+                    found: other.dtype.clone(),
+                })
+            }
+            (None, None) => {
+                return Err(TensorProblem::Missing {
+                    name: name.to_string(),
+                    expected: shape.to_vec(),
+                })
+            }
+        };
+        if found.shape() != shape {
+            return Err(TensorProblem::WrongShape {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: found.shape().to_vec(),
+            });
         }
-        for (name, buffer) in model.buffers_mut() {
-            buffer.assign(values[name.as_str()]);
-        }
-        for (name, counter) in model.extra_state_mut() {
-            if let Some(&value) = self.extra_state.get(&name) {
-                *counter = value;
+        Ok(found)
+    }
+}
+
+/// The tensors of a checkpoint file, sorted by kind.
+struct StoredTensors {
+    /// Model tensors stored as F32.
+    tensors: BTreeMap<String, ArrayD<f32>>,
+    /// Optimizer tensors, without the `optimizer.` prefix.
+    optimizer_tensors: BTreeMap<String, ArrayD<f32>>,
+    /// Model tensors stored in another type.
+    other_dtypes: BTreeMap<String, OtherDtype>,
+}
+
+impl StoredTensors {
+    /// Reads every tensor of `file`.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Format`] for a tensor whose data does not fill its shape;
+    /// [`CheckpointError::Mismatch`] for optimizer tensors that are not F32.
+    fn read(file: &SafeTensors) -> Result<Self, CheckpointError> {
+        let mut stored = Self {
+            tensors: BTreeMap::new(),
+            optimizer_tensors: BTreeMap::new(),
+            other_dtypes: BTreeMap::new(),
+        };
+        let mut optimizer_problems = Vec::new();
+        for (name, view) in file.tensors() {
+            let optimizer_name = name.strip_prefix(OPTIMIZER_PREFIX).map(str::to_string);
+            match (view.dtype() == Dtype::F32, optimizer_name) {
+                (true, Some(param_slot)) => {
+                    let array = f32_array(&name, &view)?;
+                    stored.optimizer_tensors.insert(param_slot, array);
+                }
+                (true, None) => {
+                    let array = f32_array(&name, &view)?;
+                    stored.tensors.insert(name, array);
+                }
+                (false, Some(_)) => optimizer_problems.push(TensorProblem::WrongDtype {
+                    name,
+                    found: format!("{:?}", view.dtype()),
+                }),
+                (false, None) => {
+                    stored.other_dtypes.insert(name, OtherDtype::of(&view));
+                }
             }
         }
-        Ok(())
+        if !optimizer_problems.is_empty() {
+            return Err(CheckpointError::Mismatch {
+                path: None,
+                problems: optimizer_problems,
+            });
+        }
+        Ok(stored)
     }
+}
+
+impl OtherDtype {
+    /// The dtype and shape of `view`, with its values as f32 if it is I64.
+    fn of(view: &TensorView) -> Self {
+        let shape = view.shape().to_vec();
+        let as_f32 = (view.dtype() == Dtype::I64)
+            .then(|| {
+                let values = view
+                    .data()
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+                    .collect();
+                ArrayD::from_shape_vec(IxDyn(&shape), values).ok()
+            })
+            .flatten();
+        Self {
+            dtype: format!("{:?}", view.dtype()),
+            shape,
+            as_f32,
+        }
+    }
+}
+
+/// The values of an F32 tensor.
+fn f32_array(name: &str, view: &TensorView) -> Result<ArrayD<f32>, CheckpointError> {
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(view.shape()), values).map_err(|e| CheckpointError::Format {
+        path: Path::new("(in memory)").to_path_buf(),
+        reason: format!("tensor {name}: {e}"),
+    })
+}
+
+/// The training state in `metadata` (its keys removed), with `optimizer_tensors`.
+fn read_training_state(
+    metadata: &mut BTreeMap<String, String>,
+    optimizer_tensors: BTreeMap<String, ArrayD<f32>>,
+) -> Result<TrainingState, CheckpointError> {
+    let epoch = parse_key(metadata, KEY_EPOCH, |s| {
+        s.parse::<usize>().map_err(|e| e.to_string())
+    })?;
+    let seed = parse_key(metadata, KEY_SEED, |s| {
+        s.parse::<u64>().map_err(|e| e.to_string())
+    })?;
+    let header: OptimizerHeader = parse_key(metadata, KEY_OPTIMIZER, from_json)?;
+    let history: History = parse_key(metadata, KEY_HISTORY, from_json)?;
+    let partial = if metadata.contains_key(KEY_PARTIAL) {
+        let p: PartialHeader = parse_key(metadata, KEY_PARTIAL, from_json)?;
+        Some(PartialEpoch {
+            batches_done: p.batches_done,
+            batches: p.batches,
+            loss_sum: f64::from_bits(p.loss_sum_bits),
+            correct: p.correct,
+            samples: p.samples,
+            seconds: p.seconds,
+        })
+    } else {
+        None
+    };
+    Ok(TrainingState {
+        epoch,
+        partial,
+        seed,
+        history,
+        optimizer: OptimizerState {
+            kind: header.kind,
+            steps: header.steps,
+            tensors: optimizer_tensors,
+        },
+    })
 }
 
 /// Reads the model weights of the checkpoint at `path` into `model` (any optimizer
@@ -601,6 +663,10 @@ fn parse_key<T>(
 
 fn le_bytes(tensor: &ArrayD<f32>) -> Vec<u8> {
     tensor.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

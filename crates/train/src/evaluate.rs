@@ -1,10 +1,10 @@
 //! Evaluating a model on a split: loss, accuracy, confusion matrix, predictions.
 
-use crate::parallel::argmax_rows;
-use crate::{ConfusionMatrix, DataParallel, TrainError};
-use ndarray::{Array2, Axis};
+use crate::predictions::{argmax_rows, logits_matrix};
+use crate::{ConfusionMatrix, TrainError};
+use ndarray::{Array2, ArrayView4, Axis};
 use scratchnet_data::{BatchConfig, Split};
-use scratchnet_layers::{Layer, SoftmaxCrossEntropy};
+use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy};
 
 /// The result of [`evaluate`]: how a model does on every sample of a split.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,7 +22,8 @@ pub struct Evaluation {
 }
 
 /// Runs `model` in `Mode::Eval` over all of `split`, `batch_size` samples at a time,
-/// in the split's order, on `engine`'s replicas if it has any.
+/// in the split's order. ([`DataParallel::evaluate`](crate::DataParallel::evaluate)
+/// does the same on model replicas.)
 ///
 /// # Errors
 /// [`TrainError::Config`] if `batch_size` is 0 or the model's output is not `[N, K]`;
@@ -31,18 +32,28 @@ pub struct Evaluation {
 /// ```
 /// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 /// use scratchnet_data::{Normalization, Split};
-/// use scratchnet_train::{evaluate, models::lenet5, DataParallel};
+/// use scratchnet_train::{evaluate, models::lenet5};
 /// let split = Split::new(vec![0; 3 * 784], vec![1, 2, 3], Normalization::MNIST);
 /// let mut model = lenet5(&mut StdRng::seed_from_u64(0));
-/// let result = evaluate(&mut model, &mut DataParallel::sequential(16).unwrap(), &split, 2).unwrap();
+/// let result = evaluate(&mut model, &split, 2).unwrap();
 /// assert_eq!(result.logits.dim(), (3, 10));
 /// assert_eq!(result.confusion.total(), 3);
 /// ```
 pub fn evaluate(
     model: &mut dyn Layer,
-    engine: &mut DataParallel,
     split: &Split,
     batch_size: usize,
+) -> Result<Evaluation, TrainError> {
+    evaluate_with(split, batch_size, |images| {
+        logits_matrix(model.forward(images.into_dyn(), Mode::Eval)?)
+    })
+}
+
+/// The body of [`evaluate`]: `logits_of` computes a batch's `[N, K]` logits.
+pub(crate) fn evaluate_with(
+    split: &Split,
+    batch_size: usize,
+    mut logits_of: impl FnMut(ArrayView4<f32>) -> Result<Array2<f32>, TrainError>,
 ) -> Result<Evaluation, TrainError> {
     if batch_size == 0 {
         return Err(TrainError::config(
@@ -60,7 +71,7 @@ pub fn evaluate(
     let mut parts = Vec::new();
     let mut labels = Vec::with_capacity(split.len());
     for batch in split.batches(&config, 0) {
-        let logits = engine.logits(model, batch.images.view())?;
+        let logits = logits_of(batch.images.view())?;
         total_loss += f64::from(loss_fn.forward(logits.view().into_dyn(), &batch.labels)?)
             * batch.len() as f64;
         labels.extend_from_slice(&batch.labels);

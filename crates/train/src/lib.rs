@@ -4,15 +4,42 @@
 //! learning-rate schedules, the training loop with progress and evaluation, metrics,
 //! checkpoints that PyTorch can read, and reports.
 //!
+//! Start with [`train_step`]: one step of training, in a few lines. Everything else
+//! repeats it ([`Trainer`]), spreads it over threads ([`DataParallel`]) or saves what
+//! it produced ([`Checkpoint`]).
+//!
+//! ```
+//! use ndarray::Array4;
+//! use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+//! use scratchnet_layers::{Dense, Flatten, Sequential};
+//! use scratchnet_train::{train_step, Sgd, SgdConfig};
+//! // A tiny model: 2×2 one-channel images → 3 classes.
+//! let mut model = Sequential::new()
+//!     .add("flatten", Flatten::new())
+//!     .add("fc", Dense::new(4, 3, &mut StdRng::seed_from_u64(0)))
+//!     .build(&[1, 2, 2])
+//!     .unwrap();
+//! let mut sgd = Sgd::new(SgdConfig { lr: 0.5, ..SgdConfig::default() }).unwrap();
+//! let images = Array4::from_shape_fn((3, 1, 2, 2), |(n, _, y, x)| (n == y * 2 + x) as u8 as f32);
+//! let labels = [0, 1, 2];
+//!
+//! let first = train_step(&mut model, &mut sgd, images.view(), &labels).unwrap();
+//! let second = train_step(&mut model, &mut sgd, images.view(), &labels).unwrap();
+//! assert!(second.loss < first.loss);
+//! ```
+//!
 //! | item | PyTorch | file |
 //! |---|---|---|
-//! | [`Optimizer`], [`OptimizerState`] | `torch.optim.Optimizer`, its `state_dict()` | `optimizer.rs` |
+//! | [`train_step`], [`StepOutcome`] | `zero_grad(); loss(model(x), y).backward(); step()` | `step.rs` |
+//! | [`Optimizer`] | `torch.optim.Optimizer` | `optimizer.rs` |
+//! | [`OptimizerState`], [`OPTIMIZER_PREFIX`] | an optimizer's `state_dict()` | `optimizer_state.rs` |
 //! | [`Sgd`], [`SgdConfig`] | `torch.optim.SGD` | `sgd.rs` |
 //! | [`Adam`], [`AdamConfig`] | `torch.optim.Adam`, `torch.optim.AdamW` | `adam.rs` |
 //! | [`LrSchedule`], [`SchedulePosition`] | `StepLR`, `CosineAnnealingLR` | `schedule.rs` |
 //! | [`Trainer`], [`TrainConfig`], [`FitOutcome`], [`StopFlag`] | the usual training loop | `trainer.rs` |
-//! | [`DataParallel`], [`ModelFactory`], [`BatchOutcome`] | `DataParallel` on CPU threads | `parallel.rs` |
+//! | [`DataParallel`], [`ModelFactory`] | `DataParallel` on CPU threads | `data_parallel.rs` |
 //! | [`evaluate`], [`Evaluation`] | the usual `torch.no_grad()` loop | `evaluate.rs` |
+//! | (crate-private) logits, arg-max, correct count | `logits.argmax(1) == y` | `predictions.rs` |
 //! | [`ProgressMode`] | `tqdm` | `progress.rs` |
 //! | [`EpochMetrics`], [`History`] | — | `history.rs` |
 //! | [`ConfusionMatrix`] | `torchmetrics.ConfusionMatrix` | `confusion.rs` |
@@ -35,6 +62,7 @@ mod atomic_write;
 mod checkpoint;
 mod checkpoint_error;
 mod confusion;
+mod data_parallel;
 mod error;
 mod evaluate;
 mod history;
@@ -42,24 +70,26 @@ mod image_input;
 mod metrics_report;
 pub mod models;
 mod optimizer;
-mod parallel;
+mod optimizer_state;
 mod plot;
 mod predict;
+mod predictions;
 mod predictions_file;
 mod progress;
 pub mod run;
 mod schedule;
 mod sgd;
+mod step;
 mod trainer;
 
 pub use adam::{Adam, AdamConfig};
 pub use atomic_write::write_atomically;
 pub use checkpoint::{
     load_model, save_model, Checkpoint, PartialEpoch, TrainingState, LAYOUT_VERSION,
-    OPTIMIZER_PREFIX,
 };
 pub use checkpoint_error::{CheckpointError, TensorProblem};
 pub use confusion::ConfusionMatrix;
+pub use data_parallel::{DataParallel, ModelFactory};
 pub use error::{SavedCheckpoint, TrainError};
 pub use evaluate::{evaluate, Evaluation};
 pub use history::{EpochMetrics, History};
@@ -67,8 +97,8 @@ pub use image_input::{
     digit_pixels, load_digit, normalized_batch, IMAGE_SIDE, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE,
 };
 pub use metrics_report::MetricsReport;
-pub use optimizer::{Optimizer, OptimizerState};
-pub use parallel::{BatchOutcome, DataParallel, ModelFactory};
+pub use optimizer::Optimizer;
+pub use optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
 pub use plot::plot_history;
 pub use predict::{class_names, top_k};
 pub use predictions_file::write_predictions;
@@ -76,4 +106,5 @@ pub use progress::ProgressMode;
 pub use run::{run, RunConfig, RunReport};
 pub use schedule::{LrSchedule, SchedulePosition};
 pub use sgd::{Sgd, SgdConfig};
+pub use step::{train_step, StepOutcome};
 pub use trainer::{EpochCallback, FitOutcome, StopFlag, TrainConfig, Trainer};

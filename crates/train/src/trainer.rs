@@ -1,13 +1,13 @@
 //! The training loop.
 
-use crate::parallel::has_state;
+use crate::data_parallel::has_state;
 use crate::progress::Progress;
 use crate::{
-    evaluate, Checkpoint, DataParallel, EpochMetrics, Evaluation, History, LrSchedule,
+    evaluate, train_step, Checkpoint, DataParallel, EpochMetrics, Evaluation, History, LrSchedule,
     ModelFactory, Optimizer, PartialEpoch, ProgressMode, SavedCheckpoint, SchedulePosition,
-    TrainError,
+    StepOutcome, TrainError,
 };
-use scratchnet_data::{BatchConfig, Split};
+use scratchnet_data::{Batch, BatchConfig, Batches, Split};
 use scratchnet_layers::Layer;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -84,9 +84,8 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// The learning-rate schedule, relative to the optimizer's rate when `fit` starts.
     pub schedule: LrSchedule,
-    /// Samples per gradient shard (see [`DataParallel`]). Default 16. Models with
-    /// buffers (batch norm) or counters (dropout) ignore it and compute each batch in
-    /// one piece.
+    /// Samples per gradient shard on replicas (see [`DataParallel`]). Default 16.
+    /// Unused without replicas, where each batch is one [`train_step`].
     pub shard_size: usize,
     /// Replicas to compute on when a [`ModelFactory`] is given; `0` means one per
     /// thread of the rayon pool. Default 0.
@@ -164,10 +163,12 @@ pub type EpochCallback = Box<dyn FnMut(&EpochMetrics) -> ControlFlow<()>>;
 /// Trains a model with softmax cross-entropy, epoch after epoch, evaluating on a test
 /// split after each and saving a checkpoint if asked.
 ///
-/// Each step: `zero_grad`, forward in `Mode::Train`, loss, backward (on gradient
-/// shards, see [`DataParallel`]), learning rate from the schedule, optimizer step. A
-/// loss that is NaN or infinite stops training at once with
-/// [`TrainError::NonFiniteLoss`], before that batch changes anything.
+/// Each batch is one [`train_step`] — zero the gradients, forward in `Mode::Train`,
+/// loss, backward, optimizer step — with the learning rate of the schedule; with
+/// [`with_replicas`](Trainer::with_replicas) and a model without buffers or counters, it
+/// is [`DataParallel::train_step`], the same step with the gradient computed in
+/// shards on model replicas. A loss that is NaN or infinite stops training at once
+/// with [`TrainError::NonFiniteLoss`], before that batch changes anything.
 pub struct Trainer {
     config: TrainConfig,
     factory: Option<ModelFactory>,
@@ -189,7 +190,9 @@ impl Trainer {
     }
 
     /// Computes gradients and evaluations on replicas made by `factory`, in parallel
-    /// on the rayon pool (results do not depend on the number of threads).
+    /// on the rayon pool, with [`DataParallel`] (results do not depend on the number
+    /// of threads or replicas). Models with buffers or counters (batch norm, dropout)
+    /// still train with the plain [`train_step`] on the whole batch.
     pub fn with_replicas(mut self, factory: ModelFactory) -> Self {
         self.factory = Some(factory);
         self
@@ -256,237 +259,403 @@ impl Trainer {
             return Err(TrainError::config("the training split is empty"));
         }
         let config = &self.config;
-        let mut engine = match &self.factory {
+        let engine = match &self.factory {
             // Batch statistics (a model with buffers) need the whole batch at once, and
             // counters (dropout's) must advance on the model itself, once per batch.
-            _ if has_state(model) => DataParallel::sequential(config.batch.batch_size)?,
-            Some(factory) => {
+            Some(factory) if !has_state(model) => {
                 let threads = match config.threads {
                     0 => rayon::current_num_threads(),
                     t => t,
                 };
-                DataParallel::with_replicas(config.shard_size, threads, factory, model)?
+                Engine::Replicas(DataParallel::with_replicas(
+                    config.shard_size,
+                    threads,
+                    factory,
+                    model,
+                )?)
             }
-            None => DataParallel::sequential(config.shard_size)?,
+            _ => Engine::Plain,
         };
-        let mut progress = Progress::new(config.progress);
-        let result = run_epochs(
-            config,
+        let mut run = Run::new(config, engine, history, optimizer, train.len());
+        let result = run.epochs(
             model,
             optimizer,
             train,
             test,
-            history,
             partial,
-            &mut engine,
-            &mut progress,
             &mut self.on_epoch_end,
         );
         if result.is_err() {
-            progress.abandon();
+            run.progress.abandon();
         }
         result
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_epochs(
-    config: &TrainConfig,
-    model: &mut dyn Layer,
-    optimizer: &mut dyn Optimizer,
-    train: &Split,
-    test: &Split,
-    mut history: History,
-    mut partial: Option<PartialEpoch>,
-    engine: &mut DataParallel,
-    progress: &mut Progress,
-    on_epoch_end: &mut Option<EpochCallback>,
-) -> Result<FitOutcome, TrainError> {
-    let base_lr = optimizer.learning_rate();
-    let steps_per_epoch = train.len().div_ceil(config.batch.batch_size) as u64;
-    let total_steps = steps_per_epoch * config.epochs as u64;
-    let first_epoch = history.completed_epochs() + 1;
-    let mut last_checkpoint = config.resumed_from.clone().map(|path| SavedCheckpoint {
-        path,
-        epochs_done: first_epoch - 1,
-        batches_done: partial.as_ref().map_or(0, |p| p.batches_done),
-    });
-    let mut trained_epochs = Vec::new();
-    let mut evaluation = None;
-    for epoch in first_epoch..=config.epochs {
-        let mut batches = train.batches(&config.batch, (epoch - 1) as u64);
-        let num_batches = batches.len();
-        // Where an interrupted epoch stopped (only the first epoch of a resumed run).
-        let resumed = partial.take().unwrap_or(PartialEpoch {
-            batches_done: 0,
-            batches: num_batches,
-            loss_sum: 0.0,
-            correct: 0,
-            samples: 0,
-            seconds: 0.0,
-        });
-        if resumed.batches != num_batches || resumed.batches_done > num_batches {
-            return Err(TrainError::config(format!(
-                "the checkpoint stopped after batch {} of {} of epoch {epoch}, but this epoch has {num_batches} batches: resume with the same data and batch size",
-                resumed.batches_done, resumed.batches
-            )));
-        }
-        let first_batch = resumed.batches_done;
-        if first_batch > 0 {
-            // The order of an epoch is a function of (seed, epoch): skip what was trained.
-            batches.nth(first_batch - 1);
-        }
-        let (mut loss_sum, mut correct, mut samples) =
-            (resumed.loss_sum, resumed.correct, resumed.samples);
-        // Stops here, saving where the run stands, if asked to.
-        let stop_after = |done: usize,
-                          loss_sum: f64,
-                          correct: usize,
-                          samples: usize,
-                          seconds: f64,
-                          model: &dyn Layer,
-                          optimizer: &dyn Optimizer|
-         -> Result<(), TrainError> {
-            if !config.stop.is_raised() {
-                return Ok(());
+/// Who computes a step: [`train_step`] on the model itself, or the data-parallel
+/// engine on replicas.
+enum Engine {
+    Plain,
+    Replicas(DataParallel),
+}
+
+impl Engine {
+    /// One training step on `batch`, and `meanwhile` (the next batch's assembly): by
+    /// a replica that has run out of shards, or after the step.
+    fn train_step_and<T: Send>(
+        &mut self,
+        model: &mut dyn Layer,
+        optimizer: &mut dyn Optimizer,
+        batch: &Batch,
+        meanwhile: impl FnOnce() -> T + Send,
+    ) -> (Result<StepOutcome, TrainError>, T) {
+        let (images, labels) = (batch.images.view(), &batch.labels[..]);
+        match self {
+            Engine::Plain => (train_step(model, optimizer, images, labels), meanwhile()),
+            Engine::Replicas(engine) => {
+                engine.train_step_and(model, optimizer, images, labels, meanwhile)
             }
-            let mut checkpoint = None;
-            if let Some(path) = &config.save_path {
-                let mut c = Checkpoint::for_training(
-                    model,
-                    optimizer,
-                    epoch - 1,
-                    config.batch.seed,
-                    &history,
-                );
-                if let Some(state) = c.training.as_mut() {
-                    state.partial = (done > 0).then_some(PartialEpoch {
-                        batches_done: done,
-                        batches: num_batches,
-                        loss_sum,
-                        correct,
-                        samples,
-                        seconds,
-                    });
+        }
+    }
+
+    fn evaluate(
+        &mut self,
+        model: &mut dyn Layer,
+        split: &Split,
+        batch_size: usize,
+    ) -> Result<Evaluation, TrainError> {
+        match self {
+            Engine::Plain => evaluate(model, split, batch_size),
+            Engine::Replicas(engine) => engine.evaluate(model, split, batch_size),
+        }
+    }
+}
+
+/// The state of one [`Trainer::fit_from`] call.
+struct Run<'a> {
+    config: &'a TrainConfig,
+    engine: Engine,
+    progress: Progress,
+    /// Every completed epoch, including those before a resume.
+    history: History,
+    /// The last checkpoint saved (or resumed from), named by a NaN error.
+    last_checkpoint: Option<SavedCheckpoint>,
+    /// The optimizer's learning rate when `fit` started: the schedule's base.
+    base_lr: f32,
+    steps_per_epoch: u64,
+}
+
+/// An epoch being trained: where it stands, and when this call started on it.
+struct EpochState {
+    epoch: usize,
+    /// Batches done, running sums, and the seconds spent before this call.
+    done: PartialEpoch,
+    /// Samples already trained before this call (a resumed epoch's).
+    resumed_samples: usize,
+    started: Instant,
+}
+
+impl EpochState {
+    /// Where the epoch stands now, with the seconds spent on it so far.
+    fn now(&self) -> PartialEpoch {
+        PartialEpoch {
+            seconds: self.done.seconds + self.started.elapsed().as_secs_f64(),
+            ..self.done.clone()
+        }
+    }
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        config: &'a TrainConfig,
+        engine: Engine,
+        history: History,
+        optimizer: &dyn Optimizer,
+        train_len: usize,
+    ) -> Self {
+        Self {
+            config,
+            engine,
+            progress: Progress::new(config.progress),
+            history,
+            last_checkpoint: None,
+            base_lr: optimizer.learning_rate(),
+            steps_per_epoch: train_len.div_ceil(config.batch.batch_size) as u64,
+        }
+    }
+
+    /// Trains the epochs left, evaluating and saving after each.
+    fn epochs(
+        &mut self,
+        model: &mut dyn Layer,
+        optimizer: &mut dyn Optimizer,
+        train: &Split,
+        test: &Split,
+        mut partial: Option<PartialEpoch>,
+        on_epoch_end: &mut Option<EpochCallback>,
+    ) -> Result<FitOutcome, TrainError> {
+        let first_epoch = self.history.completed_epochs() + 1;
+        self.last_checkpoint = self
+            .config
+            .resumed_from
+            .clone()
+            .map(|path| SavedCheckpoint {
+                path,
+                epochs_done: first_epoch - 1,
+                batches_done: partial.as_ref().map_or(0, |p| p.batches_done),
+            });
+        let mut trained_epochs = Vec::new();
+        let mut evaluation = None;
+        for epoch in first_epoch..=self.config.epochs {
+            let done = self.train_epoch(epoch, model, optimizer, train, partial.take())?;
+            let (metrics, result) = self.end_epoch(epoch, &done, model, optimizer, test)?;
+            trained_epochs.push(epoch);
+            evaluation = Some(result);
+            if let Some(callback) = on_epoch_end {
+                if callback(&metrics).is_break() {
+                    break;
                 }
-                c.metadata = config.checkpoint_metadata.clone();
-                c.save(path)?;
-                checkpoint = Some(path.clone());
             }
-            Err(TrainError::Interrupted {
-                epoch,
-                batch: done,
-                batches: num_batches,
-                checkpoint,
-            })
+        }
+        let evaluation = match evaluation {
+            Some(e) => e,
+            None => self
+                .engine
+                .evaluate(model, test, self.config.eval_batch_size)?,
         };
-        stop_after(
-            first_batch,
-            loss_sum,
-            correct,
-            samples,
-            resumed.seconds,
+        Ok(FitOutcome {
+            history: std::mem::take(&mut self.history),
+            trained_epochs,
+            evaluation,
+        })
+    }
+
+    /// Trains the batches of `epoch` (those after `partial`'s, for a resumed one) and
+    /// returns where the epoch ended.
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        model: &mut dyn Layer,
+        optimizer: &mut dyn Optimizer,
+        train: &Split,
+        partial: Option<PartialEpoch>,
+    ) -> Result<PartialEpoch, TrainError> {
+        let mut batches = train.batches(&self.config.batch, (epoch - 1) as u64);
+        let resumed = resume_point(partial, epoch, batches.len())?;
+        if resumed.batches_done > 0 {
+            // The order of an epoch is a function of (seed, epoch): skip what was trained.
+            batches.nth(resumed.batches_done - 1);
+        }
+        self.stop_if_asked(epoch, &resumed, model, optimizer)?;
+        self.progress
+            .start_epoch(epoch, self.config.epochs, resumed.batches);
+        let mut epoch_state = EpochState {
+            epoch,
+            resumed_samples: resumed.samples,
+            done: resumed,
+            started: Instant::now(),
+        };
+        // The batch loop runs on a thread of the rayon pool (see `on_pool`).
+        on_pool(|| self.train_batches(&mut epoch_state, batches, model, optimizer))?;
+        Ok(epoch_state.now())
+    }
+
+    /// The batch loop of an epoch: a step per batch, then the sums, the progress bar
+    /// and a stop if asked.
+    fn train_batches(
+        &mut self,
+        epoch_state: &mut EpochState,
+        mut batches: Batches<'_>,
+        model: &mut dyn Layer,
+        optimizer: &mut dyn Optimizer,
+    ) -> Result<(), TrainError> {
+        let mut next = batches.next();
+        while let Some(batch) = next.take() {
+            let lr = self.learning_rate(epoch_state.epoch, epoch_state.done.batches_done);
+            // The next batch is assembled by the first replica out of shards, off the
+            // serial path (without replicas: after the step).
+            let (outcome, following) =
+                self.step_at(lr, model, optimizer, &batch, || batches.next());
+            next = following;
+            let outcome = self.finite(outcome?, epoch_state)?;
+            let done = &mut epoch_state.done;
+            done.batches_done += 1;
+            done.loss_sum += outcome.loss * batch.len() as f64;
+            done.correct += outcome.correct;
+            done.samples += batch.len();
+            self.progress.batch_done(
+                done.batches_done,
+                done.loss_sum / done.samples as f64,
+                done.correct as f64 / done.samples as f64,
+                done.samples - epoch_state.resumed_samples,
+            );
+            self.stop_if_asked(epoch_state.epoch, &epoch_state.now(), model, optimizer)?;
+        }
+        Ok(())
+    }
+
+    /// The schedule's learning rate for batch `batch_index` (from 0) of `epoch`.
+    fn learning_rate(&self, epoch: usize, batch_index: usize) -> f32 {
+        let steps_per_epoch = self.steps_per_epoch;
+        self.config.schedule.learning_rate(
+            self.base_lr,
+            SchedulePosition {
+                step: (epoch as u64 - 1) * steps_per_epoch + batch_index as u64,
+                steps_per_epoch,
+                total_steps: steps_per_epoch * self.config.epochs as u64,
+            },
+        )
+    }
+
+    /// One step with learning rate `lr`; a step that fails or meets a non-finite loss
+    /// leaves the optimizer's learning rate as it was (and the step changes nothing).
+    fn step_at<T: Send>(
+        &mut self,
+        lr: f32,
+        model: &mut dyn Layer,
+        optimizer: &mut dyn Optimizer,
+        batch: &Batch,
+        meanwhile: impl FnOnce() -> T + Send,
+    ) -> (Result<StepOutcome, TrainError>, T) {
+        let previous_lr = optimizer.learning_rate();
+        optimizer.set_learning_rate(lr);
+        let (outcome, result) = self
+            .engine
+            .train_step_and(model, optimizer, batch, meanwhile);
+        if !matches!(&outcome, Ok(o) if o.loss.is_finite()) {
+            optimizer.set_learning_rate(previous_lr);
+        }
+        (outcome, result)
+    }
+
+    /// `outcome`, or the error naming the batch if its loss is NaN or infinite.
+    fn finite(
+        &self,
+        outcome: StepOutcome,
+        epoch_state: &EpochState,
+    ) -> Result<StepOutcome, TrainError> {
+        if outcome.loss.is_finite() {
+            return Ok(outcome);
+        }
+        Err(TrainError::NonFiniteLoss {
+            epoch: epoch_state.epoch,
+            batch: epoch_state.done.batches_done + 1,
+            batches: epoch_state.done.batches,
+            loss: outcome.loss as f32,
+            last_checkpoint: self.last_checkpoint.clone(),
+        })
+    }
+
+    /// If a stop was asked for, saves a checkpoint of where the run stands (`done`
+    /// into `epoch`) when there is a save path, and returns
+    /// [`TrainError::Interrupted`].
+    fn stop_if_asked(
+        &self,
+        epoch: usize,
+        done: &PartialEpoch,
+        model: &dyn Layer,
+        optimizer: &dyn Optimizer,
+    ) -> Result<(), TrainError> {
+        if !self.config.stop.is_raised() {
+            return Ok(());
+        }
+        let mut checkpoint = None;
+        if let Some(path) = &self.config.save_path {
+            let mut c = self.checkpoint(model, optimizer, epoch - 1);
+            if let Some(state) = c.training.as_mut() {
+                state.partial = (done.batches_done > 0).then(|| done.clone());
+            }
+            c.save(path)?;
+            checkpoint = Some(path.clone());
+        }
+        Err(TrainError::Interrupted {
+            epoch,
+            batch: done.batches_done,
+            batches: done.batches,
+            checkpoint,
+        })
+    }
+
+    /// A checkpoint of `model` and `optimizer` after `epochs_done` epochs, with the
+    /// run's seed, history and metadata.
+    fn checkpoint(
+        &self,
+        model: &dyn Layer,
+        optimizer: &dyn Optimizer,
+        epochs_done: usize,
+    ) -> Checkpoint {
+        let config = self.config;
+        let mut checkpoint = Checkpoint::for_training(
             model,
             optimizer,
-        )?;
-        progress.start_epoch(epoch, config.epochs, num_batches);
-        let started = Instant::now();
-        // The batch loop runs on a thread of the rayon pool (see `on_pool`).
-        on_pool(|| -> Result<(), TrainError> {
-            let mut next = batches.next();
-            let mut index = first_batch;
-            while let Some(batch) = next.take() {
-                let step = (epoch as u64 - 1) * steps_per_epoch + index as u64;
-                let lr = config.schedule.learning_rate(
-                    base_lr,
-                    SchedulePosition {
-                        step,
-                        steps_per_epoch,
-                        total_steps,
-                    },
-                );
-                model.zero_grad();
-                // The next batch is assembled by the first thread out of shards, off
-                // the serial path (on a single thread: afterwards).
-                let next_batch = || batches.next();
-                let (outcome, following) =
-                    engine.gradient_and(model, batch.images.view(), &batch.labels, next_batch);
-                let outcome = outcome?;
-                next = following;
-                if !outcome.loss.is_finite() {
-                    return Err(TrainError::NonFiniteLoss {
-                        epoch,
-                        batch: index + 1,
-                        batches: num_batches,
-                        loss: outcome.loss as f32,
-                        last_checkpoint: last_checkpoint.clone(),
-                    });
-                }
-                optimizer.set_learning_rate(lr);
-                optimizer.step(model);
-                loss_sum += outcome.loss * batch.len() as f64;
-                correct += outcome.correct;
-                samples += batch.len();
-                progress.batch_done(
-                    index + 1,
-                    loss_sum / samples as f64,
-                    correct as f64 / samples as f64,
-                    samples - resumed.samples,
-                );
-                stop_after(
-                    index + 1,
-                    loss_sum,
-                    correct,
-                    samples,
-                    resumed.seconds + started.elapsed().as_secs_f64(),
-                    model,
-                    optimizer,
-                )?;
-                index += 1;
-            }
-            Ok(())
-        })?;
-        let seconds = resumed.seconds + started.elapsed().as_secs_f64();
-        let result = evaluate(model, engine, test, config.eval_batch_size)?;
+            epochs_done,
+            config.batch.seed,
+            &self.history,
+        );
+        checkpoint.metadata = config.checkpoint_metadata.clone();
+        checkpoint
+    }
+
+    /// After the batches of `epoch`: evaluation, metrics, progress, history and the
+    /// epoch's checkpoint.
+    fn end_epoch(
+        &mut self,
+        epoch: usize,
+        done: &PartialEpoch,
+        model: &mut dyn Layer,
+        optimizer: &dyn Optimizer,
+        test: &Split,
+    ) -> Result<(EpochMetrics, Evaluation), TrainError> {
+        let result = self
+            .engine
+            .evaluate(model, test, self.config.eval_batch_size)?;
+        let samples = done.samples.max(1) as f64;
         let metrics = EpochMetrics {
             epoch,
-            train_loss: loss_sum / samples.max(1) as f64,
-            train_accuracy: correct as f64 / samples.max(1) as f64,
+            train_loss: done.loss_sum / samples,
+            train_accuracy: done.correct as f64 / samples,
             test_loss: result.loss,
             test_accuracy: result.accuracy,
-            seconds,
-            samples_per_second: samples as f64 / seconds.max(1e-9),
+            seconds: done.seconds,
+            samples_per_second: done.samples as f64 / done.seconds.max(1e-9),
         };
-        progress.finish_epoch(&metrics, optimizer.learning_rate());
-        history.push(metrics.clone());
-        trained_epochs.push(epoch);
-        evaluation = Some(result);
-        if let Some(path) = &config.save_path {
-            let mut checkpoint =
-                Checkpoint::for_training(model, optimizer, epoch, config.batch.seed, &history);
-            checkpoint.metadata = config.checkpoint_metadata.clone();
-            checkpoint.save(path)?;
-            last_checkpoint = Some(SavedCheckpoint {
+        self.progress
+            .finish_epoch(&metrics, optimizer.learning_rate());
+        self.history.push(metrics.clone());
+        if let Some(path) = &self.config.save_path {
+            self.checkpoint(model, optimizer, epoch).save(path)?;
+            self.last_checkpoint = Some(SavedCheckpoint {
                 path: path.clone(),
                 epochs_done: epoch,
                 batches_done: 0,
             });
         }
-        if let Some(callback) = on_epoch_end {
-            if callback(&metrics).is_break() {
-                break;
-            }
-        }
+        Ok((metrics, result))
     }
-    let evaluation = match evaluation {
-        Some(e) => e,
-        None => evaluate(model, engine, test, config.eval_batch_size)?,
-    };
-    Ok(FitOutcome {
-        history,
-        trained_epochs,
-        evaluation,
-    })
+}
+
+/// Where epoch `epoch` of `batches` batches starts: after `partial`'s batches (the
+/// first epoch of a resumed run), else at its beginning.
+fn resume_point(
+    partial: Option<PartialEpoch>,
+    epoch: usize,
+    batches: usize,
+) -> Result<PartialEpoch, TrainError> {
+    let resumed = partial.unwrap_or(PartialEpoch {
+        batches_done: 0,
+        batches,
+        loss_sum: 0.0,
+        correct: 0,
+        samples: 0,
+        seconds: 0.0,
+    });
+    if resumed.batches != batches || resumed.batches_done > batches {
+        return Err(TrainError::config(format!(
+            "the checkpoint stopped after batch {} of {} of epoch {epoch}, but this epoch has {batches} batches: resume with the same data and batch size",
+            resumed.batches_done, resumed.batches
+        )));
+    }
+    Ok(resumed)
 }
 
 /// Runs `work` on a thread of the current rayon pool (at once if this thread is one).

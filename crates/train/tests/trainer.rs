@@ -1,6 +1,7 @@
 //! The trainer on a small synthetic dataset (no MNIST needed): NaN handling, resume,
 //! reproducibility across thread counts, checkpoints after each epoch.
 
+use ndarray::Array4;
 use ndarray_rand::rand::{rngs::StdRng, Rng, SeedableRng};
 use scratchnet_data::{BatchConfig, Normalization, Split};
 use scratchnet_layers::{
@@ -9,8 +10,9 @@ use scratchnet_layers::{
 };
 use scratchnet_train::models::lenet5;
 use scratchnet_train::{
-    Adam, AdamConfig, Checkpoint, CheckpointError, EpochMetrics, History, LrSchedule, ModelFactory,
-    Optimizer, OptimizerState, ProgressMode, StopFlag, TrainConfig, TrainError, Trainer,
+    evaluate, train_step, Adam, AdamConfig, Checkpoint, CheckpointError, DataParallel,
+    EpochMetrics, History, LrSchedule, ModelFactory, Optimizer, OptimizerState, ProgressMode, Sgd,
+    SgdConfig, StopFlag, TrainConfig, TrainError, Trainer,
 };
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -111,30 +113,150 @@ fn training_learns_and_records_every_epoch() {
 }
 
 #[test]
-fn the_thread_count_does_not_change_the_result() {
+fn the_number_of_replicas_does_not_change_the_result() {
     let (train, test) = (synthetic(200, 1), synthetic(50, 2));
-    let run = |trainer: Trainer| {
+    let run = |threads: usize| {
         let mut model = lenet5(&mut StdRng::seed_from_u64(0));
         let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
-        let mut trainer = trainer;
-        let outcome = trainer
-            .fit(&mut model, &mut adam, &train, &test, History::new())
-            .unwrap();
-        (weights(&model), outcome.history.epochs[0].train_loss)
-    };
-    let sequential = run(Trainer::new(config(1)).unwrap());
-    for threads in [1, 2, 3] {
-        let trainer = Trainer::new(TrainConfig {
+        let outcome = Trainer::new(TrainConfig {
             threads,
             ..config(1)
         })
         .unwrap()
-        .with_replicas(factory());
-        assert!(
-            run(trainer) == sequential,
-            "{threads} replicas differ from the sequential run"
-        );
+        .with_replicas(factory())
+        .fit(&mut model, &mut adam, &train, &test, History::new())
+        .unwrap();
+        (weights(&model), outcome.history.epochs[0].train_loss)
+    };
+    let one = run(1);
+    for threads in [2, 3] {
+        assert!(run(threads) == one, "{threads} replicas differ from one");
     }
+    // Without replicas each batch is one plain step: the same training, other roundings.
+    let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+    let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+    let plain = Trainer::new(config(1))
+        .unwrap()
+        .fit(&mut model, &mut adam, &train, &test, History::new())
+        .unwrap();
+    let plain_loss = plain.history.epochs[0].train_loss;
+    assert!(
+        (plain_loss - one.1).abs() < 1e-3 * one.1,
+        "{plain_loss} vs {}",
+        one.1
+    );
+}
+
+/// A batch of `n` synthetic images and labels.
+fn batch(n: usize, seed: u64) -> (Array4<f32>, Vec<usize>) {
+    let split = synthetic(n, seed);
+    let config = BatchConfig {
+        batch_size: n,
+        shuffle: false,
+        seed: 0,
+        augment: false,
+    };
+    let batch = split.batches(&config, 0).next().unwrap();
+    (batch.images, batch.labels)
+}
+
+#[test]
+fn the_plain_step_gives_the_same_weights_on_any_number_of_threads() {
+    let (images, labels) = batch(64, 3);
+    let run = |threads: usize| {
+        on_threads(threads, || {
+            let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+            let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+            let mut losses = Vec::new();
+            for _ in 0..3 {
+                let outcome = train_step(&mut model, &mut adam, images.view(), &labels).unwrap();
+                losses.push(outcome.loss.to_bits());
+            }
+            (weights(&model), losses, adam.state())
+        })
+    };
+    let one = run(1);
+    for threads in [2, 4] {
+        let other = run(threads);
+        assert!(other.0 == one.0, "{threads} threads: other weights");
+        assert_eq!(other.1, one.1, "{threads} threads: other losses");
+        assert!(other.2 == one.2, "{threads} threads: other optimizer state");
+    }
+}
+
+#[test]
+fn the_replica_step_matches_the_plain_step_up_to_rounding() {
+    let (images, labels) = batch(50, 4);
+    let mut plain = lenet5(&mut StdRng::seed_from_u64(0));
+    let mut sharded = lenet5(&mut StdRng::seed_from_u64(0));
+    let sgd = |lr| {
+        Sgd::new(SgdConfig {
+            lr,
+            ..SgdConfig::default()
+        })
+        .unwrap()
+    };
+    let (mut sgd_plain, mut sgd_sharded) = (sgd(0.1), sgd(0.1));
+    let mut engine = DataParallel::with_replicas(16, 2, &factory(), &sharded).unwrap();
+    let a = train_step(&mut plain, &mut sgd_plain, images.view(), &labels).unwrap();
+    let b = engine
+        .train_step(&mut sharded, &mut sgd_sharded, images.view(), &labels)
+        .unwrap();
+    assert_eq!(a.correct, b.correct);
+    assert!((a.loss - b.loss).abs() < 1e-6, "{a:?} vs {b:?}");
+    for ((name, p), (_, q)) in plain.parameters().iter().zip(sharded.parameters()) {
+        let gap = (&p.value - &q.value)
+            .iter()
+            .fold(0.0f32, |m, d| m.max(d.abs()));
+        assert!(gap < 1e-5, "{name}: {gap}");
+    }
+    let fresh = weights(&lenet5(&mut StdRng::seed_from_u64(0)));
+    assert!(weights(&sharded) != fresh, "the step moved no weight");
+    // The engine's evaluation is the plain one, bit for bit.
+    let test = synthetic(30, 5);
+    let on_replicas = engine.evaluate(&mut sharded, &test, 7).unwrap();
+    assert_eq!(on_replicas, evaluate(&mut sharded, &test, 7).unwrap());
+    assert_eq!(on_replicas.confusion.total(), 30);
+}
+
+#[test]
+fn a_step_with_a_nan_loss_leaves_the_weights_and_the_optimizer_untouched() {
+    let (images, labels) = batch(8, 6);
+    for engine in [false, true] {
+        let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+        // An infinite bias makes an infinite logit, and the loss NaN.
+        let mut params = model.parameters_mut();
+        params.last_mut().unwrap().1.value[[0]] = f32::INFINITY;
+        drop(params);
+        let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+        let before = weights(&model);
+        let outcome = if engine {
+            DataParallel::with_replicas(4, 2, &factory(), &model)
+                .unwrap()
+                .train_step(&mut model, &mut adam, images.view(), &labels)
+        } else {
+            train_step(&mut model, &mut adam, images.view(), &labels)
+        }
+        .unwrap();
+        assert!(outcome.loss.is_nan(), "{outcome:?}");
+        assert!(
+            weights(&model) == before,
+            "the weights changed (engine: {engine})"
+        );
+        assert_eq!(adam.steps(), 0);
+        assert!(adam.state().tensors.is_empty());
+    }
+}
+
+#[test]
+fn the_engine_refuses_models_with_buffers_or_counters() {
+    let model = bn_net(0);
+    let factory: ModelFactory = Arc::new(|| Box::new(bn_net(1)));
+    let err = DataParallel::with_replicas(16, 2, &factory, &model)
+        .err()
+        .unwrap();
+    assert!(matches!(err, TrainError::Config(_)), "{err}");
+    assert!(err.to_string().contains("train_step"), "{err}");
 }
 
 #[test]
