@@ -3,8 +3,8 @@
 //! [`train_step`](crate::train_step).
 
 use crate::evaluate::evaluate_with;
-use crate::predictions::logits_matrix;
-use crate::step::{check_batch, forward_loss_backward};
+use crate::predictions::{count_correct, logits_matrix};
+use crate::step::check_batch;
 use crate::{Evaluation, Optimizer, StepOutcome, TrainError};
 use ndarray::{s, Array2, ArrayD, ArrayView4, Axis};
 use rayon::prelude::*;
@@ -414,6 +414,33 @@ fn add_in_shard_order(model: &mut dyn Layer, shard_grads: &[&mut Vec<ArrayD<f32>
 /// forward on the model itself updates.
 pub(crate) fn has_state(model: &dyn Layer) -> bool {
     !model.buffers().is_empty() || !model.extra_state().is_empty()
+}
+
+/// [`train_step`]'s forward, loss and backward for one shard of a batch, with the
+/// gradient of the shard's mean loss scaled by `grad_scale` before the backward, added
+/// into the parameters' gradients. Returns the shard's mean loss and correct count.
+///
+/// The backward is [`Layer::backward_parameters`]: it skips the gradient with respect
+/// to the images, which nothing needs (the first layer's input gradient is the most
+/// expensive one of a convolutional network).
+///
+/// `grad_scale` is `n / N` for a shard of `n` samples of a batch of `N` (see
+/// [`DataParallel`](crate::DataParallel)), so that the shards' gradients add up to the
+/// gradient of the batch's mean loss.
+fn forward_loss_backward(
+    model: &mut dyn Layer,
+    loss_fn: &mut SoftmaxCrossEntropy,
+    images: ArrayView4<f32>,
+    labels: &[usize],
+    grad_scale: f32,
+) -> Result<(f32, usize), TrainError> {
+    let logits = model.forward(images.into_dyn(), Mode::Train)?;
+    let loss = loss_fn.forward(logits.view(), labels)?;
+    let correct = count_correct(&logits_matrix(logits)?, labels);
+    let mut grad_logits = loss_fn.backward()?;
+    grad_logits *= grad_scale;
+    model.backward_parameters(grad_logits.view())?;
+    Ok((loss, correct))
 }
 
 #[cfg(test)]

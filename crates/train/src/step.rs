@@ -50,43 +50,20 @@ pub fn train_step(
 ) -> Result<StepOutcome, TrainError> {
     check_batch(images, labels)?;
     model.zero_grad();
+    let logits = model.forward(images.into_dyn(), Mode::Train)?;
     let mut loss_fn = SoftmaxCrossEntropy::new();
-    // Scale 1: the gradient of the batch's mean loss as it is.
-    let (loss, correct) = forward_loss_backward(model, &mut loss_fn, images, labels, 1.0)?;
+    let loss = loss_fn.forward(logits.view(), labels)?;
+    // The backward without the images' own gradient, which nothing needs (for a
+    // convolutional network the first layer's input gradient is the costliest one).
+    model.backward_parameters(loss_fn.backward()?.view())?;
     let outcome = StepOutcome {
         loss: f64::from(loss),
-        correct,
+        correct: count_correct(&logits_matrix(logits)?, labels),
     };
     if outcome.loss.is_finite() {
         optimizer.step(model);
     }
     Ok(outcome)
-}
-
-/// Forward in `Mode::Train`, softmax cross-entropy, and backward of `grad_scale` ×
-/// the gradient of the mean loss, added into the parameters' gradients. Returns the
-/// mean loss and the correct count.
-///
-/// The backward is [`Layer::backward_parameters`]: it skips the gradient with respect
-/// to the images, which nothing needs (the first layer's input gradient is the most
-/// expensive one of a convolutional network).
-///
-/// `grad_scale` is `n / N` for a shard of `n` samples of a batch of `N` (see
-/// [`DataParallel`](crate::DataParallel)); 1 for a whole batch (× 1 changes no bit).
-pub(crate) fn forward_loss_backward(
-    model: &mut dyn Layer,
-    loss_fn: &mut SoftmaxCrossEntropy,
-    images: ArrayView4<f32>,
-    labels: &[usize],
-    grad_scale: f32,
-) -> Result<(f32, usize), TrainError> {
-    let logits = model.forward(images.into_dyn(), Mode::Train)?;
-    let loss = loss_fn.forward(logits.view(), labels)?;
-    let correct = count_correct(&logits_matrix(logits)?, labels);
-    let mut grad_logits = loss_fn.backward()?;
-    grad_logits *= grad_scale;
-    model.backward_parameters(grad_logits.view())?;
-    Ok((loss, correct))
 }
 
 /// Checks that a batch has one label per image.
