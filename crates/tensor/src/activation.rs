@@ -5,7 +5,7 @@
 //! gradient of the input (same shape).
 //!
 //! On the reference tier ([`crate::kernels`]) each runs its plain
-//! [`reference`] counterpart: no threads, one element after the other. Both
+//! [`reference`](mod@reference) counterpart: no threads, one element after the other. Both
 //! tiers compute each element the same way from the same saved tensors, so a
 //! backward may follow a forward of the other tier.
 

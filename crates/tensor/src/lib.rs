@@ -7,7 +7,7 @@
 //! | module | what it computes |
 //! |---|---|
 //! | [`kernels`] | which kernels run: the plain reference loops or the fast ones (`SCRATCHNET_KERNELS`) |
-//! | [`reference`] | the definition of every operation, forward and backward, as plain loops (one file each) |
+//! | [`reference`](mod@reference) | the definition of every operation, forward and backward, as plain loops (one file each) |
 //! | [`window`] | the geometry of a sliding 2-D window (kernel, stride, padding, dilation) and its output size |
 //! | [`conv`] | 2-D convolution forward, and its two backward products (input and weight gradients) |
 //! | [`dense`] | the fully connected product `x·Wᵀ + b` and its backward |
@@ -19,7 +19,7 @@
 //! | [`init`] | seeded weight initialisers: PyTorch's default Kaiming-uniform, Xavier/Glorot, He-normal |
 //!
 //! Every public kernel of `conv`, `dense`, `pool` and `activation` is the fast
-//! tier and runs its [`reference`] counterpart when [`kernels::use_reference`]
+//! tier and runs its [`reference`](mod@reference) counterpart when [`kernels::use_reference`]
 //! says so.
 //!
 //! The kernels take views and return owned arrays; none of them panics on a

@@ -17,7 +17,7 @@
 //! straight to its winner. `2×2` max pooling is vectorised with AVX2 when the CPU has it.
 //!
 //! **Reference tier.** With [`Kernels::Reference`](crate::kernels::Kernels)
-//! chosen, every function here runs its [`reference`] counterpart instead;
+//! chosen, every function here runs its [`reference`](mod@reference) counterpart instead;
 //! [`MaxPoolIndices`] records which tier filled it, so its backward follows.
 
 use crate::kernels::use_reference;
