@@ -86,7 +86,8 @@ pub fn conv2d(
     conv2d_forward(input, weight, bias, window, groups, None)
 }
 
-/// Gradient of the loss with respect to the convolution's input.
+/// Gradient of the loss with respect to the convolution's input
+/// (the `grad_input` of [`reference::conv2d_backward`], which runs on the reference tier).
 ///
 /// # Shapes
 /// - `grad_output`: `[N, O, OH, OW]`
@@ -130,7 +131,8 @@ pub fn conv2d_grad_input(
     into_array(dx.expect("input gradient requested"), plan.input_dim())
 }
 
-/// Gradient of the loss with respect to the convolution's weight, summed over the batch.
+/// Gradient of the loss with respect to the convolution's weight, summed over the batch
+/// (the `grad_weight` of [`reference::conv2d_backward`], which runs on the reference tier).
 ///
 /// # Shapes
 /// - `input`: `[N, C, H, W]`
