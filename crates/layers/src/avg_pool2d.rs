@@ -2,8 +2,9 @@
 
 use crate::checks::{check_grad_shape, per_sample};
 use crate::pool_common::pool_output_shape;
+use crate::views::view;
 use crate::{Layer, LayerError, Mode};
-use ndarray::{ArrayD, ArrayViewD, Ix4};
+use ndarray::{ArrayD, ArrayView4, ArrayViewD};
 use scratchnet_tensor::{pool, Window2d};
 
 /// Hyper-parameters of an [`AvgPool2d`] besides its kernel size. Pairs are `[height, width]`.
@@ -31,7 +32,9 @@ impl Default for AvgPool2dConfig {
 /// Average pooling over 2-D windows, PyTorch's `nn.AvgPool2d` (floor mode).
 ///
 /// Backward spreads each output's gradient equally over the input elements
-/// of its window (divided as in forward); overlapping windows add up.
+/// of its window (divided as in forward); overlapping windows add up. As plain loops:
+/// [reference::avg_pool2d](scratchnet_tensor::reference::avg_pool2d) and
+/// [reference::avg_pool2d_backward](scratchnet_tensor::reference::avg_pool2d_backward).
 ///
 /// # Shapes
 /// - input: `[N, C, H, W]`
@@ -86,7 +89,7 @@ impl Layer for AvgPool2d {
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
-        let x = input.into_dimensionality::<Ix4>().expect("checked rank");
+        let x: ArrayView4<f32> = view(input);
         self.input_shape = (mode == Mode::Train).then(|| x.dim().into());
         Ok(pool::avg_pool2d(x, &self.window, self.count_include_pad).into_dyn())
     }
@@ -97,9 +100,9 @@ impl Layer for AvgPool2d {
             .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
         let out = self.output_shape(&[c, h, w])?;
         check_grad_shape(self.name(), grad_output.shape(), n, &out)?;
-        let dy = grad_output
-            .into_dimensionality::<Ix4>()
-            .expect("checked shape");
-        Ok(pool::avg_pool2d_backward(dy, [h, w], &self.window, self.count_include_pad).into_dyn())
+        let (window, count_include_pad) = (&self.window, self.count_include_pad);
+        let grad_input =
+            pool::avg_pool2d_backward(view(grad_output), [h, w], window, count_include_pad);
+        Ok(grad_input.into_dyn())
     }
 }

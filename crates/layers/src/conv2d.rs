@@ -1,10 +1,10 @@
 //! 2-D convolution layer.
 
-use crate::checks::check_grad_shape;
-use crate::checks::per_sample;
+use crate::checks::{check_grad_shape, per_sample};
 use crate::pool_common::window_too_large;
+use crate::views::{view, view_mut};
 use crate::{Layer, LayerError, Mode, Parameter};
-use ndarray::{Array4, ArrayD, ArrayViewD, Ix1, Ix4};
+use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD};
 use ndarray_rand::rand::Rng;
 use scratchnet_tensor::conv::Conv2dCache;
 use scratchnet_tensor::{conv, init, Window2d};
@@ -46,6 +46,23 @@ impl Default for Conv2dConfig {
 /// # Shapes
 /// - input: `[N, in_channels, H, W]`
 /// - output: `[N, out_channels, OH, OW]`, `OH = (H + 2·padding − dilation·(KH − 1) − 1) / stride + 1`
+///
+/// # Forward and backward
+/// Forward is `y[n, o, i, j] = b[o] + Σ_c,ky,kx w[o, c, ky, kx] · x[n, c, i·s + ky·d − p, j·s + kx·d − p]`
+/// (within `o`'s group), computed per sample as one matrix product `Y = W · cols`,
+/// where `cols` = im2col(x) has one receptive field per column. Backward reads
+/// the same algebra backwards, per group, with `dY` the output gradient `[O, OH·OW]`:
+///
+/// - `dW = Σₙ dY · colsᵀ` (added to `weight.grad`)
+/// - `dcols = Wᵀ · dY`, folded back onto the input by col2im (overlapping
+///   receptive fields add up): the input gradient `dx`
+/// - `db = Σₙ,ᵢ,ⱼ dY` (added to `bias.grad`)
+///
+/// The same three gradients as plain loops, the definition that the fast kernels
+/// ([`conv::conv2d_forward`], [`conv::conv2d_backward`]) are tested against and that
+/// runs with `SCRATCHNET_KERNELS=reference`:
+/// [reference::conv2d](scratchnet_tensor::reference::conv2d) and
+/// [reference::conv2d_backward](scratchnet_tensor::reference::conv2d_backward).
 ///
 /// ```
 /// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
@@ -144,62 +161,39 @@ impl Conv2d {
             .map_err(|reason| LayerError::config(self.name(), reason))
     }
 
-    /// Backward, with the input gradient if `want_grad_input`.
-    fn backward_with(
-        &mut self,
-        grad_output: ArrayViewD<f32>,
-        want_grad_input: bool,
-    ) -> Result<Option<Array4<f32>>, LayerError> {
+    /// The output gradient as `[N, O, OH, OW]`, if a training forward came
+    /// before and it has the shape of that forward's output.
+    fn checked_grad_output<'a>(
+        &self,
+        grad_output: ArrayViewD<'a, f32>,
+    ) -> Result<ArrayView4<'a, f32>, LayerError> {
         if !self.cached {
             return Err(LayerError::no_forward_cache(self.name()));
         }
         let [n, _, h, w] = self.cache.input_dim();
         let out = self.output_shape(&[self.in_channels, h, w])?;
         check_grad_shape(self.name(), grad_output.shape(), n, &out)?;
-        let dy = grad_output
-            .into_dimensionality::<Ix4>()
-            .expect("checked shape");
-        let weight = self
-            .weight
-            .value
-            .view()
-            .into_dimensionality::<Ix4>()
-            .expect("weight is 4-D");
-        let grad_weight = self
-            .weight
-            .grad
-            .view_mut()
-            .into_dimensionality::<Ix4>()
-            .expect("weight is 4-D");
-        let grad_bias = self.bias.as_mut().map(|b| {
-            b.grad
-                .view_mut()
-                .into_dimensionality::<Ix1>()
-                .expect("bias is 1-D")
-        });
+        Ok(view(grad_output))
+    }
+
+    /// Backward (see the type's docs), with the input gradient if `want_grad_input`.
+    fn backward_with(
+        &mut self,
+        grad_output: ArrayViewD<f32>,
+        want_grad_input: bool,
+    ) -> Result<Option<Array4<f32>>, LayerError> {
+        let dy = self.checked_grad_output(grad_output)?;
+        let weight = view(self.weight.value.view());
+        let grad_weight = view_mut(&mut self.weight.grad);
+        let grad_bias = self.bias.as_mut().map(|b| view_mut(&mut b.grad));
         let (window, groups, cache) = (&self.window, self.config.groups, &self.cache);
-        Ok(if want_grad_input {
-            Some(conv::conv2d_backward(
-                dy,
-                weight,
-                window,
-                groups,
-                cache,
-                grad_weight,
-                grad_bias,
-            ))
-        } else {
-            conv::conv2d_backward_parameters(
-                dy,
-                weight,
-                window,
-                groups,
-                cache,
-                grad_weight,
-                grad_bias,
-            );
-            None
-        })
+        if want_grad_input {
+            let dx =
+                conv::conv2d_backward(dy, weight, window, groups, cache, grad_weight, grad_bias);
+            return Ok(Some(dx));
+        }
+        conv::conv2d_backward_parameters(dy, weight, window, groups, cache, grad_weight, grad_bias);
+        Ok(None)
     }
 }
 
@@ -256,33 +250,31 @@ impl Layer for Conv2d {
         Ok(vec![self.out_channels, oh, ow])
     }
 
+    /// `y = W ⋆ x + b` on the chosen kernels, keeping `x` for backward in training mode.
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
-        let x = input.into_dimensionality::<Ix4>().expect("checked rank");
-        let bias = self.bias.as_ref().map(|b| {
-            b.value
-                .view()
-                .into_dimensionality::<Ix1>()
-                .expect("bias is 1-D")
-        });
         let train = mode == Mode::Train;
-        let cache = train.then_some(&mut self.cache);
-        let weight = self
-            .weight
-            .value
-            .view()
-            .into_dimensionality::<Ix4>()
-            .expect("weight is 4-D");
-        let output = conv::conv2d_forward(x, weight, bias, &self.window, self.config.groups, cache);
+        let output = conv::conv2d_forward(
+            view(input),
+            view(self.weight.value.view()),
+            self.bias.as_ref().map(|b| view(b.value.view())),
+            &self.window,
+            self.config.groups,
+            train.then_some(&mut self.cache),
+        );
         self.cached = train;
         Ok(output.into_dyn())
     }
 
+    /// Adds `dW = Σₙ dY·colsᵀ` and `db = Σ dY` to the parameters' gradients and
+    /// returns `dx` = col2im(`Wᵀ·dY`): by definition,
+    /// [reference::conv2d_backward](scratchnet_tensor::reference::conv2d_backward).
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
         let grad_input = self.backward_with(grad_output, true)?;
         Ok(grad_input.expect("input gradient requested").into_dyn())
     }
 
+    /// [`Conv2d::backward`] without `dx` (a first layer's input needs none).
     fn backward_parameters(&mut self, grad_output: ArrayViewD<f32>) -> Result<(), LayerError> {
         self.backward_with(grad_output, false).map(drop)
     }

@@ -1,16 +1,11 @@
 //! Fully connected layer.
 
 use crate::checks::{check_grad_shape, per_sample};
+use crate::views::{view, view_mut};
 use crate::{Layer, LayerError, Mode, Parameter};
 use ndarray::{Array2, ArrayD, ArrayViewD, Ix2};
 use ndarray_rand::rand::Rng;
-use scratchnet_tensor::gemm::{self, Init, Segment, Strided};
-use scratchnet_tensor::init;
-use scratchnet_tensor::parallel::{build, SAMPLE_CHUNK};
-
-/// Multiply-adds below which a dense layer's product runs on the calling
-/// thread: waking the pool costs more than such a product (LeNet's fc2, fc3).
-const PARALLEL_MACS: usize = 1 << 20;
+use scratchnet_tensor::{dense, init};
 
 /// A fully connected layer `y = x·Wᵀ + b`, PyTorch's `nn.Linear`.
 ///
@@ -20,6 +15,18 @@ const PARALLEL_MACS: usize = 1 << 20;
 /// # Shapes
 /// - input: `[N, in_features]`
 /// - output: `[N, out_features]`
+///
+/// # Forward and backward
+/// Forward is `y = x·Wᵀ + b`. With `dY` the output gradient `[N, out_features]`:
+///
+/// - `dW = dYᵀ·x` (added to `weight.grad`)
+/// - `db = Σₙ dY` (added to `bias.grad`)
+/// - `dx = dY·W`
+///
+/// As plain loops, the definition the fast kernels ([`dense::dense_forward`],
+/// [`dense::dense_backward`]) are tested against:
+/// [reference::dense](scratchnet_tensor::reference::dense) and
+/// [reference::dense_backward](scratchnet_tensor::reference::dense_backward).
 ///
 /// ```
 /// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
@@ -83,46 +90,21 @@ impl Layer for Dense {
         Ok(vec![self.out_features])
     }
 
+    /// `y = x·Wᵀ + b`, keeping `x` for backward in training mode.
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
-        let x = input.into_dimensionality::<Ix2>().expect("checked rank");
-        let x = x.as_standard_layout();
-        let (n, fan_in, fan_out) = (x.nrows(), self.in_features, self.out_features);
-        let xs = x.as_slice().expect("standard layout");
-        let w = self
-            .weight
-            .value
-            .as_slice()
-            .expect("parameters are contiguous");
-        let bias = self
-            .bias
-            .value
-            .as_slice()
-            .expect("parameters are contiguous");
-        // y = x·Wᵀ + b: one dot product per output, rows of x and W both contiguous.
-        // Chunks of SAMPLE_CHUNK rows in parallel; each element's sum never depends on them.
-        let b_offsets: Vec<usize> = (0..fan_out).map(|j| j * fan_in).collect();
-        let parallel = n * fan_in * fan_out >= PARALLEL_MACS;
-        let (y, _) = build(n * fan_out, SAMPLE_CHUNK * fan_out, parallel, |chunk, y| {
-            let rows = y.len() / fan_out;
-            let a_offsets: Vec<usize> = (0..rows).map(|i| i * fan_in).collect();
-            let a = &xs[chunk * SAMPLE_CHUNK * fan_in..];
-            let segment = Segment { a, b: w };
-            gemm::gemm_abt(
-                fan_in,
-                &[segment],
-                &a_offsets,
-                &b_offsets,
-                y,
-                fan_out,
-                false,
-                Some(bias),
-            );
-        });
-        self.input = (mode == Mode::Train).then(|| x.into_owned());
-        Ok(ArrayD::from_shape_vec(vec![n, fan_out], y).expect("sized above"))
+        let x = view::<Ix2>(input);
+        let output = dense::dense_forward(
+            x,
+            view(self.weight.value.view()),
+            view(self.bias.value.view()),
+        );
+        self.input = (mode == Mode::Train).then(|| x.as_standard_layout().into_owned());
+        Ok(output.into_dyn())
     }
 
+    /// Adds `dW = dYᵀ·x` and `db = Σₙ dY` to the parameters' gradients and returns
+    /// `dx = dY·W`: by definition, [reference::dense_backward](scratchnet_tensor::reference::dense_backward).
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
         let x = self
             .input
@@ -134,58 +116,14 @@ impl Layer for Dense {
             x.nrows(),
             &[self.out_features],
         )?;
-        let dy = grad_output
-            .into_dimensionality::<Ix2>()
-            .expect("checked shape");
-        let dy = dy.as_standard_layout();
-        let dys = dy.as_slice().expect("standard layout");
-        let xs = x.as_slice().expect("cached input is contiguous");
-        let (n, fan_in, fan_out) = (x.nrows(), self.in_features, self.out_features);
-        let parallel = n * fan_in * fan_out >= PARALLEL_MACS;
-        // dW += dYᵀ·x: rows of dW split between threads; each element sums over the batch in order.
-        let grad_w = self
-            .weight
-            .grad
-            .as_slice_mut()
-            .expect("parameters are contiguous");
-        gemm::gemm_par_rows(
-            fan_out,
-            fan_in,
-            n,
-            &Strided::new(dys, fan_out, n, 1, fan_out),
-            &Strided::new(xs, n, fan_in, fan_in, 1),
-            grad_w,
-            fan_in,
-            Init::Accumulate,
-            if parallel { SAMPLE_CHUNK } else { fan_out },
+        let grad_input = dense::dense_backward(
+            view(grad_output),
+            x.view(),
+            view(self.weight.value.view()),
+            view_mut(&mut self.weight.grad),
+            view_mut(&mut self.bias.grad),
         );
-        let grad_b = self
-            .bias
-            .grad
-            .as_slice_mut()
-            .expect("parameters are contiguous");
-        for row in dys.chunks_exact(fan_out) {
-            grad_b.iter_mut().zip(row).for_each(|(g, d)| *g += d);
-        }
-        // dx = dY·W, chunks of SAMPLE_CHUNK rows in parallel.
-        let w = self
-            .weight
-            .value
-            .as_slice()
-            .expect("parameters are contiguous");
-        let (dx, _) = build(n * fan_in, SAMPLE_CHUNK * fan_in, parallel, |chunk, dx| {
-            let rows = dx.len() / fan_in;
-            let a = Strided::new(
-                &dys[chunk * SAMPLE_CHUNK * fan_out..],
-                rows,
-                fan_out,
-                fan_out,
-                1,
-            );
-            let b = Strided::new(w, fan_out, fan_in, fan_in, 1);
-            gemm::gemm(rows, fan_in, fan_out, &a, &b, dx, fan_in, Init::Overwrite);
-        });
-        Ok(ArrayD::from_shape_vec(vec![n, fan_in], dx).expect("sized above"))
+        Ok(grad_input.into_dyn())
     }
 
     fn parameters(&self) -> Vec<(String, &Parameter)> {

@@ -1,8 +1,9 @@
 //! Global average pooling layer.
 
 use crate::checks::{check_grad_shape, per_sample};
+use crate::views::view;
 use crate::{Layer, LayerError, Mode};
-use ndarray::{ArrayD, ArrayViewD, Axis, Ix2, Ix4};
+use ndarray::{ArrayD, ArrayView2, ArrayView4, ArrayViewD, Axis};
 
 /// The mean of each channel over its whole image: `[N, C, H, W]` → `[N, C]`.
 ///
@@ -53,7 +54,7 @@ impl Layer for GlobalAvgPool2d {
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
-        let x = input.into_dimensionality::<Ix4>().expect("checked rank");
+        let x: ArrayView4<f32> = view(input);
         let (_, _, h, w) = x.dim();
         self.input_shape = (mode == Mode::Train).then(|| x.dim().into());
         let area = (h * w) as f64;
@@ -70,9 +71,7 @@ impl Layer for GlobalAvgPool2d {
             .input_shape
             .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
         check_grad_shape(self.name(), grad_output.shape(), n, &[c])?;
-        let dy = grad_output
-            .into_dimensionality::<Ix2>()
-            .expect("checked shape");
+        let dy: ArrayView2<f32> = view(grad_output);
         let share = (&dy / (h * w) as f32)
             .insert_axis(Axis(2))
             .insert_axis(Axis(3));

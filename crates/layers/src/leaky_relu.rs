@@ -2,11 +2,13 @@
 
 use crate::checks::check_same_shape;
 use crate::{Layer, LayerError, Mode};
-use ndarray::{ArrayD, ArrayViewD, Zip};
+use ndarray::{ArrayD, ArrayViewD};
+use scratchnet_tensor::activation;
 
 /// Element-wise `x` for `x > 0` and `negative_slope · x` otherwise, PyTorch's
 /// `nn.LeakyReLU(negative_slope)`. At exactly 0 the gradient is
-/// `negative_slope`, as in PyTorch.
+/// `negative_slope`, as in PyTorch: `dx = dy` where `x > 0`, `negative_slope · dy`
+/// elsewhere ([reference::leaky_relu_backward](scratchnet_tensor::reference::leaky_relu_backward)).
 ///
 /// # Shapes
 /// Any shape `[N, …]` → the same shape.
@@ -70,8 +72,7 @@ impl Layer for LeakyReLU {
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(&[])?;
-        let slope = self.negative_slope;
-        let output = input.mapv(|x| if x > 0.0 { x } else { slope * x });
+        let output = activation::leaky_relu(input.view(), self.negative_slope);
         self.cache = (mode == Mode::Train).then(|| input.to_owned());
         Ok(output)
     }
@@ -83,9 +84,11 @@ impl Layer for LeakyReLU {
             .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
         check_same_shape(self.name(), grad_output.shape(), input.shape())?;
         let slope = self.negative_slope;
-        Ok(Zip::from(&grad_output)
-            .and(input)
-            .map_collect(|&g, &x| if x > 0.0 { g } else { slope * g }))
+        Ok(activation::leaky_relu_backward(
+            grad_output,
+            input.view(),
+            slope,
+        ))
     }
 }
 

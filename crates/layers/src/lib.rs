@@ -46,6 +46,7 @@ mod relu;
 mod sequential;
 mod sigmoid;
 mod tanh;
+mod views;
 
 pub use avg_pool2d::{AvgPool2d, AvgPool2dConfig};
 pub use batch_norm2d::{BatchNorm2d, BatchNorm2dConfig};

@@ -2,14 +2,17 @@
 
 use crate::LayerError;
 use ndarray::{Array2, ArrayD, ArrayViewD, Ix2};
-use scratchnet_tensor::softmax::log_softmax;
+use scratchnet_tensor::kernels::use_reference;
+use scratchnet_tensor::{reference, softmax};
 
 /// Softmax followed by cross-entropy, averaged over the batch: PyTorch's
 /// `nn.CrossEntropyLoss()` on raw logits.
 ///
 /// `loss = −(1/N) Σₙ log softmax(xₙ)[yₙ]`. Fusing the two makes it stable
 /// (logits of ±1000 give a finite loss) and the gradient simple:
-/// `∂loss/∂x = (softmax(x) − onehot(y)) / N`.
+/// `∂loss/∂x = (softmax(x) − onehot(y)) / N`. As plain loops:
+/// [reference::softmax_cross_entropy](scratchnet_tensor::reference::softmax_cross_entropy)
+/// and [reference::softmax_cross_entropy_backward](scratchnet_tensor::reference::softmax_cross_entropy_backward).
 ///
 /// # Shapes
 /// - logits: `[N, K]`; targets: `N` class indices in `0..K`
@@ -26,8 +29,17 @@ use scratchnet_tensor::softmax::log_softmax;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct SoftmaxCrossEntropy {
-    /// Softmax probabilities and targets of the last forward.
-    cache: Option<(Array2<f32>, Vec<usize>)>,
+    /// What the last forward keeps for backward.
+    cache: Option<LossCache>,
+}
+
+/// The last forward's softmax probabilities and targets, and its logits if it
+/// ran on the reference kernels (whose backward starts from them).
+#[derive(Clone, Debug)]
+struct LossCache {
+    probabilities: Array2<f32>,
+    targets: Vec<usize>,
+    reference_logits: Option<Array2<f32>>,
 }
 
 impl SoftmaxCrossEntropy {
@@ -68,14 +80,14 @@ impl SoftmaxCrossEntropy {
                 reason: format!("label {bad} is out of range for {k} classes"),
             });
         }
-        let log_probs = log_softmax(logits);
-        let total: f64 = targets
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| -f64::from(log_probs[[i, t]]))
-            .sum();
-        self.cache = Some((log_probs.mapv(f32::exp), targets.to_vec()));
-        Ok((total / n.max(1) as f64) as f32)
+        let reference_logits = use_reference().then(|| logits.to_owned());
+        let (loss, probabilities) = softmax::softmax_cross_entropy(logits, targets);
+        self.cache = Some(LossCache {
+            probabilities,
+            targets: targets.to_vec(),
+            reference_logits,
+        });
+        Ok(loss)
     }
 
     /// ∂loss/∂logits of the last forward: `(softmax − onehot) / N`, shape `[N, K]`.
@@ -83,20 +95,23 @@ impl SoftmaxCrossEntropy {
     /// # Errors
     /// If no forward came before.
     pub fn backward(&self) -> Result<ArrayD<f32>, LayerError> {
-        let (probs, targets) = self
+        let cache = self
             .cache
             .as_ref()
             .ok_or_else(|| LayerError::no_forward_cache("SoftmaxCrossEntropy"))?;
-        let mut grad = probs.clone();
-        for (mut row, &t) in grad.rows_mut().into_iter().zip(targets) {
-            row[t] -= 1.0;
-        }
-        grad /= targets.len().max(1) as f32;
+        let grad = match &cache.reference_logits {
+            Some(logits) => {
+                reference::softmax_cross_entropy_backward(logits.view(), &cache.targets)
+            }
+            None => {
+                softmax::softmax_cross_entropy_backward(cache.probabilities.view(), &cache.targets)
+            }
+        };
         Ok(grad.into_dyn())
     }
 
     /// The softmax probabilities of the last forward, `[N, K]`.
     pub fn probabilities(&self) -> Option<&Array2<f32>> {
-        self.cache.as_ref().map(|(p, _)| p)
+        self.cache.as_ref().map(|c| &c.probabilities)
     }
 }

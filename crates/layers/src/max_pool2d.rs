@@ -2,8 +2,9 @@
 
 use crate::checks::{check_grad_shape, per_sample};
 use crate::pool_common::pool_output_shape;
+use crate::views::view;
 use crate::{Layer, LayerError, Mode};
-use ndarray::{ArrayD, ArrayViewD, Ix4};
+use ndarray::{ArrayD, ArrayViewD};
 use scratchnet_tensor::pool::{self, MaxPoolIndices};
 use scratchnet_tensor::Window2d;
 
@@ -26,6 +27,12 @@ pub struct MaxPool2dConfig {
 /// # Shapes
 /// - input: `[N, C, H, W]`
 /// - output: `[N, C, OH, OW]`, `OH = (H + 2·padding − KH) / stride + 1`
+///
+/// # Forward and backward
+/// `y[n, c, i, j] = max` over the window, remembering where it came from
+/// (`argmax`); backward routes each gradient to it, `dx[argmax] += dy`. As plain loops:
+/// [reference::max_pool2d](scratchnet_tensor::reference::max_pool2d) and
+/// [reference::max_pool2d_backward](scratchnet_tensor::reference::max_pool2d_backward).
 ///
 /// ```
 /// use scratchnet_layers::{Layer, MaxPool2d, MaxPool2dConfig};
@@ -82,8 +89,7 @@ impl Layer for MaxPool2d {
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
-        let x = input.into_dimensionality::<Ix4>().expect("checked rank");
-        let output = pool::max_pool2d_indexed(x, &self.window, &mut self.indices);
+        let output = pool::max_pool2d_indexed(view(input), &self.window, &mut self.indices);
         self.cached = mode == Mode::Train;
         Ok(output.into_dyn())
     }
@@ -94,9 +100,7 @@ impl Layer for MaxPool2d {
         }
         let [n, c, oh, ow] = self.indices.output_dim();
         check_grad_shape(self.name(), grad_output.shape(), n, &[c, oh, ow])?;
-        let dy = grad_output
-            .into_dimensionality::<Ix4>()
-            .expect("checked shape");
-        Ok(pool::max_pool2d_indexed_backward(dy, &self.indices).into_dyn())
+        let grad_input = pool::max_pool2d_indexed_backward(view(grad_output), &self.indices);
+        Ok(grad_input.into_dyn())
     }
 }

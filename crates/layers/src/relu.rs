@@ -5,7 +5,10 @@ use crate::{Layer, LayerError, Mode};
 use ndarray::{ArrayD, ArrayViewD};
 use scratchnet_tensor::activation;
 
-/// Element-wise `max(x, 0)` (PyTorch's `nn.ReLU`). At exactly 0 the gradient is 0, as in PyTorch.
+/// Element-wise `max(x, 0)` (PyTorch's `nn.ReLU`). Backward: `dx = dy · [x > 0]`,
+/// so at exactly 0 the gradient is 0, as in PyTorch.
+///
+/// The definition, as a plain loop: [reference::relu_backward](scratchnet_tensor::reference::relu_backward).
 ///
 /// # Shapes
 /// Any shape `[N, …]` → the same shape.

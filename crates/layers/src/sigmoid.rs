@@ -7,6 +7,8 @@ use scratchnet_tensor::activation;
 
 /// Element-wise `1 / (1 + e^−x)` (PyTorch's `nn.Sigmoid`). Backward uses the cached output: `dy·y·(1 − y)`.
 ///
+/// The definition, as a plain loop: [reference::sigmoid_backward](scratchnet_tensor::reference::sigmoid_backward).
+///
 /// # Shapes
 /// Any shape `[N, …]` → the same shape.
 ///

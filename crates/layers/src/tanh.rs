@@ -7,6 +7,8 @@ use scratchnet_tensor::activation;
 
 /// Element-wise `tanh(x)` (PyTorch's `nn.Tanh`). Backward uses the cached output: `dy·(1 − y²)`.
 ///
+/// The definition, as a plain loop: [reference::tanh_backward](scratchnet_tensor::reference::tanh_backward).
+///
 /// # Shapes
 /// Any shape `[N, …]` → the same shape.
 ///

@@ -3,13 +3,23 @@
 //! Each `*_backward` takes the gradient of the output and whichever of the
 //! forward's input or output makes the derivative cheapest, and returns the
 //! gradient of the input (same shape).
+//!
+//! On the reference tier ([`crate::kernels`]) each runs its plain
+//! [`reference`](mod@reference) counterpart: no threads, one element after the other. Both
+//! tiers compute each element the same way from the same saved tensors, so a
+//! backward may follow a forward of the other tier.
 
+use crate::kernels::use_reference;
 use crate::parallel::{build, ELEMENT_CHUNK};
+use crate::reference;
 use ndarray::{ArrayD, ArrayViewD, Zip};
 
 /// `max(x, 0)` (NaN becomes 0, like Rust's `f32::max`). Parallel over fixed
 /// chunks of [`ELEMENT_CHUNK`] elements.
 pub fn relu(input: ArrayViewD<f32>) -> ArrayD<f32> {
+    if use_reference() {
+        return reference::relu(input);
+    }
     let x = input.as_standard_layout();
     let x = x.as_slice().expect("standard layout");
     let (out, _) = build(x.len(), ELEMENT_CHUNK, worth_threads(x.len()), |i, out| {
@@ -28,6 +38,9 @@ pub fn relu(input: ArrayViewD<f32>) -> ArrayD<f32> {
 /// If the two arrays differ in shape.
 #[track_caller]
 pub fn relu_backward(grad_output: ArrayViewD<f32>, input: ArrayViewD<f32>) -> ArrayD<f32> {
+    if use_reference() {
+        return reference::relu_backward(grad_output, input);
+    }
     Zip::from(&grad_output)
         .and(&input)
         .map_collect(|&g, &x| if x > 0.0 { g } else { 0.0 })
@@ -40,6 +53,11 @@ pub fn relu_backward(grad_output: ArrayViewD<f32>, input: ArrayViewD<f32>) -> Ar
 /// Runs in parallel over fixed chunks of [`ELEMENT_CHUNK`] elements; the result
 /// does not depend on the thread count.
 pub fn relu_masked(input: ArrayViewD<f32>, mask: &mut Vec<u8>) -> ArrayD<f32> {
+    if use_reference() {
+        mask.clear();
+        mask.extend(input.iter().map(|&x| u8::from(x > 0.0)));
+        return reference::relu(input);
+    }
     let x = input.as_standard_layout();
     let x = x.as_slice().expect("standard layout");
     mask.resize(x.len(), 0);
@@ -59,6 +77,14 @@ pub fn relu_masked(input: ArrayViewD<f32>, mask: &mut Vec<u8>) -> ArrayD<f32> {
 /// If `mask` does not have one entry per element of `grad_output`.
 #[track_caller]
 pub fn relu_backward_masked(grad_output: ArrayViewD<f32>, mask: &[u8]) -> ArrayD<f32> {
+    if use_reference() {
+        // dx = dy · [x > 0], with [x > 0] read from the mask.
+        let mask = ArrayViewD::from_shape(grad_output.raw_dim(), mask)
+            .expect("mask and gradient differ in length");
+        return Zip::from(&grad_output)
+            .and(&mask)
+            .map_collect(|&dy, &positive| if positive != 0 { dy } else { 0.0 });
+    }
     let g = grad_output.as_standard_layout();
     let g = g.as_slice().expect("standard layout");
     assert_eq!(g.len(), mask.len(), "mask and gradient differ in length");
@@ -101,6 +127,9 @@ where
 
 /// Hyperbolic tangent.
 pub fn tanh(input: ArrayViewD<f32>) -> ArrayD<f32> {
+    if use_reference() {
+        return reference::tanh(input);
+    }
     input.mapv(f32::tanh)
 }
 
@@ -110,6 +139,9 @@ pub fn tanh(input: ArrayViewD<f32>) -> ArrayD<f32> {
 /// If the two arrays differ in shape.
 #[track_caller]
 pub fn tanh_backward(grad_output: ArrayViewD<f32>, output: ArrayViewD<f32>) -> ArrayD<f32> {
+    if use_reference() {
+        return reference::tanh_backward(grad_output, output);
+    }
     Zip::from(&grad_output)
         .and(&output)
         .map_collect(|&g, &y| g * (1.0 - y * y))
@@ -117,6 +149,9 @@ pub fn tanh_backward(grad_output: ArrayViewD<f32>, output: ArrayViewD<f32>) -> A
 
 /// The logistic function `1 / (1 + e^−x)`, computed without overflow for large `|x|`.
 pub fn sigmoid(input: ArrayViewD<f32>) -> ArrayD<f32> {
+    if use_reference() {
+        return reference::sigmoid(input);
+    }
     input.mapv(|x| {
         if x >= 0.0 {
             1.0 / (1.0 + (-x).exp())
@@ -133,9 +168,39 @@ pub fn sigmoid(input: ArrayViewD<f32>) -> ArrayD<f32> {
 /// If the two arrays differ in shape.
 #[track_caller]
 pub fn sigmoid_backward(grad_output: ArrayViewD<f32>, output: ArrayViewD<f32>) -> ArrayD<f32> {
+    if use_reference() {
+        return reference::sigmoid_backward(grad_output, output);
+    }
     Zip::from(&grad_output)
         .and(&output)
         .map_collect(|&g, &y| g * y * (1.0 - y))
+}
+
+/// Leaky ReLU: `x` for `x > 0`, `negative_slope · x` otherwise (PyTorch's `F.leaky_relu`).
+pub fn leaky_relu(input: ArrayViewD<f32>, negative_slope: f32) -> ArrayD<f32> {
+    if use_reference() {
+        return reference::leaky_relu(input, negative_slope);
+    }
+    input.mapv(|x| if x > 0.0 { x } else { negative_slope * x })
+}
+
+/// Leaky ReLU's backward from its input: `g` where `x > 0`, `negative_slope · g`
+/// elsewhere (also at exactly 0, as in PyTorch).
+///
+/// # Panics
+/// If the two arrays differ in shape.
+#[track_caller]
+pub fn leaky_relu_backward(
+    grad_output: ArrayViewD<f32>,
+    input: ArrayViewD<f32>,
+    negative_slope: f32,
+) -> ArrayD<f32> {
+    if use_reference() {
+        return reference::leaky_relu_backward(grad_output, input, negative_slope);
+    }
+    Zip::from(&grad_output)
+        .and(&input)
+        .map_collect(|&g, &x| if x > 0.0 { g } else { negative_slope * g })
 }
 
 #[cfg(test)]

@@ -36,9 +36,17 @@
 //!   cannot leak into a result unless the input holds ±∞ or NaN.)
 //! - **im2col** (everything else): an explicit `cols` matrix per sample, and
 //!   for the input gradient `dcols` folded back by [`col2im`].
+//!
+//! # The reference tier
+//! With [`Kernels::Reference`] chosen, [`conv2d_forward`] runs
+//! [`reference::conv2d`] and keeps the plain input in its [`Conv2dCache`],
+//! which records the tier, so [`conv2d_backward`] then runs
+//! [`reference::conv2d_backward`] whatever the choice has become in between.
 
 use crate::gemm::{self, Gathered, Init, OffsetRows, Strided};
+use crate::kernels::{use_reference, Kernels};
 use crate::parallel::{par_build, par_map, split_chunk, use_threads, with_scratch, SAMPLE_CHUNK};
+use crate::reference;
 use crate::Window2d;
 use ndarray::{
     Array1, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2,
@@ -78,7 +86,8 @@ pub fn conv2d(
     conv2d_forward(input, weight, bias, window, groups, None)
 }
 
-/// Gradient of the loss with respect to the convolution's input.
+/// Gradient of the loss with respect to the convolution's input
+/// (the `grad_input` of [`reference::conv2d_backward`], which runs on the reference tier).
 ///
 /// # Shapes
 /// - `grad_output`: `[N, O, OH, OW]`
@@ -98,6 +107,10 @@ pub fn conv2d_grad_input(
 ) -> Array4<f32> {
     let (n, out_channels, oh, ow) = grad_output.dim();
     let c = weight.dim().1 * groups;
+    if use_reference() {
+        let input = Array4::zeros((n, c, input_size[0], input_size[1])); // dx does not depend on x
+        return reference::conv2d_backward(input.view(), weight, grad_output, window, groups).0;
+    }
     let plan = Plan::new(
         [n, c, input_size[0], input_size[1]],
         out_channels,
@@ -118,7 +131,8 @@ pub fn conv2d_grad_input(
     into_array(dx.expect("input gradient requested"), plan.input_dim())
 }
 
-/// Gradient of the loss with respect to the convolution's weight, summed over the batch.
+/// Gradient of the loss with respect to the convolution's weight, summed over the batch
+/// (the `grad_weight` of [`reference::conv2d_backward`], which runs on the reference tier).
 ///
 /// # Shapes
 /// - `input`: `[N, C, H, W]`
@@ -138,6 +152,10 @@ pub fn conv2d_grad_weight(
     let (_, out_channels, oh, ow) = grad_output.dim();
     let [kh, kw] = window.kernel_size;
     let shape = Array4::<f32>::zeros((out_channels, c / groups.max(1), kh, kw));
+    if use_reference() {
+        // dW does not depend on W: any weight of the right shape will do.
+        return reference::conv2d_backward(input, shape.view(), grad_output, window, groups).1;
+    }
     let plan = Plan::new([n, c, h, w], out_channels, shape.view(), window, groups);
     plan.check_grad_output([grad_output.dim().0, out_channels, oh, ow]);
     let x = input.as_standard_layout();
@@ -156,9 +174,12 @@ pub fn conv2d_grad_weight(
 
 /// What a training-mode [`conv2d_forward`] keeps for [`conv2d_backward`]:
 /// the input, either as it came or already zero-padded for the direct
-/// strategy. Its buffer is reused from one step to the next.
+/// strategy, and which [`Kernels`] tier filled it (the backward uses the same).
+/// Its buffer is reused from one step to the next.
 #[derive(Clone, Default)]
 pub struct Conv2dCache {
+    /// The tier of the forward that filled it; `Reference` keeps the plain input.
+    tier: Kernels,
     /// `[N, C, H, W]` of the input it holds.
     input_dim: [usize; 4],
     /// Floats per sample in `data` (the padded plane plus its slack, or `C·H·W`).
@@ -169,6 +190,7 @@ pub struct Conv2dCache {
 impl std::fmt::Debug for Conv2dCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conv2dCache")
+            .field("tier", &self.tier)
             .field("input_dim", &self.input_dim)
             .field("sample_len", &self.sample_len)
             .finish_non_exhaustive()
@@ -180,12 +202,33 @@ impl Conv2dCache {
     pub fn input_dim(&self) -> [usize; 4] {
         self.input_dim
     }
+
+    /// The tier of the forward that filled it (`Fast` if none did yet).
+    pub fn tier(&self) -> Kernels {
+        self.tier
+    }
+
+    /// Keeps `input` as it is, for [`reference::conv2d_backward`].
+    fn keep_plain(&mut self, input: ArrayView4<f32>) {
+        let (n, c, h, w) = input.dim();
+        self.tier = Kernels::Reference;
+        self.input_dim = [n, c, h, w];
+        self.sample_len = c * h * w;
+        self.data.clear();
+        self.data.extend(input.iter());
+    }
+
+    /// The input kept by [`Conv2dCache::keep_plain`].
+    fn plain_input(&self) -> ArrayView4<'_, f32> {
+        ArrayView4::from_shape(self.input_dim, &self.data).expect("kept with its shape")
+    }
 }
 
 /// [`conv2d`] that can also fill a [`Conv2dCache`] for the backward pass.
 ///
 /// Runs the batch in parallel chunks (see the module docs); the output is
-/// identical whatever the number of threads.
+/// identical whatever the number of threads. On the reference tier, runs
+/// [`reference::conv2d`] and keeps the plain input.
 ///
 /// # Shapes and panics
 /// As [`conv2d`].
@@ -203,6 +246,12 @@ pub fn conv2d_forward(
     let plan = Plan::new([n, c, h, w], out_channels, weight, window, groups);
     if let Some(bias) = &bias {
         assert_eq!(bias.len(), out_channels, "bias has the wrong length");
+    }
+    if use_reference() {
+        if let Some(cache) = cache {
+            cache.keep_plain(input);
+        }
+        return reference::conv2d(input, weight, bias, window, groups);
     }
     let x = input.as_standard_layout();
     let x = x.as_slice().expect("standard layout");
@@ -246,7 +295,8 @@ pub fn conv2d_forward(
 
 /// Backward of [`conv2d_forward`]: adds the weight gradient (summed over the
 /// batch) into `grad_weight` and the bias gradient into `grad_bias`, and
-/// returns the input gradient.
+/// returns the input gradient. [`reference::conv2d_backward`] if the cache was
+/// filled on the reference tier.
 ///
 /// The batch runs in parallel chunks whose partial gradients are added in
 /// chunk order (see the module docs): identical results for any thread count.
@@ -269,7 +319,7 @@ pub fn conv2d_backward(
     grad_weight: ArrayViewMut4<f32>,
     grad_bias: Option<ArrayViewMut1<f32>>,
 ) -> Array4<f32> {
-    let (plan, dx) = backward_into(
+    backward_into(
         grad_output,
         weight,
         window,
@@ -278,8 +328,8 @@ pub fn conv2d_backward(
         grad_weight,
         grad_bias,
         true,
-    );
-    into_array(dx.expect("input gradient requested"), plan.input_dim())
+    )
+    .expect("input gradient requested")
 }
 
 /// [`conv2d_backward`] without the input gradient, for a convolution whose
@@ -310,7 +360,8 @@ pub fn conv2d_backward_parameters(
     );
 }
 
-/// The body of [`conv2d_backward`] and [`conv2d_backward_parameters`].
+/// The body of [`conv2d_backward`] and [`conv2d_backward_parameters`]: the
+/// gradients on the tier that filled `cache`, the parameter ones added in.
 #[track_caller]
 #[allow(clippy::too_many_arguments)]
 fn backward_into(
@@ -322,7 +373,43 @@ fn backward_into(
     mut grad_weight: ArrayViewMut4<f32>,
     grad_bias: Option<ArrayViewMut1<f32>>,
     want_dx: bool,
-) -> (Plan, Option<Vec<f32>>) {
+) -> Option<Array4<f32>> {
+    assert_eq!(
+        grad_weight.dim(),
+        weight.dim(),
+        "grad_weight has the wrong shape"
+    );
+    let (dx, dw, db) = match cache.tier {
+        Kernels::Reference => {
+            let input = cache.plain_input();
+            let (dx, dw, db) =
+                reference::conv2d_backward(input, weight, grad_output, window, groups);
+            (want_dx.then_some(dx), dw, db)
+        }
+        Kernels::Fast => fast_backward(grad_output, weight, window, groups, cache, want_dx),
+    };
+    grad_weight += &dw;
+    if let Some(mut grad_bias) = grad_bias {
+        assert_eq!(
+            grad_bias.len(),
+            weight.dim().0,
+            "grad_bias has the wrong length"
+        );
+        grad_bias += &db;
+    }
+    dx
+}
+
+/// The fast tier's three gradients from a cache its forward filled.
+#[track_caller]
+fn fast_backward(
+    grad_output: ArrayView4<f32>,
+    weight: ArrayView4<f32>,
+    window: &Window2d,
+    groups: usize,
+    cache: &Conv2dCache,
+    want_dx: bool,
+) -> (Option<Array4<f32>>, Array4<f32>, Array1<f32>) {
     let out_channels = weight.dim().0;
     let plan = Plan::new(cache.input_dim, out_channels, weight, window, groups);
     assert_eq!(
@@ -331,11 +418,6 @@ fn backward_into(
         "the cache does not hold an input for this convolution"
     );
     plan.check_grad_output(grad_output.dim().into());
-    assert_eq!(
-        grad_weight.dim(),
-        weight.dim(),
-        "grad_weight has the wrong shape"
-    );
     let dy = grad_output.as_standard_layout();
     let dy = dy.as_slice().expect("standard layout");
     let wt = weight.as_standard_layout();
@@ -346,16 +428,11 @@ fn backward_into(
         Some(cache),
         want_dx,
     );
-    grad_weight.iter_mut().zip(&dw).for_each(|(g, d)| *g += d);
-    if let Some(mut grad_bias) = grad_bias {
-        assert_eq!(
-            grad_bias.len(),
-            out_channels,
-            "grad_bias has the wrong length"
-        );
-        grad_bias.iter_mut().zip(&db).for_each(|(g, d)| *g += d);
-    }
-    (plan, dx)
+    (
+        dx.map(|dx| into_array(dx, plan.input_dim())),
+        into_array(dw, weight.dim()),
+        Array1::from(db),
+    )
 }
 
 /// Unrolls the receptive fields of one sample into the columns of `cols`.
@@ -768,6 +845,7 @@ impl Plan {
 impl Conv2dCache {
     /// Sizes the buffer for `plan` (reusing it when the size is unchanged).
     fn prepare(&mut self, plan: &Plan) {
+        self.tier = Kernels::Fast;
         self.input_dim = [plan.n, plan.c, plan.h, plan.w];
         self.sample_len = plan.cache_sample_len();
         let len = plan.n * self.sample_len;
@@ -809,7 +887,8 @@ fn fill_cache(plan: &Plan, x: &[f32], cache: &mut Conv2dCache) {
     }
 }
 
-/// Forward of one chunk: `xs` holds its samples, `out` their outputs.
+/// Forward of one chunk: `xs` holds its samples, `out` their outputs, by the
+/// strategy of `plan` (see the module docs).
 fn forward_chunk(
     plan: &Plan,
     xs: &[f32],
@@ -817,79 +896,123 @@ fn forward_chunk(
     wt_t: &[f32],
     bias: Option<&[f32]>,
     out: &mut [f32],
+    cached: Option<&mut [f32]>,
+) {
+    match &plan.direct {
+        Some(padded) if plan.pixel_major => {
+            forward_pixel_major(plan, padded, xs, wt_t, bias, out, cached)
+        }
+        Some(padded) => forward_virtual_grid(plan, padded, xs, wt, bias, out, cached),
+        None => {
+            if let Some(c) = cached {
+                c[..xs.len()].copy_from_slice(xs);
+            }
+            forward_im2col(plan, xs, wt, bias, out);
+        }
+    }
+}
+
+/// Direct forward, pixel-major: `Yᵀ[p, o] = Σ_k xpad[pixel(p) + off(k)] · Wᵀ[k, o]`,
+/// then transposed into NCHW with the bias. Pads each sample into `cached`
+/// (or a scratch buffer).
+fn forward_pixel_major(
+    plan: &Plan,
+    padded: &Padded,
+    xs: &[f32],
+    wt_t: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
     mut cached: Option<&mut [f32]>,
 ) {
     let in_sample = plan.in_sample();
     let out_sample = plan.o * plan.p;
-    if let Some(padded) = &plan.direct {
-        let vlen = padded.virtual_len();
-        let scratch_len = if cached.is_none() {
-            padded.sample_len
-        } else {
-            0
-        };
-        if plan.pixel_major {
-            // Yᵀ[p, o] = Σ_k xpad[pixel(p) + off(k)] · Wᵀ[k, o], then transposed into NCHW.
-            with_scratch(plan.p * plan.o, |yt| {
-                with_scratch(scratch_len, |scratch| {
-                    let b = Strided::new(wt_t, plan.ckk, plan.o, plan.o, 1);
-                    for (s, (x, y)) in xs
-                        .chunks_exact(in_sample)
-                        .zip(out.chunks_exact_mut(out_sample))
-                        .enumerate()
-                    {
-                        let xp: &mut [f32] = match cached.as_deref_mut() {
-                            Some(c) => &mut c[s * padded.sample_len..(s + 1) * padded.sample_len],
-                            None => scratch,
-                        };
-                        padded.fill(x, [plan.h, plan.w], xp);
-                        let a = Gathered::new(xp, &padded.pixels, &padded.offsets);
-                        gemm::gemm(
-                            plan.p,
-                            plan.o,
-                            plan.ckk,
-                            &a,
-                            &b,
-                            yt,
-                            plan.o,
-                            Init::Overwrite,
-                        );
-                        for (o, plane) in y.chunks_exact_mut(plan.p).enumerate() {
-                            let b = bias.map_or(0.0, |b| b[o]);
-                            for (v, row) in plane.iter_mut().zip(yt.chunks_exact(plan.o)) {
-                                *v = row[o] + b;
-                            }
-                        }
+    let scratch_len = if cached.is_none() {
+        padded.sample_len
+    } else {
+        0
+    };
+    with_scratch(plan.p * plan.o, |yt| {
+        with_scratch(scratch_len, |scratch| {
+            let b = Strided::new(wt_t, plan.ckk, plan.o, plan.o, 1);
+            for (s, (x, y)) in xs
+                .chunks_exact(in_sample)
+                .zip(out.chunks_exact_mut(out_sample))
+                .enumerate()
+            {
+                let xp: &mut [f32] = match cached.as_deref_mut() {
+                    Some(c) => &mut c[s * padded.sample_len..(s + 1) * padded.sample_len],
+                    None => scratch,
+                };
+                padded.fill(x, [plan.h, plan.w], xp);
+                let a = Gathered::new(xp, &padded.pixels, &padded.offsets);
+                gemm::gemm(
+                    plan.p,
+                    plan.o,
+                    plan.ckk,
+                    &a,
+                    &b,
+                    yt,
+                    plan.o,
+                    Init::Overwrite,
+                );
+                for (o, plane) in y.chunks_exact_mut(plan.p).enumerate() {
+                    let b = bias.map_or(0.0, |b| b[o]);
+                    for (v, row) in plane.iter_mut().zip(yt.chunks_exact(plan.o)) {
+                        *v = row[o] + b;
                     }
-                })
-            });
-            return;
-        }
-        with_scratch(plan.o * vlen, |grid| {
-            with_scratch(scratch_len, |scratch| {
-                let a = Strided::new(wt, plan.o, plan.ckk, plan.ckk, 1);
-                for (s, (x, y)) in xs
-                    .chunks_exact(in_sample)
-                    .zip(out.chunks_exact_mut(out_sample))
-                    .enumerate()
-                {
-                    let xp: &mut [f32] = match cached.as_deref_mut() {
-                        Some(c) => &mut c[s * padded.sample_len..(s + 1) * padded.sample_len],
-                        None => scratch,
-                    };
-                    padded.fill(x, [plan.h, plan.w], xp);
-                    let b = OffsetRows::new(xp, &padded.offsets, vlen);
-                    let init = bias.map_or(Init::Overwrite, Init::RowBias);
-                    gemm::gemm(plan.o, vlen, plan.ckk, &a, &b, grid, vlen, init);
-                    padded.compact(grid, [plan.oh, plan.ow], y);
                 }
-            })
-        });
-        return;
-    }
-    if let Some(c) = cached {
-        c[..xs.len()].copy_from_slice(xs);
-    }
+            }
+        })
+    });
+}
+
+/// Direct forward on the virtual grid: `Y = W · xpad[off(k) + q]` (bias as the
+/// product's initial value), then the valid columns compacted into NCHW.
+/// Pads each sample into `cached` (or a scratch buffer).
+fn forward_virtual_grid(
+    plan: &Plan,
+    padded: &Padded,
+    xs: &[f32],
+    wt: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    mut cached: Option<&mut [f32]>,
+) {
+    let in_sample = plan.in_sample();
+    let out_sample = plan.o * plan.p;
+    let vlen = padded.virtual_len();
+    let scratch_len = if cached.is_none() {
+        padded.sample_len
+    } else {
+        0
+    };
+    with_scratch(plan.o * vlen, |grid| {
+        with_scratch(scratch_len, |scratch| {
+            let a = Strided::new(wt, plan.o, plan.ckk, plan.ckk, 1);
+            for (s, (x, y)) in xs
+                .chunks_exact(in_sample)
+                .zip(out.chunks_exact_mut(out_sample))
+                .enumerate()
+            {
+                let xp: &mut [f32] = match cached.as_deref_mut() {
+                    Some(c) => &mut c[s * padded.sample_len..(s + 1) * padded.sample_len],
+                    None => scratch,
+                };
+                padded.fill(x, [plan.h, plan.w], xp);
+                let b = OffsetRows::new(xp, &padded.offsets, vlen);
+                let init = bias.map_or(Init::Overwrite, Init::RowBias);
+                gemm::gemm(plan.o, vlen, plan.ckk, &a, &b, grid, vlen, init);
+                padded.compact(grid, [plan.oh, plan.ow], y);
+            }
+        })
+    });
+}
+
+/// im2col forward: per sample and group, `Y_g = W_g · cols_g` (bias as the
+/// product's initial value).
+fn forward_im2col(plan: &Plan, xs: &[f32], wt: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    let in_sample = plan.in_sample();
+    let out_sample = plan.o * plan.p;
     with_scratch(plan.groups * plan.ckk * plan.p, |cols| {
         for (x, y) in xs
             .chunks_exact(in_sample)
@@ -986,38 +1109,50 @@ fn backward(
 /// The weight gradient of one chunk, in the weight's layout `[O, C/g·KH·KW]`.
 /// `xs` holds the chunk's cached inputs, `dys` its output gradients.
 fn weight_grad_chunk(plan: &Plan, xs: &[f32], dys: &[f32]) -> Vec<f32> {
+    match &plan.direct {
+        Some(padded) => weight_grad_direct(plan, padded, xs, dys),
+        None => weight_grad_im2col(plan, xs, dys),
+    }
+}
+
+/// Direct weight gradient of one chunk, from its padded inputs `xs`.
+fn weight_grad_direct(plan: &Plan, padded: &Padded, xs: &[f32], dys: &[f32]) -> Vec<f32> {
     let out_sample = plan.o * plan.p;
     let mut dw = vec![0.0f32; plan.o * plan.ckk];
-    if let Some(padded) = &plan.direct {
-        // dWᵀ[(c,ky,kx), o] += Σ_p xpad[off(c,ky,kx) + pixel(p)] · dYᵀ[p, o], sample by
-        // sample: A is the exact implicit im2col matrix, B the transposed output
-        // gradient, its width O rounded up to a whole vector (zero columns) so
-        // that no load is masked.
-        let nb = plan.o.next_multiple_of(8);
-        with_scratch(plan.p * nb, |dyt| {
-            with_scratch(plan.ckk * nb, |dwt| {
-                for (dy_s, xp) in dys
-                    .chunks_exact(out_sample)
-                    .zip(xs.chunks_exact(padded.sample_len))
-                {
-                    for (o, plane) in dy_s.chunks_exact(plan.p).enumerate() {
-                        for (p, &v) in plane.iter().enumerate() {
-                            dyt[p * nb + o] = v;
-                        }
-                    }
-                    let a = Gathered::new(xp, &padded.offsets, &padded.pixels);
-                    let b = Strided::new(dyt, plan.p, nb, nb, 1);
-                    gemm::gemm(plan.ckk, nb, plan.p, &a, &b, dwt, nb, Init::Accumulate);
-                }
-                for (k, row) in dwt.chunks_exact(nb).enumerate() {
-                    for (o, &v) in row[..plan.o].iter().enumerate() {
-                        dw[o * plan.ckk + k] = v;
+    // dWᵀ[(c,ky,kx), o] += Σ_p xpad[off(c,ky,kx) + pixel(p)] · dYᵀ[p, o], sample by
+    // sample: A is the exact implicit im2col matrix, B the transposed output
+    // gradient, its width O rounded up to a whole vector (zero columns) so
+    // that no load is masked.
+    let nb = plan.o.next_multiple_of(8);
+    with_scratch(plan.p * nb, |dyt| {
+        with_scratch(plan.ckk * nb, |dwt| {
+            for (dy_s, xp) in dys
+                .chunks_exact(out_sample)
+                .zip(xs.chunks_exact(padded.sample_len))
+            {
+                for (o, plane) in dy_s.chunks_exact(plan.p).enumerate() {
+                    for (p, &v) in plane.iter().enumerate() {
+                        dyt[p * nb + o] = v;
                     }
                 }
-            })
-        });
-        return dw;
-    }
+                let a = Gathered::new(xp, &padded.offsets, &padded.pixels);
+                let b = Strided::new(dyt, plan.p, nb, nb, 1);
+                gemm::gemm(plan.ckk, nb, plan.p, &a, &b, dwt, nb, Init::Accumulate);
+            }
+            for (k, row) in dwt.chunks_exact(nb).enumerate() {
+                for (o, &v) in row[..plan.o].iter().enumerate() {
+                    dw[o * plan.ckk + k] = v;
+                }
+            }
+        })
+    });
+    dw
+}
+
+/// im2col weight gradient of one chunk, from its plain inputs `xs`.
+fn weight_grad_im2col(plan: &Plan, xs: &[f32], dys: &[f32]) -> Vec<f32> {
+    let out_sample = plan.o * plan.p;
+    let mut dw = vec![0.0f32; plan.o * plan.ckk];
     // dWᵀ_g[ckk, og] += cols_g[ckk, P] · dYᵀ_g[P, og], sample by sample.
     let in_sample = plan.in_sample();
     with_scratch(plan.groups * plan.ckk * plan.p, |cols| {
@@ -1145,37 +1280,14 @@ mod tests {
     use super::*;
     use ndarray::Array;
 
-    /// Direct six-loop convolution, the definition the fast path must agree with.
+    /// The definition the fast path must agree with: [`reference::conv2d`] without bias.
     fn naive(
         x: ArrayView4<f32>,
         wt: ArrayView4<f32>,
         win: &Window2d,
         groups: usize,
     ) -> Array4<f32> {
-        let (n, c, h, w) = x.dim();
-        let (o, cg, kh, kw) = wt.dim();
-        let [oh, ow] = win.output_size([h, w]).unwrap();
-        let og = o / groups;
-        Array4::from_shape_fn((n, o, oh, ow), |(b, oc, y, xx)| {
-            let g = oc / og;
-            let mut acc = 0.0;
-            for ci in 0..cg {
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let iy = (y * win.stride[0] + ky * win.dilation[0]) as isize
-                            - win.padding[0] as isize;
-                        let ix = (xx * win.stride[1] + kx * win.dilation[1]) as isize
-                            - win.padding[1] as isize;
-                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                            acc += x[[b, g * cg + ci, iy as usize, ix as usize]]
-                                * wt[[oc, ci, ky, kx]];
-                        }
-                    }
-                }
-            }
-            let _ = c;
-            acc
-        })
+        reference::conv2d(x, wt, None, win, groups)
     }
 
     fn ramp(shape: (usize, usize, usize, usize), scale: f32) -> Array4<f32> {
@@ -1230,7 +1342,7 @@ mod tests {
         assert!((lhs - dot(&wt, &gw)).abs() < 1e-4 * lhs.abs().max(1.0));
     }
 
-    /// The three gradients by their definitions: (dx, dw, db).
+    /// The three gradients by their definitions, [`reference::conv2d_backward`]: (dx, dw, db).
     fn naive_backward(
         x: ArrayView4<f32>,
         wt: ArrayView4<f32>,
@@ -1238,41 +1350,8 @@ mod tests {
         win: &Window2d,
         groups: usize,
     ) -> (Array4<f32>, Array4<f32>, Vec<f32>) {
-        let (n, _, h, w) = x.dim();
-        let (o, cg, kh, kw) = wt.dim();
-        let (_, _, oh, ow) = dy.dim();
-        let og = o / groups;
-        let mut dx = Array4::<f32>::zeros(x.dim());
-        let mut dw = Array4::<f32>::zeros(wt.dim());
-        let mut db = vec![0.0f32; o];
-        for b in 0..n {
-            for oc in 0..o {
-                let g = oc / og;
-                for y in 0..oh {
-                    for xx in 0..ow {
-                        let d = dy[[b, oc, y, xx]];
-                        db[oc] += d;
-                        for ci in 0..cg {
-                            for ky in 0..kh {
-                                for kx in 0..kw {
-                                    let iy = (y * win.stride[0] + ky * win.dilation[0]) as isize
-                                        - win.padding[0] as isize;
-                                    let ix = (xx * win.stride[1] + kx * win.dilation[1]) as isize
-                                        - win.padding[1] as isize;
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w
-                                    {
-                                        let (iy, ix) = (iy as usize, ix as usize);
-                                        dw[[oc, ci, ky, kx]] += d * x[[b, g * cg + ci, iy, ix]];
-                                        dx[[b, g * cg + ci, iy, ix]] += d * wt[[oc, ci, ky, kx]];
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        (dx, dw, db)
+        let (dx, dw, db) = reference::conv2d_backward(x, wt, dy, win, groups);
+        (dx, dw, db.to_vec())
     }
 
     fn assert_close(got: &[f32], want: &[f32], what: &str) {

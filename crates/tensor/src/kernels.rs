@@ -100,9 +100,12 @@ static KERNELS: AtomicU8 = AtomicU8::new(UNSET);
 
 /// Chooses the kernels for the whole program, from now on.
 ///
-/// A layer's forward and the backward that follows it use the kernels of that
-/// forward, so switching between batches is safe; switching in the middle of
-/// one is allowed but pointless.
+/// Switching between batches is safe, and so is switching between a forward
+/// and its backward: a forward that keeps something in its tier's own layout
+/// (the convolution's [`Conv2dCache`](crate::conv::Conv2dCache), max pooling's
+/// [`MaxPoolIndices`](crate::pool::MaxPoolIndices), the loss layer's logits) records its tier, and its
+/// backward runs on that tier; the other backwards compute the same function
+/// from the same saved tensors on whichever tier is chosen when they run.
 pub fn set_kernels(choice: Kernels) {
     KERNELS.store(encode(choice), Ordering::Relaxed);
 }

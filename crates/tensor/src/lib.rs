@@ -7,14 +7,20 @@
 //! | module | what it computes |
 //! |---|---|
 //! | [`kernels`] | which kernels run: the plain reference loops or the fast ones (`SCRATCHNET_KERNELS`) |
+//! | [`reference`](mod@reference) | the definition of every operation, forward and backward, as plain loops (one file each) |
 //! | [`window`] | the geometry of a sliding 2-D window (kernel, stride, padding, dilation) and its output size |
 //! | [`conv`] | 2-D convolution forward, and its two backward products (input and weight gradients) |
+//! | [`dense`] | the fully connected product `x·Wᵀ + b` and its backward |
 //! | [`gemm`] | the matrix products under convolution and dense layers (AVX2/FMA when the CPU has it) |
 //! | [`parallel`] | fixed-size chunks of the batch on rayon, so results never depend on the thread count |
 //! | [`pool`] | max pooling (recording the winning index) and average pooling, forward and backward |
-//! | [`activation`] | ReLU, tanh, sigmoid and their derivatives |
+//! | [`activation`] | ReLU, leaky ReLU, tanh, sigmoid and their derivatives |
 //! | [`softmax`] | numerically stable softmax and log-softmax over rows |
 //! | [`init`] | seeded weight initialisers: PyTorch's default Kaiming-uniform, Xavier/Glorot, He-normal |
+//!
+//! Every public kernel of `conv`, `dense`, `pool` and `activation` is the fast
+//! tier and runs its [`reference`](mod@reference) counterpart when [`kernels::use_reference`]
+//! says so.
 //!
 //! The kernels take views and return owned arrays; none of them panics on a
 //! shape that [`window::Window2d::output_size`] accepted. They assume shapes
@@ -22,11 +28,13 @@
 
 pub mod activation;
 pub mod conv;
+pub mod dense;
 pub mod gemm;
 pub mod init;
 pub mod kernels;
 pub mod parallel;
 pub mod pool;
+pub mod reference;
 mod simd;
 pub mod softmax;
 pub mod window;

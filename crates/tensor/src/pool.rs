@@ -15,8 +15,14 @@
 //! winner is kept as its position inside the window (one byte, see
 //! [`MaxPoolIndices`]), and the backward pass writes each window's gradient
 //! straight to its winner. `2×2` max pooling is vectorised with AVX2 when the CPU has it.
+//!
+//! **Reference tier.** With [`Kernels::Reference`](crate::kernels::Kernels)
+//! chosen, every function here runs its [`reference`](mod@reference) counterpart instead;
+//! [`MaxPoolIndices`] records which tier filled it, so its backward follows.
 
+use crate::kernels::use_reference;
 use crate::parallel::{par_build, split_chunk};
+use crate::reference;
 use crate::Window2d;
 use ndarray::{Array4, ArrayView4};
 use std::sync::Mutex;
@@ -62,6 +68,7 @@ pub fn max_pool2d(input: ArrayView4<f32>, window: &Window2d) -> (Array4<f32>, Ar
                 .collect()
         }
         Winners::Plane(plane) => plane.clone(),
+        Winners::Reference(argmax) => return (output, argmax.clone()),
     };
     let argmax = Array4::from_shape_vec(output.dim(), plane).expect("one index per output");
     (output, argmax)
@@ -87,6 +94,9 @@ pub fn max_pool2d_backward(
         argmax.dim(),
         "grad_output and argmax differ in shape"
     );
+    if use_reference() {
+        return reference::max_pool2d_backward(grad_output, argmax, input_size);
+    }
     let [h, w] = input_size;
     let dy = grad_output.as_standard_layout();
     let idx = argmax.as_standard_layout();
@@ -110,7 +120,9 @@ pub fn max_pool2d_backward(
 ///
 /// For tiled windows (stride = kernel, no padding, no dilation) a winner is
 /// its position inside its window, `ky·KW + kx`, in one byte; otherwise its
-/// index `row·W + col` in the input plane.
+/// index `row·W + col` in the input plane. On the reference tier it holds the
+/// argmax of [`reference::max_pool2d`], and its backward is
+/// [`reference::max_pool2d_backward`].
 #[derive(Clone, Debug, Default)]
 pub struct MaxPoolIndices {
     input_dim: [usize; 4],
@@ -121,8 +133,12 @@ pub struct MaxPoolIndices {
 
 #[derive(Clone, Debug)]
 enum Winners {
+    /// Fast tier, tiled windows: position inside the window.
     Local(Vec<u8>),
+    /// Fast tier, other windows: index in the input plane.
     Plane(Vec<u32>),
+    /// Reference tier: the argmax of [`reference::max_pool2d`] (plane indices).
+    Reference(Array4<u32>),
 }
 
 impl Default for Winners {
@@ -182,6 +198,11 @@ pub fn max_pool2d_indexed(
     indices.input_dim = [n, c, h, w];
     indices.output_dim = [n, c, oh, ow];
     indices.window = *window;
+    if use_reference() {
+        let (output, argmax) = reference::max_pool2d(input.view(), window);
+        indices.winners = Winners::Reference(argmax);
+        return output;
+    }
     let len = n * c * oh * ow;
     let split = split_chunk();
     let chunk_out = split * c * oh * ow;
@@ -190,7 +211,7 @@ pub fn max_pool2d_indexed(
     let output = if tiled {
         let mut local = match std::mem::take(&mut indices.winners) {
             Winners::Local(v) => v,
-            Winners::Plane(_) => Vec::new(),
+            _ => Vec::new(),
         };
         local.resize(len, 0);
         let parts: Vec<Mutex<&mut [u8]>> =
@@ -212,7 +233,7 @@ pub fn max_pool2d_indexed(
     } else {
         let mut plane_idx = match std::mem::take(&mut indices.winners) {
             Winners::Plane(v) => v,
-            Winners::Local(_) => Vec::new(),
+            _ => Vec::new(),
         };
         plane_idx.resize(len, 0);
         let parts: Vec<Mutex<&mut [u32]>> = plane_idx
@@ -289,6 +310,9 @@ pub fn max_pool2d_indexed_backward(
             let range = i * chunk_out..(i * chunk_out + chunk_out).min(dy.len());
             scatter_add(&dy[range.clone()], &plane[range], oh * ow, h * w, dx);
         }),
+        Winners::Reference(argmax) => {
+            return reference::max_pool2d_backward(grad_output, argmax.view(), [h, w]);
+        }
     };
     Array4::from_shape_vec((n, c, h, w), dx).expect("sized above")
 }
@@ -497,6 +521,9 @@ pub fn avg_pool2d(
         .output_size([h, w])
         .expect("pooling window does not fit the padded input");
     assert_eq!(window.dilation, [1, 1], "average pooling has no dilation");
+    if use_reference() {
+        return reference::avg_pool2d(input, window, count_include_pad);
+    }
     let input = input.as_standard_layout();
     let x = input.as_slice().expect("standard layout");
     let split = split_chunk();
@@ -545,6 +572,9 @@ pub fn avg_pool2d_backward(
         Some([oh, ow]),
         "grad_output is not the pooled size of the input"
     );
+    if use_reference() {
+        return reference::avg_pool2d_backward(grad_output, input_size, window, count_include_pad);
+    }
     let grad_output = grad_output.as_standard_layout();
     let dy = grad_output.as_slice().expect("standard layout");
     let split = split_chunk();
@@ -604,44 +634,9 @@ mod tests {
     use super::*;
     use ndarray::Array;
 
-    /// The original loops: the definition the fast paths must reproduce exactly.
+    /// The definition the fast paths must reproduce exactly.
     fn reference(x: ArrayView4<f32>, window: &Window2d) -> (Array4<f32>, Array4<u32>) {
-        let (n, c, h, w) = x.dim();
-        let [oh, ow] = window.output_size([h, w]).unwrap();
-        let mut y = Array4::<f32>::zeros((n, c, oh, ow));
-        let mut idx = Array4::<u32>::zeros((n, c, oh, ow));
-        for b in 0..n {
-            for ch in 0..c {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let mut best = f32::NEG_INFINITY;
-                        let mut best_i = usize::MAX;
-                        'win: for ky in 0..window.kernel_size[0] {
-                            for kx in 0..window.kernel_size[1] {
-                                let iy = (oy * window.stride[0] + ky * window.dilation[0]) as isize
-                                    - window.padding[0] as isize;
-                                let ix = (ox * window.stride[1] + kx * window.dilation[1]) as isize
-                                    - window.padding[1] as isize;
-                                if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
-                                    continue;
-                                }
-                                let v = x[[b, ch, iy as usize, ix as usize]];
-                                if v > best || v.is_nan() || best_i == usize::MAX {
-                                    best = v;
-                                    best_i = iy as usize * w + ix as usize;
-                                    if v.is_nan() {
-                                        break 'win;
-                                    }
-                                }
-                            }
-                        }
-                        y[[b, ch, oy, ox]] = best;
-                        idx[[b, ch, oy, ox]] = best_i as u32;
-                    }
-                }
-            }
-        }
-        (y, idx)
+        crate::reference::max_pool2d(x, window)
     }
 
     /// Inputs full of ties (few distinct values), some NaNs, odd sizes.

@@ -2,7 +2,13 @@
 //!
 //! Both subtract each row's maximum before exponentiating, so logits of
 //! ±1000 give exact probabilities instead of `inf / inf = NaN`.
+//!
+//! [`softmax_cross_entropy`] and its backward are the loss's two kernels; on
+//! the reference tier ([`crate::kernels`]) they run
+//! [`reference::softmax_cross_entropy`] and its backward.
 
+use crate::kernels::use_reference;
+use crate::reference;
 use ndarray::{Array2, ArrayView2, Axis};
 
 /// Row-wise softmax: `exp(x − max) / Σ exp(x − max)`.
@@ -33,6 +39,53 @@ pub fn log_softmax(logits: ArrayView2<f32>) -> Array2<f32> {
         row.mapv_inplace(|x| x - max - log_sum);
     }
     out
+}
+
+/// Softmax cross-entropy averaged over the batch, `−(1/N) Σₙ log softmax(xₙ)[tₙ]`
+/// (the sum in `f64`), and the softmax probabilities its backward needs.
+/// [`reference::softmax_cross_entropy`] and [`reference::softmax`] on the reference tier.
+///
+/// # Shapes
+/// `logits`: `[N, K]`; `targets`: `N` labels in `0..K` → a scalar and `[N, K]`.
+///
+/// # Panics
+/// If a label is not below `K` or there are fewer than `N`.
+#[track_caller]
+pub fn softmax_cross_entropy(logits: ArrayView2<f32>, targets: &[usize]) -> (f32, Array2<f32>) {
+    if use_reference() {
+        let loss = reference::softmax_cross_entropy(logits, targets);
+        return (loss, reference::softmax(logits));
+    }
+    let n = logits.nrows();
+    let log_probs = log_softmax(logits);
+    let total: f64 = targets
+        .iter()
+        .take(n)
+        .enumerate()
+        .map(|(i, &t)| -f64::from(log_probs[[i, t]]))
+        .sum();
+    ((total / n.max(1) as f64) as f32, log_probs.mapv(f32::exp))
+}
+
+/// ∂loss/∂logits of [`softmax_cross_entropy`] from its probabilities:
+/// `(softmax − onehot(targets)) / N`.
+///
+/// # Shapes
+/// `probabilities`: `[N, K]`; `targets`: `N` labels → `[N, K]`.
+///
+/// # Panics
+/// If a label is not below `K`.
+#[track_caller]
+pub fn softmax_cross_entropy_backward(
+    probabilities: ArrayView2<f32>,
+    targets: &[usize],
+) -> Array2<f32> {
+    let mut grad = probabilities.to_owned();
+    for (mut row, &t) in grad.rows_mut().into_iter().zip(targets) {
+        row[t] -= 1.0;
+    }
+    grad /= probabilities.nrows().max(1) as f32;
+    grad
 }
 
 #[cfg(test)]

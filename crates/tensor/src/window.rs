@@ -66,6 +66,32 @@ impl Window2d {
         Ok(())
     }
 
+    /// The input position `[row, col]` that tap `kernel_index = [ky, kx]` of the
+    /// window at output position `output_index = [i, j]` reads, or `None` where
+    /// it falls in the padding: `[i·s + ky·d − p, j·s + kx·d − p]` per axis.
+    ///
+    /// ```
+    /// use scratchnet_tensor::Window2d;
+    /// let w = Window2d { kernel_size: [3, 3], padding: [1, 1], ..Window2d::default() };
+    /// assert_eq!(w.input_position([0, 0], [0, 0], [4, 4]), None); // in the padding
+    /// assert_eq!(w.input_position([2, 1], [2, 0], [4, 4]), Some([3, 0]));
+    /// ```
+    pub fn input_position(
+        &self,
+        output_index: [usize; 2],
+        kernel_index: [usize; 2],
+        input_size: [usize; 2],
+    ) -> Option<[usize; 2]> {
+        let mut position = [0; 2];
+        for d in 0..2 {
+            let padded = output_index[d] * self.stride[d] + kernel_index[d] * self.dilation[d];
+            position[d] = padded
+                .checked_sub(self.padding[d])
+                .filter(|&p| p < input_size[d])?;
+        }
+        Some(position)
+    }
+
     /// Output `[height, width]` for an input of `input` = `[height, width]`,
     /// or `None` if the window is invalid or larger than the padded input.
     pub fn output_size(&self, input: [usize; 2]) -> Option<[usize; 2]> {

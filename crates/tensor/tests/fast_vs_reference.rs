@@ -1,0 +1,400 @@
+//! The fast tier, through the public entry points the layers call, against the
+//! plain loops of `scratchnet_tensor::reference`, over random configurations.
+//!
+//! Every test here wants the fast kernels and starts with `set_kernels(Kernels::Fast)`
+//! (the choice is global to this test binary, and nothing here chooses the reference).
+//!
+//! Tolerances:
+//! - sums (convolution, dense, average pooling, softmax, tanh, sigmoid):
+//!   `|fast − ref| ≤ 1e-4 · max(1, max |ref|)` over the whole tensor;
+//! - max pooling and ReLU select or pass values without arithmetic: equal bit
+//!   for bit (the same winners, NaN where the reference has NaN), and the
+//!   same argmax indices.
+
+use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
+use proptest::prelude::*;
+use scratchnet_tensor::kernels::{set_kernels, Kernels};
+use scratchnet_tensor::pool::MaxPoolIndices;
+use scratchnet_tensor::{activation, conv, dense, pool, reference, softmax, Window2d};
+
+/// Deterministic values in `[-1, 1)` from a seed (a 64-bit LCG), so that a
+/// case is a handful of integers proptest can shrink.
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn random4(shape: (usize, usize, usize, usize), seed: u64) -> Array4<f32> {
+    let len = shape.0 * shape.1 * shape.2 * shape.3;
+    Array4::from_shape_vec(shape, values(len, seed)).unwrap()
+}
+
+/// Values drawn from `{−2, −1, 0, 1, 2}` (many ties), with a NaN where `nan_every` says.
+fn ties4(shape: (usize, usize, usize, usize), seed: u64, nan_every: usize) -> Array4<f32> {
+    let len = shape.0 * shape.1 * shape.2 * shape.3;
+    let v: Vec<f32> = values(len, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, u)| {
+            if nan_every > 0 && (i * 7 + seed as usize) % nan_every == 0 {
+                f32::NAN
+            } else {
+                ((u + 1.0) * 2.5).floor().min(4.0) - 2.0
+            }
+        })
+        .collect();
+    Array4::from_shape_vec(shape, v).unwrap()
+}
+
+/// `|fast − ref| ≤ 1e-4 · max(1, max |ref|)` element by element.
+fn close<'a>(
+    fast: impl IntoIterator<Item = &'a f32>,
+    reference: impl IntoIterator<Item = &'a f32>,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    let (fast, reference): (Vec<f32>, Vec<f32>) = (
+        fast.into_iter().copied().collect(),
+        reference.into_iter().copied().collect(),
+    );
+    prop_assert_eq!(fast.len(), reference.len(), "{}: lengths differ", what);
+    let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (f, r)) in fast.iter().zip(&reference).enumerate() {
+        prop_assert!(
+            (f - r).abs() <= 1e-4 * scale,
+            "{}[{}]: fast {} vs reference {} (scale {})",
+            what,
+            i,
+            f,
+            r,
+            scale
+        );
+    }
+    Ok(())
+}
+
+/// Equal bit for bit.
+fn same_bits<'a>(
+    fast: impl IntoIterator<Item = &'a f32>,
+    reference: impl IntoIterator<Item = &'a f32>,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    let bits = |it: Vec<&f32>| it.into_iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let (f, r) = (
+        bits(fast.into_iter().collect()),
+        bits(reference.into_iter().collect()),
+    );
+    prop_assert_eq!(f, r, "{} differs in some bit", what);
+    Ok(())
+}
+
+/// A convolution case: `[N, C, H, W]`, `O`, kernel, window, groups.
+#[derive(Clone, Debug)]
+struct ConvCase {
+    input: (usize, usize, usize, usize),
+    out_channels: usize,
+    window: Window2d,
+    groups: usize,
+    seed: u64,
+}
+
+/// Random convolutions. With `simple` (stride 1, dilation 1, one group, padding
+/// at most 1 and images wide enough) the fast tier mostly takes its direct
+/// strategy, in both of its forms (see `conv.rs`); otherwise im2col.
+fn conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        any::<bool>(),
+        1..=20usize,
+        (1..=3usize, 1..=3usize, 1..=3usize),
+        ([1..=4usize, 1..=4usize], [1..=3usize, 1..=3usize]),
+        ([0..=2usize, 0..=2usize], [1..=2usize, 1..=2usize]),
+        [0..=10usize, 0..=10usize],
+        any::<u64>(),
+    )
+        .prop_map(
+            |(simple, n, (groups, cg, og), (kernel, stride), (padding, dilation), extra, seed)| {
+                let (groups, stride, dilation) = if simple {
+                    (1, [1, 1], [1, 1])
+                } else {
+                    (groups, stride, dilation)
+                };
+                let padding = if simple {
+                    padding.map(|p| p.min(1))
+                } else {
+                    padding
+                };
+                let window = Window2d {
+                    kernel_size: kernel,
+                    stride,
+                    padding,
+                    dilation,
+                };
+                let effective = window.effective_kernel();
+                let size = [0, 1].map(|d| {
+                    effective[d].saturating_sub(2 * padding[d]).max(1)
+                        + extra[d]
+                        + 4 * simple as usize
+                });
+                ConvCase {
+                    input: (n, groups * cg, size[0], size[1]),
+                    // 8 and 16 channels take the pixel-major direct forward, 4 the virtual grid.
+                    out_channels: if simple {
+                        [4, 8, 16][og - 1]
+                    } else {
+                        groups * og
+                    },
+                    window,
+                    groups,
+                    seed,
+                }
+            },
+        )
+}
+
+/// A pooling window with padding at most half the kernel (as the layers require).
+fn pool_window(dilation_allowed: bool) -> impl Strategy<Value = Window2d> {
+    (
+        any::<bool>(),
+        [1..=4usize, 1..=4usize],
+        [1..=4usize, 1..=4usize],
+        [0..=2usize, 0..=2usize],
+        [1..=2usize, 1..=2usize],
+    )
+        .prop_map(move |(tiled, kernel, stride, padding, dilation)| {
+            if tiled {
+                return Window2d::pool(kernel);
+            }
+            let padding = [0, 1].map(|d| padding[d].min(kernel[d] / 2));
+            // A dilated window with padding can lie entirely in the padding: no dilation then.
+            let dilation = [0, 1].map(|d| {
+                if dilation_allowed && padding[d] == 0 {
+                    dilation[d]
+                } else {
+                    1
+                }
+            });
+            Window2d {
+                kernel_size: kernel,
+                stride,
+                padding,
+                dilation,
+            }
+        })
+}
+
+/// An input shape the window fits, batch 1..=20 (so the fast tier's chunks are exercised).
+fn pool_input(window: Window2d) -> impl Strategy<Value = (Window2d, (usize, usize, usize, usize))> {
+    let effective = window.effective_kernel();
+    let min = [0, 1].map(|d| effective[d].saturating_sub(2 * window.padding[d]).max(1));
+    (1..=20usize, 1..=3usize, 0..=18usize, 0..=18usize)
+        .prop_map(move |(n, c, eh, ew)| (window, (n, c, min[0] + eh, min[1] + ew)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Forward, input gradient, weight gradient and bias gradient, both strategies.
+    #[test]
+    fn convolution_matches_reference(case in conv_case()) {
+        set_kernels(Kernels::Fast);
+        let ConvCase { input, out_channels, window, groups, seed } = case;
+        let [kh, kw] = window.kernel_size;
+        let x = random4(input, seed);
+        let w = random4((out_channels, input.1 / groups, kh, kw), seed ^ 1);
+        let b = Array1::from(values(out_channels, seed ^ 2));
+        let mut cache = conv::Conv2dCache::default();
+        let y = conv::conv2d_forward(x.view(), w.view(), Some(b.view()), &window, groups, Some(&mut cache));
+        prop_assert_eq!(cache.tier(), Kernels::Fast);
+        let y_ref = reference::conv2d(x.view(), w.view(), Some(b.view()), &window, groups);
+        close(&y, &y_ref, "forward")?;
+        let dy = random4(y.dim(), seed ^ 3);
+        let mut dw = Array4::zeros(w.dim());
+        let mut db = Array1::zeros(out_channels);
+        let dx = conv::conv2d_backward(dy.view(), w.view(), &window, groups, &cache, dw.view_mut(), Some(db.view_mut()));
+        let (dx_ref, dw_ref, db_ref) = reference::conv2d_backward(x.view(), w.view(), dy.view(), &window, groups);
+        close(&dx, &dx_ref, "grad_input")?;
+        close(&dw, &dw_ref, "grad_weight")?;
+        close(&db, &db_ref, "grad_bias")?;
+    }
+
+    /// Max pooling on inputs full of ties and NaNs: the same winners, bit for bit.
+    #[test]
+    fn max_pooling_matches_reference_with_ties_and_nans(
+        (window, shape) in pool_window(true).prop_flat_map(pool_input),
+        seed in any::<u64>(),
+        nan_every in prop_oneof![Just(0usize), 5..40usize],
+    ) {
+        set_kernels(Kernels::Fast);
+        let x = ties4(shape, seed, nan_every);
+        let (y_ref, argmax_ref) = reference::max_pool2d(x.view(), &window);
+        let mut indices = MaxPoolIndices::default();
+        let y = pool::max_pool2d_indexed(x.view(), &window, &mut indices);
+        same_bits(&y, &y_ref, "max_pool2d_indexed")?;
+        let (y2, argmax) = pool::max_pool2d(x.view(), &window);
+        same_bits(&y2, &y_ref, "max_pool2d")?;
+        prop_assert_eq!(&argmax, &argmax_ref);
+        // Gradients from a few positive values: no −0.0 to tell `=` from `+=`.
+        let dy = ties4(y.dim(), seed ^ 5, 0).mapv(|v| v + 2.5);
+        let dx_ref = reference::max_pool2d_backward(dy.view(), argmax_ref.view(), [shape.2, shape.3]);
+        same_bits(&pool::max_pool2d_indexed_backward(dy.view(), &indices), &dx_ref, "indexed backward")?;
+        same_bits(&pool::max_pool2d_backward(dy.view(), argmax.view(), [shape.2, shape.3]), &dx_ref, "backward")?;
+    }
+
+    /// Average pooling, padding counted in the divisor or not.
+    #[test]
+    fn average_pooling_matches_reference(
+        (window, shape) in pool_window(false).prop_flat_map(pool_input),
+        count_include_pad in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        set_kernels(Kernels::Fast);
+        let x = random4(shape, seed);
+        let y = pool::avg_pool2d(x.view(), &window, count_include_pad);
+        close(&y, &reference::avg_pool2d(x.view(), &window, count_include_pad), "forward")?;
+        let dy = random4(y.dim(), seed ^ 1);
+        let size = [shape.2, shape.3];
+        let dx = pool::avg_pool2d_backward(dy.view(), size, &window, count_include_pad);
+        let dx_ref = reference::avg_pool2d_backward(dy.view(), size, &window, count_include_pad);
+        close(&dx, &dx_ref, "backward")?;
+    }
+
+    /// `x·Wᵀ + b` and its three gradients (the parameter ones added to what was there).
+    #[test]
+    fn dense_matches_reference(
+        n in 1..=20usize,
+        fan_in in 1..=40usize,
+        fan_out in 1..=20usize,
+        seed in any::<u64>(),
+    ) {
+        set_kernels(Kernels::Fast);
+        check_dense(n, fan_in, fan_out, seed)?;
+    }
+
+    /// ReLU bit for bit (NaN → 0, gradient 0 at 0), the others within tolerance.
+    #[test]
+    fn activations_match_reference(
+        len in 1..=300usize,
+        slope in prop_oneof![Just(0.01f32), -1.0f32..1.0],
+        seed in any::<u64>(),
+    ) {
+        set_kernels(Kernels::Fast);
+        check_activations(len, slope, seed)?;
+    }
+
+    /// Softmax cross-entropy (mean over the batch) and its gradient, logits up to ±100.
+    #[test]
+    fn softmax_cross_entropy_matches_reference(
+        n in 1..=20usize,
+        k in 1..=12usize,
+        scale in prop_oneof![Just(1.0f32), Just(100.0f32)],
+        seed in any::<u64>(),
+    ) {
+        set_kernels(Kernels::Fast);
+        let logits = Array2::from_shape_vec((n, k), values(n * k, seed)).unwrap() * scale;
+        let targets: Vec<usize> = values(n, seed ^ 1).iter().map(|u| ((u + 1.0) / 2.0 * k as f32) as usize % k).collect();
+        let (loss, probabilities) = softmax::softmax_cross_entropy(logits.view(), &targets);
+        let loss_ref = reference::softmax_cross_entropy(logits.view(), &targets);
+        close(&[loss], &[loss_ref], "loss")?;
+        close(&probabilities, &reference::softmax(logits.view()), "softmax")?;
+        let grad = softmax::softmax_cross_entropy_backward(probabilities.view(), &targets);
+        close(&grad, &reference::softmax_cross_entropy_backward(logits.view(), &targets), "gradient")?;
+    }
+}
+
+fn check_dense(n: usize, fan_in: usize, fan_out: usize, seed: u64) -> Result<(), TestCaseError> {
+    let x = Array2::from_shape_vec((n, fan_in), values(n * fan_in, seed)).unwrap();
+    let w = Array2::from_shape_vec((fan_out, fan_in), values(fan_out * fan_in, seed ^ 1)).unwrap();
+    let b = Array1::from(values(fan_out, seed ^ 2));
+    let y = dense::dense_forward(x.view(), w.view(), b.view());
+    close(
+        &y,
+        &reference::dense(x.view(), w.view(), b.view()),
+        "forward",
+    )?;
+    let dy = Array2::from_shape_vec((n, fan_out), values(n * fan_out, seed ^ 3)).unwrap();
+    let mut dw = Array2::from_elem(w.dim(), 1.0);
+    let mut db = Array1::from_elem(fan_out, 2.0);
+    let dx = dense::dense_backward(dy.view(), x.view(), w.view(), dw.view_mut(), db.view_mut());
+    let (dx_ref, dw_ref, db_ref) = reference::dense_backward(x.view(), w.view(), dy.view());
+    close(&dx, &dx_ref, "grad_input")?;
+    close(&(dw - 1.0), &dw_ref, "grad_weight (+=)")?;
+    close(&(db - 2.0), &db_ref, "grad_bias (+=)")
+}
+
+fn check_activations(len: usize, slope: f32, seed: u64) -> Result<(), TestCaseError> {
+    // A few exact zeros and NaNs among the values, no −0.0.
+    let x = ArrayD::from_shape_vec(IxDyn(&[len]), values(len, seed))
+        .unwrap()
+        .mapv(|v| match (v * 1000.0) as i32 % 13 {
+            0 => 0.0,
+            1 => f32::NAN,
+            _ => v * 4.0,
+        });
+    let dy = ArrayD::from_shape_vec(IxDyn(&[len]), values(len, seed ^ 1)).unwrap();
+    let mut mask = Vec::new();
+    let y = activation::relu_masked(x.view(), &mut mask);
+    same_bits(&y, &reference::relu(x.view()), "relu_masked")?;
+    same_bits(
+        &activation::relu(x.view()),
+        &reference::relu(x.view()),
+        "relu",
+    )?;
+    let dx_ref = reference::relu_backward(dy.view(), x.view());
+    same_bits(
+        &activation::relu_backward_masked(dy.view(), &mask),
+        &dx_ref,
+        "relu backward",
+    )?;
+    same_bits(
+        &activation::relu_backward(dy.view(), x.view()),
+        &dx_ref,
+        "relu_backward",
+    )?;
+    let finite = x.mapv(|v| if v.is_nan() { 0.5 } else { v });
+    let leaky = activation::leaky_relu(finite.view(), slope);
+    close(
+        &leaky,
+        &reference::leaky_relu(finite.view(), slope),
+        "leaky_relu",
+    )?;
+    let dl = activation::leaky_relu_backward(dy.view(), finite.view(), slope);
+    close(
+        &dl,
+        &reference::leaky_relu_backward(dy.view(), finite.view(), slope),
+        "leaky backward",
+    )?;
+    let t = activation::tanh(finite.view());
+    close(&t, &reference::tanh(finite.view()), "tanh")?;
+    let dt = activation::tanh_backward(dy.view(), t.view());
+    close(
+        &dt,
+        &reference::tanh_backward(dy.view(), t.view()),
+        "tanh backward",
+    )?;
+    let s = activation::sigmoid(finite.view());
+    close(&s, &reference::sigmoid(finite.view()), "sigmoid")?;
+    let ds = activation::sigmoid_backward(dy.view(), s.view());
+    close(
+        &ds,
+        &reference::sigmoid_backward(dy.view(), s.view()),
+        "sigmoid backward",
+    )
+}
+
+/// Sizes the random cases do not reach: a dense product big enough for the
+/// fast tier's parallel path (LeNet's fc1 on a batch of 40), and activations
+/// over several element chunks.
+#[test]
+fn large_dense_and_activations_match_reference() {
+    set_kernels(Kernels::Fast);
+    check_dense(40, 400, 120, 11).unwrap();
+    check_activations(3 * scratchnet_tensor::parallel::ELEMENT_CHUNK + 17, 0.1, 12).unwrap();
+}
