@@ -83,9 +83,10 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let mut optimizer = settings.optimizer.build(settings.lr)?;
     let (history, partial) = match resumed {
         Some((path, checkpoint)) => {
-            let restored = restore(&path, checkpoint, &mut model, optimizer.as_mut(), config)?;
-            say(&restored.1);
-            restored.0
+            let (history, partial, resuming) =
+                restore(&path, checkpoint, &mut model, optimizer.as_mut(), config)?;
+            say(&resuming);
+            (history, partial)
         }
         None => (History::new(), None),
     };
@@ -103,25 +104,8 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     ));
     say(&format!("kernels: {}", describe_kernels(kernels)));
 
-    let train_config = TrainConfig {
-        epochs: config.epochs,
-        batch: BatchConfig {
-            batch_size: settings.batch_size,
-            shuffle: true,
-            seed: settings.seed,
-            augment: config.augment,
-        },
-        schedule: settings.schedule.schedule(),
-        threads: config.threads,
-        save_path: config.save.clone(),
-        resumed_from: config.resume.clone(),
-        checkpoint_metadata: settings.to_metadata(config.dataset, config.model.name),
-        progress: config.progress,
-        stop: config.stop.clone(),
-        ..TrainConfig::default()
-    };
     let factory: ModelFactory = Arc::new(move || Box::new(build(&mut StdRng::seed_from_u64(0))));
-    let mut trainer = Trainer::new(train_config)?.with_replicas(factory);
+    let mut trainer = Trainer::new(train_config(config, &settings))?.with_replicas(factory);
     let outcome = trainer.fit_from(
         &mut model,
         optimizer.as_mut(),
@@ -137,6 +121,27 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         kernels,
         outcome,
     })
+}
+
+/// The trainer's configuration of the run.
+fn train_config(config: &RunConfig, settings: &RunSettings) -> TrainConfig {
+    TrainConfig {
+        epochs: config.epochs,
+        batch: BatchConfig {
+            batch_size: settings.batch_size,
+            shuffle: true,
+            seed: settings.seed,
+            augment: config.augment,
+        },
+        schedule: settings.schedule.schedule(),
+        threads: config.threads,
+        save_path: config.save.clone(),
+        resumed_from: config.resume.clone(),
+        checkpoint_metadata: settings.to_metadata(config.dataset, config.model.name),
+        progress: config.progress,
+        stop: config.stop.clone(),
+        ..TrainConfig::default()
+    }
 }
 
 /// Refuses, before any training, a run that could not finish: no thread, or an
@@ -165,15 +170,15 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
 }
 
 /// Loads the checkpoint's weights and optimizer state into `model` and `optimizer`;
-/// returns the history and the unfinished epoch to resume from, and the line that
-/// says where training resumes.
+/// returns the history, the unfinished epoch to resume from (if it stopped within
+/// one), and the line that says where training resumes.
 fn restore(
     path: &Path,
     checkpoint: Checkpoint,
     model: &mut Sequential,
     optimizer: &mut dyn Optimizer,
     config: &RunConfig,
-) -> Result<((History, Option<PartialEpoch>), String), TrainError> {
+) -> Result<(History, Option<PartialEpoch>, String), TrainError> {
     let state = checkpoint
         .training
         .clone()
@@ -211,7 +216,7 @@ fn restore(
     };
     let mut history = state.history;
     history.epochs.truncate(state.epoch);
-    Ok(((history, state.partial), line))
+    Ok((history, state.partial, line))
 }
 
 /// Prints the final evaluation and writes the metrics, plot and predictions asked for.
