@@ -12,7 +12,8 @@
 
 use clap::Parser;
 use scratchnet::prelude::*;
-use scratchnet::train::run::OptimizerKind;
+use scratchnet::tensor::kernels::Kernels;
+use scratchnet_cli::{describe_kernels, kernels_flag, parse_args, use_kernels, OptimizerKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -158,10 +159,22 @@ struct Args {
     /// Seed of the weights and the batch order
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
+    /// Numeric kernels: the plain reference loops or the fast ones [default:
+    /// $SCRATCHNET_KERNELS, else fast]
+    #[arg(long, value_name = "reference|fast", value_parser = kernels_flag)]
+    kernels: Option<Kernels>,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let kernels = match use_kernels(args.kernels) {
+        Ok(kernels) => kernels,
+        Err(code) => return code,
+    };
+    println!("kernels: {}", describe_kernels(kernels));
     match run(&args) {
         Ok(()) => {
             println!("custom layer example: all checks passed");

@@ -7,17 +7,15 @@
 //! The default recipe (Adam, learning rate 0.005 with a cosine decay to 0 over the run,
 //! batch 64) reaches about 99.1% test accuracy in three epochs. A checkpoint is saved after
 //! every epoch; `--resume lenet.safetensors --epochs 5` continues a run up to five epochs
-//! in all. All the logic is in [`scratchnet::train::run`]; this file only reads the flags.
+//! in all. All the logic is in [`scratchnet_cli::run`]; this file only reads the flags.
+//! `--kernels reference` trains with the plain reference loops instead of the fast kernels.
 //!
 //! **Ctrl-C** once: training stops after the current batch, saves a checkpoint that
 //! resumes exactly there, prints the command that resumes it and exits with code 130.
 //! Ctrl-C twice: exits at once (130), without writing (the last checkpoint stays intact).
 
-mod common;
-
 use clap::Parser;
-use common::{at_least_one, parse_args, train, Job, TrainFlags};
-use scratchnet::train::run::ModelSpec;
+use scratchnet_cli::{at_least_one, parse_args, train, Job, ModelSpec, TrainFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

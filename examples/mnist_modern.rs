@@ -24,15 +24,12 @@
 //! busy cores.
 //!
 //! The convolutions have no bias (batch norm's shift replaces it). All the training
-//! logic is [`scratchnet::train::run`], given this model through
-//! [`ModelSpec`](scratchnet::train::run::ModelSpec).
-
-mod common;
+//! logic is [`scratchnet_cli::run`], given this model through
+//! [`ModelSpec`](scratchnet_cli::ModelSpec).
 
 use clap::Parser;
-use common::{at_least_one, parse_args, train, Job, TrainFlags};
 use scratchnet::prelude::*;
-use scratchnet::train::run::ModelSpec;
+use scratchnet_cli::{at_least_one, parse_args, train, Job, ModelSpec, TrainFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

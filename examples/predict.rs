@@ -6,15 +6,18 @@
 //!
 //! Each image (PNG or JPEG, any size) is converted to grey, resized to 28×28, inverted if
 //! its background is light, and normalised like the training data. For each, the predicted
-//! class and the three most probable classes are printed.
+//! class and the three most probable classes are printed. `--kernels reference` runs
+//! the plain reference loops instead of the fast kernels.
 
 use clap::Parser;
 use scratchnet::data::DatasetKind;
 use scratchnet::layers::{Layer, Mode};
 use scratchnet::ndarray::Ix2;
 use scratchnet::ndarray_rand::rand::{rngs::StdRng, SeedableRng};
-use scratchnet::train::{
-    class_names, load_digit, load_model, models::lenet5, normalized_batch, top_k, TrainError,
+use scratchnet::tensor::kernels::Kernels;
+use scratchnet::train::{load_model, models::lenet5, TrainError};
+use scratchnet_cli::{
+    class_names, kernels_flag, load_digit, normalized_batch, parse_args, top_k, use_kernels,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,27 +29,23 @@ struct Args {
     /// The checkpoint (safetensors, from mnist_lenet or PyTorch)
     #[arg(long, value_name = "PATH")]
     model: PathBuf,
+    /// Numeric kernels: the plain reference loops or the fast ones [default:
+    /// $SCRATCHNET_KERNELS, else fast]
+    #[arg(long, value_name = "reference|fast", value_parser = kernels_flag)]
+    kernels: Option<Kernels>,
     /// PNG or JPEG images
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args: Args = match parse_args() {
         Ok(args) => args,
-        Err(e) if e.use_stderr() => {
-            let text = e.to_string();
-            eprintln!(
-                "{} (see --help)",
-                text.lines().next().unwrap_or("invalid arguments")
-            );
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(code) => return code,
     };
+    if let Err(code) = use_kernels(args.kernels) {
+        return code;
+    }
     match predict(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

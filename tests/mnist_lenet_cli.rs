@@ -1,5 +1,6 @@
-//! The `mnist_lenet`, `mnist_modern` and `predict` examples as processes: flag errors exit 2 with one
-//! line, other failures exit 1 with one `error: …` line, never a panic.
+//! The `mnist_lenet`, `mnist_modern` and `predict` examples as processes: flag errors (and
+//! an invalid `SCRATCHNET_KERNELS`) exit 2 with one line, other failures exit 1 with one
+//! `error: …` line, never a panic.
 //!
 //! `cargo test` builds the examples before running the tests; when this test runs
 //! alone (`cargo test --test mnist_lenet_cli`), it builds them first.
@@ -60,10 +61,18 @@ fn examples_dir() -> PathBuf {
 }
 
 fn example(name: &str, args: &[&str], cwd: &Path) -> Output {
+    example_with_env(name, args, cwd, &[])
+}
+
+/// Runs the example `name` with `args` in `cwd`, without `MNIST_DIR` and
+/// `SCRATCHNET_KERNELS` from this process's environment but with the variables `env`.
+fn example_with_env(name: &str, args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(examples_dir().join(name))
         .args(args)
         .current_dir(cwd)
         .env_remove("MNIST_DIR")
+        .env_remove("SCRATCHNET_KERNELS")
+        .envs(env.iter().copied())
         .output()
         .expect("the example runs")
 }
@@ -92,6 +101,122 @@ fn bad_flags_exit_2_with_one_line() {
             "{args:?}: {err}"
         );
     }
+}
+
+#[test]
+fn unknown_kernels_exit_2_with_one_line_from_the_flag_or_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A data directory that does not exist: were the kernels accepted, the run would
+    // stop there with exit code 1 (and never download anything).
+    let no_data = ["--data-dir", "no/such/dir", "--epochs", "1"];
+    let flag = example(
+        "mnist_lenet",
+        &joined(&no_data, &["--kernels", "turbo"]),
+        tmp.path(),
+    );
+    let from_env = example_with_env(
+        "mnist_lenet",
+        &no_data,
+        tmp.path(),
+        &[("SCRATCHNET_KERNELS", "turbo")],
+    );
+    let predict = example_with_env(
+        "predict",
+        &["--model", "none.safetensors", "x.png"],
+        tmp.path(),
+        &[("SCRATCHNET_KERNELS", "turbo")],
+    );
+    for (out, needle) in [
+        (&flag, "--kernels"),
+        (&from_env, "SCRATCHNET_KERNELS"),
+        (&predict, "SCRATCHNET_KERNELS"),
+    ] {
+        let err = stderr(out);
+        assert_eq!(out.status.code(), Some(2), "{needle}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{needle}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle) && err.contains("turbo"),
+            "{needle}: {err}"
+        );
+        assert!(err.contains("reference") && err.contains("fast"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            out.stdout.is_empty(),
+            "{needle}: nothing runs before the check"
+        );
+    }
+    // The flag wins over the environment.
+    let both = example_with_env(
+        "mnist_lenet",
+        &joined(&no_data, &["--kernels", "fast"]),
+        tmp.path(),
+        &[("SCRATCHNET_KERNELS", "turbo")],
+    );
+    assert_eq!(both.status.code(), Some(1), "{}", stderr(&both));
+    assert!(stderr(&both).contains("no/such/dir"), "{}", stderr(&both));
+}
+
+#[test]
+fn the_reference_kernels_train_and_are_named_in_the_summary() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--kernels",
+        "reference",
+        "--limit-train",
+        "256",
+        "--epochs",
+        "1",
+        "--threads",
+        "2",
+        "--save",
+        "ref.safetensors",
+    ];
+    let out = example("mnist_lenet", &args, tmp.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(text.contains("kernels: reference (plain loops)"), "{text}");
+    assert!(text.contains("test accuracy "), "{text}");
+    let state = Checkpoint::load(&tmp.path().join("ref.safetensors"))
+        .unwrap()
+        .training
+        .unwrap();
+    assert_eq!(state.epoch, 1);
+    assert_eq!(state.optimizer.steps, 4, "256 images in batches of 64");
+
+    // The same from the environment, for predict on the checkpoint just trained.
+    image::GrayImage::from_pixel(28, 28, image::Luma([0]))
+        .save(tmp.path().join("blank.png"))
+        .unwrap();
+    let predict = example_with_env(
+        "predict",
+        &["--model", "ref.safetensors", "blank.png"],
+        tmp.path(),
+        &[("SCRATCHNET_KERNELS", "reference")],
+    );
+    assert!(predict.status.success(), "{}", stderr(&predict));
+    let fast = example(
+        "predict",
+        &[
+            "--model",
+            "ref.safetensors",
+            "--kernels",
+            "fast",
+            "blank.png",
+        ],
+        tmp.path(),
+    );
+    assert!(fast.status.success(), "{}", stderr(&fast));
+    // Both tiers give the same class for the same input.
+    let class = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .nth(1)
+            .map(str::to_string)
+    };
+    assert_eq!(class(&predict), class(&fast));
 }
 
 #[test]

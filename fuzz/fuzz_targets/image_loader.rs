@@ -1,6 +1,6 @@
 //! Fuzzes `predict`'s image loader: arbitrary bytes as an image file (PNG, JPEG, or
 //! anything else), written to a file in a fresh directory (on `/dev/shm` when it exists)
-//! and read with `scratchnet_train::load_digit`, which must return 784 pixels or an error
+//! and read with `scratchnet_cli::load_digit`, which must return 784 pixels or an error
 //! with a message, and never panic (`scratchnet_fuzz::image_check`).
 
 #![no_main]

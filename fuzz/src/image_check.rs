@@ -1,5 +1,5 @@
 //! What the `image_loader` fuzz target checks for one input; shared with
-//! `crates/train/tests/fuzz_regressions.rs`, which replays the corpus with `cargo test`.
+//! `crates/cli/tests/fuzz_regressions.rs`, which replays the corpus with `cargo test`.
 //!
 //! The input is the bytes of an image file. [`check`] writes them to a file without an
 //! extension (the format is guessed from the content, as for any file `predict` is given)
@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use scratchnet_train::load_digit;
+use scratchnet_cli::load_digit;
 
 /// Runs one input through `predict`'s image loader; panics on any broken promise.
 pub fn check(data: &[u8], dir: &Path) {

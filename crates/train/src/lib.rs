@@ -2,7 +2,7 @@
 //!
 //! Everything around the layers that turns a model into a trained one: optimizers,
 //! learning-rate schedules, the training loop with progress and evaluation, metrics,
-//! checkpoints that PyTorch can read, and reports.
+//! and checkpoints that PyTorch can read.
 //!
 //! Start with [`train_step`]: one step of training, in a few lines. Everything else
 //! repeats it ([`Trainer`]), spreads it over threads ([`DataParallel`]) or saves what
@@ -46,13 +46,7 @@
 //! | [`Checkpoint`], [`TrainingState`], [`PartialEpoch`], [`load_model`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
 //! | [`CheckpointError`], [`TensorProblem`] | — | `checkpoint_error.rs` |
 //! | [`write_atomically`] | — | `atomic_write.rs` |
-//! | [`MetricsReport`] | — | `metrics_report.rs` |
-//! | [`plot_history`] | `matplotlib` curves | `plot.rs` |
-//! | [`write_predictions`] | — | `predictions_file.rs` |
-//! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
-//! | [`top_k`], [`class_names`] | `torch.topk(softmax(x))` | `predict.rs` |
 //! | [`models::lenet5`] | the LeNet-5 of the tutorials | `models.rs` |
-//! | [`run()`], [`RunConfig`], [`RunReport`] | the `mnist_lenet` example's whole run | `run.rs` |
 //! | [`TrainError`] | — | `error.rs` |
 
 #![warn(missing_docs)]
@@ -66,17 +60,11 @@ mod data_parallel;
 mod error;
 mod evaluate;
 mod history;
-mod image_input;
-mod metrics_report;
 pub mod models;
 mod optimizer;
 mod optimizer_state;
-mod plot;
-mod predict;
 mod predictions;
-mod predictions_file;
 mod progress;
-pub mod run;
 mod schedule;
 mod sgd;
 mod step;
@@ -93,17 +81,9 @@ pub use data_parallel::{DataParallel, ModelFactory};
 pub use error::{SavedCheckpoint, TrainError};
 pub use evaluate::{evaluate, Evaluation};
 pub use history::{EpochMetrics, History};
-pub use image_input::{
-    digit_pixels, load_digit, normalized_batch, IMAGE_SIDE, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE,
-};
-pub use metrics_report::MetricsReport;
 pub use optimizer::Optimizer;
 pub use optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
-pub use plot::plot_history;
-pub use predict::{class_names, top_k};
-pub use predictions_file::write_predictions;
 pub use progress::ProgressMode;
-pub use run::{run, RunConfig, RunReport};
 pub use schedule::{LrSchedule, SchedulePosition};
 pub use sgd::{Sgd, SgdConfig};
 pub use step::{train_step, StepOutcome};

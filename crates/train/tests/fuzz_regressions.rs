@@ -1,9 +1,10 @@
-//! Replays the inputs of the `checkpoint_loader` and `image_loader` fuzz targets
-//! (`fuzz/`, see `fuzz/README.md`) with a plain `cargo test`: no nightly, no sanitizer,
-//! the same checks as the fuzzer (the same code: `fuzz/src/checkpoint_check.rs` and
-//! `fuzz/src/image_check.rs`, included below).
+//! Replays the inputs of the `checkpoint_loader` fuzz target (`fuzz/`, see
+//! `fuzz/README.md`) with a plain `cargo test`: no nightly, no sanitizer, the same
+//! checks as the fuzzer (the same code: `fuzz/src/checkpoint_check.rs`, included
+//! below). The `image_loader` target's inputs are replayed by
+//! `crates/cli/tests/fuzz_regressions.rs`, beside the image loader.
 //!
-//! For each target, two sets of inputs are replayed:
+//! Two sets of inputs are replayed:
 //!
 //! - `tests/fuzz_regressions/<target>/`: inputs that once crashed the target (copy a
 //!   `fuzz/artifacts/<target>/crash-*` here when you fix what it found);
@@ -11,8 +12,6 @@
 
 #[path = "../../../fuzz/src/checkpoint_check.rs"]
 mod checkpoint_check;
-#[path = "../../../fuzz/src/image_check.rs"]
-mod image_check;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -65,11 +64,6 @@ fn replay_dir(dir: &Path, check: impl Fn(&[u8])) -> usize {
     paths.len()
 }
 
-fn check_image(data: &[u8]) {
-    let dir = tempfile::tempdir().expect("cannot create a directory");
-    image_check::check(data, dir.path());
-}
-
 fn replay_corpus(target: &str, check: impl Fn(&[u8])) {
     let dir = corpus_dir(target);
     if !dir.is_dir() {
@@ -91,19 +85,8 @@ fn checkpoint_crash_inputs_found_by_fuzzing_load_cleanly() {
 }
 
 #[test]
-fn image_crash_inputs_found_by_fuzzing_load_cleanly() {
-    let replayed = replay_dir(&regressions_dir("image_loader"), check_image);
-    eprintln!("replayed {replayed} crash inputs");
-}
-
-#[test]
 fn the_checkpoint_fuzz_corpus_loads_cleanly() {
     replay_corpus("checkpoint_loader", checkpoint_check::check);
-}
-
-#[test]
-fn the_image_fuzz_corpus_loads_cleanly() {
-    replay_corpus("image_loader", check_image);
 }
 
 /// The check's success paths: a real LeNet-5 checkpoint with Adam state applies, and

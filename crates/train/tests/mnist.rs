@@ -1,13 +1,12 @@
-//! Training on the real MNIST. These tests need `MNIST_DIR`: they are skipped (with a
+//! Training on the real MNIST (the examples' whole runs are tested in
+//! `crates/cli/tests/mnist_run.rs`). These tests need `MNIST_DIR`: they are skipped (with a
 //! message) when it is unset, and fail when it is set but the files are missing or bad.
 
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_data::{load, mnist_dir_from_env, BatchConfig, Dataset, DatasetKind};
-use scratchnet_layers::Layer;
 use scratchnet_train::models::lenet5;
-use scratchnet_train::run::{run, OptimizerKind, RunConfig, ScheduleKind};
 use scratchnet_train::{
-    Checkpoint, History, ModelFactory, ProgressMode, TrainConfig, TrainError, Trainer,
+    Adam, AdamConfig, History, LrSchedule, ModelFactory, ProgressMode, TrainConfig, Trainer,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,23 +26,14 @@ fn mnist(dir: &std::path::Path) -> Dataset {
     load(DatasetKind::Mnist, dir).unwrap_or_else(|e| panic!("MNIST_DIR is set but: {e}"))
 }
 
-fn quiet_run(dir: PathBuf) -> RunConfig {
-    RunConfig {
-        data_dir: Some(dir),
-        threads: 2,
-        progress: ProgressMode::Quiet,
-        ..RunConfig::default()
-    }
-}
-
 #[test]
 fn lenet5_reaches_93_percent_after_one_epoch_on_6000_images() {
     let Some(dir) = mnist_dir() else { return };
     let data = mnist(&dir);
     let train = data.train.take(6_000);
     let mut model = lenet5(&mut StdRng::seed_from_u64(0));
-    let adam = OptimizerKind::Adam;
-    let mut optimizer = adam.build(adam.default_learning_rate()).unwrap();
+    // The examples' default recipe: Adam 0.005 with a cosine decay to 0.
+    let mut optimizer = Adam::new(AdamConfig::adam(0.005)).unwrap();
     let factory: ModelFactory = Arc::new(|| Box::new(lenet5(&mut StdRng::seed_from_u64(0))));
     let outcome = Trainer::new(TrainConfig {
         epochs: 1,
@@ -53,7 +43,10 @@ fn lenet5_reaches_93_percent_after_one_epoch_on_6000_images() {
             seed: 0,
             ..BatchConfig::default()
         },
-        schedule: ScheduleKind::Cosine.schedule(),
+        schedule: LrSchedule::Cosine {
+            min_lr: 0.0,
+            warmup_steps: 0,
+        },
         threads: 2,
         progress: ProgressMode::Quiet,
         ..TrainConfig::default()
@@ -62,7 +55,7 @@ fn lenet5_reaches_93_percent_after_one_epoch_on_6000_images() {
     .with_replicas(factory)
     .fit(
         &mut model,
-        optimizer.as_mut(),
+        &mut optimizer,
         &train,
         &data.test,
         History::new(),
@@ -74,158 +67,4 @@ fn lenet5_reaches_93_percent_after_one_epoch_on_6000_images() {
     assert_eq!(outcome.evaluation.confusion.total(), 10_000);
     let per_class = outcome.evaluation.confusion.per_class_accuracy();
     assert!(per_class.iter().all(|a| a.unwrap() > 0.8), "{per_class:?}");
-}
-
-#[test]
-fn a_resumed_run_trains_only_the_remaining_epoch() {
-    let Some(dir) = mnist_dir() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let checkpoint = tmp.path().join("lenet.safetensors");
-    let metrics = tmp.path().join("m.json");
-    let first = run(&RunConfig {
-        epochs: 1,
-        limit_train: Some(640),
-        seed: Some(3),
-        batch_size: Some(32),
-        save: Some(checkpoint.clone()),
-        ..quiet_run(dir.clone())
-    })
-    .unwrap();
-    assert_eq!(first.outcome.trained_epochs, [1]);
-    assert_eq!(first.summary.total_parameters(), 61_706);
-    let after_one = Checkpoint::load(&checkpoint).unwrap().training.unwrap();
-    assert_eq!((after_one.epoch, after_one.seed), (1, 3));
-
-    // Resume with only --epochs: every other setting comes from the checkpoint.
-    let second = run(&RunConfig {
-        epochs: 2,
-        resume: Some(checkpoint.clone()),
-        save: Some(checkpoint.clone()),
-        metrics: Some(metrics.clone()),
-        ..quiet_run(dir.clone())
-    })
-    .unwrap();
-    assert_eq!(second.outcome.trained_epochs, [2]);
-    assert_eq!(second.settings.batch_size, 32);
-    assert_eq!(second.settings.seed, 3);
-    assert_eq!(second.settings.limit_train, Some(640));
-    let epochs: Vec<usize> = second
-        .outcome
-        .history
-        .epochs
-        .iter()
-        .map(|e| e.epoch)
-        .collect();
-    assert_eq!(epochs, [1, 2]);
-    assert_eq!(
-        second.outcome.history.epochs[0],
-        first.outcome.history.epochs[0]
-    );
-    let state = Checkpoint::load(&checkpoint).unwrap().training.unwrap();
-    assert_eq!(state.epoch, 2);
-    assert_eq!(state.optimizer.steps, 2 * 20);
-
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&metrics).unwrap()).unwrap();
-    assert_eq!(json["parameters"], 61_706);
-    assert_eq!(json["dataset"], "mnist");
-    assert_eq!(json["batch_size"], 32);
-    assert_eq!(json["seed"], 3);
-    assert_eq!(json["threads"], 2);
-    assert_eq!(json["epochs"].as_array().unwrap().len(), 2);
-    for key in [
-        "epoch",
-        "train_loss",
-        "train_accuracy",
-        "test_loss",
-        "test_accuracy",
-        "seconds",
-        "samples_per_second",
-    ] {
-        assert!(json["epochs"][1][key].is_number(), "{key}");
-    }
-
-    // A contradicting setting is refused, and so is going backwards.
-    let err = run(&RunConfig {
-        epochs: 3,
-        batch_size: Some(64),
-        resume: Some(checkpoint.clone()),
-        ..quiet_run(dir.clone())
-    })
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("trained with --batch-size 32, not 64"),
-        "{err}"
-    );
-    let err = run(&RunConfig {
-        epochs: 1,
-        resume: Some(checkpoint),
-        ..quiet_run(dir)
-    })
-    .unwrap_err();
-    assert!(err.to_string().contains("already has 2 epochs"), "{err}");
-}
-
-#[test]
-fn a_huge_learning_rate_stops_the_run_naming_epoch_and_batch() {
-    let Some(dir) = mnist_dir() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let err = run(&RunConfig {
-        epochs: 1,
-        limit_train: Some(640),
-        lr: Some(1e9),
-        schedule: Some(ScheduleKind::Constant),
-        save: Some(tmp.path().join("lenet.safetensors")),
-        ..quiet_run(dir)
-    })
-    .unwrap_err();
-    assert!(
-        matches!(err, TrainError::NonFiniteLoss { epoch: 1, .. }),
-        "{err}"
-    );
-    let message = err.to_string();
-    assert!(message.contains("at epoch 1, batch 2 of 10"), "{message}");
-}
-
-#[test]
-fn a_missing_data_directory_is_a_clear_error() {
-    // Needs no data: the directory does not exist.
-    let err = run(&quiet_run(PathBuf::from("/nonexistent/mnist"))).unwrap_err();
-    let message = err.to_string();
-    assert!(matches!(err, TrainError::Data(_)), "{message}");
-    assert!(
-        message.contains("/nonexistent/mnist") && message.contains("does not exist"),
-        "{message}"
-    );
-}
-
-#[test]
-fn resuming_from_a_weights_only_file_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("weights.safetensors");
-    scratchnet_train::save_model(&path, &lenet5(&mut StdRng::seed_from_u64(0))).unwrap();
-    let err = run(&RunConfig {
-        resume: Some(path),
-        ..quiet_run(PathBuf::from("/nonexistent"))
-    })
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("holds only model weights"),
-        "{err}"
-    );
-    let _ = lenet5(&mut StdRng::seed_from_u64(0)).num_parameters();
-}
-
-#[test]
-fn an_output_in_a_missing_directory_is_refused_before_training() {
-    let err = run(&RunConfig {
-        metrics: Some(PathBuf::from("/nonexistent/dir/m.json")),
-        ..quiet_run(PathBuf::from("/nonexistent/mnist"))
-    })
-    .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid configuration: --metrics /nonexistent/dir/m.json: the directory /nonexistent/dir does not exist"
-    );
 }

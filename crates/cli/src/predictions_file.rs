@@ -1,7 +1,7 @@
 //! The test-set predictions file (`--predictions`), for comparison with PyTorch.
 
-use crate::{write_atomically, Evaluation, TrainError};
 use safetensors::tensor::{Dtype, TensorView};
+use scratchnet_train::{write_atomically, Evaluation, TrainError};
 use std::collections::HashMap;
 use std::path::Path;
 

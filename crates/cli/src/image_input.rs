@@ -1,10 +1,10 @@
 //! Turning an arbitrary picture of a digit into a network input like MNIST's.
 
-use crate::TrainError;
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, ImageReader, Limits};
 use ndarray::Array4;
 use scratchnet_data::Normalization;
+use scratchnet_train::TrainError;
 use std::path::Path;
 
 /// Side of the square images the models take.
@@ -52,7 +52,7 @@ pub fn load_digit(path: &Path) -> Result<Vec<u8>, TrainError> {
 /// use image::{DynamicImage, GrayImage, Luma};
 /// // A black stroke on a white page, 100×60.
 /// let page = GrayImage::from_fn(100, 60, |x, _| if (45..55).contains(&x) { Luma([0]) } else { Luma([255]) });
-/// let pixels = scratchnet_train::digit_pixels(&DynamicImage::ImageLuma8(page));
+/// let pixels = scratchnet_cli::digit_pixels(&DynamicImage::ImageLuma8(page));
 /// assert_eq!(pixels.len(), 784);
 /// assert_eq!(pixels[0], 0);               // background became black
 /// assert!(pixels[14 * 28 + 14] > 200);    // the stroke became white

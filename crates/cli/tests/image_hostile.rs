@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use scratchnet_train::{load_digit, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE};
+use scratchnet_cli::{load_digit, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE};
 
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;

@@ -29,7 +29,7 @@ pub fn class_names(kind: DatasetKind) -> [&'static str; 10] {
 ///
 /// ```
 /// use ndarray::array;
-/// let top = scratchnet_train::top_k(&array![[0.0f32, 2.0, 1.0]], 2);
+/// let top = scratchnet_cli::top_k(&array![[0.0f32, 2.0, 1.0]], 2);
 /// assert_eq!(top[0][0].0, 1);
 /// assert_eq!(top[0][1].0, 2);
 /// assert!((top[0].iter().map(|t| t.1).sum::<f32>() - 0.91).abs() < 0.01);

@@ -2,10 +2,9 @@
 
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 use ndarray::array;
+use scratchnet_cli::{class_names, digit_pixels, load_digit, normalized_batch, top_k};
 use scratchnet_data::{DatasetKind, Normalization};
-use scratchnet_train::{
-    class_names, digit_pixels, load_digit, normalized_batch, top_k, TrainError,
-};
+use scratchnet_train::TrainError;
 
 #[test]
 fn a_dark_background_is_kept_and_a_light_one_inverted() {

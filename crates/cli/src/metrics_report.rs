@@ -1,6 +1,6 @@
 //! The JSON metrics file of a run (`--metrics`).
 
-use crate::{write_atomically, EpochMetrics, Evaluation, History, TrainError};
+use scratchnet_train::{write_atomically, EpochMetrics, Evaluation, History, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -76,7 +76,7 @@ impl MetricsReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ConfusionMatrix, EpochMetrics};
+    use scratchnet_train::ConfusionMatrix;
 
     #[test]
     fn writes_the_documented_json() {

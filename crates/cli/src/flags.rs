@@ -1,14 +1,10 @@
-//! What the training examples (`mnist_lenet`, `mnist_modern`) share: their common
-//! flags, the thread pool, Ctrl-C handling and the exit codes. Each example adds its
-//! own model, defaults and extra flags; all the training logic is
-//! [`scratchnet::train::run`].
+//! The flags the training examples (`mnist_lenet`, `mnist_modern`) share, their value
+//! parsers, and [`parse_args`], which turns a flag error into one line and exit code 2.
+//! Each example adds its own model, defaults and extra flags.
 
+use crate::{choose_kernels, kernels_flag};
 use clap::{Parser, ValueEnum};
-use scratchnet::data::DatasetKind;
-use scratchnet::train::run::{
-    resume_command, run, ModelSpec, OptimizerKind, RunConfig, ScheduleKind,
-};
-use scratchnet::train::{ProgressMode, StopFlag, TrainError};
+use scratchnet_tensor::kernels::{set_kernels, Kernels};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,6 +33,10 @@ pub struct TrainFlags {
     /// Threads [default: all cores]
     #[arg(long, value_name = "T", value_parser = at_least_one)]
     pub threads: Option<usize>,
+    /// Numeric kernels: the plain reference loops or the fast ones [default:
+    /// $SCRATCHNET_KERNELS, else fast]
+    #[arg(long, value_name = "reference|fast", value_parser = kernels_flag)]
+    pub kernels: Option<Kernels>,
     /// Seed of the initial weights and the batch order [default: 0, or the checkpoint's]
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
@@ -57,26 +57,39 @@ pub struct TrainFlags {
     pub predictions: Option<PathBuf>,
 }
 
+/// `--dataset`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Dataset {
+    /// The handwritten digits.
     Mnist,
+    /// Fashion-MNIST's clothes.
     Fashion,
 }
 
+/// `--optimizer`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Optim {
+    /// Adam.
     Adam,
+    /// SGD with Nesterov momentum.
     Sgd,
 }
 
+/// `--schedule`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Schedule {
+    /// A constant learning rate.
     Constant,
+    /// Halved after every epoch.
     Step,
+    /// A cosine decay to 0 over the run.
     Cosine,
 }
 
 /// A clap value parser: an integer ≥ 1.
+///
+/// # Errors
+/// `must be at least 1` for 0, the parse error for anything else.
 pub fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -85,6 +98,7 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A clap value parser: a finite number > 0.
 fn positive_f32(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
@@ -95,6 +109,9 @@ fn positive_f32(s: &str) -> Result<f32, String> {
 
 /// Parses the command line; on a flag error prints one line (not clap's usage block)
 /// and gives exit code 2; `--help` and `--version` print and give success.
+///
+/// # Errors
+/// The exit code the program should end with, when it should not go on.
 pub fn parse_args<A: Parser>() -> Result<A, ExitCode> {
     match A::try_parse() {
         Ok(args) => Ok(args),
@@ -113,93 +130,21 @@ pub fn parse_args<A: Parser>() -> Result<A, ExitCode> {
     }
 }
 
-/// What an example trains, beyond the common flags.
-pub struct Job {
-    pub model: ModelSpec,
-    pub epochs: usize,
-    pub save: PathBuf,
-    pub augment: bool,
-}
-
-/// Sets up the thread pool and Ctrl-C, trains, and maps the outcome to an exit code:
-/// 0 when done, 130 when interrupted (after printing how to resume), 1 on an error.
+/// Chooses the kernels for the whole program ([`choose_kernels`]: `--kernels`, else
+/// `SCRATCHNET_KERNELS`, else fast) and returns them.
 ///
-/// The first Ctrl-C stops after the current batch with a checkpoint that resumes
-/// exactly there; a second exits at once without writing (the last checkpoint stays
-/// intact).
-pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
-    let threads = flags
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if let Err(e) = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
-    {
-        eprintln!("error: cannot start {threads} threads: {e}");
-        return ExitCode::FAILURE;
-    }
-    let stop = StopFlag::new();
-    let handler_flag = stop.clone();
-    if let Err(e) = ctrlc::set_handler(move || {
-        if handler_flag.is_raised() {
-            eprintln!("interrupted again: exiting without saving");
-            std::process::exit(130);
+/// # Errors
+/// Exit code 2, after printing one `error: SCRATCHNET_KERNELS: …` line, when the flag
+/// is absent and the variable holds neither `reference` nor `fast`.
+pub fn use_kernels(flag: Option<Kernels>) -> Result<Kernels, ExitCode> {
+    match choose_kernels(flag) {
+        Ok(choice) => {
+            set_kernels(choice);
+            Ok(choice)
         }
-        eprintln!(
-            "interrupted: stopping after the current batch and saving a checkpoint (Ctrl-C again to quit at once)"
-        );
-        handler_flag.raise();
-    }) {
-        eprintln!("warning: cannot handle Ctrl-C: {e}");
-    }
-    let config = RunConfig {
-        model: job.model,
-        augment: job.augment,
-        data_dir: flags.data_dir,
-        dataset: match flags.dataset {
-            Dataset::Mnist => DatasetKind::Mnist,
-            Dataset::Fashion => DatasetKind::FashionMnist,
-        },
-        epochs: job.epochs,
-        batch_size: flags.batch_size,
-        optimizer: flags.optimizer.map(|o| match o {
-            Optim::Adam => OptimizerKind::Adam,
-            Optim::Sgd => OptimizerKind::Sgd,
-        }),
-        lr: flags.lr,
-        schedule: flags.schedule.map(|s| match s {
-            Schedule::Constant => ScheduleKind::Constant,
-            Schedule::Step => ScheduleKind::Step,
-            Schedule::Cosine => ScheduleKind::Cosine,
-        }),
-        threads,
-        seed: flags.seed,
-        limit_train: flags.limit_train,
-        save: Some(job.save),
-        resume: flags.resume,
-        metrics: flags.metrics,
-        plot: flags.plot,
-        predictions: flags.predictions,
-        progress: ProgressMode::Auto,
-        stop,
-    };
-    match run(&config) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e @ TrainError::Interrupted { .. }) => {
-            eprintln!("{e}");
-            if let TrainError::Interrupted {
-                checkpoint: Some(path),
-                ..
-            } = &e
-            {
-                let args: Vec<String> = std::env::args().collect();
-                eprintln!("resume with: {}", resume_command(&args, path));
-            }
-            ExitCode::from(130)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+        Err(message) => {
+            eprintln!("error: {message}");
+            Err(ExitCode::from(2))
         }
     }
 }

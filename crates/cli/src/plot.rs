@@ -1,7 +1,7 @@
 //! Loss and accuracy curves as an SVG file (`--plot`).
 
-use crate::{write_atomically, History, TrainError};
 use plotters::prelude::*;
+use scratchnet_train::{write_atomically, EpochMetrics, History, TrainError};
 use std::path::Path;
 
 /// Draws `history` to an SVG at `path`: on the left the train and test loss per
@@ -48,7 +48,7 @@ fn render_svg(history: &History) -> Result<String, String> {
             .fold(0.0f64, f64::max)
             .max(1e-3)
             * 1.1;
-        let series = |f: fn(&crate::EpochMetrics) -> f64| -> Vec<(f64, f64)> {
+        let series = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
             epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
         };
         draw_panel(
@@ -138,7 +138,6 @@ fn draw_panel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EpochMetrics;
 
     fn epoch(epoch: usize, test_accuracy: f64) -> EpochMetrics {
         EpochMetrics {

@@ -1,0 +1,42 @@
+//! Which numeric kernels a program runs: `--kernels reference|fast`, else
+//! `SCRATCHNET_KERNELS`, else fast (see [`scratchnet_tensor::kernels`]).
+
+use scratchnet_tensor::kernels::{avx2_fma_available, Kernels};
+
+/// The kernels to run: `flag` (`--kernels`) if given, else the choice in
+/// `SCRATCHNET_KERNELS`, else [`Kernels::Fast`].
+///
+/// # Errors
+/// A one-line message naming `SCRATCHNET_KERNELS` if the flag is absent and the
+/// variable holds something other than `reference` or `fast`.
+pub fn choose_kernels(flag: Option<Kernels>) -> Result<Kernels, String> {
+    match flag {
+        Some(choice) => Ok(choice),
+        None => Ok(Kernels::from_env()?.unwrap_or_default()),
+    }
+}
+
+/// The kernels as the run's summary names them: `reference (plain loops)`,
+/// `fast (AVX2)` or `fast (portable)`.
+///
+/// ```
+/// use scratchnet_tensor::kernels::Kernels;
+/// assert_eq!(scratchnet_cli::describe_kernels(Kernels::Reference), "reference (plain loops)");
+/// assert!(scratchnet_cli::describe_kernels(Kernels::Fast).starts_with("fast ("));
+/// ```
+pub fn describe_kernels(kernels: Kernels) -> String {
+    let how = match kernels {
+        Kernels::Reference => "plain loops",
+        Kernels::Fast if avx2_fma_available() => "AVX2",
+        Kernels::Fast => "portable",
+    };
+    format!("{kernels} ({how})")
+}
+
+/// Parses a `--kernels` value (a clap value parser).
+///
+/// # Errors
+/// The accepted values, for anything but `reference` or `fast`.
+pub fn kernels_flag(value: &str) -> Result<Kernels, String> {
+    value.parse()
+}

@@ -1,0 +1,60 @@
+//! # scratchnet-cli
+//!
+//! The command-line recipe of scratchnet's examples: their flags, the whole training
+//! run with its reports and plots, and the image input and top-k output of `predict`.
+//! Application code, kept out of the library crates: it names flags in its messages,
+//! draws SVGs with `plotters` and decodes photos with `image`.
+//!
+//! | item | what it is | file |
+//! |---|---|---|
+//! | [`TrainFlags`], [`Dataset`], [`Optim`], [`Schedule`], [`at_least_one`], [`parse_args`], [`use_kernels`] | the training examples' common flags | `flags.rs` |
+//! | [`train`], [`Job`] | a training example's `main`: threads, kernels, Ctrl-C, exit codes | `train_command.rs` |
+//! | [`choose_kernels`], [`describe_kernels`], [`kernels_flag`] | `--kernels reference\|fast`, else `SCRATCHNET_KERNELS` | `kernels_choice.rs` |
+//! | [`run()`], [`RunReport`] | the `mnist_lenet` example's whole run | `run.rs` |
+//! | [`RunConfig`] | everything a run needs | `run_config.rs` |
+//! | [`RunSettings`], [`dataset_flag`] | a run's settings after defaults and resume | `run_settings.rs` |
+//! | [`ModelSpec`] | the model a run trains | `model_spec.rs` |
+//! | [`OptimizerKind`] | `--optimizer adam\|sgd` | `optimizer_kind.rs` |
+//! | [`ScheduleKind`] | `--schedule constant\|step\|cosine` | `schedule_kind.rs` |
+//! | [`resume_command`] | the command line that resumes an interrupted run | `resume_command.rs` |
+//! | [`MetricsReport`] | the `--metrics` JSON | `metrics_report.rs` |
+//! | [`plot_history`] | the `--plot` SVG, `matplotlib` curves | `plot.rs` |
+//! | [`write_predictions`] | the `--predictions` safetensors file | `predictions_file.rs` |
+//! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
+//! | [`top_k`], [`class_names`] | `torch.topk(softmax(x))` | `top_k.rs` |
+
+#![warn(missing_docs)]
+
+mod flags;
+mod image_input;
+mod kernels_choice;
+mod metrics_report;
+mod model_spec;
+mod optimizer_kind;
+mod plot;
+mod predictions_file;
+mod resume_command;
+mod run;
+mod run_config;
+mod run_settings;
+mod schedule_kind;
+mod top_k;
+mod train_command;
+
+pub use flags::{at_least_one, parse_args, use_kernels, Dataset, Optim, Schedule, TrainFlags};
+pub use image_input::{
+    digit_pixels, load_digit, normalized_batch, IMAGE_SIDE, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE,
+};
+pub use kernels_choice::{choose_kernels, describe_kernels, kernels_flag};
+pub use metrics_report::MetricsReport;
+pub use model_spec::ModelSpec;
+pub use optimizer_kind::OptimizerKind;
+pub use plot::plot_history;
+pub use predictions_file::write_predictions;
+pub use resume_command::resume_command;
+pub use run::{run, RunReport};
+pub use run_config::RunConfig;
+pub use run_settings::{dataset_flag, RunSettings};
+pub use schedule_kind::ScheduleKind;
+pub use top_k::{class_names, top_k};
+pub use train_command::{train, Job};

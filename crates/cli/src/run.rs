@@ -1,0 +1,308 @@
+//! A whole training run, as the `mnist_lenet` and `mnist_modern` examples perform it:
+//! load the data, build (any [`ModelSpec`](crate::ModelSpec), LeNet-5 by default) or
+//! resume the model, train, report.
+
+use crate::run_settings::resolve_settings;
+use crate::{
+    dataset_flag, describe_kernels, plot_history, write_predictions, MetricsReport, RunConfig,
+    RunSettings,
+};
+use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+use scratchnet_data::{load, load_or_download, BatchConfig, Dataset, Split};
+use scratchnet_layers::{Layer, Sequential, Summary};
+use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
+use scratchnet_train::{
+    Checkpoint, CheckpointError, FitOutcome, History, ModelFactory, Optimizer, PartialEpoch,
+    ProgressMode, TrainConfig, TrainError, Trainer,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+/// What [`run`] did.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The model summary printed at the start.
+    pub summary: Summary,
+    /// The settings used, after defaults and the checkpoint were applied.
+    pub settings: RunSettings,
+    /// The kernels that trained.
+    pub kernels: Kernels,
+    /// The history, the epochs trained by this run, and the final evaluation.
+    pub outcome: FitOutcome,
+}
+
+/// Runs the `mnist_lenet` example (and `mnist_modern`, with another
+/// [`RunConfig::model`]): prints the model summary, loads the data, builds the model
+/// (LeNet-5 by default) from the seed (or resumes from a checkpoint), trains up to
+/// `epochs` with a checkpoint after each epoch, prints the final test accuracy,
+/// per-class accuracy and confusion matrix, and writes the metrics, plot and
+/// predictions asked for.
+///
+/// The caller sets up the rayon pool with `config.threads` threads. The kernels of
+/// `config.kernels`, if given, are chosen for the whole program.
+///
+/// Its checkpoints carry the run's settings as free-form metadata (`dataset`,
+/// `batch_size`, `optimizer`, `lr`, `schedule`, `limit_train`), besides the training
+/// state: a resumed run takes every setting that is not given from there, and refuses
+/// one that contradicts it.
+///
+/// # Errors
+/// Every failure as a [`TrainError`] with a one-line message naming the flag at fault
+/// where there is one: missing data, a checkpoint that does not match or was trained
+/// with other settings, a NaN loss, a file that cannot be written;
+/// [`TrainError::Interrupted`] when `config.stop` was raised (the checkpoint at `save`
+/// then resumes exactly where training stopped, see [`resume_command`](crate::resume_command)).
+pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
+    let say = |line: &str| {
+        if config.progress != ProgressMode::Quiet {
+            println!("{line}");
+        }
+    };
+    check_config(config)?;
+    if let Some(choice) = config.kernels {
+        set_kernels(choice);
+    }
+    let kernels = kernels();
+    let resumed = match &config.resume {
+        Some(path) => Some((path.clone(), Checkpoint::load(path)?)),
+        None => None,
+    };
+    let settings = resolve_settings(config, resumed.as_ref().map(|(p, c)| (p.as_path(), c)))?;
+    let build = config.model.build;
+    let mut model = build(&mut StdRng::seed_from_u64(settings.seed));
+    let summary = model.summary()?;
+    say(&summary.to_string());
+
+    // Taken apart, not cloned: a copy of the 47 MB of training images would stay
+    // resident for the whole run.
+    let Dataset { kind, train, test } = load_data(config)?;
+    let train = match settings.limit_train {
+        Some(n) => train.take(n),
+        None => train,
+    };
+    let mut optimizer = settings.optimizer.build(settings.lr)?;
+    let (history, partial) = match resumed {
+        Some((path, checkpoint)) => {
+            let (history, partial, resuming) =
+                restore(&path, checkpoint, &mut model, optimizer.as_mut(), config)?;
+            say(&resuming);
+            (history, partial)
+        }
+        None => (History::new(), None),
+    };
+    say(&format!(
+        "{kind}: {} training and {} test images; {} lr {} with a {} schedule, batch {}, seed {}, {} thread{}",
+        group_thousands(train.len()),
+        group_thousands(test.len()),
+        settings.optimizer,
+        settings.lr,
+        settings.schedule,
+        settings.batch_size,
+        settings.seed,
+        config.threads,
+        if config.threads == 1 { "" } else { "s" },
+    ));
+    say(&format!("kernels: {}", describe_kernels(kernels)));
+
+    let factory: ModelFactory = Arc::new(move || Box::new(build(&mut StdRng::seed_from_u64(0))));
+    let mut trainer = Trainer::new(train_config(config, &settings))?.with_replicas(factory);
+    let outcome = trainer.fit_from(
+        &mut model,
+        optimizer.as_mut(),
+        &train,
+        &test,
+        history,
+        partial,
+    )?;
+    report(config, &settings, &model, &test, &outcome, say)?;
+    Ok(RunReport {
+        summary,
+        settings,
+        kernels,
+        outcome,
+    })
+}
+
+/// The trainer's configuration of the run.
+fn train_config(config: &RunConfig, settings: &RunSettings) -> TrainConfig {
+    TrainConfig {
+        epochs: config.epochs,
+        batch: BatchConfig {
+            batch_size: settings.batch_size,
+            shuffle: true,
+            seed: settings.seed,
+            augment: config.augment,
+        },
+        schedule: settings.schedule.schedule(),
+        threads: config.threads,
+        save_path: config.save.clone(),
+        resumed_from: config.resume.clone(),
+        checkpoint_metadata: settings.to_metadata(config.dataset, config.model.name),
+        progress: config.progress,
+        stop: config.stop.clone(),
+        ..TrainConfig::default()
+    }
+}
+
+/// Refuses, before any training, a run that could not finish: no thread, or an
+/// output in a directory that does not exist.
+fn check_config(config: &RunConfig) -> Result<(), TrainError> {
+    if config.threads == 0 {
+        return Err(TrainError::config("--threads must be at least 1"));
+    }
+    for (flag, path) in [
+        ("--save", &config.save),
+        ("--metrics", &config.metrics),
+        ("--plot", &config.plot),
+        ("--predictions", &config.predictions),
+    ] {
+        if let Some(dir) = path.as_deref().and_then(Path::parent) {
+            if !dir.as_os_str().is_empty() && !dir.is_dir() {
+                return Err(TrainError::config(format!(
+                    "{flag} {}: the directory {} does not exist",
+                    path.as_deref().unwrap_or(dir).display(),
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the checkpoint's weights and optimizer state into `model` and `optimizer`;
+/// returns the history, the unfinished epoch to resume from (if it stopped within
+/// one), and the line that says where training resumes.
+fn restore(
+    path: &Path,
+    checkpoint: Checkpoint,
+    model: &mut Sequential,
+    optimizer: &mut dyn Optimizer,
+    config: &RunConfig,
+) -> Result<(History, Option<PartialEpoch>, String), TrainError> {
+    let state = checkpoint
+        .training
+        .clone()
+        .ok_or_else(|| CheckpointError::NoTrainingState {
+            path: path.to_path_buf(),
+        })?;
+    checkpoint.apply_to(model).map_err(|e| e.at(path))?;
+    optimizer
+        .load_state(state.optimizer, model)
+        .map_err(|e| e.at(path))?;
+    let begun = state.epoch + usize::from(state.partial.is_some());
+    if begun > config.epochs {
+        return Err(TrainError::config(format!(
+            "{} already has {} epochs, more than --epochs {}",
+            path.display(),
+            begun,
+            config.epochs
+        )));
+    }
+    let line = match &state.partial {
+        Some(p) => format!(
+            "resuming from {} in epoch {} of {}, after batch {} of {}",
+            path.display(),
+            state.epoch + 1,
+            config.epochs,
+            p.batches_done,
+            p.batches
+        ),
+        None => format!(
+            "resuming from {} after epoch {} of {}",
+            path.display(),
+            state.epoch,
+            config.epochs
+        ),
+    };
+    let mut history = state.history;
+    history.epochs.truncate(state.epoch);
+    Ok((history, state.partial, line))
+}
+
+/// Prints the final evaluation and writes the metrics, plot and predictions asked for.
+fn report(
+    config: &RunConfig,
+    settings: &RunSettings,
+    model: &Sequential,
+    test: &Split,
+    outcome: &FitOutcome,
+    say: impl Fn(&str),
+) -> Result<(), TrainError> {
+    let evaluation = &outcome.evaluation;
+    let epochs = outcome.history.completed_epochs();
+    say(&format!(
+        "test accuracy {:.2}% (loss {:.4}) after {epochs} epoch{}",
+        100.0 * evaluation.accuracy,
+        evaluation.loss,
+        if epochs == 1 { "" } else { "s" },
+    ));
+    say(&format!(
+        "confusion matrix of the test set (rows: true class):\n{}",
+        evaluation.confusion
+    ));
+    if let Some(path) = &config.save {
+        if !outcome.trained_epochs.is_empty() {
+            say(&format!("checkpoint saved to {}", path.display()));
+        }
+    }
+    if let Some(path) = &config.metrics {
+        MetricsReport::new(
+            model.num_parameters(),
+            dataset_flag(config.dataset),
+            config.threads,
+            settings.batch_size,
+            settings.seed,
+            &outcome.history,
+            evaluation,
+        )
+        .write(path)?;
+        say(&format!("metrics written to {}", path.display()));
+    }
+    if let Some(path) = &config.plot {
+        plot_history(&outcome.history, path)?;
+        say(&format!("plot written to {}", path.display()));
+    }
+    if let Some(path) = &config.predictions {
+        write_predictions(path, evaluation, test.labels())?;
+        say(&format!(
+            "test-set predictions written to {}",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Loads the dataset: an explicit directory is only read; otherwise the environment
+/// or default directory is used and filled by download if needed.
+fn load_data(config: &RunConfig) -> Result<Dataset, TrainError> {
+    Ok(match &config.data_dir {
+        Some(dir) => load(config.dataset, dir)?,
+        None => load_or_download(config.dataset, None)?,
+    })
+}
+
+/// `n` with commas between groups of three digits: `60,000`.
+fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_thousands;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(60_000), "60,000");
+        assert_eq!(group_thousands(1_234_567), "1,234,567");
+    }
+}

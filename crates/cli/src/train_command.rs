@@ -1,0 +1,125 @@
+//! [`train`]: what a training example's `main` does with its flags — the thread pool,
+//! the kernels, Ctrl-C, the run, and the exit code.
+
+use crate::{
+    resume_command, run, use_kernels, Dataset, ModelSpec, Optim, OptimizerKind, RunConfig,
+    Schedule, ScheduleKind, TrainFlags,
+};
+use scratchnet_data::DatasetKind;
+use scratchnet_train::{ProgressMode, StopFlag, TrainError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What an example trains, beyond the common flags.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The model.
+    pub model: ModelSpec,
+    /// Total epochs (`--epochs`).
+    pub epochs: usize,
+    /// Where checkpoints go (`--save`).
+    pub save: PathBuf,
+    /// Whether training images are shifted at random.
+    pub augment: bool,
+}
+
+/// Chooses the kernels, sets up the thread pool and Ctrl-C, trains, and maps the
+/// outcome to an exit code: 0 when done, 130 when interrupted (after printing how to
+/// resume), 1 on an error, 2 for an invalid `SCRATCHNET_KERNELS`.
+///
+/// The first Ctrl-C stops after the current batch with a checkpoint that resumes
+/// exactly there; a second exits at once without writing (the last checkpoint stays
+/// intact).
+pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
+    let kernels = match use_kernels(flags.kernels) {
+        Ok(kernels) => kernels,
+        Err(code) => return code,
+    };
+    let threads = flags
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+    {
+        eprintln!("error: cannot start {threads} threads: {e}");
+        return ExitCode::FAILURE;
+    }
+    let stop = stop_on_ctrl_c();
+    let config = RunConfig {
+        model: job.model,
+        augment: job.augment,
+        data_dir: flags.data_dir,
+        dataset: match flags.dataset {
+            Dataset::Mnist => DatasetKind::Mnist,
+            Dataset::Fashion => DatasetKind::FashionMnist,
+        },
+        epochs: job.epochs,
+        batch_size: flags.batch_size,
+        optimizer: flags.optimizer.map(|o| match o {
+            Optim::Adam => OptimizerKind::Adam,
+            Optim::Sgd => OptimizerKind::Sgd,
+        }),
+        lr: flags.lr,
+        schedule: flags.schedule.map(|s| match s {
+            Schedule::Constant => ScheduleKind::Constant,
+            Schedule::Step => ScheduleKind::Step,
+            Schedule::Cosine => ScheduleKind::Cosine,
+        }),
+        threads,
+        kernels: Some(kernels),
+        seed: flags.seed,
+        limit_train: flags.limit_train,
+        save: Some(job.save),
+        resume: flags.resume,
+        metrics: flags.metrics,
+        plot: flags.plot,
+        predictions: flags.predictions,
+        progress: ProgressMode::Auto,
+        stop,
+    };
+    exit_code(run(&config).map(|_| ()))
+}
+
+/// A flag that the first Ctrl-C raises; the second exits at once with code 130.
+fn stop_on_ctrl_c() -> StopFlag {
+    let stop = StopFlag::new();
+    let handler_flag = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        if handler_flag.is_raised() {
+            eprintln!("interrupted again: exiting without saving");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "interrupted: stopping after the current batch and saving a checkpoint (Ctrl-C again to quit at once)"
+        );
+        handler_flag.raise();
+    }) {
+        eprintln!("warning: cannot handle Ctrl-C: {e}");
+    }
+    stop
+}
+
+/// 0 for success; 130 for an interruption, after printing the command that resumes
+/// it; 1 for an error, after printing it.
+fn exit_code(outcome: Result<(), TrainError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ TrainError::Interrupted { .. }) => {
+            eprintln!("{e}");
+            if let TrainError::Interrupted {
+                checkpoint: Some(path),
+                ..
+            } = &e
+            {
+                let args: Vec<String> = std::env::args().collect();
+                eprintln!("resume with: {}", resume_command(&args, path));
+            }
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Replays the inputs of the `image_loader` fuzz target (`fuzz/`, see `fuzz/README.md`)
+//! with a plain `cargo test`: no nightly, no sanitizer, the same checks as the fuzzer
+//! (the same code: `fuzz/src/image_check.rs`, included below). The `checkpoint_loader`
+//! target's inputs are replayed by `crates/train/tests/fuzz_regressions.rs`.
+//!
+//! Two sets of inputs are replayed:
+//!
+//! - `tests/fuzz_regressions/image_loader/`: inputs that once crashed the target (copy a
+//!   `fuzz/artifacts/image_loader/crash-*` here when you fix what it found);
+//! - `fuzz/corpus/image_loader/`: the minimised corpus of the last fuzzing run.
+
+#[path = "../../../fuzz/src/image_check.rs"]
+mod image_check;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+/// Runs `check` on every input file in `dir` (not `*.md`, not hidden); returns how many.
+fn replay_dir(dir: &Path, check: impl Fn(&[u8])) -> usize {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            path.is_file() && !name.starts_with('.') && !name.ends_with(".md")
+        })
+        .collect();
+    paths.sort();
+    let failures: Vec<String> = paths
+        .iter()
+        .filter_map(|path| {
+            let data = std::fs::read(path).unwrap();
+            catch_unwind(AssertUnwindSafe(|| check(&data)))
+                .err()
+                .map(|panic| {
+                    let why = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    format!("{}: {why}", path.display())
+                })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    paths.len()
+}
+
+fn check_image(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("cannot create a directory");
+    image_check::check(data, dir.path());
+}
+
+#[test]
+fn image_crash_inputs_found_by_fuzzing_load_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions/image_loader");
+    let replayed = replay_dir(&dir, check_image);
+    eprintln!("replayed {replayed} crash inputs");
+}
+
+#[test]
+fn the_image_fuzz_corpus_loads_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/image_loader");
+    if !dir.is_dir() {
+        eprintln!("skipped: no fuzz corpus at {}", dir.display());
+        return;
+    }
+    let replayed = replay_dir(&dir, check_image);
+    assert!(replayed > 0, "the corpus {} is empty", dir.display());
+    eprintln!("replayed {replayed} image_loader corpus inputs");
+}
+
+/// The check's success path: a real PNG gives 784 pixels.
+#[test]
+fn a_real_png_passes_the_check() {
+    let mut png = Vec::new();
+    image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(40, 30, image::Luma([200])))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    check_image(&png);
+    check_image(&png[..png.len() / 2]);
+}
