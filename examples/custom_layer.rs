@@ -1,6 +1,7 @@
-//! A layer written outside the crates, as a user would: a parametric ReLU with a
-//! learnable slope per channel (PyTorch's `nn.PReLU(num_parameters=C)`, slopes
-//! initialised to 0.25). The example checks its gradients with `gradcheck`, puts it in
+//! A layer written outside the library crates, as a user would: the guide's parametric
+//! ReLU with a learnable slope per channel (PyTorch's `nn.PReLU(num_parameters=C)`,
+//! slopes initialised to 0.25), whose code is `src/guide/prelu.rs` — written against
+//! `scratchnet::prelude` only, exactly as in a crate of your own. The example checks its gradients with `gradcheck`, puts it in
 //! a small network, prints the network's summary, trains it on MNIST for one epoch,
 //! saves it and reloads it into a fresh network, and exits non-zero if any step fails.
 //!
@@ -8,114 +9,17 @@
 //! cargo run --release --example custom_layer -- --data-dir ../shared/data/mnist --limit-train 6000
 //! ```
 //!
-//! `docs/extending.md` walks through this layer method by method.
+//! The guide (`docs/extending.md`, `scratchnet::guide` in `cargo doc`) walks through
+//! this layer method by method.
 
 use clap::Parser;
+use scratchnet::guide::prelu::PReLU;
 use scratchnet::prelude::*;
 use scratchnet::tensor::kernels::Kernels;
 use scratchnet_cli::{describe_kernels, kernels_flag, parse_args, use_kernels, OptimizerKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-
-/// Element-wise `x` for `x > 0` and `a_c · x` otherwise, with one learnable slope
-/// `a_c` per channel (axis 1 of the input), PyTorch's `nn.PReLU(num_parameters=C)`.
-/// With `C = 1` one slope is shared by every element.
-///
-/// Shapes: `[N, C, …]` → the same shape. Parameter: `weight`, `[C]`, initially 0.25.
-struct PReLU {
-    weight: Parameter,
-    /// The input of the last training forward: backward needs its sign and value.
-    cache: Option<ArrayD<f32>>,
-}
-
-impl PReLU {
-    fn new(num_parameters: usize) -> Self {
-        Self {
-            weight: Parameter::new(ArrayD::from_elem(IxDyn(&[num_parameters]), 0.25)),
-            cache: None,
-        }
-    }
-
-    /// The slope of element `index` (`[n, c, …]`) of the input.
-    fn slope(&self, index: &IxDyn) -> f32 {
-        if self.weight.len() == 1 {
-            self.weight.value[[0]]
-        } else {
-            self.weight.value[[index[1]]]
-        }
-    }
-}
-
-impl Layer for PReLU {
-    fn name(&self) -> &str {
-        "PReLU"
-    }
-
-    fn describe(&self) -> String {
-        format!("PReLU(num_parameters={})", self.weight.len())
-    }
-
-    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
-        let c = self.weight.len();
-        if c != 1 && input_shape.first() != Some(&c) {
-            // Names the layer, what it needs and what it got.
-            return Err(LayerError::shape(
-                self.name(),
-                format!("[{c}, …]"),
-                input_shape,
-            ));
-        }
-        Ok(input_shape.to_vec())
-    }
-
-    fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
-        self.output_shape(&input.shape()[1..])?;
-        let mut output = input.to_owned();
-        for (index, y) in output.indexed_iter_mut() {
-            if *y <= 0.0 {
-                *y *= self.slope(&index);
-            }
-        }
-        self.cache = (mode == Mode::Train).then(|| input.to_owned());
-        Ok(output)
-    }
-
-    fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
-        let input = self
-            .cache
-            .as_ref()
-            .ok_or_else(|| LayerError::no_forward_cache("PReLU"))?;
-        if grad_output.shape() != input.shape() {
-            let expected = format!("{:?} (the output's shape)", &input.shape()[1..]);
-            return Err(LayerError::shape(
-                "PReLU",
-                expected,
-                &grad_output.shape()[1..],
-            ));
-        }
-        let shared = self.weight.len() == 1;
-        let mut grad_input = grad_output.to_owned();
-        for (index, g) in grad_input.indexed_iter_mut() {
-            let x = input[&index];
-            if x <= 0.0 {
-                let c = if shared { 0 } else { index[1] };
-                // ∂y/∂a_c = x where x ≤ 0: *add* to the gradient (+=), never assign.
-                self.weight.grad[[c]] += *g * x;
-                *g *= self.weight.value[[c]];
-            }
-        }
-        Ok(grad_input)
-    }
-
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        vec![("weight".to_string(), &self.weight)]
-    }
-
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        vec![("weight".to_string(), &mut self.weight)]
-    }
-}
 
 /// A LeNet-sized network with PReLU activations.
 fn network(rng: &mut StdRng) -> Sequential {

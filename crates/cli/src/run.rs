@@ -9,7 +9,7 @@ use crate::{
 };
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_data::{load, load_or_download, BatchConfig, Dataset, Split};
-use scratchnet_layers::{Layer, Sequential, Summary};
+use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
 use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
 use scratchnet_train::{
     Checkpoint, CheckpointError, FitOutcome, History, ModelFactory, Optimizer, PartialEpoch,
@@ -279,30 +279,4 @@ fn load_data(config: &RunConfig) -> Result<Dataset, TrainError> {
         Some(dir) => load(config.dataset, dir)?,
         None => load_or_download(config.dataset, None)?,
     })
-}
-
-/// `n` with commas between groups of three digits: `60,000`.
-fn group_thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::group_thousands;
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(group_thousands(0), "0");
-        assert_eq!(group_thousands(999), "999");
-        assert_eq!(group_thousands(60_000), "60,000");
-        assert_eq!(group_thousands(1_234_567), "1,234,567");
-    }
 }

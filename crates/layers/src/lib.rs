@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | [`Layer`], [`Mode`], [`Parameter`] | `nn.Module`, `train()/eval()`, `nn.Parameter` | `layer.rs` |
 //! | [`LayerError`] | — | `error.rs` |
-//! | [`Sequential`], [`Summary`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
+//! | [`Sequential`], [`Summary`], [`group_thousands`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
 //! | [`Conv2d`], [`Conv2dConfig`] | `nn.Conv2d` | `conv2d.rs` |
 //! | [`MaxPool2d`], [`MaxPool2dConfig`] | `nn.MaxPool2d` | `max_pool2d.rs` |
 //! | [`AvgPool2d`], [`AvgPool2dConfig`] | `nn.AvgPool2d` | `avg_pool2d.rs` |
@@ -61,6 +61,6 @@ pub use leaky_relu::LeakyReLU;
 pub use loss::SoftmaxCrossEntropy;
 pub use max_pool2d::{MaxPool2d, MaxPool2dConfig};
 pub use relu::ReLU;
-pub use sequential::{Sequential, Summary, SummaryRow};
+pub use sequential::{group_thousands, Sequential, Summary, SummaryRow};
 pub use sigmoid::Sigmoid;
 pub use tanh::Tanh;

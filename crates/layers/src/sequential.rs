@@ -324,8 +324,15 @@ impl fmt::Display for Summary {
     }
 }
 
+/// A count with commas between groups of three digits, as the [`Summary`] prints
+/// parameter counts (and the training programs print image counts and rates):
 /// `61706` → `"61,706"`.
-fn group_thousands(n: usize) -> String {
+///
+/// ```
+/// assert_eq!(scratchnet_layers::group_thousands(1_234_567), "1,234,567");
+/// assert_eq!(scratchnet_layers::group_thousands(999), "999");
+/// ```
+pub fn group_thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

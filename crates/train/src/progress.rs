@@ -2,6 +2,7 @@
 
 use crate::EpochMetrics;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scratchnet_layers::group_thousands;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -94,7 +95,7 @@ impl Progress {
         let status = format!(
             "loss {loss:.4} acc {:.2}% {} samples/s",
             100.0 * accuracy,
-            group_thousands(rate.round() as u64)
+            group_thousands(rate.round() as usize)
         );
         match self.mode {
             ProgressMode::Bars => {
@@ -128,7 +129,7 @@ impl Progress {
             metrics.test_loss,
             100.0 * metrics.test_accuracy,
             metrics.seconds,
-            group_thousands(metrics.samples_per_second.round() as u64),
+            group_thousands(metrics.samples_per_second.round() as usize),
             learning_rate,
         ));
     }
@@ -139,17 +140,4 @@ impl Progress {
             bar.abandon();
         }
     }
-}
-
-/// `4512` → `"4,512"`.
-pub(crate) fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
