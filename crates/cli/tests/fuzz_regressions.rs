@@ -15,7 +15,7 @@ mod image_check;
 mod replay;
 
 use replay::replay_dir;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn check_image(data: &[u8]) {
     let dir = tempfile::tempdir().expect("cannot create a directory");
