@@ -114,31 +114,32 @@ pub fn set_kernels(choice: Kernels) {
 /// [`Kernels::Fast`]. An invalid value in the environment is reported once on
 /// stderr and ignored (programs that want it to be an error check
 /// [`Kernels::from_env`] themselves, as the examples do).
+#[inline]
 pub fn kernels() -> Kernels {
     match KERNELS.load(Ordering::Relaxed) {
         REFERENCE => Kernels::Reference,
         FAST => Kernels::Fast,
-        _ => {
-            let choice = Kernels::from_env().unwrap_or_else(|message| {
-                eprintln!("warning: {message}; using the fast kernels");
-                None
-            });
-            let choice = choice.unwrap_or_default();
-            // Another thread may have decided first: keep its answer.
-            match KERNELS.compare_exchange(
-                UNSET,
-                encode(choice),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => choice,
-                Err(_) => kernels(),
-            }
-        }
+        _ => kernels_from_env(),
+    }
+}
+
+/// The first call of [`kernels`] without [`set_kernels`]: decides from the environment.
+#[cold]
+fn kernels_from_env() -> Kernels {
+    let choice = Kernels::from_env().unwrap_or_else(|message| {
+        eprintln!("warning: {message}; using the fast kernels");
+        None
+    });
+    let choice = choice.unwrap_or_default();
+    // Another thread may have decided first: keep its answer.
+    match KERNELS.compare_exchange(UNSET, encode(choice), Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => choice,
+        Err(_) => kernels(),
     }
 }
 
 /// Whether the reference kernels are in use: `kernels() == Kernels::Reference`.
+#[inline]
 pub fn use_reference() -> bool {
     kernels() == Kernels::Reference
 }
@@ -153,12 +154,18 @@ fn encode(choice: Kernels) -> u8 {
 const SIMD_ON: u8 = 1;
 const SIMD_OFF: u8 = 2;
 
+/// [`set_simd`]'s choice, or [`UNSET`] to read [`SIMD_ENV`].
 static SIMD: AtomicU8 = AtomicU8::new(UNSET);
+
+/// [`avx2_fma_available`]'s answer once known ([`SIMD_ON`] or [`SIMD_OFF`]): the fast
+/// kernels ask it for every product, so it is one load once decided.
+static AVX2_FMA: AtomicU8 = AtomicU8::new(UNSET);
 
 /// Allows (`true`, the default) or forbids the fast tier's hand-vectorised AVX2
 /// paths; forbidden, the portable paths run instead. Results agree to rounding.
 pub fn set_simd(enabled: bool) {
     SIMD.store(if enabled { SIMD_ON } else { SIMD_OFF }, Ordering::Relaxed);
+    AVX2_FMA.store(UNSET, Ordering::Relaxed);
 }
 
 /// Whether the AVX2 paths are allowed: [`set_simd`], else [`SIMD_ENV`] (`off`, `0`,
@@ -186,19 +193,28 @@ pub fn simd_enabled() -> bool {
 }
 
 /// True if the AVX2 + FMA paths may run: the CPU has both and [`simd_enabled`].
-/// The CPU check is cached by the standard library after its first call.
 #[inline]
 pub fn avx2_fma_available() -> bool {
+    match AVX2_FMA.load(Ordering::Relaxed) {
+        SIMD_ON => true,
+        SIMD_OFF => false,
+        _ => decide_avx2_fma(),
+    }
+}
+
+/// The first call of [`avx2_fma_available`] (or the first after [`set_simd`]).
+#[cold]
+fn decide_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
-    {
-        simd_enabled()
-            && std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("fma")
-    }
+    let cpu = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
     #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    let cpu = false;
+    let available = cpu && simd_enabled();
+    AVX2_FMA.store(
+        if available { SIMD_ON } else { SIMD_OFF },
+        Ordering::Relaxed,
+    );
+    available
 }
 
 #[cfg(test)]
