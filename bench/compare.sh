@@ -91,7 +91,7 @@ keys = [("epoch_seconds_mean", "epoch s", "{:.2f}"), ("train_images_per_second",
 def median(t, b, fw, key):
     return statistics.median(x[key] for x in rows[(t, b)][fw])
 
-# Markdown, to paste into the README: medians, "scratchnet / pytorch = ratio".
+# Markdown, to paste into docs/benchmarks.md: medians, "scratchnet / pytorch = ratio".
 print()
 print("| batch | threads | runs | " + " | ".join(label for _, label, _ in keys) + " |")
 print("|---|---|---|" + "---|" * len(keys))
