@@ -219,6 +219,42 @@ fn the_reference_kernels_train_and_are_named_in_the_summary() {
     assert_eq!(class(&predict), class(&fast));
 }
 
+/// Issue 16's first reproducer: `--lr 1e8` on a run that saves onto a good
+/// checkpoint. The diverged model is not saved, the run exits non-zero saying so,
+/// and the good checkpoint is still there, byte for byte.
+#[test]
+fn a_diverged_run_exits_1_and_keeps_the_good_checkpoint() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let common = [
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--limit-train",
+        "64",
+        "--epochs",
+        "1",
+        "--save",
+        "run.safetensors",
+    ];
+    let good = example("mnist_lenet", &common, tmp.path());
+    assert!(good.status.success(), "{}", stderr(&good));
+    let before = std::fs::read(tmp.path().join("run.safetensors")).unwrap();
+    let out = example(
+        "mnist_lenet",
+        &joined(&common, &["--lr", "1e8"]),
+        tmp.path(),
+    );
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("diverged") && message.contains("without saving"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+    let after = std::fs::read(tmp.path().join("run.safetensors")).unwrap();
+    assert_eq!(before, after, "the good checkpoint was replaced");
+}
+
 #[test]
 fn a_missing_data_directory_exits_1_with_one_error_line() {
     let tmp = tempfile::tempdir().unwrap();

@@ -44,6 +44,25 @@ pub enum TrainError {
         /// batch, if any.
         last_checkpoint: Option<SavedCheckpoint>,
     },
+    /// The model diverged: after a step, a parameter or the optimizer's state held NaN
+    /// or infinite values, or the test loss was not finite. Training stopped **without
+    /// saving** that model, so the last good checkpoint (if any) is still on disk.
+    #[error(
+        "the model diverged during epoch {epoch}: {what}, so training stopped without saving it \
+         (try a smaller learning rate); {}",
+        match .last_checkpoint {
+            Some(saved) => format!("the last good checkpoint is {saved}"),
+            None => "no checkpoint of this run was saved before it".to_string(),
+        }
+    )]
+    Diverged {
+        /// The epoch, counted from 1.
+        epoch: usize,
+        /// What is not finite: `"conv1.weight holds NaN or infinite values"`, `"the test loss is NaN"`.
+        what: String,
+        /// The last checkpoint of this run written (or resumed from) before, if any.
+        last_checkpoint: Option<SavedCheckpoint>,
+    },
     /// Training was stopped by a [`StopFlag`](crate::StopFlag) (Ctrl-C in the examples)
     /// after a whole batch; the checkpoint, if one was saved, resumes exactly there.
     #[error(

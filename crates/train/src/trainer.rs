@@ -561,6 +561,7 @@ impl<'a> Run<'a> {
         }
         let mut checkpoint = None;
         if let Some(path) = &self.config.save_path {
+            self.refuse_diverged(epoch, model, optimizer, None)?;
             let mut c = self.checkpoint(model, optimizer, epoch - 1);
             if let Some(state) = c.training.as_mut() {
                 state.partial = (done.batches_done > 0).then(|| done.clone());
@@ -573,6 +574,43 @@ impl<'a> Run<'a> {
             batch: done.batches_done,
             batches: done.batches,
             checkpoint,
+        })
+    }
+
+    /// [`TrainError::Diverged`] if a parameter of `model`, a tensor of `optimizer`'s
+    /// state or the `test_loss` is NaN or infinite: such a model is never saved (a
+    /// batch's loss can be finite while its step overflows the weights).
+    fn refuse_diverged(
+        &self,
+        epoch: usize,
+        model: &dyn Layer,
+        optimizer: &dyn Optimizer,
+        test_loss: Option<f64>,
+    ) -> Result<(), TrainError> {
+        let finite = |values: &ndarray::ArrayD<f32>| values.iter().all(|v| v.is_finite());
+        let parameter = model
+            .parameters()
+            .into_iter()
+            .find(|(_, p)| !finite(&p.value))
+            .map(|(name, _)| name);
+        let state = || {
+            let state = optimizer.state();
+            let name = state
+                .tensors
+                .iter()
+                .find(|(_, t)| !finite(t))
+                .map(|(n, _)| n);
+            name.map(|name| format!("the optimizer's {name}"))
+        };
+        let what = match (parameter.or_else(state), test_loss) {
+            (Some(name), _) => format!("{name} holds NaN or infinite values"),
+            (None, Some(loss)) if !loss.is_finite() => format!("the test loss is {loss}"),
+            (None, _) => return Ok(()),
+        };
+        Err(TrainError::Diverged {
+            epoch,
+            what,
+            last_checkpoint: self.last_checkpoint.clone(),
         })
     }
 
@@ -619,6 +657,7 @@ impl<'a> Run<'a> {
             seconds: done.seconds,
             samples_per_second: done.samples as f64 / done.seconds.max(1e-9),
         };
+        self.refuse_diverged(epoch, model, optimizer, Some(result.loss))?;
         self.progress
             .finish_epoch(&metrics, optimizer.learning_rate());
         self.history.push(metrics.clone());

@@ -940,3 +940,45 @@ fn a_model_with_dropout_trains_the_same_on_any_number_of_threads() {
         assert!(run(threads) == one, "{threads} threads: other weights");
     }
 }
+
+/// A step whose loss is finite can still blow the weights up (the issue's
+/// `--lr 1e8` reproducer): the epoch's model is then never saved over a good
+/// checkpoint, and the run stops with an error that says so.
+#[test]
+fn a_diverged_model_never_overwrites_a_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.safetensors");
+    // One batch per epoch: its loss is finite, the step it takes is not survivable.
+    let (train, test) = (synthetic(32, 1), synthetic(64, 2));
+    let run = |lr: f32, epochs: usize| {
+        let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+        let mut adam = Adam::new(AdamConfig::adam(lr)).unwrap();
+        let config = TrainConfig {
+            save_path: Some(path.clone()),
+            schedule: LrSchedule::Constant,
+            ..config(epochs)
+        };
+        Trainer::new(config)
+            .unwrap()
+            .fit(&mut model, &mut adam, &train, &test, History::new())
+    };
+    run(1e-3, 1).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let err = run(1e8, 2).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, TrainError::Diverged { epoch: 1, .. }),
+        "{message}"
+    );
+    assert!(message.contains("without saving"), "{message}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        good,
+        "the good checkpoint was replaced"
+    );
+    let mut model = lenet5(&mut StdRng::seed_from_u64(1));
+    Checkpoint::load(&path)
+        .unwrap()
+        .apply_to(&mut model)
+        .unwrap();
+}
