@@ -15,7 +15,7 @@ use scratchnet_train::{
     Checkpoint, CheckpointError, FitOutcome, History, ModelFactory, Optimizer, PartialEpoch,
     ProgressMode, TrainConfig, TrainError, Trainer,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What [`run`] did.
@@ -150,12 +150,14 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
     if config.threads == 0 {
         return Err(TrainError::config("--threads must be at least 1"));
     }
-    for (flag, path) in [
+    let outputs = [
         ("--save", &config.save),
         ("--metrics", &config.metrics),
         ("--plot", &config.plot),
         ("--predictions", &config.predictions),
-    ] {
+    ];
+    check_no_aliases(&outputs, config.resume.as_deref())?;
+    for (flag, path) in outputs {
         if let Some(dir) = path.as_deref().and_then(Path::parent) {
             if !dir.as_os_str().is_empty() && !dir.is_dir() {
                 return Err(TrainError::config(format!(
@@ -167,6 +169,46 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
         }
     }
     Ok(())
+}
+
+/// Refuses two outputs that are one file (`--save ck.st --predictions ck.st` would
+/// replace the checkpoint with predictions), and an output other than `--save` that is
+/// the `--resume` checkpoint. (`--save` may be `--resume`: that is how a run continues.)
+fn check_no_aliases(
+    outputs: &[(&str, &Option<PathBuf>)],
+    resume: Option<&Path>,
+) -> Result<(), TrainError> {
+    let named: Vec<(&str, PathBuf)> = outputs
+        .iter()
+        .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, file_identity(p))))
+        .collect();
+    for (i, (flag, path)) in named.iter().enumerate() {
+        let earlier = named[..i].iter().find(|(_, other)| other == path);
+        let resumed = (*flag != "--save" && resume.map(file_identity).as_ref() == Some(path))
+            .then_some("--resume");
+        if let Some(other) = earlier.map(|(other, _)| *other).or(resumed) {
+            return Err(TrainError::config(format!(
+                "{flag} and {other} name the same file ({}): give each output its own path",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What `path` names, for comparing two paths: the file behind it if it exists
+/// (symbolic links resolved), else its absolute path in its directory's real location.
+fn file_identity(path: &Path) -> PathBuf {
+    if let Ok(real) = path.canonicalize() {
+        return real;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => dir
+            .canonicalize()
+            .map_or(absolute.clone(), |d| d.join(name)),
+        _ => absolute,
+    }
 }
 
 /// Loads the checkpoint's weights and optimizer state into `model` and `optimizer`;
@@ -279,4 +321,45 @@ fn load_data(config: &RunConfig) -> Result<Dataset, TrainError> {
         Some(dir) => load(config.dataset, dir)?,
         None => load_or_download(config.dataset, None)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_no_aliases;
+    use std::path::PathBuf;
+
+    /// Issue 16's second reproducer, `--save ck.st --predictions ck.st`, and its kin.
+    #[test]
+    fn outputs_that_name_one_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = dir.path().join("ck.st");
+        std::fs::write(&ck, b"a checkpoint").unwrap();
+        let same_by_another_name = dir.path().join(".").join("ck.st");
+        let other = Some(dir.path().join("m.json"));
+        let refused = [
+            (Some(ck.clone()), Some(ck.clone()), None, None),
+            (
+                Some(ck.clone()),
+                None,
+                Some(same_by_another_name.clone()),
+                None,
+            ),
+            (None, other.clone(), Some(ck.clone()), Some(ck.clone())),
+        ];
+        for (save, metrics, predictions, resume) in refused {
+            let outputs = [
+                ("--save", &save),
+                ("--metrics", &metrics),
+                ("--predictions", &predictions),
+            ];
+            let err = check_no_aliases(&outputs, resume.as_deref())
+                .expect_err("aliasing outputs must be refused")
+                .to_string();
+            assert!(err.contains("name the same file"), "{err}");
+        }
+        // Saving over the checkpoint one resumes from is how a run continues.
+        let save = Some(ck.clone());
+        let fine: [(&str, &Option<PathBuf>); 2] = [("--save", &save), ("--metrics", &other)];
+        check_no_aliases(&fine, Some(&ck)).unwrap();
+    }
 }
