@@ -91,6 +91,8 @@ fn bad_flags_exit_2_with_one_line() {
         (&["--epochs", "zero"][..], "--epochs"),
         (&["--optimizer", "rmsprop"][..], "rmsprop"),
         (&["--no-such-flag"][..], "--no-such-flag"),
+        // Issue 16: a thread count past the bound is refused before any thread starts.
+        (&["--threads", "1000"][..], "--threads 1000"),
     ] {
         let out = example("mnist_lenet", args, tmp.path());
         let err = stderr(&out);

@@ -38,6 +38,13 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
     let threads = flags
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads > crate::run::max_threads() {
+        eprintln!(
+            "error: --threads {threads} is more than this machine can use: at most {} (4 per core, and at least 8)",
+            crate::run::max_threads()
+        );
+        return ExitCode::from(2);
+    }
     if let Err(e) = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
