@@ -385,6 +385,18 @@ fn interrupt(
     cwd: &Path,
     signals: usize,
 ) -> (Option<i32>, String, String) {
+    interrupt_with("INT", name, args, cwd, signals)
+}
+
+/// [`interrupt`] with another signal (`TERM`: what `timeout`, `kill` and job
+/// schedulers send).
+fn interrupt_with(
+    signal: &str,
+    name: &str,
+    args: &[&str],
+    cwd: &Path,
+    signals: usize,
+) -> (Option<i32>, String, String) {
     let mut child = Command::new(examples_dir().join(name))
         .args(args)
         .current_dir(cwd)
@@ -409,7 +421,7 @@ fn interrupt(
         if line.starts_with("epoch 1/") && line.contains(" batch ") {
             for _ in 0..signals {
                 let status = Command::new("kill")
-                    .args(["-INT", &child.id().to_string()])
+                    .args([&format!("-{signal}"), &child.id().to_string()])
                     .status()
                     .expect("kill runs");
                 assert!(status.success());
@@ -519,6 +531,38 @@ fn ctrl_c_saves_a_checkpoint_that_resumes_exactly() {
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&a.history), strip(&b.history));
+}
+
+/// Issue 16: SIGTERM stops a run like the first Ctrl-C, with a checkpoint that
+/// resumes exactly there (it used to end the run with no checkpoint at all).
+#[test]
+fn sigterm_saves_a_checkpoint_like_ctrl_c() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--limit-train",
+        "6000",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--save",
+        "run.safetensors",
+    ];
+    let (code, out_text, err_text) = interrupt_with("TERM", "mnist_lenet", &args, tmp.path(), 1);
+    assert_eq!(code, Some(130), "{out_text}\n{err_text}");
+    assert!(
+        err_text.contains("training was interrupted after batch"),
+        "{err_text}"
+    );
+    let state = Checkpoint::load(&tmp.path().join("run.safetensors"))
+        .unwrap()
+        .training
+        .unwrap();
+    let partial = state.partial.expect("a mid-epoch checkpoint");
+    assert_eq!(state.optimizer.steps, partial.batches_done as u64);
 }
 
 #[test]
