@@ -12,8 +12,8 @@ use scratchnet_data::{load, load_or_download, BatchConfig, Dataset, Split};
 use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
 use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
 use scratchnet_train::{
-    Checkpoint, CheckpointError, FitOutcome, History, ModelFactory, Optimizer, PartialEpoch,
-    ProgressMode, TrainConfig, TrainError, Trainer,
+    check_writable, Checkpoint, CheckpointError, FitOutcome, History, ModelFactory, Optimizer,
+    PartialEpoch, ProgressMode, TrainConfig, TrainError, Trainer,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -166,15 +166,21 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
     ];
     check_no_aliases(&outputs, config.resume.as_deref())?;
     for (flag, path) in outputs {
-        if let Some(dir) = path.as_deref().and_then(Path::parent) {
+        let Some(path) = path.as_deref() else {
+            continue;
+        };
+        if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.is_dir() {
                 return Err(TrainError::config(format!(
                     "{flag} {}: the directory {} does not exist",
-                    path.as_deref().unwrap_or(dir).display(),
+                    path.display(),
                     dir.display()
                 )));
             }
         }
+        check_writable(path).map_err(|e| {
+            TrainError::config(format!("{flag} {}: cannot be written: {e}", path.display()))
+        })?;
     }
     Ok(())
 }
@@ -392,5 +398,32 @@ mod tests {
             "{err}"
         );
         check_config(&config(max_threads())).unwrap();
+    }
+
+    /// Issue 16: `--save` onto a directory, or with a name whose temporary sibling is too
+    /// long for the file system, is refused before training, not after an epoch.
+    #[test]
+    fn unwritable_outputs_are_refused_before_training() {
+        let dir = tempfile::tempdir().unwrap();
+        let long_name = dir.path().join("x".repeat(250));
+        for (path, why) in [
+            (dir.path().to_path_buf(), "directory"),
+            (long_name, "cannot be written"),
+        ] {
+            let config = RunConfig {
+                save: Some(path),
+                ..RunConfig::default()
+            };
+            let err = check_config(&config).unwrap_err().to_string();
+            assert!(
+                err.starts_with("invalid configuration: --save ") && err.contains(why),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "a probe was left behind"
+        );
     }
 }

@@ -35,6 +35,36 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Checks, without changing anything, that [`write_atomically`] could write `path`
+/// now: it is not a directory, and its temporary sibling can be created (the folder
+/// exists and is writable, the name is not too long) — which is then removed. For
+/// checking every output before a long run instead of failing after it.
+///
+/// # Errors
+/// The I/O error that writing would meet; [`io::ErrorKind::InvalidInput`] for a
+/// directory or a path without a file name.
+///
+/// ```
+/// let dir = std::env::temp_dir();
+/// assert!(scratchnet_train::check_writable(&dir.join("fine.bin")).is_ok());
+/// assert!(scratchnet_train::check_writable(&dir).is_err()); // a directory
+/// assert!(scratchnet_train::check_writable(&dir.join("no/such/dir/x")).is_err());
+/// ```
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a directory, not a file",
+        ));
+    }
+    let temp = temp_path(path)?;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)?;
+    fs::remove_file(&temp)
+}
+
 /// `dir/.name.tmp<pid>-<counter>`, beside `path`.
 fn temp_path(path: &Path) -> io::Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -45,7 +45,7 @@
 //! | [`ConfusionMatrix`] | `torchmetrics.ConfusionMatrix` | `confusion.rs` |
 //! | [`Checkpoint`], [`TrainingState`], [`PartialEpoch`], [`load_model`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
 //! | [`CheckpointError`], [`TensorProblem`] | — | `checkpoint_error.rs` |
-//! | [`write_atomically`] | — | `atomic_write.rs` |
+//! | [`write_atomically`], [`check_writable`] | — | `atomic_write.rs` |
 //! | [`models::lenet5`] | the LeNet-5 of the tutorials | `models.rs` |
 //! | [`TrainError`] | — | `error.rs` |
 
@@ -71,7 +71,7 @@ mod step;
 mod trainer;
 
 pub use adam::{Adam, AdamConfig};
-pub use atomic_write::write_atomically;
+pub use atomic_write::{check_writable, write_atomically};
 pub use checkpoint::{
     load_model, save_model, Checkpoint, PartialEpoch, TrainingState, LAYOUT_VERSION,
 };

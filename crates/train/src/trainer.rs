@@ -3,9 +3,9 @@
 use crate::data_parallel::has_state;
 use crate::progress::Progress;
 use crate::{
-    evaluate, train_step, Checkpoint, DataParallel, EpochMetrics, Evaluation, History, LrSchedule,
-    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SavedCheckpoint, SchedulePosition,
-    StepOutcome, TrainError,
+    check_writable, evaluate, train_step, Checkpoint, CheckpointError, DataParallel, EpochMetrics,
+    Evaluation, History, LrSchedule, ModelFactory, Optimizer, PartialEpoch, ProgressMode,
+    SavedCheckpoint, SchedulePosition, StepOutcome, TrainError,
 };
 use scratchnet_data::{Batch, BatchConfig, Batches, Split};
 use scratchnet_layers::Layer;
@@ -259,6 +259,13 @@ impl Trainer {
             return Err(TrainError::config("the training split is empty"));
         }
         let config = &self.config;
+        // A checkpoint that cannot be written fails now, not after the first epoch.
+        if let Some(path) = &config.save_path {
+            check_writable(path).map_err(|source| CheckpointError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
         let engine = match &self.factory {
             // Batch statistics (a model with buffers) need the whole batch at once, and
             // counters (dropout's) must advance on the model itself, once per batch.
