@@ -481,6 +481,7 @@ impl Checkpoint {
                 found: found.shape().to_vec(),
             });
         }
+        TensorProblem::check_values(name, found, false)?;
         Ok(found)
     }
 }
@@ -636,7 +637,8 @@ fn problem_name(problem: &TensorProblem) -> &str {
         TensorProblem::Missing { name, .. }
         | TensorProblem::Unexpected { name, .. }
         | TensorProblem::WrongShape { name, .. }
-        | TensorProblem::WrongDtype { name, .. } => name,
+        | TensorProblem::WrongDtype { name, .. }
+        | TensorProblem::Invalid { name, .. } => name,
     }
 }
 

@@ -36,6 +36,41 @@ pub enum TensorProblem {
         /// The checkpoint's type (`F64`, `BF16`, …).
         found: String,
     },
+    /// It holds NaN or infinite values (or, for an optimizer's running average of
+    /// squared gradients, negative ones): a model or optimizer that cannot be used.
+    Invalid {
+        /// Its name.
+        name: String,
+        /// How many of its values are invalid.
+        count: usize,
+        /// What they should be: `"finite"`, `"finite and ≥ 0"`.
+        rule: &'static str,
+    },
+}
+
+impl TensorProblem {
+    /// [`TensorProblem::Invalid`] for `tensor` if any value breaks `rule` (NaN and ±∞
+    /// always do; with `non_negative`, so do values below 0).
+    pub(crate) fn check_values(
+        name: &str,
+        tensor: &ndarray::ArrayD<f32>,
+        non_negative: bool,
+    ) -> Result<(), TensorProblem> {
+        let bad = |v: &&f32| !v.is_finite() || (non_negative && **v < 0.0);
+        let count = tensor.iter().filter(bad).count();
+        if count == 0 {
+            return Ok(());
+        }
+        Err(TensorProblem::Invalid {
+            name: name.to_string(),
+            count,
+            rule: if non_negative {
+                "finite and ≥ 0"
+            } else {
+                "finite"
+            },
+        })
+    }
 }
 
 impl fmt::Display for TensorProblem {
@@ -67,6 +102,10 @@ impl fmt::Display for TensorProblem {
                     "tensor {name} is stored as {found}, but only F32 can be loaded"
                 )
             }
+            Self::Invalid { name, count, rule } => write!(
+                f,
+                "tensor {name} has {count} value(s) that are not {rule} (a diverged or damaged model)"
+            ),
         }
     }
 }

@@ -68,7 +68,15 @@ impl OptimizerState {
                         found: tensor.shape().to_vec(),
                     })
                 }
-                Some(_) => {}
+                Some(_) => {
+                    // Second moments (Adam's `exp_avg_sq`) are averages of squares.
+                    let squares = name.ends_with("exp_avg_sq");
+                    if let Err(problem) =
+                        TensorProblem::check_values(&checkpoint_name, tensor, squares)
+                    {
+                        problems.push(problem);
+                    }
+                }
             }
         }
         if problems.is_empty() {

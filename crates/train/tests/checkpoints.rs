@@ -545,3 +545,48 @@ fn counters_round_trip_and_are_lenient_but_checked() {
         "{err}"
     );
 }
+
+/// Issue 16: a checkpoint whose weights hold a NaN (or whose Adam second moments are
+/// negative) is refused at load, naming the tensor, instead of training or predicting
+/// on garbage.
+#[test]
+fn non_finite_weights_and_negative_second_moments_are_refused_at_load() {
+    let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+    {
+        let mut params = model.parameters_mut();
+        let (_, conv1) = params
+            .iter_mut()
+            .find(|(n, _)| n == "conv1.weight")
+            .unwrap();
+        conv1.value[[0, 0, 2, 2]] = f32::NAN;
+    }
+    let bytes = Checkpoint::from_model(&model).to_bytes().unwrap();
+    let err = Checkpoint::from_bytes(&bytes)
+        .unwrap()
+        .apply_to(&mut lenet5(&mut StdRng::seed_from_u64(1)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("conv1.weight") && err.contains("not finite"),
+        "{err}"
+    );
+
+    let model = lenet5(&mut StdRng::seed_from_u64(0));
+    let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+    let mut state = adam.state();
+    assert!(state.tensors.is_empty(), "no step taken yet");
+    for (name, p) in model.parameters() {
+        let zeros = ndarray::ArrayD::<f32>::zeros(p.value.raw_dim());
+        state
+            .tensors
+            .insert(format!("{name}.exp_avg"), zeros.clone());
+        state.tensors.insert(format!("{name}.exp_avg_sq"), zeros);
+    }
+    state.steps = 1;
+    state.tensors.get_mut("fc3.bias.exp_avg_sq").unwrap()[[3]] = -1.0;
+    let err = adam.load_state(state, &model).unwrap_err().to_string();
+    assert!(
+        err.contains("fc3.bias.exp_avg_sq") && err.contains("≥ 0"),
+        "{err}"
+    );
+}
