@@ -1037,7 +1037,8 @@ pub fn gemm_abt(
         let a_max = a_offsets.iter().copied().max().unwrap_or(0);
         let b_max = b_offsets.iter().copied().max().unwrap_or(0);
         for seg in segments {
-            let fits = |max: usize, data: &[f32]| max.checked_add(len).is_some_and(|e| e <= data.len());
+            let fits =
+                |max: usize, data: &[f32]| max.checked_add(len).is_some_and(|e| e <= data.len());
             assert!(fits(a_max, seg.a), "a row of A runs past its slice");
             assert!(fits(b_max, seg.b), "a row of B runs past its slice");
         }

@@ -461,12 +461,7 @@ mod avx2 {
     /// Safe in itself (every access stays inside the slices); callers without
     /// AVX2 and FMA enabled need `unsafe` and a CPU that has them.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn max_2x2_row(
-        r0: &[f32],
-        r1: &[f32],
-        out: &mut [f32],
-        codes: &mut [u8],
-    ) -> usize {
+    pub(super) fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [u8]) -> usize {
         let n = out
             .len()
             .min(codes.len())
