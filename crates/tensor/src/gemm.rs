@@ -491,7 +491,8 @@ unsafe fn portable_driver<A: ARows, B: BRows>(
     const NB: usize = 16;
     for i in 0..m {
         let arow = a.row(i);
-        let crow = c.wrapping_add(i * ldc);
+        // SAFETY: row `i < m` of C starts inside C (the caller's contract).
+        let crow = unsafe { c.add(i * ldc) };
         let mut j0 = 0;
         while j0 < n {
             let w = NB.min(n - j0);
@@ -576,7 +577,8 @@ mod avx2 {
             Init::Overwrite => {}
             Init::Accumulate => {
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let cp = c.wrapping_add((i0 + i) * ldc + j0);
+                    // SAFETY: `(i0 + i, j0)` is inside C (the caller's contract).
+                    let cp = unsafe { c.add((i0 + i) * ldc + j0) };
                     for (v, x) in row.iter_mut().enumerate() {
                         // SAFETY: the caller guarantees the `MR × w` block of C at
                         // `(i0, j0)` readable when accumulating; vector `v` covers
@@ -608,7 +610,8 @@ mod avx2 {
             }
         }
         for (i, row) in acc.iter().enumerate() {
-            let cp = c.wrapping_add((i0 + i) * ldc + j0);
+            // SAFETY: `(i0 + i, j0)` is inside C (the caller's contract).
+            let cp = unsafe { c.add((i0 + i) * ldc + j0) };
             for (v, x) in row.iter().enumerate() {
                 // SAFETY: as for the loads above, with C writable.
                 unsafe {
@@ -653,7 +656,8 @@ mod avx2 {
         acc: &mut [[__m256; NV]; MR],
     ) {
         for kk in 0..k {
-            let bp = b.row(kk).wrapping_add(j0);
+            // SAFETY: `B[kk, j0]` is inside `b` (`kk < k`, the caller's contract).
+            let bp = unsafe { b.row(kk).add(j0) };
             let mut bv = [_mm256_setzero_ps(); NV];
             for (v, x) in bv.iter_mut().enumerate() {
                 // SAFETY: columns `j0..j0 + w` of row `kk < k` of `b` are readable
@@ -856,6 +860,8 @@ mod avx2 {
         for seg in segments {
             let mut ap = [std::ptr::null::<f32>(); MR];
             let mut bp = [std::ptr::null::<f32>(); NR];
+            // `wrapping_add`: when `len` is 0 the offsets are not checked and
+            // may point past the slice (nothing is read through them then).
             for (i, p) in ap.iter_mut().enumerate() {
                 *p = seg.a.as_ptr().wrapping_add(a_off[i]);
             }
@@ -946,7 +952,8 @@ mod avx2 {
                     let rows = mr.min(m - i0);
                     let a = &a_off[i0..i0 + rows];
                     let b = &b_off[j0..j0 + cols];
-                    let cp = c.wrapping_add(i0 * ldc + j0);
+                    // SAFETY: `(i0, j0)` is inside C (`i0 < m`, `j0 < n`).
+                    let cp = unsafe { c.add(i0 * ldc + j0) };
                     macro_rules! go {
                         ($($r:literal),*) => {
                             match (rows, cols) {
