@@ -19,6 +19,7 @@
 //! allocation per call, and blocks sized for these matrices.
 
 use rayon::prelude::*;
+use std::marker::PhantomData;
 
 mod sealed {
     /// Only this module's operand types may be handed to the kernels, which trust their bounds.
@@ -48,37 +49,76 @@ pub trait ARows: sealed::Sealed + Sync {
     fn dims(&self) -> [usize; 2];
 }
 
-/// A strided matrix: element `(i, j)` at `ptr + i·row_stride + j·col_stride`.
+/// A strided matrix: element `(i, j)` at `data[i·row_stride + j·col_stride]`,
+/// borrowing `data` for `'a`, so it cannot outlive the slice it reads.
+///
+/// A `Strided` built from a vector that is dropped before the product runs
+/// does not compile:
+///
+/// ```compile_fail,E0597
+/// use scratchnet_tensor::gemm::{gemm, Init, Strided};
+/// let b = [5.0f32, 6.0, 7.0, 8.0];
+/// let a_op = {
+///     let a = vec![1.0f32, 2.0, 3.0, 4.0];
+///     Strided::new(&a, 2, 2, 2, 1)
+/// }; // `a` is freed here, while `a_op` still points into it
+/// let mut c = [0.0f32; 4];
+/// gemm(2, 2, 2, &a_op, &Strided::new(&b, 2, 2, 2, 1), &mut c, 2, Init::Overwrite);
+/// ```
+///
+/// while the same program with the vector kept alive does, and multiplies:
+///
+/// ```
+/// use scratchnet_tensor::gemm::{gemm, Init, Strided};
+/// let b = [5.0f32, 6.0, 7.0, 8.0];
+/// let a = vec![1.0f32, 2.0, 3.0, 4.0];
+/// let a_op = {
+///     Strided::new(&a, 2, 2, 2, 1)
+/// };
+/// let mut c = [0.0f32; 4];
+/// gemm(2, 2, 2, &a_op, &Strided::new(&b, 2, 2, 2, 1), &mut c, 2, Init::Overwrite);
+/// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+/// ```
 #[derive(Clone, Copy, Debug)]
-pub struct Strided {
+pub struct Strided<'a> {
     ptr: *const f32,
     rows: usize,
     cols: usize,
     row_stride: usize,
     col_stride: usize,
+    data: PhantomData<&'a [f32]>,
 }
 
-// SAFETY: a `Strided` is only built from a shared slice and only read.
-unsafe impl Sync for Strided {}
-unsafe impl Send for Strided {}
-impl sealed::Sealed for Strided {}
+// SAFETY: a `Strided<'a>` only reads through `ptr`, which points into a
+// `&'a [f32]` it borrows for its whole life (`data`); sharing or sending it is
+// sharing or sending that `&[f32]`, which is `Send` and `Sync`.
+unsafe impl Sync for Strided<'_> {}
+// SAFETY: as for `Sync` above.
+unsafe impl Send for Strided<'_> {}
+impl sealed::Sealed for Strided<'_> {}
 
-impl Strided {
+impl<'a> Strided<'a> {
     /// Views `data` as an `rows × cols` matrix with the given strides.
     ///
     /// # Panics
-    /// If the last element lies outside `data`.
+    /// If the last element lies outside `data` (or its index overflows `usize`).
     #[track_caller]
     pub fn new(
-        data: &[f32],
+        data: &'a [f32],
         rows: usize,
         cols: usize,
         row_stride: usize,
         col_stride: usize,
     ) -> Self {
         if rows > 0 && cols > 0 {
-            let last = (rows - 1) * row_stride + (cols - 1) * col_stride;
-            assert!(last < data.len(), "matrix does not fit its slice");
+            let last = (rows - 1)
+                .checked_mul(row_stride)
+                .zip((cols - 1).checked_mul(col_stride))
+                .and_then(|(r, c)| r.checked_add(c));
+            assert!(
+                last.is_some_and(|last| last < data.len()),
+                "matrix does not fit its slice"
+            );
         }
         Self {
             ptr: data.as_ptr(),
@@ -86,11 +126,12 @@ impl Strided {
             cols,
             row_stride,
             col_stride,
+            data: PhantomData,
         }
     }
 }
 
-impl BRows for Strided {
+impl BRows for Strided<'_> {
     #[inline(always)]
     fn row(&self, k: usize) -> *const f32 {
         self.ptr.wrapping_add(k * self.row_stride)
@@ -103,7 +144,7 @@ impl BRows for Strided {
     }
 }
 
-impl ARows for Strided {
+impl ARows for Strided<'_> {
     #[inline(always)]
     fn row(&self, i: usize) -> *const f32 {
         self.ptr.wrapping_add(i * self.row_stride)
@@ -126,8 +167,11 @@ pub struct OffsetRows<'a> {
     cols: usize,
 }
 
-// SAFETY: built from a shared slice borrowed for `'a`, and only read.
+// SAFETY: `ptr` points into the `&'a [f32]` the value was built from (its
+// lifetime is `offsets`'), and is only read: sharing or sending an `OffsetRows`
+// is sharing or sending that `&[f32]`, which is `Send` and `Sync`.
 unsafe impl Sync for OffsetRows<'_> {}
+// SAFETY: as for `Sync` above.
 unsafe impl Send for OffsetRows<'_> {}
 impl sealed::Sealed for OffsetRows<'_> {}
 
@@ -141,7 +185,7 @@ impl<'a> OffsetRows<'a> {
         if cols > 0 {
             let max = offsets.iter().copied().max().unwrap_or(0);
             assert!(
-                offsets.is_empty() || max + cols <= data.len(),
+                offsets.is_empty() || max.checked_add(cols).is_some_and(|end| end <= data.len()),
                 "a row runs past the end of its slice"
             );
         }
@@ -191,8 +235,11 @@ pub struct Gathered<'a> {
     col_offsets: &'a [usize],
 }
 
-// SAFETY: built from a shared slice borrowed for `'a`, and only read.
+// SAFETY: `ptr` points into the `&'a [f32]` the value was built from (its
+// lifetime is the offsets'), and is only read: sharing or sending a `Gathered`
+// is sharing or sending that `&[f32]`, which is `Send` and `Sync`.
 unsafe impl Sync for Gathered<'_> {}
+// SAFETY: as for `Sync` above.
 unsafe impl Send for Gathered<'_> {}
 impl sealed::Sealed for Gathered<'_> {}
 
@@ -204,7 +251,10 @@ impl<'a> Gathered<'a> {
     #[track_caller]
     pub fn new(data: &'a [f32], row_offsets: &'a [usize], col_offsets: &'a [usize]) -> Self {
         if let (Some(r), Some(c)) = (row_offsets.iter().max(), col_offsets.iter().max()) {
-            assert!(r + c < data.len(), "an element lies outside the slice");
+            assert!(
+                r.checked_add(*c).is_some_and(|last| last < data.len()),
+                "an element lies outside the slice"
+            );
         }
         Self {
             ptr: data.as_ptr(),
@@ -336,7 +386,7 @@ fn check<A: ARows, B: BRows>(
     init: Init,
 ) {
     assert!(n <= ldc || m == 1, "ldc is smaller than N");
-    assert!((m - 1) * ldc + n <= c.len(), "C is too short for its shape");
+    assert!(c_fits(m, n, ldc, c.len()), "C is too short for its shape");
     if k > 0 {
         let [ar, ac] = a.dims();
         assert!(ar >= m && ac >= k, "A is smaller than M×K");
@@ -353,6 +403,15 @@ fn check<A: ARows, B: BRows>(
             "the bias has fewer entries than C has rows"
         );
     }
+}
+
+/// Whether `M` rows of `N` columns with row stride `ldc` fit in `len` floats
+/// (false when the extent `(M − 1)·ldc + N` overflows `usize`); `m, n > 0`.
+fn c_fits(m: usize, n: usize, ldc: usize, len: usize) -> bool {
+    (m - 1)
+        .checked_mul(ldc)
+        .and_then(|start| start.checked_add(n))
+        .is_some_and(|end| end <= len)
 }
 
 /// `A` with its first `by` rows skipped.
@@ -398,12 +457,13 @@ pub(crate) unsafe fn gemm_unchecked<A: ARows, B: BRows>(
     #[cfg(target_arch = "x86_64")]
     {
         if crate::simd::has_avx2_fma() {
-            // The CPU has AVX2 and FMA (checked just now); the operands are as
-            // this function's caller guarantees.
-            return avx2::driver(m, n, k, a, b, c, ldc, init);
+            // SAFETY: the CPU has AVX2 and FMA (checked just now); the operands
+            // are as this function's caller guarantees.
+            return unsafe { avx2::driver(m, n, k, a, b, c, ldc, init) };
         }
     }
-    portable_driver(m, n, k, a, b, c, ldc, init)
+    // SAFETY: the operands are as this function's caller guarantees.
+    unsafe { portable_driver(m, n, k, a, b, c, ldc, init) }
 }
 
 /// Splits `len` into `ceil(len / max)` nearly equal blocks; returns (block count, block size).
@@ -431,7 +491,8 @@ unsafe fn portable_driver<A: ARows, B: BRows>(
     const NB: usize = 16;
     for i in 0..m {
         let arow = a.row(i);
-        let crow = c.add(i * ldc);
+        // SAFETY: row `i < m` of C starts inside C (the caller's contract).
+        let crow = unsafe { c.add(i * ldc) };
         let mut j0 = 0;
         while j0 < n {
             let w = NB.min(n - j0);
@@ -440,20 +501,25 @@ unsafe fn portable_driver<A: ARows, B: BRows>(
                 Init::Overwrite => {}
                 Init::Accumulate => {
                     for (j, v) in acc.iter_mut().enumerate().take(w) {
-                        *v = *crow.add(j0 + j);
+                        // SAFETY: `(i, j0 + j)` is inside C (`i < m`, `j0 + j < n`),
+                        // which the caller guarantees readable when accumulating.
+                        *v = unsafe { *crow.add(j0 + j) };
                     }
                 }
                 Init::RowBias(bias) => acc = [bias[i]; NB],
             }
             for kk in 0..k {
-                let av = *arow.add(a.col_offset(kk));
-                let brow = b.row(kk).add(j0);
+                // SAFETY: `A[i, kk]` and `B[kk, j0..j0 + w]` are inside their
+                // operands (`i < m`, `kk < k`, `j0 + w ≤ n`), as the caller guarantees.
+                let (av, brow) = unsafe { (*arow.add(a.col_offset(kk)), b.row(kk).add(j0)) };
                 for (j, v) in acc.iter_mut().enumerate().take(w) {
-                    *v = av.mul_add(*brow.add(j), *v);
+                    // SAFETY: as just above; `j < w`.
+                    *v = av.mul_add(unsafe { *brow.add(j) }, *v);
                 }
             }
             for (j, v) in acc.iter().enumerate().take(w) {
-                *crow.add(j0 + j) = *v;
+                // SAFETY: `(i, j0 + j)` is inside C, which the caller guarantees writable.
+                unsafe { *crow.add(j0 + j) = *v };
             }
             j0 += NB;
         }
@@ -465,18 +531,15 @@ mod avx2 {
     use super::{balanced, ARows, BRows, Init};
     use std::arch::x86_64::*;
 
-    /// Lane mask with the first `n` (1..=8) lanes on.
-    ///
-    /// # Safety
-    /// The CPU has AVX2 (it reads nothing but its own constant).
+    /// Lane mask with the first `n` (1..=8) lanes on. (Callers without AVX2
+    /// and FMA enabled need `unsafe` and a CPU that has them.)
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tail_mask(n: usize) -> __m256i {
+    fn tail_mask(n: usize) -> __m256i {
         const IDX: [i32; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
-        _mm256_cmpgt_epi32(
-            _mm256_set1_epi32(n as i32),
-            _mm256_loadu_si256(IDX.as_ptr().cast()),
-        )
+        // SAFETY: `IDX` is 8 `i32`s, the 32 bytes an unaligned load reads.
+        let idx = unsafe { _mm256_loadu_si256(IDX.as_ptr().cast()) };
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx)
     }
 
     /// One `MR × 8·NV` block of C at `(i0, j0)`; `w` (≤ 8·NV, > 8·(NV−1)) valid
@@ -514,12 +577,19 @@ mod avx2 {
             Init::Overwrite => {}
             Init::Accumulate => {
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let cp = c.add((i0 + i) * ldc + j0);
+                    // SAFETY: `(i0 + i, j0)` is inside C (the caller's contract).
+                    let cp = unsafe { c.add((i0 + i) * ldc + j0) };
                     for (v, x) in row.iter_mut().enumerate() {
-                        *x = if v + 1 < NV || full {
-                            _mm256_loadu_ps(cp.add(8 * v))
-                        } else {
-                            _mm256_maskload_ps(cp.add(8 * v), mask)
+                        // SAFETY: the caller guarantees the `MR × w` block of C at
+                        // `(i0, j0)` readable when accumulating; vector `v` covers
+                        // columns `8v..8v + 8`, all below `w` except in the last
+                        // vector of a partial block, read through `mask` (lanes < w).
+                        *x = unsafe {
+                            if v + 1 < NV || full {
+                                _mm256_loadu_ps(cp.add(8 * v))
+                            } else {
+                                _mm256_maskload_ps(cp.add(8 * v), mask)
+                            }
                         };
                     }
                 }
@@ -530,18 +600,26 @@ mod avx2 {
                 }
             }
         }
-        if full {
-            rank_one_updates::<MR, NV, true, A, B>(k, a, &arow, b, j0, mask, &mut acc);
-        } else {
-            rank_one_updates::<MR, NV, false, A, B>(k, a, &arow, b, j0, mask, &mut acc);
+        // SAFETY: `arow` holds the starts of rows `i0..i0 + MR` of `a`, and
+        // this function's caller guarantees the rest of `rank_one_updates`'s contract.
+        unsafe {
+            if full {
+                rank_one_updates::<MR, NV, true, A, B>(k, a, &arow, b, j0, mask, &mut acc);
+            } else {
+                rank_one_updates::<MR, NV, false, A, B>(k, a, &arow, b, j0, mask, &mut acc);
+            }
         }
         for (i, row) in acc.iter().enumerate() {
-            let cp = c.add((i0 + i) * ldc + j0);
+            // SAFETY: `(i0 + i, j0)` is inside C (the caller's contract).
+            let cp = unsafe { c.add((i0 + i) * ldc + j0) };
             for (v, x) in row.iter().enumerate() {
-                if v + 1 < NV || full {
-                    _mm256_storeu_ps(cp.add(8 * v), *x);
-                } else {
-                    _mm256_maskstore_ps(cp.add(8 * v), mask, *x);
+                // SAFETY: as for the loads above, with C writable.
+                unsafe {
+                    if v + 1 < NV || full {
+                        _mm256_storeu_ps(cp.add(8 * v), *x);
+                    } else {
+                        _mm256_maskstore_ps(cp.add(8 * v), mask, *x);
+                    }
                 }
             }
         }
@@ -578,18 +656,26 @@ mod avx2 {
         acc: &mut [[__m256; NV]; MR],
     ) {
         for kk in 0..k {
-            let bp = b.row(kk).add(j0);
+            // SAFETY: `B[kk, j0]` is inside `b` (`kk < k`, the caller's contract).
+            let bp = unsafe { b.row(kk).add(j0) };
             let mut bv = [_mm256_setzero_ps(); NV];
             for (v, x) in bv.iter_mut().enumerate() {
-                *x = if v + 1 < NV || FULL {
-                    _mm256_loadu_ps(bp.add(8 * v))
-                } else {
-                    _mm256_maskload_ps(bp.add(8 * v), mask)
+                // SAFETY: columns `j0..j0 + w` of row `kk < k` of `b` are readable
+                // (the caller's contract); vector `v` covers `8v..8v + 8`, past `w`
+                // only in the last vector when not `FULL`, read through `mask`.
+                *x = unsafe {
+                    if v + 1 < NV || FULL {
+                        _mm256_loadu_ps(bp.add(8 * v))
+                    } else {
+                        _mm256_maskload_ps(bp.add(8 * v), mask)
+                    }
                 };
             }
             let ak = a.col_offset(kk);
             for i in 0..MR {
-                let av = _mm256_broadcast_ss(&*arow[i].add(ak));
+                // SAFETY: `arow[i] + ak` is `A[i0 + i, kk]` with `kk < k`, readable
+                // by the caller's contract.
+                let av = _mm256_broadcast_ss(unsafe { &*arow[i].add(ak) });
                 for v in 0..NV {
                     acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
                 }
@@ -721,25 +807,28 @@ mod avx2 {
             let mut i0 = 0;
             while i0 < m {
                 let rows = mr.min(m - i0);
-                run_block!(
-                    (mr_max, nv_max),
-                    rows,
-                    nv,
-                    (k, a, i0, b, j0, w, c, ldc, init)
-                );
+                // SAFETY: the block `(i0, j0)` of `rows × w` lies inside the
+                // `m × n` product whose operands the caller vouches for, and
+                // `block_shape` has a kernel for every `(rows, nv)` it is given.
+                unsafe {
+                    run_block!(
+                        (mr_max, nv_max),
+                        rows,
+                        nv,
+                        (k, a, i0, b, j0, w, c, ldc, init)
+                    )
+                };
                 i0 += rows;
             }
             j0 += nb;
         }
     }
 
-    /// Sum of the 8 lanes, in a fixed order.
-    ///
-    /// # Safety
-    /// The CPU has AVX2 (it reads nothing but its argument).
+    /// Sum of the 8 lanes, in a fixed order. (Callers without AVX2 and FMA
+    /// enabled need `unsafe` and a CPU that has them.)
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn hsum(v: __m256) -> f32 {
+    fn hsum(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
@@ -771,20 +860,25 @@ mod avx2 {
         for seg in segments {
             let mut ap = [std::ptr::null::<f32>(); MR];
             let mut bp = [std::ptr::null::<f32>(); NR];
+            // `wrapping_add`: when `len` is 0 the offsets are not checked and
+            // may point past the slice (nothing is read through them then).
             for (i, p) in ap.iter_mut().enumerate() {
-                *p = seg.a.as_ptr().add(a_off[i]);
+                *p = seg.a.as_ptr().wrapping_add(a_off[i]);
             }
             for (j, p) in bp.iter_mut().enumerate() {
-                *p = seg.b.as_ptr().add(b_off[j]);
+                *p = seg.b.as_ptr().wrapping_add(b_off[j]);
             }
             let mut l = 0;
             while l < full {
                 let mut bv = [_mm256_setzero_ps(); NR];
                 for (j, v) in bv.iter_mut().enumerate() {
-                    *v = _mm256_loadu_ps(bp[j].add(l));
+                    // SAFETY: row `b_off[j]` of the segment holds `len` floats
+                    // (the caller's contract) and `l + 8 ≤ full ≤ len`.
+                    *v = unsafe { _mm256_loadu_ps(bp[j].add(l)) };
                 }
                 for i in 0..MR {
-                    let av = _mm256_loadu_ps(ap[i].add(l));
+                    // SAFETY: as for B, with row `a_off[i]`.
+                    let av = unsafe { _mm256_loadu_ps(ap[i].add(l)) };
                     for j in 0..NR {
                         acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
                     }
@@ -794,10 +888,12 @@ mod avx2 {
             if full < len {
                 let mut bv = [_mm256_setzero_ps(); NR];
                 for (j, v) in bv.iter_mut().enumerate() {
-                    *v = _mm256_maskload_ps(bp[j].add(l), mask);
+                    // SAFETY: `mask` has the `len − l` lanes that are left in the row on.
+                    *v = unsafe { _mm256_maskload_ps(bp[j].add(l), mask) };
                 }
                 for i in 0..MR {
-                    let av = _mm256_maskload_ps(ap[i].add(l), mask);
+                    // SAFETY: as for B.
+                    let av = unsafe { _mm256_maskload_ps(ap[i].add(l), mask) };
                     for j in 0..NR {
                         acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
                     }
@@ -806,8 +902,10 @@ mod avx2 {
         }
         for (i, row) in acc.iter().enumerate() {
             for (j, v) in row.iter().enumerate() {
-                let out = c.add(i * ldc + j);
                 let sum = hsum(*v);
+                // SAFETY: `(i, j)` is inside the `MR × NR` block of C at `c`,
+                // writable and, when accumulating, readable (the caller's contract).
+                let out = unsafe { &mut *c.add(i * ldc + j) };
                 *out = if accumulate {
                     *out + sum
                 } else {
@@ -854,7 +952,8 @@ mod avx2 {
                     let rows = mr.min(m - i0);
                     let a = &a_off[i0..i0 + rows];
                     let b = &b_off[j0..j0 + cols];
-                    let cp = c.add(i0 * ldc + j0);
+                    // SAFETY: `(i0, j0)` is inside C (`i0 < m`, `j0 < n`).
+                    let cp = unsafe { c.add(i0 * ldc + j0) };
                     macro_rules! go {
                         ($($r:literal),*) => {
                             match (rows, cols) {
@@ -864,7 +963,9 @@ mod avx2 {
                             }
                         };
                     }
-                    go!(1, 2, 3, 4, 5, 6);
+                    // SAFETY: the `rows × cols` block at `(i0, j0)` is inside C
+                    // and its rows inside the segments, as the caller guarantees.
+                    unsafe { go!(1, 2, 3, 4, 5, 6) };
                     i0 += rows;
                 }
                 j0 += cols;
@@ -932,7 +1033,7 @@ pub fn gemm_abt(
     if m == 0 || n == 0 {
         return;
     }
-    assert!((m - 1) * ldc + n <= c.len(), "C is too short for its shape");
+    assert!(c_fits(m, n, ldc, c.len()), "C is too short for its shape");
     if let Some(bias) = col_bias {
         assert!(
             bias.len() >= n,
@@ -943,8 +1044,10 @@ pub fn gemm_abt(
         let a_max = a_offsets.iter().copied().max().unwrap_or(0);
         let b_max = b_offsets.iter().copied().max().unwrap_or(0);
         for seg in segments {
-            assert!(a_max + len <= seg.a.len(), "a row of A runs past its slice");
-            assert!(b_max + len <= seg.b.len(), "a row of B runs past its slice");
+            let fits =
+                |max: usize, data: &[f32]| max.checked_add(len).is_some_and(|e| e <= data.len());
+            assert!(fits(a_max, seg.a), "a row of A runs past its slice");
+            assert!(fits(b_max, seg.b), "a row of B runs past its slice");
         }
     }
     #[cfg(target_arch = "x86_64")]

@@ -26,6 +26,8 @@
 //! shape that [`window::Window2d::output_size`] accepted. They assume shapes
 //! were checked by the caller (the layers do this) and document their panics.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod activation;
 pub mod conv;
 pub mod dense;

@@ -15,7 +15,8 @@ pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx2_fma() {
-            // SAFETY: AVX2 is available; both slices hold n floats.
+            // SAFETY: the CPU has AVX2 and FMA (checked just now), all that
+            // `add_assign_avx2` needs.
             unsafe { add_assign_avx2(dst, src) };
             return;
         }
@@ -27,7 +28,7 @@ pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn add_assign_avx2(dst: &mut [f32], src: &[f32]) {
+fn add_assign_avx2(dst: &mut [f32], src: &[f32]) {
     // The plain loop, compiled for AVX2: LLVM vectorises it 8 lanes wide.
     for (d, s) in dst.iter_mut().zip(src) {
         *d += s;

@@ -345,7 +345,8 @@ impl Update {
         #[cfg(target_arch = "x86_64")]
         {
             if avx2_fma_available() {
-                // SAFETY: the CPU has AVX2 (and FMA, which Rust never uses on its own).
+                // SAFETY: the CPU has AVX2 (checked just now), the only thing
+                // `chunk_avx2` needs. (It enables no FMA: Rust would not fuse on its own.)
                 return unsafe { self.chunk_avx2(weights, grads, exp_avg, exp_avg_sq) };
             }
         }
@@ -353,8 +354,10 @@ impl Update {
     }
 
     #[cfg(target_arch = "x86_64")]
+    /// [`Self::chunk_plain`] compiled for AVX2. Callers without AVX2 enabled
+    /// need `unsafe` and a CPU that has it.
     #[target_feature(enable = "avx2")]
-    unsafe fn chunk_avx2(
+    fn chunk_avx2(
         &self,
         weights: &mut [f32],
         grads: &[f32],

@@ -50,6 +50,7 @@
 //! | [`TrainError`] | — | `error.rs` |
 
 #![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod adam;
 mod atomic_write;
