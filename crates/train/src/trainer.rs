@@ -259,6 +259,14 @@ impl Trainer {
             return Err(TrainError::config("the training split is empty"));
         }
         let config = &self.config;
+        // The schedule counts steps in a u64: a run too long to count would wrap.
+        let steps_per_epoch = train.len().div_ceil(config.batch.batch_size) as u64;
+        if steps_per_epoch.checked_mul(config.epochs as u64).is_none() {
+            return Err(TrainError::config(format!(
+                "{} epochs of {steps_per_epoch} steps is more steps than can be counted",
+                config.epochs
+            )));
+        }
         // A checkpoint that cannot be written fails now, not after the first epoch.
         if let Some(path) = &config.save_path {
             check_writable(path).map_err(|source| CheckpointError::Write {

@@ -982,3 +982,24 @@ fn a_diverged_model_never_overwrites_a_good_checkpoint() {
         .apply_to(&mut model)
         .unwrap();
 }
+
+/// Issue 16: `--epochs 576460752303423489` used to wrap the step count (to 32 steps)
+/// and train nothing; such a run is refused.
+#[test]
+fn a_run_too_long_to_count_its_steps_is_refused() {
+    let (train, test) = (synthetic(320, 1), synthetic(10, 2));
+    let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+    let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+    // 320 steps an epoch (batch 1): 576,460,752,303,423,489 of them overflow a u64.
+    let mut long = config(576_460_752_303_423_489);
+    long.batch.batch_size = 1;
+    let err = Trainer::new(long)
+        .unwrap()
+        .fit(&mut model, &mut adam, &train, &test, History::new())
+        .unwrap_err();
+    assert!(matches!(err, TrainError::Config(_)), "{err}");
+    assert!(
+        err.to_string().contains("576460752303423489 epochs"),
+        "{err}"
+    );
+}
