@@ -6,7 +6,8 @@ use crate::{
     Schedule, ScheduleKind, TrainFlags,
 };
 use scratchnet_data::DatasetKind;
-use scratchnet_train::{ProgressMode, StopFlag, TrainError};
+use scratchnet_train::{Interruption, ProgressMode, StopFlag, TrainError};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,7 +30,8 @@ pub struct Job {
 ///
 /// The first Ctrl-C stops after the current batch with a checkpoint that resumes
 /// exactly there; a second exits at once without writing (the last checkpoint stays
-/// intact).
+/// intact), unless that checkpoint is already being written: then it is finished and
+/// reported as after one Ctrl-C.
 pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
     let kernels = match use_kernels(flags.kernels) {
         Ok(kernels) => kernels,
@@ -83,24 +85,31 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         plot: flags.plot,
         predictions: flags.predictions,
         progress: ProgressMode::Auto,
-        stop,
+        stop: stop.clone(),
     };
-    exit_code(run(&config).map(|_| ()))
+    exit_code(run(&config).map(|_| ()), &stop)
 }
 
-/// A flag that the first Ctrl-C raises; the second exits at once with code 130.
+/// A flag that the first Ctrl-C (or SIGTERM) raises. A second one exits at once with
+/// code 130 if training has not yet reached its stopping point — then no checkpoint of
+/// this stop is written and nothing more is printed; once the checkpoint is being
+/// written, it waits for it (see [`StopFlag`] for who wins the race).
 fn stop_on_ctrl_c() -> StopFlag {
     let stop = StopFlag::new();
     let handler_flag = stop.clone();
     if let Err(e) = ctrlc::set_handler(move || {
-        if handler_flag.is_raised() {
-            eprintln!("interrupted again: exiting without saving");
+        match handler_flag.interrupt() {
+        Interruption::Stop => eprintln!(
+            "interrupted: stopping after the current batch and saving a checkpoint (Ctrl-C again to quit at once)"
+        ),
+        Interruption::ExitNow => {
+            eprintln!("interrupted again: exiting without saving (an earlier checkpoint stays as it was)");
             std::process::exit(130);
         }
-        eprintln!(
-            "interrupted: stopping after the current batch and saving a checkpoint (Ctrl-C again to quit at once)"
-        );
-        handler_flag.raise();
+        Interruption::Finishing => eprintln!(
+            "interrupted again: the checkpoint or reports are being written; exiting when they are complete"
+        ),
+    }
     }) {
         eprintln!("warning: cannot handle Ctrl-C: {e}");
     }
@@ -108,8 +117,16 @@ fn stop_on_ctrl_c() -> StopFlag {
 }
 
 /// 0 for success; 130 for an interruption, after printing the command that resumes
-/// it; 1 for an error, after printing it.
-fn exit_code(outcome: Result<(), TrainError>) -> ExitCode {
+/// it; 1 for an error, after printing it. Prints nothing, and waits for the exit, when
+/// a second Ctrl-C already chose to exit without saving.
+fn exit_code(outcome: Result<(), TrainError>, stop: &StopFlag) -> ExitCode {
+    if !stop.finish() {
+        // The Ctrl-C handler is exiting the process with code 130 after saying that
+        // nothing was saved: nothing may be printed after that.
+        loop {
+            std::thread::park();
+        }
+    }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ TrainError::Interrupted { .. }) => {
@@ -119,7 +136,7 @@ fn exit_code(outcome: Result<(), TrainError>) -> ExitCode {
                 ..
             } = &e
             {
-                let args: Vec<String> = std::env::args().collect();
+                let args: Vec<OsString> = std::env::args_os().collect();
                 eprintln!("resume with: {}", resume_command(&args, path));
             }
             ExitCode::from(130)

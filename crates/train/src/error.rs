@@ -74,7 +74,7 @@ pub enum TrainError {
         },
         match .checkpoint {
             Some(path) => format!("the checkpoint {} resumes from there", path.display()),
-            None => "no checkpoint was saved (no save path)".to_string(),
+            None => "no checkpoint was saved".to_string(),
         }
     )]
     Interrupted {
@@ -84,7 +84,8 @@ pub enum TrainError {
         batch: usize,
         /// Number of batches in the epoch.
         batches: usize,
-        /// The checkpoint written at the stop, if a save path was set.
+        /// The checkpoint written at the stop: `None` without a save path, or when a
+        /// second interruption chose to exit at once ([`StopFlag::finish`](crate::StopFlag::finish)).
         checkpoint: Option<PathBuf>,
     },
     /// A setting is out of range or settings contradict each other.

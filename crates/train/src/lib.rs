@@ -36,7 +36,8 @@
 //! | [`Sgd`], [`SgdConfig`] | `torch.optim.SGD` | `sgd.rs` |
 //! | [`Adam`], [`AdamConfig`] | `torch.optim.Adam`, `torch.optim.AdamW` | `adam.rs` |
 //! | [`LrSchedule`], [`SchedulePosition`] | `StepLR`, `CosineAnnealingLR` | `schedule.rs` |
-//! | [`Trainer`], [`TrainConfig`], [`FitOutcome`], [`StopFlag`] | the usual training loop | `trainer.rs` |
+//! | [`Trainer`], [`TrainConfig`], [`FitOutcome`] | the usual training loop | `trainer.rs` |
+//! | [`StopFlag`], [`Interruption`] | Ctrl-C: stop after this batch; a second one exits or waits for the checkpoint | `stop_flag.rs` |
 //! | [`DataParallel`], [`ModelFactory`] | `DataParallel` on CPU threads | `data_parallel.rs` |
 //! | [`evaluate`], [`Evaluation`] | the usual `torch.no_grad()` loop | `evaluate.rs` |
 //! | (crate-private) logits, arg-max, correct count | `logits.argmax(1) == y` | `predictions.rs` |
@@ -69,6 +70,7 @@ mod progress;
 mod schedule;
 mod sgd;
 mod step;
+mod stop_flag;
 mod trainer;
 
 pub use adam::{Adam, AdamConfig};
@@ -88,4 +90,5 @@ pub use progress::ProgressMode;
 pub use schedule::{LrSchedule, SchedulePosition};
 pub use sgd::{Sgd, SgdConfig};
 pub use step::{train_step, StepOutcome};
-pub use trainer::{EpochCallback, FitOutcome, StopFlag, TrainConfig, Trainer};
+pub use stop_flag::{Interruption, StopFlag};
+pub use trainer::{EpochCallback, FitOutcome, TrainConfig, Trainer};

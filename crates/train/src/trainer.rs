@@ -5,72 +5,14 @@ use crate::progress::Progress;
 use crate::{
     check_writable, evaluate, train_step, Checkpoint, CheckpointError, DataParallel, EpochMetrics,
     Evaluation, History, LrSchedule, ModelFactory, Optimizer, PartialEpoch, ProgressMode,
-    SavedCheckpoint, SchedulePosition, StepOutcome, TrainError,
+    SavedCheckpoint, SchedulePosition, StepOutcome, StopFlag, TrainError,
 };
 use scratchnet_data::{Batch, BatchConfig, Batches, Split};
 use scratchnet_layers::Layer;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
-
-/// A request to stop training, shared between the training loop and whoever asks
-/// (a Ctrl-C handler, another thread, a test).
-///
-/// [`Trainer::fit`] looks at it after every batch (and before every epoch): once it is
-/// raised, the loop saves a checkpoint of exactly where it stands — the epoch, the
-/// batches of it already trained, the running sums of its metrics, the optimizer
-/// state, the history — and returns [`TrainError::Interrupted`]. Resuming from that
-/// checkpoint continues with the next batch, bit for bit as if never stopped.
-///
-/// Clones share the same flag; two flags are equal when they are the same flag.
-///
-/// ```
-/// use scratchnet_train::StopFlag;
-/// let stop = StopFlag::new();
-/// let handle = stop.clone(); // e.g. moved into a Ctrl-C handler
-/// assert!(!stop.is_raised());
-/// handle.raise();
-/// assert!(stop.is_raised());
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct StopFlag(Arc<AtomicBool>);
-
-impl StopFlag {
-    /// A flag that is not raised.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks the training loop to stop after the current batch.
-    pub fn raise(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether a stop was asked for.
-    pub fn is_raised(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// The shared boolean itself (for handlers that want an `Arc<AtomicBool>`).
-    pub fn as_atomic(&self) -> &Arc<AtomicBool> {
-        &self.0
-    }
-}
-
-impl From<Arc<AtomicBool>> for StopFlag {
-    fn from(flag: Arc<AtomicBool>) -> Self {
-        Self(flag)
-    }
-}
-
-impl PartialEq for StopFlag {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
 
 /// How to train.
 #[derive(Clone, Debug, PartialEq)]
@@ -563,7 +505,8 @@ impl<'a> Run<'a> {
 
     /// If a stop was asked for, saves a checkpoint of where the run stands (`done`
     /// into `epoch`) when there is a save path, and returns
-    /// [`TrainError::Interrupted`].
+    /// [`TrainError::Interrupted`]. Saves nothing when a second interruption already
+    /// chose to exit at once (see [`StopFlag::finish`]).
     fn stop_if_asked(
         &self,
         epoch: usize,
@@ -575,7 +518,10 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let mut checkpoint = None;
-        if let Some(path) = &self.config.save_path {
+        // A second interruption may have decided to exit at once: then the process is
+        // exiting without a checkpoint, and none may appear after it said so.
+        let may_save = self.config.stop.finish();
+        if let (Some(path), true) = (&self.config.save_path, may_save) {
             self.refuse_diverged(epoch, model, optimizer, None)?;
             let mut c = self.checkpoint(model, optimizer, epoch - 1);
             if let Some(state) = c.training.as_mut() {
