@@ -601,6 +601,7 @@ fn a_second_ctrl_c_exits_at_once_or_after_a_whole_checkpoint() {
         .collect();
     if err_text.contains("exiting without saving") {
         // The second signal came before the stopping point: nothing written or claimed.
+        eprintln!("outcome: exited without saving");
         assert!(files.is_empty(), "{files:?}\n{context}");
         assert!(
             !err_text.contains("training was interrupted") && !err_text.contains("resume with:"),
@@ -608,6 +609,7 @@ fn a_second_ctrl_c_exits_at_once_or_after_a_whole_checkpoint() {
         );
     } else {
         // The stopping point came first: a whole checkpoint, named, that resumes there.
+        eprintln!("outcome: a whole checkpoint");
         assert_eq!(files, ["run.safetensors"], "{context}");
         let said = err_text
             .lines()
