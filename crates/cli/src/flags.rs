@@ -107,25 +107,23 @@ fn positive_f32(s: &str) -> Result<f32, String> {
     }
 }
 
-/// Parses the command line; on a flag error prints one line (not clap's usage block)
-/// and gives exit code 2; `--help` and `--version` print and give success.
+/// Parses the command line; on a flag error prints clap's whole message — the flag at
+/// fault, the values it accepts, the arguments that are missing, the usage — and gives
+/// exit code 2; `--help` and `--version` print and give success.
 ///
 /// # Errors
 /// The exit code the program should end with, when it should not go on.
 pub fn parse_args<A: Parser>() -> Result<A, ExitCode> {
     match A::try_parse() {
         Ok(args) => Ok(args),
-        Err(e) if e.use_stderr() => {
-            let text = e.to_string();
-            eprintln!(
-                "{} (see --help)",
-                text.lines().next().unwrap_or("invalid arguments")
-            );
-            Err(ExitCode::from(2))
-        }
         Err(e) => {
+            // Errors go to stderr, `--help` and `--version` to stdout.
             let _ = e.print();
-            Err(ExitCode::SUCCESS)
+            Err(if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

@@ -1,6 +1,7 @@
 //! 2-D batch normalisation layer.
 
 use crate::checks::{check_same_shape, per_sample};
+use crate::limits::{check_tensor_size, within_limit};
 use crate::{Layer, LayerError, Mode, Parameter};
 use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, Axis, Ix4, IxDyn, Zip};
 
@@ -123,7 +124,13 @@ impl BatchNorm2d {
     /// An invalid configuration (zero channels, a negative `eps`, a `momentum`
     /// outside `[0, 1]`) is reported by [`Layer::output_shape`] and `forward`.
     pub fn new(num_features: usize, config: BatchNorm2dConfig) -> Self {
-        let per_channel = |value: f32| ArrayD::from_elem(IxDyn(&[num_features]), value);
+        // Too many channels to allocate: nothing is, and `validate` reports it.
+        let channels = if within_limit(&[num_features]) {
+            num_features
+        } else {
+            0
+        };
+        let per_channel = |value: f32| ArrayD::from_elem(IxDyn(&[channels]), value);
         Self {
             num_features,
             config,
@@ -186,6 +193,7 @@ impl BatchNorm2d {
                 "num_features must be at least 1",
             ));
         }
+        check_tensor_size(self.name(), "each per-channel tensor", &[c])?;
         if !(eps.is_finite() && eps >= 0.0) {
             return Err(LayerError::config(
                 self.name(),

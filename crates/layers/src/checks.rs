@@ -7,13 +7,24 @@ pub(crate) fn per_sample(batch_shape: &[usize]) -> &[usize] {
     batch_shape.get(1..).unwrap_or(&[])
 }
 
-/// Checks that `grad_output` is the `[n, …out]` gradient of a batch of `n`, naming the layer if not.
+/// Checks that `grad_output` is the `[n, …out]` gradient of a batch of `n`, naming the layer
+/// if not: both batch sizes when they differ, else the per-sample shapes.
 pub(crate) fn check_grad_shape(
     layer: &str,
     grad_shape: &[usize],
     n: usize,
     out: &[usize],
 ) -> Result<(), LayerError> {
+    if grad_shape.first().is_some_and(|&got| got != n) {
+        let expected: Vec<usize> = std::iter::once(n).chain(out.iter().copied()).collect();
+        return Err(LayerError::Input {
+            layer: layer.to_string(),
+            reason: format!(
+                "the gradient of this layer's output is for a batch of {} ({grad_shape:?}), but its forward had a batch of {n}: expected {expected:?}",
+                grad_shape[0]
+            ),
+        });
+    }
     if grad_shape.first() != Some(&n) || &grad_shape[1..] != out {
         return Err(LayerError::shape(
             layer,

@@ -1,10 +1,11 @@
 //! 2-D convolution layer.
 
 use crate::checks::{check_grad_shape, per_sample};
+use crate::limits::{check_tensor_size, within_limit};
 use crate::pool_common::window_too_large;
 use crate::views::{view, view_mut};
 use crate::{Layer, LayerError, Mode, Parameter};
-use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD};
+use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, IxDyn};
 use ndarray_rand::rand::Rng;
 use scratchnet_tensor::conv::Conv2dCache;
 use scratchnet_tensor::{conv, init, Window2d};
@@ -92,8 +93,10 @@ impl Conv2d {
     /// A convolution from `in_channels` to `out_channels` with a `kernel_size` = `[KH, KW]` kernel,
     /// its weights drawn from `rng`.
     ///
-    /// An invalid configuration (zero sizes, `groups` not dividing the channels) is
-    /// reported by [`Layer::output_shape`] and `forward`, so building a model finds it.
+    /// An invalid configuration (zero sizes, `groups` not dividing the channels, a
+    /// weight of more than [`MAX_TENSOR_ELEMENTS`](crate::MAX_TENSOR_ELEMENTS), which is
+    /// then not allocated) is reported by [`Layer::output_shape`] and `forward`, so
+    /// building a model finds it.
     pub fn new<R: Rng + ?Sized>(
         in_channels: usize,
         out_channels: usize,
@@ -102,20 +105,29 @@ impl Conv2d {
         rng: &mut R,
     ) -> Self {
         let groups = config.groups.max(1);
-        let fan_in = in_channels / groups * kernel_size[0] * kernel_size[1];
-        let weight = init::kaiming_uniform(
-            &[
-                out_channels,
-                in_channels / groups,
-                kernel_size[0],
-                kernel_size[1],
-            ],
-            fan_in,
-            rng,
-        );
-        let bias = config
-            .bias
-            .then(|| Parameter::new(init::kaiming_uniform(&[out_channels], fan_in, rng)));
+        let weight_shape = [
+            out_channels,
+            in_channels / groups,
+            kernel_size[0],
+            kernel_size[1],
+        ];
+        // Too large to allocate: nothing is drawn, and `validate` reports it.
+        let fits = within_limit(&weight_shape);
+        let fan_in = (in_channels / groups)
+            .saturating_mul(kernel_size[0])
+            .saturating_mul(kernel_size[1]);
+        let weight = if fits {
+            init::kaiming_uniform(&weight_shape, fan_in, rng)
+        } else {
+            ArrayD::zeros(IxDyn(&[0, 0, 0, 0]))
+        };
+        let bias = config.bias.then(|| {
+            Parameter::new(if fits {
+                init::kaiming_uniform(&[out_channels], fan_in, rng)
+            } else {
+                ArrayD::zeros(IxDyn(&[0]))
+            })
+        });
         let window = Window2d {
             kernel_size,
             stride: config.stride,
@@ -158,7 +170,13 @@ impl Conv2d {
         }
         self.window
             .validate()
-            .map_err(|reason| LayerError::config(self.name(), reason))
+            .map_err(|reason| LayerError::config(self.name(), reason))?;
+        let [kh, kw] = self.window.kernel_size;
+        check_tensor_size(
+            self.name(),
+            "the weight",
+            &[self.out_channels, self.in_channels / groups, kh, kw],
+        )
     }
 
     /// The output gradient as `[N, O, OH, OW]`, if a training forward came
@@ -240,6 +258,18 @@ impl Layer for Conv2d {
         if c != self.in_channels {
             return Err(LayerError::shape(self.name(), expected(), input_shape));
         }
+        let padding = self.window.padding;
+        if (0..2).any(|d| {
+            padding[d]
+                .checked_mul(2)
+                .and_then(|p| p.checked_add([h, w][d]))
+                .is_none()
+        }) {
+            return Err(LayerError::config(
+                self.name(),
+                format!("padding {padding:?} is too large: the padded input overflows"),
+            ));
+        }
         let [oh, ow] = self.window.output_size([h, w]).ok_or_else(|| {
             LayerError::shape(
                 self.name(),
@@ -247,7 +277,12 @@ impl Layer for Conv2d {
                 input_shape,
             )
         })?;
-        Ok(vec![self.out_channels, oh, ow])
+        let output = vec![self.out_channels, oh, ow];
+        check_tensor_size(self.name(), "the output per sample", &output)?;
+        let [kh, kw] = self.window.kernel_size;
+        let cols = [self.in_channels / self.config.groups, kh, kw, oh, ow];
+        check_tensor_size(self.name(), "the im2col columns per sample", &cols)?;
+        Ok(output)
     }
 
     /// `y = W ⋆ x + b` on the chosen kernels, keeping `x` for backward in training mode.

@@ -1,9 +1,10 @@
 //! Fully connected layer.
 
 use crate::checks::{check_grad_shape, per_sample};
+use crate::limits::{check_tensor_size, within_limit};
 use crate::views::{view, view_mut};
 use crate::{Layer, LayerError, Mode, Parameter};
-use ndarray::{Array2, ArrayD, ArrayViewD, Ix2};
+use ndarray::{Array2, ArrayD, ArrayViewD, Ix2, IxDyn};
 use ndarray_rand::rand::Rng;
 use scratchnet_tensor::{dense, init};
 
@@ -49,9 +50,19 @@ pub struct Dense {
 
 impl Dense {
     /// A dense layer from `in_features` to `out_features`, its weights drawn from `rng`.
+    ///
+    /// A weight of more than [`MAX_TENSOR_ELEMENTS`](crate::MAX_TENSOR_ELEMENTS)
+    /// (`Dense::new(usize::MAX, 2)`) is not allocated: [`Layer::output_shape`] and
+    /// `forward` report it, so building a model finds it.
     pub fn new<R: Rng + ?Sized>(in_features: usize, out_features: usize, rng: &mut R) -> Self {
-        let weight = init::kaiming_uniform(&[out_features, in_features], in_features, rng);
-        let bias = init::kaiming_uniform(&[out_features], in_features, rng);
+        let (weight, bias) = if within_limit(&[out_features, in_features]) {
+            (
+                init::kaiming_uniform(&[out_features, in_features], in_features, rng),
+                init::kaiming_uniform(&[out_features], in_features, rng),
+            )
+        } else {
+            (ArrayD::zeros(IxDyn(&[0, 0])), ArrayD::zeros(IxDyn(&[0])))
+        };
         Self {
             in_features,
             out_features,
@@ -75,6 +86,11 @@ impl Layer for Dense {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        check_tensor_size(
+            self.name(),
+            "the weight",
+            &[self.out_features, self.in_features],
+        )?;
         if input_shape != [self.in_features] {
             let hint = if input_shape.len() > 1 {
                 "; put a Flatten before it"

@@ -27,7 +27,8 @@ pub enum LayerError {
         /// The layer.
         layer: String,
     },
-    /// Invalid input values, e.g. a class label out of range.
+    /// Invalid input values, e.g. a class label out of range, or a gradient for another
+    /// batch size than its forward's.
     #[error("{layer}: {reason}")]
     Input {
         /// The layer or loss.

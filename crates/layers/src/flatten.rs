@@ -32,7 +32,13 @@ impl Layer for Flatten {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
-        Ok(vec![input_shape.iter().product()])
+        input_shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .map(|features| vec![features])
+            .ok_or_else(|| {
+                LayerError::shape(self.name(), "a shape whose size fits in usize", input_shape)
+            })
     }
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`Layer`], [`Mode`], [`Parameter`] | `nn.Module`, `train()/eval()`, `nn.Parameter` | `layer.rs` |
 //! | [`LayerError`] | — | `error.rs` |
+//! | [`MAX_TENSOR_ELEMENTS`] | — (what one layer may allocate) | `limits.rs` |
 //! | [`Sequential`], [`Summary`], [`group_thousands`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
 //! | [`Conv2d`], [`Conv2dConfig`] | `nn.Conv2d` | `conv2d.rs` |
 //! | [`MaxPool2d`], [`MaxPool2dConfig`] | `nn.MaxPool2d` | `max_pool2d.rs` |
@@ -39,6 +40,7 @@ mod global_avg_pool2d;
 pub mod gradcheck;
 mod layer;
 mod leaky_relu;
+mod limits;
 mod loss;
 mod max_pool2d;
 mod pool_common;
@@ -58,6 +60,7 @@ pub use flatten::Flatten;
 pub use global_avg_pool2d::GlobalAvgPool2d;
 pub use layer::{Layer, Mode, Parameter};
 pub use leaky_relu::LeakyReLU;
+pub use limits::MAX_TENSOR_ELEMENTS;
 pub use loss::SoftmaxCrossEntropy;
 pub use max_pool2d::{MaxPool2d, MaxPool2dConfig};
 pub use relu::ReLU;

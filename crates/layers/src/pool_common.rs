@@ -6,7 +6,11 @@ use scratchnet_tensor::Window2d;
 /// The smallest `[C, H, W]` a window accepts, said as the `expected` part of a shape error.
 pub(crate) fn window_too_large(window: &Window2d, channels: impl std::fmt::Display) -> String {
     let min = window.effective_kernel();
-    let min = [0, 1].map(|d| min[d].saturating_sub(2 * window.padding[d]).max(1));
+    let min = [0, 1].map(|d| {
+        min[d]
+            .saturating_sub(window.padding[d].saturating_mul(2))
+            .max(1)
+    });
     format!(
         "[{channels}, H, W] with H ≥ {} and W ≥ {} (kernel_size {:?}, padding {:?}, dilation {:?})",
         min[0], min[1], window.kernel_size, window.padding, window.dilation
@@ -23,7 +27,7 @@ pub(crate) fn pool_output_shape(
     window
         .validate()
         .map_err(|reason| LayerError::config(layer, reason))?;
-    if (0..2).any(|d| 2 * window.padding[d] > window.kernel_size[d]) {
+    if (0..2).any(|d| window.padding[d] > window.kernel_size[d] / 2) {
         return Err(LayerError::config(
             layer,
             format!(

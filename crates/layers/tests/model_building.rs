@@ -171,10 +171,107 @@ fn a_wrong_batch_at_run_time_is_an_error_not_a_panic() {
         .backward(ArrayD::zeros(IxDyn(&[3, 10])).view())
         .unwrap_err();
     assert!(err.to_string().starts_with("fc3 (Dense)"), "{err}");
+    // Issue 16: both batch sizes are named (it said "expected [10] for a batch of 2 …,
+    // got: [10]").
+    assert!(
+        err.to_string().contains("batch of 3 ([3, 10])")
+            && err.to_string().contains("batch of 2: expected [2, 10]"),
+        "{err}"
+    );
+    // the right batch with a wrong per-sample shape
+    let err = model
+        .backward(ArrayD::zeros(IxDyn(&[2, 9])).view())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("[10] for a batch of 2") && err.to_string().ends_with("[9]"),
+        "{err}"
+    );
     // loss with a bad label
     let mut loss = SoftmaxCrossEntropy::new();
     let err = loss
         .forward(ArrayD::zeros(IxDyn(&[1, 10])).view(), &[10])
         .unwrap_err();
     assert!(err.to_string().contains("label 10"), "{err}");
+}
+
+/// The error of building `layer` alone for an input of `input_shape`.
+fn build_error(layer: impl Layer + 'static, input_shape: &[usize]) -> LayerError {
+    Sequential::new()
+        .add("layer", layer)
+        .build(input_shape)
+        .err()
+        .expect("the model is refused")
+}
+
+/// Issue 16: sizes whose arithmetic overflows, or that ask for more than a layer may
+/// allocate, are configuration errors naming the limit — not a panic inside ndarray, an
+/// overflow panic in debug builds, a wrong shape in release ones, or an abort on a
+/// 5.2 GB allocation.
+#[test]
+fn sizes_that_overflow_or_exceed_the_tensor_limit_are_configuration_errors() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let padded = |padding: usize, rng: &mut StdRng| {
+        Conv2d::new(
+            1,
+            6,
+            [5, 5],
+            Conv2dConfig {
+                padding: [padding, padding],
+                ..Default::default()
+            },
+            rng,
+        )
+    };
+    let limit = MAX_TENSOR_ELEMENTS.to_string();
+
+    // `28 + 2·padding` overflows.
+    let err = build_error(padded(usize::MAX / 2, &mut rng), &[1, 28, 28]);
+    assert!(
+        matches!(err, LayerError::Config { .. }) && err.to_string().contains("padding"),
+        "{err}"
+    );
+    // Padding 20000: an output of 6 × 40024 × 40024 per sample, refused before any
+    // allocation.
+    let err = build_error(padded(20000, &mut rng), &[1, 28, 28]);
+    assert!(
+        matches!(err, LayerError::Config { .. })
+            && err
+                .to_string()
+                .contains("the output per sample [6, 40024, 40024]")
+            && err.to_string().contains(&limit),
+        "{err}"
+    );
+    // A kernel of 2³² taps per axis: its weight is never allocated.
+    let big_kernel = Conv2d::new(1, 1, [1 << 32, 1 << 32], Conv2dConfig::default(), &mut rng);
+    let err = build_error(big_kernel, &[1, 28, 28]);
+    assert!(
+        matches!(err, LayerError::Config { .. })
+            && err.to_string().contains("the weight")
+            && err.to_string().contains(&limit),
+        "{err}"
+    );
+    // `Dense::new(usize::MAX, 2)`: the same, in the layer that cannot return an error
+    // from `new`; its output_shape says so.
+    let huge = Dense::new(usize::MAX, 2, &mut rng);
+    let err = huge.output_shape(&[usize::MAX]).unwrap_err();
+    assert!(err.to_string().contains(&limit), "{err}");
+    let err = build_error(Dense::new(usize::MAX, 2, &mut rng), &[3]);
+    assert!(matches!(err, LayerError::Config { .. }), "{err}");
+    // Per-channel tensors of batch norm.
+    let err = build_error(
+        BatchNorm2d::new(usize::MAX, BatchNorm2dConfig::default()),
+        &[1, 4, 4],
+    );
+    assert!(err.to_string().contains(&limit), "{err}");
+    // A flattened size that overflows.
+    assert!(Flatten::new().output_shape(&[usize::MAX, 2]).is_err());
+    // Just within the limit still builds: 2²⁸ elements of output, 1 GiB, but never
+    // allocated here.
+    let side = 1 << 14; // 1 × 16384 × 16384 = 2²⁸
+    let fits = Conv2d::new(1, 1, [1, 1], Conv2dConfig::default(), &mut rng);
+    assert_eq!(
+        fits.output_shape(&[1, side, side]).unwrap(),
+        vec![1, side, side]
+    );
+    assert!(fits.output_shape(&[1, side, side + 1]).is_err());
 }

@@ -47,9 +47,14 @@ impl Window2d {
         }
     }
 
-    /// Kernel extent once dilated: `dilation·(kernel − 1) + 1`.
+    /// Kernel extent once dilated: `dilation·(kernel − 1) + 1` (`usize::MAX` if that
+    /// overflows: no input is that large).
     pub fn effective_kernel(&self) -> [usize; 2] {
-        [0, 1].map(|d| self.dilation[d] * (self.kernel_size[d].max(1) - 1) + 1)
+        [0, 1].map(|d| {
+            self.dilation[d]
+                .saturating_mul(self.kernel_size[d].max(1) - 1)
+                .saturating_add(1)
+        })
     }
 
     /// Why this window cannot be used at all (a zero kernel, stride or dilation), if it cannot.
@@ -93,13 +98,16 @@ impl Window2d {
     }
 
     /// Output `[height, width]` for an input of `input` = `[height, width]`,
-    /// or `None` if the window is invalid or larger than the padded input.
+    /// or `None` if the window is invalid, larger than the padded input, or the padded
+    /// input overflows `usize`.
     pub fn output_size(&self, input: [usize; 2]) -> Option<[usize; 2]> {
         self.validate().ok()?;
         let kernel = self.effective_kernel();
         let mut out = [0; 2];
         for d in 0..2 {
-            let padded = input[d] + 2 * self.padding[d];
+            let padded = self.padding[d]
+                .checked_mul(2)
+                .and_then(|p| p.checked_add(input[d]))?;
             if padded < kernel[d] {
                 return None;
             }
@@ -143,5 +151,24 @@ mod tests {
         assert!(Window2d::pool([0, 2]).validate().is_err());
         assert_eq!(Window2d::pool([5, 5]).output_size([4, 4]), None);
         assert_eq!(Window2d::pool([5, 5]).output_size([5, 5]), Some([1, 1]));
+    }
+
+    /// Issue 16: a padding of `usize::MAX / 2` overflowed `in + 2·padding` (a panic in
+    /// debug builds, a wrong size in release ones).
+    #[test]
+    fn overflowing_sizes_are_none_not_a_panic_or_a_wrong_size() {
+        let huge_padding = Window2d {
+            kernel_size: [3, 3],
+            padding: [usize::MAX / 2, 0],
+            ..Window2d::default()
+        };
+        assert_eq!(huge_padding.output_size([28, 28]), None);
+        let huge_dilation = Window2d {
+            kernel_size: [3, 3],
+            dilation: [usize::MAX, 1],
+            ..Window2d::default()
+        };
+        assert_eq!(huge_dilation.effective_kernel(), [usize::MAX, 3]);
+        assert_eq!(huge_dilation.output_size([28, 28]), None);
     }
 }

@@ -1,0 +1,42 @@
+//! [`MAX_TENSOR_ELEMENTS`]: what one layer may allocate.
+
+use crate::LayerError;
+
+/// The most elements one tensor of a layer may hold: each parameter (a weight, a
+/// bias, a running statistic), and each per-sample tensor its forward makes (the
+/// output, a convolution's im2col columns). 2²⁸ elements, 1 GiB of `f32`.
+///
+/// A layer whose hyper-parameters ask for more (a kernel of 2³², `Dense::new(usize::MAX,
+/// 2)`, a padding of 20000) does not allocate anything: [`Layer::output_shape`]
+/// (so building a model) and `forward` return a [`LayerError::Config`] that names
+/// the tensor and this limit. A batch holds up to `N` times the per-sample tensors.
+///
+/// [`Layer::output_shape`]: crate::Layer::output_shape
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 28;
+
+/// Whether a tensor of `shape` fits [`MAX_TENSOR_ELEMENTS`], its zero axes counted as 1
+/// (ndarray refuses a shape whose other axes overflow even when it is empty).
+pub(crate) fn within_limit(shape: &[usize]) -> bool {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d.max(1)))
+        .is_some_and(|n| n <= MAX_TENSOR_ELEMENTS)
+}
+
+/// A [`LayerError::Config`] unless a tensor of `shape` (`what` it is) fits
+/// [`MAX_TENSOR_ELEMENTS`].
+pub(crate) fn check_tensor_size(
+    layer: &str,
+    what: &str,
+    shape: &[usize],
+) -> Result<(), LayerError> {
+    match within_limit(shape) {
+        true => Ok(()),
+        false => Err(LayerError::config(
+            layer,
+            format!(
+                "{what} {shape:?} would hold more than {MAX_TENSOR_ELEMENTS} elements, the limit of one tensor of a layer (MAX_TENSOR_ELEMENTS, 1 GiB of f32)"
+            ),
+        )),
+    }
+}
