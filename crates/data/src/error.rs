@@ -74,9 +74,8 @@ pub enum DataError {
 
     /// A `.gz` file that does not decompress.
     #[error(
-        "{kind} file {} is not valid gzip ({source}): delete it and run again to download a \
-         fresh copy, or replace it with a good one",
-        .path.display()
+        "{kind} file {} is not valid gzip ({source}): {}",
+        .path.display(), replace_fix(*.kind, *.downloads, &[.path])
     )]
     CorruptGzip {
         /// The dataset.
@@ -85,13 +84,17 @@ pub enum DataError {
         path: PathBuf,
         /// What the decompressor reported.
         source: io::Error,
+        /// Whether the loader downloads missing files into this directory
+        /// ([`load_or_download`](crate::load_or_download): deleting the file and running
+        /// again fetches a fresh copy) or only reads it ([`load`](crate::load), an explicit
+        /// `--data-dir`: the file must be replaced by hand).
+        downloads: bool,
     },
 
     /// A file (after decompression) that is not what its name says.
     #[error(
-        "{kind} file {} is damaged: {defect}; delete it and run again to download a fresh copy, \
-         or replace it with a good one",
-        .path.display()
+        "{kind} file {} is damaged: {defect}; {}",
+        .path.display(), replace_fix(*.kind, *.downloads, &[.path])
     )]
     Malformed {
         /// The dataset.
@@ -100,14 +103,15 @@ pub enum DataError {
         path: PathBuf,
         /// What is wrong with it.
         defect: FormatDefect,
+        /// Whether the loader downloads missing files (see [`DataError::CorruptGzip`]).
+        downloads: bool,
     },
 
     /// An images file and a labels file of the same split with different counts.
     #[error(
         "{kind} files {} ({images_count} images) and {} ({labels_count} labels) do not belong \
-         together: replace both with a matching pair, e.g. delete them and run again to \
-         download fresh copies",
-        .images.display(), .labels.display()
+         together: {}",
+        .images.display(), .labels.display(), replace_fix(*.kind, *.downloads, &[.images, .labels])
     )]
     CountMismatch {
         /// The dataset.
@@ -120,6 +124,8 @@ pub enum DataError {
         images_count: usize,
         /// Labels the labels file holds.
         labels_count: usize,
+        /// Whether the loader downloads missing files (see [`DataError::CorruptGzip`]).
+        downloads: bool,
     },
 
     /// The checked files could not be written to the temporary directory the `mnist` crate
@@ -200,6 +206,56 @@ impl std::fmt::Display for MirrorFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.url, self.reason)
     }
+}
+
+impl DataError {
+    /// The same error, said as [`load_or_download`](crate::load_or_download) reports it:
+    /// a damaged file is fixed by deleting it and running again, which downloads a fresh
+    /// copy.
+    pub(crate) fn when_downloading(mut self) -> Self {
+        if let Self::CorruptGzip { downloads, .. }
+        | Self::Malformed { downloads, .. }
+        | Self::CountMismatch { downloads, .. } = &mut self
+        {
+            *downloads = true;
+        }
+        self
+    }
+}
+
+/// How to replace the damaged `files`: delete and run again where the loader downloads
+/// missing files, else put good copies there by hand (a directory that is only read,
+/// like an explicit `--data-dir`, is never downloaded into).
+fn replace_fix(kind: DatasetKind, downloads: bool, files: &[&PathBuf]) -> String {
+    let (it, copy) = if files.len() == 1 {
+        ("it", "a fresh copy")
+    } else {
+        ("them", "fresh copies")
+    };
+    if downloads {
+        return format!(
+            "delete {it} and run again to download {copy}, or replace {it} with a good one"
+        );
+    }
+    let names: Vec<String> = files
+        .iter()
+        .map(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let raw = name.strip_suffix(".gz").unwrap_or(&name);
+            format!("{raw}.gz")
+        })
+        .collect();
+    format!(
+        "replace {it} with {} (download {} from {} into that folder); this folder is only \
+         read, never downloaded into",
+        if files.len() == 1 {
+            "a good copy"
+        } else {
+            "a matching pair"
+        },
+        names.join(" and "),
+        kind.mirrors()[0]
+    )
 }
 
 fn describe_attempts(attempts: &[MirrorFailure]) -> String {

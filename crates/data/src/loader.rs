@@ -85,13 +85,13 @@ pub fn load_or_download_from(
 ) -> Result<Dataset, DataError> {
     let dir = resolve_dir(kind, explicit);
     if dir.is_dir() && all_files_present(kind, &dir) {
-        return load(kind, &dir);
+        return load(kind, &dir).map_err(DataError::when_downloading);
     }
     if dir.exists() && !dir.is_dir() {
         return Err(DataError::NotADirectory { kind, path: dir });
     }
     download(kind, &dir, mirrors, options)?;
-    load(kind, &dir)
+    load(kind, &dir).map_err(DataError::when_downloading)
 }
 
 /// Checks that `dir` exists and is a directory.
@@ -252,6 +252,7 @@ fn check_pair_matches(
         labels: located[1].path.clone(),
         images_count: counts[0],
         labels_count: counts[1],
+        downloads: false,
     })
 }
 
@@ -273,6 +274,7 @@ fn check_complete(
             found: count,
             expected,
         },
+        downloads: false,
     })
 }
 
@@ -293,17 +295,20 @@ fn read_checked(
             kind,
             path: path.clone(),
             source,
+            downloads: false,
         },
         ReadFailure::Defect(defect) => DataError::Malformed {
             kind,
             path: path.clone(),
             defect,
+            downloads: false,
         },
     })?;
     let count = idx::check(role, &bytes).map_err(|defect| DataError::Malformed {
         kind,
         path: path.clone(),
         defect,
+        downloads: false,
     })?;
     Ok((bytes, count))
 }

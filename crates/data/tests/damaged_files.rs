@@ -340,3 +340,50 @@ fn random_damage_never_panics() {
         }
     }
 }
+
+/// Issue 16: "delete it and run again to download a fresh copy" was said for every damaged
+/// file, though `load` (an explicit `--data-dir`) never downloads: deleting the file would
+/// only turn the error into "missing". Each loader now gives the fix that works for it.
+#[test]
+fn the_fix_for_a_damaged_file_depends_on_whether_the_loader_downloads() {
+    let dir = small_set_dir(true);
+    let path = dir.path().join("train-images-idx3-ubyte.gz");
+    std::fs::write(&path, gzip(&labels_file(&[1, 2, 3]))).unwrap();
+
+    // `load` only reads: replace the file by hand, from a mirror.
+    let message = load_err(dir.path()).to_string();
+    assert!(!message.contains("run again"), "{message}");
+    assert!(
+        message.contains(
+            "replace it with a good copy (download train-images-idx3-ubyte.gz from https://"
+        ) && message.contains("never downloaded into"),
+        "{message}"
+    );
+
+    // `load_or_download` downloads what is missing: deleting the file is the fix.
+    let options = scratchnet_data::DownloadOptions::default();
+    let error =
+        scratchnet_data::load_or_download_from(DatasetKind::Mnist, Some(dir.path()), &[], &options)
+            .err()
+            .expect("a damaged file");
+    let message = error.to_string();
+    assert!(
+        matches!(malformed(&error), FormatDefect::WrongMagic { .. })
+            && message.contains("delete it and run again to download a fresh copy"),
+        "{message}"
+    );
+
+    // A pair that does not match: both named, both to replace.
+    let dir = small_set_dir(false);
+    std::fs::write(
+        dir.path().join("t10k-labels-idx1-ubyte"),
+        labels_file(&[1, 2, 3, 4]),
+    )
+    .unwrap();
+    let message = load_err(dir.path()).to_string();
+    assert!(
+        message.contains("replace them with a matching pair (download t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from")
+            && !message.contains("run again"),
+        "{message}"
+    );
+}
