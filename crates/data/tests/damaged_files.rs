@@ -362,10 +362,11 @@ fn the_fix_for_a_damaged_file_depends_on_whether_the_loader_downloads() {
 
     // `load_or_download` downloads what is missing: deleting the file is the fix.
     let options = scratchnet_data::DownloadOptions::default();
-    let error =
-        scratchnet_data::load_or_download_from(DatasetKind::Mnist, Some(dir.path()), &[], &options)
-            .err()
-            .expect("a damaged file");
+    let loaded =
+        scratchnet_data::load_or_download_from(DatasetKind::Mnist, Some(dir.path()), &[], &options);
+    let Err(error) = loaded else {
+        panic!("a damaged file was loaded")
+    };
     let message = error.to_string();
     assert!(
         matches!(malformed(&error), FormatDefect::WrongMagic { .. })
