@@ -118,7 +118,7 @@ fn bad_flags_exit_2_with_clap_s_whole_message() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.starts_with("error: ") && err.contains("<IMAGES>") && err.contains("Usage:"),
+        err.starts_with("error: ") && err.contains("<IMAGE>...") && err.contains("Usage:"),
         "{err}"
     );
     // Issue 16: a thread count past the bound is refused in one line before any thread
