@@ -45,7 +45,8 @@
 //! | [`ConfusionMatrix`] | `torchmetrics.ConfusionMatrix` | `confusion.rs` |
 //! | [`Checkpoint`], [`TrainingState`], [`PartialEpoch`], [`load_model`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
 //! | [`CheckpointError`], [`TensorProblem`] | — | `checkpoint_error.rs` |
-//! | [`write_atomically`], [`check_writable`] | — | `atomic_write.rs` |
+//! | [`write_atomically`], [`check_writable`], [`remove_leftover_temporaries`] | — | `atomic_write.rs` |
+//! | [`SaveLock`] | — | `save_lock.rs` |
 //! | [`models::lenet5`] | the LeNet-5 of the tutorials | `models.rs` |
 //! | [`TrainError`] | — | `error.rs` |
 
@@ -66,13 +67,14 @@ mod optimizer;
 mod optimizer_state;
 mod predictions;
 mod progress;
+mod save_lock;
 mod schedule;
 mod sgd;
 mod step;
 mod trainer;
 
 pub use adam::{Adam, AdamConfig};
-pub use atomic_write::{check_writable, write_atomically};
+pub use atomic_write::{check_writable, remove_leftover_temporaries, write_atomically};
 pub use checkpoint::{
     load_model, save_model, Checkpoint, PartialEpoch, TrainingState, LAYOUT_VERSION,
 };
@@ -85,6 +87,7 @@ pub use history::{EpochMetrics, History};
 pub use optimizer::Optimizer;
 pub use optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
 pub use progress::ProgressMode;
+pub use save_lock::SaveLock;
 pub use schedule::{LrSchedule, SchedulePosition};
 pub use sgd::{Sgd, SgdConfig};
 pub use step::{train_step, StepOutcome};
