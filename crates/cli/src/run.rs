@@ -485,7 +485,9 @@ mod tests {
 
     /// Issue 16: a second run saving to the same `--save` file is refused before it
     /// loads anything, naming the file and the other run's pid; leftover temporary
-    /// files of the outputs are removed and each named in one line.
+    /// files of the outputs are removed and each named in one line. (Linux: whether
+    /// the process of a report's leftover still runs is read from `/proc`.)
+    #[cfg(target_os = "linux")]
     #[test]
     fn claiming_outputs_refuses_a_locked_save_and_removes_leftovers() {
         let dir = tempfile::tempdir().unwrap();
