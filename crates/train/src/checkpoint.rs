@@ -662,14 +662,23 @@ fn read_training_state(
 /// Adam's `exp_avg` and `exp_avg_sq`) plus every buffer at 8 bytes per value (I64) —
 /// so a larger file is refused without reading it ([`CheckpointError::TooLarge`]);
 /// its header must be whole and the file exactly as long as it says; and the header
-/// must list every tensor of `model` with its shape and type, and no other besides
-/// optimizer entries ([`CheckpointError::Mismatch`]). Only then is the data read.
+/// must have a layout version this build reads and list every tensor of `model` with
+/// its shape and type, and no other besides optimizer entries
+/// ([`CheckpointError::Mismatch`]). Only then is the data read.
 ///
 /// # Errors
 /// As [`Checkpoint::load`] and [`Checkpoint::apply_to`], and
 /// [`CheckpointError::TooLarge`], naming `path`.
 pub fn load_model(path: &Path, model: &mut dyn Layer) -> Result<Checkpoint, CheckpointError> {
     let file = CheckpointFile::open(path, Some(max_checkpoint_size(&*model)))?;
+    // A newer layout may name its tensors differently: say so before comparing them.
+    let metadata = file.header().metadata().as_ref();
+    check_version(
+        metadata
+            .and_then(|m| m.get(KEY_VERSION))
+            .map(String::as_str),
+    )
+    .map_err(|e| e.at(path))?;
     check_header(file.header(), &*model).map_err(|e| e.at(path))?;
     let bytes = file.read_all()?;
     let checkpoint =
