@@ -425,6 +425,60 @@ fn predict_classifies_images_and_rejects_unreadable_ones() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
+#[test]
+fn predict_streams_images_in_batches_and_prints_the_same_whatever_the_batch_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/train/tests/fixtures/pytorch_lenet.st");
+    let model = fixture.to_str().unwrap();
+    // Seven different pictures (a stroke at different places and widths), and 301
+    // paths cycling through them: two batches of the default 256.
+    for i in 0..7u32 {
+        let picture = image::GrayImage::from_fn(28 + 3 * i, 28, |x, y| {
+            let on = (4 + 2 * i..8 + 3 * i).contains(&x) && y > i;
+            image::Luma([if on { 255 } else { 0 }])
+        });
+        picture.save(tmp.path().join(format!("d{i}.png"))).unwrap();
+    }
+    let paths: Vec<String> = (0..301).map(|i| format!("d{}.png", i % 7)).collect();
+    let run = |batch_size: Option<&str>, paths: &[String]| -> String {
+        let mut args = vec!["--model", model];
+        if let Some(n) = batch_size {
+            args.extend(["--batch-size", n]);
+        }
+        args.extend(paths.iter().map(String::as_str));
+        let out = example("predict", &args, tmp.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let default = run(None, &paths);
+    let lines: Vec<&str> = default.lines().collect();
+    assert_eq!(lines.len(), 301, "{default}");
+    for (line, path) in lines.iter().zip(&paths) {
+        assert!(line.starts_with(&format!("{path}: ")), "{line}");
+    }
+    for batch_size in ["1", "7", "300", "65536"] {
+        assert_eq!(
+            run(Some(batch_size), &paths),
+            default,
+            "--batch-size {batch_size}"
+        );
+    }
+    // Each picture alone, in its own process, prints its line of the long run.
+    for (i, line) in lines.iter().take(7).enumerate() {
+        assert_eq!(run(None, &paths[i..=i]), format!("{line}\n"));
+    }
+    for bad in ["0", "65537", "x"] {
+        let out = example(
+            "predict",
+            &["--model", model, "--batch-size", bad, "d0.png"],
+            tmp.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--batch-size"), "{}", stderr(&out));
+    }
+}
+
 /// The MNIST directory of `$MNIST_DIR`; `None` (the test is skipped) when unset, a
 /// failure when set to a directory without MNIST.
 fn mnist_dir() -> Option<PathBuf> {
