@@ -7,6 +7,7 @@
 //! | item | PyTorch | file |
 //! |---|---|---|
 //! | [`Layer`], [`Mode`], [`Parameter`] | `nn.Module`, `train()/eval()`, `nn.Parameter` | `layer.rs` |
+//! | [`StateVisitor`], [`StateVisitorMut`], [`StateRef`], [`StateMut`] | `state_dict()` / `named_parameters()` / `named_buffers()` | `state.rs` |
 //! | [`LayerError`] | — | `error.rs` |
 //! | [`Sequential`], [`Summary`], [`group_thousands`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
 //! | [`Conv2d`], [`Conv2dConfig`] | `nn.Conv2d` | `conv2d.rs` |
@@ -45,6 +46,7 @@ mod pool_common;
 mod relu;
 mod sequential;
 mod sigmoid;
+mod state;
 mod tanh;
 mod views;
 
@@ -63,4 +65,5 @@ pub use max_pool2d::{MaxPool2d, MaxPool2dConfig};
 pub use relu::ReLU;
 pub use sequential::{group_thousands, Sequential, Summary, SummaryRow};
 pub use sigmoid::Sigmoid;
+pub use state::{StateMut, StateRef, StateVisitor, StateVisitorMut};
 pub use tanh::Tanh;
