@@ -10,6 +10,8 @@
 //! | [`StateVisitor`], [`StateVisitorMut`], [`StateRef`], [`StateMut`] | `state_dict()` / `named_parameters()` / `named_buffers()` | `state.rs` |
 //! | [`LayerError`] | — | `error.rs` |
 //! | [`Sequential`], [`Summary`], [`group_thousands`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
+//! | [`Residual`], [`ResidualConfig`] | torchvision's `BasicBlock` (body + identity or `downsample` shortcut) | `residual.rs` |
+//! | [`Branches`], [`Combine`] | parallel branches, `torch.cat(dim=1)` or a sum | `branches.rs` |
 //! | [`Conv2d`], [`Conv2dConfig`] | `nn.Conv2d` | `conv2d.rs` |
 //! | [`MaxPool2d`], [`MaxPool2dConfig`] | `nn.MaxPool2d` | `max_pool2d.rs` |
 //! | [`AvgPool2d`], [`AvgPool2dConfig`] | `nn.AvgPool2d` | `avg_pool2d.rs` |
@@ -30,6 +32,7 @@
 
 mod avg_pool2d;
 mod batch_norm2d;
+mod branches;
 mod checks;
 mod conv2d;
 mod dense;
@@ -44,6 +47,7 @@ mod loss;
 mod max_pool2d;
 mod pool_common;
 mod relu;
+mod residual;
 mod sequential;
 mod sigmoid;
 mod state;
@@ -52,6 +56,7 @@ mod views;
 
 pub use avg_pool2d::{AvgPool2d, AvgPool2dConfig};
 pub use batch_norm2d::{BatchNorm2d, BatchNorm2dConfig};
+pub use branches::{Branches, Combine};
 pub use conv2d::{Conv2d, Conv2dConfig};
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -63,6 +68,7 @@ pub use leaky_relu::LeakyReLU;
 pub use loss::SoftmaxCrossEntropy;
 pub use max_pool2d::{MaxPool2d, MaxPool2dConfig};
 pub use relu::ReLU;
+pub use residual::{Residual, ResidualConfig};
 pub use sequential::{group_thousands, Sequential, Summary, SummaryRow};
 pub use sigmoid::Sigmoid;
 pub use state::{StateMut, StateRef, StateVisitor, StateVisitorMut};

@@ -101,7 +101,7 @@ impl<'a, 'v> StateVisitor<'a, 'v> {
     }
 
     /// All of a child layer's state without a prefix of its own: a
-    /// `Residual`'s body children appear at the block's level
+    /// [`Residual`](crate::Residual)'s body children appear at the block's level
     /// (`conv1.weight`), as in torchvision's `BasicBlock`.
     pub fn inline(&mut self, layer: &'a dyn Layer) {
         layer.visit_state(self);
