@@ -1,11 +1,15 @@
 //! The built-in containers `Residual` and `Branches`: gradients (gradcheck), shapes
-//! at build, nesting, summaries, and torchvision's checkpoint names for a ResNet.
+//! at build, nesting, summaries, torchvision's checkpoint names for a ResNet, and that
+//! ResNet against PyTorch (`tests/fixtures_resnet/`, written by
+//! `tools/golden/generate_resnet.py`).
 
 use ndarray::{ArrayD, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::{rand_distr::Uniform, RandomExt};
 use scratchnet_layers::gradcheck::{gradcheck, GradcheckConfig};
 use scratchnet_layers::*;
+use std::collections::BTreeMap;
+use std::path::Path;
 
 fn uniform(shape: &[usize], seed: u64) -> ArrayD<f32> {
     ArrayD::random_using(
@@ -361,4 +365,76 @@ fn residual_new_refuses_a_body_no_projection_can_match() {
         err.contains("Residual") && err.contains("[2, 6, 2]"),
         "{err}"
     );
+}
+
+#[derive(serde::Deserialize)]
+struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f64>,
+}
+
+impl Tensor {
+    fn to_f32(&self) -> ArrayD<f32> {
+        let data = self.data.iter().map(|&v| v as f32).collect();
+        ArrayD::from_shape_vec(IxDyn(&self.shape), data).unwrap()
+    }
+}
+
+/// `tools/golden/generate_resnet.py`'s output (see its docstring).
+#[derive(serde::Deserialize)]
+struct ResNetFixture {
+    input: Tensor,
+    params: BTreeMap<String, Tensor>,
+    buffers: BTreeMap<String, Tensor>,
+    output: Tensor,
+    grad_output: Tensor,
+    grad_input: Tensor,
+    param_grads: BTreeMap<String, Tensor>,
+    buffers_after: BTreeMap<String, Tensor>,
+    state_dict_names: Vec<String>,
+}
+
+/// Element-wise `|got − want| ≤ 1e-4·max(|want|, 1e-3·‖want‖∞)`, as golden_more.rs.
+fn assert_close(what: &str, got: &ArrayD<f32>, want: &Tensor) {
+    assert_eq!(got.shape(), want.shape.as_slice(), "{what}: shape");
+    let largest = want.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, (&g, &w)) in got.iter().zip(&want.data).enumerate() {
+        let tolerance = 1e-4 * w.abs().max(1e-3 * largest);
+        assert!(
+            (g as f64 - w).abs() <= tolerance,
+            "{what}[{i}]: got {g}, PyTorch {w}"
+        );
+    }
+}
+
+#[test]
+fn a_tiny_resnet_matches_pytorch_forward_backward_and_running_statistics() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures_resnet/tiny_resnet.json");
+    let fx: ResNetFixture = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut model = tiny_resnet(7);
+    let names: Vec<String> = model.state().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, fx.state_dict_names, "PyTorch's own state_dict keys");
+    let mut loaded = 0;
+    for (name, entry) in model.state_mut() {
+        match entry {
+            StateMut::Parameter(p) => p.value = fx.params[&name].to_f32(),
+            StateMut::Buffer(b) => *b = fx.buffers[&name].to_f32(),
+            StateMut::Counter(_) => unreachable!("no counters"),
+        }
+        loaded += 1;
+    }
+    assert_eq!(loaded, fx.params.len() + fx.buffers.len());
+
+    let output = model
+        .forward(fx.input.to_f32().view(), Mode::Train)
+        .unwrap();
+    assert_close("output", &output, &fx.output);
+    let grad_input = model.backward(fx.grad_output.to_f32().view()).unwrap();
+    assert_close("grad_input", &grad_input, &fx.grad_input);
+    for (name, p) in model.parameters() {
+        assert_close(&format!("{name}.grad"), &p.grad, &fx.param_grads[&name]);
+    }
+    for (name, b) in model.buffers() {
+        assert_close(&name, b, &fx.buffers_after[&name]);
+    }
 }
