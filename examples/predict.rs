@@ -8,10 +8,14 @@
 //! its background is light, and normalised like the training data. For each, the predicted
 //! class and the three most probable classes are printed. `--kernels reference` runs
 //! the plain reference loops instead of the fast kernels.
+//!
+//! Images are decoded and classified `--batch-size` at a time (256 by default), each
+//! batch printed and dropped before the next is read: the memory used does not grow
+//! with the number of images, and the output is the same whatever the batch size.
 
 use clap::Parser;
 use scratchnet::data::DatasetKind;
-use scratchnet::layers::{Layer, Mode};
+use scratchnet::layers::{Layer, Mode, Sequential};
 use scratchnet::ndarray::Ix2;
 use scratchnet::ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet::tensor::kernels::Kernels;
@@ -33,6 +37,10 @@ struct Args {
     /// $SCRATCHNET_KERNELS, else fast]
     #[arg(long, value_name = "reference|fast", value_parser = kernels_flag)]
     kernels: Option<Kernels>,
+    /// Images decoded and classified at a time (1 to 65536)
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
+    batch_size: usize,
     /// PNG or JPEG images
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
@@ -64,8 +72,21 @@ fn predict(args: &Args) -> Result<(), TrainError> {
         _ => DatasetKind::Mnist,
     };
     let names = class_names(kind);
-    let mut pixels = Vec::new();
-    for path in &args.images {
+    for paths in args.images.chunks(args.batch_size) {
+        predict_batch(&mut model, paths, kind, &names)?;
+    }
+    Ok(())
+}
+
+/// Decodes the images at `paths`, classifies them as one batch and prints a line for each.
+fn predict_batch(
+    model: &mut Sequential,
+    paths: &[PathBuf],
+    kind: DatasetKind,
+    names: &[&str; 10],
+) -> Result<(), TrainError> {
+    let mut pixels = Vec::with_capacity(paths.len() * 28 * 28);
+    for path in paths {
         pixels.extend(load_digit(path)?);
     }
     let batch = normalized_batch(&pixels, kind.normalization());
@@ -75,7 +96,7 @@ fn predict(args: &Args) -> Result<(), TrainError> {
         .map_err(|e| {
             TrainError::config(format!("the model does not output [N, 10] logits: {e}"))
         })?;
-    for (path, top) in args.images.iter().zip(top_k(&logits, 3)) {
+    for (path, top) in paths.iter().zip(top_k(&logits, 3)) {
         let ranked: Vec<String> = top
             .iter()
             .map(|&(class, p)| format!("{} {:.2}%", names[class], 100.0 * p))

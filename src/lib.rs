@@ -53,9 +53,10 @@ pub mod prelude {
     };
     pub use scratchnet_layers::{
         gradcheck::{gradcheck, GradcheckConfig},
-        AvgPool2d, AvgPool2dConfig, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense,
-        Dropout, Flatten, GlobalAvgPool2d, Layer, LayerError, LeakyReLU, MaxPool2d,
-        MaxPool2dConfig, Mode, Parameter, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy, Tanh,
+        AvgPool2d, AvgPool2dConfig, BatchNorm2d, BatchNorm2dConfig, Branches, Combine, Conv2d,
+        Conv2dConfig, Dense, Dropout, Flatten, GlobalAvgPool2d, Layer, LayerError, LeakyReLU,
+        MaxPool2d, MaxPool2dConfig, Mode, Parameter, ReLU, Residual, ResidualConfig, Sequential,
+        Sigmoid, SoftmaxCrossEntropy, StateMut, StateRef, StateVisitor, StateVisitorMut, Tanh,
     };
     pub use scratchnet_train::models::lenet5;
     pub use scratchnet_train::{

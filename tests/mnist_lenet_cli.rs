@@ -287,6 +287,74 @@ fn a_diverged_run_exits_1_and_keeps_the_good_checkpoint() {
     assert_eq!(before, after, "the good checkpoint was replaced");
 }
 
+/// Issue 16: two runs saving to one file — the last to finish silently won. The
+/// second (here the test process holds the lock, as a running `mnist_lenet` would) is
+/// refused before it loads anything: exit 1, one line naming the file and the pid.
+#[test]
+fn a_second_run_saving_to_one_file_exits_1_before_loading_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("run.safetensors");
+    let _other_run = scratchnet::train::SaveLock::acquire(&path).unwrap();
+    let out = example(
+        "mnist_lenet",
+        &["--data-dir", "no/such/dir", "--save", "run.safetensors"],
+        tmp.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let expected = format!(
+        "error: another run (pid {}) is already saving checkpoints to run.safetensors",
+        std::process::id()
+    );
+    assert!(err.starts_with(&expected), "{err}");
+    assert!(!path.exists());
+}
+
+/// Issue 16: `--save` onto a symbolic link replaced the link with a regular file, and a
+/// kill during a save left `.NAME.tmpPID-N` behind forever. The link's target is
+/// updated and the link kept; the leftover beside the target is removed, in one line.
+#[cfg(unix)]
+#[test]
+fn a_save_through_a_link_updates_its_target_and_removes_a_leftover() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    std::os::unix::fs::symlink("runs/run.safetensors", tmp.path().join("latest.st")).unwrap();
+    let leftover = runs.join(".run.safetensors.tmp4242-0");
+    std::fs::write(&leftover, b"half a checkpoint").unwrap();
+    let out = example(
+        "mnist_lenet",
+        &[
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--limit-train",
+            "64",
+            "--epochs",
+            "1",
+            "--save",
+            "latest.st",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("removed a leftover temporary file ") && stdout.contains("tmp4242-0"),
+        "{stdout}"
+    );
+    assert!(!leftover.exists());
+    let link = std::fs::symlink_metadata(tmp.path().join("latest.st")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link was replaced");
+    Checkpoint::load(&runs.join("run.safetensors")).unwrap();
+    let names: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["run.safetensors"]);
+}
+
 #[test]
 fn a_missing_data_directory_exits_1_with_one_error_line() {
     let tmp = tempfile::tempdir().unwrap();
@@ -385,6 +453,60 @@ fn predict_classifies_images_and_rejects_unreadable_ones() {
 
     let out = example("predict", &["--model", model], tmp.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn predict_streams_images_in_batches_and_prints_the_same_whatever_the_batch_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/train/tests/fixtures/pytorch_lenet.st");
+    let model = fixture.to_str().unwrap();
+    // Seven different pictures (a stroke at different places and widths), and 301
+    // paths cycling through them: two batches of the default 256.
+    for i in 0..7u32 {
+        let picture = image::GrayImage::from_fn(28 + 3 * i, 28, |x, y| {
+            let on = (4 + 2 * i..8 + 3 * i).contains(&x) && y > i;
+            image::Luma([if on { 255 } else { 0 }])
+        });
+        picture.save(tmp.path().join(format!("d{i}.png"))).unwrap();
+    }
+    let paths: Vec<String> = (0..301).map(|i| format!("d{}.png", i % 7)).collect();
+    let run = |batch_size: Option<&str>, paths: &[String]| -> String {
+        let mut args = vec!["--model", model];
+        if let Some(n) = batch_size {
+            args.extend(["--batch-size", n]);
+        }
+        args.extend(paths.iter().map(String::as_str));
+        let out = example("predict", &args, tmp.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let default = run(None, &paths);
+    let lines: Vec<&str> = default.lines().collect();
+    assert_eq!(lines.len(), 301, "{default}");
+    for (line, path) in lines.iter().zip(&paths) {
+        assert!(line.starts_with(&format!("{path}: ")), "{line}");
+    }
+    for batch_size in ["1", "7", "300", "65536"] {
+        assert_eq!(
+            run(Some(batch_size), &paths),
+            default,
+            "--batch-size {batch_size}"
+        );
+    }
+    // Each picture alone, in its own process, prints its line of the long run.
+    for (i, line) in lines.iter().take(7).enumerate() {
+        assert_eq!(run(None, &paths[i..=i]), format!("{line}\n"));
+    }
+    for bad in ["0", "65537", "x"] {
+        let out = example(
+            "predict",
+            &["--model", model, "--batch-size", bad, "d0.png"],
+            tmp.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--batch-size"), "{}", stderr(&out));
+    }
 }
 
 /// The MNIST directory of `$MNIST_DIR`; `None` (the test is skipped) when unset, a

@@ -10,6 +10,11 @@ ones: truncated, trailing bytes, wrong shapes and dtypes, bad metadata, and head
 claiming a 100 GB tensor or a huge header. `--with-lenet` adds a complete LeNet-5
 checkpoint (247 kB, left out by default to keep the corpus and the inputs small).
 
+Since issue 16 it also writes the seeds of the file checks (header length over 100 MB,
+a size that differs from the header's) and of impossible training metadata (`meta-*`),
+which crates/train/tests/fuzz_regressions.rs checks one by one; the other seeds are
+already in the minimised corpus under hashed names.
+
 Usage: python3 fuzz/seeds/checkpoint_loader.py [--with-lenet] [OUT_DIR]
 """
 
@@ -197,6 +202,59 @@ def seeds():
     yield "trailing-bytes", adam + b"\0\0\0\0"
     yield "not-json", struct.pack("<Q", 4) + b"\xff\xfe{}"
     yield "empty", b""
+    # The bounded header and the file's size (issue 16, item 11).
+    yield "header-length-over-100mb", struct.pack("<Q", 100_000_001) + b"{}"
+    yield "header-length-at-100mb-short-file", struct.pack("<Q", 100_000_000) + b"{}"
+    yield "size-short-of-header", model_only[:-9]
+    yield "size-one-byte-over", model_only + b"\0"
+    yield "header-only-data-missing", model_only[: 8 + struct.unpack("<Q", model_only[:8])[0]]
+    # Impossible training metadata (issue 16): refused by Checkpoint::load, taken as
+    # absent by load_model (predict), except a newer layout version.
+    def bad_history(**change):
+        return json.dumps([dict(HISTORY[0], **change)])
+    for name, key, value in [
+        ("accuracy-588235370-percent", "scratchnet.history", bad_history(test_accuracy=5882353.7)),
+        ("accuracy-negative", "scratchnet.history", bad_history(train_accuracy=-0.1)),
+        ("seconds-negative", "scratchnet.history", bad_history(seconds=-3.0)),
+        ("loss-negative", "scratchnet.history", bad_history(test_loss=-1.0)),
+        ("history-misnumbered", "scratchnet.history", bad_history(epoch=5)),
+        ("history-longer-than-epochs", "scratchnet.history", json.dumps(HISTORY * 2)),
+        ("history-null", "scratchnet.history", "null"),
+        ("steps-u64-max", "scratchnet.optimizer",
+         json.dumps({"kind": "adam", "steps": 18446744073709551615})),
+        ("steps-over-limit", "scratchnet.optimizer",
+         json.dumps({"kind": "adam", "steps": 2 * 2**32 + 1})),
+        ("epochs-over-limit", "scratchnet.epoch", str(2**32 + 1)),
+        ("version-99", "scratchnet.version", "99"),
+        ("version-not-a-number", "scratchnet.version", "one"),
+        ("version-0", "scratchnet.version", "0"),
+    ]:
+        meta = training_meta("adam")
+        meta[key] = value
+        if key == "scratchnet.epoch":
+            meta["scratchnet.history"] = "[]"
+        yield "meta-" + name, safetensors(TINY + adam_slots(tiny_shapes), meta)
+    meta = training_meta("adam")
+    del meta["scratchnet.history"]
+    yield "meta-history-missing", safetensors(TINY + adam_slots(tiny_shapes), meta)
+    for name, partial in [
+        ("partial-past-end", {"batches_done": 11, "batches": 10}),
+        ("partial-zero-batches", {"batches_done": 0, "batches": 0}),
+        ("partial-more-correct-than-samples", {"correct": 97}),
+        ("partial-negative-seconds", {"seconds": -0.5}),
+        ("partial-negative-loss", {"loss_sum_bits": 13835058055282163712}),  # -2.0
+    ]:
+        base = {
+            "batches_done": 3,
+            "batches": 10,
+            "loss_sum_bits": 4611686018427387904,
+            "correct": 30,
+            "samples": 96,
+            "seconds": 0.5,
+        }
+        yield "meta-" + name, safetensors(
+            TINY + adam_slots(tiny_shapes), training_meta("adam", partial=dict(base, **partial))
+        )
 
 
 def main():

@@ -8,13 +8,22 @@
 //! optimizer, reads the history, and encodes the checkpoint again. It panics if any of
 //! that panics, if an error has an empty message, if a failed `apply_to` changed the
 //! model, or if a re-encoded checkpoint does not parse.
+//!
+//! It also writes the bytes to a file and loads it as `--resume` and `predict` do:
+//! [`Checkpoint::load`] must agree with `from_bytes` (the checks of the header length,
+//! the header and the file's size happen on the file before its data is read), and
+//! [`load_model`] into each model must not panic, must leave the model unchanged when
+//! it fails, and must load whatever `from_bytes` and `apply_to` load (it only takes
+//! invalid training metadata as absent).
 
 use std::cell::RefCell;
+use std::path::Path;
 
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_layers::{Dense, Layer, Sequential};
 use scratchnet_train::{
-    models::lenet5, Adam, AdamConfig, Checkpoint, CheckpointError, Optimizer, Sgd, SgdConfig,
+    load_model, models::lenet5, Adam, AdamConfig, Checkpoint, CheckpointError, Optimizer, Sgd,
+    SgdConfig,
 };
 
 /// The tiny model of the seeds: one dense layer named `fc`, 4 inputs, 2 outputs.
@@ -26,6 +35,79 @@ thread_local! {
     /// LeNet-5 and the tiny model, built once (LeNet's initialisation is the slow part).
     static MODELS: RefCell<[Sequential; 2]> =
         RefCell::new([lenet5(&mut StdRng::seed_from_u64(1)), tiny_model()]);
+    /// Where the input is written as a file.
+    static DIR: tempfile::TempDir = tempfile::tempdir().expect("a temporary directory");
+}
+
+/// The bit patterns of `model`'s parameters (NaN weights compare equal to themselves).
+fn parameter_bits(model: &Sequential) -> Vec<u32> {
+    model
+        .parameters()
+        .into_iter()
+        .flat_map(|(_, p)| p.value.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Loads `data` from a file as `--resume` ([`Checkpoint::load`]) and `predict`
+/// ([`load_model`]) do; `parsed` is what `from_bytes` made of it.
+fn check_file(data: &[u8], parsed: &Result<Checkpoint, CheckpointError>, dir: &Path) {
+    let path = dir.join("input.safetensors");
+    std::fs::write(&path, data).expect("cannot write the fuzz input file");
+    match (Checkpoint::load(&path), parsed) {
+        (Ok(loaded), Ok(parsed)) => {
+            assert!(
+                loaded.tensors.keys().eq(parsed.tensors.keys())
+                    && loaded.metadata == parsed.metadata
+                    && loaded.training.is_some() == parsed.training.is_some(),
+                "Checkpoint::load and from_bytes read different checkpoints"
+            );
+        }
+        (Err(error), Err(_)) => {
+            assert!(
+                message(&error).contains("input.safetensors"),
+                "{error} does not name the file"
+            );
+        }
+        (loaded, _) => panic!(
+            "Checkpoint::load {} but from_bytes {}",
+            if loaded.is_ok() { "loads" } else { "fails" },
+            if parsed.is_ok() { "loads" } else { "fails" }
+        ),
+    }
+    MODELS.with(|models| {
+        for model in models.borrow_mut().iter_mut() {
+            let before = parameter_bits(model);
+            match load_model(&path, model) {
+                Ok(loaded) => {
+                    // Valid training metadata is read alike (optimizer tensors may be
+                    // NaN, so the scalars and history are compared).
+                    let scalars = |c: &Checkpoint| {
+                        (c.training.as_ref())
+                            .map(|t| (t.epoch, t.optimizer.steps, t.history.clone()))
+                    };
+                    if let Ok(parsed) = parsed {
+                        assert!(
+                            scalars(&loaded) == scalars(parsed),
+                            "load_model read another training state than from_bytes"
+                        );
+                    }
+                }
+                Err(error) => {
+                    message(&error);
+                    assert!(
+                        parameter_bits(model) == before,
+                        "a failed load_model changed the model"
+                    );
+                    if let Ok(parsed) = parsed {
+                        assert!(
+                            parsed.apply_to(model).is_err(),
+                            "load_model refuses what from_bytes and apply_to load: {error}"
+                        );
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn message(error: &CheckpointError) -> String {
@@ -36,7 +118,9 @@ fn message(error: &CheckpointError) -> String {
 
 /// Runs one input through the checkpoint loader; panics on any broken promise.
 pub fn check(data: &[u8]) {
-    let checkpoint = match Checkpoint::from_bytes(data) {
+    let parsed = Checkpoint::from_bytes(data);
+    DIR.with(|dir| check_file(data, &parsed, dir.path()));
+    let checkpoint = match parsed {
         Ok(checkpoint) => checkpoint,
         Err(error) => {
             message(&error);

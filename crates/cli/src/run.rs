@@ -12,8 +12,9 @@ use scratchnet_data::{load, load_or_download, BatchConfig, Dataset, Split};
 use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
 use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
 use scratchnet_train::{
-    check_writable, Checkpoint, CheckpointError, FitOutcome, History, ModelFactory, Optimizer,
-    PartialEpoch, ProgressMode, TrainConfig, TrainError, Trainer,
+    check_writable, remove_leftover_temporaries, Checkpoint, CheckpointError, FitOutcome, History,
+    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock, TrainConfig, TrainError,
+    Trainer,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,6 +60,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         }
     };
     check_config(config)?;
+    claim_outputs(config, say)?;
     if let Some(choice) = config.kernels {
         set_kernels(choice);
     }
@@ -181,6 +183,37 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
         check_writable(path).map_err(|e| {
             TrainError::config(format!("{flag} {}: cannot be written: {e}", path.display()))
         })?;
+    }
+    Ok(())
+}
+
+/// Refuses at once a `--save` file another run is saving to (the trainer takes the
+/// lock again for the run), and removes the temporary files that interrupted writes
+/// of the outputs left behind, saying so.
+fn claim_outputs(config: &RunConfig, say: impl Fn(&str)) -> Result<(), TrainError> {
+    let removed = |path: &PathBuf| {
+        say(&format!(
+            "removed a leftover temporary file {} from an interrupted save",
+            path.display()
+        ));
+    };
+    if let Some(path) = &config.save {
+        SaveLock::acquire(path)?
+            .removed_leftovers()
+            .iter()
+            .for_each(removed);
+    }
+    for path in [&config.metrics, &config.plot, &config.predictions]
+        .into_iter()
+        .flatten()
+    {
+        remove_leftover_temporaries(path)
+            .map_err(|source| TrainError::Write {
+                path: path.clone(),
+                source,
+            })?
+            .iter()
+            .for_each(removed);
     }
     Ok(())
 }
@@ -346,7 +379,7 @@ fn load_data(config: &RunConfig) -> Result<Dataset, TrainError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_config, check_no_aliases, max_threads};
+    use super::{check_config, check_no_aliases, claim_outputs, max_threads};
     use crate::RunConfig;
     use std::path::PathBuf;
 
@@ -425,5 +458,79 @@ mod tests {
             0,
             "a probe was left behind"
         );
+    }
+
+    /// Issue 16: a FIFO given to `--metrics` was replaced by a regular file after
+    /// training. Refused before, and left as it was.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_output_is_refused_before_training_and_left_in_place() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("metrics.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+        let config = RunConfig {
+            metrics: Some(fifo.clone()),
+            ..RunConfig::default()
+        };
+        let err = check_config(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("--metrics") && err.contains("a FIFO (named pipe), not a regular file"),
+            "{err}"
+        );
+        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(kind.is_fifo());
+    }
+
+    /// Issue 16: a second run saving to the same `--save` file is refused before it
+    /// loads anything, naming the file and the other run's pid; leftover temporary
+    /// files of the outputs are removed and each named in one line. (Linux: whether
+    /// the process of a report's leftover still runs is read from `/proc`.)
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn claiming_outputs_refuses_a_locked_save_and_removes_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let save = dir.path().join("run.st");
+        let metrics = dir.path().join("m.json");
+        let config = RunConfig {
+            save: Some(save.clone()),
+            metrics: Some(metrics),
+            ..RunConfig::default()
+        };
+        let other_run = scratchnet_train::SaveLock::acquire(&save).unwrap();
+        let err = claim_outputs(&config, |_| {}).unwrap_err().to_string();
+        let pid = std::process::id();
+        assert!(
+            err.contains(&format!(
+                "another run (pid {pid}) is already saving checkpoints to {}",
+                save.display()
+            )),
+            "{err}"
+        );
+        drop(other_run);
+
+        // Pid 1 always runs; none has a pid above the kernel's maximum (2^22).
+        let leftovers = [".run.st.tmp77-0", ".m.json.tmp999999999-3"];
+        let kept = ".m.json.tmp1-0";
+        for name in leftovers.iter().chain([&kept]) {
+            std::fs::write(dir.path().join(name), b"half").unwrap();
+        }
+        let said = std::cell::RefCell::new(Vec::new());
+        claim_outputs(&config, |line| said.borrow_mut().push(line.to_string())).unwrap();
+        let said = said.into_inner();
+        assert_eq!(said.len(), 2, "{said:?}");
+        for (line, name) in said.iter().zip(leftovers) {
+            assert_eq!(
+                *line,
+                format!(
+                    "removed a leftover temporary file {} from an interrupted save",
+                    dir.path().join(name).display()
+                )
+            );
+            assert!(!dir.path().join(name).exists());
+        }
+        assert!(dir.path().join(kept).exists());
+        assert!(!dir.path().join(".run.st.lock").exists());
     }
 }

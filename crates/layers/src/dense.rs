@@ -3,7 +3,7 @@
 use crate::checks::{check_grad_shape, per_sample};
 use crate::limits::{check_tensor_size, within_limit};
 use crate::views::{view, view_mut};
-use crate::{Layer, LayerError, Mode, Parameter};
+use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
 use ndarray::{Array2, ArrayD, ArrayViewD, Ix2, IxDyn};
 use ndarray_rand::rand::Rng;
 use scratchnet_tensor::{dense, init};
@@ -142,17 +142,13 @@ impl Layer for Dense {
         Ok(grad_input.into_dyn())
     }
 
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        vec![
-            ("weight".to_string(), &self.weight),
-            ("bias".to_string(), &self.bias),
-        ]
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.parameter("weight", &self.weight);
+        state.parameter("bias", &self.bias);
     }
 
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        vec![
-            ("weight".to_string(), &mut self.weight),
-            ("bias".to_string(), &mut self.bias),
-        ]
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.parameter("weight", &mut self.weight);
+        state.parameter("bias", &mut self.bias);
     }
 }

@@ -7,9 +7,12 @@
 //! | item | PyTorch | file |
 //! |---|---|---|
 //! | [`Layer`], [`Mode`], [`Parameter`] | `nn.Module`, `train()/eval()`, `nn.Parameter` | `layer.rs` |
+//! | [`StateVisitor`], [`StateVisitorMut`], [`StateRef`], [`StateMut`] | `state_dict()` / `named_parameters()` / `named_buffers()` | `state.rs` |
 //! | [`LayerError`] | — | `error.rs` |
 //! | [`MAX_TENSOR_ELEMENTS`] | — (what one layer may allocate) | `limits.rs` |
 //! | [`Sequential`], [`Summary`], [`group_thousands`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
+//! | [`Residual`], [`ResidualConfig`] | torchvision's `BasicBlock` (body + identity or `downsample` shortcut) | `residual.rs` |
+//! | [`Branches`], [`Combine`] | parallel branches, `torch.cat(dim=1)` or a sum | `branches.rs` |
 //! | [`Conv2d`], [`Conv2dConfig`] | `nn.Conv2d` | `conv2d.rs` |
 //! | [`MaxPool2d`], [`MaxPool2dConfig`] | `nn.MaxPool2d` | `max_pool2d.rs` |
 //! | [`AvgPool2d`], [`AvgPool2dConfig`] | `nn.AvgPool2d` | `avg_pool2d.rs` |
@@ -30,6 +33,7 @@
 
 mod avg_pool2d;
 mod batch_norm2d;
+mod branches;
 mod checks;
 mod conv2d;
 mod dense;
@@ -45,13 +49,16 @@ mod loss;
 mod max_pool2d;
 mod pool_common;
 mod relu;
+mod residual;
 mod sequential;
 mod sigmoid;
+mod state;
 mod tanh;
 mod views;
 
 pub use avg_pool2d::{AvgPool2d, AvgPool2dConfig};
 pub use batch_norm2d::{BatchNorm2d, BatchNorm2dConfig};
+pub use branches::{Branches, Combine};
 pub use conv2d::{Conv2d, Conv2dConfig};
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -64,6 +71,8 @@ pub use limits::MAX_TENSOR_ELEMENTS;
 pub use loss::SoftmaxCrossEntropy;
 pub use max_pool2d::{MaxPool2d, MaxPool2dConfig};
 pub use relu::ReLU;
+pub use residual::{Residual, ResidualConfig};
 pub use sequential::{group_thousands, Sequential, Summary, SummaryRow};
 pub use sigmoid::Sigmoid;
+pub use state::{StateMut, StateRef, StateVisitor, StateVisitorMut};
 pub use tanh::Tanh;

@@ -1,20 +1,31 @@
 //! Writing a file so that it is either entirely the old one or entirely the new one.
 
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Replaces `path` with `bytes` atomically: the bytes go to a temporary file in the
-/// same directory (`.<name>.tmp<pid>-<n>`), which is flushed to disk (`fsync`) and then
-/// renamed over `path`; the directory is synced too, so the rename survives a crash.
+/// Symbolic links followed before giving up (Linux's own limit).
+const MAX_SYMLINKS: usize = 40;
+
+/// Replaces the file at `path` with `bytes` atomically: the bytes go to a temporary
+/// file in the same directory (`.<name>.tmp<pid>-<n>`), which is flushed to disk
+/// (`fsync`) and then renamed over the file; the directory is synced too, so the
+/// rename survives a crash.
 ///
 /// Readers see the old file or the new one, never a mix. If anything fails (a missing
 /// or read-only directory, a full disk), the old file is left as it was and the
 /// temporary file is removed.
 ///
+/// What stands at `path` is respected: a symbolic link is written *through* — its
+/// final target is replaced (the temporary file goes beside the target) and the link
+/// stays a link — and anything that is not a regular file (a directory, a FIFO, a
+/// device such as `/dev/full`, a socket) is refused, never replaced.
+///
 /// # Errors
-/// The I/O error of the step that failed.
+/// The I/O error of the step that failed; [`io::ErrorKind::InvalidInput`] when `path`
+/// is (or leads to) something other than a regular file, or has no file name.
 ///
 /// ```
 /// let dir = std::env::temp_dir();
@@ -25,39 +36,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// # std::fs::remove_file(&path).unwrap();
 /// ```
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let temp = temp_path(path)?;
-    let result = write_synced(&temp, bytes).and_then(|()| fs::rename(&temp, path));
+    let target = destination(path)?;
+    let temp = temp_path(&target)?;
+    let result = write_synced(&temp, bytes).and_then(|()| fs::rename(&temp, &target));
     if result.is_err() {
         let _ = fs::remove_file(&temp);
         return result;
     }
-    sync_dir(path);
+    sync_dir(&target);
     Ok(())
 }
 
 /// Checks, without changing anything, that [`write_atomically`] could write `path`
-/// now: it is not a directory, and its temporary sibling can be created (the folder
-/// exists and is writable, the name is not too long) — which is then removed. For
-/// checking every output before a long run instead of failing after it.
+/// now: it is not a directory nor any other non-regular file (a FIFO, a device, a
+/// socket — also at the end of symbolic links), and its temporary sibling can be
+/// created (the folder exists and is writable, the name is not too long) — which is
+/// then removed. For checking every output before a long run instead of failing
+/// after it.
 ///
 /// # Errors
 /// The I/O error that writing would meet; [`io::ErrorKind::InvalidInput`] for a
-/// directory or a path without a file name.
+/// directory, another non-regular file, or a path without a file name.
 ///
 /// ```
 /// let dir = std::env::temp_dir();
 /// assert!(scratchnet_train::check_writable(&dir.join("fine.bin")).is_ok());
 /// assert!(scratchnet_train::check_writable(&dir).is_err()); // a directory
 /// assert!(scratchnet_train::check_writable(&dir.join("no/such/dir/x")).is_err());
+/// # #[cfg(unix)]
+/// assert!(scratchnet_train::check_writable(std::path::Path::new("/dev/null")).is_err());
 /// ```
 pub fn check_writable(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "it is a directory, not a file",
-        ));
-    }
-    let temp = temp_path(path)?;
+    let target = destination(path)?;
+    let temp = temp_path(&target)?;
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -65,14 +76,171 @@ pub fn check_writable(path: &Path) -> io::Result<()> {
     fs::remove_file(&temp)
 }
 
+/// Removes the temporary files that writes to `path` interrupted by a kill or a
+/// crash left behind (`.<name>.tmp<pid>-<n>` beside the file, or beside its target if
+/// `path` is a symbolic link) whose process no longer runs, and returns their paths
+/// (for saying so). Temporary files of a live process, and of this one, are kept. On
+/// a system without `/proc` (where whether a process runs is not known) nothing is
+/// removed.
+///
+/// # Errors
+/// The I/O error of reading the folder or removing a file; as [`check_writable`] for
+/// a path that leads to something other than a regular file.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("leftover-doc-{}", std::process::id()));
+/// std::fs::create_dir(&dir).unwrap();
+/// let path = dir.join("run.st");
+/// assert!(scratchnet_train::remove_leftover_temporaries(&path).unwrap().is_empty());
+/// # std::fs::remove_dir(&dir).unwrap();
+/// ```
+pub fn remove_leftover_temporaries(path: &Path) -> io::Result<Vec<PathBuf>> {
+    remove_temporaries(path, process_is_gone)
+}
+
+/// Removes the temporary files of writes to `path` (as
+/// [`remove_leftover_temporaries`]) for which `stale(pid)` holds, and returns their paths.
+pub(crate) fn remove_temporaries(
+    path: &Path,
+    stale: impl Fn(u32) -> bool,
+) -> io::Result<Vec<PathBuf>> {
+    let target = destination(path)?;
+    let Some(name) = target.file_name() else {
+        return Err(no_file_name());
+    };
+    let dir = folder_of(&target);
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".tmp");
+    let prefix = prefix.as_encoded_bytes();
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.as_encoded_bytes().strip_prefix(prefix) else {
+            continue;
+        };
+        let Some(pid) = temp_suffix_pid(rest) else {
+            continue;
+        };
+        if !stale(pid) || !entry.file_type()?.is_file() {
+            continue;
+        }
+        match fs::remove_file(entry.path()) {
+            Ok(()) => removed.push(entry.path()),
+            // Its writer finished (renamed or removed it) meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+/// The process id in the `<pid>-<n>` that ends a temporary file's name, if that is
+/// what `rest` is.
+fn temp_suffix_pid(rest: &[u8]) -> Option<u32> {
+    let rest = std::str::from_utf8(rest).ok()?;
+    let (pid, n) = rest.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !digits(n) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is known not to run (never this process).
+fn process_is_gone(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        let proc = Path::new("/proc");
+        return proc.join("self").exists() && !proc.join(pid.to_string()).exists();
+    }
+    false
+}
+
+/// The file a write to `path` replaces: `path` itself, or the final target of the
+/// symbolic links at `path` (which need not exist yet).
+///
+/// # Errors
+/// [`io::ErrorKind::InvalidInput`] if that is a directory or another non-regular file;
+/// the I/O error of reading a link; too many links.
+pub(crate) fn destination(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..=MAX_SYMLINKS {
+        let metadata = match fs::symlink_metadata(&current) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(e),
+        };
+        let kind = metadata.file_type();
+        if kind.is_symlink() {
+            let link = fs::read_link(&current)?;
+            // A relative link is relative to the folder holding it.
+            current = folder_of(&current).join(link);
+            continue;
+        }
+        if kind.is_file() {
+            return Ok(current);
+        }
+        let what = describe_non_regular(&kind);
+        let reason = if current == path {
+            format!("it is {what}, not a regular file")
+        } else {
+            format!(
+                "it is a symbolic link to {} — {what}, not a regular file",
+                current.display()
+            )
+        };
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, reason));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("more than {MAX_SYMLINKS} symbolic links lead from it"),
+    ))
+}
+
+/// What a file of type `kind` (not a regular file, not a link) is, with its article.
+fn describe_non_regular(kind: &fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    "a special file"
+}
+
+/// The folder holding `path` (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn no_file_name() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name")
+}
+
 /// `dir/.name.tmp<pid>-<counter>`, beside `path`.
 fn temp_path(path: &Path) -> io::Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
+    let name = path.file_name().ok_or_else(no_file_name)?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut temp_name = std::ffi::OsString::from(".");
+    let mut temp_name = OsString::from(".");
     temp_name.push(name);
     temp_name.push(format!(".tmp{}-{n}", std::process::id()));
     Ok(path.with_file_name(temp_name))
@@ -86,11 +254,7 @@ fn write_synced(temp: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Syncs the directory holding `path` (best effort: not every platform allows it).
 fn sync_dir(path: &Path) {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if let Ok(dir) = File::open(dir) {
+    if let Ok(dir) = File::open(folder_of(path)) {
         let _ = dir.sync_all();
     }
 }
@@ -124,5 +288,109 @@ mod tests {
         assert_eq!(fs::read(blocked.join("x")).unwrap(), b"keep");
         assert_eq!(fs::read(&path).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    /// Issue 16: `--save` onto a symbolic link replaced the link with a regular file
+    /// and never updated its target.
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_is_written_through_and_stays_a_link() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        let target = elsewhere.join("real.st");
+        fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link.st");
+        symlink("elsewhere/real.st", &link).unwrap();
+        // A link to a link, and a dangling link (its target is created).
+        let link_to_link = dir.path().join("link2.st");
+        symlink("link.st", &link_to_link).unwrap();
+        let dangling = dir.path().join("dangling.st");
+        symlink("elsewhere/new.st", &dangling).unwrap();
+
+        check_writable(&link).unwrap();
+        write_atomically(&link, b"new").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        write_atomically(&link_to_link, b"newer").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"newer");
+        write_atomically(&dangling, b"created").unwrap();
+        assert_eq!(fs::read(elsewhere.join("new.st")).unwrap(), b"created");
+        for (path, to) in [
+            (&link, "elsewhere/real.st"),
+            (&link_to_link, "link.st"),
+            (&dangling, "elsewhere/new.st"),
+        ] {
+            assert!(fs::symlink_metadata(path).unwrap().file_type().is_symlink());
+            assert_eq!(fs::read_link(path).unwrap(), Path::new(to));
+        }
+        // No temporary file left in either folder.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 4);
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 2);
+    }
+
+    /// Issue 16: a FIFO given to `--metrics` was replaced by a regular file.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_and_left_in_place() {
+        use std::os::unix::fs::{symlink, FileTypeExt};
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+        let link = dir.path().join("link");
+        symlink(&fifo, &link).unwrap();
+        for path in [&fifo, &link] {
+            for err in [
+                check_writable(path).unwrap_err(),
+                write_atomically(path, b"x").unwrap_err(),
+            ] {
+                assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("a FIFO"), "{err}");
+            }
+        }
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    /// Issue 16: as root, `--metrics /dev/full` replaced the device node. Only the
+    /// check is run on a real device: it refuses before creating anything.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_by_the_check() {
+        let err = check_writable(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("a device"), "{err}");
+        assert!(destination(Path::new("/dev/null")).is_err());
+    }
+
+    /// Issue 16: a kill during a write left `.NAME.tmpPID-N` behind forever.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn leftovers_of_gone_processes_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.json");
+        // No process has a pid above the kernel's maximum (2^22); pid 1 always runs.
+        let gone = dir.path().join(".a.json.tmp999999999-0");
+        let kept = [
+            format!(".a.json.tmp{}-7", std::process::id()),
+            ".a.json.tmp1-0".to_string(),
+            ".a.json.tmp999999999-x".to_string(),
+            ".b.json.tmp999999999-0".to_string(),
+            "a.json".to_string(),
+        ];
+        fs::write(&gone, b"half").unwrap();
+        for name in &kept {
+            fs::write(dir.path().join(name), b"keep").unwrap();
+        }
+        assert_eq!(
+            remove_leftover_temporaries(&path).unwrap(),
+            vec![gone.clone()]
+        );
+        assert!(!gone.exists());
+        for name in &kept {
+            assert!(dir.path().join(name).exists(), "{name} was removed");
+        }
+        assert!(remove_leftover_temporaries(&path).unwrap().is_empty());
     }
 }

@@ -4,12 +4,14 @@
 
 use crate::atomic_write::write_atomically;
 use crate::checkpoint_error::{CheckpointError, TensorProblem};
+use crate::checkpoint_file::{CheckpointFile, MAX_HEADER_BYTES};
+use crate::metadata_rules::{check_training, check_version};
 use crate::optimizer::Optimizer;
 use crate::optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
 use crate::History;
 use ndarray::{ArrayD, IxDyn};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use scratchnet_layers::Layer;
+use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorView};
+use scratchnet_layers::{Layer, StateRef};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -18,12 +20,12 @@ use std::path::Path;
 pub const LAYOUT_VERSION: &str = "1";
 
 const KEY_FORMAT: &str = "format";
-const KEY_VERSION: &str = "scratchnet.version";
-const KEY_EPOCH: &str = "scratchnet.epoch";
+pub(crate) const KEY_VERSION: &str = "scratchnet.version";
+pub(crate) const KEY_EPOCH: &str = "scratchnet.epoch";
 const KEY_SEED: &str = "scratchnet.seed";
-const KEY_OPTIMIZER: &str = "scratchnet.optimizer";
-const KEY_HISTORY: &str = "scratchnet.history";
-const KEY_PARTIAL: &str = "scratchnet.partial_epoch";
+pub(crate) const KEY_OPTIMIZER: &str = "scratchnet.optimizer";
+pub(crate) const KEY_HISTORY: &str = "scratchnet.history";
+pub(crate) const KEY_PARTIAL: &str = "scratchnet.partial_epoch";
 const KEY_EXTRA_STATE: &str = "scratchnet.extra_state";
 
 /// Where a run stands after an epoch, or within one: what `--resume` needs besides
@@ -128,7 +130,7 @@ struct OptimizerHeader {
 /// # Example
 /// ```
 /// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
-/// use scratchnet_layers::Layer;
+/// use scratchnet_layers::{Layer, StateRef};
 /// use scratchnet_train::{models::lenet5, Checkpoint};
 /// let dir = std::env::temp_dir().join(format!("ckpt-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
@@ -162,20 +164,24 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// A checkpoint of `model`'s parameters, buffers and counters, without training state.
     pub fn from_model(model: &dyn Layer) -> Self {
-        let mut tensors: BTreeMap<String, ArrayD<f32>> = model
-            .parameters()
-            .into_iter()
-            .map(|(name, p)| (name, p.value.clone()))
-            .collect();
-        tensors.extend(
-            model
-                .buffers()
-                .into_iter()
-                .map(|(name, b)| (name, b.clone())),
-        );
+        let mut tensors = BTreeMap::new();
+        let mut extra_state = BTreeMap::new();
+        for (name, entry) in model.state() {
+            match entry {
+                StateRef::Parameter(p) => {
+                    tensors.insert(name, p.value.clone());
+                }
+                StateRef::Buffer(b) => {
+                    tensors.insert(name, b.clone());
+                }
+                StateRef::Counter(c) => {
+                    extra_state.insert(name, c);
+                }
+            }
+        }
         Self {
             tensors,
-            extra_state: model.extra_state().into_iter().collect(),
+            extra_state,
             ..Self::default()
         }
     }
@@ -293,19 +299,32 @@ impl Checkpoint {
 
     /// Reads the checkpoint at `path`, checking the whole file.
     ///
+    /// The file is read within bounds, checked before any tensor data is read: `path`
+    /// must name a regular file (a FIFO, a device such as `/dev/zero` or a directory is
+    /// refused without reading it); its header (after the 8-byte header length) may
+    /// have at most [`MAX_HEADER_BYTES`] (100 MB, safetensors' limit); and the file's
+    /// size must be exactly the header's plus the tensor data it describes. So the
+    /// memory used is the file's real size. To also bound that size by a model, use
+    /// [`load_model`].
+    ///
+    /// The `scratchnet.*` metadata is checked: a layout version this build reads (see
+    /// [`LAYOUT_VERSION`]), and a training state a run could have written (accuracies
+    /// in [0, 1], finite non-negative losses and seconds, at most 2³² optimizer steps
+    /// per epoch begun, …).
+    ///
     /// Model tensors of a type other than F32 are remembered and reported by
     /// [`apply_to`](Self::apply_to) as [`TensorProblem::WrongDtype`].
     ///
     /// # Errors
-    /// [`CheckpointError::Read`] if the file cannot be read; [`CheckpointError::Format`]
-    /// for anything that is not a complete safetensors file (truncated, garbage, bad
-    /// header); [`CheckpointError::Metadata`] for unreadable `scratchnet.*` metadata;
-    /// [`CheckpointError::Mismatch`] for an optimizer tensor that is not F32. Never panics.
+    /// [`CheckpointError::Read`] if the file cannot be read; [`CheckpointError::NotAFile`]
+    /// for a FIFO, device or directory; [`CheckpointError::Format`] for anything that is
+    /// not a complete safetensors file (truncated, garbage, bad header, header too
+    /// long); [`CheckpointError::Metadata`] for unreadable or impossible `scratchnet.*`
+    /// metadata; [`CheckpointError::NewerVersion`] for a newer layout;
+    /// [`CheckpointError::Mismatch`] for an optimizer tensor that is not F32. Never
+    /// panics.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = CheckpointFile::open(path, None)?.read_all()?;
         Self::from_bytes(&bytes).map_err(|e| e.at(path))
     }
 
@@ -315,6 +334,12 @@ impl Checkpoint {
     /// # Errors
     /// As [`load`](Self::load).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CheckpointError> {
+        Self::parse(bytes, TrainingMetadata::Checked)
+    }
+
+    /// Parses the bytes of a safetensors file, the training metadata as `training` says.
+    fn parse(bytes: &[u8], training: TrainingMetadata) -> Result<Self, CheckpointError> {
+        let lenient = training == TrainingMetadata::OptionalIfInvalid;
         let format_error = |reason: String| CheckpointError::Format {
             path: Path::new("(in memory)").to_path_buf(),
             reason,
@@ -328,22 +353,31 @@ impl Checkpoint {
             .unwrap_or_default()
             .into_iter()
             .collect();
+        check_version(metadata.get(KEY_VERSION).map(String::as_str))?;
         let StoredTensors {
             mut tensors,
             optimizer_tensors,
             other_dtypes,
-        } = StoredTensors::read(&file)?;
+        } = StoredTensors::read(&file, lenient)?;
         let extra_state = if metadata.contains_key(KEY_EXTRA_STATE) {
-            parse_key(&mut metadata, KEY_EXTRA_STATE, from_json)?
+            match parse_key(&mut metadata, KEY_EXTRA_STATE, from_json) {
+                Err(_) if lenient => BTreeMap::new(),
+                extra_state => extra_state?,
+            }
         } else {
             BTreeMap::new()
         };
         let training = if metadata.contains_key(KEY_EPOCH) {
-            Some(read_training_state(&mut metadata, optimizer_tensors)?)
+            match read_training_state(&mut metadata, optimizer_tensors) {
+                Err(_) if lenient => None,
+                state => Some(state?),
+            }
         } else {
-            // A model-only file: stray optimizer entries would be unexpected tensors.
-            for (name, tensor) in optimizer_tensors {
-                tensors.insert(format!("{OPTIMIZER_PREFIX}{name}"), tensor);
+            if !lenient {
+                // A model-only file: stray optimizer entries would be unexpected tensors.
+                for (name, tensor) in optimizer_tensors {
+                    tensors.insert(format!("{OPTIMIZER_PREFIX}{name}"), tensor);
+                }
             }
             None
         };
@@ -502,7 +536,8 @@ impl StoredTensors {
     /// # Errors
     /// [`CheckpointError::Format`] for a tensor whose data does not fill its shape;
     /// [`CheckpointError::Mismatch`] for optimizer tensors that are not F32.
-    fn read(file: &SafeTensors) -> Result<Self, CheckpointError> {
+    /// With `lenient`, optimizer tensors that are not F32 are left out instead.
+    fn read(file: &SafeTensors, lenient: bool) -> Result<Self, CheckpointError> {
         let mut stored = Self {
             tensors: BTreeMap::new(),
             optimizer_tensors: BTreeMap::new(),
@@ -529,7 +564,7 @@ impl StoredTensors {
                 }
             }
         }
-        if !optimizer_problems.is_empty() {
+        if !optimizer_problems.is_empty() && !lenient {
             return Err(CheckpointError::Mismatch {
                 path: None,
                 problems: optimizer_problems,
@@ -600,7 +635,7 @@ fn read_training_state(
     } else {
         None
     };
-    Ok(TrainingState {
+    let state = TrainingState {
         epoch,
         partial,
         seed,
@@ -610,18 +645,128 @@ fn read_training_state(
             steps: header.steps,
             tensors: optimizer_tensors,
         },
-    })
+    };
+    check_training(&state)?;
+    Ok(state)
 }
 
-/// Reads the model weights of the checkpoint at `path` into `model` (any optimizer
-/// state in the file is ignored), and returns the whole checkpoint.
+/// Reads the model weights of the checkpoint at `path` into `model`, and returns the
+/// checkpoint: its weights, counters, free-form metadata, and its training state if
+/// that is present and valid.
+///
+/// Only the weights are needed: training metadata that is missing or invalid (history,
+/// epoch, optimizer, interrupted epoch, counters) and optimizer tensors are taken as
+/// absent (`training` is `None`), so a checkpoint with good weights always loads. The
+/// layout version is checked as by [`Checkpoint::load`].
+///
+/// The file is checked before its tensor data is read, in this order: it must be a
+/// regular file; its size must be at most what a checkpoint of `model` can be — 8
+/// bytes of header length, a header of at most [`MAX_HEADER_BYTES`] (100 MB), and
+/// three copies of every parameter as F32 (the weights and an optimizer's two slots,
+/// Adam's `exp_avg` and `exp_avg_sq`) plus every buffer at 8 bytes per value (I64) —
+/// so a larger file is refused without reading it ([`CheckpointError::TooLarge`]);
+/// its header must be whole and the file exactly as long as it says; and the header
+/// must have a layout version this build reads and list every tensor of `model` with
+/// its shape and type, and no other besides optimizer entries
+/// ([`CheckpointError::Mismatch`]). Only then is the data read.
 ///
 /// # Errors
-/// As [`Checkpoint::load`] and [`Checkpoint::apply_to`], naming `path`.
+/// As [`Checkpoint::load`] and [`Checkpoint::apply_to`], and
+/// [`CheckpointError::TooLarge`], naming `path`.
 pub fn load_model(path: &Path, model: &mut dyn Layer) -> Result<Checkpoint, CheckpointError> {
-    let checkpoint = Checkpoint::load(path)?;
+    let file = CheckpointFile::open(path, Some(max_checkpoint_size(&*model)))?;
+    // A newer layout may name its tensors differently: say so before comparing them.
+    let metadata = file.header().metadata().as_ref();
+    check_version(
+        metadata
+            .and_then(|m| m.get(KEY_VERSION))
+            .map(String::as_str),
+    )
+    .map_err(|e| e.at(path))?;
+    check_header(file.header(), &*model).map_err(|e| e.at(path))?;
+    let bytes = file.read_all()?;
+    let checkpoint =
+        Checkpoint::parse(&bytes, TrainingMetadata::OptionalIfInvalid).map_err(|e| e.at(path))?;
     checkpoint.apply_to(model).map_err(|e| e.at(path))?;
     Ok(checkpoint)
+}
+
+/// How a parse treats the training metadata (and the counters).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TrainingMetadata {
+    /// Missing or invalid training metadata is an error.
+    Checked,
+    /// Missing or invalid training metadata, and the optimizer tensors with it, are
+    /// taken as absent: for loading the weights alone.
+    OptionalIfInvalid,
+}
+
+/// The largest file a checkpoint of `model` can be (see [`load_model`]).
+fn max_checkpoint_size(model: &dyn Layer) -> u64 {
+    let values = |shape: &[usize]| shape.iter().map(|&d| d as u64).product::<u64>();
+    let parameters: u64 = (model.parameters().into_iter())
+        .map(|(_, p)| values(p.value.shape()).saturating_mul(3 * 4))
+        .fold(0, u64::saturating_add);
+    let buffers: u64 = (model.buffers().into_iter())
+        .map(|(_, b)| values(b.shape()).saturating_mul(8))
+        .fold(0, u64::saturating_add);
+    (8 + MAX_HEADER_BYTES)
+        .saturating_add(parameters)
+        .saturating_add(buffers)
+}
+
+/// Checks a file's header against `model` before its data is read: every parameter
+/// and buffer listed with the model's shape, as F32 (buffers also I64), and no other
+/// tensor but optimizer entries.
+///
+/// # Errors
+/// [`CheckpointError::Mismatch`] listing every difference, as
+/// [`Checkpoint::apply_to`] would.
+fn check_header(header: &Metadata, model: &dyn Layer) -> Result<(), CheckpointError> {
+    let expected: BTreeMap<String, (Vec<usize>, bool)> = (model.parameters().into_iter())
+        .map(|(name, p)| (name, (p.value.shape().to_vec(), false)))
+        .chain((model.buffers().into_iter()).map(|(name, b)| (name, (b.shape().to_vec(), true))))
+        .collect();
+    let stored = header.tensors();
+    let mut problems = Vec::new();
+    for (name, (shape, is_buffer)) in &expected {
+        let Some(info) = stored.get(name) else {
+            problems.push(TensorProblem::Missing {
+                name: name.clone(),
+                expected: shape.clone(),
+            });
+            continue;
+        };
+        let dtype_ok = info.dtype == Dtype::F32 || (*is_buffer && info.dtype == Dtype::I64);
+        if !dtype_ok {
+            problems.push(TensorProblem::WrongDtype {
+                name: name.clone(),
+                found: format!("{:?}", info.dtype),
+            });
+        } else if &info.shape != shape {
+            problems.push(TensorProblem::WrongShape {
+                name: name.clone(),
+                expected: shape.clone(),
+                found: info.shape.clone(),
+            });
+        }
+    }
+    for (name, info) in &stored {
+        if !expected.contains_key(name) && !name.starts_with(OPTIMIZER_PREFIX) {
+            problems.push(TensorProblem::Unexpected {
+                name: name.clone(),
+                shape: info.shape.clone(),
+            });
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    problems.sort_by(|a, b| problem_name(a).cmp(problem_name(b)));
+    Err(CheckpointError::Mismatch {
+        path: None,
+        problems,
+    })
 }
 
 /// Saves `model`'s weights alone (no training state) to `path`, atomically.

@@ -123,6 +123,43 @@ pub enum CheckpointError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The path names a FIFO, a device, a directory…: a checkpoint is a regular file
+    /// (refused before opening it, as reading a FIFO or `/dev/zero` would never end).
+    #[error("checkpoint {} is {what}, not a regular file: give the path of a .safetensors file", .path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: `"a directory"`, `"a FIFO (named pipe)"`, `"a device"`…
+        what: &'static str,
+    },
+    /// The file is larger than any checkpoint of the model could be (see
+    /// [`load_model`](crate::load_model)); refused before reading it.
+    #[error(
+        "checkpoint {} has {size} bytes, more than the {limit} a checkpoint of this model can have (its tensors, optimizer state and header): it is not a checkpoint of this model",
+        .path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The largest size a checkpoint of the model can have.
+        limit: u64,
+    },
+    /// The checkpoint has a newer layout (`scratchnet.version`) than this build reads.
+    #[error(
+        "checkpoint {} was written by a newer scratchnet (layout version {found}); this is scratchnet {}, which reads layout version {supported}: upgrade scratchnet to load it",
+        .path.display(),
+        env!("CARGO_PKG_VERSION")
+    )]
+    NewerVersion {
+        /// The file.
+        path: PathBuf,
+        /// The file's layout version.
+        found: u64,
+        /// The newest layout version this build reads ([`LAYOUT_VERSION`](crate::LAYOUT_VERSION)).
+        supported: &'static str,
+    },
     /// The file could not be written (the previous file, if any, is intact).
     #[error("cannot write checkpoint {}: {source} (any previous file there is unchanged)", .path.display())]
     Write {
@@ -204,6 +241,13 @@ impl CheckpointError {
             },
             Self::Format { reason, .. } => Self::Format { path, reason },
             Self::Metadata { key, reason, .. } => Self::Metadata { path, key, reason },
+            Self::NewerVersion {
+                found, supported, ..
+            } => Self::NewerVersion {
+                path,
+                found,
+                supported,
+            },
             other => other,
         }
     }

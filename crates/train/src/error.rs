@@ -88,10 +88,24 @@ pub enum TrainError {
         /// second interruption chose to exit at once ([`StopFlag::finish`](crate::StopFlag::finish)).
         checkpoint: Option<PathBuf>,
     },
+    /// Another run is saving checkpoints to the same file (it holds the file's
+    /// [`SaveLock`](crate::SaveLock)): the two would overwrite each other's checkpoints.
+    #[error(
+        "another run{} is already saving checkpoints to {}: wait for it to finish, or save to another file",
+        .holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default(),
+        .path.display()
+    )]
+    SavePathInUse {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The process id of the run that holds the lock, when it could be read.
+        holder: Option<u32>,
+    },
     /// A setting is out of range or settings contradict each other.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// A report file (metrics, plot, predictions) could not be written.
+    /// A report file (metrics, plot, predictions) or a checkpoint's lock file could not
+    /// be written.
     #[error("cannot write {}: {source}", .path.display())]
     Write {
         /// The file.

@@ -46,7 +46,10 @@
 //! | [`ConfusionMatrix`] | `torchmetrics.ConfusionMatrix` | `confusion.rs` |
 //! | [`Checkpoint`], [`TrainingState`], [`PartialEpoch`], [`load_model`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
 //! | [`CheckpointError`], [`TensorProblem`] | — | `checkpoint_error.rs` |
-//! | [`write_atomically`], [`check_writable`] | — | `atomic_write.rs` |
+//! | [`MAX_HEADER_BYTES`]; (crate-private) reading a checkpoint file within bounds | — | `checkpoint_file.rs` |
+//! | [`MAX_EPOCHS`], [`MAX_STEPS_PER_EPOCH`]; (crate-private) the checks of the `scratchnet.*` metadata | — | `metadata_rules.rs` |
+//! | [`write_atomically`], [`check_writable`], [`remove_leftover_temporaries`] | — | `atomic_write.rs` |
+//! | [`SaveLock`] | — | `save_lock.rs` |
 //! | [`models::lenet5`] | the LeNet-5 of the tutorials | `models.rs` |
 //! | [`TrainError`] | — | `error.rs` |
 
@@ -57,16 +60,19 @@ mod adam;
 mod atomic_write;
 mod checkpoint;
 mod checkpoint_error;
+mod checkpoint_file;
 mod confusion;
 mod data_parallel;
 mod error;
 mod evaluate;
 mod history;
+mod metadata_rules;
 pub mod models;
 mod optimizer;
 mod optimizer_state;
 mod predictions;
 mod progress;
+mod save_lock;
 mod schedule;
 mod sgd;
 mod step;
@@ -74,19 +80,22 @@ mod stop_flag;
 mod trainer;
 
 pub use adam::{Adam, AdamConfig};
-pub use atomic_write::{check_writable, write_atomically};
+pub use atomic_write::{check_writable, remove_leftover_temporaries, write_atomically};
 pub use checkpoint::{
     load_model, save_model, Checkpoint, PartialEpoch, TrainingState, LAYOUT_VERSION,
 };
 pub use checkpoint_error::{CheckpointError, TensorProblem};
+pub use checkpoint_file::MAX_HEADER_BYTES;
 pub use confusion::ConfusionMatrix;
 pub use data_parallel::{DataParallel, ModelFactory};
 pub use error::{SavedCheckpoint, TrainError};
 pub use evaluate::{evaluate, Evaluation};
 pub use history::{EpochMetrics, History};
+pub use metadata_rules::{MAX_EPOCHS, MAX_STEPS_PER_EPOCH};
 pub use optimizer::Optimizer;
 pub use optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
 pub use progress::ProgressMode;
+pub use save_lock::SaveLock;
 pub use schedule::{LrSchedule, SchedulePosition};
 pub use sgd::{Sgd, SgdConfig};
 pub use step::{train_step, StepOutcome};

@@ -4,7 +4,7 @@ use crate::data_parallel::has_state;
 use crate::progress::Progress;
 use crate::{
     check_writable, evaluate, train_step, Checkpoint, CheckpointError, DataParallel, EpochMetrics,
-    Evaluation, History, LrSchedule, ModelFactory, Optimizer, PartialEpoch, ProgressMode,
+    Evaluation, History, LrSchedule, ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock,
     SavedCheckpoint, SchedulePosition, StepOutcome, StopFlag, TrainError,
 };
 use scratchnet_data::{Batch, BatchConfig, Batches, Split};
@@ -33,6 +33,7 @@ pub struct TrainConfig {
     /// thread of the rayon pool. Default 0.
     pub threads: usize,
     /// Where to save a checkpoint (weights and training state) after every epoch.
+    /// `fit` holds its [`SaveLock`] throughout: a second run saving there is refused.
     pub save_path: Option<PathBuf>,
     /// The checkpoint this run resumed from, named if training fails before the first save.
     pub resumed_from: Option<PathBuf>,
@@ -163,7 +164,8 @@ impl Trainer {
     ///
     /// # Errors
     /// [`TrainError::NonFiniteLoss`] naming the epoch and batch; layer errors; a
-    /// checkpoint that cannot be written; [`TrainError::Config`] for an empty
+    /// checkpoint that cannot be written; [`TrainError::SavePathInUse`] when another
+    /// run is saving to `config.save_path`; [`TrainError::Config`] for an empty
     /// training split.
     pub fn fit(
         &mut self,
@@ -216,6 +218,11 @@ impl Trainer {
                 source,
             })?;
         }
+        // One run at a time saves to a file: held until `fit` returns.
+        let save_lock = match &config.save_path {
+            Some(path) => Some(SaveLock::acquire(path)?),
+            None => None,
+        };
         let engine = match &self.factory {
             // Batch statistics (a model with buffers) need the whole batch at once, and
             // counters (dropout's) must advance on the model itself, once per batch.
@@ -234,6 +241,12 @@ impl Trainer {
             _ => Engine::Plain,
         };
         let mut run = Run::new(config, engine, history, optimizer, train.len());
+        for leftover in save_lock.iter().flat_map(|lock| lock.removed_leftovers()) {
+            run.progress.println(&format!(
+                "removed a leftover temporary file {} from an interrupted save",
+                leftover.display()
+            ));
+        }
         let result = run.epochs(
             model,
             optimizer,
@@ -245,6 +258,7 @@ impl Trainer {
         if result.is_err() {
             run.progress.abandon();
         }
+        drop(save_lock);
         result
     }
 }

@@ -386,7 +386,7 @@ fn a_failed_write_leaves_the_old_checkpoint_intact() {
         assert_eq!(std::fs::read(&path).unwrap(), old_bytes);
     }
 
-    // Works as root too: the destination is a non-empty directory, so the final rename fails.
+    // Works as root too: the destination is a non-empty directory, which is refused.
     let blocked = dir.path().join("blocked.safetensors");
     std::fs::create_dir(&blocked).unwrap();
     std::fs::write(blocked.join("keep"), b"x").unwrap();

@@ -19,7 +19,9 @@ use replay::replay_dir;
 use std::path::{Path, PathBuf};
 
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
-use scratchnet_train::{models::lenet5, Adam, AdamConfig, Checkpoint, History, Optimizer};
+use scratchnet_train::{
+    load_model, models::lenet5, Adam, AdamConfig, Checkpoint, CheckpointError, History, Optimizer,
+};
 
 /// Crash inputs of `target` kept as regression tests.
 fn regressions_dir(target: &str) -> PathBuf {
@@ -88,4 +90,70 @@ fn a_real_lenet_checkpoint_and_its_truncations_pass_the_check() {
     checkpoint_check::check(&tiny);
     let state = adam.state();
     assert_eq!(state.steps, 0);
+}
+
+/// The hand-made seeds of the file and metadata checks (issue 16; `seed-*` in the
+/// corpus, written by `fuzz/seeds/checkpoint_loader.py`), each with what it must give:
+/// a bad header length or size is a format error for both loaders; impossible training
+/// metadata is refused by `Checkpoint::load` (`--resume`) and taken as absent by
+/// `load_model` (`predict`); a bad or newer layout version is refused by both.
+#[test]
+fn the_seeds_of_the_file_and_metadata_checks_give_the_expected_errors() {
+    let dir = corpus_dir("checkpoint_loader");
+    let mut seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            [
+                "seed-meta-",
+                "seed-header-length-",
+                "seed-size-",
+                "seed-header-only-",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        })
+        .collect();
+    seeds.sort();
+    assert!(seeds.len() >= 24, "{seeds:?}");
+    for path in &seeds {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let strict = Checkpoint::load(path);
+        let mut model = checkpoint_check::tiny_model();
+        let lenient = load_model(path, &mut model);
+        match name.strip_prefix("seed-meta-") {
+            None => {
+                for result in [strict.map(|_| ()), lenient.map(|_| ())] {
+                    assert!(
+                        matches!(result, Err(CheckpointError::Format { .. })),
+                        "{name}: {result:?}"
+                    );
+                }
+            }
+            Some(version) if version.starts_with("version-") => {
+                for result in [strict.map(|_| ()), lenient.map(|_| ())] {
+                    let newer = version == "version-99";
+                    assert!(
+                        match result {
+                            Err(CheckpointError::NewerVersion { found: 99, .. }) => newer,
+                            Err(CheckpointError::Metadata { ref key, .. }) =>
+                                !newer && key == "scratchnet.version",
+                            _ => false,
+                        },
+                        "{name}: {result:?}"
+                    );
+                }
+            }
+            Some(_) => {
+                assert!(
+                    matches!(strict, Err(CheckpointError::Metadata { .. })),
+                    "{name}: {:?}",
+                    strict.map(|_| ())
+                );
+                let loaded = lenient.unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(loaded.training.is_none(), "{name}");
+            }
+        }
+    }
 }

@@ -11,8 +11,8 @@ use scratchnet_layers::{
 use scratchnet_train::models::lenet5;
 use scratchnet_train::{
     evaluate, train_step, Adam, AdamConfig, Checkpoint, CheckpointError, DataParallel,
-    EpochMetrics, History, LrSchedule, ModelFactory, Optimizer, OptimizerState, ProgressMode, Sgd,
-    SgdConfig, StopFlag, TrainConfig, TrainError, Trainer,
+    EpochMetrics, History, LrSchedule, ModelFactory, Optimizer, OptimizerState, ProgressMode,
+    SaveLock, Sgd, SgdConfig, StopFlag, TrainConfig, TrainError, Trainer,
 };
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -981,6 +981,53 @@ fn a_diverged_model_never_overwrites_a_good_checkpoint() {
         .unwrap()
         .apply_to(&mut model)
         .unwrap();
+}
+
+/// Issue 16: two runs saving to one path — the last to finish silently won. A run
+/// whose save path another run holds (here a `SaveLock` of this process: `flock`
+/// locks of two opens conflict like two processes' would) is refused before training;
+/// once it holds the lock, the temporary file a killed save left behind is removed;
+/// the lock is released at the end.
+#[test]
+fn a_run_saving_where_another_run_saves_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.safetensors");
+    let (train, test) = (synthetic(32, 1), synthetic(10, 2));
+    let fit = || {
+        let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+        let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+        let config = TrainConfig {
+            save_path: Some(path.clone()),
+            ..config(1)
+        };
+        Trainer::new(config)
+            .unwrap()
+            .fit(&mut model, &mut adam, &train, &test, History::new())
+    };
+    let other_run = SaveLock::acquire(&path).unwrap();
+    let err = fit().unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, TrainError::SavePathInUse { .. }), "{message}");
+    assert!(
+        message.contains(&format!("(pid {})", std::process::id())),
+        "{message}"
+    );
+    assert!(!path.exists(), "it trained and saved anyway");
+    drop(other_run);
+
+    let leftover = dir.path().join(".run.safetensors.tmp4242-0");
+    std::fs::write(&leftover, b"half a checkpoint").unwrap();
+    fit().unwrap();
+    Checkpoint::load(&path).unwrap();
+    assert!(
+        !leftover.exists(),
+        "the leftover temporary file is still there"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["run.safetensors"], "the lock file was left behind");
 }
 
 /// Issue 16: `--epochs 576460752303423489` used to wrap the step count (to 32 steps)

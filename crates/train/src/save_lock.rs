@@ -1,0 +1,247 @@
+//! [`SaveLock`]: one run at a time saving checkpoints to a file.
+
+use crate::atomic_write::{destination, remove_temporaries};
+use crate::TrainError;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// Attempts at locking a lock file that its previous holder removes meanwhile.
+const ATTEMPTS: usize = 100;
+
+/// An advisory lock on the file a run saves its checkpoints to, held as long as the
+/// `SaveLock` lives: a second run saving to the same file (by any name — symbolic
+/// links are followed) is refused instead of the two overwriting each other's
+/// checkpoints, the last to finish silently winning.
+///
+/// The lock is an exclusive `flock` (`LockFileEx` on Windows) on `.<name>.lock`
+/// beside the file (beside the final target of a symbolic link), which holds the
+/// holder's process id for the message. The operating system releases it when the
+/// process ends, however it ends; dropping the `SaveLock` also removes the lock file
+/// (one left by a killed run is harmless: the next run takes it over). Advisory means
+/// it binds only programs that take it: [`Trainer`](crate::Trainer) does, for its
+/// [`save_path`](crate::TrainConfig::save_path), for the whole of a `fit`.
+///
+/// Once it holds the lock, [`acquire`](Self::acquire) removes the temporary files
+/// that interrupted writes to the file left behind (`.<name>.tmp<pid>-<n>`, see
+/// [`write_atomically`](crate::write_atomically)): every writer of the file holds the
+/// lock, so they are stale. [`removed_leftovers`](Self::removed_leftovers) names them.
+///
+/// ```
+/// use scratchnet_train::{SaveLock, TrainError};
+/// let dir = std::env::temp_dir().join(format!("save-lock-doc-{}", std::process::id()));
+/// std::fs::create_dir(&dir).unwrap();
+/// let path = dir.join("run.safetensors");
+/// let lock = SaveLock::acquire(&path).unwrap();
+/// // A second lock on the same file is refused, naming the holder.
+/// let refused = SaveLock::acquire(&path).unwrap_err();
+/// assert!(matches!(refused, TrainError::SavePathInUse { holder: Some(_), .. }));
+/// drop(lock);
+/// let again = SaveLock::acquire(&path).unwrap();
+/// # drop(again);
+/// # std::fs::remove_dir(&dir).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct SaveLock {
+    /// The open lock file: the lock lives as long as it is open.
+    file: File,
+    lock_path: PathBuf,
+    removed: Vec<PathBuf>,
+}
+
+impl SaveLock {
+    /// Takes the lock on `path` (the checkpoint file, which need not exist yet), or
+    /// refuses at once if another run holds it; then removes the temporary files
+    /// interrupted writes to `path` left behind.
+    ///
+    /// # Errors
+    /// [`TrainError::SavePathInUse`] naming `path` and the holder's process id when
+    /// another run holds the lock; [`TrainError::Write`] if the lock file cannot be
+    /// created or `path` leads to something other than a regular file.
+    pub fn acquire(path: &Path) -> Result<Self, TrainError> {
+        let write_error = |at: &Path| {
+            let at = at.to_path_buf();
+            move |source| TrainError::Write { path: at, source }
+        };
+        let target = destination(path).map_err(write_error(path))?;
+        let lock_path = lock_path(&target).map_err(write_error(path))?;
+        let file = lock(&lock_path, path)?;
+        let mut lock = Self {
+            file,
+            lock_path,
+            removed: Vec::new(),
+        };
+        lock.record_holder().map_err(write_error(&lock.lock_path))?;
+        lock.removed = remove_temporaries(&target, |_| true).map_err(write_error(path))?;
+        Ok(lock)
+    }
+
+    /// The temporary files of interrupted writes that [`acquire`](Self::acquire)
+    /// removed.
+    pub fn removed_leftovers(&self) -> &[PathBuf] {
+        &self.removed
+    }
+
+    /// The lock file, `.<name>.lock` beside the checkpoint.
+    pub fn lock_path(&self) -> &Path {
+        &self.lock_path
+    }
+
+    /// Writes this process's id into the lock file, for the message of a refused run.
+    fn record_holder(&mut self) -> io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.rewind()?;
+        self.file
+            .write_all(std::process::id().to_string().as_bytes())?;
+        self.file.flush()
+    }
+}
+
+impl Drop for SaveLock {
+    fn drop(&mut self) {
+        // Removed while still locked; a run that opened it before and locks it after
+        // sees it is no longer at its path and takes the lock anew (see `lock`).
+        let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+/// `.<name>.lock` beside `target`.
+fn lock_path(target: &Path) -> io::Result<PathBuf> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
+    let mut lock_name = std::ffi::OsString::from(".");
+    lock_name.push(name);
+    lock_name.push(".lock");
+    Ok(target.with_file_name(lock_name))
+}
+
+/// Opens (creating it if need be) and locks `lock_path`, the lock file of `path`.
+fn lock(lock_path: &Path, path: &Path) -> Result<File, TrainError> {
+    let write_error = |source| TrainError::Write {
+        path: lock_path.to_path_buf(),
+        source,
+    };
+    for _ in 0..ATTEMPTS {
+        // Not truncated on opening: until locked, its content is the holder's id.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path)
+            .map_err(write_error)?;
+        // fs4's, not std's (`File::try_lock`, Rust 1.89): the same `flock`.
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(TrainError::SavePathInUse {
+                    path: path.to_path_buf(),
+                    holder: holder.trim().parse().ok(),
+                });
+            }
+            Err(fs4::TryLockError::Error(source)) => return Err(write_error(source)),
+        }
+        // The holder may have removed the file between our opening and our locking
+        // it: then this lock is on a file no one else will open. Try again.
+        if is_still_at(&file, lock_path).map_err(write_error)? {
+            return Ok(file);
+        }
+    }
+    Err(write_error(io::Error::other(
+        "the lock file keeps being replaced by other runs",
+    )))
+}
+
+/// Whether `file` is the file at `path`.
+#[cfg(unix)]
+fn is_still_at(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata()?;
+    match fs::metadata(path) {
+        Ok(at_path) => Ok(at_path.dev() == open.dev() && at_path.ino() == open.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `file` is the file at `path` (an open file cannot be removed on Windows).
+#[cfg(not(unix))]
+fn is_still_at(_file: &File, _path: &Path) -> io::Result<bool> {
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16: two runs saving to one path — the last to finish silently won.
+    /// `flock` locks belong to an open file description, so two `acquire`s in one
+    /// process conflict as two processes would.
+    #[test]
+    fn a_second_lock_on_one_file_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.st");
+        let lock = SaveLock::acquire(&path).unwrap();
+        assert_eq!(lock.lock_path(), dir.path().join(".run.st.lock"));
+        let err = SaveLock::acquire(&path).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, TrainError::SavePathInUse { holder: Some(pid), .. } if pid == std::process::id()),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("pid {}", std::process::id()))
+                && message.contains(&path.display().to_string()),
+            "{message}"
+        );
+        // Another file in the same folder is free.
+        drop(SaveLock::acquire(&dir.path().join("other.st")).unwrap());
+        drop(lock);
+        assert!(!dir.path().join(".run.st.lock").exists(), "lock file left");
+        drop(SaveLock::acquire(&path).unwrap());
+    }
+
+    /// A symbolic link to the file is the same file.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_a_locked_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.st");
+        let link = dir.path().join("link.st");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let _lock = SaveLock::acquire(&path).unwrap();
+        assert!(matches!(
+            SaveLock::acquire(&link),
+            Err(TrainError::SavePathInUse { .. })
+        ));
+    }
+
+    /// Issue 16: a second Ctrl-C or a kill during a save left `.NAME.tmpPID-N` behind
+    /// forever; the lock proves every such file stale, whatever its pid (a container
+    /// reuses pids).
+    #[test]
+    fn taking_the_lock_removes_leftover_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.st");
+        let leftovers = [
+            dir.path().join(".x.st.tmp123-0"),
+            dir.path()
+                .join(format!(".x.st.tmp{}-4", std::process::id())),
+        ];
+        for leftover in &leftovers {
+            fs::write(leftover, b"half a checkpoint").unwrap();
+        }
+        fs::write(&path, b"a checkpoint").unwrap();
+        let other = dir.path().join(".y.st.tmp123-0");
+        fs::write(&other, b"another file's").unwrap();
+        let lock = SaveLock::acquire(&path).unwrap();
+        let mut expected = leftovers.to_vec();
+        expected.sort();
+        assert_eq!(lock.removed_leftovers(), expected);
+        assert!(leftovers.iter().all(|p| !p.exists()));
+        assert!(other.exists() && path.exists());
+    }
+}
