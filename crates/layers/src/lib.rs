@@ -13,11 +13,15 @@
 //! | [`MaxPool2d`], [`MaxPool2dConfig`] | `nn.MaxPool2d` | `max_pool2d.rs` |
 //! | [`AvgPool2d`], [`AvgPool2dConfig`] | `nn.AvgPool2d` | `avg_pool2d.rs` |
 //! | [`GlobalAvgPool2d`] | `nn.AdaptiveAvgPool2d(1)` + `nn.Flatten()` | `global_avg_pool2d.rs` |
+//! | [`AdaptiveAvgPool2d`] | `nn.AdaptiveAvgPool2d` | `adaptive_avg_pool2d.rs` |
+//! | [`Upsample`], [`UpsampleConfig`], [`UpsampleMode`], [`UpsampleSize`] | `nn.Upsample` (`'nearest'`, `'bilinear'`) | `upsample.rs` |
 //! | [`BatchNorm2d`], [`BatchNorm2dConfig`] | `nn.BatchNorm2d` | `batch_norm2d.rs` |
 //! | [`Dense`] | `nn.Linear` | `dense.rs` |
 //! | [`Flatten`] | `nn.Flatten` | `flatten.rs` |
 //! | [`ReLU`], [`Tanh`], [`Sigmoid`] | `nn.ReLU`, `nn.Tanh`, `nn.Sigmoid` | `relu.rs`, `tanh.rs`, `sigmoid.rs` |
 //! | [`LeakyReLU`] | `nn.LeakyReLU` | `leaky_relu.rs` |
+//! | [`SiLU`] | `nn.SiLU` | `silu.rs` |
+//! | [`GELU`], [`GeluConfig`], [`GeluApproximate`] | `nn.GELU` | `gelu.rs` |
 //! | [`Dropout`] | `nn.Dropout` | `dropout.rs` |
 //! | [`SoftmaxCrossEntropy`] | `nn.CrossEntropyLoss` | `loss.rs` |
 //! | [`gradcheck`](mod@gradcheck) | `torch.autograd.gradcheck` | `gradcheck.rs` |
@@ -27,6 +31,7 @@
 //! `docs/extending.md`. It writes a PReLU method by method, checks it with
 //! [`gradcheck`](mod@gradcheck) and against PyTorch, trains it and saves it.
 
+mod adaptive_avg_pool2d;
 mod avg_pool2d;
 mod batch_norm2d;
 mod checks;
@@ -35,6 +40,7 @@ mod dense;
 mod dropout;
 mod error;
 mod flatten;
+mod gelu;
 mod global_avg_pool2d;
 pub mod gradcheck;
 mod layer;
@@ -45,9 +51,12 @@ mod pool_common;
 mod relu;
 mod sequential;
 mod sigmoid;
+mod silu;
 mod tanh;
+mod upsample;
 mod views;
 
+pub use adaptive_avg_pool2d::AdaptiveAvgPool2d;
 pub use avg_pool2d::{AvgPool2d, AvgPool2dConfig};
 pub use batch_norm2d::{BatchNorm2d, BatchNorm2dConfig};
 pub use conv2d::{Conv2d, Conv2dConfig};
@@ -55,6 +64,7 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::LayerError;
 pub use flatten::Flatten;
+pub use gelu::{GeluApproximate, GeluConfig, GELU};
 pub use global_avg_pool2d::GlobalAvgPool2d;
 pub use layer::{Layer, Mode, Parameter};
 pub use leaky_relu::LeakyReLU;
@@ -63,4 +73,6 @@ pub use max_pool2d::{MaxPool2d, MaxPool2dConfig};
 pub use relu::ReLU;
 pub use sequential::{group_thousands, Sequential, Summary, SummaryRow};
 pub use sigmoid::Sigmoid;
+pub use silu::SiLU;
 pub use tanh::Tanh;
+pub use upsample::{Upsample, UpsampleConfig, UpsampleMode, UpsampleSize};
