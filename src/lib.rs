@@ -53,9 +53,12 @@ pub mod prelude {
     };
     pub use scratchnet_layers::{
         gradcheck::{gradcheck, GradcheckConfig},
-        AvgPool2d, AvgPool2dConfig, BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense,
-        Dropout, Flatten, GlobalAvgPool2d, Layer, LayerError, LeakyReLU, MaxPool2d,
-        MaxPool2dConfig, Mode, Parameter, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy, Tanh,
+        AdaptiveAvgPool2d, AvgPool2d, AvgPool2dConfig, BatchNorm2d, BatchNorm2dConfig, Conv2d,
+        Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Dense, Dropout, Flatten,
+        GeluApproximate, GeluConfig, GlobalAvgPool2d, GroupNorm, GroupNormConfig, Layer,
+        LayerError, LayerNorm, LayerNormConfig, LeakyReLU, MaxPool2d, MaxPool2dConfig, Mode,
+        Parameter, ReLU, Sequential, SiLU, Sigmoid, SoftmaxCrossEntropy, Tanh, Upsample,
+        UpsampleConfig, UpsampleMode, UpsampleSize, GELU,
     };
     pub use scratchnet_train::models::lenet5;
     pub use scratchnet_train::{
