@@ -53,8 +53,10 @@ impl Default for UpsampleConfig {
 ///
 /// Along each axis of input size `I` and output size `O`, output index `o`
 /// reads the input at a source coordinate `s(o)`, with `scale = 1/factor` when
-/// a scale factor is given and `I/O` otherwise:
-/// - **nearest**: `x[min(⌊o·scale⌋, I − 1)]` (`scale` in `f32`, as PyTorch computes it);
+/// a scale factor is given and `I/O` otherwise (an axis with `O = I` is copied,
+/// as in PyTorch):
+/// - **nearest**: `x[min(⌊o·scale⌋, I − 1)]` (`scale` in `f32`, as PyTorch computes
+///   it; `x[⌊o/2⌋]` when `O = 2·I`);
 /// - **bilinear**, `align_corners: false`: `s = max((o + ½)·scale − ½, 0)`;
 ///   `align_corners: true`: `s = o·(I − 1)/(O − 1)` (0 if `O = 1`). Then
 ///   `i₀ = ⌊s⌋`, `i₁ = min(i₀ + 1, I − 1)`, `λ = s − i₀`, and the output is
@@ -165,7 +167,14 @@ impl Upsample {
             weight0: 1.0,
             weight1: 0.0,
         };
+        if output == input {
+            // PyTorch copies an axis whose size does not change, whatever the factor.
+            return (0..output).map(single).collect();
+        }
         match self.config.mode {
+            UpsampleMode::Nearest if output == 2 * input => {
+                (0..output).map(|o| single(o / 2)).collect()
+            }
             UpsampleMode::Nearest => {
                 let scale = match self.factor(axis) {
                     Some(factor) => (1.0 / factor) as f32,
