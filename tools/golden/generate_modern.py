@@ -205,10 +205,21 @@ def upsample_nearest_size_odd():
     return nn.Upsample(size=(5, 7), mode="nearest"), grid((1, 2, 3, 4))
 
 
-@case("Upsample(scale_factor=[1.5, 2.5], nearest) on 3x3: the factor, not the size ratio, "
-      "places the pixels", 312)
+@case("Upsample(scale_factor=[1.7, 2.5], nearest) on 5x3: the factor, not the size ratio, "
+      "places the pixels (1/1.7 and 5/8 pick different rows)", 312)
 def upsample_nearest_scale_fractional():
-    return nn.Upsample(scale_factor=(1.5, 2.5), mode="nearest"), grid((2, 1, 3, 3))
+    return nn.Upsample(scale_factor=(1.7, 2.5), mode="nearest"), grid((2, 1, 5, 3))
+
+
+@case("Upsample(scale_factor=[2.1, 1.2], nearest) on 5x3: sizes 10 = 2·5 and 3 = 3, which "
+      "PyTorch maps as o // 2 and as a copy, not through the factor", 325)
+def upsample_nearest_special_sizes():
+    return nn.Upsample(scale_factor=(2.1, 1.2), mode="nearest"), grid((1, 2, 5, 3))
+
+
+@case("Upsample(scale_factor=[1.2, 2], bilinear) on 3x3: the unchanged axis is copied", 326)
+def upsample_bilinear_unchanged_axis():
+    return nn.Upsample(scale_factor=(1.2, 2.0), mode="bilinear"), grid((1, 2, 3, 3))
 
 
 @case("Upsample(size=[2, 3], nearest) from 5x7: downsampling", 313)

@@ -310,6 +310,8 @@ golden!(
     upsample_nearest_size_odd,
     upsample_nearest_scale_fractional,
     upsample_nearest_down,
+    upsample_nearest_special_sizes,
+    upsample_bilinear_unchanged_axis,
     upsample_bilinear_scale2,
     upsample_bilinear_size_odd,
     upsample_bilinear_scale_fractional,
