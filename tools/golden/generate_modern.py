@@ -187,6 +187,13 @@ def conv_transpose2d_stride_larger_than_kernel():
     return nn.ConvTranspose2d(2, 3, 2, stride=3), grid((1, 2, 3, 2))
 
 
+@case("ConvTranspose2d(2, 3, 3, dilation 2, padding 1, output_padding 1): an output padding "
+      "not smaller than the stride (1), allowed by the dilation", 305)
+def conv_transpose2d_output_padding_from_dilation():
+    return (nn.ConvTranspose2d(2, 3, 3, padding=1, output_padding=1, dilation=2),
+            grid((1, 2, 3, 4)))
+
+
 @case("ConvTranspose2d(3, 3, 3, groups 3, padding 1): depthwise, same size", 304)
 def conv_transpose2d_depthwise():
     return nn.ConvTranspose2d(3, 3, 3, padding=1, groups=3), grid((2, 3, 4, 4))

@@ -5,7 +5,7 @@ use crate::views::view;
 use crate::{Layer, LayerError, Mode, Parameter};
 use ndarray::{Array1, Array4, ArrayD, ArrayView4, ArrayViewD, Axis};
 use ndarray_rand::rand::Rng;
-use scratchnet_tensor::init;
+use scratchnet_tensor::{conv, init, Window2d};
 
 /// Hyper-parameters of a [`ConvTranspose2d`] besides its channels and kernel size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,7 +64,15 @@ impl Default for ConvTranspose2dConfig {
 /// - `dw[c, o', ky, kx] += Σ_n,i,j x[n, c, i, j] · dy[n, o, i·s + ky·d − p, j·s + kx·d − p]`
 /// - `db[o] += Σ_n,i,j dy[n, o, i, j]`
 ///
-/// These are plain loops, summed in `f64`: the reference definition, not tuned for speed.
+/// These plain loops, summed in `f64`, are the definition
+/// ([`ConvTranspose2d::forward_loops`], [`ConvTranspose2d::backward_loops`]). When
+/// `output_padding` is smaller than the stride (always, unless a dilation larger
+/// than the stride allows more), the layer runs the [`Conv2d`](crate::Conv2d)
+/// kernels instead, as the three are a convolution's gradients with the roles
+/// swapped: `y` = [`conv::conv2d_grad_input`] of `x` (as the output gradient of a
+/// convolution with weight `w` from `out_channels` to `in_channels`), `dx` =
+/// [`conv::conv2d`] of `dy`, and `dw` = [`conv::conv2d_grad_weight`] with `dy` as
+/// the input and `x` as the output gradient. A test checks that both paths agree.
 ///
 /// ```
 /// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
@@ -192,6 +200,74 @@ impl ConvTranspose2d {
             + 1
     }
 
+    /// The convolution whose adjoint this layer is.
+    fn window(&self) -> Window2d {
+        Window2d {
+            kernel_size: self.kernel_size,
+            stride: self.config.stride,
+            padding: self.config.padding,
+            dilation: self.config.dilation,
+        }
+    }
+
+    /// True if the [`Conv2d`](crate::Conv2d) kernels compute this layer: the
+    /// convolution of an `[OH, OW]` input has an `[H, W]` output exactly when
+    /// `output_padding < stride` on both axes.
+    fn uses_conv_kernels(&self) -> bool {
+        (0..2).all(|axis| self.config.output_padding[axis] < self.config.stride[axis])
+    }
+
+    /// The forward of an `[N, in_channels, H, W]` input without the bias, as the
+    /// plain loops of the type's docs; `output_size` is `[OH, OW]`.
+    ///
+    /// # Panics
+    /// If the input or the output size does not fit the layer (see [`Layer::output_shape`]).
+    pub fn forward_loops(&self, x: ArrayView4<f32>, output_size: [usize; 2]) -> Array4<f32> {
+        let (n, _, h, w) = x.dim();
+        let [oh, ow] = output_size;
+        let weight: ArrayView4<f32> = view(self.weight.value.view());
+        let mut output = Array4::<f64>::zeros((n, self.out_channels, oh, ow));
+        self.for_each_tap(
+            [n, h, w],
+            [oh, ow],
+            |[s, c, i, j], [o, og], [ky, kx], [oy, ox]| {
+                output[[s, o, oy, ox]] +=
+                    f64::from(x[[s, c, i, j]]) * f64::from(weight[[c, og, ky, kx]]);
+            },
+        );
+        output.mapv(|v| v as f32)
+    }
+
+    /// `(dx, dw)` for the input `x` and the output gradient `dy`, as the plain
+    /// loops of the type's docs (`dw` is this batch's, not added anywhere).
+    ///
+    /// # Panics
+    /// As [`ConvTranspose2d::forward_loops`].
+    pub fn backward_loops(
+        &self,
+        x: ArrayView4<f32>,
+        dy: ArrayView4<f32>,
+    ) -> (Array4<f32>, Array4<f32>) {
+        let (n, c, h, w) = x.dim();
+        let (_, _, oh, ow) = dy.dim();
+        let weight: ArrayView4<f32> = view(self.weight.value.view());
+        let mut grad_input = Array4::<f64>::zeros((n, c, h, w));
+        let mut grad_weight = Array4::<f64>::zeros(weight.raw_dim());
+        self.for_each_tap(
+            [n, h, w],
+            [oh, ow],
+            |[s, c, i, j], [o, og], [ky, kx], [oy, ox]| {
+                let g = f64::from(dy[[s, o, oy, ox]]);
+                grad_input[[s, c, i, j]] += g * f64::from(weight[[c, og, ky, kx]]);
+                grad_weight[[c, og, ky, kx]] += g * f64::from(x[[s, c, i, j]]);
+            },
+        );
+        (
+            grad_input.mapv(|v| v as f32),
+            grad_weight.mapv(|v| v as f32),
+        )
+    }
+
     /// Calls `visit([n, c, i, j], [o, o_in_group], [ky, kx], [oy, ox])` for every input
     /// pixel, output channel of its group and kernel tap that lands inside an
     /// `[oh, ow]` output: the index map shared by forward and backward.
@@ -296,25 +372,20 @@ impl Layer for ConvTranspose2d {
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         let out = self.output_shape(per_sample(input.shape()))?;
         let x: ArrayView4<f32> = view(input);
-        let (n, _, h, w) = x.dim();
-        let (oh, ow) = (out[1], out[2]);
-        let weight: ArrayView4<f32> = view(self.weight.value.view());
-        let mut output = Array4::<f64>::zeros((n, self.out_channels, oh, ow));
-        self.for_each_tap(
-            [n, h, w],
-            [oh, ow],
-            |[s, c, i, j], [o, og], [ky, kx], [oy, ox]| {
-                output[[s, o, oy, ox]] +=
-                    f64::from(x[[s, c, i, j]]) * f64::from(weight[[c, og, ky, kx]]);
-            },
-        );
+        let output_size = [out[1], out[2]];
+        let mut output = if self.uses_conv_kernels() {
+            let weight = view(self.weight.value.view());
+            conv::conv2d_grad_input(x, weight, output_size, &self.window(), self.config.groups)
+        } else {
+            self.forward_loops(x, output_size)
+        };
         if let Some(bias) = &self.bias {
             for (o, mut plane) in output.axis_iter_mut(Axis(1)).enumerate() {
-                plane += f64::from(bias.value[[o]]);
+                plane += bias.value[[o]];
             }
         }
         self.input = (mode == Mode::Train).then(|| x.to_owned());
-        Ok(output.mapv(|v| v as f32).into_dyn())
+        Ok(output.into_dyn())
     }
 
     /// Adds `dw` and `db` to the parameters' gradients and returns `dx` (see the type's docs).
@@ -327,21 +398,18 @@ impl Layer for ConvTranspose2d {
         let out = self.output_shape(&[c, h, w])?;
         check_grad_shape(self.name(), grad_output.shape(), n, &out)?;
         let dy: ArrayView4<f32> = view(grad_output);
-        let weight: ArrayView4<f32> = view(self.weight.value.view());
-        let mut grad_input = Array4::<f64>::zeros((n, c, h, w));
-        let mut grad_weight = Array4::<f64>::zeros(weight.raw_dim());
-        self.for_each_tap(
-            [n, h, w],
-            [out[1], out[2]],
-            |[s, c, i, j], [o, og], [ky, kx], [oy, ox]| {
-                let g = f64::from(dy[[s, o, oy, ox]]);
-                grad_input[[s, c, i, j]] += g * f64::from(weight[[c, og, ky, kx]]);
-                grad_weight[[c, og, ky, kx]] += g * f64::from(x[[s, c, i, j]]);
-            },
-        );
-        self.weight
-            .grad
-            .zip_mut_with(&grad_weight.into_dyn(), |g, &d| *g += d as f32);
+        let (grad_input, grad_weight) = if self.uses_conv_kernels() {
+            let (window, groups) = (self.window(), self.config.groups);
+            let weight = view(self.weight.value.view());
+            (
+                conv::conv2d(dy, weight, None, &window, groups),
+                conv::conv2d_grad_weight(dy, x.view(), &window, groups),
+            )
+        } else {
+            self.backward_loops(x.view(), dy)
+        };
+        debug_assert_eq!(grad_input.dim(), (n, c, h, w));
+        self.weight.grad += &grad_weight.into_dyn();
         if let Some(bias) = &mut self.bias {
             let grad_bias: Array1<f64> = dy
                 .axis_iter(Axis(1))
@@ -350,7 +418,7 @@ impl Layer for ConvTranspose2d {
             bias.grad
                 .zip_mut_with(&grad_bias.into_dyn(), |g, &d| *g += d as f32);
         }
-        Ok(grad_input.mapv(|v| v as f32).into_dyn())
+        Ok(grad_input.into_dyn())
     }
 
     // State: the old accessors, until the state visitor lands.

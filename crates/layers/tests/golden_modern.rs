@@ -306,6 +306,7 @@ golden!(
     conv_transpose2d_groups_dilation,
     conv_transpose2d_stride_larger_than_kernel,
     conv_transpose2d_depthwise,
+    conv_transpose2d_output_padding_from_dilation,
     upsample_nearest_scale2,
     upsample_nearest_size_odd,
     upsample_nearest_scale_fractional,

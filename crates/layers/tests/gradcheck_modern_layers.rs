@@ -79,6 +79,19 @@ fn conv_transpose2d_in_its_edge_configurations() {
             },
             [1, 2, 2, 3],
         ),
+        // output_padding ≥ stride: the plain loops, not the Conv2d kernels.
+        (
+            2,
+            3,
+            [3, 3],
+            ConvTranspose2dConfig {
+                padding: [1, 1],
+                output_padding: [1, 1],
+                dilation: [2, 2],
+                ..Default::default()
+            },
+            [1, 2, 3, 4],
+        ),
     ];
     for (i, (cin, cout, kernel, config, shape)) in configs.into_iter().enumerate() {
         let mut rng = StdRng::seed_from_u64(i as u64);
@@ -383,5 +396,75 @@ fn group_norm_and_layer_norm_are_per_sample() {
             batch.slice(ndarray::s![1..2, .., .., ..]).into_dyn(),
             alone.view()
         );
+    }
+}
+
+/// The Conv2d kernels that run a transposed convolution (when `output_padding <
+/// stride`) compute what its plain loops define, to f32 rounding.
+#[test]
+fn conv_transpose2d_on_the_conv_kernels_matches_its_loops() {
+    let configs = [
+        ([3, 3], ConvTranspose2dConfig::default(), 1, [2, 4, 5, 6]),
+        (
+            [3, 2],
+            ConvTranspose2dConfig {
+                stride: [2, 3],
+                padding: [1, 1],
+                output_padding: [1, 2],
+                ..Default::default()
+            },
+            1,
+            [3, 4, 4, 5],
+        ),
+        (
+            [3, 3],
+            ConvTranspose2dConfig {
+                stride: [2, 2],
+                padding: [2, 1],
+                output_padding: [1, 0],
+                dilation: [2, 1],
+                groups: 2,
+                bias: false,
+            },
+            2,
+            [2, 4, 5, 3],
+        ),
+        (
+            [2, 2],
+            ConvTranspose2dConfig {
+                stride: [3, 3],
+                ..Default::default()
+            },
+            1,
+            [1, 4, 3, 3],
+        ),
+    ];
+    let close = |got: &ArrayD<f32>, want: &ArrayD<f32>, what: &str| {
+        assert_eq!(got.shape(), want.shape(), "{what}");
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= 1e-5 * scale, "{what}: {g} vs {w}");
+        }
+    };
+    for (i, (kernel, config, groups, shape)) in configs.into_iter().enumerate() {
+        let config = ConvTranspose2dConfig { groups, ..config };
+        let mut layer =
+            ConvTranspose2d::new(4, 6, kernel, config, &mut StdRng::seed_from_u64(i as u64));
+        let x = uniform(&shape, -1.0, 1.0, 110 + i as u64);
+        let mut y = layer.forward(x.view(), Mode::Train).unwrap();
+        if let Some(bias) = &layer.bias {
+            for (o, mut plane) in y.axis_iter_mut(ndarray::Axis(1)).enumerate() {
+                plane -= bias.value[[o]];
+            }
+        }
+        let x4 = x.view().into_dimensionality().unwrap();
+        let size = [y.shape()[2], y.shape()[3]];
+        close(&y, &layer.forward_loops(x4, size).into_dyn(), "output");
+        let dy = uniform(y.shape(), -1.0, 1.0, 120 + i as u64);
+        let dx = layer.backward(dy.view()).unwrap();
+        let (dx_loops, dw_loops) =
+            layer.backward_loops(x4, dy.view().into_dimensionality().unwrap());
+        close(&dx, &dx_loops.into_dyn(), "grad_input");
+        close(&layer.weight.grad, &dw_loops.into_dyn(), "weight.grad");
     }
 }
