@@ -85,11 +85,11 @@ impl Layer for PReLU {
         Ok(grad_input)
     }
 
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        vec![("weight".to_string(), &self.weight)]
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.parameter("weight", &self.weight);
     }
 
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        vec![("weight".to_string(), &mut self.weight)]
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.parameter("weight", &mut self.weight);
     }
 }

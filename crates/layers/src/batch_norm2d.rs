@@ -1,7 +1,7 @@
 //! 2-D batch normalisation layer.
 
 use crate::checks::{check_same_shape, per_sample};
-use crate::{Layer, LayerError, Mode, Parameter};
+use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
 use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, Axis, Ix4, IxDyn, Zip};
 
 /// Hyper-parameters of a [`BatchNorm2d`] besides its channel count.
@@ -395,47 +395,32 @@ impl Layer for BatchNorm2d {
         Ok(grad_input.into_dyn())
     }
 
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        let mut params = Vec::new();
-        params.extend(self.weight.iter().map(|p| ("weight".to_string(), p)));
-        params.extend(self.bias.iter().map(|p| ("bias".to_string(), p)));
-        params
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        if let Some(weight) = &self.weight {
+            state.parameter("weight", weight);
+        }
+        if let Some(bias) = &self.bias {
+            state.parameter("bias", bias);
+        }
+        if let Some(running) = &self.running {
+            state.buffer("running_mean", &running.mean);
+            state.buffer("running_var", &running.var);
+            state.buffer("num_batches_tracked", &running.num_batches_tracked);
+        }
     }
 
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        let mut params = Vec::new();
-        params.extend(self.weight.iter_mut().map(|p| ("weight".to_string(), p)));
-        params.extend(self.bias.iter_mut().map(|p| ("bias".to_string(), p)));
-        params
-    }
-
-    fn buffers(&self) -> Vec<(String, &ArrayD<f32>)> {
-        self.running
-            .iter()
-            .flat_map(|r| {
-                [
-                    ("running_mean".to_string(), &r.mean),
-                    ("running_var".to_string(), &r.var),
-                    ("num_batches_tracked".to_string(), &r.num_batches_tracked),
-                ]
-            })
-            .collect()
-    }
-
-    fn buffers_mut(&mut self) -> Vec<(String, &mut ArrayD<f32>)> {
-        self.running
-            .iter_mut()
-            .flat_map(|r| {
-                [
-                    ("running_mean".to_string(), &mut r.mean),
-                    ("running_var".to_string(), &mut r.var),
-                    (
-                        "num_batches_tracked".to_string(),
-                        &mut r.num_batches_tracked,
-                    ),
-                ]
-            })
-            .collect()
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        if let Some(weight) = &mut self.weight {
+            state.parameter("weight", weight);
+        }
+        if let Some(bias) = &mut self.bias {
+            state.parameter("bias", bias);
+        }
+        if let Some(running) = &mut self.running {
+            state.buffer("running_mean", &mut running.mean);
+            state.buffer("running_var", &mut running.var);
+            state.buffer("num_batches_tracked", &mut running.num_batches_tracked);
+        }
     }
 }
 

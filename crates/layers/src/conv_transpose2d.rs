@@ -2,7 +2,7 @@
 
 use crate::checks::{check_grad_shape, per_sample};
 use crate::views::view;
-use crate::{Layer, LayerError, Mode, Parameter};
+use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
 use ndarray::{Array1, Array4, ArrayD, ArrayView4, ArrayViewD, Axis};
 use ndarray_rand::rand::Rng;
 use scratchnet_tensor::{conv, init, Window2d};
@@ -421,16 +421,17 @@ impl Layer for ConvTranspose2d {
         Ok(grad_input.into_dyn())
     }
 
-    // State: the old accessors, until the state visitor lands.
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        let mut params = vec![("weight".to_string(), &self.weight)];
-        params.extend(self.bias.iter().map(|b| ("bias".to_string(), b)));
-        params
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.parameter("weight", &self.weight);
+        if let Some(bias) = &self.bias {
+            state.parameter("bias", bias);
+        }
     }
 
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        let mut params = vec![("weight".to_string(), &mut self.weight)];
-        params.extend(self.bias.iter_mut().map(|b| ("bias".to_string(), b)));
-        params
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.parameter("weight", &mut self.weight);
+        if let Some(bias) = &mut self.bias {
+            state.parameter("bias", bias);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Dropout layer.
 
 use crate::checks::check_same_shape;
-use crate::{Layer, LayerError, Mode};
+use crate::{Layer, LayerError, Mode, StateVisitor, StateVisitorMut};
 use ndarray::{ArrayD, ArrayViewD};
 use ndarray_rand::rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -104,12 +104,12 @@ impl Layer for Dropout {
         Ok(output)
     }
 
-    fn extra_state(&self) -> Vec<(String, u64)> {
-        vec![("step".into(), self.step)]
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.counter("step", self.step);
     }
 
-    fn extra_state_mut(&mut self) -> Vec<(String, &mut u64)> {
-        vec![("step".into(), &mut self.step)]
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.counter("step", &mut self.step);
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {

@@ -1,6 +1,6 @@
 //! The [`Layer`] trait every layer implements, and its [`Parameter`]s.
 
-use crate::LayerError;
+use crate::{LayerError, StateMut, StateRef, StateVisitor, StateVisitorMut, SummaryRow};
 use ndarray::{ArrayD, ArrayViewD};
 
 /// Whether a forward pass is for training (cache what backward needs, apply
@@ -61,7 +61,10 @@ impl Parameter {
 ///    children's names: `conv1.weight`).
 ///
 /// Every method but `name`, `output_shape`, `forward` and `backward` has a
-/// default suited to a layer without parameters.
+/// default suited to a layer without parameters. A layer with state implements
+/// [`visit_state`](Layer::visit_state) and [`visit_state_mut`](Layer::visit_state_mut),
+/// naming each parameter, buffer and counter once (see [`StateVisitor`]); the
+/// accessors (`parameters`, `buffers`, `extra_state`, …) derive from them.
 ///
 /// To write your own layer, follow the guide `scratchnet::guide` in the facade
 /// crate's documentation (the same text is `docs/extending.md`): it writes a PReLU
@@ -116,49 +119,156 @@ pub trait Layer: Send {
         self.backward(grad_output).map(drop)
     }
 
-    /// The trainable parameters with their names (`"weight"`, `"bias"`).
+    /// A container's rows in a model [`Summary`](crate::Summary) below its own: each
+    /// child's row for per-sample `input_shape` (built with [`SummaryRow::child`],
+    /// which adds the child's own children one level deeper). The default, for a
+    /// layer that is not a container, has none.
+    ///
+    /// # Errors
+    /// A child's shape error, naming it.
+    fn summary_children(&self, input_shape: &[usize]) -> Result<Vec<SummaryRow>, LayerError> {
+        let _ = input_shape;
+        Ok(Vec::new())
+    }
+
+    /// Names each piece of the layer's state once — its parameters, buffers and
+    /// counters — and forwards each child layer with [`StateVisitor::child`]. The
+    /// default is a layer without state. Every accessor below is derived from this
+    /// traversal, so a layer implements only this and [`visit_state_mut`](Layer::visit_state_mut),
+    /// which must name the same state in the same order.
+    ///
+    /// ```ignore
+    /// fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+    ///     state.parameter("weight", &self.weight);
+    ///     state.buffer("running_mean", &self.running_mean);
+    ///     state.child("body", &self.body); // body.weight, body.running_mean, …
+    /// }
+    /// ```
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        let _ = state;
+    }
+
+    /// [`visit_state`](Layer::visit_state) with mutable access: the same state, the
+    /// same names, the same order.
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        let _ = state;
+    }
+
+    /// Every piece of state with its full name, in traversal order. Derived from
+    /// [`visit_state`](Layer::visit_state): do not override.
+    fn state(&self) -> Vec<(String, StateRef<'_>)> {
+        let mut entries = Vec::new();
+        self.visit_state(&mut StateVisitor::new(&mut |name, entry| {
+            entries.push((name, entry))
+        }));
+        entries
+    }
+
+    /// Every piece of state, mutably, in the order of [`state`](Layer::state).
+    /// Derived from [`visit_state_mut`](Layer::visit_state_mut): do not override.
+    fn state_mut(&mut self) -> Vec<(String, StateMut<'_>)> {
+        let mut entries = Vec::new();
+        self.visit_state_mut(&mut StateVisitorMut::new(&mut |name, entry| {
+            entries.push((name, entry))
+        }));
+        entries
+    }
+
+    /// The trainable parameters with their names (`"weight"`, `"conv1.bias"`).
+    /// Derived from [`visit_state`](Layer::visit_state): do not override.
     fn parameters(&self) -> Vec<(String, &Parameter)> {
-        Vec::new()
+        let mut parameters = Vec::new();
+        self.visit_state(&mut StateVisitor::new(&mut |name, entry| {
+            if let StateRef::Parameter(p) = entry {
+                parameters.push((name, p));
+            }
+        }));
+        parameters
     }
 
     /// The trainable parameters, mutably, in the same order as [`parameters`](Layer::parameters).
+    /// Derived from [`visit_state_mut`](Layer::visit_state_mut): do not override.
     fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        Vec::new()
+        let mut parameters = Vec::new();
+        self.visit_state_mut(&mut StateVisitorMut::new(&mut |name, entry| {
+            if let StateMut::Parameter(p) = entry {
+                parameters.push((name, p));
+            }
+        }));
+        parameters
     }
 
     /// State that is saved in a checkpoint but not trained by gradient
     /// (e.g. batch norm's `running_mean`), with its names.
+    /// Derived from [`visit_state`](Layer::visit_state): do not override.
     fn buffers(&self) -> Vec<(String, &ArrayD<f32>)> {
-        Vec::new()
+        let mut buffers = Vec::new();
+        self.visit_state(&mut StateVisitor::new(&mut |name, entry| {
+            if let StateRef::Buffer(b) = entry {
+                buffers.push((name, b));
+            }
+        }));
+        buffers
     }
 
     /// The buffers, mutably, in the same order as [`buffers`](Layer::buffers).
+    /// Derived from [`visit_state_mut`](Layer::visit_state_mut): do not override.
     fn buffers_mut(&mut self) -> Vec<(String, &mut ArrayD<f32>)> {
-        Vec::new()
+        let mut buffers = Vec::new();
+        self.visit_state_mut(&mut StateVisitorMut::new(&mut |name, entry| {
+            if let StateMut::Buffer(b) = entry {
+                buffers.push((name, b));
+            }
+        }));
+        buffers
     }
 
     /// Counters that are neither trained nor tensors but that a checkpoint must
     /// carry for a resumed run to continue bit for bit, with their names: how many
     /// masks a [`Dropout`](crate::Dropout) has drawn (`"step"`). PyTorch's
     /// `get_extra_state`, restricted to integers.
+    /// Derived from [`visit_state`](Layer::visit_state): do not override.
     fn extra_state(&self) -> Vec<(String, u64)> {
-        Vec::new()
+        let mut counters = Vec::new();
+        self.visit_state(&mut StateVisitor::new(&mut |name, entry| {
+            if let StateRef::Counter(c) = entry {
+                counters.push((name, c));
+            }
+        }));
+        counters
     }
 
     /// The counters, mutably, in the same order as [`extra_state`](Layer::extra_state).
+    /// Derived from [`visit_state_mut`](Layer::visit_state_mut): do not override.
     fn extra_state_mut(&mut self) -> Vec<(String, &mut u64)> {
-        Vec::new()
+        let mut counters = Vec::new();
+        self.visit_state_mut(&mut StateVisitorMut::new(&mut |name, entry| {
+            if let StateMut::Counter(c) = entry {
+                counters.push((name, c));
+            }
+        }));
+        counters
     }
 
-    /// Sets every parameter gradient to zero.
+    /// Sets every parameter gradient to zero. Derived from
+    /// [`visit_state_mut`](Layer::visit_state_mut): do not override.
     fn zero_grad(&mut self) {
-        for (_, p) in self.parameters_mut() {
-            p.grad.fill(0.0);
-        }
+        self.visit_state_mut(&mut StateVisitorMut::new(&mut |_, entry| {
+            if let StateMut::Parameter(p) = entry {
+                p.grad.fill(0.0);
+            }
+        }));
     }
 
-    /// Total number of trainable scalars.
+    /// Total number of trainable scalars. Derived from
+    /// [`visit_state`](Layer::visit_state): do not override.
     fn num_parameters(&self) -> usize {
-        self.parameters().iter().map(|(_, p)| p.len()).sum()
+        let mut count = 0;
+        self.visit_state(&mut StateVisitor::new(&mut |_, entry| {
+            if let StateRef::Parameter(p) = entry {
+                count += p.len();
+            }
+        }));
+        count
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::checks::{check_same_shape, per_sample};
 use crate::norm_common::{normalize_rows, normalize_rows_backward};
-use crate::{Layer, LayerError, Mode, Parameter};
+use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
 use ndarray::{Array2, ArrayD, ArrayViewD, IxDyn, Zip};
 
 /// Hyper-parameters of a [`LayerNorm`] besides its normalised shape.
@@ -245,20 +245,21 @@ impl Layer for LayerNorm {
             .expect("same length"))
     }
 
-    // State: the old accessors, until the state visitor lands.
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        let named = [("weight", &self.weight), ("bias", &self.bias)];
-        named
-            .into_iter()
-            .filter_map(|(name, p)| p.as_ref().map(|p| (name.to_string(), p)))
-            .collect()
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        if let Some(weight) = &self.weight {
+            state.parameter("weight", weight);
+        }
+        if let Some(bias) = &self.bias {
+            state.parameter("bias", bias);
+        }
     }
 
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        let named = [("weight", &mut self.weight), ("bias", &mut self.bias)];
-        named
-            .into_iter()
-            .filter_map(|(name, p)| p.as_mut().map(|p| (name.to_string(), p)))
-            .collect()
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        if let Some(weight) = &mut self.weight {
+            state.parameter("weight", weight);
+        }
+        if let Some(bias) = &mut self.bias {
+            state.parameter("bias", bias);
+        }
     }
 }

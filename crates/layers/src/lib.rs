@@ -7,8 +7,11 @@
 //! | item | PyTorch | file |
 //! |---|---|---|
 //! | [`Layer`], [`Mode`], [`Parameter`] | `nn.Module`, `train()/eval()`, `nn.Parameter` | `layer.rs` |
+//! | [`StateVisitor`], [`StateVisitorMut`], [`StateRef`], [`StateMut`] | `state_dict()` / `named_parameters()` / `named_buffers()` | `state.rs` |
 //! | [`LayerError`] | — | `error.rs` |
 //! | [`Sequential`], [`Summary`], [`group_thousands`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
+//! | [`Residual`], [`ResidualConfig`] | torchvision's `BasicBlock` (body + identity or `downsample` shortcut) | `residual.rs` |
+//! | [`Branches`], [`Combine`] | parallel branches, `torch.cat(dim=1)` or a sum | `branches.rs` |
 //! | [`Conv2d`], [`Conv2dConfig`] | `nn.Conv2d` | `conv2d.rs` |
 //! | [`ConvTranspose2d`], [`ConvTranspose2dConfig`] | `nn.ConvTranspose2d` | `conv_transpose2d.rs` |
 //! | [`MaxPool2d`], [`MaxPool2dConfig`] | `nn.MaxPool2d` | `max_pool2d.rs` |
@@ -37,6 +40,7 @@
 mod adaptive_avg_pool2d;
 mod avg_pool2d;
 mod batch_norm2d;
+mod branches;
 mod checks;
 mod conv2d;
 mod conv_transpose2d;
@@ -56,9 +60,11 @@ mod max_pool2d;
 mod norm_common;
 mod pool_common;
 mod relu;
+mod residual;
 mod sequential;
 mod sigmoid;
 mod silu;
+mod state;
 mod tanh;
 mod upsample;
 mod views;
@@ -66,6 +72,7 @@ mod views;
 pub use adaptive_avg_pool2d::AdaptiveAvgPool2d;
 pub use avg_pool2d::{AvgPool2d, AvgPool2dConfig};
 pub use batch_norm2d::{BatchNorm2d, BatchNorm2dConfig};
+pub use branches::{Branches, Combine};
 pub use conv2d::{Conv2d, Conv2dConfig};
 pub use conv_transpose2d::{ConvTranspose2d, ConvTranspose2dConfig};
 pub use dense::Dense;
@@ -81,8 +88,10 @@ pub use leaky_relu::LeakyReLU;
 pub use loss::SoftmaxCrossEntropy;
 pub use max_pool2d::{MaxPool2d, MaxPool2dConfig};
 pub use relu::ReLU;
+pub use residual::{Residual, ResidualConfig};
 pub use sequential::{group_thousands, Sequential, Summary, SummaryRow};
 pub use sigmoid::Sigmoid;
 pub use silu::SiLU;
+pub use state::{StateMut, StateRef, StateVisitor, StateVisitorMut};
 pub use tanh::Tanh;
 pub use upsample::{Upsample, UpsampleConfig, UpsampleMode, UpsampleSize};

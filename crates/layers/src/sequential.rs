@@ -1,6 +1,6 @@
 //! The `Sequential` container.
 
-use crate::{Layer, LayerError, Mode, Parameter};
+use crate::{Layer, LayerError, Mode, StateVisitor, StateVisitorMut};
 use ndarray::{ArrayD, ArrayViewD};
 use std::fmt;
 
@@ -106,17 +106,7 @@ impl Sequential {
                 "summary needs the input shape: call build(&input_shape) first",
             )
         })?;
-        let mut shape = input_shape.clone();
-        let mut rows = Vec::with_capacity(self.layers.len());
-        for (name, layer) in &self.layers {
-            shape = layer.output_shape(&shape).map_err(|e| e.within(name))?;
-            rows.push(SummaryRow {
-                name: name.clone(),
-                layer: layer.describe(),
-                output_shape: shape.clone(),
-                parameters: layer.num_parameters(),
-            });
-        }
+        let rows = self.summary_children(&input_shape)?;
         Ok(Summary { input_shape, rows })
     }
 
@@ -147,16 +137,6 @@ fn backward_through(
         grad = Some(layer.backward(dy).map_err(|e| e.within(name))?);
     }
     Ok(grad)
-}
-
-/// Prefixes each name in a list of named things with `prefix.`.
-fn prefixed<'a, T: 'a>(
-    prefix: &'a str,
-    items: Vec<(String, T)>,
-) -> impl Iterator<Item = (String, T)> + 'a {
-    items
-        .into_iter()
-        .map(move |(name, item)| (format!("{prefix}.{name}"), item))
 }
 
 impl Layer for Sequential {
@@ -201,52 +181,34 @@ impl Layer for Sequential {
             .map_err(|e| e.within(first_name))
     }
 
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        self.layers
-            .iter()
-            .flat_map(|(name, layer)| prefixed(name, layer.parameters()))
-            .collect()
+    fn summary_children(&self, input_shape: &[usize]) -> Result<Vec<SummaryRow>, LayerError> {
+        let mut shape = input_shape.to_vec();
+        let mut rows = Vec::with_capacity(self.layers.len());
+        for (name, layer) in &self.layers {
+            shape = SummaryRow::child(&mut rows, name, layer.as_ref(), &shape)?;
+        }
+        Ok(rows)
     }
 
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        self.layers
-            .iter_mut()
-            .flat_map(|(name, layer)| prefixed(name, layer.parameters_mut()))
-            .collect()
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        for (name, layer) in &self.layers {
+            state.child(name, layer.as_ref());
+        }
     }
 
-    fn buffers(&self) -> Vec<(String, &ArrayD<f32>)> {
-        self.layers
-            .iter()
-            .flat_map(|(name, layer)| prefixed(name, layer.buffers()))
-            .collect()
-    }
-
-    fn buffers_mut(&mut self) -> Vec<(String, &mut ArrayD<f32>)> {
-        self.layers
-            .iter_mut()
-            .flat_map(|(name, layer)| prefixed(name, layer.buffers_mut()))
-            .collect()
-    }
-
-    fn extra_state(&self) -> Vec<(String, u64)> {
-        self.layers
-            .iter()
-            .flat_map(|(name, layer)| prefixed(name, layer.extra_state()))
-            .collect()
-    }
-
-    fn extra_state_mut(&mut self) -> Vec<(String, &mut u64)> {
-        self.layers
-            .iter_mut()
-            .flat_map(|(name, layer)| prefixed(name, layer.extra_state_mut()))
-            .collect()
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        for (name, layer) in &mut self.layers {
+            state.child(name, layer.as_mut());
+        }
     }
 }
 
 /// One row of a [`Summary`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SummaryRow {
+    /// How deep the layer is nested: 0 for the model's own children, 1 for their
+    /// children (a residual block's `conv1`), …; printed as indentation.
+    pub depth: usize,
     /// The child's name (`conv1`).
     pub name: String,
     /// Its description (`Conv2d(1, 6, kernel_size=[5, 5])`).
@@ -257,19 +219,59 @@ pub struct SummaryRow {
     pub parameters: usize,
 }
 
+impl SummaryRow {
+    /// Appends to `rows` the row of child `layer` named `name`, taking per-sample
+    /// `input_shape`, followed by its own children's rows one level deeper
+    /// ([`Layer::summary_children`]); returns the child's output shape. What a
+    /// container's `summary_children` calls for each child.
+    ///
+    /// # Errors
+    /// The child's shape error, naming it.
+    pub fn child(
+        rows: &mut Vec<SummaryRow>,
+        name: &str,
+        layer: &dyn Layer,
+        input_shape: &[usize],
+    ) -> Result<Vec<usize>, LayerError> {
+        let output_shape = layer
+            .output_shape(input_shape)
+            .map_err(|e| e.within(name))?;
+        rows.push(SummaryRow {
+            depth: 0,
+            name: name.to_string(),
+            layer: layer.describe(),
+            output_shape: output_shape.clone(),
+            parameters: layer.num_parameters(),
+        });
+        let nested = layer
+            .summary_children(input_shape)
+            .map_err(|e| e.within(name))?;
+        rows.extend(nested.into_iter().map(|row| SummaryRow {
+            depth: row.depth + 1,
+            ..row
+        }));
+        Ok(output_shape)
+    }
+}
+
 /// A model summary table; `Display` prints it, like Keras's `summary()`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
     /// The per-sample input shape.
     pub input_shape: Vec<usize>,
-    /// One row per child.
+    /// One row per child, each container's children after it, one level deeper.
     pub rows: Vec<SummaryRow>,
 }
 
 impl Summary {
-    /// Total number of trainable scalars.
+    /// Total number of trainable scalars (of the top-level rows: a container's row
+    /// already counts its children).
     pub fn total_parameters(&self) -> usize {
-        self.rows.iter().map(|r| r.parameters).sum()
+        self.rows
+            .iter()
+            .filter(|r| r.depth == 0)
+            .map(|r| r.parameters)
+            .sum()
     }
 }
 
@@ -279,7 +281,7 @@ impl fmt::Display for Summary {
         let name_w = self
             .rows
             .iter()
-            .map(|r| r.name.len() + r.layer.len() + 3)
+            .map(|r| 2 * r.depth + r.name.chars().count() + r.layer.chars().count() + 3)
             .max()
             .unwrap_or(0)
             .max(5);
@@ -305,7 +307,7 @@ impl fmt::Display for Summary {
             ""
         )?;
         for r in &self.rows {
-            let label = format!("{} ({})", r.name, r.layer);
+            let label = format!("{}{} ({})", "  ".repeat(r.depth), r.name, r.layer);
             writeln!(
                 f,
                 "{label:<name_w$}  {:<shape_w$}  {:>12}",

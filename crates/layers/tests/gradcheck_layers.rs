@@ -250,11 +250,11 @@ impl Layer for NoBiasGradConv {
         self.0.bias.as_mut().unwrap().grad.fill(0.0);
         Ok(grad_input)
     }
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        self.0.parameters()
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.inline(&self.0);
     }
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        self.0.parameters_mut()
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.inline(&mut self.0);
     }
 }
 
@@ -275,11 +275,11 @@ impl Layer for OverwritingDense {
         self.0.zero_grad();
         self.0.backward(grad_output)
     }
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        self.0.parameters()
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.inline(&self.0);
     }
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        self.0.parameters_mut()
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.inline(&mut self.0);
     }
 }
 

@@ -151,11 +151,11 @@ impl Layer for ConstantStatisticsBatchNorm {
         }
         Ok(dx)
     }
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        self.inner.parameters()
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.inline(&self.inner);
     }
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        self.inner.parameters_mut()
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.inline(&mut self.inner);
     }
 }
 

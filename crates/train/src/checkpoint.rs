@@ -9,7 +9,7 @@ use crate::optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
 use crate::History;
 use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use scratchnet_layers::Layer;
+use scratchnet_layers::{Layer, StateRef};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -128,7 +128,7 @@ struct OptimizerHeader {
 /// # Example
 /// ```
 /// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
-/// use scratchnet_layers::Layer;
+/// use scratchnet_layers::{Layer, StateRef};
 /// use scratchnet_train::{models::lenet5, Checkpoint};
 /// let dir = std::env::temp_dir().join(format!("ckpt-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
@@ -162,20 +162,24 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// A checkpoint of `model`'s parameters, buffers and counters, without training state.
     pub fn from_model(model: &dyn Layer) -> Self {
-        let mut tensors: BTreeMap<String, ArrayD<f32>> = model
-            .parameters()
-            .into_iter()
-            .map(|(name, p)| (name, p.value.clone()))
-            .collect();
-        tensors.extend(
-            model
-                .buffers()
-                .into_iter()
-                .map(|(name, b)| (name, b.clone())),
-        );
+        let mut tensors = BTreeMap::new();
+        let mut extra_state = BTreeMap::new();
+        for (name, entry) in model.state() {
+            match entry {
+                StateRef::Parameter(p) => {
+                    tensors.insert(name, p.value.clone());
+                }
+                StateRef::Buffer(b) => {
+                    tensors.insert(name, b.clone());
+                }
+                StateRef::Counter(c) => {
+                    extra_state.insert(name, c);
+                }
+            }
+        }
         Self {
             tensors,
-            extra_state: model.extra_state().into_iter().collect(),
+            extra_state,
             ..Self::default()
         }
     }

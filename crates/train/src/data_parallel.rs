@@ -9,7 +9,7 @@ use crate::{Evaluation, Optimizer, StepOutcome, TrainError};
 use ndarray::{s, Array2, ArrayD, ArrayView4, Axis};
 use rayon::prelude::*;
 use scratchnet_data::Split;
-use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy};
+use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy, StateRef};
 use scratchnet_tensor::parallel::{for_each_chunk, serial};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -413,7 +413,10 @@ fn add_in_shard_order(model: &mut dyn Layer, shard_grads: &[&mut Vec<ArrayD<f32>
 /// Whether `model` has state besides its parameters (buffers or counters) that only a
 /// forward on the model itself updates.
 pub(crate) fn has_state(model: &dyn Layer) -> bool {
-    !model.buffers().is_empty() || !model.extra_state().is_empty()
+    model
+        .state()
+        .iter()
+        .any(|(_, entry)| !matches!(entry, StateRef::Parameter(_)))
 }
 
 /// [`train_step`]'s forward, loss and backward for one shard of a batch, with the

@@ -11,7 +11,7 @@
 //! ```
 
 use ndarray::{arr1, ArrayD, ArrayViewD};
-use scratchnet_layers::{Layer, LayerError, Mode, Parameter};
+use scratchnet_layers::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
 use scratchnet_train::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, TrainError};
 
 const W0: [f32; 3] = [0.5, -1.0, 2.0];
@@ -43,11 +43,11 @@ impl Layer for OneParameter {
     fn backward(&mut self, dy: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
         Ok(dy.to_owned())
     }
-    fn parameters(&self) -> Vec<(String, &Parameter)> {
-        vec![("w".into(), &self.w)]
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.parameter("w", &self.w);
     }
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Parameter)> {
-        vec![("w".into(), &mut self.w)]
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.parameter("w", &mut self.w);
     }
 }
 
