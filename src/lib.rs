@@ -53,10 +53,13 @@ pub mod prelude {
     };
     pub use scratchnet_layers::{
         gradcheck::{gradcheck, GradcheckConfig},
-        AvgPool2d, AvgPool2dConfig, BatchNorm2d, BatchNorm2dConfig, Branches, Combine, Conv2d,
-        Conv2dConfig, Dense, Dropout, Flatten, GlobalAvgPool2d, Layer, LayerError, LeakyReLU,
-        MaxPool2d, MaxPool2dConfig, Mode, Parameter, ReLU, Residual, ResidualConfig, Sequential,
-        Sigmoid, SoftmaxCrossEntropy, StateMut, StateRef, StateVisitor, StateVisitorMut, Tanh,
+        AdaptiveAvgPool2d, AvgPool2d, AvgPool2dConfig, BatchNorm2d, BatchNorm2dConfig, Branches,
+        Combine, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Dense, Dropout,
+        Flatten, GeluApproximate, GeluConfig, GlobalAvgPool2d, GroupNorm, GroupNormConfig, Layer,
+        LayerError, LayerNorm, LayerNormConfig, LeakyReLU, MaxPool2d, MaxPool2dConfig, Mode,
+        Parameter, ReLU, Residual, ResidualConfig, Sequential, SiLU, Sigmoid, SoftmaxCrossEntropy,
+        StateMut, StateRef, StateVisitor, StateVisitorMut, Tanh, Upsample, UpsampleConfig,
+        UpsampleMode, UpsampleSize, GELU,
     };
     pub use scratchnet_train::models::lenet5;
     pub use scratchnet_train::{

@@ -4,7 +4,7 @@ use crate::checks::{check_grad_shape, per_sample};
 use crate::limits::{check_tensor_size, within_limit};
 use crate::views::{view, view_mut};
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
-use ndarray::{Array2, ArrayD, ArrayViewD, Ix2, IxDyn};
+use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Ix2, IxDyn};
 use ndarray_rand::rand::Rng;
 use scratchnet_tensor::{dense, init};
 
@@ -12,6 +12,8 @@ use scratchnet_tensor::{dense, init};
 ///
 /// Parameters: `weight` `[out_features, in_features]` and `bias`
 /// `[out_features]`, initialised like PyTorch (`U(±1/√in_features)`).
+/// [`Dense::without_bias`] is PyTorch's `nn.Linear(…, bias=False)`: no `bias`
+/// parameter (none in a checkpoint either), `y = x·Wᵀ`.
 ///
 /// # Shapes
 /// - input: `[N, in_features]`
@@ -43,8 +45,8 @@ pub struct Dense {
     out_features: usize,
     /// `[out_features, in_features]`.
     pub weight: Parameter,
-    /// `[out_features]`.
-    pub bias: Parameter,
+    /// `[out_features]`, or `None` when built by [`Dense::without_bias`].
+    pub bias: Option<Parameter>,
     input: Option<Array2<f32>>,
 }
 
@@ -55,19 +57,42 @@ impl Dense {
     /// (`Dense::new(usize::MAX, 2)`) is not allocated: [`Layer::output_shape`] and
     /// `forward` report it, so building a model finds it.
     pub fn new<R: Rng + ?Sized>(in_features: usize, out_features: usize, rng: &mut R) -> Self {
-        let (weight, bias) = if within_limit(&[out_features, in_features]) {
-            (
-                init::kaiming_uniform(&[out_features, in_features], in_features, rng),
-                init::kaiming_uniform(&[out_features], in_features, rng),
-            )
+        let mut dense = Self::without_bias(in_features, out_features, rng);
+        let bias = if dense.weight.is_empty() {
+            ArrayD::zeros(IxDyn(&[0]))
         } else {
-            (ArrayD::zeros(IxDyn(&[0, 0])), ArrayD::zeros(IxDyn(&[0])))
+            init::kaiming_uniform(&[out_features], in_features, rng)
+        };
+        dense.bias = Some(Parameter::new(bias));
+        dense
+    }
+
+    /// A dense layer without a bias, `y = x·Wᵀ` (PyTorch's `nn.Linear(in, out, bias=False)`),
+    /// its weights drawn from `rng` like [`Dense::new`]'s (and, like them, not allocated
+    /// past [`MAX_TENSOR_ELEMENTS`](crate::MAX_TENSOR_ELEMENTS)).
+    ///
+    /// ```
+    /// use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+    /// use scratchnet_layers::{Dense, Layer};
+    /// let fc = Dense::without_bias(64, 10, &mut StdRng::seed_from_u64(0));
+    /// assert_eq!(fc.num_parameters(), 64 * 10);
+    /// assert_eq!(fc.parameters().iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["weight"]);
+    /// ```
+    pub fn without_bias<R: Rng + ?Sized>(
+        in_features: usize,
+        out_features: usize,
+        rng: &mut R,
+    ) -> Self {
+        let weight = if within_limit(&[out_features, in_features]) {
+            init::kaiming_uniform(&[out_features, in_features], in_features, rng)
+        } else {
+            ArrayD::zeros(IxDyn(&[0, 0]))
         };
         Self {
             in_features,
             out_features,
             weight: Parameter::new(weight),
-            bias: Parameter::new(bias),
+            bias: None,
             input: None,
         }
     }
@@ -80,8 +105,14 @@ impl Layer for Dense {
 
     fn describe(&self) -> String {
         format!(
-            "Dense(in_features={}, out_features={})",
-            self.in_features, self.out_features
+            "Dense(in_features={}, out_features={}{})",
+            self.in_features,
+            self.out_features,
+            if self.bias.is_none() {
+                ", bias=false"
+            } else {
+                ""
+            }
         )
     }
 
@@ -110,11 +141,13 @@ impl Layer for Dense {
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
         let x = view::<Ix2>(input);
-        let output = dense::dense_forward(
-            x,
-            view(self.weight.value.view()),
-            view(self.bias.value.view()),
-        );
+        // Without a bias the kernel adds zeros: `v + 0.0 == v` (a −0.0 becomes +0.0).
+        let no_bias = Array1::zeros(self.out_features);
+        let bias = self
+            .bias
+            .as_ref()
+            .map_or(no_bias.view(), |b| view(b.value.view()));
+        let output = dense::dense_forward(x, view(self.weight.value.view()), bias);
         self.input = (mode == Mode::Train).then(|| x.as_standard_layout().into_owned());
         Ok(output.into_dyn())
     }
@@ -132,23 +165,33 @@ impl Layer for Dense {
             x.nrows(),
             &[self.out_features],
         )?;
+        // Without a bias its gradient goes to a scratch vector that is dropped.
+        let mut no_bias = Array1::zeros(self.out_features);
+        let grad_bias = match &mut self.bias {
+            Some(b) => view_mut(&mut b.grad),
+            None => no_bias.view_mut(),
+        };
         let grad_input = dense::dense_backward(
             view(grad_output),
             x.view(),
             view(self.weight.value.view()),
             view_mut(&mut self.weight.grad),
-            view_mut(&mut self.bias.grad),
+            grad_bias,
         );
         Ok(grad_input.into_dyn())
     }
 
     fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
         state.parameter("weight", &self.weight);
-        state.parameter("bias", &self.bias);
+        if let Some(bias) = &self.bias {
+            state.parameter("bias", bias);
+        }
     }
 
     fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
         state.parameter("weight", &mut self.weight);
-        state.parameter("bias", &mut self.bias);
+        if let Some(bias) = &mut self.bias {
+            state.parameter("bias", bias);
+        }
     }
 }
