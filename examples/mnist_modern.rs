@@ -28,6 +28,7 @@
 //! [`ModelSpec`](scratchnet_cli::ModelSpec).
 
 use clap::Parser;
+use scratchnet::data::DatasetKind;
 use scratchnet::prelude::*;
 use scratchnet_cli::{at_least_one, parse_args, train, Job, ModelSpec, TrainFlags};
 use std::path::PathBuf;
@@ -92,6 +93,7 @@ fn main() -> ExitCode {
         epochs: args.epochs,
         save: args.save,
         augment: !args.no_augment,
+        dataset: DatasetKind::Mnist,
     };
     train(args.flags, job)
 }

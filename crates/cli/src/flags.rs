@@ -15,9 +15,9 @@ pub struct TrainFlags {
     /// data/mnist (downloaded there if missing)
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Dataset
-    #[arg(long, value_enum, default_value_t = Dataset::Mnist)]
-    pub dataset: Dataset,
+    /// Dataset [default: the example's — mnist, or fashion for fashion_resnet]
+    #[arg(long, value_enum)]
+    pub dataset: Option<Dataset>,
     /// Batch size [default: 64, or the checkpoint's]
     #[arg(long, value_name = "B", value_parser = at_least_one)]
     pub batch_size: Option<usize>,

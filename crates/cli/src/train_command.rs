@@ -22,6 +22,8 @@ pub struct Job {
     pub save: PathBuf,
     /// Whether training images are shifted at random.
     pub augment: bool,
+    /// The dataset when `--dataset` is not given.
+    pub dataset: DatasetKind,
 }
 
 /// Chooses the kernels, sets up the thread pool and Ctrl-C, trains, and maps the
@@ -60,8 +62,9 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         augment: job.augment,
         data_dir: flags.data_dir,
         dataset: match flags.dataset {
-            Dataset::Mnist => DatasetKind::Mnist,
-            Dataset::Fashion => DatasetKind::FashionMnist,
+            None => job.dataset,
+            Some(Dataset::Mnist) => DatasetKind::Mnist,
+            Some(Dataset::Fashion) => DatasetKind::FashionMnist,
         },
         epochs: job.epochs,
         batch_size: flags.batch_size,

@@ -3,7 +3,8 @@
 use crate::checks::{check_same_shape, per_sample};
 use crate::limits::{check_tensor_size, within_limit};
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
-use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, Axis, Ix4, IxDyn, Zip};
+use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, Ix4, IxDyn};
+use scratchnet_tensor::batch_norm;
 
 /// Hyper-parameters of a [`BatchNorm2d`] besides its channel count.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -246,18 +247,6 @@ impl BatchNorm2d {
     }
 }
 
-/// The mean and biased variance of one channel, `[N, H, W]`, summed in `f64` (two passes).
-fn mean_and_biased_var(channel: ndarray::ArrayView3<f32>) -> (f64, f64) {
-    let m = channel.len() as f64;
-    let mean = channel.iter().map(|&v| f64::from(v)).sum::<f64>() / m;
-    let var = channel
-        .iter()
-        .map(|&v| (f64::from(v) - mean).powi(2))
-        .sum::<f64>()
-        / m;
-    (mean, var)
-}
-
 impl Layer for BatchNorm2d {
     fn name(&self) -> &str {
         "BatchNorm2d"
@@ -311,42 +300,36 @@ impl Layer for BatchNorm2d {
         }
         let eps = f64::from(self.config.eps);
         let momentum = f64::from(self.config.momentum);
-        let mut x_hat = Array4::<f32>::zeros((n, channels, h, w));
-        let mut output = Array4::<f32>::zeros((n, channels, h, w));
-        let mut inv_stds = Vec::with_capacity(channels);
-        for c in 0..channels {
-            let xc = x.index_axis(Axis(1), c);
-            let (mean, var) = match &mut self.running {
-                Some(running) if !batch_stats => {
-                    (f64::from(running.mean[[c]]), f64::from(running.var[[c]]))
-                }
-                // An empty batch: nothing to normalise, nothing to learn from.
-                _ if m == 0 => (0.0, 1.0),
-                Some(running) => {
-                    // Batch statistics with running statistics kept: a training forward.
-                    let (mean, var) = mean_and_biased_var(xc);
-                    let unbiased = var * m as f64 / (m - 1) as f64;
+        let statistics: Vec<(f64, f64)> = match &mut self.running {
+            Some(running) if !batch_stats => (0..channels)
+                .map(|c| (f64::from(running.mean[[c]]), f64::from(running.var[[c]])))
+                .collect(),
+            // An empty batch: nothing to normalise, nothing to learn from.
+            _ if m == 0 => vec![(0.0, 1.0); channels],
+            running => {
+                let batch = batch_norm::channel_mean_and_biased_var(x);
+                // A training forward with running statistics kept updates them, with
+                // the unbiased variance.
+                if let Some(running) = running {
                     let update = |r: &mut f32, batch: f64| {
                         *r = ((1.0 - momentum) * f64::from(*r) + momentum * batch) as f32;
                     };
-                    update(&mut running.mean[[c]], mean);
-                    update(&mut running.var[[c]], unbiased);
-                    (mean, var)
+                    for (c, &(mean, var)) in batch.iter().enumerate() {
+                        update(&mut running.mean[[c]], mean);
+                        update(&mut running.var[[c]], var * m as f64 / (m - 1) as f64);
+                    }
                 }
-                None => mean_and_biased_var(xc),
-            };
-            let inv_std = 1.0 / (var + eps).sqrt();
-            let (gamma, beta) = (self.gamma(c), self.beta(c));
-            Zip::from(x_hat.index_axis_mut(Axis(1), c))
-                .and(output.index_axis_mut(Axis(1), c))
-                .and(xc)
-                .for_each(|xh, y, &v| {
-                    let normalised = (f64::from(v) - mean) * inv_std;
-                    *xh = normalised as f32;
-                    *y = (gamma * normalised + beta) as f32;
-                });
-            inv_stds.push(inv_std);
-        }
+                batch
+            }
+        };
+        let mean: Vec<f64> = statistics.iter().map(|&(mean, _)| mean).collect();
+        let inv_stds: Vec<f64> = statistics
+            .iter()
+            .map(|&(_, var)| 1.0 / (var + eps).sqrt())
+            .collect();
+        let gamma: Vec<f64> = (0..channels).map(|c| self.gamma(c)).collect();
+        let beta: Vec<f64> = (0..channels).map(|c| self.beta(c)).collect();
+        let (x_hat, output) = batch_norm::batch_norm(x, &mean, &inv_stds, &gamma, &beta);
         self.cache = Some(Cache {
             x_hat,
             inv_std: inv_stds,
@@ -368,32 +351,31 @@ impl Layer for BatchNorm2d {
             .into_dimensionality::<Ix4>()
             .expect("checked shape");
         let m = (cache.x_hat.len() / channels.max(1)) as f64;
-        let mut grad_input = Array4::<f32>::zeros(cache.x_hat.raw_dim());
-        let mut grad_weight = vec![0.0f32; channels];
-        let mut grad_bias = vec![0.0f32; channels];
-        for c in 0..channels {
-            let dyc = dy.index_axis(Axis(1), c);
-            let xhc = cache.x_hat.index_axis(Axis(1), c);
-            let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
-            Zip::from(dyc).and(xhc).for_each(|&g, &xh| {
-                sum_dy += f64::from(g);
-                sum_dy_xhat += f64::from(g) * f64::from(xh);
-            });
-            grad_weight[c] = sum_dy_xhat as f32;
-            grad_bias[c] = sum_dy as f32;
-            let scale = self.gamma(c) * cache.inv_std[c];
-            let (mean_dy, mean_dy_xhat) = if cache.batch_stats {
-                (sum_dy / m, sum_dy_xhat / m)
-            } else {
-                (0.0, 0.0)
-            };
-            Zip::from(grad_input.index_axis_mut(Axis(1), c))
-                .and(dyc)
-                .and(xhc)
-                .for_each(|dx, &g, &xh| {
-                    *dx = (scale * (f64::from(g) - mean_dy - f64::from(xh) * mean_dy_xhat)) as f32;
-                });
-        }
+        let sums = batch_norm::channel_grad_sums(dy, cache.x_hat.view());
+        let grad_weight: Vec<f32> = sums.iter().map(|&(_, dy_xhat)| dy_xhat as f32).collect();
+        let grad_bias: Vec<f32> = sums.iter().map(|&(dy, _)| dy as f32).collect();
+        let scale: Vec<f64> = (0..channels)
+            .map(|c| self.gamma(c) * cache.inv_std[c])
+            .collect();
+        // After a forward with the batch's statistics the gradient also flows through
+        // the mean and the variance; after one with running statistics it does not.
+        let (mean_dy, mean_dy_xhat): (Vec<f64>, Vec<f64>) = sums
+            .iter()
+            .map(|&(dy, dy_xhat)| {
+                if cache.batch_stats {
+                    (dy / m, dy_xhat / m)
+                } else {
+                    (0.0, 0.0)
+                }
+            })
+            .unzip();
+        let grad_input = batch_norm::batch_norm_backward(
+            dy,
+            cache.x_hat.view(),
+            &scale,
+            &mean_dy,
+            &mean_dy_xhat,
+        );
         if let Some(weight) = &mut self.weight {
             weight.grad += &ArrayD::from_shape_vec(IxDyn(&[channels]), grad_weight).expect("[C]");
         }

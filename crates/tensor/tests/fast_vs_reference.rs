@@ -7,6 +7,8 @@
 //! Tolerances:
 //! - sums (convolution, dense, average pooling, softmax, tanh, sigmoid):
 //!   `|fast − ref| ≤ 1e-4 · max(1, max |ref|)` over the whole tensor;
+//! - batch norm: its per-channel sums within `1e-12` relative (both in `f64`), its
+//!   element-wise passes bit for bit when given the same statistics;
 //! - max pooling and ReLU select or pass values without arithmetic: equal bit
 //!   for bit (the same winners, NaN where the reference has NaN), and the
 //!   same argmax indices.
@@ -15,7 +17,7 @@ use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;
 use scratchnet_tensor::kernels::{set_kernels, Kernels};
 use scratchnet_tensor::pool::MaxPoolIndices;
-use scratchnet_tensor::{activation, conv, dense, pool, reference, softmax, Window2d};
+use scratchnet_tensor::{activation, batch_norm, conv, dense, pool, reference, softmax, Window2d};
 
 /// Deterministic values in `[-1, 1)` from a seed (a 64-bit LCG), so that a
 /// case is a handful of integers proptest can shrink.
@@ -289,6 +291,20 @@ proptest! {
         check_activations(len, slope, seed)?;
     }
 
+    /// Batch norm's statistics and backward sums in `f64` lanes, its element-wise
+    /// passes over chunks of samples: equal to the plain loops.
+    #[test]
+    fn batch_norm_matches_reference(
+        n in 1..=9usize,
+        c in 1..=5usize,
+        h in 1..=9usize,
+        w in 1..=9usize,
+        seed in any::<u64>(),
+    ) {
+        set_kernels(Kernels::Fast);
+        check_batch_norm((n, c, h, w), seed)?;
+    }
+
     /// Softmax cross-entropy (mean over the batch) and its gradient, logits up to ±100.
     #[test]
     fn softmax_cross_entropy_matches_reference(
@@ -397,4 +413,54 @@ fn large_dense_and_activations_match_reference() {
     set_kernels(Kernels::Fast);
     check_dense(40, 400, 120, 11).unwrap();
     check_activations(3 * scratchnet_tensor::parallel::ELEMENT_CHUNK + 17, 0.1, 12).unwrap();
+    check_batch_norm((37, 3, 29, 31), 13).unwrap();
+}
+
+fn check_batch_norm(shape: (usize, usize, usize, usize), seed: u64) -> Result<(), TestCaseError> {
+    // An offset, so that the variance's two passes matter.
+    let x = random4(shape, seed).mapv(|v| 3.0 + v);
+    let dy = random4(shape, seed ^ 1);
+    let near = |fast: &[(f64, f64)], reference: &[(f64, f64)], what: &str| {
+        prop_assert_eq!(fast.len(), reference.len());
+        for (f, r) in fast.iter().zip(reference) {
+            for (a, b) in [(f.0, r.0), (f.1, r.1)] {
+                prop_assert!(
+                    (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                    "{}: {} vs {}",
+                    what,
+                    a,
+                    b
+                );
+            }
+        }
+        Ok(())
+    };
+    let stats = batch_norm::channel_mean_and_biased_var(x.view());
+    near(
+        &stats,
+        &reference::channel_mean_and_biased_var(x.view()),
+        "statistics",
+    )?;
+    let c = shape.1;
+    let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();
+    let inv_std: Vec<f64> = stats.iter().map(|s| 1.0 / (s.1 + 1e-5).sqrt()).collect();
+    let gamma: Vec<f64> = (0..c).map(|i| 0.5 + i as f64).collect();
+    let beta: Vec<f64> = (0..c).map(|i| i as f64 - 1.0).collect();
+    let (x_hat, y) = batch_norm::batch_norm(x.view(), &mean, &inv_std, &gamma, &beta);
+    let (x_hat_ref, y_ref) = reference::batch_norm(x.view(), &mean, &inv_std, &gamma, &beta);
+    same_bits(&x_hat, &x_hat_ref, "x̂")?;
+    same_bits(&y, &y_ref, "output")?;
+    let sums = batch_norm::channel_grad_sums(dy.view(), x_hat.view());
+    near(
+        &sums,
+        &reference::channel_grad_sums(dy.view(), x_hat.view()),
+        "backward sums",
+    )?;
+    let (mean_dy, mean_dy_xhat): (Vec<f64>, Vec<f64>) =
+        sums.iter().map(|s| (s.0 / 7.0, s.1 / 7.0)).unzip();
+    let dx =
+        batch_norm::batch_norm_backward(dy.view(), x_hat.view(), &gamma, &mean_dy, &mean_dy_xhat);
+    let dx_ref =
+        reference::batch_norm_backward(dy.view(), x_hat.view(), &gamma, &mean_dy, &mean_dy_xhat);
+    same_bits(&dx, &dx_ref, "input gradient")
 }

@@ -5,8 +5,8 @@ use ndarray::Array4;
 use ndarray_rand::rand::{rngs::StdRng, Rng, SeedableRng};
 use scratchnet_data::{BatchConfig, Normalization, Split};
 use scratchnet_layers::{
-    BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense, Dropout, Flatten, Layer, ReLU,
-    Sequential,
+    BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense, Dropout, Flatten, GlobalAvgPool2d,
+    Layer, ReLU, Residual, ResidualConfig, Sequential,
 };
 use scratchnet_train::models::lenet5;
 use scratchnet_train::{
@@ -938,6 +938,75 @@ fn a_model_with_dropout_trains_the_same_on_any_number_of_threads() {
     assert_eq!(one.1, vec![("dropout.step".to_string(), 10)]);
     for threads in [2, 4] {
         assert!(run(threads) == one, "{threads} threads: other weights");
+    }
+}
+
+/// A residual network with batch norm and dropout: conv → bn → relu → a residual
+/// block (conv-bn-relu-conv-bn, ReLU after the sum) → global pooling → dropout → dense.
+/// Its activations are large enough for the kernels' element passes to go parallel.
+fn residual_bn_dropout_net(seed: u64) -> Sequential {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let conv = |cin, cout, rng: &mut StdRng| {
+        let config = Conv2dConfig {
+            padding: [1, 1],
+            bias: false,
+            ..Conv2dConfig::default()
+        };
+        Conv2d::new(cin, cout, [3, 3], config, rng)
+    };
+    let bn = |c| BatchNorm2d::new(c, BatchNorm2dConfig::default());
+    let body = Sequential::new()
+        .add("conv1", conv(8, 8, &mut rng))
+        .add("bn1", bn(8))
+        .add("relu", ReLU::new())
+        .add("conv2", conv(8, 8, &mut rng))
+        .add("bn2", bn(8));
+    let block = Residual::new(body, &[8, 28, 28], ResidualConfig { relu: true }, &mut rng).unwrap();
+    Sequential::new()
+        .add("conv1", conv(1, 8, &mut rng))
+        .add("bn1", bn(8))
+        .add("relu", ReLU::new())
+        .add("layer1", block)
+        .add("avgpool", GlobalAvgPool2d::new())
+        .add("flatten", Flatten::new())
+        .add("dropout", Dropout::new(0.2, 77))
+        .add("fc", Dense::new(8, 10, &mut rng))
+        .build(&[1, 28, 28])
+        .unwrap()
+}
+
+/// Issue 15: models with batch norm (whole-batch statistics) and dropout (one mask
+/// per batch) train on the model itself, their kernels spread over the pool's threads
+/// in fixed chunks: weights, running statistics and counters are the same bits on
+/// 1, 2 and 4 threads.
+#[test]
+fn a_residual_model_with_batch_norm_and_dropout_trains_the_same_on_any_number_of_threads() {
+    let (train, test) = (synthetic(96, 1), synthetic(40, 2));
+    let run = |threads: usize| {
+        on_threads(threads, || {
+            let mut model = residual_bn_dropout_net(0);
+            let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+            let outcome = Trainer::new(config(2))
+                .unwrap()
+                .with_replicas(Arc::new(|| Box::new(residual_bn_dropout_net(99))))
+                .fit(&mut model, &mut adam, &train, &test, History::new())
+                .unwrap();
+            let buffers: Vec<Vec<u32>> = model
+                .buffers()
+                .iter()
+                .map(|(_, b)| b.iter().map(|v| v.to_bits()).collect())
+                .collect();
+            let metrics = metrics_bits(&outcome.history);
+            (weights(&model), buffers, model.extra_state(), metrics)
+        })
+    };
+    let one = run(1);
+    assert_eq!(one.2, vec![("dropout.step".to_string(), 6)]);
+    for threads in [2, 4] {
+        assert!(
+            run(threads) == one,
+            "{threads} threads: other weights, statistics or metrics"
+        );
     }
 }
 

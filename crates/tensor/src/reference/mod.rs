@@ -3,8 +3,8 @@
 //!
 //! No `unsafe`, no threads, no SIMD, no matrix-product tricks: ndarray indexing
 //! and the definition. This is what the fast kernels of [`conv`](crate::conv),
-//! [`pool`](crate::pool), [`dense`](crate::dense), [`activation`](crate::activation)
-//! and [`softmax`](crate::softmax) must reproduce (`tests/fast_vs_reference.rs`
+//! [`pool`](crate::pool), [`dense`](crate::dense), [`activation`](crate::activation),
+//! [`batch_norm`](crate::batch_norm) and [`softmax`](crate::softmax) must reproduce (`tests/fast_vs_reference.rs`
 //! holds them to it), and what runs instead of them after
 //! [`set_kernels`](crate::kernels::set_kernels)`(Kernels::Reference)` or with
 //! `SCRATCHNET_KERNELS=reference`.
@@ -16,6 +16,7 @@
 //! | `avg_pool2d.rs` | [`avg_pool2d`] | [`avg_pool2d_backward`] |
 //! | `dense.rs` | [`dense`] | [`dense_backward`] |
 //! | `softmax_cross_entropy.rs` | [`softmax`], [`softmax_cross_entropy`] | [`softmax_cross_entropy_backward`] |
+//! | `batch_norm.rs` | [`channel_mean_and_biased_var`], [`batch_norm`] | [`channel_grad_sums`], [`batch_norm_backward`] |
 //! | `activation.rs` | [`relu`], [`leaky_relu`], [`tanh`], [`sigmoid`] | [`relu_backward`], [`leaky_relu_backward`], [`tanh_backward`], [`sigmoid_backward`] |
 //!
 //! Shapes are PyTorch's: activations NCHW, convolution weights OIHW, dense
@@ -24,6 +25,7 @@
 
 mod activation;
 mod avg_pool2d;
+mod batch_norm;
 mod conv2d;
 mod dense;
 mod max_pool2d;
@@ -34,6 +36,9 @@ pub use activation::{
     tanh_backward,
 };
 pub use avg_pool2d::{avg_pool2d, avg_pool2d_backward};
+pub use batch_norm::{
+    batch_norm, batch_norm_backward, channel_grad_sums, channel_mean_and_biased_var,
+};
 pub use conv2d::{conv2d, conv2d_backward};
 pub use dense::{dense, dense_backward};
 pub use max_pool2d::{max_pool2d, max_pool2d_backward};

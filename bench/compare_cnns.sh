@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# PyTorch vs scratchnet on the two CNN examples beyond LeNet, on this machine, in the same run:
+# the ResNet of examples/fashion_resnet.rs (Fashion-MNIST) and the modern CNN of
+# examples/mnist_modern.rs (MNIST).
+#
+#   bash bench/compare_cnns.sh [ROUNDS=3] [IMAGES=12800]
+#
+# Each round trains each network once per framework at 1 and at 2 threads, ALTERNATING
+# (scratchnet, PyTorch, scratchnet, …), on the first IMAGES training images for one epoch
+# without augmentation, batch 64, Adam 0.005 (the examples' defaults), and records the
+# training time (without evaluation) and the process's peak RSS. It also measures this
+# machine's single-precision GEMM peak (torch.mm 2048², best of 10) at 1 and 2 threads, so
+# that images/s become a fraction of the peak (FLOPs: 2 per multiply-add of every
+# convolution and linear layer, ×3 for the forward and both backward products).
+# Prints a markdown table of medians (scratchnet / PyTorch = ratio) for docs/benchmarks.md.
+# Env: MNIST_DIR (default ../shared/data/mnist), FASHION_MNIST_DIR (default Debian's
+#      /usr/share/datasets/fashion-mnist), VENV (default /tmp/scratchnet-bench-venv).
+# Not part of CI: it installs torch. Timings are noisy; only same-run ratios mean anything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+images=${2:-12800}
+mnist=${MNIST_DIR:-../shared/data/mnist}
+fashion=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+venv=${VENV:-/tmp/scratchnet-bench-venv}
+out=bench/results/cnns
+mkdir -p "$out"
+rm -f "$out"/*.json
+
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, numpy" 2>/dev/null; then
+  echo "== installing torch and numpy into $venv (once)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q torch numpy
+fi
+py="$venv/bin/python"
+
+echo "== building scratchnet's examples (release)"
+cargo build -q --release --example fashion_resnet --example mnist_modern
+
+scratchnet() { # model threads tag
+  local model=$1 t=$2 tag=$3 example data
+  case $model in
+    resnet) example=fashion_resnet data=$fashion ;;
+    modern) example=mnist_modern data=$mnist ;;
+  esac
+  /usr/bin/time -f '%M' -o "$out/rss.txt" target/release/examples/$example --data-dir "$data" \
+    --threads "$t" --epochs 1 --limit-train "$images" --no-augment \
+    --metrics "$out/metrics.json" --save "$out/checkpoint.safetensors" >/dev/null 2>&1
+  rm -f "$out/checkpoint.safetensors"
+  "$py" - "$out/metrics.json" "$out/rss.txt" "$model" "$t" > "$out/scratchnet-$model-$tag.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["epochs"][0]
+rss = int(open(sys.argv[2]).read().split()[-1]) / 1024
+print(json.dumps({"framework": "scratchnet", "model": sys.argv[3], "threads": int(sys.argv[4]),
+                  "seconds": m["seconds"], "images_per_second": m["samples_per_second"],
+                  "peak_rss_mib": round(rss, 1)}))
+PY
+}
+
+pytorch() { # model threads tag
+  local model=$1 t=$2 tag=$3 data
+  case $model in
+    resnet) data=$fashion ;;
+    modern) data=$mnist ;;
+  esac
+  "$py" bench/pytorch_cnns.py --model "$model" --data-dir "$data" --threads "$t" --images "$images" \
+    > "$out/pytorch-$model-$tag.json"
+}
+
+for t in 1 2; do
+  "$py" bench/pytorch_cnns.py --peak --threads "$t" > "$out/peak-t$t.json"
+done
+for r in $(seq 1 "$rounds"); do
+  for model in resnet modern; do
+    for t in 1 2; do
+      scratchnet "$model" "$t" "t$t-r$r"
+      pytorch "$model" "$t" "t$t-r$r"
+    done
+  done
+  echo "   round $r of $rounds done"
+done
+
+"$py" - "$out" <<'PY'
+import glob, json, os, statistics, sys
+out = sys.argv[1]
+peak = {json.load(open(p))["threads"]: json.load(open(p))["gemm_gflops"] for p in glob.glob(os.path.join(out, "peak-*.json"))}
+runs = {}
+gflop = {}
+for path in glob.glob(os.path.join(out, "*-t*-r*.json")):
+    run = json.load(open(path))
+    runs.setdefault((run["model"], run["threads"], run["framework"]), []).append(run)
+    if "train_gflop_per_image" in run:
+        gflop[run["model"]] = run["train_gflop_per_image"]
+med = lambda model, t, fw, key: statistics.median(x[key] for x in runs[(model, t, fw)])
+print()
+print(f"GEMM peak (torch.mm 2048²): {peak.get(1, 0):.0f} GFLOP/s at 1 thread, {peak.get(2, 0):.0f} at 2")
+print()
+print("| network | threads | rounds | epoch s (60,000 images): scratchnet / PyTorch = ratio | images/s | % of GEMM peak | peak RSS MiB |")
+print("|---|---|---|---|---|---|---|")
+for model in ("resnet", "modern"):
+    for t in (1, 2):
+        if (model, t, "scratchnet") not in runs or (model, t, "pytorch") not in runs:
+            continue
+        s, p = (med(model, t, fw, "images_per_second") for fw in ("scratchnet", "pytorch"))
+        frac = lambda v: 100 * v * gflop[model] / peak[t]
+        rs, rp = (med(model, t, fw, "peak_rss_mib") for fw in ("scratchnet", "pytorch"))
+        print(f"| {model} | {t} | {len(runs[(model, t, 'scratchnet')])} | "
+              f"{60000 / s:.1f} / {60000 / p:.1f} = **{p / s:.2f}** | {s:,.0f} / {p:,.0f} | "
+              f"{frac(s):.1f}% / {frac(p):.1f}% | {rs:.0f} / {rp:.0f} |")
+print()
+for model in ("resnet", "modern"):
+    if all((model, t, fw) in runs for t in (1, 2) for fw in ("scratchnet", "pytorch")):
+        ratio = {fw: med(model, 2, fw, "images_per_second") / med(model, 1, fw, "images_per_second")
+                 for fw in ("scratchnet", "pytorch")}
+        print(f"{model}: 2 threads train {ratio['scratchnet']:.2f}x the images/s of 1 thread "
+              f"(PyTorch: {ratio['pytorch']:.2f}x)")
+PY

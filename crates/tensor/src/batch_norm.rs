@@ -1,0 +1,211 @@
+//! Batch normalisation's per-channel arithmetic on NCHW tensors: the statistics, the
+//! normalisation with its affine map, and the backward sums and input gradient.
+//!
+//! The definitions are the plain loops of [`reference`](mod@crate::reference)'s
+//! `batch_norm.rs`. Here the statistics and sums run one channel per task, each
+//! summing its `N·H·W` values in eight `f64` lanes (so the compiler vectorises them),
+//! and the element-wise passes run over fixed chunks of samples; every value is
+//! computed the same way whatever thread computes it, so the results do not depend on
+//! the thread count. Element-wise results are bit for bit the reference's; the sums
+//! differ from its single running sum only by `f64` rounding.
+
+use crate::kernels::use_reference;
+use crate::parallel::{build, par_map, ELEMENT_CHUNK};
+use crate::reference;
+use ndarray::{Array4, ArrayView4};
+
+/// Per channel `c`, the mean and the biased variance (divided by `m = N·H·W`) of
+/// `x[:, c, :, :]`: `mean = Σx / m`, `var = Σ(x − mean)² / m` (two passes, in `f64`).
+pub fn channel_mean_and_biased_var(x: ArrayView4<f32>) -> Vec<(f64, f64)> {
+    if use_reference() {
+        return reference::channel_mean_and_biased_var(x);
+    }
+    let x = x.as_standard_layout();
+    let planes = Planes::new(x.view());
+    let m = planes.values_per_channel() as f64;
+    par_map(planes.channels, |c| {
+        let mean = planes.sum(c, f64::from) / m;
+        let var = planes.sum(c, |v| (f64::from(v) - mean).powi(2)) / m;
+        (mean, var)
+    })
+}
+
+/// Normalises every channel with the given statistics and applies the affine map:
+/// `x̂ = (x − mean_c) · inv_std_c` and `y = γ_c · x̂ + β_c`. Returns `(x̂, y)`.
+///
+/// # Panics
+/// If a per-channel slice is shorter than the channel count.
+pub fn batch_norm(
+    x: ArrayView4<f32>,
+    mean: &[f64],
+    inv_std: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+) -> (Array4<f32>, Array4<f32>) {
+    if use_reference() {
+        return reference::batch_norm(x, mean, inv_std, gamma, beta);
+    }
+    let x = x.as_standard_layout();
+    let planes = Planes::new(x.view());
+    let x_hat = planes.map(|c, v| ((f64::from(v) - mean[c]) * inv_std[c]) as f32);
+    let output = planes.map(|c, v| {
+        let normalised = (f64::from(v) - mean[c]) * inv_std[c];
+        (gamma[c] * normalised + beta[c]) as f32
+    });
+    (x_hat, output)
+}
+
+/// The sums batch norm's backward needs, per channel: `(Σ dy, Σ dy·x̂)` (the gradients
+/// of β and γ).
+///
+/// # Panics
+/// If the two tensors differ in shape.
+pub fn channel_grad_sums(grad_output: ArrayView4<f32>, x_hat: ArrayView4<f32>) -> Vec<(f64, f64)> {
+    assert_eq!(
+        grad_output.shape(),
+        x_hat.shape(),
+        "dy and x̂ differ in shape"
+    );
+    if use_reference() {
+        return reference::channel_grad_sums(grad_output, x_hat);
+    }
+    let (dy, xh) = (grad_output.as_standard_layout(), x_hat.as_standard_layout());
+    let (dy, xh) = (Planes::new(dy.view()), Planes::new(xh.view()));
+    par_map(dy.channels, |c| {
+        let sum_dy = dy.sum(c, f64::from);
+        let sum_dy_xhat = dy.sum_product(&xh, c);
+        (sum_dy, sum_dy_xhat)
+    })
+}
+
+/// The input gradient of batch norm, per channel:
+/// `dx = scale_c · (dy − mean_dy_c − x̂ · mean_dy_xhat_c)` (see the reference).
+///
+/// # Panics
+/// If the two tensors differ in shape, or a per-channel slice is shorter than the
+/// channel count.
+pub fn batch_norm_backward(
+    grad_output: ArrayView4<f32>,
+    x_hat: ArrayView4<f32>,
+    scale: &[f64],
+    mean_dy: &[f64],
+    mean_dy_xhat: &[f64],
+) -> Array4<f32> {
+    assert_eq!(
+        grad_output.shape(),
+        x_hat.shape(),
+        "dy and x̂ differ in shape"
+    );
+    if use_reference() {
+        return reference::batch_norm_backward(grad_output, x_hat, scale, mean_dy, mean_dy_xhat);
+    }
+    let (dy, xh) = (grad_output.as_standard_layout(), x_hat.as_standard_layout());
+    let (dy, xh) = (Planes::new(dy.view()), Planes::new(xh.view()));
+    dy.zip_map(&xh, |c, g, x| {
+        (scale[c] * (f64::from(g) - mean_dy[c] - f64::from(x) * mean_dy_xhat[c])) as f32
+    })
+}
+
+/// A standard-layout NCHW tensor seen as `N·C` contiguous planes of `H·W` values.
+struct Planes<'a> {
+    data: &'a [f32],
+    shape: [usize; 4],
+    channels: usize,
+    plane: usize,
+}
+
+/// `f64` lanes of the per-channel sums: independent accumulators the compiler keeps in
+/// vector registers.
+const LANES: usize = 8;
+
+impl<'a> Planes<'a> {
+    fn new(x: ArrayView4<'a, f32>) -> Self {
+        let (n, c, h, w) = x.dim();
+        let data = x.to_slice().expect("standard layout");
+        Self {
+            data,
+            shape: [n, c, h, w],
+            channels: c,
+            plane: h * w,
+        }
+    }
+
+    fn values_per_channel(&self) -> usize {
+        self.shape[0] * self.plane
+    }
+
+    /// Channel `c`'s planes, sample by sample.
+    fn channel(&self, c: usize) -> impl Iterator<Item = &'a [f32]> + '_ {
+        (0..self.shape[0]).map(move |n| {
+            let start = (n * self.channels + c) * self.plane;
+            &self.data[start..start + self.plane]
+        })
+    }
+
+    /// `Σ f(x)` over channel `c`, in [`LANES`] lanes.
+    fn sum(&self, c: usize, f: impl Fn(f32) -> f64) -> f64 {
+        let mut lanes = [0.0f64; LANES];
+        for plane in self.channel(c) {
+            let mut chunks = plane.chunks_exact(LANES);
+            for chunk in &mut chunks {
+                for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                    *lane += f(v);
+                }
+            }
+            for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+                *lane += f(v);
+            }
+        }
+        lanes.iter().sum()
+    }
+
+    /// `Σ self·other` over channel `c` (same shapes), in [`LANES`] lanes.
+    fn sum_product(&self, other: &Planes, c: usize) -> f64 {
+        let mut lanes = [0.0f64; LANES];
+        for (a, b) in self.channel(c).zip(other.channel(c)) {
+            let (mut a_chunks, mut b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+            for (ca, cb) in (&mut a_chunks).zip(&mut b_chunks) {
+                for ((lane, &u), &v) in lanes.iter_mut().zip(ca).zip(cb) {
+                    *lane += f64::from(u) * f64::from(v);
+                }
+            }
+            let tail = a_chunks.remainder().iter().zip(b_chunks.remainder());
+            for (lane, (&u, &v)) in lanes.iter_mut().zip(tail) {
+                *lane += f64::from(u) * f64::from(v);
+            }
+        }
+        lanes.iter().sum()
+    }
+
+    /// A new tensor of the same shape, `f(channel, x)` element by element, over fixed
+    /// chunks of the flat data (each chunk a whole number of planes where they fit).
+    fn map(&self, f: impl Fn(usize, f32) -> f32 + Sync) -> Array4<f32> {
+        self.zip_map(self, |c, v, _| f(c, v))
+    }
+
+    /// A new tensor of the same shape, `f(channel, self, other)` element by element.
+    fn zip_map(&self, other: &Planes, f: impl Fn(usize, f32, f32) -> f32 + Sync) -> Array4<f32> {
+        let plane = self.plane.max(1);
+        let chunk = (ELEMENT_CHUNK / plane).max(1) * plane;
+        let len = self.data.len();
+        let (data, _) = build(len, chunk, len >= 2 * ELEMENT_CHUNK, |i, out| {
+            let start = i * chunk;
+            let (a, b) = (
+                &self.data[start..start + out.len()],
+                &other.data[start..start + out.len()],
+            );
+            for (p, ((out, a), b)) in out
+                .chunks_mut(plane)
+                .zip(a.chunks(plane))
+                .zip(b.chunks(plane))
+                .enumerate()
+            {
+                let c = (start / plane + p) % self.channels;
+                for ((y, &u), &v) in out.iter_mut().zip(a).zip(b) {
+                    *y = f(c, u, v);
+                }
+            }
+        });
+        Array4::from_shape_vec(self.shape, data).expect("same length")
+    }
+}
