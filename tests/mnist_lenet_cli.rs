@@ -192,20 +192,19 @@ fn unknown_kernels_exit_2_with_one_line_from_the_flag_or_the_environment() {
 fn the_reference_kernels_train_and_are_named_in_the_summary() {
     let Some(dir) = mnist_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let args = [
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--kernels",
-        "reference",
-        "--limit-train",
+    let args = short_run(
+        &dir,
         "256",
-        "--epochs",
         "1",
-        "--threads",
-        "2",
-        "--save",
-        "ref.safetensors",
-    ];
+        &[
+            "--kernels",
+            "reference",
+            "--threads",
+            "2",
+            "--save",
+            "ref.safetensors",
+        ],
+    );
     let out = example("mnist_lenet", &args, tmp.path());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
@@ -258,16 +257,7 @@ fn the_reference_kernels_train_and_are_named_in_the_summary() {
 fn a_diverged_run_exits_1_and_keeps_the_good_checkpoint() {
     let Some(dir) = mnist_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let common = [
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--limit-train",
-        "64",
-        "--epochs",
-        "1",
-        "--save",
-        "run.safetensors",
-    ];
+    let common = short_run(&dir, "64", "1", &["--save", "run.safetensors"]);
     let good = example("mnist_lenet", &common, tmp.path());
     assert!(good.status.success(), "{}", stderr(&good));
     let before = std::fs::read(tmp.path().join("run.safetensors")).unwrap();
@@ -326,16 +316,7 @@ fn a_save_through_a_link_updates_its_target_and_removes_a_leftover() {
     std::fs::write(&leftover, b"half a checkpoint").unwrap();
     let out = example(
         "mnist_lenet",
-        &[
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--limit-train",
-            "64",
-            "--epochs",
-            "1",
-            "--save",
-            "latest.st",
-        ],
+        &short_run(&dir, "64", "1", &["--save", "latest.st"]),
         tmp.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -528,6 +509,29 @@ fn joined<'a>(first: &[&'a str], then: &[&'a str]) -> Vec<&'a str> {
     first.iter().chain(then).copied().collect()
 }
 
+/// The flags of a short training run on the MNIST in `dir`: `--data-dir DIR
+/// --limit-train IMAGES --epochs EPOCHS`, then `more`. `short_run(&dir, "6000", "1",
+/// &["--threads", "1"])` trains on 6000 images for one epoch on one thread.
+fn short_run<'a>(
+    dir: &'a Path,
+    images: &'a str,
+    epochs: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let data = dir.to_str().expect("MNIST_DIR is UTF-8");
+    joined(
+        &[
+            "--data-dir",
+            data,
+            "--limit-train",
+            images,
+            "--epochs",
+            epochs,
+        ],
+        more,
+    )
+}
+
 /// Starts the example `name` with `args`, waits for its first progress line of training
 /// (`epoch 1/… batch …`), sends it `signals` SIGINTs, and returns its exit code,
 /// standard output and standard error.
@@ -596,17 +600,7 @@ fn interrupt_with<A: AsRef<std::ffi::OsStr>>(
 fn ctrl_c_saves_a_checkpoint_that_resumes_exactly() {
     let Some(dir) = mnist_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let data = dir.to_str().unwrap();
-    let common = [
-        "--data-dir",
-        data,
-        "--limit-train",
-        "6000",
-        "--epochs",
-        "2",
-        "--threads",
-        "1",
-    ];
+    let common = short_run(&dir, "6000", "2", &["--threads", "1"]);
     let with = |extra: &[&'static str]| joined(&common, extra);
 
     let (code, out_text, err_text) = interrupt(
@@ -691,18 +685,12 @@ fn ctrl_c_saves_a_checkpoint_that_resumes_exactly() {
 fn sigterm_saves_a_checkpoint_like_ctrl_c() {
     let Some(dir) = mnist_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let args = [
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--limit-train",
+    let args = short_run(
+        &dir,
         "6000",
-        "--epochs",
         "1",
-        "--threads",
-        "1",
-        "--save",
-        "run.safetensors",
-    ];
+        &["--threads", "1", "--save", "run.safetensors"],
+    );
     let (code, out_text, err_text) = interrupt_with("TERM", "mnist_lenet", &args, tmp.path(), 1);
     assert_eq!(code, Some(130), "{out_text}\n{err_text}");
     assert!(
@@ -717,12 +705,6 @@ fn sigterm_saves_a_checkpoint_like_ctrl_c() {
     assert_eq!(state.optimizer.steps, partial.batches_done as u64);
 }
 
-/// Issue 16: two SIGINTs in a row. Whichever wins — the second signal, or the end of
-/// the batch the first one stopped after — what the program says matches the files:
-/// either it exits "without saving" and no file at all appears (no checkpoint, no
-/// temporary file, no resume hint), or the checkpoint of the stop is written whole, named
-/// and resumable, and nothing claims it was not saved. (It used to print "exiting
-/// without saving" and then the resume hint for a checkpoint it had written.)
 /// Issue 16: a Ctrl-C with an argument that is not UTF-8 (here the `--save` path) used
 /// to panic (exit 101) building the resume hint from `std::env::args()`; the hint now
 /// quotes the bytes so that the shell gives the program the same file name.
@@ -734,19 +716,10 @@ fn ctrl_c_with_an_argument_that_is_not_utf8_prints_a_working_resume_hint() {
     let Some(dir) = mnist_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let save = OsString::from_vec(b"run\xff.st".to_vec());
-    let mut args: Vec<OsString> = [
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--limit-train",
-        "6000",
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "--save",
-    ]
-    .map(OsString::from)
-    .to_vec();
+    let mut args: Vec<OsString> = short_run(&dir, "6000", "1", &["--threads", "1", "--save"])
+        .into_iter()
+        .map(OsString::from)
+        .collect();
     args.push(save.clone());
     let (code, out_text, err_text) = interrupt_with("INT", "mnist_lenet", &args, tmp.path(), 1);
     assert_eq!(code, Some(130), "{out_text}\n{err_text}");
@@ -758,24 +731,24 @@ fn ctrl_c_with_an_argument_that_is_not_utf8_prints_a_working_resume_hint() {
     assert!(tmp.path().join(&save).is_file(), "{err_text}");
 }
 
+/// Issue 16: two SIGINTs in a row. Whichever wins — the second signal, or the end of
+/// the batch the first one stopped after — what the program says matches the files:
+/// either it exits "without saving" and no file at all appears (no checkpoint, no
+/// temporary file, no resume hint), or the checkpoint of the stop is written whole, named
+/// and resumable, and nothing claims it was not saved. (It used to print "exiting
+/// without saving" and then the resume hint for a checkpoint it had written.)
 #[test]
 fn a_second_ctrl_c_exits_at_once_or_after_a_whole_checkpoint() {
     let Some(dir) = mnist_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let (code, out_text, err_text) = interrupt(
         "mnist_lenet",
-        &[
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--limit-train",
+        &short_run(
+            &dir,
             "6000",
-            "--epochs",
             "1",
-            "--threads",
-            "1",
-            "--save",
-            "run.safetensors",
-        ],
+            &["--threads", "1", "--save", "run.safetensors"],
+        ),
         tmp.path(),
         2,
     );
@@ -819,16 +792,7 @@ fn ctrl_c_resumes_a_model_with_dropout_exactly() {
     let Some(dir) = mnist_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     // mnist_modern: batch norm, dropout, augmentation; 2 threads.
-    let common = [
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--limit-train",
-        "3000",
-        "--epochs",
-        "1",
-        "--threads",
-        "2",
-    ];
+    let common = short_run(&dir, "3000", "1", &["--threads", "2"]);
     let with = |extra: &[&'static str]| joined(&common, extra);
     let (code, out_text, err_text) = interrupt(
         "mnist_modern",

@@ -1,6 +1,7 @@
 //! Adaptive average pooling: any input size to a fixed output size.
 
 use crate::checks::{check_grad_shape, per_sample};
+use crate::limits::check_tensor_size;
 use crate::views::view;
 use crate::{Layer, LayerError, Mode};
 use ndarray::{s, Array4, ArrayD, ArrayView4, ArrayViewD};
@@ -78,14 +79,19 @@ impl Layer for AdaptiveAvgPool2d {
                 ),
             ));
         }
-        match *input_shape {
-            [c, h, w] if h > 0 && w > 0 => Ok(vec![c, self.output_size[0], self.output_size[1]]),
-            _ => Err(LayerError::shape(
-                self.name(),
-                "[C, H, W] with H ≥ 1 and W ≥ 1",
-                input_shape,
-            )),
-        }
+        let c = match *input_shape {
+            [c, h, w] if h > 0 && w > 0 => c,
+            _ => {
+                return Err(LayerError::shape(
+                    self.name(),
+                    "[C, H, W] with H ≥ 1 and W ≥ 1",
+                    input_shape,
+                ))
+            }
+        };
+        let output = vec![c, self.output_size[0], self.output_size[1]];
+        check_tensor_size(self.name(), "the output per sample", &output)?;
+        Ok(output)
     }
 
     /// `y[n, c, i, j]` = the mean of `x[n, c]` over the window of `(i, j)`.

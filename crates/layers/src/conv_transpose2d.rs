@@ -1,9 +1,10 @@
 //! 2-D transposed convolution ("deconvolution") layer.
 
 use crate::checks::{check_grad_shape, per_sample};
+use crate::limits::{check_tensor_size, overflow_error, within_limit};
 use crate::views::view;
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
-use ndarray::{Array1, Array4, ArrayD, ArrayView4, ArrayViewD, Axis};
+use ndarray::{Array1, Array4, ArrayD, ArrayView4, ArrayViewD, Axis, IxDyn};
 use ndarray_rand::rand::Rng;
 use scratchnet_tensor::{conv, init, Window2d};
 
@@ -102,8 +103,10 @@ impl ConvTranspose2d {
     /// `kernel_size` = `[KH, KW]` kernel, its weights drawn from `rng`.
     ///
     /// An invalid configuration (zero sizes, `groups` not dividing the channels,
-    /// an `output_padding` not smaller than the stride or the dilation) is reported
-    /// by [`Layer::output_shape`] and `forward`, so building a model finds it.
+    /// an `output_padding` not smaller than the stride or the dilation, a weight of
+    /// more than [`MAX_TENSOR_ELEMENTS`](crate::MAX_TENSOR_ELEMENTS), which is then
+    /// not allocated) is reported by [`Layer::output_shape`] and `forward`, so
+    /// building a model finds it.
     pub fn new<R: Rng + ?Sized>(
         in_channels: usize,
         out_channels: usize,
@@ -112,15 +115,24 @@ impl ConvTranspose2d {
         rng: &mut R,
     ) -> Self {
         let out_per_group = out_channels / config.groups.max(1);
-        let fan_in = out_per_group * kernel_size[0] * kernel_size[1];
-        let weight = init::kaiming_uniform(
-            &[in_channels, out_per_group, kernel_size[0], kernel_size[1]],
-            fan_in,
-            rng,
-        );
-        let bias = config
-            .bias
-            .then(|| Parameter::new(init::kaiming_uniform(&[out_channels], fan_in, rng)));
+        let weight_shape = [in_channels, out_per_group, kernel_size[0], kernel_size[1]];
+        // Too large to allocate: nothing is drawn, and `validate` reports it.
+        let fits = within_limit(&weight_shape);
+        let fan_in = out_per_group
+            .saturating_mul(kernel_size[0])
+            .saturating_mul(kernel_size[1]);
+        let weight = if fits {
+            init::kaiming_uniform(&weight_shape, fan_in, rng)
+        } else {
+            ArrayD::zeros(IxDyn(&[0, 0, 0, 0]))
+        };
+        let bias = config.bias.then(|| {
+            Parameter::new(if fits {
+                init::kaiming_uniform(&[out_channels], fan_in, rng)
+            } else {
+                ArrayD::zeros(IxDyn(&[0]))
+            })
+        });
         Self {
             in_channels,
             out_channels,
@@ -172,6 +184,7 @@ impl ConvTranspose2d {
             self.kernel_size[0],
             self.kernel_size[1],
         ];
+        check_tensor_size(self.name(), "the weight", &weight_shape)?;
         if self.weight.value.shape() != weight_shape || self.weight.grad.shape() != weight_shape {
             return fail(format!(
                 "weight has shape {:?} but must be {weight_shape:?}",
@@ -191,13 +204,18 @@ impl ConvTranspose2d {
         Ok(())
     }
 
-    /// The output size along `axis` for an input of size `input` (≤ 0 if none).
-    fn output_len(&self, axis: usize, input: usize) -> isize {
+    /// The output size along `axis` for an input of size `input ≥ 1`, as
+    /// `Some(full − 2·padding)` (≤ 0 if padding crops it all) with the uncropped
+    /// `full = (input − 1)·stride + dilation·(kernel − 1) + output_padding + 1`,
+    /// or `None` if that arithmetic overflows.
+    fn output_len(&self, axis: usize, input: usize) -> Option<i128> {
         let c = &self.config;
-        (input as isize - 1) * c.stride[axis] as isize - 2 * c.padding[axis] as isize
-            + (c.dilation[axis] * (self.kernel_size[axis] - 1)) as isize
-            + c.output_padding[axis] as isize
-            + 1
+        let full = (input - 1)
+            .checked_mul(c.stride[axis])
+            .and_then(|n| n.checked_add(c.dilation[axis].checked_mul(self.kernel_size[axis] - 1)?))
+            .and_then(|n| n.checked_add(c.output_padding[axis]))
+            .and_then(|n| n.checked_add(1))?;
+        Some(full as i128 - 2 * c.padding[axis] as i128)
     }
 
     /// The convolution whose adjoint this layer is.
@@ -353,7 +371,16 @@ impl Layer for ConvTranspose2d {
         if c != self.in_channels || h == 0 || w == 0 {
             return Err(LayerError::shape(self.name(), expected, input_shape));
         }
-        let (oh, ow) = (self.output_len(0, h), self.output_len(1, w));
+        let (Some(oh), Some(ow)) = (self.output_len(0, h), self.output_len(1, w)) else {
+            return Err(overflow_error(
+                self.name(),
+                "the output per sample",
+                format!(
+                    "[H, W] = [{h}, {w}] with stride = {:?}, dilation = {:?}, kernel_size = {:?}",
+                    self.config.stride, self.config.dilation, self.kernel_size
+                ),
+            ));
+        };
         if oh < 1 || ow < 1 {
             return Err(LayerError::shape(
                 self.name(),
@@ -365,7 +392,17 @@ impl Layer for ConvTranspose2d {
                 input_shape,
             ));
         }
-        Ok(vec![self.out_channels, oh as usize, ow as usize])
+        let (oh, ow) = (oh as usize, ow as usize);
+        let output = vec![self.out_channels, oh, ow];
+        check_tensor_size(self.name(), "the output per sample", &output)?;
+        if self.uses_conv_kernels() {
+            // The convolution kernels unfold each input pixel into its taps for
+            // every output channel of its group (in `forward` and both gradients).
+            let [kh, kw] = self.kernel_size;
+            let cols = [self.out_channels / self.config.groups, kh, kw, h, w];
+            check_tensor_size(self.name(), "the columns per sample", &cols)?;
+        }
+        Ok(output)
     }
 
     /// Scatters each input pixel's kernel patch into the output, then adds the bias.

@@ -1,9 +1,9 @@
 //! Group normalisation layer.
 
 use crate::checks::{check_same_shape, per_sample};
-use crate::norm_common::{normalize_rows, normalize_rows_backward};
+use crate::norm_common::{self, Normalized};
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
-use ndarray::{Array2, Array3, ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 /// Hyper-parameters of a [`GroupNorm`] besides its group and channel counts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,8 +64,8 @@ pub struct GroupNorm {
     pub weight: Option<Parameter>,
     /// β, `[C]`, or `None` when built with `affine: false`.
     pub bias: Option<Parameter>,
-    /// x̂ of the last training forward as `[N·groups, (C/groups)·positions]`, and each row's `1/√(var + eps)`.
-    cache: Option<(Vec<usize>, Array2<f64>, Vec<f64>)>,
+    /// The shape of the last training forward's input, and its normalisation.
+    cache: Option<(Vec<usize>, Normalized)>,
 }
 
 impl GroupNorm {
@@ -88,6 +88,11 @@ impl GroupNorm {
     /// The hyper-parameters.
     pub fn config(&self) -> &GroupNormConfig {
         &self.config
+    }
+
+    /// `[N, C, positions]` for an input of `shape` `[N, C, …]`.
+    fn channels_and_positions(&self, shape: &[usize]) -> (usize, usize, usize) {
+        (shape[0], self.num_channels, shape[2..].iter().product())
     }
 
     fn validate(&self) -> Result<(), LayerError> {
@@ -119,18 +124,6 @@ impl GroupNorm {
             }
         }
         Ok(())
-    }
-
-    /// γ of channel `c` (1 without affine parameters).
-    fn gamma(&self, c: usize) -> f64 {
-        self.weight
-            .as_ref()
-            .map_or(1.0, |w| f64::from(w.value[[c]]))
-    }
-
-    /// β of channel `c` (0 without affine parameters).
-    fn beta(&self, c: usize) -> f64 {
-        self.bias.as_ref().map_or(0.0, |b| f64::from(b.value[[c]]))
     }
 }
 
@@ -164,63 +157,40 @@ impl Layer for GroupNorm {
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
         let shape = input.shape().to_vec();
-        let (n, c) = (shape[0], self.num_channels);
-        let positions: usize = shape[2..].iter().product();
-        let rows = input.as_standard_layout();
-        let rows = rows
-            .to_shape((n * self.num_groups, c / self.num_groups * positions))
-            .expect("contiguous");
-        let (x_hat, inv_stds) = normalize_rows(rows.view(), f64::from(self.config.eps));
-        let per_channel = x_hat
-            .to_shape((n, c, positions))
-            .expect("same length")
-            .to_owned();
-        let output = Array3::from_shape_fn((n, c, positions), |(s, ch, p)| {
-            (self.gamma(ch) * per_channel[[s, ch, p]] + self.beta(ch)) as f32
-        });
-        self.cache = (mode == Mode::Train).then(|| (shape.clone(), x_hat, inv_stds));
+        let x = input
+            .to_shape(self.channels_and_positions(&shape))
+            .expect("checked shape");
+        let (output, normalized) = norm_common::forward(
+            x.view(),
+            self.num_groups,
+            self.config.eps,
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+        );
+        self.cache = (mode == Mode::Train).then(|| (shape.clone(), normalized));
         Ok(output
             .into_shape_with_order(IxDyn(&shape))
             .expect("same length"))
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
-        let (shape, x_hat, inv_stds) = self
+        let (shape, normalized) = self
             .cache
             .as_ref()
             .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
         check_same_shape(self.name(), grad_output.shape(), shape)?;
         // A checkpoint may have replaced a parameter since the forward.
         self.validate()?;
-        let (n, c) = (shape[0], self.num_channels);
-        let positions: usize = shape[2..].iter().product();
-        let dy = grad_output.as_standard_layout();
-        let dy = dy.to_shape((n, c, positions)).expect("checked shape");
-        let x_hat_3 = x_hat.to_shape((n, c, positions)).expect("same length");
-        let grad_x_hat = Array3::from_shape_fn((n, c, positions), |(s, ch, p)| {
-            f64::from(dy[[s, ch, p]]) * self.gamma(ch)
-        });
-        let grad_x_hat = grad_x_hat
-            .to_shape(x_hat.raw_dim())
-            .expect("same length")
-            .to_owned();
-        let grad_input = normalize_rows_backward(grad_x_hat.view(), x_hat.view(), inv_stds);
-        let mut grad_weight = vec![0.0f64; c];
-        let mut grad_bias = vec![0.0f64; c];
-        for ((s, ch, p), &g) in dy.indexed_iter() {
-            grad_weight[ch] += f64::from(g) * x_hat_3[[s, ch, p]];
-            grad_bias[ch] += f64::from(g);
-        }
-        for (p, sums) in [(&mut self.weight, grad_weight), (&mut self.bias, grad_bias)] {
-            if let Some(p) = p {
-                p.grad
-                    .iter_mut()
-                    .zip(sums)
-                    .for_each(|(g, d)| *g += d as f32);
-            }
-        }
+        let dy = grad_output
+            .to_shape(self.channels_and_positions(shape))
+            .expect("checked shape");
+        let grad_input = norm_common::backward(
+            dy.view(),
+            normalized,
+            self.weight.as_mut(),
+            self.bias.as_mut(),
+        );
         Ok(grad_input
-            .mapv(|v| v as f32)
             .into_shape_with_order(IxDyn(shape))
             .expect("same length"))
     }

@@ -1,9 +1,9 @@
 //! Layer normalisation.
 
 use crate::checks::{check_same_shape, per_sample};
-use crate::norm_common::{normalize_rows, normalize_rows_backward};
+use crate::norm_common::{self, Normalized};
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
-use ndarray::{Array2, ArrayD, ArrayViewD, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 /// Hyper-parameters of a [`LayerNorm`] besides its normalised shape.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,8 +66,8 @@ pub struct LayerNorm {
     pub weight: Option<Parameter>,
     /// β, of shape `normalized_shape`, or `None` without `elementwise_affine` or `bias`.
     pub bias: Option<Parameter>,
-    /// The shape of the last training forward's input, its x̂ as `[blocks, m]`, and each block's `1/√(var + eps)`.
-    cache: Option<(Vec<usize>, Array2<f64>, Vec<f64>)>,
+    /// The shape of the last training forward's input, and its normalisation.
+    cache: Option<(Vec<usize>, Normalized)>,
 }
 
 impl LayerNorm {
@@ -98,9 +98,12 @@ impl LayerNorm {
         &self.config
     }
 
-    /// The number of values normalised together, `m`.
-    fn block(&self) -> usize {
-        self.normalized_shape.iter().product()
+    /// An input of `shape` as `[blocks, m, 1]` for [`norm_common`]: each block of
+    /// `m` values normalised together is one sample, each of its values a channel
+    /// with its own γ and β.
+    fn blocks(&self, shape: &[usize]) -> (usize, usize, usize) {
+        let m: usize = self.normalized_shape.iter().product();
+        (shape.iter().product::<usize>() / m, m, 1)
     }
 
     fn validate(&self) -> Result<(), LayerError> {
@@ -137,20 +140,6 @@ impl LayerNorm {
             }
         }
         Ok(())
-    }
-
-    /// γ as a flat vector of length `m` (ones without affine parameters).
-    fn gamma(&self) -> Vec<f64> {
-        self.weight.as_ref().map_or(vec![1.0; self.block()], |w| {
-            w.value.iter().map(|&v| f64::from(v)).collect()
-        })
-    }
-
-    /// β as a flat vector of length `m` (zeros without a bias).
-    fn beta(&self) -> Vec<f64> {
-        self.bias.as_ref().map_or(vec![0.0; self.block()], |b| {
-            b.value.iter().map(|&v| f64::from(v)).collect()
-        })
     }
 }
 
@@ -196,51 +185,38 @@ impl Layer for LayerNorm {
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.output_shape(per_sample(input.shape()))?;
         let shape = input.shape().to_vec();
-        let m = self.block();
-        let rows = input.as_standard_layout();
-        let rows = rows.to_shape((rows.len() / m, m)).expect("contiguous");
-        let (x_hat, inv_stds) = normalize_rows(rows.view(), f64::from(self.config.eps));
-        let (gamma, beta) = (self.gamma(), self.beta());
-        let output = Array2::from_shape_fn(x_hat.raw_dim(), |(r, k)| {
-            (gamma[k] * x_hat[[r, k]] + beta[k]) as f32
-        });
-        self.cache = (mode == Mode::Train).then(|| (shape.clone(), x_hat, inv_stds));
+        let x = input.to_shape(self.blocks(&shape)).expect("checked shape");
+        let (output, normalized) = norm_common::forward(
+            x.view(),
+            1,
+            self.config.eps,
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+        );
+        self.cache = (mode == Mode::Train).then(|| (shape.clone(), normalized));
         Ok(output
             .into_shape_with_order(IxDyn(&shape))
             .expect("same length"))
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
-        let (shape, x_hat, inv_stds) = self
+        let (shape, normalized) = self
             .cache
             .as_ref()
             .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
         check_same_shape(self.name(), grad_output.shape(), shape)?;
         // A checkpoint may have replaced a parameter since the forward.
         self.validate()?;
-        let gamma = self.gamma();
-        let dy = grad_output.as_standard_layout();
-        let dy = dy.to_shape(x_hat.raw_dim()).expect("checked shape");
-        let grad_x_hat =
-            Array2::from_shape_fn(x_hat.raw_dim(), |(r, k)| f64::from(dy[[r, k]]) * gamma[k]);
-        let grad_input = normalize_rows_backward(grad_x_hat.view(), x_hat.view(), inv_stds);
-        let m = x_hat.ncols();
-        let mut grad_weight = vec![0.0f64; m];
-        let mut grad_bias = vec![0.0f64; m];
-        Zip::indexed(&dy).and(x_hat).for_each(|(_, k), &g, &xh| {
-            grad_weight[k] += f64::from(g) * xh;
-            grad_bias[k] += f64::from(g);
-        });
-        for (p, sums) in [(&mut self.weight, grad_weight), (&mut self.bias, grad_bias)] {
-            if let Some(p) = p {
-                p.grad
-                    .iter_mut()
-                    .zip(sums)
-                    .for_each(|(g, d)| *g += d as f32);
-            }
-        }
+        let dy = grad_output
+            .to_shape(self.blocks(shape))
+            .expect("checked shape");
+        let grad_input = norm_common::backward(
+            dy.view(),
+            normalized,
+            self.weight.as_mut(),
+            self.bias.as_mut(),
+        );
         Ok(grad_input
-            .mapv(|v| v as f32)
             .into_shape_with_order(IxDyn(shape))
             .expect("same length"))
     }

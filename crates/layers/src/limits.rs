@@ -1,6 +1,7 @@
 //! [`MAX_TENSOR_ELEMENTS`]: what one layer may allocate.
 
 use crate::LayerError;
+use std::fmt::Display;
 
 /// The most elements one tensor of a layer may hold: each parameter (a weight, a
 /// bias, a running statistic), and each per-sample tensor its forward makes (the
@@ -23,6 +24,9 @@ pub(crate) fn within_limit(shape: &[usize]) -> bool {
         .is_some_and(|n| n <= MAX_TENSOR_ELEMENTS)
 }
 
+/// What [`MAX_TENSOR_ELEMENTS`] is, for the end of an error message.
+const THE_LIMIT: &str = "the limit of one tensor of a layer (MAX_TENSOR_ELEMENTS, 1 GiB of f32)";
+
 /// A [`LayerError::Config`] unless a tensor of `shape` (`what` it is) fits
 /// [`MAX_TENSOR_ELEMENTS`].
 pub(crate) fn check_tensor_size(
@@ -35,8 +39,17 @@ pub(crate) fn check_tensor_size(
         false => Err(LayerError::config(
             layer,
             format!(
-                "{what} {shape:?} would hold more than {MAX_TENSOR_ELEMENTS} elements, the limit of one tensor of a layer (MAX_TENSOR_ELEMENTS, 1 GiB of f32)"
+                "{what} {shape:?} would hold more than {MAX_TENSOR_ELEMENTS} elements, {THE_LIMIT}"
             ),
         )),
     }
+}
+
+/// The [`LayerError::Config`] of a tensor (`what` it is) whose size overflows
+/// `usize` when computed as `computation`: far more than [`MAX_TENSOR_ELEMENTS`].
+pub(crate) fn overflow_error(layer: &str, what: &str, computation: impl Display) -> LayerError {
+    LayerError::config(
+        layer,
+        format!("the size of {what} overflows usize ({computation}): far more than {MAX_TENSOR_ELEMENTS} elements, {THE_LIMIT}"),
+    )
 }

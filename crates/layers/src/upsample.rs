@@ -1,6 +1,7 @@
 //! Upsampling of images: nearest neighbour and bilinear.
 
 use crate::checks::{check_grad_shape, per_sample};
+use crate::limits::{check_tensor_size, overflow_error};
 use crate::views::view;
 use crate::{Layer, LayerError, Mode};
 use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD};
@@ -141,12 +142,16 @@ impl Upsample {
         }
     }
 
-    /// `[OH, OW]` for an `[H, W]` input (0 if a scale factor makes an axis empty).
-    fn output_size(&self, input: [usize; 2]) -> [usize; 2] {
+    /// `[OH, OW]` for an `[H, W]` input (0 if a scale factor makes an axis empty),
+    /// or `None` if a scale factor makes one larger than `usize` holds.
+    fn output_size(&self, input: [usize; 2]) -> Option<[usize; 2]> {
         match self.config.size {
-            UpsampleSize::Size(size) => size,
+            UpsampleSize::Size(size) => Some(size),
             UpsampleSize::ScaleFactor(factor) => {
-                [0, 1].map(|axis| (input[axis] as f64 * factor[axis]).floor() as usize)
+                let [oh, ow] = [0, 1].map(|axis| (input[axis] as f64 * factor[axis]).floor());
+                // `usize::MAX as f64` is 2⁶⁴, the first size that does not fit.
+                let fits = |size: f64| size < usize::MAX as f64;
+                (fits(oh) && fits(ow)).then_some([oh as usize, ow as usize])
             }
         }
     }
@@ -251,7 +256,13 @@ impl Layer for Upsample {
                 input_shape,
             ));
         }
-        let [oh, ow] = self.output_size([h, w]);
+        let Some([oh, ow]) = self.output_size([h, w]) else {
+            return Err(overflow_error(
+                self.name(),
+                "the output per sample",
+                format!("[H, W] = [{h}, {w}] times {:?}", self.config.size),
+            ));
+        };
         if oh == 0 || ow == 0 {
             return Err(LayerError::shape(
                 self.name(),
@@ -262,7 +273,9 @@ impl Layer for Upsample {
                 input_shape,
             ));
         }
-        Ok(vec![c, oh, ow])
+        let output = vec![c, oh, ow];
+        check_tensor_size(self.name(), "the output per sample", &output)?;
+        Ok(output)
     }
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {

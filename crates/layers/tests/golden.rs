@@ -22,6 +22,9 @@
 //! PyTorch's, the tolerance) and how many elements are off; all mismatching
 //! tensors of a case are reported together.
 
+mod golden_fixtures;
+
+use golden_fixtures::{golden_cases, FixtureSet, Tensor};
 use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_layers::{
@@ -30,7 +33,11 @@ use scratchnet_layers::{
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+
+const FIXTURES: FixtureSet = FixtureSet {
+    dir: "tests/fixtures",
+    generator: "tools/golden/generate.py",
+};
 
 /// Relative tolerance.
 const RTOL: f64 = 1e-4;
@@ -66,34 +73,6 @@ fn tolerance(expected: f64, scale: f64) -> f64 {
 }
 
 // ---------------------------------------------------------------------------- fixtures
-
-#[derive(Deserialize, Clone)]
-struct Tensor {
-    shape: Vec<usize>,
-    data: Vec<f64>,
-}
-
-impl Tensor {
-    /// As `f32`, checking every value is exactly representable (the generator's promise).
-    fn to_f32_exact(&self, what: &str) -> ArrayD<f32> {
-        for (i, &v) in self.data.iter().enumerate() {
-            assert_eq!(
-                f64::from(v as f32),
-                v,
-                "{what}[{i}] = {v} is not exactly representable in f32: regenerate the fixtures"
-            );
-        }
-        let data = self.data.iter().map(|&v| v as f32).collect();
-        ArrayD::from_shape_vec(IxDyn(&self.shape), data).expect("shape matches data")
-    }
-
-    fn scaled(&self, factor: f64) -> Tensor {
-        Tensor {
-            shape: self.shape.clone(),
-            data: self.data.iter().map(|v| v * factor).collect(),
-        }
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(tag = "type")]
@@ -140,7 +119,6 @@ struct Named {
 
 #[derive(Deserialize)]
 struct Fixture {
-    case: String,
     description: String,
     /// `None` for a loss-only case (then `input` holds the logits).
     layer: Option<Spec>,
@@ -153,24 +131,6 @@ struct Fixture {
     grad_logits: Option<Tensor>,
     grad_input: Tensor,
     param_grads: BTreeMap<String, Tensor>,
-}
-
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn load(case: &str) -> Fixture {
-    let path = fixture_dir().join(format!("{case}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (regenerate with tools/golden/generate.py)",
-            path.display()
-        )
-    });
-    let fixture: Fixture = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{}: not a golden fixture: {e}", path.display()));
-    assert_eq!(fixture.case, case, "{}: wrong case name", path.display());
-    fixture
 }
 
 fn build(spec: &Spec, rng: &mut StdRng) -> Box<dyn Layer> {
@@ -312,6 +272,14 @@ fn scalar(value: f32) -> ArrayD<f32> {
     ArrayD::from_elem(IxDyn(&[]), value)
 }
 
+/// `tensor` with every value multiplied by `factor`.
+fn scaled(tensor: &Tensor, factor: f64) -> Tensor {
+    Tensor {
+        shape: tensor.shape.clone(),
+        data: tensor.data.iter().map(|v| v * factor).collect(),
+    }
+}
+
 fn scalar_tensor(value: f64) -> Tensor {
     Tensor {
         shape: vec![],
@@ -323,7 +291,7 @@ fn scalar_tensor(value: f64) -> Tensor {
 
 /// Loads fixture `case`, runs it, and panics listing every mismatch.
 fn run_case(case: &str) {
-    let fx = load(case);
+    let fx: Fixture = FIXTURES.load(case);
     let mut failures = Vec::new();
     let mut check = |what: &str, actual: ArrayViewD<f32>, expected: &Tensor| {
         if let Err(e) = compare(what, actual, expected) {
@@ -413,7 +381,7 @@ fn run_case(case: &str) {
                     check(
                         &label(&format!("{name}.grad")),
                         p.grad.view(),
-                        &expected.scaled(pass as f64),
+                        &scaled(expected, pass as f64),
                     );
                 }
             }
@@ -462,20 +430,8 @@ fn set_parameters(layer: &mut dyn Layer, params: &BTreeMap<String, Tensor>) {
 
 // ---------------------------------------------------------------------------- the cases
 
-macro_rules! golden_cases {
-    ($($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                run_case(stringify!($case));
-            }
-        )*
-        /// Every case with a test, by fixture name.
-        const CASES: &[&str] = &[$(stringify!($case)),*];
-    };
-}
-
 golden_cases!(
+    run_case;
     // max pooling
     maxpool_k2_default_stride,
     maxpool_k3_s2_overlap_nonsquare,
@@ -521,20 +477,7 @@ golden_cases!(
 
 #[test]
 fn every_fixture_has_a_test() {
-    let mut on_disk: Vec<String> = std::fs::read_dir(fixture_dir())
-        .expect("tests/fixtures exists")
-        .filter_map(|entry| {
-            let path = entry.expect("readable").path();
-            (path.extension()? == "json").then(|| path.file_stem()?.to_str().map(String::from))?
-        })
-        .collect();
-    on_disk.sort();
-    let mut listed: Vec<String> = CASES.iter().map(|s| s.to_string()).collect();
-    listed.sort();
-    assert_eq!(
-        on_disk, listed,
-        "fixtures on disk vs cases in golden_cases!"
-    );
+    FIXTURES.assert_every_fixture_has_a_case(CASES);
 }
 
 /// The comparison itself must be able to fail: a 2e-4 relative error, a wrong

@@ -275,3 +275,79 @@ fn sizes_that_overflow_or_exceed_the_tensor_limit_are_configuration_errors() {
     );
     assert!(fits.output_shape(&[1, side, side + 1]).is_err());
 }
+
+/// The same for the layers that make an image larger: a transposed convolution's
+/// weight, output or columns, an upsampling's or an adaptive pooling's output size
+/// that overflows `usize` or asks for more than [`MAX_TENSOR_ELEMENTS`] is a
+/// configuration error naming the tensor and the limit, found when the model is
+/// built — not an overflow panic, a saturated shape, or an allocation.
+#[test]
+fn sizes_of_upsampling_layers_that_overflow_or_exceed_the_tensor_limit_are_configuration_errors() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let limit = MAX_TENSOR_ELEMENTS.to_string();
+    let refused = |err: LayerError, tensor: &str| {
+        assert!(
+            matches!(err, LayerError::Config { .. })
+                && err.to_string().contains(tensor)
+                && err.to_string().contains(&limit),
+            "{err}"
+        );
+    };
+    let transposed = |kernel_size: [usize; 2], stride: usize, rng: &mut StdRng| {
+        let config = ConvTranspose2dConfig {
+            stride: [stride, stride],
+            ..Default::default()
+        };
+        ConvTranspose2d::new(1, 1, kernel_size, config, rng)
+    };
+
+    // A kernel of 2³² taps per axis: its weight is never allocated.
+    let err = build_error(transposed([1 << 32, 1 << 32], 1, &mut rng), &[1, 28, 28]);
+    refused(err, "the weight");
+    // `(28 − 1)·stride` overflows.
+    let err = build_error(transposed([3, 3], usize::MAX / 2, &mut rng), &[1, 28, 28]);
+    refused(err, "the output per sample");
+    // Stride 20000: an output of 540003 × 540003 per sample.
+    let err = build_error(transposed([3, 3], 20000, &mut rng), &[1, 28, 28]);
+    refused(err, "the output per sample [1, 540003, 540003]");
+    // A small output, but 64 · 64×64 taps for each of the 64×64 input pixels.
+    let wide = ConvTranspose2d::new(1, 64, [64, 64], Default::default(), &mut rng);
+    let err = build_error(wide, &[1, 64, 64]);
+    refused(err, "the columns per sample");
+
+    let upsample = |size: UpsampleSize| {
+        Upsample::new(UpsampleConfig {
+            size,
+            ..Default::default()
+        })
+    };
+    let err = build_error(upsample(UpsampleSize::Size([1 << 20, 1 << 20])), &[3, 4, 4]);
+    refused(err, "the output per sample [3, 1048576, 1048576]");
+    for factor in [1e30, f64::MAX] {
+        let err = build_error(
+            upsample(UpsampleSize::ScaleFactor([factor, 2.0])),
+            &[3, 4, 4],
+        );
+        refused(err, "the output per sample");
+    }
+    let err = build_error(
+        upsample(UpsampleSize::ScaleFactor([5000.0, 5000.0])),
+        &[3, 4, 4],
+    );
+    refused(err, "the output per sample [3, 20000, 20000]");
+
+    let err = build_error(AdaptiveAvgPool2d::new([1 << 20, 1 << 20]), &[3, 4, 4]);
+    refused(err, "the output per sample [3, 1048576, 1048576]");
+    let err = build_error(AdaptiveAvgPool2d::new([usize::MAX, 2]), &[3, 4, 4]);
+    refused(err, "the output per sample");
+
+    // Just within the limit still builds: 2²⁸ elements of output, never allocated here.
+    let side = 1 << 14;
+    let fits = upsample(UpsampleSize::Size([side, side]));
+    assert_eq!(fits.output_shape(&[1, 4, 4]).unwrap(), vec![1, side, side]);
+    let fits = AdaptiveAvgPool2d::new([side, side]);
+    assert_eq!(fits.output_shape(&[1, 4, 4]).unwrap(), vec![1, side, side]);
+    assert!(AdaptiveAvgPool2d::new([side, side + 1])
+        .output_shape(&[1, 4, 4])
+        .is_err());
+}
