@@ -53,9 +53,9 @@ pub use loader::{load, load_or_download, load_or_download_from};
 mod downloader;
 pub use downloader::{download, download_files, DownloadOptions};
 
-/// A loaded dataset and its splits of `u8` images.
+/// A loaded dataset and its splits of `u8` images of any `[C, H, W]`, with class names.
 mod split;
-pub use split::{Dataset, Split};
+pub use split::{Dataset, ImageDataset, Split, MAX_CLASSES};
 
 /// Mini-batches of a split ([`Split::batch`], [`Split::batches`]): seeded order, last
 /// partial batch, optional shift augmentation.
