@@ -493,11 +493,11 @@ mod tests {
         };
         let batch = split.batches(&config, 0).next().unwrap();
         assert_eq!(batch.images.shape(), &[1, 3, 2, 3]);
-        for c in 0..3 {
+        for (c, norm) in norms.iter().enumerate() {
             for y in 0..2 {
                 for x in 0..3 {
                     let pixel = (c * 10 + y * 3 + x) as u8;
-                    assert_eq!(batch.images[[0, c, y, x]], norms[c].apply(pixel));
+                    assert_eq!(batch.images[[0, c, y, x]], norm.apply(pixel));
                 }
             }
         }
