@@ -29,7 +29,7 @@
 
 use clap::Parser;
 use scratchnet::prelude::*;
-use scratchnet_cli::{at_least_one, parse_args, train, Job, ModelSpec, TrainFlags};
+use scratchnet_cli::{at_least_one, parse_args, train, Dataset, Job, ModelSpec, TrainFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -92,6 +92,7 @@ fn main() -> ExitCode {
         epochs: args.epochs,
         save: args.save,
         augment: !args.no_augment,
+        default_dataset: Dataset::Mnist,
     };
     train(args.flags, job)
 }

@@ -11,13 +11,15 @@ use std::process::ExitCode;
 /// The flags every training example takes (flattened into its own `Args`).
 #[derive(clap::Args, Debug)]
 pub struct TrainFlags {
-    /// Directory of the four MNIST IDX files (raw or .gz); default: $MNIST_DIR, else
-    /// data/mnist (downloaded there if missing)
+    /// Directory of the data: the four IDX files (raw or .gz) of MNIST or Fashion-MNIST,
+    /// CIFAR-10's six batch files (or the cifar-10-batches-bin folder holding them);
+    /// default: $MNIST_DIR / $FASHION_MNIST_DIR / $CIFAR10_DIR, else data/<dataset>
+    /// (downloaded there if missing)
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Dataset
-    #[arg(long, value_enum, default_value_t = Dataset::Mnist)]
-    pub dataset: Dataset,
+    /// Dataset [default: mnist; cifar10 for the cifar10_cnn example]
+    #[arg(long, value_enum)]
+    pub dataset: Option<Dataset>,
     /// Batch size [default: 64, or the checkpoint's]
     #[arg(long, value_name = "B", value_parser = at_least_one)]
     pub batch_size: Option<usize>,
@@ -58,12 +60,14 @@ pub struct TrainFlags {
 }
 
 /// `--dataset`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Dataset {
     /// The handwritten digits.
     Mnist,
     /// Fashion-MNIST's clothes.
     Fashion,
+    /// CIFAR-10's 32×32 colour photos (binary version), in ten classes.
+    Cifar10,
 }
 
 /// `--optimizer`.

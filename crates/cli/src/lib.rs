@@ -13,7 +13,8 @@
 //! | [`run()`], [`RunReport`] | the `mnist_lenet` example's whole run | `run.rs` |
 //! | [`RunConfig`] | everything a run needs | `run_config.rs` |
 //! | [`RunSettings`], [`dataset_flag`] | a run's settings after defaults and resume | `run_settings.rs` |
-//! | [`ModelSpec`] | the model a run trains | `model_spec.rs` |
+//! | [`ModelSpec`], [`ModelInput`] | the model a run trains, for the data's shape and classes | `model_spec.rs` |
+//! | [`DataSource`] | `--dataset`: which data, and loading it | `data_source.rs` |
 //! | [`OptimizerKind`] | `--optimizer adam\|sgd` | `optimizer_kind.rs` |
 //! | [`ScheduleKind`] | `--schedule constant\|step\|cosine` | `schedule_kind.rs` |
 //! | [`resume_command`] | the command line that resumes an interrupted run | `resume_command.rs` |
@@ -25,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+mod data_source;
 mod flags;
 mod image_input;
 mod kernels_choice;
@@ -41,13 +43,14 @@ mod schedule_kind;
 mod top_k;
 mod train_command;
 
+pub use data_source::DataSource;
 pub use flags::{at_least_one, parse_args, use_kernels, Dataset, Optim, Schedule, TrainFlags};
 pub use image_input::{
     digit_pixels, load_digit, normalized_batch, IMAGE_SIDE, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE,
 };
 pub use kernels_choice::{choose_kernels, describe_kernels, kernels_flag};
 pub use metrics_report::MetricsReport;
-pub use model_spec::ModelSpec;
+pub use model_spec::{ModelInput, ModelSpec};
 pub use optimizer_kind::OptimizerKind;
 pub use plot::plot_history;
 pub use predictions_file::write_predictions;

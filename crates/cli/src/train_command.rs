@@ -2,8 +2,8 @@
 //! the kernels, Ctrl-C, the run, and the exit code.
 
 use crate::{
-    resume_command, run, use_kernels, Dataset, ModelSpec, Optim, OptimizerKind, RunConfig,
-    Schedule, ScheduleKind, TrainFlags,
+    resume_command, run, use_kernels, DataSource, Dataset, ModelSpec, Optim, OptimizerKind,
+    RunConfig, Schedule, ScheduleKind, TrainFlags,
 };
 use scratchnet_data::DatasetKind;
 use scratchnet_train::{Interruption, ProgressMode, StopFlag, TrainError};
@@ -22,6 +22,8 @@ pub struct Job {
     pub save: PathBuf,
     /// Whether training images are shifted at random.
     pub augment: bool,
+    /// The dataset when `--dataset` is not given.
+    pub default_dataset: Dataset,
 }
 
 /// Chooses the kernels, sets up the thread pool and Ctrl-C, trains, and maps the
@@ -59,9 +61,10 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         model: job.model,
         augment: job.augment,
         data_dir: flags.data_dir,
-        dataset: match flags.dataset {
-            Dataset::Mnist => DatasetKind::Mnist,
-            Dataset::Fashion => DatasetKind::FashionMnist,
+        dataset: match flags.dataset.unwrap_or(job.default_dataset) {
+            Dataset::Mnist => DataSource::Idx(DatasetKind::Mnist),
+            Dataset::Fashion => DataSource::Idx(DatasetKind::FashionMnist),
+            Dataset::Cifar10 => DataSource::Cifar10,
         },
         epochs: job.epochs,
         batch_size: flags.batch_size,
