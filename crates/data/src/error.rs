@@ -280,6 +280,28 @@ pub enum DataError {
         /// Each URL tried, and why it failed.
         attempts: Vec<MirrorFailure>,
     },
+
+    /// An image folder that cannot be used as it is laid out (or with the options given).
+    #[error("image folder {}: {problem}", .path.display())]
+    Folder {
+        /// The folder (`--data-dir`).
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
+
+    /// An image in a folder that cannot be decoded.
+    #[error(
+        "cannot decode image {}: {reason}; fix or remove it, or pass --skip-bad-images to \
+         skip (and count) such files",
+        .path.display()
+    )]
+    BadImage {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder reported.
+        reason: String,
+    },
 }
 
 /// One failed attempt to download a file from one mirror.
