@@ -78,7 +78,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         name: kind,
         train,
         test,
-    } = config.dataset.load(config.data_dir.as_deref())?;
+    } = config.dataset.load(config.data_dir.as_deref(), &say)?;
     let input = ModelInput {
         sample_shape: train.sample_shape(),
         num_classes: train.num_classes(),

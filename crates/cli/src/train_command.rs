@@ -5,7 +5,7 @@ use crate::{
     resume_command, run, use_kernels, DataSource, Dataset, ModelSpec, Optim, OptimizerKind,
     RunConfig, Schedule, ScheduleKind, TrainFlags,
 };
-use scratchnet_data::DatasetKind;
+use scratchnet_data::{DatasetKind, FolderOptions};
 use scratchnet_train::{Interruption, ProgressMode, StopFlag, TrainError};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -65,6 +65,15 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
             Dataset::Mnist => DataSource::Idx(DatasetKind::Mnist),
             Dataset::Fashion => DataSource::Idx(DatasetKind::FashionMnist),
             Dataset::Cifar10 => DataSource::Cifar10,
+            Dataset::Folder => DataSource::Folder(FolderOptions {
+                channels: flags.channels,
+                image_size: flags.image_size,
+                val_fraction: flags.val_fraction,
+                seed: flags.seed.unwrap_or(0),
+                max_memory: flags.max_memory,
+                skip_bad_images: flags.skip_bad_images,
+                show_progress: true,
+            }),
         },
         epochs: job.epochs,
         batch_size: flags.batch_size,

@@ -120,3 +120,68 @@ fn damaged_cifar10_data_is_one_error_naming_the_file() {
         assert!(message.contains(part), "{part:?} not in {message:?}");
     }
 }
+
+/// The first `n` images of an MNIST split written as PNGs into `dir/<digit>/<index>.png`.
+fn write_pngs(split: &scratchnet_data::Split, n: usize, dir: &Path) {
+    for i in 0..n.min(split.len()) {
+        let class_dir = dir.join(split.labels()[i].to_string());
+        std::fs::create_dir_all(&class_dir).unwrap();
+        image::GrayImage::from_raw(28, 28, split.image(i).to_vec())
+            .unwrap()
+            .save(class_dir.join(format!("{i:05}.png")))
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_folder_of_mnist_pngs_trains_lenet_for_an_epoch() {
+    let Some(mnist_dir) = scratchnet_data::mnist_dir_from_env() else {
+        eprintln!("skipped: MNIST_DIR is not set");
+        return;
+    };
+    let mnist = scratchnet_data::load(scratchnet_data::DatasetKind::Mnist, &mnist_dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("digits");
+    write_pngs(&mnist.train, 2000, &root.join("train"));
+    write_pngs(&mnist.test, 500, &root.join("test"));
+    std::fs::write(root.join("train/README.txt"), "not an image").unwrap();
+    let save = tmp.path().join("f.safetensors");
+
+    let report = run(&RunConfig {
+        dataset: DataSource::Folder(scratchnet_data::FolderOptions {
+            show_progress: false,
+            ..Default::default()
+        }),
+        data_dir: Some(root),
+        epochs: 1,
+        batch_size: Some(32),
+        threads: 2,
+        save: Some(save.clone()),
+        progress: ProgressMode::Quiet,
+        ..RunConfig::default()
+    })
+    .unwrap();
+
+    assert_eq!(report.summary.input_shape, [1, 28, 28]); // LeNet-5 as it is
+    let accuracy = report.outcome.evaluation.accuracy;
+    assert!(accuracy > 0.85, "accuracy {accuracy}");
+    let checkpoint = Checkpoint::load(&save).unwrap();
+    assert_eq!(checkpoint.metadata["dataset"], "folder");
+    let classes: Vec<String> = serde_json::from_str(&checkpoint.metadata["classes"]).unwrap();
+    assert_eq!(classes, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+}
+
+#[test]
+fn a_folder_run_without_data_dir_says_which_flag_is_missing() {
+    let error = run(&RunConfig {
+        dataset: DataSource::Folder(scratchnet_data::FolderOptions::default()),
+        progress: ProgressMode::Quiet,
+        ..RunConfig::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("--dataset folder needs --data-dir ROOT"),
+        "{error}"
+    );
+}
