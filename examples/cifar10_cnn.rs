@@ -24,14 +24,11 @@
 //! The model is built for the data: `C` input channels, `K` classes, any image size (a
 //! pooling layer is left out where the image is already down to one pixel). 94,762
 //! parameters for CIFAR-10. The convolutions have no bias (batch norm's shift replaces
-//! it). All the training logic is [`scratchnet_cli::run`], given this model through
-//! [`ModelSpec::for_input`](scratchnet_cli::ModelSpec::for_input).
+//! it). The model is [`scratchnet_cli::small_cnn`] (so that `predict` can rebuild it
+//! from a checkpoint); all the training logic is [`scratchnet_cli::run`].
 
 use clap::Parser;
-use scratchnet::prelude::*;
-use scratchnet_cli::{
-    at_least_one, parse_args, train, Dataset, Job, ModelInput, ModelSpec, TrainFlags,
-};
+use scratchnet_cli::{at_least_one, parse_args, train, Dataset, Job, ModelSpec, TrainFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,52 +49,13 @@ struct Args {
     augment: bool,
 }
 
-/// The model (see the table at the top) for `input`, initialised from `rng`.
-fn small_cnn(rng: &mut StdRng, input: &ModelInput) -> Sequential {
-    let [channels, mut height, mut width] = input.sample_shape;
-    let conv = |cin, cout, rng: &mut StdRng| {
-        let config = Conv2dConfig {
-            padding: [1, 1],
-            bias: false,
-            ..Conv2dConfig::default()
-        };
-        Conv2d::new(cin, cout, [3, 3], config, rng)
-    };
-    let mut model = Sequential::new();
-    let mut cin = channels;
-    for (block, cout) in [32, 64, 128].into_iter().enumerate() {
-        let n = block + 1;
-        model = model
-            .add(format!("conv{n}"), conv(cin, cout, rng))
-            .add(
-                format!("bn{n}"),
-                BatchNorm2d::new(cout, BatchNorm2dConfig::default()),
-            )
-            .add(format!("relu{n}"), ReLU::new());
-        if height >= 2 && width >= 2 {
-            model = model.add(
-                format!("pool{n}"),
-                MaxPool2d::new([2, 2], MaxPool2dConfig::default()),
-            );
-            (height, width) = (height / 2, width / 2);
-        }
-        cin = cout;
-    }
-    model
-        .add("gap", GlobalAvgPool2d::new())
-        .add("dropout", Dropout::new(0.3, rng.random()))
-        .add("fc", Dense::new(128, input.num_classes, rng))
-        .build(&input.sample_shape)
-        .expect("the model fits its input")
-}
-
 fn main() -> ExitCode {
     let args: Args = match parse_args() {
         Ok(args) => args,
         Err(code) => return code,
     };
     let job = Job {
-        model: ModelSpec::for_input("cifar10_cnn", small_cnn),
+        model: ModelSpec::small_cnn(),
         epochs: args.epochs,
         save: args.save,
         augment: args.augment,

@@ -23,6 +23,8 @@
 //! | [`write_predictions`] | the `--predictions` safetensors file | `predictions_file.rs` |
 //! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
 //! | [`top_k`], [`class_names`] | `torch.topk(softmax(x))` | `top_k.rs` |
+//! | [`SavedData`], [`load_image`], [`normalized_chw_batch`] | a checkpoint's input shape, classes and normalisation; a picture read that way | `saved_data.rs` |
+//! | [`small_cnn`] | the `cifar10_cnn` example's model, for any `C×H×W` and classes | `small_cnn.rs` |
 
 #![warn(missing_docs)]
 
@@ -39,7 +41,9 @@ mod resume_command;
 mod run;
 mod run_config;
 mod run_settings;
+mod saved_data;
 mod schedule_kind;
+mod small_cnn;
 mod top_k;
 mod train_command;
 
@@ -58,6 +62,8 @@ pub use resume_command::resume_command;
 pub use run::{run, RunReport};
 pub use run_config::RunConfig;
 pub use run_settings::{dataset_flag, RunSettings};
+pub use saved_data::{load_image, normalized_chw_batch, SavedData};
 pub use schedule_kind::ScheduleKind;
+pub use small_cnn::small_cnn;
 pub use top_k::{class_names, top_k};
 pub use train_command::{train, Job};
