@@ -248,6 +248,12 @@ pub fn load_or_download_cifar10_from(
     };
     fs::create_dir_all(dir).map_err(|e| cannot_write(dir, e))?;
     let archive = dir.join(CIFAR10_ARCHIVE_NAME);
+    if archive.exists() && !archive.is_file() {
+        return Err(DataError::Archive {
+            path: archive,
+            problem: "it is not a regular file".into(),
+        });
+    }
     if archive.exists() {
         let actual = sha256_file(&archive).map_err(|source| DataError::CannotRead {
             what: "CIFAR-10 archive",
@@ -352,13 +358,21 @@ fn read_batch_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
         path: path.to_path_buf(),
         defect,
     };
+    // Checked before opening (opening a FIFO waits for a writer), and again on what was
+    // opened.
+    let not_regular = || {
+        cannot_read(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ))
+    };
+    if !fs::metadata(path).map_err(cannot_read)?.is_file() {
+        return Err(not_regular());
+    }
     let file = File::open(path).map_err(cannot_read)?;
     let metadata = file.metadata().map_err(cannot_read)?;
     if !metadata.is_file() {
-        return Err(cannot_read(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "it is not a regular file",
-        )));
+        return Err(not_regular());
     }
     let len = metadata.len();
     let record = CIFAR10_RECORD_LEN as u64;

@@ -360,3 +360,43 @@ fn a_gzip_member_is_decompressed_even_when_written_in_pieces() {
     let data = load_or_download_cifar10_from(parent.path(), &source, &quick()).unwrap();
     assert_eq!(data.test.len(), 1);
 }
+
+#[test]
+fn a_fifo_in_place_of_a_batch_file_is_refused_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    write_batches(dir.path(), &batch_files(1));
+    let fifo = dir.path().join("test_batch.bin");
+    std::fs::remove_file(&fifo).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    let message = load_cifar10(dir.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("test_batch.bin: it is not a regular file"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_archive_already_in_the_folder_is_checked_then_extracted() {
+    let bytes = real_layout(&batch_files(1), vec![]);
+    let (server, source) = serve(&bytes);
+    let parent = tempfile::tempdir().unwrap();
+    std::fs::write(parent.path().join("cifar-10-binary.tar.gz"), &bytes).unwrap();
+    let data = load_or_download_cifar10_from(parent.path(), &source, &quick()).unwrap();
+    assert_eq!(data.train.len(), 5);
+    assert!(server.requests().is_empty());
+    assert_eq!(names_in(parent.path()), ["cifar-10-batches-bin"]);
+
+    // One that is not the published archive is refused, named, and left alone.
+    let other = tempfile::tempdir().unwrap();
+    let archive = other.path().join("cifar-10-binary.tar.gz");
+    std::fs::write(&archive, b"something else").unwrap();
+    let message = load_or_download_cifar10_from(other.path(), &source, &quick())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("SHA-256") && message.contains("cifar-10-binary.tar.gz"),
+        "{message}"
+    );
+    assert!(archive.exists());
+}
