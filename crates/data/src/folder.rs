@@ -13,7 +13,8 @@
 //!   files whose extension is not `.png`, `.jpg` or `.jpeg` (any case): the plan counts
 //!   them.
 //! - **Without `test/`**, a seeded [`val_fraction`](FolderOptions::val_fraction) of the
-//!   training images (shuffled by `seed`) is held out as the test split.
+//!   training files (shuffled by `seed`) is held out as the test split, before anything
+//!   is decoded (so the memory stated is all there is).
 //! - **Channels**: 1 (grey, ITU-R BT.709 luma as the `image` crate computes it) or 3 (RGB;
 //!   alpha is dropped); by default 3 if any image is in colour, else 1.
 //! - **Size**: every image is resized to [`image_size`](FolderOptions::image_size), by
@@ -91,7 +92,9 @@ pub struct FolderPlan {
     root: PathBuf,
     class_names: Vec<String>,
     train: Vec<(PathBuf, u8)>,
-    test: Option<Vec<(PathBuf, u8)>>,
+    test: Vec<(PathBuf, u8)>,
+    /// Whether `test` was held out of `train/` (there is no `test/`).
+    held_out: bool,
     shape: [usize; 3],
     skipped_files: usize,
     unreadable_headers: Vec<(PathBuf, String)>,
@@ -119,9 +122,14 @@ impl FolderPlan {
         self.shape
     }
 
-    /// Images found: training, and test (`None` when the test split is held out).
-    pub fn counts(&self) -> (usize, Option<usize>) {
-        (self.train.len(), self.test.as_ref().map(Vec::len))
+    /// Images of the training and the test split.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.train.len(), self.test.len())
+    }
+
+    /// Whether the test split was held out of `train/` (there is no `test/` folder).
+    pub fn held_out(&self) -> bool {
+        self.held_out
     }
 
     /// Files skipped because they are not `.png`, `.jpg` or `.jpeg`.
@@ -131,7 +139,7 @@ impl FolderPlan {
 
     /// Bytes the decoded images will take: `N × C × H × W`.
     pub fn memory_bytes(&self) -> u64 {
-        let n = self.train.len() + self.test.as_ref().map_or(0, Vec::len);
+        let n = self.train.len() + self.test.len();
         n as u64 * self.shape.iter().product::<usize>() as u64
     }
 
@@ -139,12 +147,13 @@ impl FolderPlan {
     pub fn describe(&self) -> String {
         let [c, h, w] = self.shape;
         let (train, test) = self.counts();
-        let test = match test {
-            Some(n) => format!("{n} test"),
-            None => format!(
-                "no test/ folder: {:.0}% held out for testing",
+        let test = if self.held_out {
+            format!(
+                "{test} test: no test/ folder, {:.0}% held out",
                 100.0 * self.options.val_fraction
-            ),
+            )
+        } else {
+            format!("{test} test")
         };
         let skipped = match self.skipped_files {
             0 => String::new(),
@@ -169,17 +178,12 @@ impl FolderPlan {
     pub fn load(self) -> Result<FolderLoad, DataError> {
         let progress = progress_bar(
             self.options.show_progress,
-            (self.train.len() + self.test.as_ref().map_or(0, Vec::len)) as u64,
+            (self.train.len() + self.test.len()) as u64,
         );
         let mut skipped = self.unreadable_headers.clone();
-        let (train, mut bad) = decode_all(&self.train, self.shape, &progress);
-        let (test, bad_test) = match &self.test {
-            Some(files) => {
-                let (split, bad) = decode_all(files, self.shape, &progress);
-                (Some(split), bad)
-            }
-            None => (None, Vec::new()),
-        };
+        let ((train_images, train_labels), mut bad) =
+            decode_all(&self.train, self.shape, &progress);
+        let ((test_images, test_labels), bad_test) = decode_all(&self.test, self.shape, &progress);
         progress.finish_and_clear();
         bad.extend(bad_test);
         if let Some((path, reason)) = bad.first().filter(|_| !self.options.skip_bad_images) {
@@ -189,14 +193,8 @@ impl FolderPlan {
             });
         }
         skipped.extend(bad);
-        let (train_images, train_labels) = train;
-        let (train, test) = match test {
-            Some((images, labels)) => (
-                self.split(train_images, train_labels),
-                self.split(images, labels),
-            ),
-            None => self.hold_out(self.split(train_images, train_labels))?,
-        };
+        let train = self.split(train_images, train_labels);
+        let test = self.split(test_images, test_labels);
         for (split, name) in [(&train, "train"), (&test, "test")] {
             if split.is_empty() {
                 return Err(
@@ -223,19 +221,6 @@ impl FolderPlan {
             self.class_names.clone(),
             vec![Normalization::UNIT; self.shape[0]],
         )
-    }
-
-    /// `(train, test)` with a seeded `val_fraction` of `all` as the test split.
-    fn hold_out(&self, all: Split) -> Result<(Split, Split), DataError> {
-        let n = all.len();
-        let n_test = held_out_count(&self.root, n, self.options.val_fraction)?;
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(self.options.seed));
-        let (train, test) = order.split_at(n - n_test);
-        let (mut train, mut test) = (train.to_vec(), test.to_vec());
-        train.sort_unstable();
-        test.sort_unstable();
-        Ok((all.select(&train), all.select(&test)))
     }
 
     fn folder_error(&self, problem: String) -> DataError {
@@ -346,6 +331,7 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
     } else {
         None
     };
+    let held_out = test.is_none();
 
     // The size and channels come from the headers when not given.
     let mut unreadable_headers = Vec::new();
@@ -391,29 +377,30 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
         let bad: HashSet<&PathBuf> = unreadable_headers.iter().map(|(p, _)| p).collect();
         train.retain(|(p, _)| !bad.contains(p));
     }
-    let test = test.map(|mut t| {
-        let bad: HashSet<&PathBuf> = unreadable_headers.iter().map(|(p, _)| p).collect();
-        t.retain(|(p, _)| !bad.contains(p));
-        t
-    });
+    let test = match test {
+        Some(mut test) => {
+            let bad: HashSet<&PathBuf> = unreadable_headers.iter().map(|(p, _)| p).collect();
+            test.retain(|(p, _)| !bad.contains(p));
+            test
+        }
+        None => hold_out(root, &mut train, options)?,
+    };
     let plan = FolderPlan {
         root: root.to_path_buf(),
         class_names,
         train,
         test,
+        held_out,
         shape: [channels, size[0], size[1]],
         skipped_files,
         unreadable_headers,
         options: options.clone(),
     };
-    if plan.test.is_none() {
-        held_out_count(root, plan.train.len(), options.val_fraction)?;
-    }
     if plan.memory_bytes() > options.max_memory {
         return Err(error(format!(
             "its {} images take {} as {}×{}×{} u8, more than --max-memory {}: choose a \
              smaller --image-size or --channels 1, or raise --max-memory",
-            plan.train.len() + plan.test.as_ref().map_or(0, Vec::len),
+            plan.train.len() + plan.test.len(),
             human_bytes(plan.memory_bytes()),
             channels,
             size[0],
@@ -440,6 +427,29 @@ fn held_out_count(root: &Path, n: usize, fraction: f64) -> Result<usize, DataErr
         });
     }
     Ok(n_test)
+}
+
+/// Moves a seeded `val_fraction` of `train` (shuffled by `seed`) into the returned test
+/// list; both keep the folder's order.
+fn hold_out(
+    root: &Path,
+    train: &mut Vec<(PathBuf, u8)>,
+    options: &FolderOptions,
+) -> Result<Vec<(PathBuf, u8)>, DataError> {
+    let n = train.len();
+    let n_test = held_out_count(root, n, options.val_fraction)?;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(options.seed));
+    let mut is_test = vec![false; n];
+    for &i in &order[n - n_test..] {
+        is_test[i] = true;
+    }
+    let (test, kept): (Vec<_>, Vec<_>) = std::mem::take(train)
+        .into_iter()
+        .zip(is_test)
+        .partition(|(_, t)| *t);
+    *train = kept.into_iter().map(|(file, _)| file).collect();
+    Ok(test.into_iter().map(|(file, _)| file).collect())
 }
 
 /// [`plan_image_folder`] then [`FolderPlan::load`].

@@ -48,7 +48,8 @@ fn classes_sort_byte_wise_and_hidden_and_other_files_are_skipped() {
 
     let plan = plan_image_folder(root.path(), &quiet()).unwrap();
     assert_eq!(plan.class_names(), ["B", "a", "b"]);
-    assert_eq!(plan.counts(), (6, Some(1)));
+    assert_eq!(plan.counts(), (6, 1));
+    assert!(!plan.held_out());
     assert_eq!(plan.skipped_files(), 1); // notes.txt
     assert_eq!(plan.sample_shape(), [1, 3, 4]); // the first image's: train/B/z.png
     assert_eq!(plan.memory_bytes(), 7 * 12);
@@ -140,7 +141,10 @@ fn without_test_a_seeded_fraction_is_held_out() {
     let line = plan_image_folder(root.path(), &options(1))
         .unwrap()
         .describe();
-    assert!(line.contains("no test/ folder: 25% held out"), "{line}");
+    assert!(
+        line.contains("15 training images (5 test: no test/ folder, 25% held out)"),
+        "{line}"
+    );
 }
 
 #[test]
