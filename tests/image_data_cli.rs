@@ -166,3 +166,19 @@ fn cifar10_cnn_trains_on_a_colour_folder_and_predict_prints_class_names() {
         "{stdout}"
     );
 }
+
+#[test]
+fn folder_flags_with_another_dataset_exit_2_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = example(
+        "cifar10_cnn",
+        &["--dataset", "mnist", "--channels", "3"],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: --channels applies to --dataset folder only; leave it out, or train on an image folder"
+    );
+}

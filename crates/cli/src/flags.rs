@@ -58,8 +58,9 @@ pub struct TrainFlags {
     #[arg(long, value_name = "PATH")]
     pub predictions: Option<PathBuf>,
     /// --dataset folder: fraction of train/ held out for testing when there is no test/
-    #[arg(long, value_name = "F", default_value_t = 0.1, value_parser = fraction)]
-    pub val_fraction: f64,
+    /// [default: 0.1]
+    #[arg(long, value_name = "F", value_parser = fraction)]
+    pub val_fraction: Option<f64>,
     /// --dataset folder: 1 (grey) or 3 (RGB) [default: 3 if any image is in colour, else 1]
     #[arg(long, value_name = "1|3", value_parser = channels)]
     pub channels: Option<usize>,
@@ -68,11 +69,27 @@ pub struct TrainFlags {
     #[arg(long, value_name = "HxW", value_parser = image_size)]
     pub image_size: Option<[usize; 2]>,
     /// --dataset folder: most memory the decoded images may take, e.g. 512M, 8G
-    #[arg(long, value_name = "BYTES", default_value = "4G", value_parser = byte_size)]
-    pub max_memory: u64,
+    /// [default: 4G]
+    #[arg(long, value_name = "BYTES", value_parser = byte_size)]
+    pub max_memory: Option<u64>,
     /// --dataset folder: skip (and count) files that cannot be decoded instead of failing
     #[arg(long)]
     pub skip_bad_images: bool,
+}
+
+impl TrainFlags {
+    /// The first flag given that only `--dataset folder` reads, if any.
+    pub fn folder_only_flag(&self) -> Option<&'static str> {
+        [
+            ("--val-fraction", self.val_fraction.is_some()),
+            ("--channels", self.channels.is_some()),
+            ("--image-size", self.image_size.is_some()),
+            ("--max-memory", self.max_memory.is_some()),
+            ("--skip-bad-images", self.skip_bad_images),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
+    }
 }
 
 /// `--dataset`.

@@ -35,6 +35,14 @@ pub struct Job {
 /// intact), unless that checkpoint is already being written: then it is finished and
 /// reported as after one Ctrl-C.
 pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
+    let dataset = flags.dataset.unwrap_or(job.default_dataset);
+    if let Some(flag) = flags
+        .folder_only_flag()
+        .filter(|_| dataset != Dataset::Folder)
+    {
+        eprintln!("error: {flag} applies to --dataset folder only; leave it out, or train on an image folder");
+        return ExitCode::from(2);
+    }
     let kernels = match use_kernels(flags.kernels) {
         Ok(kernels) => kernels,
         Err(code) => return code,
@@ -61,16 +69,16 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         model: job.model,
         augment: job.augment,
         data_dir: flags.data_dir,
-        dataset: match flags.dataset.unwrap_or(job.default_dataset) {
+        dataset: match dataset {
             Dataset::Mnist => DataSource::Idx(DatasetKind::Mnist),
             Dataset::Fashion => DataSource::Idx(DatasetKind::FashionMnist),
             Dataset::Cifar10 => DataSource::Cifar10,
             Dataset::Folder => DataSource::Folder(FolderOptions {
                 channels: flags.channels,
                 image_size: flags.image_size,
-                val_fraction: flags.val_fraction,
+                val_fraction: flags.val_fraction.unwrap_or(0.1),
                 seed: flags.seed.unwrap_or(0),
-                max_memory: flags.max_memory,
+                max_memory: flags.max_memory.unwrap_or(4 << 30),
                 skip_bad_images: flags.skip_bad_images,
                 show_progress: true,
             }),
