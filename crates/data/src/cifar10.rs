@@ -16,7 +16,7 @@ use crate::archive::extract_members;
 use crate::downloader::{fetch_archive, sha256_file, DownloadOptions};
 use crate::error::DataError;
 use crate::kind::Normalization;
-use crate::location::workspace_root;
+use crate::location::{resolve_relative, workspace_root};
 use crate::split::{ImageDataset, Split};
 
 /// Where the archive is published (the dataset's page, Alex Krizhevsky, University of
@@ -214,7 +214,8 @@ pub fn load_or_download_cifar10(explicit: Option<&Path>) -> Result<ImageDataset,
         return load_cifar10(dir);
     }
     match std::env::var_os(CIFAR10_DIR_ENV).filter(|v| !v.is_empty()) {
-        Some(dir) => load_cifar10(Path::new(&dir)),
+        // Relative: as given, else under the workspace root (as for $MNIST_DIR).
+        Some(dir) => load_cifar10(&resolve_relative(&dir, &workspace_root())),
         None => load_or_download_cifar10_from(
             &cifar10_default_dir(),
             &Cifar10Source::official(),
