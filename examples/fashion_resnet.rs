@@ -31,9 +31,8 @@
 //! [`ModelSpec`](scratchnet_cli::ModelSpec).
 
 use clap::Parser;
-use scratchnet::data::DatasetKind;
 use scratchnet::prelude::*;
-use scratchnet_cli::{at_least_one, parse_args, train, Job, ModelSpec, TrainFlags};
+use scratchnet_cli::{at_least_one, parse_args, train, Dataset, Job, ModelSpec, TrainFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -138,7 +137,7 @@ fn main() -> ExitCode {
         epochs: args.epochs,
         save: args.save,
         augment: !args.no_augment,
-        dataset: DatasetKind::FashionMnist,
+        default_dataset: Dataset::Fashion,
     };
     train(args.flags, job)
 }

@@ -15,8 +15,7 @@
 //! Ctrl-C twice: exits at once (130), without writing (the last checkpoint stays intact).
 
 use clap::Parser;
-use scratchnet::data::DatasetKind;
-use scratchnet_cli::{at_least_one, parse_args, train, Job, ModelSpec, TrainFlags};
+use scratchnet_cli::{at_least_one, parse_args, train, Dataset, Job, ModelSpec, TrainFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,7 +43,7 @@ fn main() -> ExitCode {
         epochs: args.epochs,
         save: args.save,
         augment: false,
-        dataset: DatasetKind::Mnist,
+        default_dataset: Dataset::Mnist,
     };
     train(args.flags, job)
 }

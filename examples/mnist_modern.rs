@@ -28,9 +28,8 @@
 //! [`ModelSpec`](scratchnet_cli::ModelSpec).
 
 use clap::Parser;
-use scratchnet::data::DatasetKind;
 use scratchnet::prelude::*;
-use scratchnet_cli::{at_least_one, parse_args, train, Job, ModelSpec, TrainFlags};
+use scratchnet_cli::{at_least_one, parse_args, train, Dataset, Job, ModelSpec, TrainFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -93,7 +92,7 @@ fn main() -> ExitCode {
         epochs: args.epochs,
         save: args.save,
         augment: !args.no_augment,
-        dataset: DatasetKind::Mnist,
+        default_dataset: Dataset::Mnist,
     };
     train(args.flags, job)
 }

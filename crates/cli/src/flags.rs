@@ -11,11 +11,13 @@ use std::process::ExitCode;
 /// The flags every training example takes (flattened into its own `Args`).
 #[derive(clap::Args, Debug)]
 pub struct TrainFlags {
-    /// Directory of the four MNIST IDX files (raw or .gz); default: $MNIST_DIR, else
-    /// data/mnist (downloaded there if missing)
+    /// Directory of the data: the four IDX files (raw or .gz) of MNIST or Fashion-MNIST,
+    /// CIFAR-10's six batch files (or the cifar-10-batches-bin folder holding them);
+    /// default: $MNIST_DIR / $FASHION_MNIST_DIR / $CIFAR10_DIR, else data/<dataset>
+    /// (downloaded there if missing)
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Dataset [default: the example's — mnist, or fashion for fashion_resnet]
+    /// Dataset [default: mnist; fashion for fashion_resnet, cifar10 for cifar10_cnn]
     #[arg(long, value_enum)]
     pub dataset: Option<Dataset>,
     /// Batch size [default: 64, or the checkpoint's]
@@ -55,15 +57,52 @@ pub struct TrainFlags {
     /// Write the final test-set logits and predictions here (safetensors)
     #[arg(long, value_name = "PATH")]
     pub predictions: Option<PathBuf>,
+    /// --dataset folder: fraction of train/ held out for testing when there is no test/
+    /// [default: 0.1]
+    #[arg(long, value_name = "F", value_parser = fraction)]
+    pub val_fraction: Option<f64>,
+    /// --dataset folder: 1 (grey) or 3 (RGB) [default: 3 if any image is in colour, else 1]
+    #[arg(long, value_name = "1|3", value_parser = channels)]
+    pub channels: Option<usize>,
+    /// --dataset folder: resize every image to H×W (Triangle filter) [default: the size of
+    /// the first training image]
+    #[arg(long, value_name = "HxW", value_parser = image_size)]
+    pub image_size: Option<[usize; 2]>,
+    /// --dataset folder: most memory the decoded images may take, e.g. 512M, 8G
+    /// [default: 4G]
+    #[arg(long, value_name = "BYTES", value_parser = byte_size)]
+    pub max_memory: Option<u64>,
+    /// --dataset folder: skip (and count) files that cannot be decoded instead of failing
+    #[arg(long)]
+    pub skip_bad_images: bool,
+}
+
+impl TrainFlags {
+    /// The first flag given that only `--dataset folder` reads, if any.
+    pub fn folder_only_flag(&self) -> Option<&'static str> {
+        [
+            ("--val-fraction", self.val_fraction.is_some()),
+            ("--channels", self.channels.is_some()),
+            ("--image-size", self.image_size.is_some()),
+            ("--max-memory", self.max_memory.is_some()),
+            ("--skip-bad-images", self.skip_bad_images),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
+    }
 }
 
 /// `--dataset`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Dataset {
     /// The handwritten digits.
     Mnist,
     /// Fashion-MNIST's clothes.
     Fashion,
+    /// CIFAR-10's 32×32 colour photos (binary version), in ten classes.
+    Cifar10,
+    /// Your own PNG/JPEG images: --data-dir ROOT holding train/<class>/ (and test/<class>/).
+    Folder,
 }
 
 /// `--optimizer`.
@@ -96,6 +135,64 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// A clap value parser: 1 or 3.
+fn channels(s: &str) -> Result<usize, String> {
+    match s.trim() {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        _ => Err("must be 1 (grey) or 3 (RGB)".into()),
+    }
+}
+
+/// A clap value parser: a number in `[0, 1)`.
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        Ok(x) => Err(format!("must be at least 0 and below 1, not {x}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A clap value parser: `HxW` (e.g. `32x32`), each side 1 to 16384.
+fn image_size(s: &str) -> Result<[usize; 2], String> {
+    let parts: Vec<&str> = s.split(['x', 'X', '×']).collect();
+    let side = |p: &str| match p.trim().parse::<usize>() {
+        Ok(n) if (1..=16_384).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not HxW with sides 1 to 16384, e.g. 32x32"
+        )),
+    };
+    match parts.as_slice() {
+        [h, w] => Ok([side(h)?, side(w)?]),
+        _ => Err(format!("{s:?} is not HxW, e.g. 32x32")),
+    }
+}
+
+/// A clap value parser: a byte count, with an optional `K`, `M`, `G` or `T` (powers of
+/// 1024, an `i`/`iB`/`B` after it allowed), e.g. `512M`, `4GiB`.
+fn byte_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 30),
+        Some((i, 'T' | 't')) => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is not a size like 512M or 8G"))
 }
 
 /// A clap value parser: a finite number > 0.
@@ -144,5 +241,28 @@ pub fn use_kernels(flag: Option<Kernels>) -> Result<Kernels, ExitCode> {
             eprintln!("error: {message}");
             Err(ExitCode::from(2))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_image_sizes_parse_and_bad_ones_say_the_form() {
+        assert_eq!(byte_size("4G"), Ok(4 << 30));
+        assert_eq!(byte_size("512MiB"), Ok(512 << 20));
+        assert_eq!(byte_size("1000"), Ok(1000));
+        assert!(byte_size("lots").unwrap_err().contains("like 512M"));
+        assert!(byte_size("0").is_err());
+        assert!(byte_size("99999999999T").is_err());
+        assert_eq!(image_size("32x48"), Ok([32, 48]));
+        assert_eq!(image_size("28×28"), Ok([28, 28]));
+        assert!(image_size("0x5").is_err());
+        assert!(image_size("32").unwrap_err().contains("HxW"));
+        assert_eq!(channels("3"), Ok(3));
+        assert!(channels("2").is_err());
+        assert!(fraction("1").is_err());
+        assert_eq!(fraction("0.2"), Ok(0.2));
     }
 }

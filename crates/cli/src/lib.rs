@@ -13,7 +13,8 @@
 //! | [`run()`], [`RunReport`] | the `mnist_lenet` example's whole run | `run.rs` |
 //! | [`RunConfig`] | everything a run needs | `run_config.rs` |
 //! | [`RunSettings`], [`dataset_flag`] | a run's settings after defaults and resume | `run_settings.rs` |
-//! | [`ModelSpec`] | the model a run trains | `model_spec.rs` |
+//! | [`ModelSpec`], [`ModelInput`] | the model a run trains, for the data's shape and classes | `model_spec.rs` |
+//! | [`DataSource`] | `--dataset`: which data, and loading it | `data_source.rs` |
 //! | [`OptimizerKind`] | `--optimizer adam\|sgd` | `optimizer_kind.rs` |
 //! | [`ScheduleKind`] | `--schedule constant\|step\|cosine` | `schedule_kind.rs` |
 //! | [`resume_command`] | the command line that resumes an interrupted run | `resume_command.rs` |
@@ -22,9 +23,12 @@
 //! | [`write_predictions`] | the `--predictions` safetensors file | `predictions_file.rs` |
 //! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
 //! | [`top_k`], [`class_names`] | `torch.topk(softmax(x))` | `top_k.rs` |
+//! | [`SavedData`], [`load_image`], [`normalized_chw_batch`] | a checkpoint's input shape, classes and normalisation; a picture read that way | `saved_data.rs` |
+//! | [`small_cnn`] | the `cifar10_cnn` example's model, for any `C×H×W` and classes | `small_cnn.rs` |
 
 #![warn(missing_docs)]
 
+mod data_source;
 mod flags;
 mod image_input;
 mod kernels_choice;
@@ -37,17 +41,20 @@ mod resume_command;
 mod run;
 mod run_config;
 mod run_settings;
+mod saved_data;
 mod schedule_kind;
+mod small_cnn;
 mod top_k;
 mod train_command;
 
+pub use data_source::DataSource;
 pub use flags::{at_least_one, parse_args, use_kernels, Dataset, Optim, Schedule, TrainFlags};
 pub use image_input::{
     digit_pixels, load_digit, normalized_batch, IMAGE_SIDE, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE,
 };
 pub use kernels_choice::{choose_kernels, describe_kernels, kernels_flag};
 pub use metrics_report::MetricsReport;
-pub use model_spec::ModelSpec;
+pub use model_spec::{ModelInput, ModelSpec};
 pub use optimizer_kind::OptimizerKind;
 pub use plot::plot_history;
 pub use predictions_file::write_predictions;
@@ -55,6 +62,8 @@ pub use resume_command::resume_command;
 pub use run::{run, RunReport};
 pub use run_config::RunConfig;
 pub use run_settings::{dataset_flag, RunSettings};
+pub use saved_data::{load_image, normalized_chw_batch, SavedData};
 pub use schedule_kind::ScheduleKind;
+pub use small_cnn::small_cnn;
 pub use top_k::{class_names, top_k};
 pub use train_command::{train, Job};

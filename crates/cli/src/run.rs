@@ -4,11 +4,11 @@
 
 use crate::run_settings::resolve_settings;
 use crate::{
-    dataset_flag, describe_kernels, plot_history, write_predictions, MetricsReport, RunConfig,
+    describe_kernels, plot_history, write_predictions, MetricsReport, ModelInput, RunConfig,
     RunSettings,
 };
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
-use scratchnet_data::{load, load_or_download, BatchConfig, Dataset, Split};
+use scratchnet_data::{BatchConfig, ImageDataset, Split};
 use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
 use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
 use scratchnet_train::{
@@ -16,6 +16,7 @@ use scratchnet_train::{
     ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock, TrainConfig, TrainError,
     Trainer,
 };
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -70,14 +71,22 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         None => None,
     };
     let settings = resolve_settings(config, resumed.as_ref().map(|(p, c)| (p.as_path(), c)))?;
-    let build = config.model.build;
-    let mut model = build(&mut StdRng::seed_from_u64(settings.seed));
-    let summary = model.summary()?;
-    say(&summary.to_string());
 
     // Taken apart, not cloned: a copy of the 47 MB of training images would stay
     // resident for the whole run.
-    let Dataset { kind, train, test } = load_data(config)?;
+    let ImageDataset {
+        name: kind,
+        train,
+        test,
+    } = config.dataset.load(config.data_dir.as_deref(), &say)?;
+    let input = ModelInput {
+        sample_shape: train.sample_shape(),
+        num_classes: train.num_classes(),
+    };
+    let spec = config.model;
+    let mut model = spec.build(&mut StdRng::seed_from_u64(settings.seed), &input)?;
+    let summary = model.summary()?;
+    say(&summary.to_string());
     let train = match settings.limit_train {
         Some(n) => train.take(n),
         None => train,
@@ -106,8 +115,11 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     ));
     say(&format!("kernels: {}", describe_kernels(kernels)));
 
-    let factory: ModelFactory = Arc::new(move || Box::new(build(&mut StdRng::seed_from_u64(0))));
-    let mut trainer = Trainer::new(train_config(config, &settings))?.with_replicas(factory);
+    let factory: ModelFactory =
+        Arc::new(move || Box::new(spec.build_unchecked(&mut StdRng::seed_from_u64(0), &input)));
+    let metadata = data_metadata(&train);
+    let mut trainer =
+        Trainer::new(train_config(config, &settings, metadata))?.with_replicas(factory);
     let outcome = trainer.fit_from(
         &mut model,
         optimizer.as_mut(),
@@ -126,7 +138,13 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
 }
 
 /// The trainer's configuration of the run.
-fn train_config(config: &RunConfig, settings: &RunSettings) -> TrainConfig {
+fn train_config(
+    config: &RunConfig,
+    settings: &RunSettings,
+    data: BTreeMap<String, String>,
+) -> TrainConfig {
+    let mut metadata = settings.to_metadata(config.dataset.flag(), config.model.name);
+    metadata.extend(data);
     TrainConfig {
         epochs: config.epochs,
         batch: BatchConfig {
@@ -139,7 +157,7 @@ fn train_config(config: &RunConfig, settings: &RunSettings) -> TrainConfig {
         threads: config.threads,
         save_path: config.save.clone(),
         resumed_from: config.resume.clone(),
-        checkpoint_metadata: settings.to_metadata(config.dataset, config.model.name),
+        checkpoint_metadata: metadata,
         progress: config.progress,
         stop: config.stop.clone(),
         ..TrainConfig::default()
@@ -344,7 +362,7 @@ fn report(
     if let Some(path) = &config.metrics {
         MetricsReport::new(
             model.num_parameters(),
-            dataset_flag(config.dataset),
+            config.dataset.flag(),
             config.threads,
             settings.batch_size,
             settings.seed,
@@ -368,13 +386,31 @@ fn report(
     Ok(())
 }
 
-/// Loads the dataset: an explicit directory is only read; otherwise the environment
-/// or default directory is used and filled by download if needed.
-fn load_data(config: &RunConfig) -> Result<Dataset, TrainError> {
-    Ok(match &config.data_dir {
-        Some(dir) => load(config.dataset, dir)?,
-        None => load_or_download(config.dataset, None)?,
-    })
+/// What a checkpoint records of the data, so that `predict` reads images the same way:
+/// `input_shape` (`3,32,32`), `classes` (a JSON array of the class names, by label) and
+/// `normalization` (a JSON array of `[mean, std]` per channel).
+fn data_metadata(train: &Split) -> BTreeMap<String, String> {
+    let shape: Vec<String> = train
+        .sample_shape()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let normalization: Vec<[f32; 2]> = train
+        .channel_normalization()
+        .iter()
+        .map(|n| [n.mean, n.std])
+        .collect();
+    BTreeMap::from([
+        ("input_shape".to_owned(), shape.join(",")),
+        (
+            "classes".to_owned(),
+            serde_json::to_string(train.class_names()).unwrap_or_default(),
+        ),
+        (
+            "normalization".to_owned(),
+            serde_json::to_string(&normalization).unwrap_or_default(),
+        ),
+    ])
 }
 
 #[cfg(test)]

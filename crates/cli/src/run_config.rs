@@ -1,7 +1,6 @@
 //! [`RunConfig`]: everything a run needs, as the training examples' flags give it.
 
-use crate::{ModelSpec, OptimizerKind, ScheduleKind};
-use scratchnet_data::DatasetKind;
+use crate::{DataSource, ModelSpec, OptimizerKind, ScheduleKind};
 use scratchnet_tensor::kernels::Kernels;
 use scratchnet_train::{ProgressMode, StopFlag};
 use std::path::PathBuf;
@@ -19,12 +18,12 @@ pub struct RunConfig {
     /// Shift training images by up to two pixels
     /// ([`BatchConfig::augment`](scratchnet_data::BatchConfig::augment)); default off.
     pub augment: bool,
-    /// Where the four IDX files are; `None`: `$MNIST_DIR`, else `<workspace>/data/mnist`,
-    /// downloading the files there if they are missing. An explicit directory is only
-    /// read, never downloaded into.
+    /// Where the data is; `None`: the dataset's variable (`$MNIST_DIR`, `$CIFAR10_DIR`),
+    /// else its folder under `<workspace>/data/`, downloading the files there if they are
+    /// missing. An explicit directory is only read, never downloaded into.
     pub data_dir: Option<PathBuf>,
-    /// MNIST or Fashion-MNIST.
-    pub dataset: DatasetKind,
+    /// MNIST, Fashion-MNIST or CIFAR-10.
+    pub dataset: DataSource,
     /// Total epochs, counting those of the checkpoint resumed from.
     pub epochs: usize,
     /// Training batch size (default 64).
@@ -72,7 +71,7 @@ impl Default for RunConfig {
             model: ModelSpec::lenet5(),
             augment: false,
             data_dir: None,
-            dataset: DatasetKind::Mnist,
+            dataset: DataSource::default(),
             epochs: 3,
             batch_size: None,
             optimizer: None,

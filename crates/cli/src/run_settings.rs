@@ -27,14 +27,10 @@ pub struct RunSettings {
 
 impl RunSettings {
     /// The settings as checkpoint metadata entries.
-    pub(crate) fn to_metadata(
-        &self,
-        dataset: DatasetKind,
-        model: &str,
-    ) -> BTreeMap<String, String> {
+    pub(crate) fn to_metadata(&self, dataset: &str, model: &str) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
         m.insert("model".into(), model.into());
-        m.insert("dataset".into(), dataset_flag(dataset).into());
+        m.insert("dataset".into(), dataset.into());
         m.insert("batch_size".into(), self.batch_size.to_string());
         m.insert("optimizer".into(), self.optimizer.to_string());
         m.insert("lr".into(), self.lr.to_string());
@@ -61,7 +57,8 @@ impl RunSettings {
     }
 }
 
-/// The `--dataset` value of a kind: `mnist` or `fashion`.
+/// The `--dataset` value of an IDX kind: `mnist` or `fashion` (see
+/// [`DataSource::flag`](crate::DataSource::flag) for all).
 pub fn dataset_flag(kind: DatasetKind) -> &'static str {
     match kind {
         DatasetKind::FashionMnist => "fashion",
@@ -150,11 +147,9 @@ fn check_model_and_dataset(
         }
     }
     match saved_dataset {
-        Some(dataset) if dataset != dataset_flag(config.dataset) => Err(conflict.error(
-            "--dataset",
-            dataset,
-            dataset_flag(config.dataset).to_string(),
-        )),
+        Some(dataset) if dataset != config.dataset.flag() => {
+            Err(conflict.error("--dataset", dataset, config.dataset.flag().to_string()))
+        }
         _ => Ok(()),
     }
 }

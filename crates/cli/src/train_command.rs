@@ -2,10 +2,10 @@
 //! the kernels, Ctrl-C, the run, and the exit code.
 
 use crate::{
-    resume_command, run, use_kernels, Dataset, ModelSpec, Optim, OptimizerKind, RunConfig,
-    Schedule, ScheduleKind, TrainFlags,
+    resume_command, run, use_kernels, DataSource, Dataset, ModelSpec, Optim, OptimizerKind,
+    RunConfig, Schedule, ScheduleKind, TrainFlags,
 };
-use scratchnet_data::DatasetKind;
+use scratchnet_data::{DatasetKind, FolderOptions};
 use scratchnet_train::{Interruption, ProgressMode, StopFlag, TrainError};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub struct Job {
     /// Whether training images are shifted at random.
     pub augment: bool,
     /// The dataset when `--dataset` is not given.
-    pub dataset: DatasetKind,
+    pub default_dataset: Dataset,
 }
 
 /// Chooses the kernels, sets up the thread pool and Ctrl-C, trains, and maps the
@@ -35,6 +35,14 @@ pub struct Job {
 /// intact), unless that checkpoint is already being written: then it is finished and
 /// reported as after one Ctrl-C.
 pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
+    let dataset = flags.dataset.unwrap_or(job.default_dataset);
+    if let Some(flag) = flags
+        .folder_only_flag()
+        .filter(|_| dataset != Dataset::Folder)
+    {
+        eprintln!("error: {flag} applies to --dataset folder only; leave it out, or train on an image folder");
+        return ExitCode::from(2);
+    }
     let kernels = match use_kernels(flags.kernels) {
         Ok(kernels) => kernels,
         Err(code) => return code,
@@ -61,10 +69,19 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         model: job.model,
         augment: job.augment,
         data_dir: flags.data_dir,
-        dataset: match flags.dataset {
-            None => job.dataset,
-            Some(Dataset::Mnist) => DatasetKind::Mnist,
-            Some(Dataset::Fashion) => DatasetKind::FashionMnist,
+        dataset: match dataset {
+            Dataset::Mnist => DataSource::Idx(DatasetKind::Mnist),
+            Dataset::Fashion => DataSource::Idx(DatasetKind::FashionMnist),
+            Dataset::Cifar10 => DataSource::Cifar10,
+            Dataset::Folder => DataSource::Folder(FolderOptions {
+                channels: flags.channels,
+                image_size: flags.image_size,
+                val_fraction: flags.val_fraction.unwrap_or(0.1),
+                seed: flags.seed.unwrap_or(0),
+                max_memory: flags.max_memory.unwrap_or(4 << 30),
+                skip_bad_images: flags.skip_bad_images,
+                show_progress: true,
+            }),
         },
         epochs: job.epochs,
         batch_size: flags.batch_size,

@@ -10,7 +10,7 @@ use ndarray::Array4;
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::{Rng, SeedableRng};
 
-use crate::kind::{Normalization, IMAGE_HEIGHT, IMAGE_PIXELS, IMAGE_WIDTH};
+use crate::kind::Normalization;
 use crate::seeding::{augmentation_seed, epoch_order};
 use crate::split::Split;
 
@@ -58,13 +58,13 @@ impl Default for BatchConfig {
     }
 }
 
-/// A mini-batch: `images` is `[B, 1, 28, 28]` (NCHW, normalised `f32`), `labels` has `B`
-/// class indices in `0..10`.
+/// A mini-batch: `images` is `[B, C, H, W]` (NCHW, normalised `f32`; `[B, 1, 28, 28]` for
+/// MNIST), `labels` has `B` class indices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
-    /// Normalised images, shape `[B, 1, 28, 28]`.
+    /// Normalised images, shape `[B, C, H, W]`.
     pub images: Array4<f32>,
-    /// The class of each image, in `0..10`.
+    /// The class of each image, below the split's number of classes.
     pub labels: Vec<usize>,
 }
 
@@ -106,7 +106,7 @@ pub struct Batches<'a> {
     batch_size: usize,
     next_batch: usize,
     num_batches: usize,
-    table: [f32; 256],
+    tables: Vec<[f32; 256]>,
     augmentation: Option<(u64, u64)>,
 }
 
@@ -123,7 +123,11 @@ impl<'a> Batches<'a> {
             batch_size: config.batch_size,
             next_batch: 0,
             num_batches: split.len().div_ceil(config.batch_size),
-            table: split.normalization().lookup_table(),
+            tables: split
+                .channel_normalization()
+                .iter()
+                .map(|n| n.lookup_table())
+                .collect(),
             augmentation: config.augment.then_some((config.seed, epoch)),
         }
     }
@@ -169,10 +173,11 @@ impl Iterator for Batches<'_> {
         let index = self.next_batch;
         self.next_batch += 1;
         let shifts = self.shifts(index);
-        Some(
-            self.split
-                .batch_with_table(self.batch_indices(index), &self.table, shifts.as_deref()),
-        )
+        Some(self.split.batch_with_table(
+            self.batch_indices(index),
+            &self.tables,
+            shifts.as_deref(),
+        ))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -204,7 +209,7 @@ impl fmt::Debug for Batches<'_> {
 
 /// Cutting a split into batches.
 impl Split {
-    /// The samples at `indices`, as a batch of normalised images `[B, 1, 28, 28]` (NCHW,
+    /// The samples at `indices`, as a batch of normalised images `[B, C, H, W]` (NCHW,
     /// `B = indices.len()`) and their labels.
     ///
     /// With `shifts`, image `k` is translated by `shifts[k]` (see [`Shift`]); the pixels
@@ -234,15 +239,16 @@ impl Split {
         normalization: Normalization,
         shifts: Option<&[Shift]>,
     ) -> Batch {
-        self.batch_with_table(indices, &normalization.lookup_table(), shifts)
+        self.batch_with_table(indices, &[normalization.lookup_table()], shifts)
     }
 
-    /// [`batch`](Self::batch) with the normalisation as a 256-entry look-up table.
+    /// [`batch`](Self::batch) with the normalisation of each channel as a 256-entry
+    /// look-up table (one table for all channels, or one per channel).
     #[track_caller]
     pub(crate) fn batch_with_table(
         &self,
         indices: &[usize],
-        table: &[f32; 256],
+        tables: &[[f32; 256]],
         shifts: Option<&[Shift]>,
     ) -> Batch {
         if let Some(shifts) = shifts {
@@ -252,11 +258,12 @@ impl Split {
                 "one shift per sample of the batch"
             );
         }
-        let mut images = Array4::<f32>::zeros((indices.len(), 1, IMAGE_HEIGHT, IMAGE_WIDTH));
+        let [channels, height, width] = self.sample_shape();
+        let mut images = Array4::<f32>::zeros((indices.len(), channels, height, width));
         let out = images
             .as_slice_mut()
             .expect("a freshly made array is contiguous");
-        fill_images(self, indices, table, shifts, out);
+        fill_images(self, indices, tables, shifts, out);
         let labels = indices
             .iter()
             .map(|&i| usize::from(self.labels()[i]))
@@ -275,42 +282,49 @@ impl Split {
     }
 }
 
-/// Writes the images of `split` at `indices`, normalised through `table` and shifted by
-/// `shifts`, into `out` (`indices.len() * 784` values, one image after the other).
+/// Writes the images of `split` at `indices`, each channel normalised through its table of
+/// `tables` (or all through the one table) and shifted by `shifts`, into `out`
+/// (`indices.len() * sample_len` values, one image after the other).
 pub(crate) fn fill_images(
     split: &Split,
     indices: &[usize],
-    table: &[f32; 256],
+    tables: &[[f32; 256]],
     shifts: Option<&[Shift]>,
     out: &mut [f32],
 ) {
+    let [_, height, width] = split.sample_shape();
+    let plane = height * width;
     for (k, (&index, dst)) in indices
         .iter()
-        .zip(out.chunks_exact_mut(IMAGE_PIXELS))
+        .zip(out.chunks_exact_mut(split.sample_len()))
         .enumerate()
     {
         let src = split.image(index);
-        match shifts.map(|s| s[k]) {
-            None | Some(Shift::NONE) => {
-                for (d, &pixel) in dst.iter_mut().zip(src) {
-                    *d = table[usize::from(pixel)];
+        let planes = src.chunks_exact(plane).zip(dst.chunks_exact_mut(plane));
+        for (channel, (src, dst)) in planes.enumerate() {
+            let table = &tables[channel.min(tables.len() - 1)];
+            match shifts.map(|s| s[k]) {
+                None | Some(Shift::NONE) => {
+                    for (d, &pixel) in dst.iter_mut().zip(src) {
+                        *d = table[usize::from(pixel)];
+                    }
                 }
+                Some(shift) => write_shifted(src, dst, [height, width], shift, table),
             }
-            Some(shift) => write_shifted(src, dst, shift, table),
         }
     }
 }
 
-/// `dst[y][x] = table[src[y - dy][x - dx]]`, background where that is outside the image.
-fn write_shifted(src: &[u8], dst: &mut [f32], shift: Shift, table: &[f32; 256]) {
-    const H: isize = IMAGE_HEIGHT as isize;
-    const W: isize = IMAGE_WIDTH as isize;
+/// `dst[y][x] = table[src[y - dy][x - dx]]` for one `[H, W]` plane, background where that
+/// is outside the image.
+fn write_shifted(src: &[u8], dst: &mut [f32], size: [usize; 2], shift: Shift, table: &[f32; 256]) {
+    let (h, w) = (size[0] as isize, size[1] as isize);
     dst.fill(table[0]);
     let (dy, dx) = (isize::from(shift.dy), isize::from(shift.dx));
-    let (x_start, x_end) = (dx.clamp(0, W), (W + dx).clamp(0, W));
-    for y in dy.clamp(0, H)..(H + dy).clamp(0, H) {
-        let src_row = ((y - dy) * W) as usize;
-        let dst_row = (y * W) as usize;
+    let (x_start, x_end) = (dx.clamp(0, w), (w + dx).clamp(0, w));
+    for y in dy.clamp(0, h)..(h + dy).clamp(0, h) {
+        let src_row = ((y - dy) * w) as usize;
+        let dst_row = (y * w) as usize;
         for x in x_start..x_end {
             let pixel = src[src_row + (x - dx) as usize];
             dst[dst_row + x as usize] = table[usize::from(pixel)];
@@ -321,6 +335,7 @@ fn write_shifted(src: &[u8], dst: &mut [f32], shift: Shift, table: &[f32; 256]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::IMAGE_PIXELS;
 
     /// `n` images whose pixel `(y, x)` is `y * 28 + x` mod 251 plus the sample number.
     fn patterned(n: usize) -> Split {
@@ -394,7 +409,7 @@ mod tests {
         let src = split.image(0);
         for (dy, dx) in [(2i8, -1i8), (-2, 2), (0, 1), (27, 0), (-40, 40)] {
             let mut dst = vec![f32::NAN; IMAGE_PIXELS];
-            write_shifted(src, &mut dst, Shift { dy, dx }, &table);
+            write_shifted(src, &mut dst, [28, 28], Shift { dy, dx }, &table);
             for y in 0..28isize {
                 for x in 0..28isize {
                     let (sy, sx) = (y - isize::from(dy), x - isize::from(dx));
@@ -445,5 +460,54 @@ mod tests {
             },
             0,
         );
+    }
+
+    #[test]
+    fn colour_batches_normalise_each_channel_and_shift_every_plane_alike() {
+        // One 3×2×3 image: channel c holds c*10 + pixel index.
+        let image: Vec<u8> = (0..3u8)
+            .flat_map(|c| (0..6u8).map(move |p| c * 10 + p))
+            .collect();
+        let norms = vec![
+            Normalization::UNIT,
+            Normalization {
+                mean: 0.5,
+                std: 1.0,
+            },
+            Normalization {
+                mean: 0.0,
+                std: 0.5,
+            },
+        ];
+        let split = Split::with_shape(
+            image,
+            vec![1],
+            [3, 2, 3],
+            vec!["a".into(), "b".into()],
+            norms.clone(),
+        );
+        let config = BatchConfig {
+            batch_size: 1,
+            shuffle: false,
+            ..BatchConfig::default()
+        };
+        let batch = split.batches(&config, 0).next().unwrap();
+        assert_eq!(batch.images.shape(), &[1, 3, 2, 3]);
+        for (c, norm) in norms.iter().enumerate() {
+            for y in 0..2 {
+                for x in 0..3 {
+                    let pixel = (c * 10 + y * 3 + x) as u8;
+                    assert_eq!(batch.images[[0, c, y, x]], norm.apply(pixel));
+                }
+            }
+        }
+        let shifted = split.batch(&[0], Normalization::UNIT, Some(&[Shift { dy: 1, dx: 1 }]));
+        for c in 0..3 {
+            assert_eq!(
+                shifted.images[[0, c, 1, 1]],
+                Normalization::UNIT.apply((c * 10) as u8)
+            );
+            assert_eq!(shifted.images[[0, c, 0, 0]], 0.0);
+        }
     }
 }

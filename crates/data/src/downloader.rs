@@ -237,6 +237,101 @@ fn fetch_from(
     Ok(())
 }
 
+/// Downloads `url` into `dir/name` for a dataset that comes as one archive: streamed into
+/// a hidden temporary file in `dir` (never more than `len` bytes), checked to have exactly
+/// `len` bytes and the SHA-256 `sha256`, and only then renamed to `name`. A failure leaves
+/// nothing behind. `env_var` names the variable that picks another folder, for messages.
+pub(crate) fn fetch_archive(
+    url: &str,
+    dir: &Path,
+    name: &str,
+    len: u64,
+    sha256: &str,
+    options: &DownloadOptions,
+    env_var: &'static str,
+) -> Result<PathBuf, DataError> {
+    let failed = |reason: String| DataError::ArchiveDownload {
+        dir: dir.to_path_buf(),
+        url: url.to_owned(),
+        attempts: vec![MirrorFailure {
+            url: url.to_owned(),
+            reason,
+        }],
+    };
+    let local = |path: &Path, source| DataError::CannotWrite {
+        path: path.to_path_buf(),
+        env_var,
+        source,
+    };
+    let agent = http_agent(options);
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| failed(describe_http_error(&e)))?;
+    let announced = response.body().content_length();
+    if let Some(wrong) = announced.filter(|&n| n != len) {
+        return Err(failed(format!(
+            "it announces {wrong} bytes, not the {len} of the published archive"
+        )));
+    }
+    let mut part = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".part")
+        .tempfile_in(dir)
+        .map_err(|e| local(dir, e))?;
+    let part_path = part.path().to_path_buf();
+    let progress = progress_bar(options.show_progress, Some(len), name);
+    if options.show_progress && progress.is_hidden() {
+        eprintln!("downloading {url}");
+    }
+    let body = response.body_mut().with_config().limit(len + 1).reader();
+    let copied = copy_body(body, part.as_file_mut(), &part_path, &progress);
+    progress.finish_and_clear();
+    let received = match copied {
+        Ok(received) => received,
+        Err(Failure::Mirror(reason)) => return Err(failed(reason)),
+        Err(Failure::Local { path, source }) => return Err(local(&path, source)),
+    };
+    if received != len {
+        return Err(failed(format!(
+            "the body has {received} bytes, not the {len} of the published archive"
+        )));
+    }
+    let actual = sha256_file(part.path()).map_err(|e| local(&part_path, e))?;
+    if actual != sha256 {
+        return Err(failed(format!(
+            "its SHA-256 is {actual}, not the published {sha256}"
+        )));
+    }
+    part.as_file()
+        .sync_all()
+        .map_err(|e| local(&part_path, e))?;
+    let final_path = dir.join(name);
+    part.persist(&final_path)
+        .map_err(|e| local(&final_path, e.error))?;
+    Ok(final_path)
+}
+
+/// SHA-256 of the file at `path` as 64 lower-case hex digits, read in pieces.
+pub(crate) fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 /// Copies the body into the file; read errors are the mirror's, write errors ours.
 fn copy_body(
     mut body: impl Read,

@@ -5,6 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::cifar10::Cifar10Defect;
 use crate::idx::FormatDefect;
 use crate::kind::DatasetKind;
 
@@ -190,6 +191,116 @@ pub enum DataError {
         path: PathBuf,
         /// What the file system reported.
         source: io::Error,
+    },
+
+    /// A CIFAR-10 folder without one of the six batch files.
+    #[error(
+        "CIFAR-10 file {file} is missing from {} (looked there and in its \
+         cifar-10-batches-bin folder): download {} and extract it there, set CIFAR10_DIR to \
+         the folder that holds the batches, or leave --data-dir out to download it into \
+         data/cifar-10",
+        .dir.display(), crate::cifar10::CIFAR10_URL
+    )]
+    Cifar10Missing {
+        /// The directory looked in.
+        dir: PathBuf,
+        /// The missing file's name, e.g. `data_batch_3.bin`.
+        file: String,
+    },
+
+    /// A CIFAR-10 batch file that is not a whole number of valid records.
+    #[error(
+        "CIFAR-10 file {} is damaged: {defect}; replace it with a good copy (extract it \
+         again from cifar-10-binary.tar.gz)",
+        .path.display()
+    )]
+    Cifar10Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        defect: Cifar10Defect,
+    },
+
+    /// A file of a dataset other than MNIST's that cannot be read (missing, not a regular
+    /// file, no permission, an I/O error).
+    #[error(
+        "cannot read {what} {}: {source}; make it a readable regular file, or replace it \
+         with a good copy",
+        .path.display()
+    )]
+    CannotRead {
+        /// What the file is, e.g. `CIFAR-10 file`, `image`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What reading it reported.
+        source: io::Error,
+    },
+
+    /// A file or folder of a dataset other than MNIST's that cannot be written.
+    #[error(
+        "cannot write {}: {source}; make its folder writable, or set {env_var} to another \
+         folder",
+        .path.display()
+    )]
+    CannotWrite {
+        /// The file or folder.
+        path: PathBuf,
+        /// The variable that names another place, e.g. `CIFAR10_DIR`.
+        env_var: &'static str,
+        /// What the file system reported.
+        source: io::Error,
+    },
+
+    /// A downloaded or found archive that cannot be extracted safely: corrupt or
+    /// truncated, a member whose path leaves the folder, a link member, a member missing.
+    #[error(
+        "archive {} cannot be extracted: {problem}; delete it and run again to download a \
+         fresh copy, or download {} by hand",
+        .path.display(), crate::cifar10::CIFAR10_URL
+    )]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// The CIFAR-10 archive could not be downloaded.
+    #[error(
+        "could not download CIFAR-10 into {} ({}): download {url} by hand and extract it \
+         there, or set CIFAR10_DIR to a folder that holds cifar-10-batches-bin",
+        .dir.display(), describe_attempts(.attempts)
+    )]
+    ArchiveDownload {
+        /// The directory the archive goes to.
+        dir: PathBuf,
+        /// The archive's URL.
+        url: String,
+        /// Each URL tried, and why it failed.
+        attempts: Vec<MirrorFailure>,
+    },
+
+    /// An image folder that cannot be used as it is laid out (or with the options given).
+    #[error("image folder {}: {problem}", .path.display())]
+    Folder {
+        /// The folder (`--data-dir`).
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
+
+    /// An image in a folder that cannot be decoded.
+    #[error(
+        "cannot decode image {}: {reason}; fix or remove it, or pass --skip-bad-images to \
+         skip (and count) such files",
+        .path.display()
+    )]
+    BadImage {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder reported.
+        reason: String,
     },
 }
 

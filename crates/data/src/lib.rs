@@ -2,7 +2,9 @@
 //!
 //! MNIST and Fashion-MNIST for scratchnet: find the four IDX files, check them, load them
 //! through the [`mnist`] crate, download them when they are missing, and cut them into
-//! seeded, reproducible mini-batches of normalised `f32` images `[B, 1, 28, 28]`.
+//! seeded, reproducible mini-batches of normalised `f32` images `[B, 1, 28, 28]`. Also
+//! CIFAR-10 (`[3, 32, 32]`, [`load_or_download_cifar10`]), with the same checks, and
+//! folders of your own PNG and JPEG images ([`load_image_folder`]).
 //!
 //! ```no_run
 //! use scratchnet_data::{load_or_download, BatchConfig, DatasetKind};
@@ -53,9 +55,9 @@ pub use loader::{load, load_or_download, load_or_download_from};
 mod downloader;
 pub use downloader::{download, download_files, DownloadOptions};
 
-/// A loaded dataset and its splits of `u8` images.
+/// A loaded dataset and its splits of `u8` images of any `[C, H, W]`, with class names.
 mod split;
-pub use split::{Dataset, Split};
+pub use split::{Dataset, ImageDataset, Split, MAX_CLASSES};
 
 /// Mini-batches of a split ([`Split::batch`], [`Split::batches`]): seeded order, last
 /// partial batch, optional shift augmentation.
@@ -65,6 +67,28 @@ pub use batch::{Batch, BatchConfig, Batches, Shift, MAX_SHIFT};
 /// How an epoch's shuffle and augmentation derive from `(seed, epoch)`.
 mod seeding;
 pub use seeding::{augmentation_seed, epoch_order, shuffle_seed};
+
+/// CIFAR-10 (binary version): its six batch files, their checks, the archive's download
+/// and extraction.
+mod cifar10;
+pub use cifar10::{
+    cifar10_batches_dir, cifar10_default_dir, load_cifar10, load_or_download_cifar10,
+    load_or_download_cifar10_from, Cifar10Defect, Cifar10Source, CIFAR10_ARCHIVE_LEN,
+    CIFAR10_ARCHIVE_NAME, CIFAR10_BATCHES_DIR, CIFAR10_CLASSES, CIFAR10_DIR_ENV, CIFAR10_FILES,
+    CIFAR10_MAX_RECORDS, CIFAR10_NORMALIZATION, CIFAR10_RECORD_LEN, CIFAR10_SHA256, CIFAR10_URL,
+};
+
+/// Image folders (torchvision's `ImageFolder` layout) of PNG and JPEG files, decoded in
+/// parallel into `u8` splits of one shape, memory stated and bounded first.
+mod folder;
+pub use folder::{
+    load_image_folder, plan_image_folder, FolderLoad, FolderOptions, FolderPlan, IMAGE_EXTENSIONS,
+    MAX_FOLDER_IMAGE_SIDE,
+};
+
+/// Taking only the expected members out of a `.tar.gz`, refusing paths that leave the
+/// folder and links.
+mod archive;
 
 /// Everything that can go wrong loading or downloading, each message naming the file and
 /// what to do.

@@ -131,7 +131,7 @@ pub(crate) fn locate_file(dir: &Path, name: &str) -> Option<LocatedFile> {
 }
 
 /// `value` if it is absolute or exists, else `root/value` if that exists, else `value`.
-fn resolve_relative(value: &OsStr, root: &Path) -> PathBuf {
+pub(crate) fn resolve_relative(value: &OsStr, root: &Path) -> PathBuf {
     let as_given = PathBuf::from(value);
     if as_given.is_absolute() || as_given.exists() {
         return as_given;

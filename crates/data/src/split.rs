@@ -1,9 +1,11 @@
-//! A loaded dataset and its splits: images kept as `u8` (784 bytes each), labels as `u8`.
+//! A loaded dataset and its splits: images kept as `u8` (`C * H * W` bytes each, 784 for
+//! MNIST), labels as `u8`.
 //! Images become normalised `f32` only a mini-batch at a time (see [`crate::batch`]).
 
 use std::fmt;
+use std::sync::Arc;
 
-use crate::kind::{DatasetKind, Normalization, IMAGE_PIXELS, NUM_CLASSES};
+use crate::kind::{DatasetKind, Normalization, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES};
 
 /// A dataset as loaded: its kind, the training split and the test split.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,8 +18,35 @@ pub struct Dataset {
     pub test: Split,
 }
 
-/// Samples of one split: `len() * 784` pixels row-major, one label each, and the
-/// normalisation its batches use (that of its [`DatasetKind`] when loaded).
+/// A dataset of any source — IDX files, CIFAR-10, an image folder — as a run uses it: a
+/// name for messages, the training split and the test split (both of the same sample
+/// shape and classes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageDataset {
+    /// What was loaded, for messages: `"MNIST"`, `"CIFAR-10"`, `"image folder data/pets"`.
+    pub name: String,
+    /// The training split.
+    pub train: Split,
+    /// The test split.
+    pub test: Split,
+}
+
+impl From<Dataset> for ImageDataset {
+    fn from(dataset: Dataset) -> Self {
+        ImageDataset {
+            name: dataset.kind.name().to_owned(),
+            train: dataset.train,
+            test: dataset.test,
+        }
+    }
+}
+
+/// Samples of one split: `len()` images of [`sample_shape`](Self::sample_shape) `[C, H, W]`
+/// pixels each (channel planes, each row-major), one label each, the names of the classes
+/// the labels index, and the normalisation of each channel that its batches use.
+///
+/// [`Split::new`] makes the MNIST kind (`[1, 28, 28]`, ten classes `"0"`…`"9"`);
+/// [`Split::with_shape`] any other (CIFAR-10's `[3, 32, 32]`, an image folder's).
 ///
 /// ```
 /// use scratchnet_data::{BatchConfig, Normalization, Split};
@@ -39,30 +68,94 @@ pub struct Dataset {
 pub struct Split {
     images: Vec<u8>,
     labels: Vec<u8>,
-    normalization: Normalization,
+    shape: [usize; 3],
+    class_names: Arc<[String]>,
+    normalization: Vec<Normalization>,
 }
 
+/// The most classes a split can have: labels are kept as `u8`.
+pub const MAX_CLASSES: usize = 256;
+
 impl Split {
-    /// A split from `n * 784` pixels (row-major 28×28 images, one after the other) and `n`
-    /// labels.
+    /// A split of MNIST's kind from `n * 784` pixels (row-major 28×28 grey images, one
+    /// after the other) and `n` labels in `0..=9`, classes named `"0"`…`"9"`.
     ///
     /// **Panics** if `images.len() != labels.len() * 784` or a label is not in `0..=9`
     /// (loading never builds such a split: it checks the files first).
     #[track_caller]
     pub fn new(images: Vec<u8>, labels: Vec<u8>, normalization: Normalization) -> Split {
+        let names = (0..NUM_CLASSES).map(|d| d.to_string()).collect();
+        Split::with_shape(
+            images,
+            labels,
+            [1, IMAGE_HEIGHT, IMAGE_WIDTH],
+            names,
+            vec![normalization],
+        )
+    }
+
+    /// A split of `n` images of `shape = [C, H, W]` (`n * C * H * W` bytes: each image its
+    /// `C` planes of `H` rows of `W` pixels, images one after the other), `n` labels
+    /// indexing `class_names`, and one normalisation per channel.
+    ///
+    /// ```
+    /// use scratchnet_data::{Normalization, Split};
+    ///
+    /// let split = Split::with_shape(
+    ///     vec![0; 2 * 3 * 4 * 5], vec![1, 0], [3, 4, 5],
+    ///     vec!["cat".into(), "dog".into()], vec![Normalization::UNIT; 3],
+    /// );
+    /// assert_eq!(split.sample_shape(), [3, 4, 5]);
+    /// assert_eq!(split.class_names()[usize::from(split.labels()[0])], "dog");
+    /// ```
+    ///
+    /// **Panics** if a dimension is 0, the pixel count is not `labels.len() * C * H * W`,
+    /// there are no classes or more than [`MAX_CLASSES`], a label is not below the number
+    /// of classes, or `normalization` does not have `C` entries.
+    #[track_caller]
+    pub fn with_shape(
+        images: Vec<u8>,
+        labels: Vec<u8>,
+        shape: [usize; 3],
+        class_names: Vec<String>,
+        normalization: Vec<Normalization>,
+    ) -> Split {
+        assert!(
+            shape.iter().all(|&d| d > 0),
+            "Split::with_shape: shape {shape:?} has a zero dimension"
+        );
+        let pixels: usize = shape.iter().product();
         assert_eq!(
-            images.len(),
-            labels.len() * IMAGE_PIXELS,
-            "Split::new: {} pixels for {} labels (need 784 per label)",
+            Some(images.len()),
+            labels.len().checked_mul(pixels),
+            "Split::new: {} pixels for {} labels (need {pixels} per label)",
             images.len(),
             labels.len()
         );
-        if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= NUM_CLASSES) {
-            panic!("Split::new: label {bad} is not in 0..=9");
+        assert!(
+            (1..=MAX_CLASSES).contains(&class_names.len()),
+            "Split::with_shape: {} classes (need 1 to {MAX_CLASSES})",
+            class_names.len()
+        );
+        if let Some(bad) = labels
+            .iter()
+            .find(|&&l| usize::from(l) >= class_names.len())
+        {
+            panic!(
+                "Split::new: label {bad} is not in 0..={}",
+                class_names.len() - 1
+            );
         }
+        assert_eq!(
+            normalization.len(),
+            shape[0],
+            "Split::with_shape: one normalisation per channel"
+        );
         Split {
             images,
             labels,
+            shape,
+            class_names: class_names.into(),
             normalization,
         }
     }
@@ -77,41 +170,122 @@ impl Split {
         self.labels.is_empty()
     }
 
-    /// All labels, each in `0..=9`.
+    /// The shape `[C, H, W]` of one sample (`[1, 28, 28]` for MNIST).
+    pub fn sample_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    /// Bytes of one sample, `C * H * W` (784 for MNIST).
+    pub fn sample_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The name of each class, indexed by label.
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// Number of classes; every label is below it.
+    pub fn num_classes(&self) -> usize {
+        self.class_names.len()
+    }
+
+    /// All labels, each below [`num_classes`](Self::num_classes).
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
 
-    /// All pixels, `len() * 784` bytes, image after image, row-major.
+    /// All pixels, `len() * sample_len()` bytes, image after image.
     pub fn images(&self) -> &[u8] {
         &self.images
     }
 
-    /// The 784 pixels of image `i`, row-major (`[y * 28 + x]`).
+    /// The [`sample_len`](Self::sample_len) pixels of image `i`: channel planes one after
+    /// the other, each row-major (`[(c * H + y) * W + x]`).
     ///
     /// **Panics** if `i >= len()`.
     #[track_caller]
     pub fn image(&self, i: usize) -> &[u8] {
         assert!(i < self.len(), "image {i} of a split of {}", self.len());
-        &self.images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]
+        let n = self.sample_len();
+        &self.images[i * n..(i + 1) * n]
     }
 
-    /// The normalisation [`batches`](Self::batches) applies.
+    /// The normalisation [`batches`](Self::batches) applies to the first (for grey
+    /// images, the only) channel.
     pub fn normalization(&self) -> Normalization {
-        self.normalization
+        self.normalization[0]
     }
 
-    /// The same samples with another normalisation.
+    /// The normalisation of each channel, `C` of them.
+    pub fn channel_normalization(&self) -> &[Normalization] {
+        &self.normalization
+    }
+
+    /// The same samples with `normalization` for every channel.
     pub fn with_normalization(self, normalization: Normalization) -> Split {
+        let channels = self.shape[0];
+        self.with_channel_normalization(vec![normalization; channels])
+    }
+
+    /// The same samples with one normalisation per channel.
+    ///
+    /// **Panics** if `normalization` does not have `C` entries.
+    #[track_caller]
+    pub fn with_channel_normalization(self, normalization: Vec<Normalization>) -> Split {
+        assert_eq!(
+            normalization.len(),
+            self.shape[0],
+            "with_channel_normalization: one normalisation per channel"
+        );
         Split {
             normalization,
             ..self
         }
     }
 
-    /// How many samples carry each label: `histogram[d]` is the count of label `d`.
-    pub fn label_histogram(&self) -> [usize; NUM_CLASSES] {
-        let mut histogram = [0; NUM_CLASSES];
+    /// The mean and standard deviation of each channel's pixels on the `[0, 1]` scale: the
+    /// normalisation that makes this split's inputs zero-mean, unit-variance per channel
+    /// (what `transforms.Normalize(mean, std)` is given, computed from a training set). A
+    /// channel that is constant gets std 1.
+    pub fn channel_statistics(&self) -> Vec<Normalization> {
+        let [channels, height, width] = self.shape;
+        let plane = height * width;
+        let mut histograms = vec![[0u64; 256]; channels];
+        for image in self.images.chunks_exact(self.sample_len()) {
+            for (histogram, pixels) in histograms.iter_mut().zip(image.chunks_exact(plane)) {
+                for &pixel in pixels {
+                    histogram[usize::from(pixel)] += 1;
+                }
+            }
+        }
+        histograms
+            .iter()
+            .map(|histogram| {
+                let count: u64 = histogram.iter().sum();
+                if count == 0 {
+                    return Normalization::UNIT;
+                }
+                let (mut sum, mut sum_sq) = (0f64, 0f64);
+                for (value, &n) in histogram.iter().enumerate() {
+                    let x = value as f64 / 255.0;
+                    sum += x * n as f64;
+                    sum_sq += x * x * n as f64;
+                }
+                let mean = sum / count as f64;
+                let std = (sum_sq / count as f64 - mean * mean).max(0.0).sqrt();
+                Normalization {
+                    mean: mean as f32,
+                    std: if std > 1e-6 { std as f32 } else { 1.0 },
+                }
+            })
+            .collect()
+    }
+
+    /// How many samples carry each label: `histogram[d]` is the count of label `d`
+    /// (`num_classes()` entries).
+    pub fn label_histogram(&self) -> Vec<usize> {
+        let mut histogram = vec![0; self.num_classes()];
         for &label in &self.labels {
             histogram[usize::from(label)] += 1;
         }
@@ -123,9 +297,36 @@ impl Split {
     pub fn take(&self, n: usize) -> Split {
         let n = n.min(self.len());
         Split {
-            images: self.images[..n * IMAGE_PIXELS].to_vec(),
+            images: self.images[..n * self.sample_len()].to_vec(),
             labels: self.labels[..n].to_vec(),
-            normalization: self.normalization,
+            ..self.empty_like()
+        }
+    }
+
+    /// The samples at `indices`, in that order (shape, classes and normalisation kept).
+    ///
+    /// **Panics** if an index is `>= len()`.
+    #[track_caller]
+    pub fn select(&self, indices: &[usize]) -> Split {
+        let mut images = Vec::with_capacity(indices.len() * self.sample_len());
+        for &i in indices {
+            images.extend_from_slice(self.image(i));
+        }
+        Split {
+            images,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            ..self.empty_like()
+        }
+    }
+
+    /// No samples, this split's shape, classes and normalisation.
+    fn empty_like(&self) -> Split {
+        Split {
+            images: Vec::new(),
+            labels: Vec::new(),
+            shape: self.shape,
+            class_names: Arc::clone(&self.class_names),
+            normalization: self.normalization.clone(),
         }
     }
 
@@ -143,9 +344,9 @@ impl Split {
         );
         let n_train = self.len() - n_val;
         let validation = Split {
-            images: self.images.split_off(n_train * IMAGE_PIXELS),
+            images: self.images.split_off(n_train * self.sample_len()),
             labels: self.labels.split_off(n_train),
-            normalization: self.normalization,
+            ..self.empty_like()
         };
         self.images.shrink_to_fit();
         self.labels.shrink_to_fit();
@@ -158,6 +359,8 @@ impl fmt::Debug for Split {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Split")
             .field("len", &self.len())
+            .field("sample_shape", &self.shape)
+            .field("classes", &self.num_classes())
             .field("normalization", &self.normalization)
             .finish_non_exhaustive()
     }
@@ -166,6 +369,7 @@ impl fmt::Debug for Split {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::IMAGE_PIXELS;
 
     fn numbered(n: usize) -> Split {
         let images = (0..n).flat_map(|i| [i as u8; IMAGE_PIXELS]).collect();
@@ -210,6 +414,6 @@ mod tests {
     fn histogram_counts_labels_and_debug_is_short() {
         let split = numbered(25);
         assert_eq!(split.label_histogram(), [3, 3, 3, 3, 3, 2, 2, 2, 2, 2]);
-        assert!(format!("{split:?}").len() < 100);
+        assert!(format!("{split:?}").len() < 200);
     }
 }

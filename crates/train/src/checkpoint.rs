@@ -691,6 +691,19 @@ pub fn load_model(path: &Path, model: &mut dyn Layer) -> Result<Checkpoint, Chec
     Ok(checkpoint)
 }
 
+/// The free-form metadata of the checkpoint at `path` — what a run records there:
+/// `model`, `dataset`, `classes`, `input_shape`, `normalization`, … — read from its header
+/// alone (at most [`MAX_HEADER_BYTES`], whatever the file's size), so that a program can
+/// choose the model to build before [`load_model`]. Empty for a file without metadata.
+///
+/// # Errors
+/// As [`load_model`] for a file that cannot be read or has no valid safetensors header.
+pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, CheckpointError> {
+    let file = CheckpointFile::open(path, None)?;
+    let metadata = file.header().metadata().clone().unwrap_or_default();
+    Ok(metadata.into_iter().collect())
+}
+
 /// How a parse treats the training metadata (and the counters).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum TrainingMetadata {

@@ -44,7 +44,7 @@
 //! | [`ProgressMode`] | `tqdm` | `progress.rs` |
 //! | [`EpochMetrics`], [`History`] | — | `history.rs` |
 //! | [`ConfusionMatrix`] | `torchmetrics.ConfusionMatrix` | `confusion.rs` |
-//! | [`Checkpoint`], [`TrainingState`], [`PartialEpoch`], [`load_model`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
+//! | [`Checkpoint`], [`TrainingState`], [`PartialEpoch`], [`load_model`], [`read_metadata`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
 //! | [`CheckpointError`], [`TensorProblem`] | — | `checkpoint_error.rs` |
 //! | [`MAX_HEADER_BYTES`]; (crate-private) reading a checkpoint file within bounds | — | `checkpoint_file.rs` |
 //! | [`MAX_EPOCHS`], [`MAX_STEPS_PER_EPOCH`]; (crate-private) the checks of the `scratchnet.*` metadata | — | `metadata_rules.rs` |
@@ -82,7 +82,7 @@ mod trainer;
 pub use adam::{Adam, AdamConfig};
 pub use atomic_write::{check_writable, remove_leftover_temporaries, write_atomically};
 pub use checkpoint::{
-    load_model, save_model, Checkpoint, PartialEpoch, TrainingState, LAYOUT_VERSION,
+    load_model, read_metadata, save_model, Checkpoint, PartialEpoch, TrainingState, LAYOUT_VERSION,
 };
 pub use checkpoint_error::{CheckpointError, TensorProblem};
 pub use checkpoint_file::MAX_HEADER_BYTES;

@@ -1,0 +1,89 @@
+//! [`DataSource`]: which data a run trains on (`--dataset`), and loading it.
+
+use scratchnet_data::{
+    load, load_cifar10, load_or_download, load_or_download_cifar10, plan_image_folder, DatasetKind,
+    FolderOptions, ImageDataset,
+};
+use scratchnet_train::TrainError;
+use std::path::Path;
+
+/// The data a run trains on, as `--dataset` names it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataSource {
+    /// MNIST or Fashion-MNIST, four IDX files.
+    Idx(DatasetKind),
+    /// CIFAR-10, binary version: six batch files of 32×32 colour images.
+    Cifar10,
+    /// A folder of your own images (`ROOT/train/<class>/*.png`, …), read as these
+    /// options say.
+    Folder(FolderOptions),
+}
+
+impl DataSource {
+    /// The `--dataset` value: `mnist`, `fashion` or `cifar10` (stored in checkpoints as
+    /// `dataset`).
+    pub fn flag(&self) -> &'static str {
+        match self {
+            DataSource::Idx(kind) => crate::dataset_flag(*kind),
+            DataSource::Cifar10 => "cifar10",
+            DataSource::Folder(_) => "folder",
+        }
+    }
+
+    /// Loads the data: from `data_dir` if given (only read, never downloaded into), else
+    /// from the dataset's variable (`$MNIST_DIR`, `$CIFAR10_DIR`, …) or its folder under
+    /// `data/`, downloading it there if missing.
+    ///
+    /// An image folder is listed first, and `say` is given the line stating how many
+    /// images, of which shape, and the memory they will take, before they are decoded; then
+    /// the count of undecodable files skipped, if any.
+    ///
+    /// # Errors
+    /// [`TrainError::Data`] with the loader's one-line message; [`TrainError::Config`]
+    /// for an image folder without `--data-dir`.
+    pub fn load(
+        &self,
+        data_dir: Option<&Path>,
+        say: &dyn Fn(&str),
+    ) -> Result<ImageDataset, TrainError> {
+        Ok(match (self, data_dir) {
+            (DataSource::Folder(_), None) => {
+                return Err(TrainError::config(
+                    "--dataset folder needs --data-dir ROOT, the folder holding train/<class>/ \
+                     (and test/<class>/)",
+                ))
+            }
+            (DataSource::Folder(options), Some(root)) => {
+                let plan = plan_image_folder(root, options)?;
+                say(&plan.describe());
+                let loaded = plan.load()?;
+                if let Some((first, _)) = loaded.skipped.first() {
+                    say(&format!(
+                        "skipped {} image{} that could not be decoded (the first: {})",
+                        loaded.skipped.len(),
+                        if loaded.skipped.len() == 1 { "" } else { "s" },
+                        first.display()
+                    ));
+                }
+                loaded.dataset
+            }
+            (DataSource::Idx(kind), Some(dir)) => load(*kind, dir)?.into(),
+            (DataSource::Idx(kind), None) => load_or_download(*kind, None)?.into(),
+            (DataSource::Cifar10, Some(dir)) => load_cifar10(dir)?,
+            (DataSource::Cifar10, None) => load_or_download_cifar10(None)?,
+        })
+    }
+}
+
+impl Default for DataSource {
+    /// MNIST.
+    fn default() -> Self {
+        DataSource::Idx(DatasetKind::Mnist)
+    }
+}
+
+impl From<DatasetKind> for DataSource {
+    fn from(kind: DatasetKind) -> Self {
+        DataSource::Idx(kind)
+    }
+}

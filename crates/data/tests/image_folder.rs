@@ -1,0 +1,248 @@
+//! Image folders made by the tests: torchvision's class order, hidden and non-image files
+//! skipped, links followed, grey/colour, resizing, the held-out test split, undecodable
+//! files and the memory bound.
+
+use std::path::Path;
+
+use image::{GrayImage, Luma, Rgb, RgbImage};
+use scratchnet_data::{load_image_folder, plan_image_folder, DataError, FolderOptions};
+
+fn quiet() -> FolderOptions {
+    FolderOptions {
+        show_progress: false,
+        ..FolderOptions::default()
+    }
+}
+
+/// A `w`×`h` grey PNG, every pixel `value`.
+fn grey(path: &Path, w: u32, h: u32, value: u8) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    GrayImage::from_pixel(w, h, Luma([value]))
+        .save(path)
+        .unwrap();
+}
+
+/// The layout of the first test: classes `b`, `a`, `B` (byte order `B`, `a`, `b`).
+fn layout(root: &Path) {
+    grey(&root.join("train/b/1.png"), 4, 3, 10);
+    grey(&root.join("train/b/2.PNG"), 4, 3, 20);
+    grey(&root.join("train/a/x.png"), 4, 3, 30);
+    grey(&root.join("train/a/deeper/y.png"), 8, 6, 40); // resized to 4×3
+    grey(&root.join("train/B/z.png"), 4, 3, 50);
+    grey(&root.join("train/B/.hidden.png"), 4, 3, 60);
+    grey(&root.join("train/.cache/w.png"), 4, 3, 70);
+    std::fs::write(root.join("train/a/notes.txt"), "not an image").unwrap();
+    grey(&root.join("elsewhere/linked.png"), 4, 3, 80);
+    std::os::unix::fs::symlink(
+        root.join("elsewhere/linked.png"),
+        root.join("train/b/3.png"),
+    )
+    .unwrap();
+    grey(&root.join("test/a/t.png"), 4, 3, 90);
+}
+
+#[test]
+fn classes_sort_byte_wise_and_hidden_and_other_files_are_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    layout(root.path());
+
+    let plan = plan_image_folder(root.path(), &quiet()).unwrap();
+    assert_eq!(plan.class_names(), ["B", "a", "b"]);
+    assert_eq!(plan.counts(), (6, 1));
+    assert!(!plan.held_out());
+    assert_eq!(plan.skipped_files(), 1); // notes.txt
+    assert_eq!(plan.sample_shape(), [1, 3, 4]); // the first image's: train/B/z.png
+    assert_eq!(plan.memory_bytes(), 7 * 12);
+    let line = plan.describe();
+    assert!(
+        line.contains("3 classes, 6 training images (1 test) as 1×3×4 u8"),
+        "{line}"
+    );
+
+    let data = plan.load().unwrap().dataset;
+    // B/z, a/deeper/y (resized), a/x, b/1, b/2.PNG, b/3 (the link): folders depth-first,
+    // entries byte-wise ("deeper" < "x.png").
+    assert_eq!(data.train.labels(), &[0, 1, 1, 2, 2, 2]);
+    let first_pixels: Vec<u8> = (0..6).map(|i| data.train.image(i)[0]).collect();
+    assert_eq!(first_pixels, [50, 40, 30, 10, 20, 80]);
+    assert_eq!(data.test.labels(), &[1]);
+    assert_eq!(data.test.image(0), &[90; 12]);
+    // Normalisation from the training pixels, shared by the test split.
+    let n = data.train.channel_normalization()[0];
+    assert!((n.mean - (230.0 / 6.0 / 255.0)).abs() < 1e-6, "{n:?}");
+    assert_eq!(
+        data.test.channel_normalization(),
+        data.train.channel_normalization()
+    );
+}
+
+#[test]
+fn one_colour_image_makes_all_rgb_and_planes_are_channel_first() {
+    let root = tempfile::tempdir().unwrap();
+    grey(&root.path().join("train/g/1.png"), 2, 2, 100);
+    let red = root.path().join("train/r/1.png");
+    std::fs::create_dir_all(red.parent().unwrap()).unwrap();
+    RgbImage::from_pixel(2, 2, Rgb([255, 0, 7]))
+        .save(&red)
+        .unwrap();
+    let options = FolderOptions {
+        val_fraction: 0.5,
+        ..quiet()
+    };
+    let plan = plan_image_folder(root.path(), &options).unwrap();
+    assert_eq!(plan.sample_shape(), [3, 2, 2]);
+    let data = plan.load().unwrap().dataset;
+    let all: Vec<(u8, Vec<u8>)> = [&data.train, &data.test]
+        .iter()
+        .map(|s| (s.labels()[0], s.image(0).to_vec()))
+        .collect();
+    let red = all.iter().find(|(label, _)| *label == 1).unwrap();
+    assert_eq!(red.1, [255, 255, 255, 255, 0, 0, 0, 0, 7, 7, 7, 7]);
+    let grey = all.iter().find(|(label, _)| *label == 0).unwrap();
+    assert_eq!(grey.1, [100; 12]);
+
+    // --channels 1 makes the red image grey; --image-size resizes everything.
+    let options = FolderOptions {
+        channels: Some(1),
+        image_size: Some([3, 5]),
+        ..options
+    };
+    let data = load_image_folder(root.path(), &options).unwrap().dataset;
+    assert_eq!(data.train.sample_shape(), [1, 3, 5]);
+}
+
+#[test]
+fn without_test_a_seeded_fraction_is_held_out() {
+    let root = tempfile::tempdir().unwrap();
+    for i in 0..20u8 {
+        grey(
+            &root.path().join(format!("train/c{}/{i:02}.png", i % 2)),
+            2,
+            2,
+            i,
+        );
+    }
+    let options = |seed| FolderOptions {
+        val_fraction: 0.25,
+        seed,
+        ..quiet()
+    };
+    let held = |seed| {
+        let data = load_image_folder(root.path(), &options(seed))
+            .unwrap()
+            .dataset;
+        assert_eq!((data.train.len(), data.test.len()), (15, 5));
+        let mut pixels: Vec<u8> = (0..5).map(|i| data.test.image(i)[0]).collect();
+        pixels.sort_unstable();
+        pixels
+    };
+    assert_eq!(held(1), held(1));
+    assert_ne!(held(1), held(2));
+    let line = plan_image_folder(root.path(), &options(1))
+        .unwrap()
+        .describe();
+    assert!(
+        line.contains("15 training images (5 test: no test/ folder, 25% held out)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_undecodable_file_is_named_or_skipped_and_counted() {
+    let root = tempfile::tempdir().unwrap();
+    layout(root.path());
+    let bad = root.path().join("train/a/broken.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\n then nothing").unwrap();
+
+    let error = load_image_folder(root.path(), &quiet()).unwrap_err();
+    assert!(
+        matches!(&error, DataError::BadImage { path, .. } if *path == bad),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("broken.png") && message.contains("--skip-bad-images"),
+        "{message}"
+    );
+
+    let options = FolderOptions {
+        skip_bad_images: true,
+        ..quiet()
+    };
+    let loaded = load_image_folder(root.path(), &options).unwrap();
+    assert_eq!(loaded.skipped.len(), 1);
+    assert_eq!(loaded.skipped[0].0, bad);
+    assert_eq!(loaded.dataset.train.len(), 6);
+
+    // Decoded only at load time (size and channels given: no header is read first).
+    let given = FolderOptions {
+        channels: Some(1),
+        image_size: Some([3, 4]),
+        ..quiet()
+    };
+    let error = load_image_folder(root.path(), &given).unwrap_err();
+    assert!(
+        matches!(&error, DataError::BadImage { path, .. } if *path == bad),
+        "{error:?}"
+    );
+    let loaded = load_image_folder(
+        root.path(),
+        &FolderOptions {
+            skip_bad_images: true,
+            ..given
+        },
+    )
+    .unwrap();
+    assert_eq!((loaded.skipped.len(), loaded.dataset.train.len()), (1, 6));
+}
+
+#[test]
+fn memory_past_the_limit_is_refused_before_decoding() {
+    let root = tempfile::tempdir().unwrap();
+    layout(root.path());
+    let options = FolderOptions {
+        max_memory: 80,
+        ..quiet()
+    };
+    let message = plan_image_folder(root.path(), &options)
+        .unwrap_err()
+        .to_string();
+    for part in ["7 images take 84 B", "--max-memory 80 B", "--image-size"] {
+        assert!(message.contains(part), "{part:?} not in {message:?}");
+    }
+    // The stated figure for a large folder: 50,000 colour 224×224 images is 7.0 GiB.
+    let big = FolderOptions {
+        image_size: Some([224, 224]),
+        channels: Some(3),
+        ..quiet()
+    };
+    let plan = plan_image_folder(root.path(), &big).unwrap();
+    assert_eq!(plan.memory_bytes(), 7 * 3 * 224 * 224);
+}
+
+#[test]
+fn layout_problems_are_one_error_saying_what_to_do() {
+    let root = tempfile::tempdir().unwrap();
+    let message = |root: &Path| plan_image_folder(root, &quiet()).unwrap_err().to_string();
+    assert!(message(&root.path().join("absent")).contains("is not a folder"));
+    assert!(message(root.path())
+        .contains("no train folder: lay the images out as ROOT/train/<class>/*.png"));
+    std::fs::create_dir_all(root.path().join("train")).unwrap();
+    assert!(message(root.path()).contains("train/ has no class folder"));
+    std::fs::create_dir_all(root.path().join("train/cat")).unwrap();
+    assert!(message(root.path()).contains("no .png, .jpg or .jpeg file"));
+    grey(&root.path().join("train/cat/1.png"), 2, 2, 0);
+    grey(&root.path().join("test/dog/1.png"), 2, 2, 0);
+    assert!(message(root.path()).contains("test/dog is not a class of train/"));
+    std::fs::remove_dir_all(root.path().join("test")).unwrap();
+    // One image cannot be split into training and test.
+    assert!(message(root.path()).contains("--val-fraction"));
+    let three = FolderOptions {
+        channels: Some(2),
+        ..quiet()
+    };
+    let error = plan_image_folder(root.path(), &three)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("use 1 (grey) or 3 (RGB)"), "{error}");
+}
