@@ -27,7 +27,8 @@ pub struct TrainConfig {
     /// The learning-rate schedule, relative to the optimizer's rate when `fit` starts.
     pub schedule: LrSchedule,
     /// Samples per gradient shard on replicas (see [`DataParallel`]). Default 16.
-    /// Unused without replicas, where each batch is one [`train_step`].
+    /// Unused without replicas, and for models with buffers or counters, where each
+    /// batch is one [`train_step`] whose kernels use the pool's threads.
     pub shard_size: usize,
     /// Replicas to compute on when a [`ModelFactory`] is given; `0` means one per
     /// thread of the rayon pool. Default 0.
@@ -110,7 +111,12 @@ pub type EpochCallback = Box<dyn FnMut(&EpochMetrics) -> ControlFlow<()>>;
 /// loss, backward, optimizer step — with the learning rate of the schedule; with
 /// [`with_replicas`](Trainer::with_replicas) and a model without buffers or counters, it
 /// is [`DataParallel::train_step`], the same step with the gradient computed in
-/// shards on model replicas. A loss that is NaN or infinite stops training at once
+/// shards on model replicas. A model with buffers or counters (batch norm, dropout)
+/// trains with the plain step on the model itself — batch norm needs the whole batch's
+/// statistics, dropout one mask per batch — and its kernels spread each layer's work
+/// over the pool's threads in fixed chunks (batch norm by channel and by sample), so
+/// both cores work and the weights are the same bits on any number of threads.
+/// A loss that is NaN or infinite stops training at once
 /// with [`TrainError::NonFiniteLoss`], before that batch changes anything.
 pub struct Trainer {
     config: TrainConfig,
