@@ -134,6 +134,8 @@ fn cifar10_cnn_trains_on_a_colour_folder_and_predict_prints_class_names() {
         ),
         "{stdout}"
     );
+    // The confusion matrix's rows and columns are class indices: a legend names them.
+    assert!(stdout.contains("classes: 0 bluish, 1 reddish"), "{stdout}");
 
     let red = tmp.path().join("a red thing.png");
     picture(&red, [240, 30, 20], 99);

@@ -354,6 +354,20 @@ fn report(
         "confusion matrix of the test set (rows: true class):\n{}",
         evaluation.confusion
     ));
+    // Classes with names (Fashion-MNIST, CIFAR-10, image folders) get a legend.
+    let names = test.class_names();
+    if names
+        .iter()
+        .enumerate()
+        .any(|(i, name)| *name != i.to_string())
+    {
+        let legend: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| format!("{i} {name}"))
+            .collect();
+        say(&format!("classes: {}", legend.join(", ")));
+    }
     if let Some(path) = &config.save {
         if !outcome.trained_epochs.is_empty() {
             say(&format!("checkpoint saved to {}", path.display()));

@@ -169,22 +169,32 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 
 /// Stops glibc's allocator from handing the memory of freed batch tensors
 /// back to the kernel after every step, which made each step page-fault its
-/// tensors back in (about a thousand faults per LeNet step, a third of its time).
+/// tensors back in.
 ///
-/// glibc serves big blocks with `mmap` and trims the heap when more than
-/// `M_TRIM_THRESHOLD` is free at its top; both thresholds grow dynamically
-/// when an `mmap`ed block is freed (to its size, and twice that, up to a cap
-/// of 32 MiB). One untouched allocation just under 32 MiB, freed at once,
-/// therefore lifts them to their cap: batch tensors below 32 MiB (a batch of
-/// 1000 through LeNet's first convolution is 19 MiB) are then recycled
-/// instead of being mapped and faulted in afresh. Costs one `mmap`/`munmap`
-/// pair, once, and no memory; other allocators just see a short-lived allocation.
+/// glibc serves blocks above `M_MMAP_THRESHOLD` with a fresh `mmap` (unmapped again
+/// when freed) and returns the top of its heap to the kernel once more than
+/// `M_TRIM_THRESHOLD` is free there; both start small and grow only to 32 MiB. A
+/// training step allocates and frees tens of megabytes of activations, and an
+/// evaluation batch of 1,000 images through a ResNet's first stage 50 MiB per
+/// tensor: every one of those pages was faulted in (and zeroed by the kernel) again
+/// at every step. Raising both thresholds to 1 GiB keeps freed memory for reuse:
+/// one epoch of `fashion_resnet` on 1,280 images (and its evaluation) went from
+/// 1,989,158 page faults and 24.7 s of CPU to 257,262 and 17.9 s, for a peak RSS 5%
+/// higher (1,034 MB against 982 MB). Other allocators and platforms are left alone.
 fn keep_freed_memory() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        // Just under glibc's 32 MiB cap on the dynamic threshold (64-bit).
-        let block: Vec<f32> = Vec::with_capacity((32 << 20) / 4 - (64 << 10));
-        drop(std::hint::black_box(block));
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            const KEEP: libc::c_int = 1 << 30;
+            // SAFETY: `mallopt` only sets parameters of glibc's allocator, under the
+            // allocator's own lock; it may be called from any thread at any time, and
+            // a value it refuses changes nothing (it then returns 0).
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, KEEP);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, KEEP);
+            }
+        }
     });
 }
 
