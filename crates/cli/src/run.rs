@@ -576,6 +576,34 @@ mod tests {
         check_no_aliases(&fine, Some(&ck)).unwrap();
     }
 
+    /// Issue 18: `--report` is checked like every output, before any training.
+    #[test]
+    fn a_report_in_a_missing_directory_or_on_another_output_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = check_config(&RunConfig {
+            report: Some(dir.path().join("missing/r.html")),
+            ..RunConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("--report") && err.contains("does not exist"),
+            "{err}"
+        );
+        let same = dir.path().join("out");
+        let err = check_config(&RunConfig {
+            metrics: Some(same.clone()),
+            report: Some(same),
+            ..RunConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("--report") && err.contains("name the same file"),
+            "{err}"
+        );
+    }
+
     /// Issue 16's `--threads 1000`: refused at once, with the bound in the message.
     #[test]
     fn a_thread_count_past_the_bound_is_refused() {

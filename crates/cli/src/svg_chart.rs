@@ -70,7 +70,7 @@ pub(crate) fn line_chart(chart: &Chart, series: &[Series]) -> String {
         svg,
         r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#888"/>"##
     );
-    for (value, label) in ticks(y_lo, y_hi, chart.log_y) {
+    for (value, label) in ticks(y_lo, y_hi, chart.log_y, chart.log_y) {
         let y = py(value);
         let _ = write!(
             svg,
@@ -80,7 +80,8 @@ pub(crate) fn line_chart(chart: &Chart, series: &[Series]) -> String {
             y + 4.0
         );
     }
-    for (value, label) in ticks(x_lo, x_hi, false) {
+    // The x axis counts epochs or steps: whole ticks.
+    for (value, label) in ticks(x_lo, x_hi, false, true) {
         let x = px(value);
         let _ = write!(
             svg,
@@ -156,9 +157,9 @@ fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - margin, hi + margin)
 }
 
-/// About five round tick values within `[lo, hi]` and their labels (on a log axis the
-/// values are exponents, labelled as powers of ten).
-fn ticks(lo: f64, hi: f64, log: bool) -> Vec<(f64, String)> {
+/// About five round tick values within `[lo, hi]` and their labels, whole numbers if
+/// `whole` (on a log axis the values are exponents, labelled as powers of ten).
+fn ticks(lo: f64, hi: f64, log: bool, whole: bool) -> Vec<(f64, String)> {
     let raw = (hi - lo) / 5.0;
     let magnitude = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 5.0, 10.0]
@@ -166,7 +167,7 @@ fn ticks(lo: f64, hi: f64, log: bool) -> Vec<(f64, String)> {
         .map(|m| m * magnitude)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * magnitude);
-    let step = if log { step.max(1.0).round() } else { step };
+    let step = if whole { step.max(1.0).round() } else { step };
     let mut out = Vec::new();
     let mut value = (lo / step).ceil() * step;
     while value <= hi && out.len() < 20 {
@@ -201,9 +202,20 @@ mod tests {
 
     #[test]
     fn ticks_are_round_and_log_ticks_are_powers_of_ten() {
-        let labels: Vec<String> = ticks(0.0, 1.0, false).into_iter().map(|t| t.1).collect();
+        let labels: Vec<String> = ticks(0.0, 1.0, false, false)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
         assert_eq!(labels, ["0", "0.2", "0.4", "0.6", "0.8", "1"]);
-        let labels: Vec<String> = ticks(-4.2, -0.5, true).into_iter().map(|t| t.1).collect();
+        let labels: Vec<String> = ticks(0.9, 2.1, false, true)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
+        assert_eq!(labels, ["1", "2"]);
+        let labels: Vec<String> = ticks(-4.2, -0.5, true, true)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
         assert_eq!(labels, ["1e-4", "1e-3", "1e-2", "1e-1"]);
     }
 }
