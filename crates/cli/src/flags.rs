@@ -54,6 +54,10 @@ pub struct TrainFlags {
     /// Draw the loss and accuracy curves to this SVG
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
+    /// Write a self-contained HTML training report here (curves, gradient flow,
+    /// activations, filters, confusion matrix), rewritten after every epoch
+    #[arg(long, value_name = "PATH.html")]
+    pub report: Option<PathBuf>,
     /// Write the final test-set logits and predictions here (safetensors)
     #[arg(long, value_name = "PATH")]
     pub predictions: Option<PathBuf>,

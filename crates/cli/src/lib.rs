@@ -20,6 +20,10 @@
 //! | [`resume_command`] | the command line that resumes an interrupted run | `resume_command.rs` |
 //! | [`MetricsReport`] | the `--metrics` JSON | `metrics_report.rs` |
 //! | [`plot_history`] | the `--plot` SVG, `matplotlib` curves | `plot.rs` |
+//! | [`TrainingReport`], [`REFRESH_SECONDS`] | the `--report` HTML page: curves, gradient flow, activations, filters, confusion | `training_report.rs` |
+//! | (crate-private) line charts as inline SVG | — | `svg_chart.rs` |
+//! | (crate-private) the confusion matrix as an SVG heat map | — | `confusion_heat_map.rs` |
+//! | (crate-private) a convolution's filters as a PNG data URI | — | `filter_grid.rs` |
 //! | [`write_predictions`] | the `--predictions` safetensors file | `predictions_file.rs` |
 //! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
 //! | [`top_k`], [`class_names`] | `torch.topk(softmax(x))` | `top_k.rs` |
@@ -28,7 +32,9 @@
 
 #![warn(missing_docs)]
 
+mod confusion_heat_map;
 mod data_source;
+mod filter_grid;
 mod flags;
 mod image_input;
 mod kernels_choice;
@@ -44,8 +50,10 @@ mod run_settings;
 mod saved_data;
 mod schedule_kind;
 mod small_cnn;
+mod svg_chart;
 mod top_k;
 mod train_command;
+mod training_report;
 
 pub use data_source::DataSource;
 pub use flags::{at_least_one, parse_args, use_kernels, Dataset, Optim, Schedule, TrainFlags};
@@ -67,3 +75,4 @@ pub use schedule_kind::ScheduleKind;
 pub use small_cnn::small_cnn;
 pub use top_k::{class_names, top_k};
 pub use train_command::{train, Job};
+pub use training_report::{TrainingReport, REFRESH_SECONDS};

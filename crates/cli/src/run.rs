@@ -5,19 +5,22 @@
 use crate::run_settings::resolve_settings;
 use crate::{
     describe_kernels, plot_history, write_predictions, MetricsReport, ModelInput, RunConfig,
-    RunSettings,
+    RunSettings, TrainingReport,
 };
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_data::{BatchConfig, ImageDataset, Split};
 use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
 use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
 use scratchnet_train::{
-    check_writable, remove_leftover_temporaries, Checkpoint, CheckpointError, FitOutcome, History,
-    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock, TrainConfig, TrainError,
-    Trainer,
+    check_writable, remove_leftover_temporaries, Checkpoint, CheckpointError, Diagnostics,
+    DiagnosticsConfig, FitOutcome, History, ModelFactory, Optimizer, PartialEpoch, ProgressMode,
+    SaveLock, TrainConfig, TrainError, Trainer,
 };
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// What [`run`] did.
@@ -120,14 +123,43 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let metadata = data_metadata(&train);
     let mut trainer =
         Trainer::new(train_config(config, &settings, metadata))?.with_replicas(factory);
-    let outcome = trainer.fit_from(
+    let html = match &config.report {
+        Some(path) => {
+            let page = TrainingReport {
+                summary: summary.to_string(),
+                settings: report_settings(config, &settings, &train, &test),
+                class_names: train.class_names().to_vec(),
+                epochs: config.epochs,
+            };
+            let live = LiveReport::new(path.clone(), page, &history)?;
+            trainer = live.attach(trainer);
+            Some(live)
+        }
+        None => None,
+    };
+    let fitted = trainer.fit_from(
         &mut model,
         optimizer.as_mut(),
         &train,
         &test,
         history,
         partial,
-    )?;
+    );
+    let outcome = match (fitted, &html) {
+        (Ok(outcome), Some(live)) => {
+            live.finish(&outcome.history, Some(&outcome.evaluation.confusion))?;
+            say(&format!("report written to {}", live.path.display()));
+            outcome
+        }
+        (Ok(outcome), None) => outcome,
+        (Err(e), live) => {
+            // The page stops reloading; the run's own error is the one to tell.
+            if let Some(live) = live {
+                let _ = live.finish(&live.history.borrow(), None);
+            }
+            return Err(e);
+        }
+    };
     report(config, &settings, &model, &test, &outcome, say)?;
     Ok(RunReport {
         summary,
@@ -135,6 +167,90 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         kernels,
         outcome,
     })
+}
+
+/// The `--report` page of a run being trained: rewritten after every epoch (reloading
+/// itself) by the trainer's epoch callback, and a last time when the run ends.
+struct LiveReport {
+    path: PathBuf,
+    page: TrainingReport,
+    diagnostics: Diagnostics,
+    /// The run's history so far (a resumed run's epochs first).
+    history: Rc<RefCell<History>>,
+    /// Why the page could not be written during the run (which then stops).
+    error: Rc<RefCell<Option<TrainError>>>,
+}
+
+impl LiveReport {
+    fn new(path: PathBuf, page: TrainingReport, history: &History) -> Result<Self, TrainError> {
+        Ok(Self {
+            path,
+            page,
+            diagnostics: Diagnostics::new(DiagnosticsConfig::default())?,
+            history: Rc::new(RefCell::new(history.clone())),
+            error: Rc::default(),
+        })
+    }
+
+    /// `trainer`, recording diagnostics and rewriting the page after every epoch.
+    fn attach(&self, trainer: Trainer) -> Trainer {
+        let (path, page, diagnostics) = (
+            self.path.clone(),
+            self.page.clone(),
+            self.diagnostics.clone(),
+        );
+        let (history, error) = (self.history.clone(), self.error.clone());
+        trainer
+            .with_diagnostics(self.diagnostics.clone())
+            .on_epoch_end(move |metrics| {
+                history.borrow_mut().push(metrics.clone());
+                let log = diagnostics.log();
+                let confusion = log.epochs.last().map(|e| &e.confusion);
+                match page.write(&path, &history.borrow(), &log, confusion, true) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        *error.borrow_mut() = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })
+    }
+
+    /// The last write, which no longer reloads.
+    fn finish(
+        &self,
+        history: &History,
+        confusion: Option<&scratchnet_train::ConfusionMatrix>,
+    ) -> Result<(), TrainError> {
+        if let Some(e) = self.error.borrow_mut().take() {
+            return Err(e);
+        }
+        let log = self.diagnostics.log();
+        let confusion = confusion.or(log.epochs.last().map(|e| &e.confusion));
+        self.page.write(&self.path, history, &log, confusion, false)
+    }
+}
+
+/// The settings a report shows.
+fn report_settings(
+    config: &RunConfig,
+    settings: &RunSettings,
+    train: &Split,
+    test: &Split,
+) -> BTreeMap<String, String> {
+    let mut shown = settings.to_metadata(config.dataset.flag(), config.model.name);
+    for (key, value) in [
+        ("seed", settings.seed.to_string()),
+        ("epochs", config.epochs.to_string()),
+        ("threads", config.threads.to_string()),
+        ("augment", config.augment.to_string()),
+        ("training images", group_thousands(train.len())),
+        ("test images", group_thousands(test.len())),
+        ("kernels", describe_kernels(kernels())),
+    ] {
+        shown.insert(key.to_owned(), value);
+    }
+    shown
 }
 
 /// The trainer's configuration of the run.
@@ -183,6 +299,7 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
         ("--metrics", &config.metrics),
         ("--plot", &config.plot),
         ("--predictions", &config.predictions),
+        ("--report", &config.report),
     ];
     check_no_aliases(&outputs, config.resume.as_deref())?;
     for (flag, path) in outputs {
@@ -221,9 +338,14 @@ fn claim_outputs(config: &RunConfig, say: impl Fn(&str)) -> Result<(), TrainErro
             .iter()
             .for_each(removed);
     }
-    for path in [&config.metrics, &config.plot, &config.predictions]
-        .into_iter()
-        .flatten()
+    for path in [
+        &config.metrics,
+        &config.plot,
+        &config.predictions,
+        &config.report,
+    ]
+    .into_iter()
+    .flatten()
     {
         remove_leftover_temporaries(path)
             .map_err(|source| TrainError::Write {
@@ -466,6 +588,34 @@ mod tests {
         let save = Some(ck.clone());
         let fine: [(&str, &Option<PathBuf>); 2] = [("--save", &save), ("--metrics", &other)];
         check_no_aliases(&fine, Some(&ck)).unwrap();
+    }
+
+    /// Issue 18: `--report` is checked like every output, before any training.
+    #[test]
+    fn a_report_in_a_missing_directory_or_on_another_output_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = check_config(&RunConfig {
+            report: Some(dir.path().join("missing/r.html")),
+            ..RunConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("--report") && err.contains("does not exist"),
+            "{err}"
+        );
+        let same = dir.path().join("out");
+        let err = check_config(&RunConfig {
+            metrics: Some(same.clone()),
+            report: Some(same),
+            ..RunConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("--report") && err.contains("name the same file"),
+            "{err}"
+        );
     }
 
     /// Issue 16's `--threads 1000`: refused at once, with the bound in the message.

@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub metrics: Option<PathBuf>,
     /// Draw the loss and accuracy curves to this SVG.
     pub plot: Option<PathBuf>,
+    /// Write the HTML training report ([`TrainingReport`](crate::TrainingReport)) here,
+    /// after every epoch and at the end.
+    pub report: Option<PathBuf>,
     /// Write the final model's test-set logits and predictions here (safetensors, see
     /// [`write_predictions`](crate::write_predictions)).
     pub predictions: Option<PathBuf>,
@@ -85,6 +88,7 @@ impl Default for RunConfig {
             resume: None,
             metrics: None,
             plot: None,
+            report: None,
             predictions: None,
             progress: ProgressMode::Auto,
             stop: StopFlag::new(),

@@ -103,6 +103,7 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         resume: flags.resume,
         metrics: flags.metrics,
         plot: flags.plot,
+        report: flags.report,
         predictions: flags.predictions,
         progress: ProgressMode::Auto,
         stop: stop.clone(),

@@ -104,6 +104,26 @@ pub trait Layer: Send {
     /// Computes the output for a batch `input` (`[N, …]`).
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError>;
 
+    /// [`forward`](Layer::forward), calling `visit` with the name and the output of
+    /// each step inside, in order, to look into a model (activation statistics, like a
+    /// PyTorch forward hook on every child). The default, for a layer that is not a
+    /// container, visits its own output under its [`name`](Layer::name); a
+    /// [`Sequential`](crate::Sequential) visits each child's output under the child's
+    /// name (`conv1`). The output is the same as `forward`'s.
+    ///
+    /// # Errors
+    /// As [`forward`](Layer::forward).
+    fn forward_visiting(
+        &mut self,
+        input: ArrayViewD<f32>,
+        mode: Mode,
+        visit: &mut dyn FnMut(&str, ArrayViewD<f32>),
+    ) -> Result<ArrayD<f32>, LayerError> {
+        let output = self.forward(input, mode)?;
+        visit(self.name(), output.view());
+        Ok(output)
+    }
+
     /// Takes ∂loss/∂output of the last training-mode forward, accumulates
     /// parameter gradients, and returns ∂loss/∂input.
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError>;

@@ -165,6 +165,20 @@ impl Layer for Sequential {
         Ok(x)
     }
 
+    fn forward_visiting(
+        &mut self,
+        input: ArrayViewD<f32>,
+        mode: Mode,
+        visit: &mut dyn FnMut(&str, ArrayViewD<f32>),
+    ) -> Result<ArrayD<f32>, LayerError> {
+        let mut x = input.to_owned();
+        for (name, layer) in &mut self.layers {
+            x = layer.forward(x.view(), mode).map_err(|e| e.within(name))?;
+            visit(name, x.view());
+        }
+        Ok(x)
+    }
+
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
         let grad = backward_through(&mut self.layers, grad_output.view())?;
         Ok(grad.unwrap_or_else(|| grad_output.to_owned()))

@@ -39,6 +39,7 @@
 //! | [`Trainer`], [`TrainConfig`], [`FitOutcome`] | the usual training loop | `trainer.rs` |
 //! | [`StopFlag`], [`Interruption`] | Ctrl-C: stop after this batch; a second one exits or waits for the checkpoint | `stop_flag.rs` |
 //! | [`DataParallel`], [`ModelFactory`] | `DataParallel` on CPU threads | `data_parallel.rs` |
+//! | [`Diagnostics`], [`DiagnosticsConfig`], [`DiagnosticsLog`], [`GradientSample`], [`ParameterFlow`], [`EpochDiagnostics`], [`LayerActivation`], [`Filters`] | forward/backward hooks logging grad norms, update/weight ratios, activation statistics | `diagnostics.rs` |
 //! | [`evaluate`], [`Evaluation`] | the usual `torch.no_grad()` loop | `evaluate.rs` |
 //! | (crate-private) logits, arg-max, correct count | `logits.argmax(1) == y` | `predictions.rs` |
 //! | [`ProgressMode`] | `tqdm` | `progress.rs` |
@@ -63,6 +64,7 @@ mod checkpoint_error;
 mod checkpoint_file;
 mod confusion;
 mod data_parallel;
+mod diagnostics;
 mod error;
 mod evaluate;
 mod history;
@@ -88,6 +90,10 @@ pub use checkpoint_error::{CheckpointError, TensorProblem};
 pub use checkpoint_file::MAX_HEADER_BYTES;
 pub use confusion::ConfusionMatrix;
 pub use data_parallel::{DataParallel, ModelFactory};
+pub use diagnostics::{
+    Diagnostics, DiagnosticsConfig, DiagnosticsLog, EpochDiagnostics, Filters, GradientSample,
+    LayerActivation, ParameterFlow,
+};
 pub use error::{SavedCheckpoint, TrainError};
 pub use evaluate::{evaluate, Evaluation};
 pub use history::{EpochMetrics, History};

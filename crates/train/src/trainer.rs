@@ -3,10 +3,11 @@
 use crate::data_parallel::has_state;
 use crate::progress::Progress;
 use crate::{
-    check_writable, evaluate, train_step, Checkpoint, CheckpointError, DataParallel, EpochMetrics,
-    Evaluation, History, LrSchedule, ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock,
-    SavedCheckpoint, SchedulePosition, StepOutcome, StopFlag, TrainError,
+    check_writable, evaluate, train_step, Checkpoint, CheckpointError, DataParallel, Diagnostics,
+    EpochMetrics, Evaluation, History, LrSchedule, ModelFactory, Optimizer, PartialEpoch,
+    ProgressMode, SaveLock, SavedCheckpoint, SchedulePosition, StepOutcome, StopFlag, TrainError,
 };
+use ndarray::Array4;
 use scratchnet_data::{Batch, BatchConfig, Batches, Split};
 use scratchnet_layers::Layer;
 use std::collections::BTreeMap;
@@ -122,6 +123,7 @@ pub struct Trainer {
     config: TrainConfig,
     factory: Option<ModelFactory>,
     on_epoch_end: Option<EpochCallback>,
+    diagnostics: Option<Diagnostics>,
 }
 
 impl Trainer {
@@ -135,6 +137,7 @@ impl Trainer {
             config,
             factory: None,
             on_epoch_end: None,
+            diagnostics: None,
         })
     }
 
@@ -153,6 +156,16 @@ impl Trainer {
         callback: impl FnMut(&EpochMetrics) -> ControlFlow<()> + 'static,
     ) -> Self {
         self.on_epoch_end = Some(Box::new(callback));
+        self
+    }
+
+    /// Records into `diagnostics` the gradient flow every
+    /// [`every_batches`](crate::DiagnosticsConfig::every_batches) steps and, after every
+    /// epoch (before the epoch callback), the activations of the first test images,
+    /// the confusion matrix and the first convolution's filters. The weights trained
+    /// are the same, bit for bit, with or without it.
+    pub fn with_diagnostics(mut self, diagnostics: Diagnostics) -> Self {
+        self.diagnostics = Some(diagnostics);
         self
     }
 
@@ -247,6 +260,10 @@ impl Trainer {
             _ => Engine::Plain,
         };
         let mut run = Run::new(config, engine, history, optimizer, train.len());
+        run.diagnostics = self
+            .diagnostics
+            .clone()
+            .map(|d| (probe_batch(test, d.config().probe_size), d));
         for leftover in save_lock.iter().flat_map(|lock| lock.removed_leftovers()) {
             run.progress.println(&format!(
                 "removed a leftover temporary file {} from an interrupted save",
@@ -320,6 +337,8 @@ struct Run<'a> {
     /// The optimizer's learning rate when `fit` started: the schedule's base.
     base_lr: f32,
     steps_per_epoch: u64,
+    /// The recorder and its probe batch (none if the test split is empty).
+    diagnostics: Option<(Option<Array4<f32>>, Diagnostics)>,
 }
 
 /// An epoch being trained: where it stands, and when this call started on it.
@@ -358,6 +377,7 @@ impl<'a> Run<'a> {
             last_checkpoint: None,
             base_lr: optimizer.learning_rate(),
             steps_per_epoch: train_len.div_ceil(config.batch.batch_size) as u64,
+            diagnostics: None,
         }
     }
 
@@ -386,6 +406,10 @@ impl<'a> Run<'a> {
         for epoch in first_epoch..=self.config.epochs {
             let done = self.train_epoch(epoch, model, optimizer, train, partial.take())?;
             let (metrics, result) = self.end_epoch(epoch, &done, model, optimizer, test)?;
+            if let Some((Some(probe), diagnostics)) = &self.diagnostics {
+                let lr = optimizer.learning_rate();
+                diagnostics.end_epoch(epoch, lr, model, probe, &result.confusion)?;
+            }
             trained_epochs.push(epoch);
             evaluation = Some(result);
             if let Some(callback) = on_epoch_end {
@@ -449,6 +473,10 @@ impl<'a> Run<'a> {
         let mut next = batches.next();
         while let Some(batch) = next.take() {
             let lr = self.learning_rate(epoch_state.epoch, epoch_state.done.batches_done);
+            let before = self.diagnostics.as_ref().and_then(|(_, d)| {
+                let step = self.step_index(epoch_state.epoch, epoch_state.done.batches_done);
+                d.before_step(step, model)
+            });
             // The next batch is assembled by the first replica out of shards, off the
             // serial path (without replicas: after the step).
             let (outcome, following) =
@@ -460,6 +488,9 @@ impl<'a> Run<'a> {
             done.loss_sum += outcome.loss * batch.len() as f64;
             done.correct += outcome.correct;
             done.samples += batch.len();
+            if let (Some((_, diagnostics)), Some(before)) = (&self.diagnostics, before) {
+                diagnostics.after_step(before, epoch_state.epoch, done.batches_done, lr, model);
+            }
             self.progress.batch_done(
                 done.batches_done,
                 done.loss_sum / done.samples as f64,
@@ -471,13 +502,18 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// The step over the whole run (from 0) of batch `batch_index` (from 0) of `epoch`.
+    fn step_index(&self, epoch: usize, batch_index: usize) -> u64 {
+        (epoch as u64 - 1) * self.steps_per_epoch + batch_index as u64
+    }
+
     /// The schedule's learning rate for batch `batch_index` (from 0) of `epoch`.
     fn learning_rate(&self, epoch: usize, batch_index: usize) -> f32 {
         let steps_per_epoch = self.steps_per_epoch;
         self.config.schedule.learning_rate(
             self.base_lr,
             SchedulePosition {
-                step: (epoch as u64 - 1) * steps_per_epoch + batch_index as u64,
+                step: self.step_index(epoch, batch_index),
                 steps_per_epoch,
                 total_steps: steps_per_epoch * self.config.epochs as u64,
             },
@@ -676,6 +712,24 @@ fn resume_point(
         )));
     }
     Ok(resumed)
+}
+
+/// The first `size` images of `test` (all if fewer), as evaluation sees them; `None`
+/// for an empty split.
+fn probe_batch(test: &Split, size: usize) -> Option<Array4<f32>> {
+    let size = size.min(test.len());
+    let config = BatchConfig {
+        batch_size: size.max(1),
+        shuffle: false,
+        seed: 0,
+        augment: false,
+    };
+    let probe = test.take(size);
+    let mut batches = probe.batches(&config, 0);
+    (size > 0)
+        .then(|| batches.next())
+        .flatten()
+        .map(|b| b.images)
 }
 
 /// Runs `work` on a thread of the current rayon pool (at once if this thread is one).

@@ -1,0 +1,58 @@
+//! A convolution's filters as one PNG image grid, for the HTML training report.
+
+use base64::Engine as _;
+use image::{codecs::png::PngEncoder, ExtendedColorType, ImageEncoder};
+use ndarray::ArrayViewD;
+
+/// Pixels per weight.
+const ZOOM: usize = 8;
+/// Pixels between filters.
+const GAP: usize = 2;
+
+/// `weight` (`[out, in, kh, kw]`) as a PNG data URI (`data:image/png;base64,…`): one
+/// row per output channel, one tile per input channel, each tile scaled on its own
+/// from its smallest weight (black) to its largest (white), on a grey background.
+/// `None` if `weight` is not 4-dimensional or empty.
+pub(crate) fn filter_grid_png(weight: ArrayViewD<f32>) -> Option<String> {
+    let &[outs, ins, kh, kw] = weight.shape() else {
+        return None;
+    };
+    if outs * ins * kh * kw == 0 {
+        return None;
+    }
+    let width = ins * (kw * ZOOM + GAP) + GAP;
+    let height = outs * (kh * ZOOM + GAP) + GAP;
+    let mut pixels = vec![128u8; width * height];
+    for o in 0..outs {
+        for i in 0..ins {
+            let tile: Vec<f32> = (0..kh * kw)
+                .map(|k| weight[[o, i, k / kw, k % kw]])
+                .collect();
+            let lo = tile.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = tile.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let span = if hi > lo { hi - lo } else { 1.0 };
+            for (k, &w) in tile.iter().enumerate() {
+                let shade = if w.is_finite() {
+                    (255.0 * (w - lo) / span).round().clamp(0.0, 255.0) as u8
+                } else {
+                    0
+                };
+                let (top, left) = (
+                    GAP + o * (kh * ZOOM + GAP) + (k / kw) * ZOOM,
+                    GAP + i * (kw * ZOOM + GAP) + (k % kw) * ZOOM,
+                );
+                for y in top..top + ZOOM {
+                    pixels[y * width + left..y * width + left + ZOOM].fill(shade);
+                }
+            }
+        }
+    }
+    let mut png = Vec::new();
+    PngEncoder::new(&mut png)
+        .write_image(&pixels, width as u32, height as u32, ExtendedColorType::L8)
+        .ok()?;
+    Some(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    ))
+}
