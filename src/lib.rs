@@ -10,6 +10,11 @@
 //!
 //! `use scratchnet::prelude::*;` brings in everything a training script needs.
 //!
+//! Features, both on by default, are [`data`]'s: `download` (fetch missing datasets: `ureq`
+//! with `rustls`, `sha2`, `tar`) and `images` (image folders: `image`, `rayon`). With
+//! `default-features = false` nothing compiles a TLS stack or an image decoder; the
+//! loaders then read only what is on disk. Plotting lives only in `scratchnet-cli`.
+//!
 //! **Writing a layer of your own?** The [`guide`] (also `docs/extending.md`) writes
 //! one from scratch — a PReLU — then checks it with `gradcheck` and against
 //! PyTorch, trains it and saves it. Every block of it runs as a doc test.

@@ -12,9 +12,12 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "download")]
 use crate::archive::extract_members;
-use crate::downloader::{fetch_archive, sha256_file, DownloadOptions};
+use crate::downloader::DownloadOptions;
 use crate::error::DataError;
+#[cfg(feature = "download")]
+use crate::fetch::{fetch_archive, sha256_file};
 use crate::kind::Normalization;
 use crate::location::{resolve_relative, workspace_root};
 use crate::split::{ImageDataset, Split};
@@ -242,6 +245,35 @@ pub fn load_or_download_cifar10_from(
     if cifar10_batches_dir(dir).is_some() {
         return load_cifar10(dir);
     }
+    download_and_extract(dir, source, options)
+}
+
+/// Without the `download` feature: touches nothing and says how to put the batches there.
+#[cfg(not(feature = "download"))]
+fn download_and_extract(
+    dir: &Path,
+    source: &Cifar10Source,
+    _options: &DownloadOptions,
+) -> Result<ImageDataset, DataError> {
+    Err(DataError::DownloadNotBuilt {
+        what: "CIFAR-10 (its six batch files)".to_owned(),
+        dir: dir.to_path_buf(),
+        by_hand: format!(
+            "download {} and extract it there, or set {CIFAR10_DIR_ENV} to a folder that \
+             holds {CIFAR10_BATCHES_DIR}",
+            source.url
+        ),
+    })
+}
+
+/// The archive of `source` into `dir` (unless there already), checked, extracted into
+/// `dir/cifar-10-batches-bin`, deleted; then the batches loaded.
+#[cfg(feature = "download")]
+fn download_and_extract(
+    dir: &Path,
+    source: &Cifar10Source,
+    options: &DownloadOptions,
+) -> Result<ImageDataset, DataError> {
     let cannot_write = |path: &Path, source| DataError::CannotWrite {
         path: path.to_path_buf(),
         env_var: CIFAR10_DIR_ENV,
@@ -401,4 +433,28 @@ fn read_batch_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
         )));
     }
     Ok(bytes)
+}
+
+// With `download`, tests/cifar10.rs covers the download and extraction.
+#[cfg(all(test, not(feature = "download")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_download_feature_missing_batches_say_how_to_get_them_and_touch_nothing() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("cifar-10");
+        let error =
+            load_or_download_cifar10_from(&dir, &Cifar10Source::official(), &Default::default())
+                .unwrap_err();
+        assert!(
+            matches!(error, DataError::DownloadNotBuilt { .. }),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        for part in ["`download` feature", CIFAR10_URL, CIFAR10_DIR_ENV] {
+            assert!(message.contains(part), "{part:?} not in {message:?}");
+        }
+        assert!(!dir.exists());
+    }
 }

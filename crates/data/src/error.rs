@@ -281,6 +281,23 @@ pub enum DataError {
         attempts: Vec<MirrorFailure>,
     },
 
+    /// A dataset is missing and would be downloaded, but this build has no downloader:
+    /// scratchnet-data was built without its `download` feature. Nothing was written.
+    #[error(
+        "{what} is missing from {} and this build cannot download it (scratchnet-data was \
+         built without its `download` feature): {by_hand}, or build with the `download` \
+         feature (on by default)",
+        .dir.display()
+    )]
+    DownloadNotBuilt {
+        /// What is missing, e.g. `MNIST file train-images-idx3-ubyte (raw or .gz)`.
+        what: String,
+        /// The directory looked in.
+        dir: PathBuf,
+        /// How to put it there by hand.
+        by_hand: String,
+    },
+
     /// An image folder that cannot be used as it is laid out (or with the options given).
     #[error("image folder {}: {problem}", .path.display())]
     Folder {

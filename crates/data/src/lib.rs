@@ -4,7 +4,18 @@
 //! through the [`mnist`] crate, download them when they are missing, and cut them into
 //! seeded, reproducible mini-batches of normalised `f32` images `[B, 1, 28, 28]`. Also
 //! CIFAR-10 (`[3, 32, 32]`, [`load_or_download_cifar10`]), with the same checks, and
-//! folders of your own PNG and JPEG images ([`load_image_folder`]).
+//! folders of your own PNG and JPEG images (`load_image_folder`).
+//!
+//! # Features
+//!
+//! Both on by default. **`download`** fetches missing datasets (`ureq` with `rustls`,
+//! `sha2`, `tar` for the CIFAR-10 archive); without it the loaders read what is on disk and
+//! [`load_or_download`] and the other downloading functions, when a file is missing, return
+//! [`DataError::DownloadNotBuilt`] saying how to put it there. **`images`** loads image
+//! folders (`image`, `rayon`): `load_image_folder`, `plan_image_folder` and `FolderOptions`
+//! exist only with it. Reading `.gz` IDX files (`flate2`) and batching are always there.
+//! `scratchnet-train` uses this crate with neither; the `scratchnet` facade and
+//! `scratchnet-cli` turn both on.
 //!
 //! ```no_run
 //! use scratchnet_data::{load_or_download, BatchConfig, DatasetKind};
@@ -51,9 +62,15 @@ mod read;
 mod loader;
 pub use loader::{load, load_or_download, load_or_download_from};
 
-/// Downloading missing files from mirrors, with time-outs, progress and SHA-256 checks.
+/// Downloading missing files from mirrors, with time-outs, progress and SHA-256 checks
+/// (without the `download` feature: an error saying how to put them there by hand).
 mod downloader;
 pub use downloader::{download, download_files, DownloadOptions};
+
+/// One file or archive over HTTP(S) into a temporary file, checked, then renamed
+/// (`download` feature).
+#[cfg(feature = "download")]
+mod fetch;
 
 /// A loaded dataset and its splits of `u8` images of any `[C, H, W]`, with class names.
 mod split;
@@ -79,15 +96,19 @@ pub use cifar10::{
 };
 
 /// Image folders (torchvision's `ImageFolder` layout) of PNG and JPEG files, decoded in
-/// parallel into `u8` splits of one shape, memory stated and bounded first.
+/// parallel into `u8` splits of one shape, memory stated and bounded first (`images`
+/// feature).
+#[cfg(feature = "images")]
 mod folder;
+#[cfg(feature = "images")]
 pub use folder::{
     load_image_folder, plan_image_folder, FolderLoad, FolderOptions, FolderPlan, IMAGE_EXTENSIONS,
     MAX_FOLDER_IMAGE_SIDE,
 };
 
 /// Taking only the expected members out of a `.tar.gz`, refusing paths that leave the
-/// folder and links.
+/// folder and links (`download` feature).
+#[cfg(feature = "download")]
 mod archive;
 
 /// Everything that can go wrong loading or downloading, each message naming the file and

@@ -1,0 +1,341 @@
+//! Fetching over HTTP(S), only with the `download` feature: one dataset file from one
+//! mirror, or one archive from its URL.
+//!
+//! Each download has connect and read time-outs and a size limit, streams into a hidden
+//! temporary file in the target directory (`.<name>.XXXXXX.part`) under an `indicatif`
+//! byte progress bar, is checked (IDX structure and SHA-256 of the decompressed bytes for
+//! a dataset file; length and SHA-256 for an archive), and only then gets its final name.
+//! Anything that fails deletes the temporary file.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::downloader::DownloadOptions;
+use crate::error::{DataError, MirrorFailure};
+use crate::idx;
+use crate::kind::{DataFile, DatasetKind};
+use crate::read::{read_bytes, ReadFailure};
+
+/// Why one attempt failed.
+enum Failure {
+    /// The mirror's fault (HTTP error, time-out, bad data): try the next one.
+    Mirror(String),
+    /// Ours (cannot write the directory): no other mirror will help.
+    Local { path: PathBuf, source: io::Error },
+}
+
+/// One file from the first of `mirrors` that serves it intact.
+pub(crate) fn fetch_file(
+    agent: &ureq::Agent,
+    kind: DatasetKind,
+    file: &DataFile<'_>,
+    dir: &Path,
+    mirrors: &[&str],
+    options: &DownloadOptions,
+) -> Result<(), DataError> {
+    let mut attempts = Vec::new();
+    for mirror in mirrors {
+        let url = mirror_url(mirror, &file.gz_name());
+        match fetch_from(agent, file, dir, &url, options) {
+            Ok(()) => return Ok(()),
+            Err(Failure::Mirror(reason)) => attempts.push(MirrorFailure { url, reason }),
+            Err(Failure::Local { path, source }) => {
+                return Err(DataError::Write { kind, path, source })
+            }
+        }
+    }
+    Err(DataError::Download {
+        kind,
+        dir: dir.to_path_buf(),
+        file: file.gz_name(),
+        attempts,
+    })
+}
+
+/// One file from one mirror: download to a temporary file, check, rename.
+fn fetch_from(
+    agent: &ureq::Agent,
+    file: &DataFile<'_>,
+    dir: &Path,
+    url: &str,
+    options: &DownloadOptions,
+) -> Result<(), Failure> {
+    let limit = idx::max_plausible_len(file.role);
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| Failure::Mirror(describe_http_error(&e)))?;
+    let announced = response.body().content_length();
+    if let Some(len) = announced.filter(|&len| len > limit) {
+        return Err(Failure::Mirror(format!(
+            "it announces {len} bytes, more than the {limit} this file can have"
+        )));
+    }
+    let local = |source| Failure::Local {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut part = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file.gz_name()))
+        .suffix(".part")
+        .tempfile_in(dir)
+        .map_err(local)?;
+
+    let part_path = part.path().to_path_buf();
+    let progress = progress_bar(options.show_progress, announced, &file.gz_name());
+    if options.show_progress && progress.is_hidden() {
+        // No terminal to draw on (a log, CI): one line, so a slow download is not silent.
+        eprintln!("downloading {url}");
+    }
+    let body = response.body_mut().with_config().limit(limit).reader();
+    let copied = copy_body(body, part.as_file_mut(), &part_path, &progress);
+    progress.finish_and_clear();
+    let received = copied?;
+    if let Some(len) = announced.filter(|&len| len != received) {
+        return Err(Failure::Mirror(format!(
+            "the body ended after {received} of the {len} bytes announced"
+        )));
+    }
+
+    let gzip = starts_with_gzip_magic(part.path()).map_err(local)?;
+    let bytes = read_bytes(part.path(), gzip, file.role).map_err(|failure| match failure {
+        ReadFailure::Io(source) => local(source),
+        ReadFailure::Gzip(e) => Failure::Mirror(format!("the body is not valid gzip ({e})")),
+        ReadFailure::Defect(defect) => Failure::Mirror(format!("the file is damaged: {defect}")),
+    })?;
+    idx::check(file.role, &bytes)
+        .map_err(|defect| Failure::Mirror(format!("the file is damaged: {defect}")))?;
+    let actual = sha256_hex(&bytes);
+    if actual != file.sha256 {
+        return Err(Failure::Mirror(format!(
+            "the decompressed file's SHA-256 is {actual}, not the expected {}",
+            file.sha256
+        )));
+    }
+    drop(bytes);
+
+    part.as_file().sync_all().map_err(local)?;
+    let final_path = dir.join(if gzip {
+        file.gz_name()
+    } else {
+        file.name.to_owned()
+    });
+    part.persist(&final_path).map_err(|e| Failure::Local {
+        path: final_path,
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Downloads `url` into `dir/name` for a dataset that comes as one archive: streamed into
+/// a hidden temporary file in `dir` (never more than `len` bytes), checked to have exactly
+/// `len` bytes and the SHA-256 `sha256`, and only then renamed to `name`. A failure leaves
+/// nothing behind. `env_var` names the variable that picks another folder, for messages.
+pub(crate) fn fetch_archive(
+    url: &str,
+    dir: &Path,
+    name: &str,
+    len: u64,
+    sha256: &str,
+    options: &DownloadOptions,
+    env_var: &'static str,
+) -> Result<PathBuf, DataError> {
+    let failed = |reason: String| DataError::ArchiveDownload {
+        dir: dir.to_path_buf(),
+        url: url.to_owned(),
+        attempts: vec![MirrorFailure {
+            url: url.to_owned(),
+            reason,
+        }],
+    };
+    let local = |path: &Path, source| DataError::CannotWrite {
+        path: path.to_path_buf(),
+        env_var,
+        source,
+    };
+    let agent = http_agent(options);
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| failed(describe_http_error(&e)))?;
+    let announced = response.body().content_length();
+    if let Some(wrong) = announced.filter(|&n| n != len) {
+        return Err(failed(format!(
+            "it announces {wrong} bytes, not the {len} of the published archive"
+        )));
+    }
+    let mut part = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".part")
+        .tempfile_in(dir)
+        .map_err(|e| local(dir, e))?;
+    let part_path = part.path().to_path_buf();
+    let progress = progress_bar(options.show_progress, Some(len), name);
+    if options.show_progress && progress.is_hidden() {
+        eprintln!("downloading {url}");
+    }
+    let body = response.body_mut().with_config().limit(len + 1).reader();
+    let copied = copy_body(body, part.as_file_mut(), &part_path, &progress);
+    progress.finish_and_clear();
+    let received = match copied {
+        Ok(received) => received,
+        Err(Failure::Mirror(reason)) => return Err(failed(reason)),
+        Err(Failure::Local { path, source }) => return Err(local(&path, source)),
+    };
+    if received != len {
+        return Err(failed(format!(
+            "the body has {received} bytes, not the {len} of the published archive"
+        )));
+    }
+    let actual = sha256_file(part.path()).map_err(|e| local(&part_path, e))?;
+    if actual != sha256 {
+        return Err(failed(format!(
+            "its SHA-256 is {actual}, not the published {sha256}"
+        )));
+    }
+    part.as_file()
+        .sync_all()
+        .map_err(|e| local(&part_path, e))?;
+    let final_path = dir.join(name);
+    part.persist(&final_path)
+        .map_err(|e| local(&final_path, e.error))?;
+    Ok(final_path)
+}
+
+/// SHA-256 of the file at `path` as 64 lower-case hex digits, read in pieces.
+pub(crate) fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Copies the body into the file; read errors are the mirror's, write errors ours.
+fn copy_body(
+    mut body: impl Read,
+    file: &mut File,
+    path: &Path,
+    progress: &ProgressBar,
+) -> Result<u64, Failure> {
+    let local = |source| Failure::Local {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut received = 0u64;
+    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    loop {
+        let n = match body.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Failure::Mirror(format!(
+                    "reading the body failed after {received} bytes ({e})"
+                )))
+            }
+        };
+        out.write_all(&buffer[..n]).map_err(local)?;
+        received += n as u64;
+        progress.inc(n as u64);
+    }
+    out.flush().map_err(local)?;
+    Ok(received)
+}
+
+pub(crate) fn http_agent(options: &DownloadOptions) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_resolve(Some(options.connect_timeout))
+        .timeout_connect(Some(options.connect_timeout))
+        .timeout_send_request(Some(options.read_timeout))
+        .timeout_recv_response(Some(options.read_timeout))
+        .timeout_per_read(Some(options.read_timeout))
+        .timeout_global(options.total_timeout)
+        .user_agent(concat!("scratchnet-data/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+fn describe_http_error(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::StatusCode(code) => format!("HTTP {code}"),
+        ureq::Error::Timeout(which) => format!("no answer in time ({which} time-out)"),
+        ureq::Error::Io(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `mirror` + `name`, with exactly one `/` between them.
+fn mirror_url(mirror: &str, name: &str) -> String {
+    format!("{}/{name}", mirror.trim_end_matches('/'))
+}
+
+fn progress_bar(show: bool, len: Option<u64>, name: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let template = if len.is_some() {
+        "{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}"
+    } else {
+        "{msg:28} {spinner} {bytes} {bytes_per_sec}"
+    };
+    let style = ProgressStyle::with_template(template)
+        .map(|style| style.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr()).with_style(style);
+    bar.set_message(name.to_owned());
+    bar
+}
+
+fn starts_with_gzip_magic(path: &Path) -> io::Result<bool> {
+    let mut magic = [0u8; 2];
+    let mut file = File::open(path)?;
+    match file.read_exact(&mut magic) {
+        Ok(()) => Ok(magic == [0x1f, 0x8b]),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// SHA-256 of `bytes` as 64 lower-case hex digits.
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_urls_have_one_slash() {
+        assert_eq!(mirror_url("http://h/a/", "f.gz"), "http://h/a/f.gz");
+        assert_eq!(mirror_url("http://h/a", "f.gz"), "http://h/a/f.gz");
+    }
+
+    #[test]
+    fn sha256_of_abc_is_the_standard_vector() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
