@@ -242,68 +242,23 @@ impl FolderPlan {
 /// the first training image whose header cannot be read when the size or the channels come
 /// from the images (unless `skip_bad_images`).
 pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderPlan, DataError> {
-    let error = |problem: String| DataError::Folder {
-        path: root.to_path_buf(),
-        problem,
-    };
-    if let Some(c) = options.channels.filter(|c| *c != 1 && *c != 3) {
-        return Err(error(format!(
-            "{c} channels asked: use 1 (grey) or 3 (RGB)"
-        )));
-    }
-    if let Some(size) = options
-        .image_size
-        .filter(|s| s.contains(&0) || s.iter().any(|&d| d > MAX_FOLDER_IMAGE_SIDE as usize))
-    {
-        return Err(error(format!(
-            "image size {}x{} asked: each side must be 1 to {MAX_FOLDER_IMAGE_SIDE}",
-            size[0], size[1]
-        )));
-    }
-    if !(0.0..1.0).contains(&options.val_fraction) {
-        return Err(error(format!(
-            "--val-fraction {} is not in [0, 1)",
-            options.val_fraction
-        )));
-    }
-    if !root.is_dir() {
-        return Err(error(
-            "it is not a folder: give --data-dir the folder that holds train/ (and test/)".into(),
-        ));
-    }
-    let train_dir = root.join("train");
-    if !train_dir.is_dir() {
-        return Err(error(
-            "it has no train folder: lay the images out as ROOT/train/<class>/*.png (or \
-             .jpg), and optionally ROOT/test/<class>/*"
-                .into(),
-        ));
-    }
-    let classes = class_dirs(&train_dir).map_err(|e| error(format!("cannot list train/: {e}")))?;
-    if classes.is_empty() {
-        return Err(error(
-            "train/ has no class folder: put each class's images in train/<class>/".into(),
-        ));
-    }
-    if classes.len() > MAX_CLASSES {
-        return Err(error(format!(
-            "train/ has {} class folders, more than the {MAX_CLASSES} this loader handles",
-            classes.len()
-        )));
-    }
+    let error = |problem: String| folder_error(root, problem);
+    check_options(options).map_err(error)?;
+    let classes = train_classes(root)?;
     let class_names: Vec<String> = classes
         .iter()
         .map(|name| name.to_string_lossy().into_owned())
         .collect();
     let mut skipped_files = 0;
+    let train_dir = root.join("train");
     let mut train = Vec::new();
     for (label, name) in classes.iter().enumerate() {
-        let dir = train_dir.join(name);
-        for path in image_files(&dir, &mut skipped_files)
-            .map_err(|e| error(format!("cannot list {}: {e}", dir.display())))?
-        {
-            train.push((path, label as u8));
-        }
+        train.extend(labelled_images(
+            root,
+            &train_dir.join(name),
+            label,
+            &mut skipped_files,
+        )?);
     }
     if train.is_empty() {
         return Err(error(
@@ -320,12 +275,12 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
                     name.to_string_lossy()
                 )));
             };
-            let dir = test_dir.join(&name);
-            for path in image_files(&dir, &mut skipped_files)
-                .map_err(|e| error(format!("cannot list {}: {e}", dir.display())))?
-            {
-                test.push((path, label as u8));
-            }
+            test.extend(labelled_images(
+                root,
+                &test_dir.join(&name),
+                label,
+                &mut skipped_files,
+            )?);
         }
         Some(test)
     } else {
@@ -333,53 +288,22 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
     };
     let held_out = test.is_none();
 
-    // The size and channels come from the headers when not given.
     let mut unreadable_headers = Vec::new();
     let (size, channels) = match (options.image_size, options.channels) {
         (Some(size), Some(channels)) => (size, channels),
         (size, channels) => {
-            let all: Vec<&PathBuf> = train
-                .iter()
-                .chain(test.iter().flatten())
-                .map(|(p, _)| p)
-                .collect();
-            let headers: Vec<Result<([usize; 2], bool), String>> =
-                all.par_iter().map(|p| read_header(p)).collect();
-            let mut first = None;
-            let mut colour = false;
-            for (path, header) in all.iter().zip(headers) {
-                match header {
-                    Ok((dims, is_colour)) => {
-                        first.get_or_insert(dims);
-                        colour |= is_colour;
-                    }
-                    Err(reason) if options.skip_bad_images => {
-                        unreadable_headers.push(((*path).clone(), reason));
-                    }
-                    Err(reason) => {
-                        return Err(DataError::BadImage {
-                            path: (*path).clone(),
-                            reason,
-                        })
-                    }
-                }
-            }
-            let Some(first) = first else {
-                return Err(error("none of its images can be decoded".into()));
-            };
+            let all = train.iter().chain(test.iter().flatten()).map(|(p, _)| p);
+            let (first, colour) = scan_headers(root, all, options, &mut unreadable_headers)?;
             (
                 size.unwrap_or(first),
                 channels.unwrap_or(if colour { 3 } else { 1 }),
             )
         }
     };
-    if !unreadable_headers.is_empty() {
-        let bad: HashSet<&PathBuf> = unreadable_headers.iter().map(|(p, _)| p).collect();
-        train.retain(|(p, _)| !bad.contains(p));
-    }
+    let bad: HashSet<PathBuf> = unreadable_headers.iter().map(|(p, _)| p.clone()).collect();
+    train.retain(|(p, _)| !bad.contains(p));
     let test = match test {
         Some(mut test) => {
-            let bad: HashSet<&PathBuf> = unreadable_headers.iter().map(|(p, _)| p).collect();
             test.retain(|(p, _)| !bad.contains(p));
             test
         }
@@ -409,6 +333,117 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
         )));
     }
     Ok(plan)
+}
+
+/// A [`DataError::Folder`] about the folder `root`.
+fn folder_error(root: &Path, problem: String) -> DataError {
+    DataError::Folder {
+        path: root.to_path_buf(),
+        problem,
+    }
+}
+
+/// The problem with `options`, if any: channels other than 1 or 3, an image side of 0 or
+/// over [`MAX_FOLDER_IMAGE_SIDE`], a validation fraction outside [0, 1).
+fn check_options(options: &FolderOptions) -> Result<(), String> {
+    if let Some(c) = options.channels.filter(|c| *c != 1 && *c != 3) {
+        return Err(format!("{c} channels asked: use 1 (grey) or 3 (RGB)"));
+    }
+    if let Some(size) = options
+        .image_size
+        .filter(|s| s.contains(&0) || s.iter().any(|&d| d > MAX_FOLDER_IMAGE_SIDE as usize))
+    {
+        return Err(format!(
+            "image size {}x{} asked: each side must be 1 to {MAX_FOLDER_IMAGE_SIDE}",
+            size[0], size[1]
+        ));
+    }
+    if !(0.0..1.0).contains(&options.val_fraction) {
+        return Err(format!(
+            "--val-fraction {} is not in [0, 1)",
+            options.val_fraction
+        ));
+    }
+    Ok(())
+}
+
+/// The class folders of `root/train`, sorted: an error if `root` or `train/` is not a
+/// folder, or if there are none or more than [`MAX_CLASSES`].
+fn train_classes(root: &Path) -> Result<Vec<OsString>, DataError> {
+    let error = |problem: String| folder_error(root, problem);
+    if !root.is_dir() {
+        return Err(error(
+            "it is not a folder: give --data-dir the folder that holds train/ (and test/)".into(),
+        ));
+    }
+    let train_dir = root.join("train");
+    if !train_dir.is_dir() {
+        return Err(error(
+            "it has no train folder: lay the images out as ROOT/train/<class>/*.png (or \
+             .jpg), and optionally ROOT/test/<class>/*"
+                .into(),
+        ));
+    }
+    let classes = class_dirs(&train_dir).map_err(|e| error(format!("cannot list train/: {e}")))?;
+    if classes.is_empty() {
+        return Err(error(
+            "train/ has no class folder: put each class's images in train/<class>/".into(),
+        ));
+    }
+    if classes.len() > MAX_CLASSES {
+        return Err(error(format!(
+            "train/ has {} class folders, more than the {MAX_CLASSES} this loader handles",
+            classes.len()
+        )));
+    }
+    Ok(classes)
+}
+
+/// The images of one class folder `dir`, each with `label`; other files are counted in
+/// `skipped_files`.
+fn labelled_images(
+    root: &Path,
+    dir: &Path,
+    label: usize,
+    skipped_files: &mut usize,
+) -> Result<Vec<(PathBuf, u8)>, DataError> {
+    let paths = image_files(dir, skipped_files)
+        .map_err(|e| folder_error(root, format!("cannot list {}: {e}", dir.display())))?;
+    Ok(paths.into_iter().map(|path| (path, label as u8)).collect())
+}
+
+/// Reads the headers of `paths` (in parallel): the first image's size, and whether any
+/// image is in colour. An unreadable header is an error, or with `skip_bad_images`, noted
+/// in `unreadable`.
+fn scan_headers<'a>(
+    root: &Path,
+    paths: impl Iterator<Item = &'a PathBuf>,
+    options: &FolderOptions,
+    unreadable: &mut Vec<(PathBuf, String)>,
+) -> Result<([usize; 2], bool), DataError> {
+    let all: Vec<&PathBuf> = paths.collect();
+    let headers: Vec<Result<([usize; 2], bool), String>> =
+        all.par_iter().map(|p| read_header(p)).collect();
+    let mut first = None;
+    let mut colour = false;
+    for (path, header) in all.iter().zip(headers) {
+        match header {
+            Ok((dims, is_colour)) => {
+                first.get_or_insert(dims);
+                colour |= is_colour;
+            }
+            Err(reason) if options.skip_bad_images => unreadable.push(((*path).clone(), reason)),
+            Err(reason) => {
+                return Err(DataError::BadImage {
+                    path: (*path).clone(),
+                    reason,
+                })
+            }
+        }
+    }
+    first
+        .map(|first| (first, colour))
+        .ok_or_else(|| folder_error(root, "none of its images can be decoded".into()))
 }
 
 /// How many of `n` training images a `fraction` holds out; an error unless that leaves
