@@ -32,6 +32,7 @@
 
 use clap::Parser;
 use scratchnet::prelude::*;
+use scratchnet::train::models::{basic_block, conv3x3};
 use scratchnet_cli::{at_least_one, parse_args, train, Dataset, Job, ModelSpec, TrainFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,39 +58,19 @@ struct Args {
     no_augment: bool,
 }
 
-/// A 3×3 convolution without bias (batch norm's shift replaces it).
-fn conv3x3(in_channels: usize, out_channels: usize, stride: usize, rng: &mut StdRng) -> Conv2d {
-    let config = Conv2dConfig {
-        stride: [stride, stride],
-        padding: [1, 1],
-        bias: false,
-        ..Conv2dConfig::default()
-    };
-    Conv2d::new(in_channels, out_channels, [3, 3], config, rng)
-}
-
 fn batch_norm(channels: usize) -> BatchNorm2d {
     BatchNorm2d::new(channels, BatchNorm2dConfig::default())
 }
 
-/// torchvision's BasicBlock for `[in_channels, size, size]` inputs: the projection
-/// shortcut is added by [`Residual::new`] when the body changes the shape.
-fn basic_block(
+/// torchvision's BasicBlock (see [`basic_block`]); the sizes here always fit.
+fn block(
     in_channels: usize,
     out_channels: usize,
     stride: usize,
     size: usize,
     rng: &mut StdRng,
 ) -> Residual {
-    let body = Sequential::new()
-        .add("conv1", conv3x3(in_channels, out_channels, stride, rng))
-        .add("bn1", batch_norm(out_channels))
-        .add("relu", ReLU::new())
-        .add("conv2", conv3x3(out_channels, out_channels, 1, rng))
-        .add("bn2", batch_norm(out_channels));
-    let input_shape = [in_channels, size, size];
-    Residual::new(body, &input_shape, ResidualConfig { relu: true }, rng)
-        .expect("a BasicBlock fits its input")
+    basic_block(in_channels, out_channels, stride, size, rng).expect("a BasicBlock fits its input")
 }
 
 /// A stage: two BasicBlocks, the first with `stride`, named `0` and `1`.
@@ -101,13 +82,10 @@ fn stage(
     rng: &mut StdRng,
 ) -> Sequential {
     Sequential::new()
-        .add(
-            "0",
-            basic_block(in_channels, out_channels, stride, size, rng),
-        )
+        .add("0", block(in_channels, out_channels, stride, size, rng))
         .add(
             "1",
-            basic_block(out_channels, out_channels, 1, size / stride, rng),
+            block(out_channels, out_channels, 1, size / stride, rng),
         )
 }
 

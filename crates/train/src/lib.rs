@@ -52,6 +52,7 @@
 //! | [`write_atomically`], [`check_writable`], [`remove_leftover_temporaries`] | — | `atomic_write.rs` |
 //! | [`SaveLock`] | — | `save_lock.rs` |
 //! | [`models::lenet5`] | the LeNet-5 of the tutorials | `models.rs` |
+//! | [`models::basic_block`] | torchvision's ResNet `BasicBlock` | `models.rs` |
 //! | [`TrainError`] | — | `error.rs` |
 
 #![warn(missing_docs)]

@@ -2,7 +2,8 @@
 
 use ndarray_rand::rand::Rng;
 use scratchnet_layers::{
-    Conv2d, Conv2dConfig, Dense, Flatten, LayerError, MaxPool2d, MaxPool2dConfig, ReLU, Sequential,
+    BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense, Flatten, LayerError, MaxPool2d,
+    MaxPool2dConfig, ReLU, Residual, ResidualConfig, Sequential,
 };
 
 /// The per-sample input shape of [`lenet5`]: one 28×28 grey channel.
@@ -67,4 +68,55 @@ fn build_lenet5<R: Rng + ?Sized>(rng: &mut R) -> Result<Sequential, LayerError> 
         .add("relu4", ReLU::new())
         .add("fc3", Dense::new(84, 10, rng))
         .build(&LENET5_INPUT)
+}
+
+/// A 3×3 convolution with padding 1 and no bias (a batch norm after it supplies the
+/// shift): PyTorch's `nn.Conv2d(in_channels, out_channels, 3, stride, padding=1,
+/// bias=False)`, torchvision's `conv3x3`.
+///
+/// # Shapes
+/// `[N, in_channels, H, W]` → `[N, out_channels, ⌈H/stride⌉, ⌈W/stride⌉]`.
+pub fn conv3x3<R: Rng + ?Sized>(
+    in_channels: usize,
+    out_channels: usize,
+    stride: usize,
+    rng: &mut R,
+) -> Conv2d {
+    let config = Conv2dConfig {
+        stride: [stride, stride],
+        padding: [1, 1],
+        bias: false,
+        ..Conv2dConfig::default()
+    };
+    Conv2d::new(in_channels, out_channels, [3, 3], config, rng)
+}
+
+/// torchvision's `BasicBlock` for per-sample inputs `[in_channels, size, size]`:
+/// `conv1` (3×3, `stride`) → `bn1` → `relu` → `conv2` (3×3) → `bn2`, plus the input,
+/// then a ReLU. When the body changes the shape (`stride` > 1 or new channels),
+/// [`Residual::new`] adds the 1×1 projection shortcut (`downsample.0`, `downsample.1`),
+/// so the parameter names are torchvision's.
+///
+/// # Shapes
+/// `[N, in_channels, size, size]` → `[N, out_channels, ⌈size/stride⌉, ⌈size/stride⌉]`.
+///
+/// # Errors
+/// [`LayerError`] if the block does not fit its input (a size too small for its stride,
+/// or tensors over the size limit).
+pub fn basic_block<R: Rng + ?Sized>(
+    in_channels: usize,
+    out_channels: usize,
+    stride: usize,
+    size: usize,
+    rng: &mut R,
+) -> Result<Residual, LayerError> {
+    let batch_norm = |channels| BatchNorm2d::new(channels, BatchNorm2dConfig::default());
+    let body = Sequential::new()
+        .add("conv1", conv3x3(in_channels, out_channels, stride, rng))
+        .add("bn1", batch_norm(out_channels))
+        .add("relu", ReLU::new())
+        .add("conv2", conv3x3(out_channels, out_channels, 1, rng))
+        .add("bn2", batch_norm(out_channels));
+    let input_shape = [in_channels, size, size];
+    Residual::new(body, &input_shape, ResidualConfig { relu: true }, rng)
 }

@@ -11,28 +11,18 @@
 use ndarray::{ArrayD, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_layers::{
-    BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense, GlobalAvgPool2d, Layer, Mode,
-    ReLU, Residual, ResidualConfig, Sequential, StateMut,
+    BatchNorm2d, BatchNorm2dConfig, Dense, GlobalAvgPool2d, Layer, Mode, ReLU, Residual,
+    Sequential, StateMut,
 };
+use scratchnet_train::models::{basic_block, conv3x3};
 use scratchnet_train::{load_model, save_model, Checkpoint};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn conv3x3(in_channels: usize, out_channels: usize, stride: usize, rng: &mut StdRng) -> Conv2d {
-    let config = Conv2dConfig {
-        stride: [stride, stride],
-        padding: [1, 1],
-        bias: false,
-        ..Conv2dConfig::default()
-    };
-    Conv2d::new(in_channels, out_channels, [3, 3], config, rng)
-}
 
 fn bn(channels: usize) -> BatchNorm2d {
     BatchNorm2d::new(channels, BatchNorm2dConfig::default())
 }
 
-/// torchvision's `BasicBlock` for input `[in_channels, size, size]`.
 fn block(
     in_channels: usize,
     out_channels: usize,
@@ -40,14 +30,7 @@ fn block(
     size: usize,
     rng: &mut StdRng,
 ) -> Residual {
-    let body = Sequential::new()
-        .add("conv1", conv3x3(in_channels, out_channels, stride, rng))
-        .add("bn1", bn(out_channels))
-        .add("relu", ReLU::new())
-        .add("conv2", conv3x3(out_channels, out_channels, 1, rng))
-        .add("bn2", bn(out_channels));
-    let input = [in_channels, size, size];
-    Residual::new(body, &input, ResidualConfig { relu: true }, rng).unwrap()
+    basic_block(in_channels, out_channels, stride, size, rng).unwrap()
 }
 
 /// The network of `tools/golden/generate_resnet.py`.
