@@ -13,7 +13,8 @@
 # fall there), and the whole process's wall time per epoch (also the evaluation, the
 # activations, the mistakes and the page written after each epoch, and start-up).
 # Also prints how long a write of the page took. Files go to bench/results/report-cost/
-# (git-ignored). Env: MNIST_DIR (default ../shared/data/mnist), CARGO_TARGET_DIR.
+# (git-ignored). Env: MNIST_DIR (default ../shared/data/mnist), CARGO_TARGET_DIR,
+# BIN (a mnist_lenet binary to measure instead of building one).
 # Timings are noisy on a shared machine: only same-run ratios mean anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +25,12 @@ out=bench/results/report-cost
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.txt
 
-echo "== building the mnist_lenet example (release)"
-cargo build -q --release --example mnist_lenet
-bin=${CARGO_TARGET_DIR:-target}/release/examples/mnist_lenet
+bin=${BIN:-}
+if [ -z "$bin" ]; then
+    echo "== building the mnist_lenet example (release)"
+    cargo build -q --release --example mnist_lenet
+    bin=${CARGO_TARGET_DIR:-target}/release/examples/mnist_lenet
+fi
 
 run_one() { # side round [flags...]
     local side=$1 round=$2
