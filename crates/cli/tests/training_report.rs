@@ -227,11 +227,11 @@ fn a_running_report_reloads_itself_and_a_finished_one_does_not() {
 fn the_per_batch_numbers_add_up_to_the_metrics_of_each_epoch() {
     let ReportRun { page, metrics, .. } = run_with_report();
     let rows = select(&page, "#batches tr");
-    let cell = |row: &scraper::ElementRef, class: &str| {
+    fn cell<'a>(row: &scraper::ElementRef<'a>, class: &str) -> scraper::ElementRef<'a> {
         row.select(&Selector::parse(&format!("td.{class}")).unwrap())
             .next()
             .unwrap()
-    };
+    }
     // (epoch, samples, loss × samples, accuracy × samples) of every window.
     let windows: Vec<(usize, f64, f64, f64)> = rows
         .iter()
