@@ -252,7 +252,15 @@ fn batch_windows_add_up_to_the_epochs_and_mistakes_are_the_most_confident() {
         ..DiagnosticsConfig::default()
     })
     .unwrap();
+    // Every third test image mislabelled: mistakes a trained model is sure of.
     let (train, test) = (synthetic(200, 1), synthetic(40, 2));
+    let labels = test.labels().iter().enumerate();
+    let labels = labels.map(|(i, &l)| if i % 3 == 0 { (l + 1) % 10 } else { l });
+    let test = Split::new(
+        test.images().to_vec(),
+        labels.collect(),
+        Normalization::MNIST,
+    );
     let mut model = stateful_net();
     let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
     let called = Arc::new(Mutex::new(Vec::new()));
