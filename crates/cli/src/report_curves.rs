@@ -16,7 +16,7 @@ pub(crate) fn curves_section(page: &mut String, history: &History, log: &Diagnos
     let width = log
         .batches
         .iter()
-        .map(|w| w.last_batch + 1 - w.first_batch)
+        .map(|w| (w.last_batch + 1).saturating_sub(w.first_batch))
         .max()
         .unwrap_or(1);
     let per_batches = |value: fn(&BatchWindow) -> f64| Series {

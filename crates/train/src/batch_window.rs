@@ -63,7 +63,7 @@ impl BatchWindow {
     /// epoch 1, where a window of all its batches would be drawn. (An epoch's
     /// metrics are drawn at its end, `epoch`.)
     pub fn position(&self) -> f64 {
-        let middle = (self.first_batch - 1 + self.last_batch) as f64 / 2.0;
+        let middle = (self.first_batch.saturating_sub(1) + self.last_batch) as f64 / 2.0;
         (self.epoch - 1) as f64 + middle / self.batches.max(1) as f64
     }
 }
