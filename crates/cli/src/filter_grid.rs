@@ -1,7 +1,7 @@
 //! A convolution's filters as one PNG image grid, for the HTML training report.
 
-use base64::Engine as _;
-use image::{codecs::png::PngEncoder, ExtendedColorType, ImageEncoder};
+use crate::png_data_uri::png_data_uri;
+use image::ExtendedColorType;
 use ndarray::ArrayViewD;
 
 /// Pixels per weight.
@@ -47,12 +47,5 @@ pub(crate) fn filter_grid_png(weight: ArrayViewD<f32>) -> Option<String> {
             }
         }
     }
-    let mut png = Vec::new();
-    PngEncoder::new(&mut png)
-        .write_image(&pixels, width as u32, height as u32, ExtendedColorType::L8)
-        .ok()?;
-    Some(format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(png)
-    ))
+    png_data_uri(&pixels, width, height, ExtendedColorType::L8)
 }

@@ -55,7 +55,8 @@ pub struct TrainFlags {
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
     /// Write a self-contained HTML training report here (curves, gradient flow,
-    /// activations, filters, confusion matrix), rewritten after every epoch
+    /// activations, filters, confusion matrix, most confident mistakes), rewritten
+    /// every 200 batches and after every epoch
     #[arg(long, value_name = "PATH.html")]
     pub report: Option<PathBuf>,
     /// Write the final test-set logits and predictions here (safetensors)

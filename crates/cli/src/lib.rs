@@ -20,10 +20,14 @@
 //! | [`resume_command`] | the command line that resumes an interrupted run | `resume_command.rs` |
 //! | [`MetricsReport`] | the `--metrics` JSON | `metrics_report.rs` |
 //! | [`plot_history`] | the `--plot` SVG, `matplotlib` curves | `plot.rs` |
-//! | [`TrainingReport`], [`REFRESH_SECONDS`] | the `--report` HTML page: curves, gradient flow, activations, filters, confusion | `training_report.rs` |
+//! | [`TrainingReport`], [`RunStage`], [`REFRESH_SECONDS`] | the `--report` HTML page: curves, gradient flow, activations, filters, confusion, mistakes | `training_report.rs` |
+//! | (crate-private) the report of a run being trained, rewritten as it goes | — | `live_report.rs` |
+//! | (crate-private) the report's loss and accuracy curves, per batch and per epoch | — | `report_curves.rs` |
+//! | (crate-private) the report's most confident mistakes | — | `report_mistakes.rs` |
 //! | (crate-private) line charts as inline SVG | — | `svg_chart.rs` |
 //! | (crate-private) the confusion matrix as an SVG heat map | — | `confusion_heat_map.rs` |
 //! | (crate-private) a convolution's filters as a PNG data URI | — | `filter_grid.rs` |
+//! | (crate-private) pixels as a PNG data URI | — | `png_data_uri.rs` |
 //! | [`write_predictions`] | the `--predictions` safetensors file | `predictions_file.rs` |
 //! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
 //! | [`top_k`], [`class_names`] | `torch.topk(softmax(x))` | `top_k.rs` |
@@ -38,11 +42,15 @@ mod filter_grid;
 mod flags;
 mod image_input;
 mod kernels_choice;
+mod live_report;
 mod metrics_report;
 mod model_spec;
 mod optimizer_kind;
 mod plot;
+mod png_data_uri;
 mod predictions_file;
+mod report_curves;
+mod report_mistakes;
 mod resume_command;
 mod run;
 mod run_config;
@@ -75,4 +83,4 @@ pub use schedule_kind::ScheduleKind;
 pub use small_cnn::small_cnn;
 pub use top_k::{class_names, top_k};
 pub use train_command::{train, Job};
-pub use training_report::{TrainingReport, REFRESH_SECONDS};
+pub use training_report::{RunStage, TrainingReport, REFRESH_SECONDS};

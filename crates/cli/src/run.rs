@@ -2,6 +2,7 @@
 //! load the data, build (any [`ModelSpec`](crate::ModelSpec), LeNet-5 by default) or
 //! resume the model, train, report.
 
+use crate::live_report::LiveReport;
 use crate::run_settings::resolve_settings;
 use crate::{
     describe_kernels, plot_history, write_predictions, MetricsReport, ModelInput, RunConfig,
@@ -12,15 +13,12 @@ use scratchnet_data::{BatchConfig, ImageDataset, Split};
 use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
 use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
 use scratchnet_train::{
-    check_writable, remove_leftover_temporaries, Checkpoint, CheckpointError, Diagnostics,
-    DiagnosticsConfig, FitOutcome, History, ModelFactory, Optimizer, PartialEpoch, ProgressMode,
-    SaveLock, TrainConfig, TrainError, Trainer,
+    check_writable, remove_leftover_temporaries, Checkpoint, CheckpointError, FitOutcome, History,
+    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock, TrainConfig, TrainError,
+    Trainer,
 };
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// What [`run`] did.
@@ -147,15 +145,19 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     );
     let outcome = match (fitted, &html) {
         (Ok(outcome), Some(live)) => {
-            live.finish(&outcome.history, Some(&outcome.evaluation.confusion))?;
-            say(&format!("report written to {}", live.path.display()));
+            live.finish(Some(&outcome.history), Some(&outcome.evaluation.confusion))?;
+            say(&format!(
+                "report written to {} ({})",
+                live.path.display(),
+                live.cost()
+            ));
             outcome
         }
         (Ok(outcome), None) => outcome,
         (Err(e), live) => {
             // The page stops reloading; the run's own error is the one to tell.
             if let Some(live) = live {
-                let _ = live.finish(&live.history.borrow(), None);
+                let _ = live.finish(None, None);
             }
             return Err(e);
         }
@@ -167,68 +169,6 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         kernels,
         outcome,
     })
-}
-
-/// The `--report` page of a run being trained: rewritten after every epoch (reloading
-/// itself) by the trainer's epoch callback, and a last time when the run ends.
-struct LiveReport {
-    path: PathBuf,
-    page: TrainingReport,
-    diagnostics: Diagnostics,
-    /// The run's history so far (a resumed run's epochs first).
-    history: Rc<RefCell<History>>,
-    /// Why the page could not be written during the run (which then stops).
-    error: Rc<RefCell<Option<TrainError>>>,
-}
-
-impl LiveReport {
-    fn new(path: PathBuf, page: TrainingReport, history: &History) -> Result<Self, TrainError> {
-        Ok(Self {
-            path,
-            page,
-            diagnostics: Diagnostics::new(DiagnosticsConfig::default())?,
-            history: Rc::new(RefCell::new(history.clone())),
-            error: Rc::default(),
-        })
-    }
-
-    /// `trainer`, recording diagnostics and rewriting the page after every epoch.
-    fn attach(&self, trainer: Trainer) -> Trainer {
-        let (path, page, diagnostics) = (
-            self.path.clone(),
-            self.page.clone(),
-            self.diagnostics.clone(),
-        );
-        let (history, error) = (self.history.clone(), self.error.clone());
-        trainer
-            .with_diagnostics(self.diagnostics.clone())
-            .on_epoch_end(move |metrics| {
-                history.borrow_mut().push(metrics.clone());
-                let log = diagnostics.log();
-                let confusion = log.epochs.last().map(|e| &e.confusion);
-                match page.write(&path, &history.borrow(), &log, confusion, true) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(e) => {
-                        *error.borrow_mut() = Some(e);
-                        ControlFlow::Break(())
-                    }
-                }
-            })
-    }
-
-    /// The last write, which no longer reloads.
-    fn finish(
-        &self,
-        history: &History,
-        confusion: Option<&scratchnet_train::ConfusionMatrix>,
-    ) -> Result<(), TrainError> {
-        if let Some(e) = self.error.borrow_mut().take() {
-            return Err(e);
-        }
-        let log = self.diagnostics.log();
-        let confusion = confusion.or(log.epochs.last().map(|e| &e.confusion));
-        self.page.write(&self.path, history, &log, confusion, false)
-    }
 }
 
 /// The settings a report shows.

@@ -1,8 +1,10 @@
 //! The HTML training report (`--report`): one self-contained page of a run's curves,
-//! gradient flow, activations, filters and confusion matrix.
+//! gradient flow, activations, filters, confusion matrix and most confident mistakes.
 
 use crate::confusion_heat_map::confusion_heat_map;
 use crate::filter_grid::filter_grid_png;
+use crate::report_curves::curves_section;
+use crate::report_mistakes::mistakes_section;
 use crate::svg_chart::{escape, line_chart, Chart, Series};
 use scratchnet_train::{write_atomically, ConfusionMatrix, DiagnosticsLog, History, TrainError};
 use std::collections::BTreeMap;
@@ -10,7 +12,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 /// What a report shows of a run besides what training records: written by
-/// [`write`](Self::write) after every epoch and at the end.
+/// [`write`](Self::write) every few hundred batches, after every epoch and at the end.
 #[derive(Clone, Debug, Default)]
 pub struct TrainingReport {
     /// The model summary table, as printed at the start.
@@ -26,10 +28,30 @@ pub struct TrainingReport {
 /// How often the page of a running run reloads itself, in seconds.
 pub const REFRESH_SECONDS: u32 = 10;
 
+/// Where the run stands when its page is written: what the status line says, and
+/// whether the page reloads itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStage {
+    /// Batch `batch` of the `batches` of epoch `epoch` is done.
+    InEpoch {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// Batches done, from 1.
+        batch: usize,
+        /// Batches of the epoch.
+        batches: usize,
+    },
+    /// An epoch has just ended; training goes on.
+    BetweenEpochs,
+    /// The run is over (done, stopped or failed): the page no longer reloads.
+    Finished,
+}
+
 impl TrainingReport {
     /// Writes the page for `history` and `log` (with `confusion`, the latest test
-    /// confusion matrix) to `path`, atomically. While `running` the page reloads itself
-    /// every [`REFRESH_SECONDS`]; the final write (`running` false) does not.
+    /// confusion matrix) to `path`, atomically. Until the run is
+    /// [`Finished`](RunStage::Finished) the page reloads itself every
+    /// [`REFRESH_SECONDS`].
     ///
     /// # Errors
     /// [`TrainError::Write`] if the file cannot be written.
@@ -39,9 +61,9 @@ impl TrainingReport {
         history: &History,
         log: &DiagnosticsLog,
         confusion: Option<&ConfusionMatrix>,
-        running: bool,
+        stage: RunStage,
     ) -> Result<(), TrainError> {
-        let html = self.html(history, log, confusion, running);
+        let html = self.html(history, log, confusion, stage);
         write_atomically(path, html.as_bytes()).map_err(|source| TrainError::Write {
             path: path.to_path_buf(),
             source,
@@ -54,8 +76,9 @@ impl TrainingReport {
         history: &History,
         log: &DiagnosticsLog,
         confusion: Option<&ConfusionMatrix>,
-        running: bool,
+        stage: RunStage,
     ) -> String {
+        let running = stage != RunStage::Finished;
         let mut page =
             String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         if running {
@@ -67,93 +90,36 @@ impl TrainingReport {
         page.push_str("<title>scratchnet training report</title>\n<style>");
         page.push_str(STYLE);
         page.push_str("</style>\n</head>\n<body>\n<h1>scratchnet training report</h1>\n");
-        let done = history.completed_epochs();
-        let status = if running {
-            format!(
-                "Training: {done} of {} epochs done. This page reloads every {REFRESH_SECONDS} s until the run ends.",
-                self.epochs
-            )
-        } else {
-            format!("Finished: {done} of {} epochs.", self.epochs)
-        };
-        let _ = writeln!(page, "<p id=\"status\">{}</p>", escape(&status));
-        self.curves(&mut page, history, log);
+        let _ = writeln!(
+            page,
+            "<p id=\"status\">{}</p>",
+            escape(&self.status(history, stage))
+        );
+        curves_section(&mut page, history, log);
         gradient_flow(&mut page, log);
         activations(&mut page, log);
         self.pictures(&mut page, log, confusion);
+        mistakes_section(&mut page, log.epochs.last(), &self.class_names);
         self.settings_section(&mut page);
         page.push_str("</body>\n</html>\n");
         page
     }
 
-    /// Loss, accuracy and learning rate, and the table of every epoch.
-    fn curves(&self, page: &mut String, history: &History, log: &DiagnosticsLog) {
-        let epochs = &history.epochs;
-        let series = |name: &str, value: fn(&scratchnet_train::EpochMetrics) -> f64| Series {
-            name: name.into(),
-            points: epochs.iter().map(|m| (m.epoch as f64, value(m))).collect(),
-        };
-        page.push_str("<h2>Loss and accuracy</h2>\n<div class=\"row\">");
-        page.push_str(&line_chart(
-            &Chart {
-                title: "Loss per epoch",
-                x_label: "epoch",
-                y_label: "cross-entropy",
-                log_y: false,
-            },
-            &[
-                series("train", |m| m.train_loss),
-                series("test", |m| m.test_loss),
-            ],
-        ));
-        page.push_str(&line_chart(
-            &Chart {
-                title: "Accuracy per epoch",
-                x_label: "epoch",
-                y_label: "accuracy (%)",
-                log_y: false,
-            },
-            &[
-                series("train", |m| 100.0 * m.train_accuracy),
-                series("test", |m| 100.0 * m.test_accuracy),
-            ],
-        ));
-        let rate: Vec<(f64, f64)> = log
-            .gradients
-            .iter()
-            .map(|g| (g.step as f64, f64::from(g.learning_rate)))
-            .collect();
-        page.push_str(&line_chart(
-            &Chart {
-                title: "Learning rate",
-                x_label: "step",
-                y_label: "learning rate",
-                log_y: false,
-            },
-            &[Series {
-                name: "lr".into(),
-                points: rate,
-            }],
-        ));
-        page.push_str("</div>\n<table id=\"epochs\"><tr><th>epoch</th><th>train loss</th><th>train accuracy</th><th>test loss</th><th>test accuracy</th><th>seconds</th></tr>\n");
-        for m in epochs {
-            // Each number carries its exact value in data-value, for tools and tests.
-            let _ = writeln!(
-                page,
-                "<tr><td>{}</td><td class=\"train-loss\" data-value=\"{}\">{:.4}</td><td class=\"train-accuracy\" data-value=\"{}\">{:.2}%</td><td class=\"test-loss\" data-value=\"{}\">{:.4}</td><td class=\"test-accuracy\" data-value=\"{}\">{:.2}%</td><td>{:.1}</td></tr>",
-                m.epoch,
-                m.train_loss,
-                m.train_loss,
-                m.train_accuracy,
-                100.0 * m.train_accuracy,
-                m.test_loss,
-                m.test_loss,
-                m.test_accuracy,
-                100.0 * m.test_accuracy,
-                m.seconds
-            );
+    /// The status line: how far the run is.
+    fn status(&self, history: &History, stage: RunStage) -> String {
+        let (done, of) = (history.completed_epochs(), self.epochs);
+        let reloads = format!("This page reloads every {REFRESH_SECONDS} s until the run ends.");
+        match stage {
+            RunStage::InEpoch {
+                epoch,
+                batch,
+                batches,
+            } => format!(
+                "Training: {done} of {of} epochs done, epoch {epoch} at batch {batch} of {batches}. {reloads}"
+            ),
+            RunStage::BetweenEpochs => format!("Training: {done} of {of} epochs done. {reloads}"),
+            RunStage::Finished => format!("Finished: {done} of {of} epochs."),
         }
-        page.push_str("</table>\n");
     }
 
     /// The first convolution's filters and the confusion matrix.
@@ -163,7 +129,7 @@ impl TrainingReport {
         log: &DiagnosticsLog,
         confusion: Option<&ConfusionMatrix>,
     ) {
-        page.push_str("<h2>Filters and mistakes</h2>\n<div class=\"row\">");
+        page.push_str("<h2>Filters and confusion</h2>\n<div class=\"row\">");
         let filters = log.epochs.last().and_then(|e| e.filters.as_ref());
         match filters.and_then(|f| filter_grid_png(f.weight.view()).map(|uri| (f, uri))) {
             Some((f, uri)) => {
@@ -312,4 +278,7 @@ h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.5em}\
 .row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.2em .6em;text-align:right}\
 th{background:#f4f4f4}pre{background:#f8f8f8;padding:.6em;overflow-x:auto}\
-figure{margin:0}img{image-rendering:pixelated;border:1px solid #ccc}";
+figure{margin:0}img{image-rendering:pixelated;border:1px solid #ccc}\
+figcaption{max-width:26em}#mistakes{gap:.6em}.mistake{width:100px;font-size:13px}.mistake img{display:block}\
+.mistake ol{margin:.2em 0 0;padding-left:1.3em}.mistake li span{color:#666}\
+details{margin:.5em 0}summary{cursor:pointer;color:#555}";

@@ -1,8 +1,11 @@
-//! What a run records to show how it trains: the gradient flow through every
-//! parameter tensor and the activations of every layer.
+//! What a run records to show how it trains: the training loss every few batches,
+//! the gradient flow through every parameter tensor, the activations of every layer
+//! and the test images it gets most confidently wrong.
 
-use crate::{ConfusionMatrix, TrainError};
+use crate::mistakes::confident_mistakes;
+use crate::{BatchWindow, ConfusionMatrix, Evaluation, Mistake, TrainError};
 use ndarray::{Array4, ArrayD, ArrayViewD, Zip};
+use scratchnet_data::Split;
 use scratchnet_layers::{Layer, Mode};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,6 +19,13 @@ pub struct DiagnosticsConfig {
     /// statistics: the first this many of the test split, the same every epoch.
     /// Default 64.
     pub probe_size: usize,
+    /// Average the training loss and accuracy over every this many batches of an
+    /// epoch (batches 1–K, K+1–2K, …, the last window of an epoch possibly shorter):
+    /// the per-batch curves. Default 10.
+    pub metrics_every_batches: usize,
+    /// The test images classified wrong with the highest probability kept after
+    /// every evaluation (0: none). Default 12.
+    pub mistakes: usize,
 }
 
 impl Default for DiagnosticsConfig {
@@ -23,6 +33,8 @@ impl Default for DiagnosticsConfig {
         Self {
             every_batches: 50,
             probe_size: 64,
+            metrics_every_batches: 10,
+            mistakes: 12,
         }
     }
 }
@@ -90,11 +102,17 @@ pub struct EpochDiagnostics {
     pub confusion: ConfusionMatrix,
     /// The first 4-dimensional parameter (the first convolution's filters), if any.
     pub filters: Option<Filters>,
+    /// The test images classified wrong with the highest probability, most confident
+    /// first ([`DiagnosticsConfig::mistakes`] of them at most).
+    pub mistakes: Vec<Mistake>,
 }
 
 /// Everything recorded so far.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DiagnosticsLog {
+    /// The training loss and accuracy of every [`DiagnosticsConfig::metrics_every_batches`]
+    /// batches, in order.
+    pub batches: Vec<BatchWindow>,
     /// One sample every [`DiagnosticsConfig::every_batches`] steps.
     pub gradients: Vec<GradientSample>,
     /// One entry per epoch trained.
@@ -110,7 +128,14 @@ pub struct DiagnosticsLog {
 #[derive(Clone, Debug)]
 pub struct Diagnostics {
     config: DiagnosticsConfig,
-    log: Arc<Mutex<DiagnosticsLog>>,
+    recorded: Arc<Mutex<Recorded>>,
+}
+
+/// The log, and the window of batches being summed.
+#[derive(Debug, Default)]
+struct Recorded {
+    log: DiagnosticsLog,
+    window: Option<BatchWindow>,
 }
 
 /// The weights before a recorded step, to measure the step by.
@@ -123,9 +148,10 @@ impl Diagnostics {
     /// A recorder with `config`.
     ///
     /// # Errors
-    /// [`TrainError::Config`] if `every_batches` or `probe_size` is 0.
+    /// [`TrainError::Config`] if `every_batches`, `metrics_every_batches` or
+    /// `probe_size` is 0.
     pub fn new(config: DiagnosticsConfig) -> Result<Self, TrainError> {
-        if config.every_batches == 0 {
+        if config.every_batches == 0 || config.metrics_every_batches == 0 {
             return Err(TrainError::config(
                 "diagnostics every 0 batches: give at least 1",
             ));
@@ -137,7 +163,7 @@ impl Diagnostics {
         }
         Ok(Self {
             config,
-            log: Arc::default(),
+            recorded: Arc::default(),
         })
     }
 
@@ -148,11 +174,35 @@ impl Diagnostics {
 
     /// A copy of everything recorded so far.
     pub fn log(&self) -> DiagnosticsLog {
-        self.lock().clone()
+        self.lock().log.clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, DiagnosticsLog> {
-        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.recorded.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds batch `batch` (from 1) of the `batches` of `epoch` to the current window:
+    /// `samples` samples with mean loss `loss`, `correct` of them right. The window is
+    /// logged after every [`DiagnosticsConfig::metrics_every_batches`]-th batch of the
+    /// epoch and after its last.
+    pub(crate) fn after_batch(
+        &self,
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        samples: usize,
+        loss: f64,
+        correct: usize,
+    ) {
+        let mut guard = self.lock();
+        let recorded = &mut *guard;
+        let window = recorded
+            .window
+            .get_or_insert_with(|| BatchWindow::starting(epoch, batch, batches));
+        window.add(batch, samples, loss, correct);
+        if batch % self.config.metrics_every_batches == 0 || batch == batches {
+            recorded.log.batches.extend(recorded.window.take());
+        }
     }
 
     /// A copy of the weights if `step` is recorded.
@@ -193,7 +243,7 @@ impl Diagnostics {
                 }
             })
             .collect();
-        self.lock().gradients.push(GradientSample {
+        self.lock().log.gradients.push(GradientSample {
             epoch,
             batch,
             step: before.step,
@@ -203,14 +253,16 @@ impl Diagnostics {
     }
 
     /// Records the end of `epoch`: the activations of `probe` through `model` (in
-    /// `Mode::Eval`), the confusion matrix and the first convolution's filters.
+    /// `Mode::Eval`), the first convolution's filters, and from the `evaluation` of
+    /// `test` the confusion matrix and the most confident mistakes.
     pub(crate) fn end_epoch(
         &self,
         epoch: usize,
         learning_rate: f32,
         model: &mut dyn Layer,
         probe: &Array4<f32>,
-        confusion: &ConfusionMatrix,
+        evaluation: &Evaluation,
+        test: &Split,
     ) -> Result<(), TrainError> {
         let mut activations = Vec::new();
         model.forward_visiting(probe.view().into_dyn(), Mode::Eval, &mut |layer, out| {
@@ -224,12 +276,14 @@ impl Diagnostics {
                 name,
                 weight: p.value.clone(),
             });
-        self.lock().epochs.push(EpochDiagnostics {
+        let mistakes = confident_mistakes(evaluation, test, self.config.mistakes);
+        self.lock().log.epochs.push(EpochDiagnostics {
             epoch,
             learning_rate,
             activations,
-            confusion: confusion.clone(),
+            confusion: evaluation.confusion.clone(),
             filters,
+            mistakes,
         });
         Ok(())
     }

@@ -36,11 +36,13 @@
 //! | [`Sgd`], [`SgdConfig`] | `torch.optim.SGD` | `sgd.rs` |
 //! | [`Adam`], [`AdamConfig`] | `torch.optim.Adam`, `torch.optim.AdamW` | `adam.rs` |
 //! | [`LrSchedule`], [`SchedulePosition`] | `StepLR`, `CosineAnnealingLR` | `schedule.rs` |
-//! | [`Trainer`], [`TrainConfig`], [`FitOutcome`] | the usual training loop | `trainer.rs` |
+//! | [`Trainer`], [`TrainConfig`], [`FitOutcome`], [`EpochCallback`], [`BatchCallback`] | the usual training loop | `trainer.rs` |
 //! | [`StopFlag`], [`Interruption`] | Ctrl-C: stop after this batch; a second one exits or waits for the checkpoint | `stop_flag.rs` |
 //! | [`DataParallel`], [`ModelFactory`] | `DataParallel` on CPU threads | `data_parallel.rs` |
 //! | [`Diagnostics`], [`DiagnosticsConfig`], [`DiagnosticsLog`], [`GradientSample`], [`ParameterFlow`], [`EpochDiagnostics`], [`LayerActivation`], [`Filters`] | forward/backward hooks logging grad norms, update/weight ratios, activation statistics | `diagnostics.rs` |
+//! | [`BatchWindow`] | the training loss averaged over a few batches (TensorBoard's per-step scalars) | `batch_window.rs` |
 //! | [`evaluate`], [`Evaluation`] | the usual `torch.no_grad()` loop | `evaluate.rs` |
+//! | [`confident_mistakes`], [`Mistake`] | the samples with the highest `softmax(x).max()` among the wrong ones | `mistakes.rs` |
 //! | (crate-private) logits, arg-max, correct count | `logits.argmax(1) == y` | `predictions.rs` |
 //! | [`ProgressMode`] | `tqdm` | `progress.rs` |
 //! | [`EpochMetrics`], [`History`] | — | `history.rs` |
@@ -60,6 +62,7 @@
 
 mod adam;
 mod atomic_write;
+mod batch_window;
 mod checkpoint;
 mod checkpoint_error;
 mod checkpoint_file;
@@ -70,6 +73,7 @@ mod error;
 mod evaluate;
 mod history;
 mod metadata_rules;
+mod mistakes;
 pub mod models;
 mod optimizer;
 mod optimizer_state;
@@ -84,6 +88,7 @@ mod trainer;
 
 pub use adam::{Adam, AdamConfig};
 pub use atomic_write::{check_writable, remove_leftover_temporaries, write_atomically};
+pub use batch_window::BatchWindow;
 pub use checkpoint::{
     load_model, read_metadata, save_model, Checkpoint, PartialEpoch, TrainingState, LAYOUT_VERSION,
 };
@@ -99,6 +104,7 @@ pub use error::{SavedCheckpoint, TrainError};
 pub use evaluate::{evaluate, Evaluation};
 pub use history::{EpochMetrics, History};
 pub use metadata_rules::{MAX_EPOCHS, MAX_STEPS_PER_EPOCH};
+pub use mistakes::{confident_mistakes, Mistake};
 pub use optimizer::Optimizer;
 pub use optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
 pub use progress::ProgressMode;
@@ -107,4 +113,4 @@ pub use schedule::{LrSchedule, SchedulePosition};
 pub use sgd::{Sgd, SgdConfig};
 pub use step::{train_step, StepOutcome};
 pub use stop_flag::{Interruption, StopFlag};
-pub use trainer::{EpochCallback, FitOutcome, TrainConfig, Trainer};
+pub use trainer::{BatchCallback, EpochCallback, FitOutcome, TrainConfig, Trainer};

@@ -105,6 +105,11 @@ pub struct FitOutcome {
 /// epoch's checkpoint is already saved).
 pub type EpochCallback = Box<dyn FnMut(&EpochMetrics) -> ControlFlow<()>>;
 
+/// Called every few batches during an epoch with the epoch (from 1) and where it
+/// stands (see [`Trainer::on_batches`]). It runs on a thread of the rayon pool, hence
+/// `Send`.
+pub type BatchCallback = Box<dyn FnMut(usize, &PartialEpoch) + Send>;
+
 /// Trains a model with softmax cross-entropy, epoch after epoch, evaluating on a test
 /// split after each and saving a checkpoint if asked.
 ///
@@ -123,6 +128,7 @@ pub struct Trainer {
     config: TrainConfig,
     factory: Option<ModelFactory>,
     on_epoch_end: Option<EpochCallback>,
+    on_batches: Option<(usize, BatchCallback)>,
     diagnostics: Option<Diagnostics>,
 }
 
@@ -137,6 +143,7 @@ impl Trainer {
             config,
             factory: None,
             on_epoch_end: None,
+            on_batches: None,
             diagnostics: None,
         })
     }
@@ -159,10 +166,25 @@ impl Trainer {
         self
     }
 
-    /// Records into `diagnostics` the gradient flow every
+    /// Calls `callback` after every `every`-th batch of an epoch but its last (which
+    /// the epoch's end follows), with the epoch and where it stands: batches done,
+    /// running sums, seconds. `every` 0 calls it never. The callback cannot stop the
+    /// run; it is meant for cheap work such as rewriting a report.
+    pub fn on_batches(
+        mut self,
+        every: usize,
+        callback: impl FnMut(usize, &PartialEpoch) + Send + 'static,
+    ) -> Self {
+        self.on_batches = Some((every, Box::new(callback)));
+        self
+    }
+
+    /// Records into `diagnostics` the training loss and accuracy every
+    /// [`metrics_every_batches`](crate::DiagnosticsConfig::metrics_every_batches), the gradient flow every
     /// [`every_batches`](crate::DiagnosticsConfig::every_batches) steps and, after every
     /// epoch (before the epoch callback), the activations of the first test images,
-    /// the confusion matrix and the first convolution's filters. The weights trained
+    /// the confusion matrix, the most confident mistakes and the first convolution's
+    /// filters. The weights trained
     /// are the same, bit for bit, with or without it.
     pub fn with_diagnostics(mut self, diagnostics: Diagnostics) -> Self {
         self.diagnostics = Some(diagnostics);
@@ -264,6 +286,7 @@ impl Trainer {
             .diagnostics
             .clone()
             .map(|d| (probe_batch(test, d.config().probe_size), d));
+        run.on_batches = self.on_batches.as_mut().map(|(every, c)| (*every, c));
         for leftover in save_lock.iter().flat_map(|lock| lock.removed_leftovers()) {
             run.progress.println(&format!(
                 "removed a leftover temporary file {} from an interrupted save",
@@ -339,6 +362,8 @@ struct Run<'a> {
     steps_per_epoch: u64,
     /// The recorder and its probe batch (none if the test split is empty).
     diagnostics: Option<(Option<Array4<f32>>, Diagnostics)>,
+    /// Called every so many batches.
+    on_batches: Option<(usize, &'a mut BatchCallback)>,
 }
 
 /// An epoch being trained: where it stands, and when this call started on it.
@@ -378,6 +403,7 @@ impl<'a> Run<'a> {
             base_lr: optimizer.learning_rate(),
             steps_per_epoch: train_len.div_ceil(config.batch.batch_size) as u64,
             diagnostics: None,
+            on_batches: None,
         }
     }
 
@@ -408,7 +434,7 @@ impl<'a> Run<'a> {
             let (metrics, result) = self.end_epoch(epoch, &done, model, optimizer, test)?;
             if let Some((Some(probe), diagnostics)) = &self.diagnostics {
                 let lr = optimizer.learning_rate();
-                diagnostics.end_epoch(epoch, lr, model, probe, &result.confusion)?;
+                diagnostics.end_epoch(epoch, lr, model, probe, &result, test)?;
             }
             trained_epochs.push(epoch);
             evaluation = Some(result);
@@ -488,8 +514,20 @@ impl<'a> Run<'a> {
             done.loss_sum += outcome.loss * batch.len() as f64;
             done.correct += outcome.correct;
             done.samples += batch.len();
-            if let (Some((_, diagnostics)), Some(before)) = (&self.diagnostics, before) {
-                diagnostics.after_step(before, epoch_state.epoch, done.batches_done, lr, model);
+            if let Some((_, diagnostics)) = &self.diagnostics {
+                if let Some(before) = before {
+                    diagnostics.after_step(before, epoch_state.epoch, done.batches_done, lr, model);
+                }
+                let (epoch, batches) = (epoch_state.epoch, done.batches);
+                let (samples, loss) = (batch.len(), outcome.loss);
+                diagnostics.after_batch(
+                    epoch,
+                    done.batches_done,
+                    batches,
+                    samples,
+                    loss,
+                    outcome.correct,
+                );
             }
             self.progress.batch_done(
                 done.batches_done,
@@ -497,6 +535,13 @@ impl<'a> Run<'a> {
                 done.correct as f64 / done.samples as f64,
                 done.samples - epoch_state.resumed_samples,
             );
+            if let Some((every, callback)) = &mut self.on_batches {
+                let done = &epoch_state.done;
+                if *every > 0 && done.batches_done % *every == 0 && done.batches_done < done.batches
+                {
+                    callback(epoch_state.epoch, &epoch_state.now());
+                }
+            }
             self.stop_if_asked(epoch_state.epoch, &epoch_state.now(), model, optimizer)?;
         }
         Ok(())

@@ -1,5 +1,5 @@
-//! The trainer's diagnostics (gradient flow, activation statistics) record what they
-//! should and never change what is trained.
+//! The trainer's diagnostics (per-batch metrics, gradient flow, activation
+//! statistics, mistakes) record what they should and never change what is trained.
 
 use ndarray_rand::rand::{rngs::StdRng, Rng, SeedableRng};
 use scratchnet_data::{BatchConfig, Normalization, Split};
@@ -9,10 +9,10 @@ use scratchnet_layers::{
 };
 use scratchnet_train::models::lenet5;
 use scratchnet_train::{
-    Adam, AdamConfig, Diagnostics, DiagnosticsConfig, DiagnosticsLog, History, LrSchedule,
-    ModelFactory, ProgressMode, TrainConfig, Trainer,
+    evaluate, Adam, AdamConfig, Diagnostics, DiagnosticsConfig, DiagnosticsLog, History,
+    LrSchedule, ModelFactory, ProgressMode, TrainConfig, Trainer,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// `n` noisy 28×28 images: class `c` has a bright 8×8 block at a place of its own.
 fn synthetic(n: usize, seed: u64) -> Split {
@@ -104,6 +104,7 @@ fn train(
     let diagnostics = Diagnostics::new(DiagnosticsConfig {
         every_batches: 1,
         probe_size: 16,
+        ..DiagnosticsConfig::default()
     })
     .unwrap();
     let mut trainer = Trainer::new(config()).unwrap();
@@ -203,6 +204,7 @@ fn diagnostics_sample_every_k_steps_and_refuse_zero() {
     let diagnostics = Diagnostics::new(DiagnosticsConfig {
         every_batches: 5,
         probe_size: 8,
+        ..DiagnosticsConfig::default()
     })
     .unwrap();
     let (train, test) = (synthetic(200, 1), synthetic(40, 2));
@@ -223,14 +225,116 @@ fn diagnostics_sample_every_k_steps_and_refuse_zero() {
     for zero in [
         DiagnosticsConfig {
             every_batches: 0,
-            probe_size: 8,
+            ..DiagnosticsConfig::default()
         },
         DiagnosticsConfig {
-            every_batches: 1,
             probe_size: 0,
+            ..DiagnosticsConfig::default()
+        },
+        DiagnosticsConfig {
+            metrics_every_batches: 0,
+            ..DiagnosticsConfig::default()
         },
     ] {
         let err = Diagnostics::new(zero).unwrap_err().to_string();
         assert!(err.contains("at least 1"), "{err}");
+    }
+}
+
+/// Issue 18: the per-batch curves' windows add up to each epoch's training metrics,
+/// the batch callback comes every K batches but an epoch's last, and the mistakes are
+/// the final evaluation's most confident wrong answers.
+#[test]
+fn batch_windows_add_up_to_the_epochs_and_mistakes_are_the_most_confident() {
+    let diagnostics = Diagnostics::new(DiagnosticsConfig {
+        metrics_every_batches: 3,
+        mistakes: 5,
+        ..DiagnosticsConfig::default()
+    })
+    .unwrap();
+    // Every third test image mislabelled: mistakes a trained model is sure of.
+    let (train, test) = (synthetic(200, 1), synthetic(40, 2));
+    let labels = test.labels().iter().enumerate();
+    let labels = labels.map(|(i, &l)| if i % 3 == 0 { (l + 1) % 10 } else { l });
+    let test = Split::new(
+        test.images().to_vec(),
+        labels.collect(),
+        Normalization::MNIST,
+    );
+    let mut model = stateful_net();
+    let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+    let called = Arc::new(Mutex::new(Vec::new()));
+    let calls = Arc::clone(&called);
+    let outcome = Trainer::new(config())
+        .unwrap()
+        .with_diagnostics(diagnostics.clone())
+        .on_batches(1, move |epoch, done| {
+            calls.lock().unwrap().push((epoch, done.batches_done));
+        })
+        .fit(&mut model, &mut adam, &train, &test, History::new())
+        .unwrap();
+    // 7 batches an epoch: called after batches 1 to 6 (the 7th ends the epoch).
+    let expected: Vec<(usize, usize)> = (1..=2)
+        .flat_map(|epoch| (1..=6).map(move |batch| (epoch, batch)))
+        .collect();
+    assert_eq!(*called.lock().unwrap(), expected);
+    let log = diagnostics.log();
+    let windows: Vec<(usize, usize, usize)> = log
+        .batches
+        .iter()
+        .map(|w| (w.epoch, w.first_batch, w.last_batch))
+        .collect();
+    assert_eq!(
+        windows,
+        [
+            (1, 1, 3),
+            (1, 4, 6),
+            (1, 7, 7),
+            (2, 1, 3),
+            (2, 4, 6),
+            (2, 7, 7)
+        ]
+    );
+    for metrics in &outcome.history.epochs {
+        let epoch: Vec<_> = log
+            .batches
+            .iter()
+            .filter(|w| w.epoch == metrics.epoch)
+            .collect();
+        let samples: usize = epoch.iter().map(|w| w.samples).sum();
+        let correct: usize = epoch.iter().map(|w| w.correct).sum();
+        let loss: f64 = epoch.iter().map(|w| w.loss_sum).sum::<f64>() / samples as f64;
+        assert_eq!(samples, 200);
+        assert_eq!(correct as f64 / samples as f64, metrics.train_accuracy);
+        assert!(
+            (loss - metrics.train_loss).abs() < 1e-12,
+            "{loss} {metrics:?}"
+        );
+    }
+
+    // The mistakes after the last epoch are those of evaluating the final model.
+    let evaluation = evaluate(&mut model, &test, 64).unwrap();
+    let mut wrong: Vec<(f32, usize)> = Vec::new();
+    for (i, row) in evaluation.logits.rows().into_iter().enumerate() {
+        let predicted = evaluation.predictions[i];
+        if predicted != usize::from(test.labels()[i]) {
+            let total: f32 = row.iter().map(|&l| (l - row[predicted]).exp()).sum();
+            wrong.push((1.0 / total, i));
+        }
+    }
+    assert!(
+        wrong.len() >= 5,
+        "too few mistakes to test: {}",
+        wrong.len()
+    );
+    wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let shown = &log.epochs[1].mistakes;
+    let indices: Vec<usize> = shown.iter().map(|m| m.index).collect();
+    let expected: Vec<usize> = wrong[..5].iter().map(|w| w.1).collect();
+    assert_eq!(indices, expected);
+    for m in shown {
+        assert_eq!(m.label, usize::from(test.labels()[m.index]));
+        assert_ne!(m.top(1)[0].0, m.label);
+        assert_eq!(m.pixels, test.image(m.index));
     }
 }
