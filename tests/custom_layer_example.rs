@@ -7,59 +7,11 @@
 //! when it is set to a directory without the files. `cargo test` builds the examples
 //! before running the tests; when this test runs alone it builds them first.
 
-use scratchnet::data::mnist_dir_from_env;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod common;
 
-/// The directory holding the example binaries of this build (`target/<profile>/examples`),
-/// after making sure they are up to date: `cargo test` has built them already (then this
-/// is a quick no-op), `cargo test --test custom_layer_example` has not.
-fn examples_dir() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            // The profile `cargo test` builds examples with: `test`, or `bench` with --release.
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("release") => "bench",
-                _ => "test",
-            };
-            let mut build = Command::new(cargo);
-            build
-                .args(["build", "--examples", "--quiet", "--profile", profile])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            // Without the variables cargo set for this test process: some build scripts
-            // (ring's) rerun when CARGO_MANIFEST_DIR changes, which would rebuild half
-            // the dependency tree here.
-            for (key, _) in std::env::vars_os() {
-                let key = key.to_string_lossy();
-                let per_crate = [
-                    "CARGO_MANIFEST_DIR",
-                    "CARGO_MANIFEST_PATH",
-                    "CARGO_CRATE_NAME",
-                ]
-                .contains(&key.as_ref())
-                    || [
-                        "CARGO_PKG_",
-                        "CARGO_PRIMARY_PACKAGE",
-                        "CARGO_TARGET_TMPDIR",
-                        "OUT_DIR",
-                    ]
-                    .iter()
-                    .any(|prefix| key.starts_with(prefix));
-                if per_crate {
-                    build.env_remove(key.as_ref());
-                }
-            }
-            let status = build.status().expect("cargo runs");
-            assert!(status.success(), "building the examples failed");
-            profile_dir.join("examples")
-        })
-        .clone()
-}
+use common::examples_dir;
+use scratchnet::data::mnist_dir_from_env;
+use std::process::Command;
 
 #[test]
 fn custom_layer_passes_gradcheck_trains_and_reloads() {
