@@ -19,17 +19,33 @@
 //! Images are decoded and classified `--batch-size` at a time (256 by default), each
 //! batch printed and dropped before the next is read: the memory used does not grow
 //! with the number of images, and the output is the same whatever the batch size.
+//!
+//! `--explain` also draws, for each image, why the model chose its class: one PNG with
+//! the image as the model saw it, its **saliency map** — how much the predicted class's
+//! score (its logit) changes with each input pixel, `max_c |∂score/∂x|`, from the model's
+//! own backward pass (Simonyan et al. 2013; `scratchnet_cli::saliency`) — in the colours
+//! of a flame, the two overlaid, and under them the **feature maps** of every convolution
+//! and pooling layer, one grey tile per channel, one block per layer in the model's order
+//! (`conv1`, `pool1`, `conv2`, `pool2` for LeNet-5; the names are printed). For a digit
+//! the strokes light up. The picture of `digit.png` is `digit.explain.png` beside it (or
+//! in `--explain-dir DIR`); an existing file of that name is replaced only if an earlier
+//! `--explain` wrote it, otherwise nothing runs and the error names it.
+//!
+//! ```text
+//! cargo run --release --example predict -- --model lenet.safetensors --explain digit.png
+//! ```
 
 use clap::Parser;
 use scratchnet::data::DatasetKind;
 use scratchnet::layers::{Layer, Mode, Sequential};
-use scratchnet::ndarray::Ix2;
+use scratchnet::ndarray::{s, Array4, ArrayView4, Axis, Ix2};
 use scratchnet::ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet::tensor::kernels::Kernels;
 use scratchnet::train::{load_model, models::lenet5, read_metadata, TrainError};
 use scratchnet_cli::{
-    class_names, kernels_flag, load_digit, load_image, normalized_batch, normalized_chw_batch,
-    parse_args, small_cnn, top_k, use_kernels, ModelInput, SavedData,
+    class_names, explain_picture, feature_maps, kernels_flag, load_digit, load_image,
+    normalized_batch, normalized_chw_batch, parse_args, saliency, small_cnn, top_k, use_kernels,
+    write_explain_png, ExplainOutputs, ModelInput, SavedData,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +65,13 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 256,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
     batch_size: usize,
+    /// For each image, write NAME.explain.png beside it: the input, its saliency map and
+    /// every convolution's and pooling's feature maps
+    #[arg(long)]
+    explain: bool,
+    /// Write the --explain pictures into DIR instead (implies --explain)
+    #[arg(long, value_name = "DIR")]
+    explain_dir: Option<PathBuf>,
     /// PNG or JPEG images
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
@@ -72,6 +95,11 @@ fn main() -> ExitCode {
 }
 
 fn predict(args: &Args) -> Result<(), TrainError> {
+    // The pictures' paths are checked before anything is read or classified.
+    let explain = match (args.explain, &args.explain_dir) {
+        (false, None) => None,
+        (_, dir) => Some(ExplainOutputs::check(&args.images, dir.as_deref())?),
+    };
     let metadata = read_metadata(&args.model)?;
     let saved = SavedData::from_metadata(&metadata);
     let dataset = metadata.get("dataset").map(String::as_str);
@@ -109,8 +137,12 @@ fn predict(args: &Args) -> Result<(), TrainError> {
         (None, Input::Digit(kind)) => class_names(*kind).map(str::to_owned).to_vec(),
         (None, Input::Saved(saved)) => saved.class_names.clone(),
     };
-    for paths in args.images.chunks(args.batch_size) {
-        predict_batch(&mut model, paths, &input, &names)?;
+    for (b, paths) in args.images.chunks(args.batch_size).enumerate() {
+        let batch = predict_batch(&mut model, paths, &input, &names)?;
+        if let Some(outputs) = &explain {
+            let outputs = &outputs.paths[b * args.batch_size..][..paths.len()];
+            explain_batch(&mut model, batch.view(), paths, outputs, &names)?;
+        }
     }
     Ok(())
 }
@@ -125,13 +157,14 @@ enum Input {
     Saved(SavedData),
 }
 
-/// Decodes the images at `paths`, classifies them as one batch and prints a line for each.
+/// Decodes the images at `paths`, classifies them as one batch, prints a line for each
+/// and returns the batch.
 fn predict_batch(
     model: &mut Sequential,
     paths: &[PathBuf],
     input: &Input,
     names: &[String],
-) -> Result<(), TrainError> {
+) -> Result<Array4<f32>, TrainError> {
     let batch = match input {
         Input::Digit(kind) => {
             let mut pixels = Vec::with_capacity(paths.len() * 28 * 28);
@@ -149,7 +182,7 @@ fn predict_batch(
         }
     };
     let logits = model
-        .forward(batch.into_dyn().view(), Mode::Eval)?
+        .forward(batch.view().into_dyn(), Mode::Eval)?
         .into_dimensionality::<Ix2>()
         .map_err(|e| TrainError::config(format!("the model does not output [N, K] logits: {e}")))?;
     let name = |class: usize| names.get(class).map_or("?", String::as_str);
@@ -164,6 +197,33 @@ fn predict_batch(
             path.display(),
             name(top[0].0),
             ranked.join(", ")
+        );
+    }
+    Ok(batch)
+}
+
+/// Writes the picture of each image of `batch` (read from `paths`) to `outputs`, and
+/// says where, with the class it explains and the layers it shows.
+fn explain_batch(
+    model: &mut Sequential,
+    batch: ArrayView4<f32>,
+    paths: &[PathBuf],
+    outputs: &[PathBuf],
+    names: &[String],
+) -> Result<(), TrainError> {
+    for (i, (path, output)) in paths.iter().zip(outputs).enumerate() {
+        let image = batch.slice(s![i..=i, .., .., ..]);
+        let layers = feature_maps(model, image)?;
+        let saliency = saliency(model, image)?;
+        let picture = explain_picture(image.index_axis(Axis(0), 0), saliency.map.view(), &layers);
+        write_explain_png(output, &picture)?;
+        let shown: Vec<&str> = layers.iter().map(|l| l.layer.as_str()).collect();
+        println!(
+            "{}: saliency of {} and feature maps of {} in {}",
+            path.display(),
+            names.get(saliency.class).map_or("?", String::as_str),
+            shown.join(", "),
+            output.display()
         );
     }
     Ok(())

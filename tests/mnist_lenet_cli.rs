@@ -444,6 +444,98 @@ fn predict_streams_images_in_batches_and_prints_the_same_whatever_the_batch_size
     }
 }
 
+/// `predict --explain` writes one marked PNG per image beside it (510×520 for LeNet-5:
+/// input, saliency and overlay at 112 pixels, then conv1, pool1, conv2 and pool2), replaces
+/// its own picture on a second run, and refuses before classifying anything a file it did
+/// not write, a missing `--explain-dir` or an unreadable image.
+#[test]
+fn predict_explain_writes_a_picture_beside_each_image_and_never_over_a_user_s_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/train/tests/fixtures/pytorch_lenet.st");
+    let model = fixture.to_str().unwrap();
+    let stroke = image::GrayImage::from_fn(40, 40, |x, y| {
+        image::Luma([if (18..23).contains(&x) && (6..34).contains(&y) {
+            255
+        } else {
+            0
+        }])
+    });
+    stroke.save(tmp.path().join("one.png")).unwrap();
+    stroke.save(tmp.path().join("two.png")).unwrap();
+    let explain =
+        |args: &[&str]| example("predict", &joined(&["--model", model], args), tmp.path());
+
+    for run in 0..2 {
+        let out = explain(&["--explain", "one.png"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "run {run}: {}", stderr(&out));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[1].starts_with("one.png: saliency of ")
+                && lines[1]
+                    .ends_with("feature maps of conv1, pool1, conv2, pool2 in one.explain.png"),
+            "{text}"
+        );
+        let picture = image::open(tmp.path().join("one.explain.png")).unwrap();
+        assert_eq!((picture.width(), picture.height()), (510, 520));
+    }
+
+    // A picture of the user's own where the output would go: refused, untouched, and
+    // nothing classified.
+    let users = tmp.path().join("two.explain.png");
+    stroke.save(&users).unwrap();
+    let before = std::fs::read(&users).unwrap();
+    let out = explain(&["--explain", "one.png", "two.png"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: ")
+            && err.contains(
+                "two.explain.png already exists and was not written by predict --explain"
+            )
+            && err.contains("--explain-dir"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(std::fs::read(&users).unwrap(), before);
+
+    // Into another directory instead; a missing one is refused.
+    std::fs::create_dir(tmp.path().join("pictures")).unwrap();
+    let out = explain(&["--explain-dir", "pictures", "two.png"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(tmp.path().join("pictures/two.explain.png").is_file());
+    let out = explain(&["--explain-dir", "nowhere", "two.png"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--explain-dir nowhere: no such directory"),
+        "{err}"
+    );
+
+    // An image that cannot be read: one error line naming it, no picture.
+    std::fs::write(
+        tmp.path().join("broken.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .unwrap();
+    let out = explain(&["--explain", "broken.png"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: cannot read the image broken.png"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!tmp.path().join("broken.explain.png").exists());
+}
+
 /// The MNIST directory of `$MNIST_DIR`; `None` (the test is skipped) when unset, a
 /// failure when set to a directory without MNIST.
 fn mnist_dir() -> Option<PathBuf> {

@@ -31,6 +31,10 @@
 //! | [`write_predictions`] | the `--predictions` safetensors file | `predictions_file.rs` |
 //! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
 //! | [`top_k`], [`class_names`] | `torch.topk(softmax(x))` | `top_k.rs` |
+//! | [`saliency()`], [`Saliency`], [`class_score_gradient`], [`saliency_map`] | which input pixels the predicted class's score is most sensitive to (vanilla gradient) | `saliency.rs` |
+//! | [`feature_maps()`], [`FeatureMaps`], [`tile_grid`], [`feature_maps_image`], [`TileGridConfig`] | every convolution's and pooling's output for one image, as grey tile grids | `feature_maps.rs` |
+//! | [`explain_picture`], [`hot_colour`] | `predict --explain`'s picture: input, saliency, overlay, feature maps | `explain_picture.rs` |
+//! | [`ExplainOutputs`], [`explain_path`], [`write_explain_png`], [`written_by_explain`] | where `--explain` writes, never over a file it did not write | `explain_output.rs` |
 //! | [`SavedData`], [`load_image`], [`normalized_chw_batch`] | a checkpoint's input shape, classes and normalisation; a picture read that way | `saved_data.rs` |
 //! | [`small_cnn`] | the `cifar10_cnn` example's model, for any `C×H×W` and classes | `small_cnn.rs` |
 
@@ -38,6 +42,9 @@
 
 mod confusion_heat_map;
 mod data_source;
+mod explain_output;
+mod explain_picture;
+mod feature_maps;
 mod filter_grid;
 mod flags;
 mod image_input;
@@ -55,6 +62,7 @@ mod resume_command;
 mod run;
 mod run_config;
 mod run_settings;
+mod saliency;
 mod saved_data;
 mod schedule_kind;
 mod small_cnn;
@@ -64,6 +72,14 @@ mod train_command;
 mod training_report;
 
 pub use data_source::DataSource;
+pub use explain_output::{
+    explain_path, explain_png, write_explain_png, written_by_explain, ExplainOutputs, EXPLAIN_MARK,
+};
+pub use explain_picture::{explain_picture, hot_colour};
+pub use feature_maps::{
+    feature_maps, feature_maps_image, shades, stack_vertically, tile_grid, zoom_for, FeatureMaps,
+    TileGridConfig,
+};
 pub use flags::{at_least_one, parse_args, use_kernels, Dataset, Optim, Schedule, TrainFlags};
 pub use image_input::{
     digit_pixels, load_digit, normalized_batch, IMAGE_SIDE, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE,
@@ -78,6 +94,7 @@ pub use resume_command::resume_command;
 pub use run::{run, RunReport};
 pub use run_config::RunConfig;
 pub use run_settings::{dataset_flag, RunSettings};
+pub use saliency::{class_score_gradient, saliency, saliency_map, Saliency};
 pub use saved_data::{load_image, normalized_chw_batch, SavedData};
 pub use schedule_kind::ScheduleKind;
 pub use small_cnn::small_cnn;
