@@ -17,7 +17,9 @@ use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;
 use scratchnet_tensor::kernels::{set_kernels, Kernels};
 use scratchnet_tensor::pool::MaxPoolIndices;
-use scratchnet_tensor::{activation, add, batch_norm, conv, dense, pool, reference, softmax, Window2d};
+use scratchnet_tensor::{
+    activation, add, batch_norm, conv, dense, pool, reference, softmax, Window2d,
+};
 
 /// Deterministic values in `[-1, 1)` from a seed (a 64-bit LCG), so that a
 /// case is a handful of integers proptest can shrink.
