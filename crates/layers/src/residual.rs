@@ -1,11 +1,12 @@
 //! The `Residual` container: `y = body(x) + shortcut(x)`.
 
 use crate::{
-    BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Layer, LayerError, Mode, Sequential,
-    StateVisitor, StateVisitorMut, SummaryRow,
+    BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Layer, LayerError, Mode, ReLU,
+    Sequential, StateVisitor, StateVisitorMut, SummaryRow,
 };
-use ndarray::{ArrayD, ArrayViewD, Zip};
+use ndarray::{ArrayD, ArrayViewD};
 use ndarray_rand::rand::Rng;
+use scratchnet_tensor::add;
 
 /// The options of a [`Residual`] block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,8 +54,8 @@ pub struct Residual {
     body: Sequential,
     downsample: Option<Sequential>,
     config: ResidualConfig,
-    /// With `relu`: where the output of the last training forward was positive.
-    relu_mask: Option<ArrayD<bool>>,
+    /// With `relu`: the ReLU after the sum (it keeps the mask its backward needs).
+    relu: ReLU,
 }
 
 impl Residual {
@@ -115,7 +116,7 @@ impl Residual {
             body,
             downsample: None,
             config,
-            relu_mask: None,
+            relu: ReLU::new(),
         }
     }
 
@@ -148,7 +149,7 @@ impl Residual {
             body,
             downsample: Some(downsample),
             config,
-            relu_mask: None,
+            relu: ReLU::new(),
         }
     }
 
@@ -212,12 +213,11 @@ impl Layer for Residual {
             }
             None => add_into(&mut output, input)?,
         }
-        self.relu_mask = None;
         if self.config.relu {
-            output.mapv_inplace(|v| v.max(0.0));
-            if mode == Mode::Train {
-                self.relu_mask = Some(output.mapv(|v| v > 0.0));
-            }
+            output = self
+                .relu
+                .forward(output.view(), mode)
+                .map_err(|e| e.within("relu"))?;
         }
         Ok(output)
     }
@@ -225,24 +225,10 @@ impl Layer for Residual {
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
         let masked;
         let grad = if self.config.relu {
-            let mask = self
-                .relu_mask
-                .as_ref()
-                .ok_or_else(|| LayerError::no_forward_cache("Residual"))?;
-            if mask.shape() != grad_output.shape() {
-                return Err(LayerError::shape(
-                    "Residual",
-                    format!("{:?} (the output's shape)", &mask.shape()[1..]),
-                    &grad_output.shape()[1..],
-                ));
-            }
-            let mut g = grad_output.to_owned();
-            Zip::from(&mut g).and(mask).for_each(|g, &m| {
-                if !m {
-                    *g = 0.0;
-                }
-            });
-            masked = g;
+            masked = self
+                .relu
+                .backward(grad_output)
+                .map_err(|e| e.within("relu"))?;
             masked.view()
         } else {
             grad_output
@@ -296,6 +282,6 @@ fn add_into(total: &mut ArrayD<f32>, addend: ArrayViewD<f32>) -> Result<(), Laye
             &addend.shape()[1..],
         ));
     }
-    *total += &addend;
+    add::add_assign(total, addend);
     Ok(())
 }

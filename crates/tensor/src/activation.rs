@@ -103,7 +103,7 @@ pub fn relu_backward_masked(grad_output: ArrayViewD<f32>, mask: &[u8]) -> ArrayD
 
 /// Whether an element-wise pass over `len` floats is worth a parallel region:
 /// below two chunks (a dense layer's activations) the pool's wake-up costs more.
-fn worth_threads(len: usize) -> bool {
+pub(crate) fn worth_threads(len: usize) -> bool {
     len >= 2 * ELEMENT_CHUNK
 }
 

@@ -14,12 +14,13 @@
 //! | [`gemm`] | the matrix products under convolution and dense layers (AVX2/FMA when the CPU has it) |
 //! | [`parallel`] | fixed-size chunks of the batch on rayon, so results never depend on the thread count |
 //! | [`pool`] | max pooling (recording the winning index) and average pooling, forward and backward |
+//! | [`add`] | the element-wise sum `total += addend` of a residual connection |
 //! | [`activation`] | ReLU, leaky ReLU, tanh, sigmoid and their derivatives |
 //! | [`batch_norm`] | batch normalisation's per-channel statistics, normalisation and backward |
 //! | [`softmax`] | numerically stable softmax and log-softmax over rows |
 //! | [`init`] | seeded weight initialisers: PyTorch's default Kaiming-uniform, Xavier/Glorot, He-normal |
 //!
-//! Every public kernel of `conv`, `dense`, `pool`, `activation` and `batch_norm` is the fast
+//! Every public kernel of `conv`, `dense`, `pool`, `activation`, `add` and `batch_norm` is the fast
 //! tier and runs its [`reference`](mod@reference) counterpart when [`kernels::use_reference`]
 //! says so.
 //!
@@ -30,6 +31,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod activation;
+pub mod add;
 pub mod batch_norm;
 pub mod conv;
 pub mod dense;

@@ -17,7 +17,9 @@ use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;
 use scratchnet_tensor::kernels::{set_kernels, Kernels};
 use scratchnet_tensor::pool::MaxPoolIndices;
-use scratchnet_tensor::{activation, batch_norm, conv, dense, pool, reference, softmax, Window2d};
+use scratchnet_tensor::{
+    activation, add, batch_norm, conv, dense, pool, reference, softmax, Window2d,
+};
 
 /// Deterministic values in `[-1, 1)` from a seed (a 64-bit LCG), so that a
 /// case is a handful of integers proptest can shrink.
@@ -355,6 +357,7 @@ fn check_activations(len: usize, slope: f32, seed: u64) -> Result<(), TestCaseEr
             _ => v * 4.0,
         });
     let dy = ArrayD::from_shape_vec(IxDyn(&[len]), values(len, seed ^ 1)).unwrap();
+    check_add(&x, &dy)?;
     let mut mask = Vec::new();
     let y = activation::relu_masked(x.view(), &mut mask);
     same_bits(&y, &reference::relu(x.view()), "relu_masked")?;
@@ -403,6 +406,15 @@ fn check_activations(len: usize, slope: f32, seed: u64) -> Result<(), TestCaseEr
         &reference::sigmoid_backward(dy.view(), s.view()),
         "sigmoid backward",
     )
+}
+
+/// The residual sum `x + dy`, fast against reference, with NaNs among the terms.
+fn check_add(x: &ArrayD<f32>, dy: &ArrayD<f32>) -> Result<(), TestCaseError> {
+    let mut fast = x.clone();
+    add::add_assign(&mut fast, dy.view());
+    let mut plain = x.clone();
+    reference::add_assign(plain.view_mut(), dy.view());
+    same_bits(&fast, &plain, "add_assign")
 }
 
 /// Sizes the random cases do not reach: a dense product big enough for the

@@ -3,7 +3,7 @@
 //!
 //! No `unsafe`, no threads, no SIMD, no matrix-product tricks: ndarray indexing
 //! and the definition. This is what the fast kernels of [`conv`](crate::conv),
-//! [`pool`](crate::pool), [`dense`](crate::dense), [`activation`](crate::activation),
+//! [`pool`](crate::pool), [`dense`](crate::dense), [`activation`](crate::activation), [`add`](crate::add),
 //! [`batch_norm`](crate::batch_norm) and [`softmax`](crate::softmax) must reproduce (`tests/fast_vs_reference.rs`
 //! holds them to it), and what runs instead of them after
 //! [`set_kernels`](crate::kernels::set_kernels)`(Kernels::Reference)` or with
@@ -17,6 +17,7 @@
 //! | `dense.rs` | [`dense`] | [`dense_backward`] |
 //! | `softmax_cross_entropy.rs` | [`softmax`], [`softmax_cross_entropy`] | [`softmax_cross_entropy_backward`] |
 //! | `batch_norm.rs` | [`channel_mean_and_biased_var`], [`batch_norm`] | [`channel_grad_sums`], [`batch_norm_backward`] |
+//! | `add.rs` | [`add_assign`] (a residual connection's sum) | the gradient passes unchanged to both terms |
 //! | `activation.rs` | [`relu`], [`leaky_relu`], [`tanh`], [`sigmoid`] | [`relu_backward`], [`leaky_relu_backward`], [`tanh_backward`], [`sigmoid_backward`] |
 //!
 //! Shapes are PyTorch's: activations NCHW, convolution weights OIHW, dense
@@ -24,6 +25,7 @@
 //! the shapes, and panic (on an index out of bounds at worst) if not.
 
 mod activation;
+mod add;
 mod avg_pool2d;
 mod batch_norm;
 mod conv2d;
@@ -35,6 +37,7 @@ pub use activation::{
     leaky_relu, leaky_relu_backward, relu, relu_backward, sigmoid, sigmoid_backward, tanh,
     tanh_backward,
 };
+pub use add::add_assign;
 pub use avg_pool2d::{avg_pool2d, avg_pool2d_backward};
 pub use batch_norm::{
     batch_norm, batch_norm_backward, channel_grad_sums, channel_mean_and_biased_var,
