@@ -23,7 +23,8 @@
 use rayon::prelude::*;
 use std::marker::PhantomData;
 
-#[cfg(target_arch = "x86_64")]
+// Rust 1.89 stabilised the AVX-512 intrinsics; older compilers get AVX2 at most (build.rs).
+#[cfg(all(target_arch = "x86_64", rustc_1_89))]
 mod avx512;
 
 mod sealed {
@@ -459,13 +460,16 @@ pub(crate) unsafe fn gemm_unchecked<A: ARows, B: BRows>(
     ldc: usize,
     init: Init,
 ) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", rustc_1_89))]
     {
         if crate::simd::has_avx512() {
             // SAFETY: the CPU has AVX-512F (checked just now); the operands
             // are as this function's caller guarantees.
             return unsafe { avx512::driver(m, n, k, a, b, c, ldc, init) };
         }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
         if crate::simd::has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked just now); the operands
             // are as this function's caller guarantees.

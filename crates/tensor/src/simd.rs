@@ -11,7 +11,7 @@ pub(crate) fn has_avx2_fma() -> bool {
 /// True if the 512-bit kernels may run: the CPU has AVX-512F (besides AVX2 and
 /// FMA) and they are not limited away ([`crate::kernels::set_simd_limit`],
 /// `SCRATCHNET_SIMD=avx2` or `off`).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", rustc_1_89))]
 #[inline]
 pub(crate) fn has_avx512() -> bool {
     crate::kernels::avx512_available()

@@ -8,6 +8,10 @@
 //! dimension in increasing order, started from the same value: the results
 //! are bit for bit those of the AVX2 kernel and the portable loop.
 
+// The workspace's minimum Rust is 1.85; this module is compiled only from 1.89 on
+// (`cfg(rustc_1_89)`, see build.rs), where these intrinsics are stable.
+#![allow(clippy::incompatible_msrv)]
+
 use super::{balanced, ARows, BRows, Init};
 use std::arch::x86_64::*;
 
