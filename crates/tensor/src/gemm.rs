@@ -3,9 +3,11 @@
 //!
 //! The kernel keeps an `MR × 8·NV` block of `C` in registers and walks the
 //! shared dimension once, broadcasting one element of `A` per row and
-//! loading `NV` vectors of a row of `B`: on x86-64 with AVX2 and FMA (checked
-//! at run time) these are 256-bit fused multiply-adds; elsewhere a portable
-//! loop computes the same block. `B` is never packed: each of its rows is
+//! loading `NV` vectors of a row of `B`: on x86-64 with AVX-512 (checked at run
+//! time, `gemm/avx512.rs`, for products wider than 32 columns) these are 512-bit
+//! fused multiply-adds on blocks of up to `6 × 64`; with AVX2 and FMA 256-bit ones on blocks of up to `6 × 16`;
+//! elsewhere a portable loop computes the same sums. All three give the same
+//! bits (`SCRATCHNET_SIMD=avx2` or `off` choose the narrower paths). `B` is never packed: each of its rows is
 //! found through a [`BRows`] lookup, which lets a convolution read the rows of
 //! its im2col matrix straight out of a padded input (an *implicit* im2col).
 //! `A` is read with arbitrary strides, so transposed operands cost nothing.
@@ -20,6 +22,10 @@
 
 use rayon::prelude::*;
 use std::marker::PhantomData;
+
+// Rust 1.89 stabilised the AVX-512 intrinsics; older compilers get AVX2 at most (build.rs).
+#[cfg(all(target_arch = "x86_64", rustc_1_89))]
+mod avx512;
 
 mod sealed {
     /// Only this module's operand types may be handed to the kernels, which trust their bounds.
@@ -454,6 +460,14 @@ pub(crate) unsafe fn gemm_unchecked<A: ARows, B: BRows>(
     ldc: usize,
     init: Init,
 ) {
+    #[cfg(all(target_arch = "x86_64", rustc_1_89))]
+    {
+        if crate::simd::has_avx512() && avx512::pays(m, n) {
+            // SAFETY: the CPU has AVX-512F (checked just now); the operands
+            // are as this function's caller guarantees.
+            return unsafe { avx512::driver(m, n, k, a, b, c, ldc, init) };
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if crate::simd::has_avx2_fma() {

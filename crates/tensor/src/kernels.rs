@@ -14,9 +14,10 @@
 //!   first time a kernel asks and `set_kernels` has not been called;
 //! - in the examples, `--kernels reference|fast`.
 //!
-//! A second, independent switch turns the hand-vectorised AVX2 paths of the fast
-//! tier off, so that its portable paths run even on a CPU that has AVX2:
-//! [`set_simd`]`(false)` or `SCRATCHNET_SIMD=off`. CI runs the tensor tests both ways.
+//! A second, independent switch limits the hand-vectorised paths of the fast
+//! tier (AVX-512, AVX2), so that its narrower paths run even on a CPU that has
+//! the wider ones: [`set_simd_limit`] or `SCRATCHNET_SIMD=off` (portable loops
+//! only) and `SCRATCHNET_SIMD=avx2` (no AVX-512). CI runs the tensor tests all three ways.
 //!
 //! ```
 //! use scratchnet_tensor::kernels::{kernels, Kernels};
@@ -31,7 +32,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// The environment variable that chooses the kernels: `reference` or `fast`.
 pub const KERNELS_ENV: &str = "SCRATCHNET_KERNELS";
 
-/// The environment variable that turns the AVX2 paths off: `off` (or `0`, `false`, `portable`).
+/// The environment variable that limits the hand-vectorised paths: `off` (or `0`,
+/// `false`, `portable`) turns them off, `avx2` keeps AVX-512 off (see [`SimdLimit`]).
 pub const SIMD_ENV: &str = "SCRATCHNET_SIMD";
 
 /// Which implementation of the numeric kernels runs.
@@ -151,45 +153,98 @@ fn encode(choice: Kernels) -> u8 {
     }
 }
 
+/// How wide the fast tier's hand-vectorised paths may go: each path runs only
+/// when the CPU has its instructions *and* this limit allows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimdLimit {
+    /// No hand-vectorised path: the portable loops (`SCRATCHNET_SIMD=off`).
+    Portable,
+    /// AVX2 + FMA at most, even on a CPU with AVX-512 (`SCRATCHNET_SIMD=avx2`).
+    Avx2,
+    /// The widest the CPU has: AVX-512, else AVX2 + FMA, else portable. The default.
+    #[default]
+    Widest,
+}
+
+impl SimdLimit {
+    /// The limit named by a [`SIMD_ENV`] value: `off`, `0`, `false` or `portable`
+    /// give [`SimdLimit::Portable`], `avx2` [`SimdLimit::Avx2`], anything else
+    /// [`SimdLimit::Widest`].
+    pub fn from_env_value(value: &str) -> SimdLimit {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "off" | "0" | "false" | "portable" => SimdLimit::Portable,
+            "avx2" => SimdLimit::Avx2,
+            _ => SimdLimit::Widest,
+        }
+    }
+
+    fn encode(self) -> u8 {
+        match self {
+            SimdLimit::Portable => 1,
+            SimdLimit::Avx2 => 2,
+            SimdLimit::Widest => 3,
+        }
+    }
+}
+
+/// [`set_simd_limit`]'s choice ([`SimdLimit::encode`]), or [`UNSET`] to read [`SIMD_ENV`].
+static SIMD: AtomicU8 = AtomicU8::new(UNSET);
+
 const SIMD_ON: u8 = 1;
 const SIMD_OFF: u8 = 2;
-
-/// [`set_simd`]'s choice, or [`UNSET`] to read [`SIMD_ENV`].
-static SIMD: AtomicU8 = AtomicU8::new(UNSET);
 
 /// [`avx2_fma_available`]'s answer once known ([`SIMD_ON`] or [`SIMD_OFF`]): the fast
 /// kernels ask it for every product, so it is one load once decided.
 static AVX2_FMA: AtomicU8 = AtomicU8::new(UNSET);
 
-/// Allows (`true`, the default) or forbids the fast tier's hand-vectorised AVX2
-/// paths; forbidden, the portable paths run instead. Results agree to rounding.
+/// [`avx512_available`]'s answer once known, as for [`AVX2_FMA`].
+static AVX512: AtomicU8 = AtomicU8::new(UNSET);
+
+/// Allows (`true`, the default: [`SimdLimit::Widest`]) or forbids
+/// ([`SimdLimit::Portable`]) the fast tier's hand-vectorised paths; forbidden,
+/// the portable paths run instead. Results agree to rounding.
 pub fn set_simd(enabled: bool) {
-    SIMD.store(if enabled { SIMD_ON } else { SIMD_OFF }, Ordering::Relaxed);
-    AVX2_FMA.store(UNSET, Ordering::Relaxed);
+    set_simd_limit(if enabled {
+        SimdLimit::Widest
+    } else {
+        SimdLimit::Portable
+    });
 }
 
-/// Whether the AVX2 paths are allowed: [`set_simd`], else [`SIMD_ENV`] (`off`, `0`,
-/// `false` or `portable` forbid them), else allowed.
-pub fn simd_enabled() -> bool {
-    match SIMD.load(Ordering::Relaxed) {
-        SIMD_ON => true,
-        SIMD_OFF => false,
-        _ => {
-            let off = std::env::var(SIMD_ENV).is_ok_and(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "off" | "0" | "false" | "portable"
-                )
-            });
-            let _ = SIMD.compare_exchange(
-                UNSET,
-                if off { SIMD_OFF } else { SIMD_ON },
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            SIMD.load(Ordering::Relaxed) == SIMD_ON
-        }
+/// Limits the hand-vectorised paths to `limit` from now on (see [`SimdLimit`]).
+pub fn set_simd_limit(limit: SimdLimit) {
+    SIMD.store(limit.encode(), Ordering::Relaxed);
+    AVX2_FMA.store(UNSET, Ordering::Relaxed);
+    AVX512.store(UNSET, Ordering::Relaxed);
+}
+
+/// The limit in force: [`set_simd_limit`] (or [`set_simd`]), else [`SIMD_ENV`]
+/// ([`SimdLimit::from_env_value`]), else [`SimdLimit::Widest`].
+pub fn simd_limit() -> SimdLimit {
+    let decoded = |code| match code {
+        1 => Some(SimdLimit::Portable),
+        2 => Some(SimdLimit::Avx2),
+        3 => Some(SimdLimit::Widest),
+        _ => None,
+    };
+    if let Some(limit) = decoded(SIMD.load(Ordering::Relaxed)) {
+        return limit;
     }
+    let from_env =
+        std::env::var(SIMD_ENV).map_or(SimdLimit::Widest, |v| SimdLimit::from_env_value(&v));
+    // Another thread may have decided first: keep its answer.
+    let _ = SIMD.compare_exchange(
+        UNSET,
+        from_env.encode(),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    decoded(SIMD.load(Ordering::Relaxed)).unwrap_or(from_env)
+}
+
+/// Whether any hand-vectorised path is allowed: [`simd_limit`] is not [`SimdLimit::Portable`].
+pub fn simd_enabled() -> bool {
+    simd_limit() != SimdLimit::Portable
 }
 
 /// True if the AVX2 + FMA paths may run: the CPU has both and [`simd_enabled`].
@@ -198,23 +253,49 @@ pub fn avx2_fma_available() -> bool {
     match AVX2_FMA.load(Ordering::Relaxed) {
         SIMD_ON => true,
         SIMD_OFF => false,
-        _ => decide_avx2_fma(),
+        _ => decide(&AVX2_FMA, cpu_has_avx2_fma() && simd_enabled()),
     }
 }
 
-/// The first call of [`avx2_fma_available`] (or the first after [`set_simd`]).
+/// True if the AVX-512 paths may run: the CPU has AVX-512F besides AVX2 and
+/// FMA, and [`simd_limit`] is [`SimdLimit::Widest`].
+#[inline]
+pub fn avx512_available() -> bool {
+    match AVX512.load(Ordering::Relaxed) {
+        SIMD_ON => true,
+        SIMD_OFF => false,
+        _ => decide(
+            &AVX512,
+            cpu_has_avx512f() && avx2_fma_available() && simd_limit() == SimdLimit::Widest,
+        ),
+    }
+}
+
+/// Records the first answer of [`avx2_fma_available`] or [`avx512_available`]
+/// (or the first after [`set_simd_limit`]).
 #[cold]
-fn decide_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    let cpu = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    let cpu = false;
-    let available = cpu && simd_enabled();
-    AVX2_FMA.store(
+fn decide(cache: &AtomicU8, available: bool) -> bool {
+    cache.store(
         if available { SIMD_ON } else { SIMD_OFF },
         Ordering::Relaxed,
     );
     available
+}
+
+fn cpu_has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let cpu = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let cpu = false;
+    cpu
+}
+
+fn cpu_has_avx512f() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let cpu = std::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let cpu = false;
+    cpu
 }
 
 #[cfg(test)]
@@ -230,5 +311,15 @@ mod tests {
         assert_eq!(" Fast ".parse::<Kernels>(), Ok(Kernels::Fast));
         let err = "turbo".parse::<Kernels>().unwrap_err();
         assert!(err.contains("turbo") && err.contains("reference"), "{err}");
+    }
+
+    #[test]
+    fn simd_environment_values_name_their_limits() {
+        for off in ["off", "0", "false", " Portable "] {
+            assert_eq!(SimdLimit::from_env_value(off), SimdLimit::Portable, "{off}");
+        }
+        assert_eq!(SimdLimit::from_env_value("AVX2"), SimdLimit::Avx2);
+        assert_eq!(SimdLimit::from_env_value(""), SimdLimit::Widest);
+        assert!(SimdLimit::Portable < SimdLimit::Avx2 && SimdLimit::Avx2 < SimdLimit::Widest);
     }
 }

@@ -8,6 +8,15 @@ pub(crate) fn has_avx2_fma() -> bool {
     crate::kernels::avx2_fma_available()
 }
 
+/// True if the 512-bit kernels may run: the CPU has AVX-512F (besides AVX2 and
+/// FMA) and they are not limited away ([`crate::kernels::set_simd_limit`],
+/// `SCRATCHNET_SIMD=avx2` or `off`).
+#[cfg(all(target_arch = "x86_64", rustc_1_89))]
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    crate::kernels::avx512_available()
+}
+
 /// `dst[i] += src[i]` over the common length, 8 lanes at a time when AVX2 is there.
 pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
     let n = dst.len().min(src.len());

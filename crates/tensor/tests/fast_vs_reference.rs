@@ -9,13 +9,17 @@
 //!   `|fast − ref| ≤ 1e-4 · max(1, max |ref|)` over the whole tensor;
 //! - batch norm: its per-channel sums within `1e-12` relative (both in `f64`), its
 //!   element-wise passes bit for bit when given the same statistics;
+//! - the GEMM under every SIMD limit (AVX-512, AVX2, portable) against its definition,
+//!   one fused multiply-add chain per element in increasing order: bit for bit, and
+//!   the convolutions with and without AVX-512 bit for bit;
 //! - max pooling and ReLU select or pass values without arithmetic: equal bit
 //!   for bit (the same winners, NaN where the reference has NaN), and the
 //!   same argmax indices.
 
 use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;
-use scratchnet_tensor::kernels::{set_kernels, Kernels};
+use scratchnet_tensor::gemm::{self, Init, Strided};
+use scratchnet_tensor::kernels::{set_kernels, set_simd_limit, Kernels, SimdLimit};
 use scratchnet_tensor::pool::MaxPoolIndices;
 use scratchnet_tensor::{
     activation, add, batch_norm, conv, dense, pool, reference, softmax, Window2d,
@@ -475,4 +479,167 @@ fn check_batch_norm(shape: (usize, usize, usize, usize), seed: u64) -> Result<()
     let dx_ref =
         reference::batch_norm_backward(dy.view(), x_hat.view(), &gamma, &mean_dy, &mean_dy_xhat);
     same_bits(&dx, &dx_ref, "input gradient")
+}
+
+/// The SIMD limit is global to this test binary: the tests that change it hold
+/// this lock, and put [`SimdLimit::Widest`] back when they are done.
+static SIMD_LIMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `f()` under each of `limits`, in order, with the lock held.
+fn under_simd_limits<T>(limits: &[SimdLimit], f: impl Fn() -> T) -> Vec<T> {
+    let _lock = SIMD_LIMIT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let results = limits
+        .iter()
+        .map(|&limit| {
+            set_simd_limit(limit);
+            f()
+        })
+        .collect();
+    set_simd_limit(SimdLimit::Widest);
+    results
+}
+
+/// A GEMM case: `M, N, K`, A stored transposed or not, B's row padding, how C starts.
+#[derive(Clone, Debug)]
+struct GemmCase {
+    m: usize,
+    n: usize,
+    k: usize,
+    a_transposed: bool,
+    b_pad: usize,
+    init: u8,
+    seed: u64,
+}
+
+/// The definition the GEMM kernels hold to: `C[i, j]` starts from `init` and takes
+/// `A[i, kk]·B[kk, j]` for `kk = 0, 1, …` as one fused multiply-add each.
+fn gemm_definition(
+    case: &GemmCase,
+    a_at: impl Fn(usize, usize) -> f32,
+    b: &[f32],
+    c0: &[f32],
+) -> Vec<f32> {
+    let ldb = case.n + case.b_pad;
+    let mut c = c0.to_vec();
+    for i in 0..case.m {
+        for j in 0..case.n {
+            let mut sum = match case.init {
+                0 => 0.0,
+                1 => c0[i * case.n + j],
+                _ => i as f32 * 0.25 - 1.0,
+            };
+            for kk in 0..case.k {
+                sum = a_at(i, kk).mul_add(b[kk * ldb + j], sum);
+            }
+            c[i * case.n + j] = sum;
+        }
+    }
+    c
+}
+
+fn gemm_case() -> impl Strategy<Value = GemmCase> {
+    (
+        1..=30usize,
+        1..=100usize,
+        0..=40usize,
+        any::<bool>(),
+        0..=3usize,
+        0..3u8,
+        any::<u64>(),
+    )
+        .prop_map(|(m, n, k, a_transposed, b_pad, init, seed)| GemmCase {
+            m,
+            n,
+            k,
+            a_transposed,
+            b_pad,
+            init,
+            seed,
+        })
+}
+
+fn check_gemm(case: GemmCase) -> Result<(), TestCaseError> {
+    let GemmCase {
+        m,
+        n,
+        k,
+        a_transposed,
+        b_pad,
+        init,
+        seed,
+    } = case.clone();
+    let a_data = values(m * k, seed);
+    let ldb = n + b_pad;
+    let b_data = values(k * ldb, seed ^ 1);
+    let c0 = values(m * n, seed ^ 2);
+    let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.25 - 1.0).collect();
+    let a = if a_transposed {
+        Strided::new(&a_data, m, k, 1, m)
+    } else {
+        Strided::new(&a_data, m, k, k, 1)
+    };
+    let a_at = |i: usize, kk: usize| {
+        if a_transposed {
+            a_data[kk * m + i]
+        } else {
+            a_data[i * k + kk]
+        }
+    };
+    let want = gemm_definition(&case, a_at, &b_data, &c0);
+    let limits = [SimdLimit::Widest, SimdLimit::Avx2, SimdLimit::Portable];
+    let results = under_simd_limits(&limits, || {
+        let mut c = c0.clone();
+        let init = match init {
+            0 => Init::Overwrite,
+            1 => Init::Accumulate,
+            _ => Init::RowBias(&bias),
+        };
+        let b = Strided::new(&b_data, k, n, ldb, 1);
+        gemm::gemm(m, n, k, &a, &b, &mut c, n, init);
+        c
+    });
+    for (limit, got) in limits.iter().zip(&results) {
+        same_bits(got, &want, &format!("gemm under {limit:?}"))?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every block shape and tail of the AVX-512, AVX2 and portable GEMMs (whichever
+    /// this CPU has) computes the definition's fused multiply-add chain exactly.
+    #[test]
+    fn gemm_matches_its_definition_bit_for_bit_under_every_simd_limit(case in gemm_case()) {
+        check_gemm(case)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A convolution's forward and backward give the same bits with AVX-512 as with AVX2
+    /// (their GEMM sums in the same order), on both strategies.
+    #[test]
+    fn convolution_is_the_same_with_and_without_avx512(case in conv_case()) {
+        set_kernels(Kernels::Fast);
+        let ConvCase { input, out_channels, window, groups, seed } = case;
+        let [kh, kw] = window.kernel_size;
+        let x = random4(input, seed);
+        let w = random4((out_channels, input.1 / groups, kh, kw), seed ^ 1);
+        let runs = under_simd_limits(&[SimdLimit::Widest, SimdLimit::Avx2], || {
+            let mut cache = conv::Conv2dCache::default();
+            let y = conv::conv2d_forward(x.view(), w.view(), None, &window, groups, Some(&mut cache));
+            let dy = random4(y.dim(), seed ^ 3);
+            let mut dw = Array4::zeros(w.dim());
+            let dx = conv::conv2d_backward(dy.view(), w.view(), &window, groups, &cache, dw.view_mut(), None);
+            (y, dx, dw)
+        });
+        let ((y0, dx0, dw0), (y1, dx1, dw1)) = (&runs[0], &runs[1]);
+        same_bits(y0, y1, "forward")?;
+        same_bits(dx0, dx1, "grad_input")?;
+        same_bits(dw0, dw1, "grad_weight")?;
+    }
 }
