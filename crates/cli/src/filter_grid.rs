@@ -1,5 +1,6 @@
 //! A convolution's filters as one PNG image grid, for the HTML training report.
 
+use crate::feature_maps::{tile_grid, TileGridConfig};
 use crate::png_data_uri::png_data_uri;
 use image::ExtendedColorType;
 use ndarray::ArrayViewD;
@@ -11,14 +12,31 @@ const GAP: usize = 2;
 
 /// `weight` (`[out, in, kh, kw]`) as a PNG data URI (`data:image/png;base64,…`): one
 /// row per output channel, one tile per input channel, each tile scaled on its own
-/// from its smallest weight (black) to its largest (white), on a grey background.
-/// `None` if `weight` is not 4-dimensional or empty.
+/// from its smallest weight (black) to its largest (white), on a grey background. The
+/// filters of a one-channel input (a first convolution on grey images) are laid out
+/// in rows of up to 8 larger tiles instead. `None` if `weight` is not 4-dimensional or
+/// empty.
 pub(crate) fn filter_grid_png(weight: ArrayViewD<f32>) -> Option<String> {
     let &[outs, ins, kh, kw] = weight.shape() else {
         return None;
     };
     if outs * ins * kh * kw == 0 {
         return None;
+    }
+    if ins == 1 {
+        let filters = weight.to_shape((outs, kh, kw)).ok()?;
+        let config = TileGridConfig {
+            tile_side: 48,
+            ..TileGridConfig::default()
+        };
+        let grid = tile_grid(filters.view(), &config);
+        let (width, height) = grid.dimensions();
+        return png_data_uri(
+            grid.as_raw(),
+            width as usize,
+            height as usize,
+            ExtendedColorType::L8,
+        );
     }
     let width = ins * (kw * ZOOM + GAP) + GAP;
     let height = outs * (kh * ZOOM + GAP) + GAP;

@@ -1,7 +1,7 @@
 //! Which numeric kernels a program runs: `--kernels reference|fast`, else
 //! `SCRATCHNET_KERNELS`, else fast (see [`scratchnet_tensor::kernels`]).
 
-use scratchnet_tensor::kernels::{avx2_fma_available, Kernels};
+use scratchnet_tensor::kernels::{avx2_fma_available, avx512_available, Kernels};
 
 /// The kernels to run: `flag` (`--kernels`) if given, else the choice in
 /// `SCRATCHNET_KERNELS`, else [`Kernels::Fast`].
@@ -17,7 +17,7 @@ pub fn choose_kernels(flag: Option<Kernels>) -> Result<Kernels, String> {
 }
 
 /// The kernels as the run's summary names them: `reference (plain loops)`,
-/// `fast (AVX2)` or `fast (portable)`.
+/// `fast (AVX-512 and AVX2)`, `fast (AVX2)` or `fast (portable)`.
 ///
 /// ```
 /// use scratchnet_tensor::kernels::Kernels;
@@ -27,6 +27,7 @@ pub fn choose_kernels(flag: Option<Kernels>) -> Result<Kernels, String> {
 pub fn describe_kernels(kernels: Kernels) -> String {
     let how = match kernels {
         Kernels::Reference => "plain loops",
+        Kernels::Fast if avx512_available() => "AVX-512 and AVX2",
         Kernels::Fast if avx2_fma_available() => "AVX2",
         Kernels::Fast => "portable",
     };

@@ -57,6 +57,7 @@ mod plot;
 mod png_data_uri;
 mod predictions_file;
 mod report_curves;
+mod report_feature_maps;
 mod report_mistakes;
 mod resume_command;
 mod run;

@@ -4,6 +4,7 @@
 use crate::confusion_heat_map::confusion_heat_map;
 use crate::filter_grid::filter_grid_png;
 use crate::report_curves::curves_section;
+use crate::report_feature_maps::feature_maps_section;
 use crate::report_mistakes::mistakes_section;
 use crate::svg_chart::{escape, line_chart, Chart, Series};
 use scratchnet_train::{write_atomically, ConfusionMatrix, DiagnosticsLog, History, TrainError};
@@ -99,6 +100,7 @@ impl TrainingReport {
         gradient_flow(&mut page, log);
         activations(&mut page, log);
         self.pictures(&mut page, log, confusion);
+        feature_maps_section(&mut page, log.epochs.last());
         mistakes_section(&mut page, log.epochs.last(), &self.class_names);
         self.settings_section(&mut page);
         page.push_str("</body>\n</html>\n");
@@ -135,7 +137,7 @@ impl TrainingReport {
             Some((f, uri)) => {
                 let _ = write!(
                     page,
-                    "<figure><img id=\"filters\" src=\"{uri}\" alt=\"{} as a grid\"><figcaption>{}: one row per output channel, one tile per input channel, each scaled from its smallest weight (black) to its largest (white)</figcaption></figure>",
+                    "<figure><img id=\"filters\" src=\"{uri}\" alt=\"{} as a grid\"><figcaption>{}: the filters of the first convolution, a tile per output channel (a row of tiles per output channel when it reads several input channels), each scaled from its smallest weight (black) to its largest (white)</figcaption></figure>",
                     escape(&f.name),
                     escape(&f.name)
                 );
@@ -281,4 +283,7 @@ th{background:#f4f4f4}pre{background:#f8f8f8;padding:.6em;overflow-x:auto}\
 figure{margin:0}img{image-rendering:pixelated;border:1px solid #ccc}\
 figcaption{max-width:26em}#mistakes{gap:.6em}.mistake{width:100px;font-size:13px}.mistake img{display:block}\
 .mistake ol{margin:.2em 0 0;padding-left:1.3em}.mistake li span{color:#666}\
-details{margin:.5em 0}summary{cursor:pointer;color:#555}";
+details{margin:.5em 0}summary{cursor:pointer;color:#555}\
+.feature-maps table td,.feature-maps table th{text-align:left;vertical-align:middle;border:none}\
+.feature-maps th{background:none;font-weight:normal;width:14em}.feature-maps small{color:#666}\
+.feature-maps{display:inline-block;margin:0 1.5em 1em 0;border-top:1px solid #eee}";

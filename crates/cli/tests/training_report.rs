@@ -121,10 +121,11 @@ fn the_report_is_self_contained_decodes_and_matches_the_metrics() {
     let images = select(&page, "img");
     let mistakes = select(&page, "#mistakes figure.mistake img").len();
     assert!(mistakes > 0, "no pictures of mistakes");
+    let feature_maps = select(&page, ".feature-maps img").len();
     assert_eq!(
         images.len(),
-        1 + mistakes,
-        "the conv1 filters and the mistakes"
+        1 + mistakes + feature_maps,
+        "the conv1 filters, the mistakes and the feature maps"
     );
     for img in &images {
         let decoded = decode_png(img.value().attr("src").unwrap());
@@ -365,6 +366,34 @@ fn the_mistakes_shown_are_the_most_confident_wrong_answers_in_order() {
         assert!(
             f64::from(confidence(i)) <= least + 1e-6,
             "test image {i} left out"
+        );
+    }
+}
+
+/// The feature maps: the first three test images, each with its input and the output of
+/// the one convolution (the global pooling's `[N, C]` output has no maps), each row a
+/// grid of one tile per channel.
+#[test]
+fn the_feature_maps_show_every_channel_of_the_convolution_for_three_test_images() {
+    let ReportRun { page, .. } = run_with_report();
+    let blocks = select(&page, ".feature-maps");
+    assert_eq!(blocks.len(), 3, "three probe images");
+    for block in &blocks {
+        let rows: Vec<String> = block
+            .select(&Selector::parse("tr th").unwrap())
+            .map(|th| th.text().next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(rows, ["input", "conv1"]);
+        let widths: Vec<u32> = block
+            .select(&Selector::parse("img").unwrap())
+            .map(|img| decode_png(img.value().attr("src").unwrap()).width())
+            .collect();
+        // 32×32 maps are enlarged twice (to at least 56 px): 2 px gaps, 64 px tiles.
+        let grid_width = |channels: u32| 2 + channels * (64 + 2);
+        assert_eq!(
+            widths,
+            [grid_width(3), grid_width(4)],
+            "3 input channels, 4 filters"
         );
     }
 }

@@ -3,6 +3,7 @@
 //! and the test images it gets most confidently wrong.
 
 use crate::mistakes::confident_mistakes;
+use crate::probe_maps::{ProbeImageMaps, ProbeMapsRecorder};
 use crate::{BatchWindow, ConfusionMatrix, Evaluation, Mistake, TrainError};
 use ndarray::{Array4, ArrayD, ArrayViewD, Zip};
 use scratchnet_data::Split;
@@ -26,6 +27,9 @@ pub struct DiagnosticsConfig {
     /// The test images classified wrong with the highest probability kept after
     /// every evaluation (0: none). Default 12.
     pub mistakes: usize,
+    /// The first this many probe images whose feature maps at every convolution and
+    /// pooling layer are kept after every epoch (0: none). Default 3.
+    pub feature_map_images: usize,
 }
 
 impl Default for DiagnosticsConfig {
@@ -35,6 +39,7 @@ impl Default for DiagnosticsConfig {
             probe_size: 64,
             metrics_every_batches: 10,
             mistakes: 12,
+            feature_map_images: 3,
         }
     }
 }
@@ -105,6 +110,9 @@ pub struct EpochDiagnostics {
     /// The test images classified wrong with the highest probability, most confident
     /// first ([`DiagnosticsConfig::mistakes`] of them at most).
     pub mistakes: Vec<Mistake>,
+    /// The first [`DiagnosticsConfig::feature_map_images`] probe images and their
+    /// feature maps at every convolution and pooling layer.
+    pub feature_maps: Vec<ProbeImageMaps>,
 }
 
 /// Everything recorded so far.
@@ -253,7 +261,8 @@ impl Diagnostics {
     }
 
     /// Records the end of `epoch`: the activations of `probe` through `model` (in
-    /// `Mode::Eval`), the first convolution's filters, and from the `evaluation` of
+    /// `Mode::Eval`) and the feature maps of its first images, the first convolution's
+    /// filters, and from the `evaluation` of
     /// `test` the confusion matrix and the most confident mistakes.
     pub(crate) fn end_epoch(
         &self,
@@ -265,7 +274,13 @@ impl Diagnostics {
         test: &Split,
     ) -> Result<(), TrainError> {
         let mut activations = Vec::new();
+        let mut maps = ProbeMapsRecorder::new(
+            model,
+            probe.view().into_dyn(),
+            self.config.feature_map_images,
+        );
         model.forward_visiting(probe.view().into_dyn(), Mode::Eval, &mut |layer, out| {
+            maps.visit(layer, out.view());
             activations.push(statistics(layer, out));
         })?;
         let filters = model
@@ -284,6 +299,7 @@ impl Diagnostics {
             confusion: evaluation.confusion.clone(),
             filters,
             mistakes,
+            feature_maps: maps.finish(),
         });
         Ok(())
     }
