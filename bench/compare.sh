@@ -37,7 +37,7 @@ py="$venv/bin/python"
 
 echo "== building scratchnet's bench (release)"
 cargo build -q --release --example bench_lenet --example thread_scaling
-sn=target/release/examples/bench_lenet
+sn="${CARGO_TARGET_DIR:-target}"/release/examples/bench_lenet
 
 run_pair() { # threads batch tag
   local t=$1 b=$2 tag=$3
@@ -137,11 +137,11 @@ PY
 if [ "${FULL:-0}" = 1 ]; then
   echo "== peak RSS of the full three-epoch example"
   cargo build -q --release --example mnist_lenet
-  /usr/bin/time -v target/release/examples/mnist_lenet --data-dir "$data" --save "$out/lenet.safetensors" \
+  /usr/bin/time -v "${CARGO_TARGET_DIR:-target}"/release/examples/mnist_lenet --data-dir "$data" --save "$out/lenet.safetensors" \
     --metrics "$out/full.json" 2>"$out/full.time" | tail -n 3
   grep -E "Maximum resident|Elapsed" "$out/full.time"
 fi
 
 echo "== 2 threads / 1 thread, interleaved (bench/thread_scaling.rs, batch 64)"
-target/release/examples/thread_scaling --data-dir "$data" >"$out/thread_scaling.txt"
+"${CARGO_TARGET_DIR:-target}"/release/examples/thread_scaling --data-dir "$data" >"$out/thread_scaling.txt"
 tail -n 3 "$out/thread_scaling.txt"

@@ -43,7 +43,7 @@ scratchnet() { # model threads tag
     resnet) example=fashion_resnet data=$fashion ;;
     modern) example=mnist_modern data=$mnist ;;
   esac
-  /usr/bin/time -f '%M' -o "$out/rss.txt" target/release/examples/$example --data-dir "$data" \
+  /usr/bin/time -f '%M' -o "$out/rss.txt" "${CARGO_TARGET_DIR:-target}"/release/examples/$example --data-dir "$data" \
     --threads "$t" --epochs 1 --limit-train "$images" --no-augment \
     --metrics "$out/metrics.json" --save "$out/checkpoint.safetensors" >/dev/null 2>&1
   rm -f "$out/checkpoint.safetensors"
