@@ -4,7 +4,7 @@
 use image::{GrayImage, Luma};
 use ndarray::{Array3, ArrayView2, ArrayView3, ArrayView4, Axis};
 use scratchnet_layers::{Layer, Mode, Sequential};
-use scratchnet_train::TrainError;
+use scratchnet_train::{is_convolution_or_pooling, TrainError};
 
 /// The output of one convolution or pooling layer for one image.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,14 +57,6 @@ pub fn feature_maps(
         }
     })?;
     Ok(found)
-}
-
-/// Whether a layer of type `kind` ([`Layer::name`]) is a convolution or a pooling.
-fn is_convolution_or_pooling(kind: &str) -> bool {
-    matches!(
-        kind,
-        "Conv2d" | "ConvTranspose2d" | "MaxPool2d" | "AvgPool2d" | "AdaptiveAvgPool2d"
-    )
 }
 
 /// How [`tile_grid`] lays maps out.

@@ -102,17 +102,12 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         }
         None => (History::new(), None),
     };
-    say(&format!(
-        "{kind}: {} training and {} test images; {} lr {} with a {} schedule, batch {}, seed {}, {} thread{}",
-        group_thousands(train.len()),
-        group_thousands(test.len()),
-        settings.optimizer,
-        settings.lr,
-        settings.schedule,
-        settings.batch_size,
-        settings.seed,
+    say(&data_and_settings(
+        &kind,
+        &train,
+        &test,
+        &settings,
         config.threads,
-        if config.threads == 1 { "" } else { "s" },
     ));
     say(&format!("kernels: {}", describe_kernels(kernels)));
 
@@ -143,25 +138,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         history,
         partial,
     );
-    let outcome = match (fitted, &html) {
-        (Ok(outcome), Some(live)) => {
-            live.finish(Some(&outcome.history), Some(&outcome.evaluation.confusion))?;
-            say(&format!(
-                "report written to {} ({})",
-                live.path.display(),
-                live.cost()
-            ));
-            outcome
-        }
-        (Ok(outcome), None) => outcome,
-        (Err(e), live) => {
-            // The page stops reloading; the run's own error is the one to tell.
-            if let Some(live) = live {
-                let _ = live.finish(None, None);
-            }
-            return Err(e);
-        }
-    };
+    let outcome = finish_report(fitted, html.as_deref(), say)?;
     report(config, &settings, &model, &test, &outcome, say)?;
     Ok(RunReport {
         summary,
@@ -169,6 +146,55 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         kernels,
         outcome,
     })
+}
+
+/// The line that says what the run trains on and how.
+fn data_and_settings(
+    kind: &str,
+    train: &Split,
+    test: &Split,
+    settings: &RunSettings,
+    threads: usize,
+) -> String {
+    format!(
+        "{kind}: {} training and {} test images; {} lr {} with a {} schedule, batch {}, seed {}, {threads} thread{}",
+        group_thousands(train.len()),
+        group_thousands(test.len()),
+        settings.optimizer,
+        settings.lr,
+        settings.schedule,
+        settings.batch_size,
+        settings.seed,
+        if threads == 1 { "" } else { "s" },
+    )
+}
+
+/// The last write of the `--report` page, if any, once training has ended with `fitted`:
+/// the finished page, or on an error a page that stops reloading (the run's own error is
+/// the one to tell).
+fn finish_report(
+    fitted: Result<FitOutcome, TrainError>,
+    live: Option<&LiveReport>,
+    say: impl Fn(&str),
+) -> Result<FitOutcome, TrainError> {
+    match (fitted, live) {
+        (Ok(outcome), Some(live)) => {
+            live.finish(Some(&outcome.history), Some(&outcome.evaluation.confusion))?;
+            say(&format!(
+                "report written to {} ({})",
+                live.path.display(),
+                live.cost()
+            ));
+            Ok(outcome)
+        }
+        (Ok(outcome), None) => Ok(outcome),
+        (Err(e), live) => {
+            if let Some(live) = live {
+                let _ = live.finish(None, None);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The settings a report shows.

@@ -48,18 +48,46 @@ pub(crate) fn line_chart(chart: &Chart, series: &[Series]) -> String {
         })
         .collect();
     let all = visible.iter().flatten();
-    let (x_lo, x_hi) = padded(all.clone().map(|p| p.0));
-    let (y_lo, y_hi) = padded(all.map(|p| p.1));
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let px = |x: f64| LEFT + (x - x_lo) / (x_hi - x_lo) * plot_w;
-    let py = |y: f64| TOP + (1.0 - (y - y_lo) / (y_hi - y_lo)) * plot_h;
-
+    let frame = Frame {
+        x: padded(all.clone().map(|p| p.0)),
+        y: padded(all.map(|p| p.1)),
+    };
     let mut svg = String::new();
     let _ = write!(
         svg,
         r#"<svg width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">"#
     );
+    axes(&mut svg, chart, &frame);
+    for (i, (s, points)) in series.iter().zip(&visible).enumerate() {
+        draw_series(&mut svg, i, &s.name, points, &frame);
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The data ranges shown, and where they land in the plot area.
+struct Frame {
+    /// The x range, `(lo, hi)`.
+    x: (f64, f64),
+    /// The y range (of log10 values on a log scale).
+    y: (f64, f64),
+}
+
+const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
+const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
+
+impl Frame {
+    fn px(&self, x: f64) -> f64 {
+        LEFT + (x - self.x.0) / (self.x.1 - self.x.0) * PLOT_W
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        TOP + (1.0 - (y - self.y.0) / (self.y.1 - self.y.0)) * PLOT_H
+    }
+}
+
+/// The title, the plot's box, the ticks with their grid lines, and the axis labels.
+fn axes(svg: &mut String, chart: &Chart, frame: &Frame) {
     let _ = write!(
         svg,
         r#"<text x="{}" y="16" font-size="13" font-weight="bold">{}</text>"#,
@@ -68,78 +96,79 @@ pub(crate) fn line_chart(chart: &Chart, series: &[Series]) -> String {
     );
     let _ = write!(
         svg,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#888"/>"##
+        r##"<rect x="{LEFT}" y="{TOP}" width="{PLOT_W}" height="{PLOT_H}" fill="none" stroke="#888"/>"##
     );
-    for (value, label) in ticks(y_lo, y_hi, chart.log_y, chart.log_y) {
-        let y = py(value);
+    for (value, label) in ticks(frame.y.0, frame.y.1, chart.log_y, chart.log_y) {
+        let y = frame.py(value);
         let _ = write!(
             svg,
             r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{label}</text>"##,
-            LEFT + plot_w,
+            LEFT + PLOT_W,
             LEFT - 4.0,
             y + 4.0
         );
     }
     // The x axis counts epochs or steps: whole ticks.
-    for (value, label) in ticks(x_lo, x_hi, false, true) {
-        let x = px(value);
+    for (value, label) in ticks(frame.x.0, frame.x.1, false, true) {
+        let x = frame.px(value);
         let _ = write!(
             svg,
             r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
-            TOP + plot_h + 14.0
+            TOP + PLOT_H + 14.0
         );
     }
     let _ = write!(
         svg,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-        LEFT + plot_w / 2.0,
+        LEFT + PLOT_W / 2.0,
         HEIGHT - 6.0,
         escape(chart.x_label)
     );
     let _ = write!(
         svg,
         r#"<text x="14" y="{:.1}" text-anchor="middle" transform="rotate(-90 14 {:.1})">{}{}</text>"#,
-        TOP + plot_h / 2.0,
-        TOP + plot_h / 2.0,
+        TOP + PLOT_H / 2.0,
+        TOP + PLOT_H / 2.0,
         escape(chart.y_label),
         if chart.log_y { " (log scale)" } else { "" }
     );
-    for (i, (s, points)) in series.iter().zip(&visible).enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
-        let path: Vec<String> = points
-            .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-            .collect();
-        if path.len() > 1 {
-            let _ = write!(
-                svg,
-                r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
-                path.join(" ")
-            );
-        }
-        if points.len() <= 30 {
-            for &(x, y) in points {
-                let _ = write!(
-                    svg,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{colour}"/>"#,
-                    px(x),
-                    py(y)
-                );
-            }
-        }
-        let ly = TOP + 6.0 + 14.0 * i as f64;
-        let lx = LEFT + plot_w + 10.0;
+}
+
+/// Series `i`, `name`: its line (dots too when it has at most 30 points) and its legend
+/// entry.
+fn draw_series(svg: &mut String, i: usize, name: &str, points: &[(f64, f64)], frame: &Frame) {
+    let colour = PALETTE[i % PALETTE.len()];
+    let path: Vec<String> = points
+        .iter()
+        .map(|&(x, y)| format!("{:.1},{:.1}", frame.px(x), frame.py(y)))
+        .collect();
+    if path.len() > 1 {
         let _ = write!(
             svg,
-            r#"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}">{}</text>"#,
-            lx + 16.0,
-            lx + 20.0,
-            ly + 4.0,
-            escape(&s.name)
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
+            path.join(" ")
         );
     }
-    svg.push_str("</svg>");
-    svg
+    if points.len() <= 30 {
+        for &(x, y) in points {
+            let _ = write!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{colour}"/>"#,
+                frame.px(x),
+                frame.py(y)
+            );
+        }
+    }
+    let ly = TOP + 6.0 + 14.0 * i as f64;
+    let lx = LEFT + PLOT_W + 10.0;
+    let _ = write!(
+        svg,
+        r#"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}">{}</text>"#,
+        lx + 16.0,
+        lx + 20.0,
+        ly + 4.0,
+        escape(name)
+    );
 }
 
 /// The range of `values` with a margin (a unit range around a single value).

@@ -265,27 +265,7 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
             "train/ has no .png, .jpg or .jpeg file in its class folders".into(),
         ));
     }
-    let test_dir = root.join("test");
-    let test = if test_dir.is_dir() {
-        let mut test = Vec::new();
-        for name in class_dirs(&test_dir).map_err(|e| error(format!("cannot list test/: {e}")))? {
-            let Some(label) = classes.iter().position(|c| *c == name) else {
-                return Err(error(format!(
-                    "test/{} is not a class of train/: every test class needs training images",
-                    name.to_string_lossy()
-                )));
-            };
-            test.extend(labelled_images(
-                root,
-                &test_dir.join(&name),
-                label,
-                &mut skipped_files,
-            )?);
-        }
-        Some(test)
-    } else {
-        None
-    };
+    let test = test_images(root, &classes, &mut skipped_files)?;
     let held_out = test.is_none();
 
     let mut unreadable_headers = Vec::new();
@@ -410,6 +390,36 @@ fn labelled_images(
     let paths = image_files(dir, skipped_files)
         .map_err(|e| folder_error(root, format!("cannot list {}: {e}", dir.display())))?;
     Ok(paths.into_iter().map(|path| (path, label as u8)).collect())
+}
+
+/// The images of `root/test`, labelled by the training classes `classes`; `None` if
+/// there is no test folder. A test class without training images is an error.
+fn test_images(
+    root: &Path,
+    classes: &[OsString],
+    skipped_files: &mut usize,
+) -> Result<Option<Vec<(PathBuf, u8)>>, DataError> {
+    let test_dir = root.join("test");
+    if !test_dir.is_dir() {
+        return Ok(None);
+    }
+    let error = |problem: String| folder_error(root, problem);
+    let mut test = Vec::new();
+    for name in class_dirs(&test_dir).map_err(|e| error(format!("cannot list test/: {e}")))? {
+        let Some(label) = classes.iter().position(|c| *c == name) else {
+            return Err(error(format!(
+                "test/{} is not a class of train/: every test class needs training images",
+                name.to_string_lossy()
+            )));
+        };
+        test.extend(labelled_images(
+            root,
+            &test_dir.join(&name),
+            label,
+            skipped_files,
+        )?);
+    }
+    Ok(Some(test))
 }
 
 /// Reads the headers of `paths` (in parallel): the first image's size, and whether any

@@ -40,7 +40,7 @@
 //! | [`StopFlag`], [`Interruption`] | Ctrl-C: stop after this batch; a second one exits or waits for the checkpoint | `stop_flag.rs` |
 //! | [`DataParallel`], [`ModelFactory`] | `DataParallel` on CPU threads | `data_parallel.rs` |
 //! | [`Diagnostics`], [`DiagnosticsConfig`], [`DiagnosticsLog`], [`GradientSample`], [`ParameterFlow`], [`EpochDiagnostics`], [`LayerActivation`], [`Filters`] | forward/backward hooks logging grad norms, update/weight ratios, activation statistics | `diagnostics.rs` |
-//! | [`ProbeImageMaps`], [`LayerMaps`] | forward hooks keeping a few test images' feature maps | `probe_maps.rs` |
+//! | [`ProbeImageMaps`], [`LayerMaps`], [`is_convolution_or_pooling`] | forward hooks keeping a few test images' feature maps | `probe_maps.rs` |
 //! | [`BatchWindow`] | the training loss averaged over a few batches (TensorBoard's per-step scalars) | `batch_window.rs` |
 //! | [`evaluate`], [`Evaluation`] | the usual `torch.no_grad()` loop | `evaluate.rs` |
 //! | [`confident_mistakes`], [`Mistake`] | the samples with the highest `softmax(x).max()` among the wrong ones | `mistakes.rs` |
@@ -109,7 +109,7 @@ pub use metadata_rules::{MAX_EPOCHS, MAX_STEPS_PER_EPOCH};
 pub use mistakes::{confident_mistakes, Mistake};
 pub use optimizer::Optimizer;
 pub use optimizer_state::{OptimizerState, OPTIMIZER_PREFIX};
-pub use probe_maps::{LayerMaps, ProbeImageMaps};
+pub use probe_maps::{is_convolution_or_pooling, LayerMaps, ProbeImageMaps};
 pub use progress::ProgressMode;
 pub use save_lock::SaveLock;
 pub use schedule::{LrSchedule, SchedulePosition};

@@ -24,14 +24,14 @@ pub struct ProbeImageMaps {
     pub layers: Vec<LayerMaps>,
 }
 
-/// The layer types whose outputs are drawn.
-const DRAWN: [&str; 5] = [
-    "Conv2d",
-    "ConvTranspose2d",
-    "MaxPool2d",
-    "AvgPool2d",
-    "AdaptiveAvgPool2d",
-];
+/// Whether a layer of type `kind` ([`Layer::name`]: `Conv2d`, `MaxPool2d`, …) is a
+/// convolution or a pooling, the layers whose outputs are drawn as feature maps.
+pub fn is_convolution_or_pooling(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Conv2d" | "ConvTranspose2d" | "MaxPool2d" | "AvgPool2d" | "AdaptiveAvgPool2d"
+    )
+}
 
 /// Collects the maps of the first `images` samples of a probe batch as its forward
 /// visits the model's children.
@@ -48,7 +48,7 @@ impl ProbeMapsRecorder {
         let drawn = match model.summary_children(&probe.shape()[1..]) {
             Ok(rows) => rows
                 .into_iter()
-                .filter(|row| row.depth == 0 && DRAWN.contains(&kind(&row.layer)))
+                .filter(|row| row.depth == 0 && is_convolution_or_pooling(kind(&row.layer)))
                 .map(|row| (row.name, row.layer))
                 .collect(),
             Err(_) => Vec::new(),
