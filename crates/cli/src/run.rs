@@ -67,17 +67,16 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         set_kernels(choice);
     }
     let kernels = kernels();
-    let resumed = match &config.resume {
-        Some(path) => Some((path.clone(), Checkpoint::load(path)?)),
-        None => None,
-    };
+    let resumed = (config.resume.as_ref())
+        .map(|path| Ok::<_, TrainError>((path.clone(), Checkpoint::load(path)?)))
+        .transpose()?;
     let settings = resolve_settings(config, resumed.as_ref().map(|(p, c)| (p.as_path(), c)))?;
 
     // Taken apart, not cloned: a copy of the 47 MB of training images would stay
     // resident for the whole run.
     let ImageDataset {
         name: kind,
-        train,
+        mut train,
         test,
     } = config.dataset.load(config.data_dir.as_deref(), &say)?;
     let input = ModelInput {
@@ -88,10 +87,9 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let mut model = spec.build(&mut StdRng::seed_from_u64(settings.seed), &input)?;
     let summary = model.summary()?;
     say(&summary.to_string());
-    let train = match settings.limit_train {
-        Some(n) => train.take(n),
-        None => train,
-    };
+    if let Some(n) = settings.limit_train {
+        train = train.take(n);
+    }
     let mut optimizer = settings.optimizer.build(settings.lr)?;
     let (history, partial) = match resumed {
         Some((path, checkpoint)) => {
@@ -102,13 +100,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         }
         None => (History::new(), None),
     };
-    say(&data_and_settings(
-        &kind,
-        &train,
-        &test,
-        &settings,
-        config.threads,
-    ));
+    say(&data_and_settings(&kind, &train, &test, &settings, config));
     say(&format!("kernels: {}", describe_kernels(kernels)));
 
     let factory: ModelFactory =
@@ -118,18 +110,14 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         Trainer::new(train_config(config, &settings, metadata))?.with_replicas(factory);
     let html = match &config.report {
         Some(path) => {
-            let page = TrainingReport {
-                summary: summary.to_string(),
-                settings: report_settings(config, &settings, &train, &test),
-                class_names: train.class_names().to_vec(),
-                epochs: config.epochs,
-            };
-            let live = LiveReport::new(path.clone(), page, &history)?;
-            trainer = live.attach(trainer);
-            Some(live)
+            let page = report_page(config, &settings, &summary, &train, &test);
+            Some(LiveReport::new(path.clone(), page, &history)?)
         }
         None => None,
     };
+    if let Some(live) = &html {
+        trainer = live.attach(trainer);
+    }
     let fitted = trainer.fit_from(
         &mut model,
         optimizer.as_mut(),
@@ -148,14 +136,31 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     })
 }
 
+/// What the `--report` page shows besides what training records.
+fn report_page(
+    config: &RunConfig,
+    settings: &RunSettings,
+    summary: &Summary,
+    train: &Split,
+    test: &Split,
+) -> TrainingReport {
+    TrainingReport {
+        summary: summary.to_string(),
+        settings: report_settings(config, settings, train, test),
+        class_names: train.class_names().to_vec(),
+        epochs: config.epochs,
+    }
+}
+
 /// The line that says what the run trains on and how.
 fn data_and_settings(
     kind: &str,
     train: &Split,
     test: &Split,
     settings: &RunSettings,
-    threads: usize,
+    config: &RunConfig,
 ) -> String {
+    let threads = config.threads;
     format!(
         "{kind}: {} training and {} test images; {} lr {} with a {} schedule, batch {}, seed {}, {threads} thread{}",
         group_thousands(train.len()),
