@@ -10,9 +10,11 @@
 //! backward may follow a forward of the other tier.
 
 use crate::kernels::use_reference;
-use crate::parallel::{build, ELEMENT_CHUNK};
+use crate::parallel::{build_from_pieces, ELEMENT_CHUNK};
 use crate::reference;
 use ndarray::{ArrayD, ArrayViewD, Zip};
+use std::ops::Range;
+use std::sync::Mutex;
 
 /// `max(x, 0)` (NaN becomes 0, like Rust's `f32::max`). Parallel over fixed
 /// chunks of [`ELEMENT_CHUNK`] elements.
@@ -22,12 +24,7 @@ pub fn relu(input: ArrayViewD<f32>) -> ArrayD<f32> {
     }
     let x = input.as_standard_layout();
     let x = x.as_slice().expect("standard layout");
-    let (out, _) = build(x.len(), ELEMENT_CHUNK, worth_threads(x.len()), |i, out| {
-        let xs = &x[i * ELEMENT_CHUNK..i * ELEMENT_CHUNK + out.len()];
-        for (y, &v) in out.iter_mut().zip(xs) {
-            *y = v.max(0.0);
-        }
-    });
+    let out = elementwise(x.len(), |range| x[range].iter().map(|&v| v.max(0.0)));
     ArrayD::from_shape_vec(input.raw_dim(), out).expect("same length")
 }
 
@@ -61,12 +58,22 @@ pub fn relu_masked(input: ArrayViewD<f32>, mask: &mut Vec<u8>) -> ArrayD<f32> {
     let x = input.as_standard_layout();
     let x = x.as_slice().expect("standard layout");
     mask.resize(x.len(), 0);
-    let (out, _) = par_build_zip(x, mask, |xs, ms, out| {
-        for ((y, m), &v) in out.iter_mut().zip(ms.iter_mut()).zip(xs) {
-            *y = v.max(0.0);
-            *m = (v > 0.0) as u8;
-        }
-    });
+    let mask_chunks: Vec<Mutex<&mut [u8]>> =
+        mask.chunks_mut(ELEMENT_CHUNK).map(Mutex::new).collect();
+    let out = build_from_pieces(
+        x.len(),
+        ELEMENT_CHUNK,
+        1,
+        worth_threads(x.len()),
+        |i, range| {
+            let xs = &x[range];
+            let mut mask = mask_chunks[i].lock().expect("no panics while held");
+            for (m, &v) in mask.iter_mut().zip(xs) {
+                *m = u8::from(v > 0.0);
+            }
+            xs.iter().map(|&v| v.max(0.0))
+        },
+    );
     ArrayD::from_shape_vec(input.raw_dim(), out).expect("same length")
 }
 
@@ -88,15 +95,11 @@ pub fn relu_backward_masked(grad_output: ArrayViewD<f32>, mask: &[u8]) -> ArrayD
     let g = grad_output.as_standard_layout();
     let g = g.as_slice().expect("standard layout");
     assert_eq!(g.len(), mask.len(), "mask and gradient differ in length");
-    let (out, _) = build(g.len(), ELEMENT_CHUNK, worth_threads(g.len()), |i, out| {
-        let start = i * ELEMENT_CHUNK;
-        let (gs, ms) = (
-            &g[start..start + out.len()],
-            &mask[start..start + out.len()],
-        );
-        for ((d, &m), &v) in out.iter_mut().zip(ms).zip(gs) {
-            *d = if m != 0 { v } else { 0.0 };
-        }
+    let out = elementwise(g.len(), |range| {
+        let (gs, ms) = (&g[range.clone()], &mask[range]);
+        gs.iter()
+            .zip(ms)
+            .map(|(&v, &m)| if m != 0 { v } else { 0.0 })
     });
     ArrayD::from_shape_vec(grad_output.raw_dim(), out).expect("same length")
 }
@@ -107,22 +110,15 @@ pub(crate) fn worth_threads(len: usize) -> bool {
     len >= 2 * ELEMENT_CHUNK
 }
 
-/// Fills a new buffer the length of `x` chunk by chunk, handing each chunk
-/// its part of `x` and of `aux` too.
-fn par_build_zip<F>(x: &[f32], aux: &mut [u8], fill: F) -> (Vec<f32>, Vec<()>)
-where
-    F: Fn(&[f32], &mut [u8], &mut [f32]) + Sync,
-{
-    let parts: Vec<std::sync::Mutex<&mut [u8]>> = aux
-        .chunks_mut(ELEMENT_CHUNK)
-        .map(std::sync::Mutex::new)
-        .collect();
-    let result = build(x.len(), ELEMENT_CHUNK, worth_threads(x.len()), |i, out| {
-        let start = i * ELEMENT_CHUNK;
-        let mut aux = parts[i].lock().expect("no panics while held");
-        fill(&x[start..start + out.len()], &mut aux, out);
-    });
-    result
+/// A new buffer of `len` values: `values(range)` for each [`ELEMENT_CHUNK`] of
+/// it, written once (no zeroing first), in parallel when [`worth_threads`].
+fn elementwise<I: IntoIterator<Item = f32>>(
+    len: usize,
+    values: impl Fn(Range<usize>) -> I + Sync,
+) -> Vec<f32> {
+    build_from_pieces(len, ELEMENT_CHUNK, 1, worth_threads(len), |_, range| {
+        values(range)
+    })
 }
 
 /// Hyperbolic tangent.

@@ -10,7 +10,7 @@
 //! differ from its single running sum only by `f64` rounding.
 
 use crate::kernels::use_reference;
-use crate::parallel::{build, par_map, ELEMENT_CHUNK};
+use crate::parallel::{build_from_pieces, par_map, ELEMENT_CHUNK};
 use crate::reference;
 use ndarray::{Array4, ArrayView4};
 
@@ -47,10 +47,17 @@ pub fn batch_norm(
     }
     let x = x.as_standard_layout();
     let planes = Planes::new(x.view());
-    let x_hat = planes.map(|c, v| ((f64::from(v) - mean[c]) * inv_std[c]) as f32);
-    let output = planes.map(|c, v| {
-        let normalised = (f64::from(v) - mean[c]) * inv_std[c];
-        (gamma[c] * normalised + beta[c]) as f32
+    let x_hat = planes.map_planes(|c, x| {
+        let (mean, inv_std) = (mean[c], inv_std[c]);
+        x.iter()
+            .map(move |&v| ((f64::from(v) - mean) * inv_std) as f32)
+    });
+    let output = planes.map_planes(|c, x| {
+        let (mean, inv_std, gamma, beta) = (mean[c], inv_std[c], gamma[c], beta[c]);
+        x.iter().map(move |&v| {
+            let normalised = (f64::from(v) - mean) * inv_std;
+            (gamma * normalised + beta) as f32
+        })
     });
     (x_hat, output)
 }
@@ -101,8 +108,11 @@ pub fn batch_norm_backward(
     }
     let (dy, xh) = (grad_output.as_standard_layout(), x_hat.as_standard_layout());
     let (dy, xh) = (Planes::new(dy.view()), Planes::new(xh.view()));
-    dy.zip_map(&xh, |c, g, x| {
-        (scale[c] * (f64::from(g) - mean_dy[c] - f64::from(x) * mean_dy_xhat[c])) as f32
+    dy.zip_planes(&xh, |c, dy, x_hat| {
+        let (scale, mean_dy, mean_dy_xhat) = (scale[c], mean_dy[c], mean_dy_xhat[c]);
+        dy.iter().zip(x_hat).map(move |(&g, &x)| {
+            (scale * (f64::from(g) - mean_dy - f64::from(x) * mean_dy_xhat)) as f32
+        })
     })
 }
 
@@ -177,35 +187,35 @@ impl<'a> Planes<'a> {
         lanes.iter().sum()
     }
 
-    /// A new tensor of the same shape, `f(channel, x)` element by element, over fixed
-    /// chunks of the flat data (each chunk a whole number of planes where they fit).
-    fn map(&self, f: impl Fn(usize, f32) -> f32 + Sync) -> Array4<f32> {
-        self.zip_map(self, |c, v, _| f(c, v))
+    /// A new tensor of the same shape, plane by plane: `values(channel, x)` yields
+    /// one `H·W` plane of the result from the same plane `x` of `self`.
+    fn map_planes<I: IntoIterator<Item = f32>>(
+        &self,
+        values: impl Fn(usize, &'a [f32]) -> I + Sync,
+    ) -> Array4<f32> {
+        self.zip_planes(self, |c, x, _| values(c, x))
     }
 
-    /// A new tensor of the same shape, `f(channel, self, other)` element by element.
-    fn zip_map(&self, other: &Planes, f: impl Fn(usize, f32, f32) -> f32 + Sync) -> Array4<f32> {
+    /// A new tensor of the same shape, plane by plane from the same planes of `self`
+    /// and `other`: `values(channel, a, b)`. Each call sees one channel, so it reads
+    /// that channel's coefficients once and its loop over the plane vectorises.
+    /// Runs over fixed chunks of whole planes (where they fit).
+    fn zip_planes<I: IntoIterator<Item = f32>>(
+        &self,
+        other: &Planes<'a>,
+        values: impl Fn(usize, &'a [f32], &'a [f32]) -> I + Sync,
+    ) -> Array4<f32> {
         let plane = self.plane.max(1);
-        let chunk = (ELEMENT_CHUNK / plane).max(1) * plane;
         let len = self.data.len();
-        let (data, _) = build(len, chunk, len >= 2 * ELEMENT_CHUNK, |i, out| {
-            let start = i * chunk;
-            let (a, b) = (
-                &self.data[start..start + out.len()],
-                &other.data[start..start + out.len()],
-            );
-            for (p, ((out, a), b)) in out
-                .chunks_mut(plane)
-                .zip(a.chunks(plane))
-                .zip(b.chunks(plane))
-                .enumerate()
-            {
-                let c = (start / plane + p) % self.channels;
-                for ((y, &u), &v) in out.iter_mut().zip(a).zip(b) {
-                    *y = f(c, u, v);
-                }
-            }
-        });
+        let (a, b) = (self.data, other.data);
+        let per_chunk = (ELEMENT_CHUNK / plane).max(1);
+        let data = build_from_pieces(
+            len,
+            plane,
+            per_chunk,
+            len >= 2 * ELEMENT_CHUNK,
+            |p, range| values(p % self.channels, &a[range.clone()], &b[range]),
+        );
         Array4::from_shape_vec(self.shape, data).expect("same length")
     }
 }

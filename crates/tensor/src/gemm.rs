@@ -462,7 +462,7 @@ pub(crate) unsafe fn gemm_unchecked<A: ARows, B: BRows>(
 ) {
     #[cfg(all(target_arch = "x86_64", rustc_1_89))]
     {
-        if crate::simd::has_avx512() && avx512::pays(m, n) {
+        if wide_block_pays(m, n) {
             // SAFETY: the CPU has AVX-512F (checked just now); the operands
             // are as this function's caller guarantees.
             return unsafe { avx512::driver(m, n, k, a, b, c, ldc, init) };
@@ -478,6 +478,20 @@ pub(crate) unsafe fn gemm_unchecked<A: ARows, B: BRows>(
     }
     // SAFETY: the operands are as this function's caller guarantees.
     unsafe { portable_driver(m, n, k, a, b, c, ldc, init) }
+}
+
+/// Whether a product of `m` rows and `n` columns runs on the 512-bit register
+/// block (the CPU has it, it is not limited away, and the shape pays for it).
+pub(crate) fn wide_block_pays(m: usize, n: usize) -> bool {
+    #[cfg(all(target_arch = "x86_64", rustc_1_89))]
+    {
+        crate::simd::has_avx512() && avx512::pays(m, n)
+    }
+    #[cfg(not(all(target_arch = "x86_64", rustc_1_89)))]
+    {
+        let _ = (m, n);
+        false
+    }
 }
 
 /// Splits `len` into `ceil(len / max)` nearly equal blocks; returns (block count, block size).
