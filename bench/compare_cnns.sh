@@ -13,7 +13,7 @@
 # that images/s become a fraction of the peak (FLOPs: 2 per multiply-add of every
 # convolution and linear layer, ×3 for the forward and both backward products).
 # Prints a markdown table of medians (scratchnet / PyTorch = ratio) for docs/benchmarks.md.
-# Env: MNIST_DIR (default ../shared/data/mnist), FASHION_MNIST_DIR (default Debian's
+# Env: MODELS (default "resnet modern": which networks to run), MNIST_DIR (default ../shared/data/mnist), FASHION_MNIST_DIR (default Debian's
 #      /usr/share/datasets/fashion-mnist), VENV (default /tmp/scratchnet-bench-venv).
 # Not part of CI: it installs torch. Timings are noisy; only same-run ratios mean anything.
 set -euo pipefail
@@ -23,6 +23,7 @@ images=${2:-12800}
 mnist=${MNIST_DIR:-../shared/data/mnist}
 fashion=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 venv=${VENV:-/tmp/scratchnet-bench-venv}
+models=${MODELS:-resnet modern}
 out=bench/results/cnns
 mkdir -p "$out"
 rm -f "$out"/*.json
@@ -71,7 +72,7 @@ for t in 1 2; do
   "$py" bench/pytorch_cnns.py --peak --threads "$t" > "$out/peak-t$t.json"
 done
 for r in $(seq 1 "$rounds"); do
-  for model in resnet modern; do
+  for model in $models; do
     for t in 1 2; do
       scratchnet "$model" "$t" "t$t-r$r"
       pytorch "$model" "$t" "t$t-r$r"
