@@ -19,21 +19,29 @@
 //! sums added in chunk order, so the results are bit-identical for any thread
 //! count; outputs and input gradients, computed sample by sample, run in
 //! [`split_chunk`] pieces, and alongside the weight gradient.
-//! The products use [`crate::gemm`]. Two strategies:
+//! The products use [`crate::gemm`]. Three strategies:
 //!
-//! - **Direct** (stride 1, dilation 1, one group, and little padding waste —
-//!   LeNet's first convolution): the input is copied once into a zero-padded
-//!   plane of width `Wp = W + 2·pw`. Computing the output on a "virtual" grid
-//!   `OH × Wp` (its last `Wp − OW` columns are discarded), row `(c, ky, kx)`
-//!   of the im2col matrix is simply the padded input read from offset
-//!   `c·Hp·Wp + ky·Wp + kx`, so no im2col matrix is ever written. The weight
-//!   gradient is a set of dot products between rows of `dY` (spread to the
-//!   virtual grid, zeros in the discarded columns) and those same rows. The
-//!   input gradient is `Wᵀ·dY` on the virtual grid, whose row `(c, ky, kx)`
-//!   is added back onto the padded input shape at that same offset: a
-//!   contiguous run, so the fold needs no index arithmetic. (Only the
-//!   discarded columns ever see the values in the row wrap-around, so they
-//!   cannot leak into a result unless the input holds ±∞ or NaN.)
+//! - **Direct on a virtual grid** (stride 1, dilation 1, one group, and little
+//!   padding waste — LeNet's and the modern CNN's convolutions): the input is
+//!   copied once into a zero-padded plane of width `Wp = W + 2·pw`. Computing the
+//!   output on a "virtual" grid `OH × Wp` (its last `Wp − OW` columns are
+//!   discarded), row `(c, ky, kx)` of the im2col matrix is simply the padded
+//!   input read from offset `off(c, ky, kx) = c·Hp·Wp + ky·Wp + kx`, so no im2col
+//!   matrix is ever written. The forward is `W · that matrix` on the grid, or
+//!   the same product pixel-major (`Yᵀ[p, o]`, output pixels as rows, read from
+//!   the padded input at `pixel(p) + off(k)`) where that fills the vectors
+//!   better. The weight gradient is `dWᵀ[k, o] += Σ_p xpad[off(k) + pixel(p)] ·
+//!   dYᵀ[p, o]`, its left operand read in place the same way. The input
+//!   gradient is `Wᵀ·dY` on the virtual grid, whose row `(c, ky, kx)` is added
+//!   back onto the padded input shape at that same offset: a contiguous run, so
+//!   the fold needs no index arithmetic. (Only the discarded columns ever see
+//!   the values in the row wrap-around, so they cannot leak into a result
+//!   unless the input holds ±∞ or NaN.)
+//! - **Direct, strided** (one group, stride or dilation above 1 — ResNet's
+//!   downsampling layers): the same padded input and offset tables, with
+//!   `pixel(p) = oy·sh·Wp + ox·sw` and `off(c, ky, kx) = c·Hp·Wp + ky·dh·Wp +
+//!   kx·dw`; the forward pixel-major and the weight gradient as above, the input
+//!   gradient as im2col's.
 //! - **im2col** (everything else): an explicit `cols` matrix per sample, and
 //!   for the input gradient `dcols` folded back by [`col2im`].
 //!
@@ -636,34 +644,38 @@ struct Padded {
     sample_len: usize,
     /// Output rows computed on the virtual grid.
     out_rows: usize,
-    /// Start of im2col row `(plane, ky, kx)`.
+    /// Start of im2col row `(plane, ky, kx)`: `plane·rows·cols + ky·dh·cols + kx·dw`.
     offsets: Vec<usize>,
-    /// Offset of each real output pixel `(y, x)` on the grid: `y·cols + x`.
+    /// Offset of each output pixel `(y, x)`'s window in a padded plane:
+    /// `y·sh·cols + x·sw` (on the virtual grid, stride 1: `y·cols + x`).
     pixels: Vec<usize>,
 }
 
 impl Padded {
-    fn new(planes: usize, size: [usize; 2], pad: [usize; 2], kernel: [usize; 2]) -> Self {
-        let rows = size[0] + 2 * pad[0];
-        let cols = size[1] + 2 * pad[1];
-        let out_cols = cols + 1 - kernel[1];
-        let pixels = (0..rows + 1 - kernel[0])
-            .flat_map(|y| (0..out_cols).map(move |x| y * cols + x))
+    /// The padded layout of `planes` input planes of `size` for `window`, whose output
+    /// is `[oh, ow]`.
+    fn new(planes: usize, size: [usize; 2], window: &Window2d, [oh, ow]: [usize; 2]) -> Self {
+        let ([ph, pw], [sh, sw]) = (window.padding, window.stride);
+        let ([kh, kw], [dh, dw]) = (window.kernel_size, window.dilation);
+        let rows = size[0] + 2 * ph;
+        let cols = size[1] + 2 * pw;
+        let pixels = (0..oh)
+            .flat_map(|y| (0..ow).map(move |x| y * sh * cols + x * sw))
             .collect();
-        let mut offsets = Vec::with_capacity(planes * kernel[0] * kernel[1]);
+        let mut offsets = Vec::with_capacity(planes * kh * kw);
         for p in 0..planes {
-            for ky in 0..kernel[0] {
-                for kx in 0..kernel[1] {
-                    offsets.push(p * rows * cols + ky * cols + kx);
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    offsets.push(p * rows * cols + ky * dh * cols + kx * dw);
                 }
             }
         }
         Self {
-            pad,
+            pad: [ph, pw],
             rows,
             cols,
-            sample_len: planes * rows * cols + kernel[1] - 1,
-            out_rows: rows + 1 - kernel[0],
+            sample_len: planes * rows * cols + (kw - 1) * dw,
+            out_rows: oh,
             offsets,
             pixels,
         }
@@ -751,12 +763,16 @@ struct Plan {
     window: Window2d,
     /// Forward and weight gradient by implicit im2col over the padded input.
     direct: Option<Padded>,
+    /// Stride 1, dilation 1, one group and little waste: `direct` has a virtual
+    /// grid, which the input gradient (and perhaps the forward) runs on.
+    virtual_grid: bool,
     /// Direct forward with output pixels as rows and output channels in the
     /// vector lanes (exact, no virtual columns) rather than on the virtual grid:
-    /// chosen when `O` fills its vectors better than `OW` fills `Wp`, unless the
-    /// virtual grid's long rows take the 512-bit block, which runs it faster than
-    /// the pixel-major product and its transpose (the modern CNN's 32-channel
-    /// layers on 28² images: 10–15% of the epoch). Both give the same bits.
+    /// always without a virtual grid; with one, when `O` fills its vectors better
+    /// than `OW` fills `Wp`, unless the virtual grid's long rows take the 512-bit
+    /// block, which runs it faster than the pixel-major product and its transpose
+    /// (the modern CNN's 32-channel layers: 10–15% of the epoch). Both give the
+    /// same bits.
     pixel_major: bool,
 }
 
@@ -792,13 +808,19 @@ impl Plan {
             .output_size([h, w])
             .expect("window does not fit the padded input");
         let simple = window.stride == [1, 1] && window.dilation == [1, 1] && groups == 1;
-        let [ph, pw] = window.padding;
+        let wp = w + 2 * window.padding[1];
         // Direct forward and weight gradient: the virtual grid wastes Wp/OW − 1
         // of the multiply-adds, but saves writing (and reading) the im2col
         // matrix, which costs more than the products at LeNet's sizes: worth it up to 50 %.
-        let wp = w + 2 * pw;
-        let direct = (simple && oh * ow > 0 && 2 * wp <= 3 * ow)
-            .then(|| Padded::new(c, [h, w], [ph, pw], [kh, kw]));
+        let virtual_grid = simple && oh * ow > 0 && 2 * wp <= 3 * ow;
+        // A strided or dilated convolution has no virtual grid, but its forward and
+        // weight gradient can still read the padded input in place, pixel-major
+        // (ResNet's 3×3 stride-2 layers: 1.8–2× the im2col speed; their input
+        // gradient stays on im2col). Not for 1×1 windows, whose im2col only picks
+        // the pixels it needs, where the padded copy would hold them all.
+        let strided_direct = groups == 1 && !simple && oh * ow > 0 && kh * kw > 1;
+        let direct =
+            (virtual_grid || strided_direct).then(|| Padded::new(c, [h, w], window, [oh, ow]));
         Self {
             n,
             c,
@@ -813,8 +835,11 @@ impl Plan {
             p: oh * ow,
             window: *window,
             pixel_major: direct.as_ref().is_some_and(|d| {
-                o * wp > o.next_multiple_of(8) * ow && !gemm::wide_block_pays(o, d.virtual_len())
+                !virtual_grid
+                    || o * wp > o.next_multiple_of(8) * ow
+                        && !gemm::wide_block_pays(o, d.virtual_len())
             }),
+            virtual_grid,
             direct,
         }
     }
@@ -1216,7 +1241,7 @@ fn weight_grad_im2col(plan: &Plan, xs: &[f32], dys: &[f32]) -> Vec<f32> {
 fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f32]) {
     let in_sample = plan.in_sample();
     let out_sample = plan.o * plan.p;
-    if let Some(padded) = &plan.direct {
+    if let (Some(padded), true) = (&plan.direct, plan.virtual_grid) {
         // dcols on the virtual grid, G[(c,ky,kx), q] = Σ_o W[o, (c,ky,kx)]·dYv[o, q],
         // folded back by contiguous adds: xpad-shaped dX[off(c,ky,kx) + q] += G[(c,ky,kx), q].
         let vlen = padded.virtual_len();
@@ -1530,7 +1555,17 @@ mod tests {
             ..Default::default()
         };
         let plan = Plan::new([2, 3, 10, 10], 4, w(4, 3, 3).view(), &same3, 1);
-        assert!(plan.direct.is_some());
+        assert!(plan.direct.is_some() && plan.virtual_grid);
+        let down = Window2d {
+            kernel_size: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+            ..Default::default()
+        };
+        let plan = Plan::new([2, 16, 28, 28], 32, w(32, 16, 3).view(), &down, 1);
+        assert!(plan.direct.is_some() && !plan.virtual_grid && plan.pixel_major);
+        let plan = Plan::new([2, 16, 28, 28], 32, w(32, 8, 3).view(), &down, 2);
+        assert!(plan.direct.is_none());
     }
 
     /// Chunked parallel kernels: bit-identical results in 1- and 4-thread pools.
