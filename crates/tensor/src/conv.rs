@@ -769,10 +769,10 @@ struct Plan {
     /// Direct forward with output pixels as rows and output channels in the
     /// vector lanes (exact, no virtual columns) rather than on the virtual grid:
     /// always without a virtual grid; with one, when `O` fills its vectors better
-    /// than `OW` fills `Wp`, unless the virtual grid's long rows take the 512-bit
-    /// block, which runs it faster than the pixel-major product and its transpose
-    /// (the modern CNN's 32-channel layers: 10–15% of the epoch). Both give the
-    /// same bits.
+    /// than `OW` fills `Wp`, unless only the virtual grid's long rows take the
+    /// 512-bit block, which then runs it faster than the pixel-major product and
+    /// its transpose (the modern CNN's 32-channel layers: 10–15% of the epoch).
+    /// Both give the same bits.
     pixel_major: bool,
 }
 
@@ -835,9 +835,9 @@ impl Plan {
             p: oh * ow,
             window: *window,
             pixel_major: direct.as_ref().is_some_and(|d| {
-                !virtual_grid
-                    || o * wp > o.next_multiple_of(8) * ow
-                        && !gemm::wide_block_pays(o, d.virtual_len())
+                let same_block = gemm::wide_block_pays(oh * ow, o)
+                    || !gemm::wide_block_pays(o, d.virtual_len());
+                !virtual_grid || o * wp > o.next_multiple_of(8) * ow && same_block
             }),
             virtual_grid,
             direct,
