@@ -835,8 +835,8 @@ impl Plan {
             p: oh * ow,
             window: *window,
             pixel_major: direct.as_ref().is_some_and(|d| {
-                let same_block = gemm::wide_block_pays(oh * ow, o)
-                    || !gemm::wide_block_pays(o, d.virtual_len());
+                let same_block =
+                    gemm::wide_block_pays(oh * ow, o) || !gemm::wide_block_pays(o, d.virtual_len());
                 !virtual_grid || o * wp > o.next_multiple_of(8) * ow && same_block
             }),
             virtual_grid,
@@ -846,6 +846,20 @@ impl Plan {
 
     fn in_sample(&self) -> usize {
         self.c * self.h * self.w
+    }
+
+    /// The window of the convolution that computes this one's input gradient
+    /// ([`input_grad_as_convolution`]), where that pays: a virtual-grid plan (stride
+    /// 1, one group) whose padding is at most `K − 1`, with at least 8 input channels
+    /// (the output channels of that convolution).
+    fn input_grad_window(&self) -> Option<Window2d> {
+        let [kh, kw] = self.window.kernel_size;
+        let [ph, pw] = self.window.padding;
+        (self.virtual_grid && ph < kh && pw < kw && self.c >= 8).then(|| Window2d {
+            kernel_size: [kh, kw],
+            padding: [kh - 1 - ph, kw - 1 - pw],
+            ..Default::default()
+        })
     }
 
     fn input_dim(&self) -> (usize, usize, usize, usize) {
@@ -1107,6 +1121,9 @@ fn backward(
     // The input gradient, sample by sample: any chunking gives the same bits.
     let input_grad = || {
         want_dx.then(|| {
+            if let Some(window) = plan.input_grad_window() {
+                return input_grad_as_convolution(plan, dy, wt, &window);
+            }
             par_build(plan.n * in_sample, split * in_sample, |i, dx| {
                 let s0 = i * split;
                 let samples = dx.len() / in_sample;
@@ -1235,6 +1252,24 @@ fn weight_grad_im2col(plan: &Plan, xs: &[f32], dys: &[f32]) -> Vec<f32> {
         })
     });
     dw
+}
+
+/// The input gradient of a stride-1 convolution computed as a convolution itself,
+/// so that it runs on the forward's fast paths:
+/// `dX[c, y, x] = Σ_o Σ_ky Σ_kx W'[c, o, ky, kx] · dY[o, y + ky − p'h, x + kx − p'w]`,
+/// the "full" correlation of `dY` with the flipped, transposed weight
+/// `W'[c, o, ky, kx] = W[o, c, KH−1−ky, KW−1−kx]` and padding `p' = K − 1 − p`
+/// (see [`Plan::input_grad_window`]).
+fn input_grad_as_convolution(plan: &Plan, dy: &[f32], wt: &[f32], window: &Window2d) -> Vec<f32> {
+    let [kh, kw] = plan.window.kernel_size;
+    let flipped = Array4::from_shape_fn((plan.c, plan.o, kh, kw), |(c, o, ky, kx)| {
+        wt[((o * plan.c + c) * kh + kh - 1 - ky) * kw + kw - 1 - kx]
+    });
+    let dy = ArrayView4::from_shape((plan.n, plan.o, plan.oh, plan.ow), dy)
+        .expect("dY is sized by the plan");
+    let dx = conv2d_forward(dy, flipped.view(), None, window, 1, None);
+    debug_assert_eq!(dx.dim(), plan.input_dim());
+    dx.into_raw_vec_and_offset().0
 }
 
 /// The input gradient of one chunk into `dx` (zeroed, `[samples, C, H, W]`).
