@@ -139,8 +139,22 @@ fn write_pngs(split: &scratchnet_data::Split, dir: &Path) {
     });
 }
 
+/// Training images the folder test writes as PNGs: the first 12,000 of MNIST's 60,000.
+/// The whole test set is written, so that both runs are scored on the same 10,000 images.
+const FOLDER_TRAIN_IMAGES: usize = 12_000;
+
 /// The test: MNIST as a folder of PNGs trains LeNet-5 to the accuracy of the IDX
-/// files (same seed, one epoch, within half a point), and the checkpoint names the classes.
+/// files (same seed and epochs, within half a point), and the checkpoint names the classes.
+///
+/// To keep the suite fast (it wrote and trained on all 60,000 training images, one epoch,
+/// about 19 s), both runs train on the first [`FOLDER_TRAIN_IMAGES`] only (the IDX run
+/// with `limit_train`), for two epochs, and are scored on the whole test set. The runs
+/// differ in the order of the training images (the folder's is by class) and in the
+/// normalization (the folder's is measured on its images), so their accuracies differ a
+/// little. Measured with seeds 0 to 3 (folder, IDX): 97.65/97.57, 97.79/97.57,
+/// 97.57/97.68, 97.16/97.53; one epoch instead of two differed by up to 0.6 points, past
+/// the half point, hence two. The floor is 97% instead of the 98% of one epoch on
+/// all 60,000 images.
 #[test]
 fn mnist_as_a_folder_of_pngs_trains_like_the_idx_files() {
     let Some(mnist_dir) = scratchnet_data::mnist_dir_from_env() else {
@@ -150,13 +164,14 @@ fn mnist_as_a_folder_of_pngs_trains_like_the_idx_files() {
     let mnist = scratchnet_data::load(scratchnet_data::DatasetKind::Mnist, &mnist_dir).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("digits");
-    write_pngs(&mnist.train, &root.join("train"));
+    write_pngs(&mnist.train.take(FOLDER_TRAIN_IMAGES), &root.join("train"));
     write_pngs(&mnist.test, &root.join("test"));
     drop(mnist);
     std::fs::write(root.join("train/README.txt"), "not an image").unwrap();
     let save = tmp.path().join("f.safetensors");
-    let one_epoch = RunConfig {
-        epochs: 1,
+    let save_idx = tmp.path().join("i.safetensors");
+    let two_epochs = RunConfig {
+        epochs: 2,
         threads: 2,
         progress: ProgressMode::Quiet,
         ..RunConfig::default()
@@ -169,21 +184,36 @@ fn mnist_as_a_folder_of_pngs_trains_like_the_idx_files() {
         }),
         data_dir: Some(root),
         save: Some(save.clone()),
-        ..one_epoch.clone()
+        ..two_epochs.clone()
     })
     .unwrap();
     let idx = run(&RunConfig {
         data_dir: Some(mnist_dir),
-        ..one_epoch
+        limit_train: Some(FOLDER_TRAIN_IMAGES),
+        save: Some(save_idx.clone()),
+        ..two_epochs
     })
     .unwrap();
 
     assert_eq!(folder.summary.input_shape, [1, 28, 28]); // LeNet-5 as it is
+                                                         // Like with like: as many training steps, the same 10,000 test images.
+    let steps = |path: &Path| {
+        Checkpoint::load(path)
+            .unwrap()
+            .training
+            .unwrap()
+            .optimizer
+            .steps
+    };
+    assert_eq!(steps(&save), 2 * FOLDER_TRAIN_IMAGES.div_ceil(64) as u64);
+    assert_eq!(steps(&save_idx), steps(&save));
+    assert_eq!(folder.outcome.evaluation.confusion.total(), 10_000);
+    assert_eq!(idx.outcome.evaluation.confusion.total(), 10_000);
     let (a, b) = (
         folder.outcome.evaluation.accuracy,
         idx.outcome.evaluation.accuracy,
     );
-    assert!(a > 0.98 && (a - b).abs() <= 0.005, "folder {a}, IDX {b}");
+    assert!(a > 0.97 && (a - b).abs() <= 0.005, "folder {a}, IDX {b}");
     let checkpoint = Checkpoint::load(&save).unwrap();
     assert_eq!(checkpoint.metadata["dataset"], "folder");
     let classes: Vec<String> = serde_json::from_str(&checkpoint.metadata["classes"]).unwrap();
