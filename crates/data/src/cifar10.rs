@@ -266,20 +266,14 @@ fn download_and_extract(
     })
 }
 
-/// The archive of `source` into `dir` (unless there already), checked, extracted into
-/// `dir/cifar-10-batches-bin`, deleted; then the batches loaded.
+/// The archive `dir/cifar-10-binary.tar.gz`: checked against `source`'s SHA-256 if it is
+/// there already, else downloaded (and checked) by [`fetch_archive`].
 #[cfg(feature = "download")]
-fn download_and_extract(
+fn archive_in(
     dir: &Path,
     source: &Cifar10Source,
     options: &DownloadOptions,
-) -> Result<ImageDataset, DataError> {
-    let cannot_write = |path: &Path, source| DataError::CannotWrite {
-        path: path.to_path_buf(),
-        env_var: CIFAR10_DIR_ENV,
-        source,
-    };
-    fs::create_dir_all(dir).map_err(|e| cannot_write(dir, e))?;
+) -> Result<std::path::PathBuf, DataError> {
     let archive = dir.join(CIFAR10_ARCHIVE_NAME);
     if archive.exists() && !archive.is_file() {
         return Err(DataError::Archive {
@@ -313,6 +307,24 @@ fn download_and_extract(
             CIFAR10_DIR_ENV,
         )?;
     }
+    Ok(archive)
+}
+
+/// The archive of `source` into `dir` (unless there already), checked, extracted into
+/// `dir/cifar-10-batches-bin`, deleted; then the batches loaded.
+#[cfg(feature = "download")]
+fn download_and_extract(
+    dir: &Path,
+    source: &Cifar10Source,
+    options: &DownloadOptions,
+) -> Result<ImageDataset, DataError> {
+    let cannot_write = |path: &Path, source| DataError::CannotWrite {
+        path: path.to_path_buf(),
+        env_var: CIFAR10_DIR_ENV,
+        source,
+    };
+    fs::create_dir_all(dir).map_err(|e| cannot_write(dir, e))?;
+    let archive = archive_in(dir, source, options)?;
     let target = dir.join(CIFAR10_BATCHES_DIR);
     if target.exists() {
         return Err(DataError::Archive {
