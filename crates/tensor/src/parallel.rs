@@ -134,6 +134,81 @@ where
     unsafe { build_uninit(len, chunk_len, parallel, fill).0 }
 }
 
+/// [`build_from_pieces`] for two buffers at once: piece `p` of each holds the first and
+/// the second halves of the pairs `values(p, range)` yields. For passes with two
+/// outputs (batch norm's `x̂` and `y`), which then read their input once.
+///
+/// # Panics
+/// As [`build_from_pieces`].
+///
+/// ```
+/// use scratchnet_tensor::parallel::build_two_from_pieces;
+/// let x = [1.0f32, -2.0, 3.0];
+/// let (doubled, negated) =
+///     build_two_from_pieces(x.len(), 2, 1, true, |_, range| x[range].iter().map(|v| (2.0 * v, -v)));
+/// assert_eq!(doubled, [2.0, -4.0, 6.0]);
+/// assert_eq!(negated, [-1.0, 2.0, -3.0]);
+/// ```
+pub fn build_two_from_pieces<I, F>(
+    len: usize,
+    piece_len: usize,
+    pieces_per_chunk: usize,
+    parallel: bool,
+    values: F,
+) -> (Vec<f32>, Vec<f32>)
+where
+    I: IntoIterator<Item = (f32, f32)>,
+    F: Fn(usize, std::ops::Range<usize>) -> I + Sync,
+{
+    assert!(
+        len == 0 || piece_len * pieces_per_chunk > 0,
+        "pieces and chunks must hold at least one value"
+    );
+    if len == 0 {
+        return (Vec::new(), Vec::new());
+    }
+    keep_freed_memory();
+    let chunk_len = piece_len * pieces_per_chunk;
+    type Chunk<'a> = &'a mut [MaybeUninit<f32>];
+    let fill = |(i, (first, second)): (usize, (Chunk, Chunk))| {
+        let pieces = first
+            .chunks_mut(piece_len)
+            .zip(second.chunks_mut(piece_len));
+        for (k, (first, second)) in pieces.enumerate() {
+            let start = i * chunk_len + k * piece_len;
+            let piece_values = values(i * pieces_per_chunk + k, start..start + first.len());
+            let mut written = 0;
+            let slots = first.iter_mut().zip(second.iter_mut());
+            for ((a, b), (u, v)) in slots.zip(piece_values) {
+                a.write(u);
+                b.write(v);
+                written += 1;
+            }
+            assert_eq!(written, first.len(), "piece {k} of chunk {i} ran short");
+        }
+    };
+    let (mut first, mut second): (Vec<f32>, Vec<f32>) =
+        (Vec::with_capacity(len), Vec::with_capacity(len));
+    let (a, b) = (
+        &mut first.spare_capacity_mut()[..len],
+        &mut second.spare_capacity_mut()[..len],
+    );
+    if len <= chunk_len || !parallel || !use_threads() {
+        let chunks = a.chunks_mut(chunk_len).zip(b.chunks_mut(chunk_len));
+        chunks.enumerate().for_each(fill);
+    } else {
+        let chunks = a.par_chunks_mut(chunk_len).zip(b.par_chunks_mut(chunk_len));
+        chunks.enumerate().for_each(fill);
+    }
+    // SAFETY: every chunk of the first `len` elements of both buffers was handed to
+    // `fill`, which wrote each of its elements or panicked (and a panic never gets here).
+    unsafe {
+        first.set_len(len);
+        second.set_len(len);
+    }
+    (first, second)
+}
+
 /// The chunked allocation under [`build`] and [`build_from_pieces`]: allocates
 /// `len` floats and runs `fill(i, chunk)` on chunk `i` (`chunk_len` floats, the last
 /// may be shorter), in parallel when `parallel` and threads may be used, returning
@@ -335,6 +410,32 @@ mod tests {
             })
         });
         assert!(short.is_err(), "a piece one value short must panic");
+    }
+
+    #[test]
+    fn pairs_are_written_to_both_buffers_and_a_short_piece_is_refused() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let (first, second) = pool.install(|| {
+            build_two_from_pieces(11, 3, 2, true, |p, range| {
+                range.map(move |j| ((100 * p + j) as f32, -(j as f32)))
+            })
+        });
+        let want = [0, 1, 2, 103, 104, 105, 206, 207, 208, 309, 310];
+        assert_eq!(first, want.map(|x| x as f32));
+        assert_eq!(second, (0..11).map(|j| -(j as f32)).collect::<Vec<_>>());
+        for parallel in [false, true] {
+            let short = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.install(|| {
+                    build_two_from_pieces(8 << 15, 1 << 15, 1, parallel, |p, range| {
+                        range.take((1 << 15) - p).map(|j| (j as f32, 0.0))
+                    })
+                })
+            }));
+            assert!(short.is_err(), "a piece one value short must panic");
+        }
     }
 
     #[test]
