@@ -13,7 +13,8 @@
 # that images/s become a fraction of the peak (FLOPs: 2 per multiply-add of every
 # convolution and linear layer, ×3 for the forward and both backward products).
 # Prints a markdown table of medians (scratchnet / PyTorch = ratio) for docs/benchmarks.md.
-# Env: MODELS (default "resnet modern": which networks to run), MNIST_DIR (default ../shared/data/mnist), FASHION_MNIST_DIR (default Debian's
+# Env: SUMMARY_ONLY=1 (no runs: print the tables of the last run's results again),
+#      MODELS (default "resnet modern": which networks to run), MNIST_DIR (default ../shared/data/mnist), FASHION_MNIST_DIR (default Debian's
 #      /usr/share/datasets/fashion-mnist), VENV (default /tmp/scratchnet-bench-venv).
 # Not part of CI: it installs torch. Timings are noisy; only same-run ratios mean anything.
 set -euo pipefail
@@ -26,7 +27,6 @@ venv=${VENV:-/tmp/scratchnet-bench-venv}
 models=${MODELS:-resnet modern}
 out=bench/results/cnns
 mkdir -p "$out"
-rm -f "$out"/*.json
 
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, numpy" 2>/dev/null; then
   echo "== installing torch and numpy into $venv (once)"
@@ -35,6 +35,8 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, numpy" 
 fi
 py="$venv/bin/python"
 
+if [ -z "${SUMMARY_ONLY:-}" ]; then
+rm -f "$out"/*.json
 echo "== building scratchnet's examples (release)"
 cargo build -q --release --example fashion_resnet --example mnist_modern
 
@@ -80,6 +82,7 @@ for r in $(seq 1 "$rounds"); do
   done
   echo "   round $r of $rounds done"
 done
+fi
 
 "$py" - "$out" <<'PY'
 import glob, json, os, statistics, sys
@@ -89,6 +92,7 @@ runs = {}
 gflop = {}
 for path in glob.glob(os.path.join(out, "*-t*-r*.json")):
     run = json.load(open(path))
+    run["round"] = int(path.rsplit("-r", 1)[1].split(".")[0])
     runs.setdefault((run["model"], run["threads"], run["framework"]), []).append(run)
     if "train_gflop_per_image" in run:
         gflop[run["model"]] = run["train_gflop_per_image"]
@@ -108,11 +112,31 @@ for model in ("resnet", "modern"):
         print(f"| {model} | {t} | {len(runs[(model, t, 'scratchnet')])} | "
               f"{60000 / s:.1f} / {60000 / p:.1f} = **{p / s:.2f}** | {s:,.0f} / {p:,.0f} | "
               f"{frac(s):.1f}% / {frac(p):.1f}% | {rs:.0f} / {rp:.0f} |")
+# Per round: both frameworks ran minutes apart at most, so a round's own ratio is less
+# disturbed by the host's drift than the ratio of two medians taken over the whole run.
+per_round = lambda model, t, fw: {x["round"]: x["images_per_second"] for x in runs[(model, t, fw)]}
+print()
+print("| network | threads | images/s per round: scratchnet / PyTorch | the rounds' ratios | their median |")
+print("|---|---|---|---|---|")
+for model in ("resnet", "modern"):
+    for t in (1, 2):
+        if (model, t, "scratchnet") not in runs or (model, t, "pytorch") not in runs:
+            continue
+        s, p = per_round(model, t, "scratchnet"), per_round(model, t, "pytorch")
+        rounds = sorted(set(s) & set(p))
+        ratios = [p[r] / s[r] for r in rounds]
+        print(f"| {model} | {t} | {', '.join(f'{s[r]:.0f} / {p[r]:.0f}' for r in rounds)} | "
+              f"{', '.join(f'{x:.2f}' for x in ratios)} | **{statistics.median(ratios):.2f}** |")
 print()
 for model in ("resnet", "modern"):
     if all((model, t, fw) in runs for t in (1, 2) for fw in ("scratchnet", "pytorch")):
         ratio = {fw: med(model, 2, fw, "images_per_second") / med(model, 1, fw, "images_per_second")
                  for fw in ("scratchnet", "pytorch")}
+        in_round = {}
+        for fw in ("scratchnet", "pytorch"):
+            one, two = per_round(model, 1, fw), per_round(model, 2, fw)
+            in_round[fw] = statistics.median(two[r] / one[r] for r in sorted(set(one) & set(two)))
         print(f"{model}: 2 threads train {ratio['scratchnet']:.2f}x the images/s of 1 thread "
-              f"(PyTorch: {ratio['pytorch']:.2f}x)")
+              f"(PyTorch: {ratio['pytorch']:.2f}x); median of the rounds' own speed-ups "
+              f"{in_round['scratchnet']:.2f}x (PyTorch: {in_round['pytorch']:.2f}x)")
 PY
