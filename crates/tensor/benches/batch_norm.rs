@@ -7,36 +7,18 @@
 //! backward's sums, the input gradient. Throughput counts the tensor's elements once
 //! per pass. Timings are noisy and never gate a test.
 
+mod common;
+
+use common::{pattern, pool, thread_counts};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ndarray::Array4;
 use scratchnet_tensor::batch_norm::{
     batch_norm, batch_norm_backward, channel_grad_sums, channel_mean_and_biased_var,
 };
 use std::hint::black_box;
 use std::time::Duration;
 
-fn pattern(shape: (usize, usize, usize, usize), seed: usize) -> Array4<f32> {
-    let mut i = seed;
-    Array4::from_shape_simple_fn(shape, || {
-        i = i
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((i >> 40) % 2048) as f32 / 1024.0 - 1.0
-    })
-}
-
-fn thread_counts() -> Vec<usize> {
-    std::env::var("SCRATCHNET_BENCH_THREADS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 2])
-}
-
 fn passes(c: &mut Criterion, shape: (usize, usize, usize, usize), threads: usize) {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a thread pool");
+    let pool = pool(threads);
     let x = pattern(shape, 1);
     let dy = pattern(shape, 2);
     let channels = shape.1;

@@ -12,6 +12,9 @@
 //! matrices: the peak the convolutions are measured against.
 //! Timings are noisy and never gate a test.
 
+mod common;
+
+use common::{pattern, pool, thread_counts};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::{Array1, Array4};
 use scratchnet_tensor::conv::{
@@ -71,31 +74,6 @@ fn layers() -> Vec<Layer> {
             }
         })
         .collect()
-}
-
-/// Values in [-1, 1) from a fixed pattern (the timings do not depend on them).
-fn pattern(shape: (usize, usize, usize, usize), seed: usize) -> Array4<f32> {
-    let mut i = seed;
-    Array4::from_shape_simple_fn(shape, || {
-        i = i
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((i >> 40) % 2048) as f32 / 1024.0 - 1.0
-    })
-}
-
-fn thread_counts() -> Vec<usize> {
-    std::env::var("SCRATCHNET_BENCH_THREADS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 2])
-}
-
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a thread pool")
 }
 
 fn conv_layer(c: &mut Criterion, layer: &Layer, threads: usize) {
