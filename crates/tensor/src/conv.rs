@@ -53,7 +53,10 @@
 
 use crate::gemm::{self, Gathered, Init, OffsetRows, Strided};
 use crate::kernels::{use_reference, Kernels};
-use crate::parallel::{par_build, par_map, split_chunk, use_threads, with_scratch, SAMPLE_CHUNK};
+use crate::parallel::{
+    par_build, par_map, split_chunk, use_threads, with_scratch, with_scratch_to_overwrite,
+    SAMPLE_CHUNK,
+};
 use crate::reference;
 use crate::Window2d;
 use ndarray::{
@@ -627,6 +630,39 @@ fn col2im_slice(
     }
 }
 
+/// Writes the transpose of the `rows × cols` matrix `src` into `dst` with row
+/// stride `ld`: `dst[j·ld + i] = src[i·cols + j]`, in 16 × 16 tiles so that
+/// both sides stay in L1 (column by column over the whole matrix, every write
+/// was a cache miss).
+fn transpose_into(src: &[f32], [rows, cols]: [usize; 2], dst: &mut [f32], ld: usize) {
+    const TILE: usize = 16;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            let [tile_rows, tile_cols] = [TILE.min(rows - i0), TILE.min(cols - j0)];
+            if tile_rows == TILE && tile_cols == TILE {
+                let mut tile = [[0.0f32; TILE]; TILE];
+                for (i, line) in tile.iter_mut().enumerate() {
+                    line.copy_from_slice(&src[(i0 + i) * cols + j0..][..TILE]);
+                }
+                for j in 0..TILE {
+                    let out: &mut [f32; TILE] = (&mut dst[(j0 + j) * ld + i0..][..TILE])
+                        .try_into()
+                        .expect("a tile's row");
+                    for (v, line) in out.iter_mut().zip(&tile) {
+                        *v = line[j];
+                    }
+                }
+            } else {
+                for i in i0..i0 + tile_rows {
+                    for j in j0..j0 + tile_cols {
+                        dst[j * ld + i] = src[i * cols + j];
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Turns a filled buffer into an array of the given shape.
 fn into_array(data: Vec<f32>, dim: (usize, usize, usize, usize)) -> Array4<f32> {
     Array4::from_shape_vec(dim, data).expect("buffer has the array's size")
@@ -686,16 +722,30 @@ impl Padded {
         self.out_rows * self.cols
     }
 
-    /// Writes `planes` (each `[H, W]`, contiguous) zero-padded into `dst`.
+    /// Writes `planes` (each `[H, W]`, contiguous) zero-padded into `dst`: every
+    /// float of the padded layout once, the border's and the slack's as zeros.
     fn fill(&self, src: &[f32], [h, w]: [usize; 2], dst: &mut [f32]) {
-        dst[..self.sample_len].fill(0.0);
+        let [top, left] = self.pad;
         let plane_len = self.rows * self.cols;
-        for (p, plane) in src.chunks_exact(h * w).enumerate() {
-            for (y, line) in plane.chunks_exact(w).enumerate() {
-                let start = p * plane_len + (y + self.pad[0]) * self.cols + self.pad[1];
-                dst[start..start + w].copy_from_slice(line);
+        let (planes, slack) = dst[..self.sample_len].split_at_mut(src.len() / (h * w) * plane_len);
+        for (plane, padded) in src
+            .chunks_exact(h * w)
+            .zip(planes.chunks_exact_mut(plane_len))
+        {
+            let (above, rest) = padded.split_at_mut(top * self.cols);
+            let (middle, below) = rest.split_at_mut(h * self.cols);
+            above.fill(0.0);
+            below.fill(0.0);
+            for (line, row) in plane
+                .chunks_exact(w)
+                .zip(middle.chunks_exact_mut(self.cols))
+            {
+                row[..left].fill(0.0);
+                row[left..left + w].copy_from_slice(line);
+                row[left + w..].fill(0.0);
             }
         }
+        slack.fill(0.0);
     }
 
     /// Lays `planes` `[oh, ow]` planes of `src` out on the virtual grid
@@ -978,8 +1028,8 @@ fn forward_pixel_major(
     } else {
         0
     };
-    with_scratch(plan.p * plan.o, |yt| {
-        with_scratch(scratch_len, |scratch| {
+    with_scratch_to_overwrite(plan.p * plan.o, |yt| {
+        with_scratch_to_overwrite(scratch_len, |scratch| {
             let b = Strided::new(wt_t, plan.ckk, plan.o, plan.o, 1);
             for (s, (x, y)) in xs
                 .chunks_exact(in_sample)
@@ -1002,11 +1052,7 @@ fn forward_pixel_major(
                     None => Init::Overwrite,
                 };
                 gemm::gemm(plan.p, plan.o, plan.ckk, &a, &b, yt, plan.o, init);
-                for (o, plane) in y.chunks_exact_mut(plan.p).enumerate() {
-                    for (v, row) in plane.iter_mut().zip(yt.chunks_exact(plan.o)) {
-                        *v = row[o];
-                    }
-                }
+                transpose_into(yt, [plan.p, plan.o], y, plan.p);
             }
         })
     });
@@ -1032,8 +1078,8 @@ fn forward_virtual_grid(
     } else {
         0
     };
-    with_scratch(plan.o * vlen, |grid| {
-        with_scratch(scratch_len, |scratch| {
+    with_scratch_to_overwrite(plan.o * vlen, |grid| {
+        with_scratch_to_overwrite(scratch_len, |scratch| {
             let a = Strided::new(wt, plan.o, plan.ckk, plan.ckk, 1);
             for (s, (x, y)) in xs
                 .chunks_exact(in_sample)
@@ -1059,7 +1105,7 @@ fn forward_virtual_grid(
 fn forward_im2col(plan: &Plan, xs: &[f32], wt: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
     let in_sample = plan.in_sample();
     let out_sample = plan.o * plan.p;
-    with_scratch(plan.groups * plan.ckk * plan.p, |cols| {
+    with_scratch_to_overwrite(plan.groups * plan.ckk * plan.p, |cols| {
         for (x, y) in xs
             .chunks_exact(in_sample)
             .zip(out.chunks_exact_mut(out_sample))
@@ -1173,17 +1219,16 @@ fn weight_grad_direct(plan: &Plan, padded: &Padded, xs: &[f32], dys: &[f32]) -> 
     // gradient, its width O rounded up to a whole vector (zero columns) so
     // that no load is masked.
     let nb = plan.o.next_multiple_of(8);
-    with_scratch(plan.p * nb, |dyt| {
+    with_scratch_to_overwrite(plan.p * nb, |dyt| {
+        for row in dyt.chunks_exact_mut(nb) {
+            row[plan.o..].fill(0.0);
+        }
         with_scratch(plan.ckk * nb, |dwt| {
             for (dy_s, xp) in dys
                 .chunks_exact(out_sample)
                 .zip(xs.chunks_exact(padded.sample_len))
             {
-                for (o, plane) in dy_s.chunks_exact(plan.p).enumerate() {
-                    for (p, &v) in plane.iter().enumerate() {
-                        dyt[p * nb + o] = v;
-                    }
-                }
+                transpose_into(dy_s, [plan.o, plan.p], dyt, nb);
                 let a = Gathered::new(xp, &padded.offsets, &padded.pixels);
                 let b = Strided::new(dyt, plan.p, nb, nb, 1);
                 gemm::gemm(plan.ckk, nb, plan.p, &a, &b, dwt, nb, Init::Accumulate);
@@ -1204,8 +1249,8 @@ fn weight_grad_im2col(plan: &Plan, xs: &[f32], dys: &[f32]) -> Vec<f32> {
     let mut dw = vec![0.0f32; plan.o * plan.ckk];
     // dWᵀ_g[ckk, og] += cols_g[ckk, P] · dYᵀ_g[P, og], sample by sample.
     let in_sample = plan.in_sample();
-    with_scratch(plan.groups * plan.ckk * plan.p, |cols| {
-        with_scratch(plan.p * plan.o, |dyt| {
+    with_scratch_to_overwrite(plan.groups * plan.ckk * plan.p, |cols| {
+        with_scratch_to_overwrite(plan.p * plan.o, |dyt| {
             with_scratch(plan.groups * plan.ckk * plan.og, |dwt| {
                 for (x, dy_s) in xs.chunks_exact(in_sample).zip(dys.chunks_exact(out_sample)) {
                     im2col_slice(
@@ -1215,11 +1260,7 @@ fn weight_grad_im2col(plan: &Plan, xs: &[f32], dys: &[f32]) -> Vec<f32> {
                         [plan.oh, plan.ow],
                         cols,
                     );
-                    for (oc, plane) in dy_s.chunks_exact(plan.p).enumerate() {
-                        for (q, &v) in plane.iter().enumerate() {
-                            dyt[q * plan.o + oc] = v;
-                        }
-                    }
+                    transpose_into(dy_s, [plan.o, plan.p], dyt, plan.o);
                     for g in 0..plan.groups {
                         let a = Strided::new(
                             &cols[g * plan.ckk * plan.p..],
@@ -1283,8 +1324,8 @@ fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f32]) {
         // folded back by contiguous adds: xpad-shaped dX[off(c,ky,kx) + q] += G[(c,ky,kx), q].
         let vlen = padded.virtual_len();
         with_scratch(plan.o * vlen, |dyv| {
-            with_scratch(plan.ckk * vlen, |grid| {
-                with_scratch(padded.sample_len, |dxp| {
+            with_scratch_to_overwrite(plan.ckk * vlen, |grid| {
+                with_scratch_to_overwrite(padded.sample_len, |dxp| {
                     let a = Strided::new(wt, plan.ckk, plan.o, 1, plan.ckk);
                     for (dy_s, dx_s) in dys
                         .chunks_exact(out_sample)
@@ -1304,7 +1345,7 @@ fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f32]) {
         });
         return;
     }
-    with_scratch(plan.groups * plan.ckk * plan.p, |dcols| {
+    with_scratch_to_overwrite(plan.groups * plan.ckk * plan.p, |dcols| {
         for (dy_s, dx_s) in dys
             .chunks_exact(out_sample)
             .zip(dx.chunks_exact_mut(in_sample))
