@@ -723,29 +723,35 @@ impl Padded {
     }
 
     /// Writes `planes` (each `[H, W]`, contiguous) zero-padded into `dst`: every
-    /// float of the padded layout once, the border's and the slack's as zeros.
+    /// float of the padded layout once, walking it in order, each line of data
+    /// after the zeros of the gap before it (the padding between two lines, between
+    /// two planes, or at either end).
     fn fill(&self, src: &[f32], [h, w]: [usize; 2], dst: &mut [f32]) {
+        /// Gaps inside a plane are a few floats: a fixed-size store of this many
+        /// zeros is cheaper than a call to `memset` for each.
+        const SHORT: usize = 8;
+        let dst = &mut dst[..self.sample_len];
         let [top, left] = self.pad;
         let plane_len = self.rows * self.cols;
-        let (planes, slack) = dst[..self.sample_len].split_at_mut(src.len() / (h * w) * plane_len);
-        for (plane, padded) in src
-            .chunks_exact(h * w)
-            .zip(planes.chunks_exact_mut(plane_len))
-        {
-            let (above, rest) = padded.split_at_mut(top * self.cols);
-            let (middle, below) = rest.split_at_mut(h * self.cols);
-            above.fill(0.0);
-            below.fill(0.0);
-            for (line, row) in plane
-                .chunks_exact(w)
-                .zip(middle.chunks_exact_mut(self.cols))
-            {
-                row[..left].fill(0.0);
-                row[left..left + w].copy_from_slice(line);
-                row[left + w..].fill(0.0);
+        // `dst[..written]` holds its final values; anything written past it is
+        // written again before it counts.
+        let mut written = 0;
+        for (p, plane) in src.chunks_exact(h * w).enumerate() {
+            for (y, line) in plane.chunks_exact(w).enumerate() {
+                let start = p * plane_len + (top + y) * self.cols + left;
+                if written + SHORT <= dst.len() {
+                    dst[written..written + SHORT].fill(0.0);
+                    if start > written + SHORT {
+                        dst[written + SHORT..start].fill(0.0);
+                    }
+                } else {
+                    dst[written..start].fill(0.0);
+                }
+                dst[start..start + w].copy_from_slice(line);
+                written = start + w;
             }
         }
-        slack.fill(0.0);
+        dst[written..].fill(0.0);
     }
 
     /// Lays `planes` `[oh, ow]` planes of `src` out on the virtual grid
