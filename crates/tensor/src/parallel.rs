@@ -318,8 +318,8 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 
 /// [`with_scratch`] for a buffer that `f` writes in full before it reads any of it:
 /// the buffer holds whatever an earlier use left there, so nothing is zeroed
-/// that is about to be overwritten (zeroing the convolutions' scratch took about
-/// 3% of a ResNet training step). In builds with debug assertions (the tests) it
+/// that is about to be overwritten (zeroing the convolutions' scratch was about 3%
+/// of a ResNet training step's `perf` samples). In builds with debug assertions (the tests) it
 /// holds NaN instead, so that a caller which reads what it did not write shows
 /// it in its results.
 pub fn with_scratch_to_overwrite<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
