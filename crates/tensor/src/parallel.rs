@@ -317,11 +317,11 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 }
 
 /// [`with_scratch`] for a buffer that `f` writes in full before it reads any of it:
-/// the buffer holds whatever an earlier use left there, so nothing is zeroed
-/// that is about to be overwritten (zeroing the convolutions' scratch was about 3%
-/// of a ResNet training step's `perf` samples). In builds with debug assertions (the tests) it
-/// holds NaN instead, so that a caller which reads what it did not write shows
-/// it in its results.
+/// the buffer holds whatever an earlier use left there, so nothing is zeroed that
+/// is about to be overwritten (zeroing the convolutions' scratch was about 3% of a
+/// ResNet training step's `perf` samples). In builds with debug assertions (the
+/// tests) it holds NaN instead, so that a caller which reads what it did not write
+/// shows it in its results.
 pub fn with_scratch_to_overwrite<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     scratch_buffer(len, |buf| {
         if cfg!(debug_assertions) {
