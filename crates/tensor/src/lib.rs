@@ -43,6 +43,8 @@ pub mod pool;
 pub mod reference;
 mod simd;
 pub mod softmax;
+mod transpose;
 pub mod window;
+mod winograd;
 
 pub use window::Window2d;

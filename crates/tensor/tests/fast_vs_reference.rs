@@ -178,6 +178,33 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
         )
 }
 
+/// 3×3 stride-1 convolutions with 16 channels or more on both sides, which the fast
+/// tier runs by Winograd's `F(2×2, 3×3)` (their input gradients too): even and odd
+/// sizes, padding 0–2, channel counts with and without a tail after 16.
+fn winograd_case() -> impl Strategy<Value = ConvCase> {
+    (
+        1..=6usize,
+        (0..=3usize, 0..=2usize),
+        ([0..=2usize, 0..=2usize], [1..=9usize, 1..=9usize]),
+        any::<u64>(),
+    )
+        .prop_map(|(n, (c, o), (padding, extra), seed)| {
+            let window = Window2d {
+                kernel_size: [3, 3],
+                padding,
+                ..Default::default()
+            };
+            let size = [0, 1].map(|d| 3usize.saturating_sub(2 * padding[d]).max(1) + extra[d] - 1);
+            ConvCase {
+                input: (n, [16, 17, 24, 32][c], size[0], size[1]),
+                out_channels: [16, 20, 33][o],
+                window,
+                groups: 1,
+                seed,
+            }
+        })
+}
+
 /// A pooling window with padding at most half the kernel (as the layers require).
 fn pool_window(dilation_allowed: bool) -> impl Strategy<Value = Window2d> {
     (
@@ -222,7 +249,7 @@ proptest! {
 
     /// Forward, input gradient, weight gradient and bias gradient, both strategies.
     #[test]
-    fn convolution_matches_reference(case in conv_case()) {
+    fn convolution_matches_reference(case in prop_oneof![conv_case(), winograd_case()]) {
         set_kernels(Kernels::Fast);
         let ConvCase { input, out_channels, window, groups, seed } = case;
         let [kh, kw] = window.kernel_size;
@@ -634,7 +661,7 @@ proptest! {
     /// A convolution's forward and backward give the same bits with AVX-512 as with AVX2
     /// (their GEMM sums in the same order), on both strategies.
     #[test]
-    fn convolution_is_the_same_with_and_without_avx512(case in conv_case()) {
+    fn convolution_is_the_same_with_and_without_avx512(case in prop_oneof![conv_case(), winograd_case()]) {
         set_kernels(Kernels::Fast);
         let ConvCase { input, out_channels, window, groups, seed } = case;
         let [kh, kw] = window.kernel_size;

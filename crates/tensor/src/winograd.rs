@@ -1,0 +1,694 @@
+//! Winograd's minimal filtering `F(2×2, 3×3)`: a 3×3 stride-1 convolution with 16
+//! multiplications for every 2×2 block of outputs instead of 36 (Lavin and Gray,
+//! "Fast Algorithms for Convolutional Neural Networks", 2015; what cuDNN and oneDNN
+//! call Winograd).
+//!
+//! The output is cut into 2×2 tiles; tile `t` reads the 4×4 patch `d` of the padded
+//! input at twice its position. Per tile, with `⊙` the element-wise product,
+//!
+//! ```text
+//! Y_t[o] = Aᵀ · ( Σ_c U[o, c] ⊙ V_t[c] ) · A,   U[o, c] = G · g[o, c] · Gᵀ,   V_t[c] = Bᵀ · d_t[c] · B
+//!
+//!      ⎡1  0 -1  0⎤        ⎡ 1    0    0 ⎤
+//! Bᵀ = ⎢0  1  1  0⎥    G = ⎢1/2  1/2  1/2⎥    Aᵀ = ⎡1  1  1  0⎤
+//!      ⎢0 -1  1  0⎥        ⎢1/2 -1/2  1/2⎥         ⎣0  1 -1 -1⎦
+//!      ⎣0  1  0 -1⎦        ⎣ 0    0    1 ⎦
+//! ```
+//!
+//! The sum over `c` is, for each of the 16 positions `ξ` of a 4×4 transform, one
+//! matrix product `M_ξ = V_ξ · U_ξ` (`[tiles, C]` by `[C, O]`), which runs on
+//! [`crate::gemm`]. So a convolution costs 16 products of depth `C` in place of one
+//! of depth `9·C` over four times as many pixels: 2.25 times fewer multiply-adds,
+//! plus the transforms, which are additions only.
+//!
+//! The transforms work channels-last: the input is first laid out (padded) as
+//! `[H, W, C]`, so that the 16 inputs of a tile are 16 runs of channels and each
+//! add of a transform is one vector op over 16 channels; the products come out as
+//! `[tiles, O]`, and the output is transposed back to `[O, OH, OW]` at the end.
+//!
+//! The result is the convolution's up to rounding (the transforms add and subtract
+//! before the products do), not bit for bit: `tests/fast_vs_reference.rs` holds it to
+//! the same tolerance as the other strategies. Every value is computed the same way
+//! whatever SIMD width or thread computes it (the transforms are plain `f32` adds in
+//! a fixed order, the products the GEMM's fixed chains), so results still do not
+//! depend on the machine's vectors or the thread count.
+
+use crate::gemm::{self, Init, Strided};
+use crate::parallel::with_scratch_to_overwrite;
+use crate::transpose::transpose_into;
+
+/// Positions of a 4×4 transformed tile.
+const POSITIONS: usize = 16;
+
+/// Channels a transform handles in one go: one 512-bit vector.
+const LANES: usize = 16;
+
+/// Floats of transformed inputs and products (`16·(C + O)` per tile) a block of
+/// tiles may hold: about 512 KiB, so that a block's products read their operands
+/// from the core's own cache.
+const BLOCK_FLOATS: usize = 1 << 17;
+
+/// The transformed weight `U`, `[16, C, O]`: `U_ξ[c, o] = (G · g[o, c] · Gᵀ)_ξ`.
+///
+/// # Panics
+/// If `weight` is not `O·C` 3×3 kernels.
+pub(crate) fn transform_weight(weight: &[f32], out_channels: usize, channels: usize) -> Vec<f32> {
+    assert_eq!(weight.len(), out_channels * channels * 9, "3×3 kernels");
+    let mut u = vec![0.0f32; POSITIONS * channels * out_channels];
+    for (k, g) in weight.chunks_exact(9).enumerate() {
+        let (o, c) = (k / channels, k % channels);
+        // G·g: the rows of g combined; then (G·g)·Gᵀ: the columns of each row.
+        let row = |r: usize| [g[3 * r], g[3 * r + 1], g[3 * r + 2]];
+        let (g0, g1, g2) = (row(0), row(1), row(2));
+        let gg: [[f32; 3]; 4] = [
+            g0,
+            [0, 1, 2].map(|j| (g0[j] + g1[j] + g2[j]) * 0.5),
+            [0, 1, 2].map(|j| (g0[j] - g1[j] + g2[j]) * 0.5),
+            g2,
+        ];
+        for (i, [a, b, c_]) in gg.into_iter().enumerate() {
+            let transformed = [a, (a + b + c_) * 0.5, (a - b + c_) * 0.5, c_];
+            for (j, v) in transformed.into_iter().enumerate() {
+                u[((4 * i + j) * channels + c) * out_channels + o] = v;
+            }
+        }
+    }
+    u
+}
+
+/// The shape of a convolution `F(2×2, 3×3)` runs: `[C, H, W]` padded by
+/// `padding` into `[O, OH, OW]`.
+pub(crate) struct Tiling {
+    pub channels: usize,
+    pub out_channels: usize,
+    pub input_size: [usize; 2],
+    pub padding: [usize; 2],
+    pub output_size: [usize; 2],
+}
+
+impl Tiling {
+    /// Tiles down and across one output plane.
+    fn tiles(&self) -> [usize; 2] {
+        self.output_size.map(|s| s.div_ceil(2))
+    }
+
+    /// The padded channels-last input plane, `[rows, cols]`: room for every tile's
+    /// 4×4 patch.
+    fn plane(&self) -> [usize; 2] {
+        self.tiles().map(|t| 2 * t + 2)
+    }
+
+    /// Floats of one padded channels-last sample.
+    pub(crate) fn padded_sample_len(&self) -> usize {
+        let [rows, cols] = self.plane();
+        rows * cols * self.channels
+    }
+
+    /// Floats of one input sample, `C·H·W`.
+    fn input_len(&self) -> usize {
+        self.channels * self.input_size[0] * self.input_size[1]
+    }
+}
+
+/// `Y = conv(x, g) + bias` for the samples `xs` (`[samples, C, H, W]`) into `out`
+/// (`[samples, O, OH, OW]`), from `u` = [`transform_weight`]`(g)`. The input laid
+/// out for the transforms ([`pad_channels_last`]) goes to `cached` if given (what
+/// [`weight_grad`] reads), else to a scratch buffer.
+///
+/// # Panics
+/// If a slice's length does not match the tiling.
+pub(crate) fn forward(
+    tiling: &Tiling,
+    xs: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    cached: Option<&mut [f32]>,
+) {
+    let (c, o) = (tiling.channels, tiling.out_channels);
+    let [oh, ow] = tiling.output_size;
+    let samples = xs.len() / tiling.input_len().max(1);
+    assert_eq!(
+        out.len(),
+        samples * o * oh * ow,
+        "an output for each sample"
+    );
+    assert_eq!(u.len(), POSITIONS * c * o, "a transformed weight");
+    let scratch_len = if cached.is_some() {
+        0
+    } else {
+        samples * tiling.padded_sample_len()
+    };
+    with_scratch_to_overwrite(scratch_len, |scratch| {
+        let padded = match cached {
+            Some(cached) => &mut cached[..samples * tiling.padded_sample_len()],
+            None => scratch,
+        };
+        pad_channels_last(tiling, xs, padded);
+        with_scratch_to_overwrite(samples * oh * ow * o, |y_last| {
+            for_each_block(tiling, samples, |block, v, m| {
+                let tiles = block.tiles(tiling);
+                transform_inputs(tiling, block, padded, v);
+                for xi in 0..POSITIONS {
+                    let a = Strided::new(&v[xi * tiles * c..], tiles, c, c, 1);
+                    let b = Strided::new(&u[xi * c * o..], c, o, o, 1);
+                    let product = &mut m[xi * tiles * o..(xi + 1) * tiles * o];
+                    gemm::gemm(tiles, o, c, &a, &b, product, o, Init::Overwrite);
+                }
+                transform_outputs(tiling, block, m, bias, y_last);
+            });
+            for (y, out) in y_last
+                .chunks_exact(oh * ow * o)
+                .zip(out.chunks_exact_mut(o * oh * ow))
+            {
+                transpose_into(y, [oh * ow, o], out, oh * ow);
+            }
+        })
+    });
+}
+
+/// The weight gradient `[O, C, 3, 3]` of the samples whose inputs [`forward`] left
+/// in `padded` and whose output gradients are `dys` (`[samples, O, OH, OW]`): the
+/// forward's algebra read backwards,
+///
+/// ```text
+/// dg[o, c] = Gᵀ · ( Σ_t dM_t[o] ⊙ V_t[c] ) · G,   dM_t[o] = A · dY_t[o] · Aᵀ
+/// ```
+///
+/// where the sum over the tiles is, for each position `ξ`, one product
+/// `dU_ξ = dM_ξᵀ · V_ξ` (`[O, tiles]` by `[tiles, C]`) accumulated block by block,
+/// in the tiles' order.
+///
+/// # Panics
+/// If a slice's length does not match the tiling.
+pub(crate) fn weight_grad(tiling: &Tiling, padded: &[f32], dys: &[f32]) -> Vec<f32> {
+    let (c, o) = (tiling.channels, tiling.out_channels);
+    let [oh, ow] = tiling.output_size;
+    let samples = dys.len() / (o * oh * ow).max(1);
+    assert_eq!(dys.len(), samples * o * oh * ow, "whole output gradients");
+    assert!(
+        padded.len() >= samples * tiling.padded_sample_len(),
+        "a padded input for each sample"
+    );
+    let mut du = vec![0.0f32; POSITIONS * o * c];
+    with_scratch_to_overwrite(samples * oh * ow * o, |dy_last| {
+        for (dy, last) in dys
+            .chunks_exact(o * oh * ow)
+            .zip(dy_last.chunks_exact_mut(oh * ow * o))
+        {
+            transpose_into(dy, [o, oh * ow], last, o);
+        }
+        for_each_block(tiling, samples, |block, v, dm| {
+            let tiles = block.tiles(tiling);
+            transform_inputs(tiling, block, padded, v);
+            transform_output_grads(tiling, block, dy_last, dm);
+            for xi in 0..POSITIONS {
+                let a = Strided::new(&dm[xi * tiles * o..], o, tiles, 1, o);
+                let b = Strided::new(&v[xi * tiles * c..], tiles, c, c, 1);
+                let sum = &mut du[xi * o * c..(xi + 1) * o * c];
+                gemm::gemm(o, c, tiles, &a, &b, sum, c, Init::Accumulate);
+            }
+        });
+    });
+    // dg = Gᵀ·dU·G for every (o, c).
+    let mut dg = vec![0.0f32; o * c * 9];
+    for (k, g) in dg.chunks_exact_mut(9).enumerate() {
+        let d = |i: usize, j: usize| du[(4 * i + j) * o * c + k];
+        // Gᵀ·dU: rows combined, column by column.
+        let p: [[f32; 4]; 3] = [
+            [0, 1, 2, 3].map(|j| d(0, j) + (d(1, j) + d(2, j)) * 0.5),
+            [0, 1, 2, 3].map(|j| (d(1, j) - d(2, j)) * 0.5),
+            [0, 1, 2, 3].map(|j| (d(1, j) + d(2, j)) * 0.5 + d(3, j)),
+        ];
+        for (i, [p0, p1, p2, p3]) in p.into_iter().enumerate() {
+            g[3 * i] = p0 + (p1 + p2) * 0.5;
+            g[3 * i + 1] = (p1 - p2) * 0.5;
+            g[3 * i + 2] = (p1 + p2) * 0.5 + p3;
+        }
+    }
+    dg
+}
+
+/// Runs `work(block, v, m)` for each block of tiles of `samples` samples, in order,
+/// with scratch for the block's 16 positions of `C` (`v`) and of `O` (`m`) per tile.
+/// A block is a run of whole tile rows, across samples, that fits [`BLOCK_FLOATS`].
+fn for_each_block(
+    tiling: &Tiling,
+    samples: usize,
+    mut work: impl FnMut(&Block, &mut [f32], &mut [f32]),
+) {
+    let (c, o) = (tiling.channels, tiling.out_channels);
+    let [tiles_down, tiles_across] = tiling.tiles();
+    let tile_rows = samples * tiles_down;
+    let rows_per_block = (BLOCK_FLOATS / (POSITIONS * (c + o) * tiles_across).max(1)).max(1);
+    let block_tiles = rows_per_block.min(tile_rows) * tiles_across;
+    with_scratch_to_overwrite(POSITIONS * block_tiles * c, |v| {
+        with_scratch_to_overwrite(POSITIONS * block_tiles * o, |m| {
+            for first in (0..tile_rows).step_by(rows_per_block) {
+                let block = Block {
+                    first,
+                    rows: rows_per_block.min(tile_rows - first),
+                };
+                work(&block, v, m);
+            }
+        })
+    });
+}
+
+/// Lays the samples `xs` (`[samples, C, H, W]`) out channels-last and zero-padded
+/// in `padded`, `Tiling::padded_sample_len` floats each.
+pub(crate) fn pad_channels_last(tiling: &Tiling, xs: &[f32], padded: &mut [f32]) {
+    let input_len = tiling.input_len();
+    let padded_len = tiling.padded_sample_len();
+    assert_eq!(xs.len() % input_len.max(1), 0, "whole input samples");
+    with_scratch_to_overwrite(input_len, |scratch| {
+        for (x, p) in xs
+            .chunks_exact(input_len)
+            .zip(padded.chunks_exact_mut(padded_len))
+        {
+            channels_last_padded(tiling, x, p, scratch);
+        }
+    });
+}
+
+/// Lays one sample `x` (`[C, H, W]`) out channels-last and zero-padded in `padded`
+/// (`[rows, cols, C]`, the input at the padding's offset), through `scratch` (`H·W·C`).
+fn channels_last_padded(tiling: &Tiling, x: &[f32], padded: &mut [f32], scratch: &mut [f32]) {
+    let c = tiling.channels;
+    let [h, w] = tiling.input_size;
+    let [top, left] = tiling.padding;
+    let [_, cols] = tiling.plane();
+    transpose_into(x, [c, h * w], scratch, c);
+    let line = cols * c;
+    let mut written = 0;
+    for (y, src) in scratch.chunks_exact(w * c).enumerate() {
+        let start = ((top + y) * cols + left) * c;
+        padded[written..start].fill(0.0);
+        padded[start..start + w * c].copy_from_slice(src);
+        written = start + w * c;
+    }
+    padded[written..].fill(0.0);
+    debug_assert!(padded.len() >= (top + h) * line);
+}
+
+/// A run of tile rows, numbered across the samples (`sample · tiles_down + row`).
+struct Block {
+    first: usize,
+    rows: usize,
+}
+
+impl Block {
+    fn tiles(&self, tiling: &Tiling) -> usize {
+        self.rows * tiling.tiles()[1]
+    }
+}
+
+/// Calls `$plain` compiled for the widest vectors the CPU has (AVX-512, AVX2 or
+/// none): the same adds in more lanes, so the same bits.
+macro_rules! widest {
+    ($plain:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+        fn dispatch($($arg: $ty),*) {
+            #[cfg(all(target_arch = "x86_64", rustc_1_89))]
+            if crate::simd::has_avx512() {
+                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just now), all
+                // that the variant needs.
+                return unsafe { $avx512($($arg),*) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::has_avx2_fma() {
+                // SAFETY: the CPU has AVX2 and FMA (checked just now), all that the
+                // variant needs.
+                return unsafe { $avx2($($arg),*) };
+            }
+            $plain($($arg),*)
+        }
+
+        #[cfg(all(target_arch = "x86_64", rustc_1_89))]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn $avx512($($arg: $ty),*) {
+            $plain($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2($($arg: $ty),*) {
+            $plain($($arg),*)
+        }
+    };
+}
+
+/// `V_ξ[t, c]` of every tile `t` of `block`, into `v` (`[16, tiles, C]`), from the
+/// channels-last samples `padded`.
+fn transform_inputs(tiling: &Tiling, block: &Block, padded: &[f32], v: &mut [f32]) {
+    widest!(transform_inputs_plain, inputs_avx512, inputs_avx2,
+        (tiling: &Tiling, block: &Block, padded: &[f32], v: &mut [f32]));
+    dispatch(tiling, block, padded, v)
+}
+
+#[inline(always)]
+fn transform_inputs_plain(tiling: &Tiling, block: &Block, padded: &[f32], v: &mut [f32]) {
+    let c = tiling.channels;
+    let [tiles_down, tiles_across] = tiling.tiles();
+    let [_, cols] = tiling.plane();
+    let padded_len = tiling.padded_sample_len();
+    let tiles = block.rows * tiles_across;
+    for r in 0..block.rows {
+        let (s, ty) = (
+            (block.first + r) / tiles_down,
+            (block.first + r) % tiles_down,
+        );
+        let sample = &padded[s * padded_len..(s + 1) * padded_len];
+        for tx in 0..tiles_across {
+            let t = r * tiles_across + tx;
+            let patch = Patch {
+                data: sample,
+                at: (2 * ty * cols + 2 * tx) * c,
+                row: cols * c,
+                column: c,
+            };
+            let mut c0 = 0;
+            while c0 + LANES <= c {
+                input_tile::<LANES>(&patch, c0, v, t * c + c0, tiles * c);
+                c0 += LANES;
+            }
+            for c0 in c0..c {
+                input_tile::<1>(&patch, c0, v, t * c + c0, tiles * c);
+            }
+        }
+    }
+}
+
+/// Where a tile's 4×4 patch of channel runs lies: element `(i, j)`, channel `c`, at
+/// `data[at + i·row + j·column + c]`.
+struct Patch<'a> {
+    data: &'a [f32],
+    at: usize,
+    row: usize,
+    column: usize,
+}
+
+/// `V = Bᵀ·d·B` for channels `c0 … c0 + L` of one tile; position `ξ` to
+/// `v[ξ·stride + at …]`. (Written as loops over fixed-size arrays of lanes, which
+/// the compiler turns into vector code.)
+#[inline(always)]
+fn input_tile<const L: usize>(patch: &Patch, c0: usize, v: &mut [f32], at: usize, stride: usize) {
+    let mut d = [[[0.0f32; L]; 4]; 4];
+    for (i, row) in d.iter_mut().enumerate() {
+        for (j, lanes) in row.iter_mut().enumerate() {
+            let start = patch.at + i * patch.row + j * patch.column + c0;
+            lanes.copy_from_slice(&patch.data[start..start + L]);
+        }
+    }
+    // Bᵀ·d: rows combined, column by column.
+    let mut t = [[[0.0f32; L]; 4]; 4];
+    for j in 0..4 {
+        for l in 0..L {
+            let (a0, a1, a2, a3) = (d[0][j][l], d[1][j][l], d[2][j][l], d[3][j][l]);
+            t[0][j][l] = a0 - a2;
+            t[1][j][l] = a1 + a2;
+            t[2][j][l] = a2 - a1;
+            t[3][j][l] = a1 - a3;
+        }
+    }
+    // (Bᵀ·d)·B: the columns of each row combined the same way.
+    for (i, t) in t.iter().enumerate() {
+        let mut row = [[0.0f32; L]; 4];
+        for l in 0..L {
+            let (b0, b1, b2, b3) = (t[0][l], t[1][l], t[2][l], t[3][l]);
+            row[0][l] = b0 - b2;
+            row[1][l] = b1 + b2;
+            row[2][l] = b2 - b1;
+            row[3][l] = b1 - b3;
+        }
+        for (j, lanes) in row.iter().enumerate() {
+            let start = (4 * i + j) * stride + at;
+            v[start..start + L].copy_from_slice(lanes);
+        }
+    }
+}
+
+/// `Y = Aᵀ·M·A + bias` of every tile of `block`, from `m` (`[16, tiles, O]`) into
+/// the channels-last outputs `y_last` (`[samples, OH, OW, O]`).
+fn transform_outputs(
+    tiling: &Tiling,
+    block: &Block,
+    m: &[f32],
+    bias: Option<&[f32]>,
+    y_last: &mut [f32],
+) {
+    widest!(transform_outputs_plain, outputs_avx512, outputs_avx2,
+        (tiling: &Tiling, block: &Block, m: &[f32], bias: Option<&[f32]>, y_last: &mut [f32]));
+    dispatch(tiling, block, m, bias, y_last)
+}
+
+#[inline(always)]
+fn transform_outputs_plain(
+    tiling: &Tiling,
+    block: &Block,
+    m: &[f32],
+    bias: Option<&[f32]>,
+    y_last: &mut [f32],
+) {
+    let o = tiling.out_channels;
+    let [oh, ow] = tiling.output_size;
+    let [tiles_down, tiles_across] = tiling.tiles();
+    let tiles = block.rows * tiles_across;
+    for r in 0..block.rows {
+        let (s, ty) = (
+            (block.first + r) / tiles_down,
+            (block.first + r) % tiles_down,
+        );
+        let sample = &mut y_last[s * oh * ow * o..(s + 1) * oh * ow * o];
+        for tx in 0..tiles_across {
+            let t = r * tiles_across + tx;
+            let place = Place {
+                at: ((2 * ty) * ow + 2 * tx) * o,
+                row: ow * o,
+                column: o,
+                inside: [2 * ty + 1 < oh, 2 * tx + 1 < ow],
+            };
+            let mut o0 = 0;
+            while o0 + LANES <= o {
+                let mut b = [0.0; LANES];
+                if let Some(bias) = bias {
+                    b.copy_from_slice(&bias[o0..o0 + LANES]);
+                }
+                output_tile::<LANES>(m, t * o + o0, tiles * o, &b, sample, &place, o0);
+                o0 += LANES;
+            }
+            for o0 in o0..o {
+                let b = [bias.map_or(0.0, |b| b[o0])];
+                output_tile::<1>(m, t * o + o0, tiles * o, &b, sample, &place, o0);
+            }
+        }
+    }
+}
+
+/// Where a tile's 2×2 outputs go in a channels-last plane: output `(a, b)`, channel
+/// `o`, at `at + a·row + b·column + o`, where `inside` says the second row and the
+/// second column fall inside the plane.
+struct Place {
+    at: usize,
+    row: usize,
+    column: usize,
+    inside: [bool; 2],
+}
+
+/// `Y = Aᵀ·M·A + bias` for output channels `o0 … o0 + L` of one tile, whose position
+/// `ξ` is `m[ξ·stride + at …]`.
+#[inline(always)]
+fn output_tile<const L: usize>(
+    m: &[f32],
+    at: usize,
+    stride: usize,
+    bias: &[f32; L],
+    y: &mut [f32],
+    place: &Place,
+    o0: usize,
+) {
+    let mut p = [[0.0f32; L]; 16];
+    for (xi, lanes) in p.iter_mut().enumerate() {
+        let start = xi * stride + at;
+        lanes.copy_from_slice(&m[start..start + L]);
+    }
+    // Aᵀ·M: rows 0–2 added (output row 0) and 1–3 (row 1), column by column.
+    let mut sums = [[[0.0f32; L]; 4]; 2];
+    for j in 0..4 {
+        for l in 0..L {
+            let (m0, m1, m2, m3) = (p[j][l], p[4 + j][l], p[8 + j][l], p[12 + j][l]);
+            sums[0][j][l] = m0 + m1 + m2;
+            sums[1][j][l] = m1 - m2 - m3;
+        }
+    }
+    // (Aᵀ·M)·A: the columns of each row combined the same way, then the bias.
+    let rows = if place.inside[0] { 2 } else { 1 };
+    let columns = if place.inside[1] { 2 } else { 1 };
+    for (a, s) in sums.iter().enumerate().take(rows) {
+        let mut pair = [[0.0f32; L]; 2];
+        for l in 0..L {
+            pair[0][l] = s[0][l] + s[1][l] + s[2][l] + bias[l];
+            pair[1][l] = s[1][l] - s[2][l] - s[3][l] + bias[l];
+        }
+        for (b, lanes) in pair.iter().enumerate().take(columns) {
+            let start = place.at + a * place.row + b * place.column + o0;
+            y[start..start + L].copy_from_slice(lanes);
+        }
+    }
+}
+
+/// `dM = A·dY·Aᵀ` of every tile of `block` (the adjoint of [`transform_outputs`]), from
+/// the channels-last output gradients `dy_last` (`[samples, OH, OW, O]`) into `dm`
+/// (`[16, tiles, O]`); the outputs of a tile that overhang the plane count as 0.
+fn transform_output_grads(tiling: &Tiling, block: &Block, dy_last: &[f32], dm: &mut [f32]) {
+    widest!(
+        transform_output_grads_plain,
+        output_grads_avx512,
+        output_grads_avx2,
+        (tiling: &Tiling, block: &Block, dy_last: &[f32], dm: &mut [f32])
+    );
+    dispatch(tiling, block, dy_last, dm)
+}
+
+#[inline(always)]
+fn transform_output_grads_plain(tiling: &Tiling, block: &Block, dy_last: &[f32], dm: &mut [f32]) {
+    let o = tiling.out_channels;
+    let [oh, ow] = tiling.output_size;
+    let [tiles_down, tiles_across] = tiling.tiles();
+    let tiles = block.tiles(tiling);
+    for r in 0..block.rows {
+        let (s, ty) = (
+            (block.first + r) / tiles_down,
+            (block.first + r) % tiles_down,
+        );
+        let sample = &dy_last[s * oh * ow * o..(s + 1) * oh * ow * o];
+        for tx in 0..tiles_across {
+            let t = r * tiles_across + tx;
+            let place = Place {
+                at: ((2 * ty) * ow + 2 * tx) * o,
+                row: ow * o,
+                column: o,
+                inside: [2 * ty + 1 < oh, 2 * tx + 1 < ow],
+            };
+            let mut o0 = 0;
+            while o0 + LANES <= o {
+                output_grad_tile::<LANES>(sample, &place, o0, dm, t * o + o0, tiles * o);
+                o0 += LANES;
+            }
+            for o0 in o0..o {
+                output_grad_tile::<1>(sample, &place, o0, dm, t * o + o0, tiles * o);
+            }
+        }
+    }
+}
+
+/// `dM = A·dY·Aᵀ` for output channels `o0 … o0 + L` of one tile; position `ξ` to
+/// `dm[ξ·stride + at …]`.
+#[inline(always)]
+fn output_grad_tile<const L: usize>(
+    dy: &[f32],
+    place: &Place,
+    o0: usize,
+    dm: &mut [f32],
+    at: usize,
+    stride: usize,
+) {
+    let mut g = [[[0.0f32; L]; 2]; 2];
+    for (a, row) in g.iter_mut().enumerate() {
+        for (b, lanes) in row.iter_mut().enumerate() {
+            if (a == 0 || place.inside[0]) && (b == 0 || place.inside[1]) {
+                let start = place.at + a * place.row + b * place.column + o0;
+                lanes.copy_from_slice(&dy[start..start + L]);
+            }
+        }
+    }
+    // A·dY: the two rows spread over four, column by column.
+    let mut r = [[[0.0f32; L]; 2]; 4];
+    for b in 0..2 {
+        for l in 0..L {
+            let (g0, g1) = (g[0][b][l], g[1][b][l]);
+            r[0][b][l] = g0;
+            r[1][b][l] = g0 + g1;
+            r[2][b][l] = g0 - g1;
+            r[3][b][l] = -g1;
+        }
+    }
+    // (A·dY)·Aᵀ: the two columns of each row spread over four the same way.
+    for (i, [r0, r1]) in r.iter().enumerate() {
+        let mut row = [[0.0f32; L]; 4];
+        for l in 0..L {
+            row[0][l] = r0[l];
+            row[1][l] = r0[l] + r1[l];
+            row[2][l] = r0[l] - r1[l];
+            row[3][l] = -r1[l];
+        }
+        for (j, lanes) in row.iter().enumerate() {
+            let start = (4 * i + j) * stride + at;
+            dm[start..start + L].copy_from_slice(lanes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference;
+    use crate::Window2d;
+    use ndarray::Array4;
+
+    /// Winograd against the definition on even and odd sizes, with and without
+    /// padding, with channel counts that leave a tail after the 16-lane runs.
+    #[test]
+    fn matches_the_convolution_on_even_and_odd_sizes() {
+        for (size, padding, c, o) in [
+            ([6, 8], 1, 5, 4),
+            ([7, 5], 1, 17, 18),
+            ([3, 3], 0, 16, 16),
+            ([1, 2], 1, 3, 33),
+            ([5, 6], 2, 2, 1),
+        ] {
+            let n = 3;
+            let x = Array4::from_shape_fn((n, c, size[0], size[1]), |(s, ch, y, x)| {
+                ((s * 31 + ch * 17 + y * 7 + x * 3) % 11) as f32 * 0.25 - 1.0
+            });
+            let g = Array4::from_shape_fn((o, c, 3, 3), |(oc, ch, y, x)| {
+                ((oc * 13 + ch * 5 + y * 3 + x) % 7) as f32 * 0.125 - 0.4
+            });
+            let bias: Vec<f32> = (0..o).map(|i| i as f32 * 0.5 - 1.0).collect();
+            let window = Window2d {
+                kernel_size: [3, 3],
+                padding: [padding, padding],
+                ..Default::default()
+            };
+            let want = reference::conv2d(x.view(), g.view(), Some(bias[..].into()), &window, 1);
+            let output_size = window.output_size(size).unwrap();
+            let tiling = Tiling {
+                channels: c,
+                out_channels: o,
+                input_size: size,
+                padding: [padding, padding],
+                output_size,
+            };
+            let u = transform_weight(g.as_slice().unwrap(), o, c);
+            let mut out = vec![f32::NAN; want.len()];
+            let mut padded = vec![f32::NAN; n * tiling.padded_sample_len()];
+            let xs = x.as_slice().unwrap();
+            forward(&tiling, xs, &u, Some(&bias), &mut out, Some(&mut padded));
+            let close = |got: &[f32], want: &[f32], what: &str| {
+                for (i, (got, want)) in got.iter().zip(want).enumerate() {
+                    assert!(
+                        (got - want).abs() < 1e-4 * want.abs().max(1.0),
+                        "{what} {size:?} p{padding} c{c} o{o} [{i}]: {got} vs {want}"
+                    );
+                }
+            };
+            close(&out, want.as_slice().unwrap(), "forward");
+            let dy = Array4::from_shape_fn(want.dim(), |(s, oc, y, x)| {
+                ((s * 7 + oc * 3 + y * 5 + x) % 9) as f32 * 0.25 - 1.0
+            });
+            let (_, dg_want, _) =
+                reference::conv2d_backward(x.view(), g.view(), dy.view(), &window, 1);
+            let dg = weight_grad(&tiling, &padded, dy.as_slice().unwrap());
+            close(&dg, dg_want.as_slice().unwrap(), "weight gradient");
+        }
+    }
+}
