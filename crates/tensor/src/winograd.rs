@@ -351,79 +351,92 @@ fn transform_inputs_plain(tiling: &Tiling, block: &Block, padded: &[f32], v: &mu
     let [tiles_down, tiles_across] = tiling.tiles();
     let [_, cols] = tiling.plane();
     let padded_len = tiling.padded_sample_len();
-    let tiles = block.rows * tiles_across;
+    let tiles = block.tiles(tiling);
     for r in 0..block.rows {
         let (s, ty) = (
             (block.first + r) / tiles_down,
             (block.first + r) % tiles_down,
         );
         let sample = &padded[s * padded_len..(s + 1) * padded_len];
-        for tx in 0..tiles_across {
-            let t = r * tiles_across + tx;
-            let patch = Patch {
-                data: sample,
-                at: (2 * ty * cols + 2 * tx) * c,
-                row: cols * c,
-                column: c,
-            };
-            let mut c0 = 0;
-            while c0 + LANES <= c {
-                input_tile::<LANES>(&patch, c0, v, t * c + c0, tiles * c);
-                c0 += LANES;
-            }
-            for c0 in c0..c {
-                input_tile::<1>(&patch, c0, v, t * c + c0, tiles * c);
-            }
+        let rows = TileRow {
+            data: sample,
+            at: 2 * ty * cols * c,
+            row: cols * c,
+            column: c,
+            tiles: tiles_across,
+        };
+        let at = r * tiles_across * c;
+        let mut c0 = 0;
+        while c0 + LANES <= c {
+            input_row::<LANES>(&rows, c0, v, at + c0, tiles * c);
+            c0 += LANES;
+        }
+        for c0 in c0..c {
+            input_row::<1>(&rows, c0, v, at + c0, tiles * c);
         }
     }
 }
 
-/// Where a tile's 4×4 patch of channel runs lies: element `(i, j)`, channel `c`, at
-/// `data[at + i·row + j·column + c]`.
-struct Patch<'a> {
+/// Where the four input rows of a row of tiles lie: row `i`, column `x`, channel `c`
+/// at `data[at + i·row + x·column + c]`; tile `k` reads columns `2k … 2k + 3`.
+struct TileRow<'a> {
     data: &'a [f32],
     at: usize,
     row: usize,
     column: usize,
+    tiles: usize,
 }
 
-/// `V = Bᵀ·d·B` for channels `c0 … c0 + L` of one tile; position `ξ` to
-/// `v[ξ·stride + at …]`. (Written as loops over fixed-size arrays of lanes, which
-/// the compiler turns into vector code.)
+impl TileRow<'_> {
+    /// `Bᵀ·d` of column `x` (its four rows combined) for channels `c0 … c0 + L`.
+    #[inline(always)]
+    fn column<const L: usize>(&self, x: usize, c0: usize) -> [[f32; L]; 4] {
+        let mut d = [[0.0f32; L]; 4];
+        for (i, lanes) in d.iter_mut().enumerate() {
+            let start = self.at + i * self.row + x * self.column + c0;
+            lanes.copy_from_slice(&self.data[start..start + L]);
+        }
+        let mut t = [[0.0f32; L]; 4];
+        for l in 0..L {
+            let (a0, a1, a2, a3) = (d[0][l], d[1][l], d[2][l], d[3][l]);
+            t[0][l] = a0 - a2;
+            t[1][l] = a1 + a2;
+            t[2][l] = a2 - a1;
+            t[3][l] = a1 - a3;
+        }
+        t
+    }
+}
+
+/// `V = Bᵀ·d·B` for channels `c0 … c0 + L` of a row of tiles; position `ξ` of tile `k`
+/// to `v[ξ·stride + at + k·C …]` (`C` = `rows.column`, a pixel's channels).
+/// Neighbouring tiles share two columns, so each column's `Bᵀ·d` is computed once.
+/// (Written as loops over fixed-size arrays of lanes, which the compiler turns into
+/// vector code.)
 #[inline(always)]
-fn input_tile<const L: usize>(patch: &Patch, c0: usize, v: &mut [f32], at: usize, stride: usize) {
-    let mut d = [[[0.0f32; L]; 4]; 4];
-    for (i, row) in d.iter_mut().enumerate() {
-        for (j, lanes) in row.iter_mut().enumerate() {
-            let start = patch.at + i * patch.row + j * patch.column + c0;
-            lanes.copy_from_slice(&patch.data[start..start + L]);
+fn input_row<const L: usize>(rows: &TileRow, c0: usize, v: &mut [f32], at: usize, stride: usize) {
+    let mut left = [rows.column::<L>(0, c0), rows.column::<L>(1, c0)];
+    for k in 0..rows.tiles {
+        let right = [
+            rows.column::<L>(2 * k + 2, c0),
+            rows.column::<L>(2 * k + 3, c0),
+        ];
+        // (Bᵀ·d)·B: the four columns of each row combined the same way.
+        for i in 0..4 {
+            let (b0, b1, b2, b3) = (&left[0][i], &left[1][i], &right[0][i], &right[1][i]);
+            let mut row = [[0.0f32; L]; 4];
+            for l in 0..L {
+                row[0][l] = b0[l] - b2[l];
+                row[1][l] = b1[l] + b2[l];
+                row[2][l] = b2[l] - b1[l];
+                row[3][l] = b1[l] - b3[l];
+            }
+            for (j, lanes) in row.iter().enumerate() {
+                let start = (4 * i + j) * stride + at + k * rows.column;
+                v[start..start + L].copy_from_slice(lanes);
+            }
         }
-    }
-    // Bᵀ·d: rows combined, column by column.
-    let mut t = [[[0.0f32; L]; 4]; 4];
-    for j in 0..4 {
-        for l in 0..L {
-            let (a0, a1, a2, a3) = (d[0][j][l], d[1][j][l], d[2][j][l], d[3][j][l]);
-            t[0][j][l] = a0 - a2;
-            t[1][j][l] = a1 + a2;
-            t[2][j][l] = a2 - a1;
-            t[3][j][l] = a1 - a3;
-        }
-    }
-    // (Bᵀ·d)·B: the columns of each row combined the same way.
-    for (i, t) in t.iter().enumerate() {
-        let mut row = [[0.0f32; L]; 4];
-        for l in 0..L {
-            let (b0, b1, b2, b3) = (t[0][l], t[1][l], t[2][l], t[3][l]);
-            row[0][l] = b0 - b2;
-            row[1][l] = b1 + b2;
-            row[2][l] = b2 - b1;
-            row[3][l] = b1 - b3;
-        }
-        for (j, lanes) in row.iter().enumerate() {
-            let start = (4 * i + j) * stride + at;
-            v[start..start + L].copy_from_slice(lanes);
-        }
+        left = right;
     }
 }
 
