@@ -19,8 +19,13 @@
 //! sums added in chunk order, so the results are bit-identical for any thread
 //! count; outputs and input gradients, computed sample by sample, run in
 //! [`split_chunk`] pieces, and alongside the weight gradient.
-//! The products use [`crate::gemm`]. Three strategies:
+//! The products use [`crate::gemm`]. Four strategies:
 //!
+//! - **Winograd** (3×3, stride 1, dilation 1, one group, 16 channels or more
+//!   on both sides — the modern CNN's and the ResNet's 3×3 stride-1 layers):
+//!   the forward by `winograd.rs`'s `F(2×2, 3×3)`, 2.25 times fewer
+//!   multiply-adds, and so the input gradient too, which is the convolution
+//!   below; where the output's sides are even, the weight gradient as well.
 //! - **Direct on a virtual grid** (stride 1, dilation 1, one group, and little
 //!   padding waste — LeNet's and the modern CNN's convolutions): the input is
 //!   copied once into a zero-padded plane of width `Wp = W + 2·pw`. Computing the

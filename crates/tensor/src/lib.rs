@@ -10,6 +10,7 @@
 //! | [`reference`](mod@reference) | the definition of every operation, forward and backward, as plain loops (one file each) |
 //! | [`window`] | the geometry of a sliding 2-D window (kernel, stride, padding, dilation) and its output size |
 //! | [`conv`] | 2-D convolution forward, and its two backward products (input and weight gradients) |
+//! | `winograd` (private) | the 3×3 stride-1 convolutions' fast path under `conv`: Winograd's `F(2×2, 3×3)` |
 //! | [`dense`] | the fully connected product `x·Wᵀ + b` and its backward |
 //! | [`gemm`] | the matrix products under convolution and dense layers (AVX2/FMA when the CPU has it) |
 //! | [`parallel`] | fixed-size chunks of the batch on rayon, so results never depend on the thread count |

@@ -66,8 +66,13 @@ pub(crate) fn transform_weight(weight: &[f32], out_channels: usize, channels: us
             [0, 1, 2].map(|j| (g0[j] - g1[j] + g2[j]) * 0.5),
             g2,
         ];
-        for (i, [a, b, c_]) in gg.into_iter().enumerate() {
-            let transformed = [a, (a + b + c_) * 0.5, (a - b + c_) * 0.5, c_];
+        for (i, [left, middle, right]) in gg.into_iter().enumerate() {
+            let transformed = [
+                left,
+                (left + middle + right) * 0.5,
+                (left - middle + right) * 0.5,
+                right,
+            ];
             for (j, v) in transformed.into_iter().enumerate() {
                 u[((4 * i + j) * channels + c) * out_channels + o] = v;
             }
@@ -279,7 +284,6 @@ fn channels_last_padded(tiling: &Tiling, x: &[f32], padded: &mut [f32], scratch:
     let [top, left] = tiling.padding;
     let [_, cols] = tiling.plane();
     transpose_into(x, [c, h * w], scratch, c);
-    let line = cols * c;
     let mut written = 0;
     for (y, src) in scratch.chunks_exact(w * c).enumerate() {
         let start = ((top + y) * cols + left) * c;
@@ -288,7 +292,6 @@ fn channels_last_padded(tiling: &Tiling, x: &[f32], padded: &mut [f32], scratch:
         written = start + w * c;
     }
     padded[written..].fill(0.0);
-    debug_assert!(padded.len() >= (top + h) * line);
 }
 
 /// A run of tile rows, numbered across the samples (`sample · tiles_down + row`).
@@ -300,6 +303,12 @@ struct Block {
 impl Block {
     fn tiles(&self, tiling: &Tiling) -> usize {
         self.rows * tiling.tiles()[1]
+    }
+
+    /// The sample and the tile row in it of the block's row `r`.
+    fn sample_and_row(&self, r: usize, tiling: &Tiling) -> (usize, usize) {
+        let tiles_down = tiling.tiles()[0];
+        ((self.first + r) / tiles_down, (self.first + r) % tiles_down)
     }
 }
 
@@ -348,15 +357,12 @@ fn transform_inputs(tiling: &Tiling, block: &Block, padded: &[f32], v: &mut [f32
 #[inline(always)]
 fn transform_inputs_plain(tiling: &Tiling, block: &Block, padded: &[f32], v: &mut [f32]) {
     let c = tiling.channels;
-    let [tiles_down, tiles_across] = tiling.tiles();
+    let tiles_across = tiling.tiles()[1];
     let [_, cols] = tiling.plane();
     let padded_len = tiling.padded_sample_len();
     let tiles = block.tiles(tiling);
     for r in 0..block.rows {
-        let (s, ty) = (
-            (block.first + r) / tiles_down,
-            (block.first + r) % tiles_down,
-        );
+        let (s, ty) = block.sample_and_row(r, tiling);
         let sample = &padded[s * padded_len..(s + 1) * padded_len];
         let rows = TileRow {
             data: sample,
@@ -464,13 +470,10 @@ fn transform_outputs_plain(
 ) {
     let o = tiling.out_channels;
     let [oh, ow] = tiling.output_size;
-    let [tiles_down, tiles_across] = tiling.tiles();
-    let tiles = block.rows * tiles_across;
+    let tiles_across = tiling.tiles()[1];
+    let tiles = block.tiles(tiling);
     for r in 0..block.rows {
-        let (s, ty) = (
-            (block.first + r) / tiles_down,
-            (block.first + r) % tiles_down,
-        );
+        let (s, ty) = block.sample_and_row(r, tiling);
         let sample = &mut y_last[s * oh * ow * o..(s + 1) * oh * ow * o];
         for tx in 0..tiles_across {
             let t = r * tiles_across + tx;
@@ -566,13 +569,10 @@ fn transform_output_grads(tiling: &Tiling, block: &Block, dy_last: &[f32], dm: &
 fn transform_output_grads_plain(tiling: &Tiling, block: &Block, dy_last: &[f32], dm: &mut [f32]) {
     let o = tiling.out_channels;
     let [oh, ow] = tiling.output_size;
-    let [tiles_down, tiles_across] = tiling.tiles();
+    let tiles_across = tiling.tiles()[1];
     let tiles = block.tiles(tiling);
     for r in 0..block.rows {
-        let (s, ty) = (
-            (block.first + r) / tiles_down,
-            (block.first + r) % tiles_down,
-        );
+        let (s, ty) = block.sample_and_row(r, tiling);
         let sample = &dy_last[s * oh * ow * o..(s + 1) * oh * ow * o];
         for tx in 0..tiles_across {
             let t = r * tiles_across + tx;
