@@ -1723,10 +1723,16 @@ mod tests {
         };
         let plan = Plan::new([2, 3, 10, 10], 4, w(4, 3, 3).view(), &same3, 1);
         assert!(plan.direct.is_some() && plan.virtual_grid);
-        // The modern CNN's conv2 (14% waste): the virtual grid where the 512-bit block is.
+        assert!(!plan.winograd);
+        // The modern CNN's conv2: Winograd, its weight gradient too (even sides).
         let plan = Plan::new([2, 32, 14, 14], 32, w(32, 32, 3).view(), &same3, 1);
-        assert!(plan.direct.is_some());
-        assert_eq!(plan.pixel_major, !crate::kernels::avx512_available());
+        assert!(plan.winograd && plan.winograd_weight_grad && !plan.pixel_major);
+        // The ResNet's last stage: odd sides, so the direct weight gradient.
+        let plan = Plan::new([2, 64, 7, 7], 64, w(64, 64, 3).view(), &same3, 1);
+        assert!(plan.winograd && !plan.winograd_weight_grad && plan.direct.is_some());
+        // Below 16 channels on either side: no Winograd.
+        let plan = Plan::new([2, 8, 14, 14], 32, w(32, 8, 3).view(), &same3, 1);
+        assert!(!plan.winograd && plan.direct.is_some());
         let down = Window2d {
             kernel_size: [3, 3],
             stride: [2, 2],
@@ -1735,6 +1741,7 @@ mod tests {
         };
         let plan = Plan::new([2, 16, 28, 28], 32, w(32, 16, 3).view(), &down, 1);
         assert!(plan.direct.is_some() && !plan.virtual_grid && plan.pixel_major);
+        assert!(!plan.winograd);
         let plan = Plan::new([2, 16, 28, 28], 32, w(32, 8, 3).view(), &down, 2);
         assert!(plan.direct.is_none());
     }
