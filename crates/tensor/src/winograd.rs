@@ -477,12 +477,7 @@ fn transform_outputs_plain(
         let sample = &mut y_last[s * oh * ow * o..(s + 1) * oh * ow * o];
         for tx in 0..tiles_across {
             let t = r * tiles_across + tx;
-            let place = Place {
-                at: ((2 * ty) * ow + 2 * tx) * o,
-                row: ow * o,
-                column: o,
-                inside: [2 * ty + 1 < oh, 2 * tx + 1 < ow],
-            };
+            let place = Place::of_tile(tiling, ty, tx);
             let mut o0 = 0;
             while o0 + LANES <= o {
                 let mut b = [0.0; LANES];
@@ -508,6 +503,20 @@ struct Place {
     row: usize,
     column: usize,
     inside: [bool; 2],
+}
+
+impl Place {
+    /// Tile `(ty, tx)`'s place in a channels-last output plane of `tiling`.
+    fn of_tile(tiling: &Tiling, ty: usize, tx: usize) -> Self {
+        let o = tiling.out_channels;
+        let [oh, ow] = tiling.output_size;
+        Place {
+            at: (2 * ty * ow + 2 * tx) * o,
+            row: ow * o,
+            column: o,
+            inside: [2 * ty + 1 < oh, 2 * tx + 1 < ow],
+        }
+    }
 }
 
 /// `Y = Aᵀ·M·A + bias` for output channels `o0 … o0 + L` of one tile, whose position
@@ -576,12 +585,7 @@ fn transform_output_grads_plain(tiling: &Tiling, block: &Block, dy_last: &[f32],
         let sample = &dy_last[s * oh * ow * o..(s + 1) * oh * ow * o];
         for tx in 0..tiles_across {
             let t = r * tiles_across + tx;
-            let place = Place {
-                at: ((2 * ty) * ow + 2 * tx) * o,
-                row: ow * o,
-                column: o,
-                inside: [2 * ty + 1 < oh, 2 * tx + 1 < ow],
-            };
+            let place = Place::of_tile(tiling, ty, tx);
             let mut o0 = 0;
             while o0 + LANES <= o {
                 output_grad_tile::<LANES>(sample, &place, o0, dm, t * o + o0, tiles * o);
