@@ -288,9 +288,10 @@ pub fn conv2d_forward(
     } else {
         Vec::new()
     };
-    let kernels = match plan.winograd {
-        true => Kernels3x3::Winograd(winograd::transform_weight(wt, plan.o, plan.c)),
-        false => Kernels3x3::Plain { wt, wt_t: &wt_t },
+    let weights = if plan.winograd {
+        ForwardWeight::Winograd(winograd::transform_weight(wt, plan.o, plan.c))
+    } else {
+        ForwardWeight::Plain { wt, wt_t: &wt_t }
     };
     let split = split_chunk();
     let cache_chunks: Option<Vec<Mutex<&mut [f32]>>> = cache.map(|cache| {
@@ -310,7 +311,7 @@ pub fn conv2d_forward(
             .as_ref()
             .map(|chunks| chunks[chunk].lock().expect("no panics while held"));
         let cached = guard.as_deref_mut().map(|s| &mut **s);
-        forward_chunk(&plan, xs, &kernels, bias.as_deref(), out, cached);
+        forward_chunk(&plan, xs, &weights, bias.as_deref(), out, cached);
     });
     into_array(out, plan.output_dim())
 }
@@ -1033,7 +1034,7 @@ fn fill_cache(plan: &Plan, x: &[f32], cache: &mut Conv2dCache) {
 }
 
 /// The weight as a forward strategy wants it.
-enum Kernels3x3<'a> {
+enum ForwardWeight<'a> {
     /// `W` (`[O, C/g·KH·KW]`) and, for the pixel-major forward, `Wᵀ`.
     Plain { wt: &'a [f32], wt_t: &'a [f32] },
     /// Winograd's transformed weight `U` ([`winograd::transform_weight`]).
@@ -1045,14 +1046,14 @@ enum Kernels3x3<'a> {
 fn forward_chunk(
     plan: &Plan,
     xs: &[f32],
-    kernels: &Kernels3x3,
+    weights: &ForwardWeight,
     bias: Option<&[f32]>,
     out: &mut [f32],
     cached: Option<&mut [f32]>,
 ) {
-    let (wt, wt_t) = match kernels {
-        Kernels3x3::Winograd(u) => return forward_winograd(plan, xs, u, bias, out, cached),
-        Kernels3x3::Plain { wt, wt_t } => (*wt, *wt_t),
+    let (wt, wt_t) = match weights {
+        ForwardWeight::Winograd(u) => return forward_winograd(plan, xs, u, bias, out, cached),
+        ForwardWeight::Plain { wt, wt_t } => (*wt, *wt_t),
     };
     match &plan.direct {
         Some(padded) if plan.pixel_major => {
