@@ -1000,23 +1000,30 @@ impl Conv2dCache {
     }
 }
 
+/// Writes the samples `src` into `dst` as `plan`'s cache holds them
+/// ([`Plan::cache_sample_len`] floats each): laid out for Winograd's weight gradient,
+/// zero-padded for the direct strategies, or as they are.
+fn fill_cached_samples(plan: &Plan, src: &[f32], dst: &mut [f32]) {
+    match &plan.direct {
+        _ if plan.winograd_weight_grad => winograd::pad_channels_last(&plan.tiling(), src, dst),
+        Some(padded) => {
+            for (d, s) in dst
+                .chunks_exact_mut(padded.sample_len)
+                .zip(src.chunks_exact(plan.in_sample()))
+            {
+                padded.fill(s, [plan.h, plan.w], d);
+            }
+        }
+        None => dst[..src.len()].copy_from_slice(src),
+    }
+}
+
 /// Fills `cache` with the input `x` (all samples) as `plan` wants it.
 fn fill_cache(plan: &Plan, x: &[f32], cache: &mut Conv2dCache) {
     cache.prepare(plan);
     let sample_len = cache.sample_len;
     let in_sample = plan.in_sample();
-    let fill = |(dst, src): (&mut [f32], &[f32])| match &plan.direct {
-        _ if plan.winograd_weight_grad => winograd::pad_channels_last(&plan.tiling(), src, dst),
-        Some(padded) => {
-            for (d, s) in dst
-                .chunks_exact_mut(sample_len)
-                .zip(src.chunks_exact(in_sample))
-            {
-                padded.fill(s, [plan.h, plan.w], d);
-            }
-        }
-        None => dst.copy_from_slice(src),
-    };
+    let fill = |(dst, src): (&mut [f32], &[f32])| fill_cached_samples(plan, src, dst);
     if use_threads() {
         let split = split_chunk();
         cache
@@ -1083,13 +1090,7 @@ fn forward_winograd(
     let tiling = plan.tiling();
     match cached {
         Some(cached) if !plan.winograd_weight_grad => {
-            let padded = plan.direct.as_ref().expect("a Winograd plan pads");
-            for (x, xp) in xs
-                .chunks_exact(plan.in_sample())
-                .zip(cached.chunks_exact_mut(padded.sample_len))
-            {
-                padded.fill(x, [plan.h, plan.w], xp);
-            }
+            fill_cached_samples(plan, xs, cached);
             winograd::forward(&tiling, xs, u, bias, out, None)
         }
         cached => winograd::forward(&tiling, xs, u, bias, out, cached),
