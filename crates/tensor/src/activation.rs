@@ -68,9 +68,14 @@ pub fn relu_masked(input: ArrayViewD<f32>, mask: &mut Vec<u8>) -> ArrayD<f32> {
         |i, range| {
             let xs = &x[range];
             let mut mask = mask_chunks[i].lock().expect("no panics while held");
-            for (m, &v) in mask.iter_mut().zip(xs) {
-                *m = u8::from(v > 0.0);
-            }
+            crate::simd::widest(
+                #[inline(always)]
+                || {
+                    for (m, &v) in mask.iter_mut().zip(xs) {
+                        *m = u8::from(v > 0.0);
+                    }
+                },
+            );
             xs.iter().map(|&v| v.max(0.0))
         },
     );

@@ -145,6 +145,14 @@ impl<'a> Planes<'a> {
 
     /// `Σ f(x)` over channel `c`, in [`LANES`] lanes.
     fn sum(&self, c: usize, f: impl Fn(f32) -> f64) -> f64 {
+        crate::simd::widest(
+            #[inline(always)]
+            || self.sum_plain(c, f),
+        )
+    }
+
+    #[inline(always)]
+    fn sum_plain(&self, c: usize, f: impl Fn(f32) -> f64) -> f64 {
         let mut lanes = [0.0f64; LANES];
         for plane in self.channel(c) {
             let mut chunks = plane.chunks_exact(LANES);
@@ -166,6 +174,14 @@ impl<'a> Planes<'a> {
     /// fast on ResNet's activations (`cargo bench -p scratchnet-tensor --bench
     /// batch_norm`).
     fn sum_and_sum_product(&self, other: &Planes, c: usize) -> (f64, f64) {
+        crate::simd::widest(
+            #[inline(always)]
+            || self.sum_and_sum_product_plain(other, c),
+        )
+    }
+
+    #[inline(always)]
+    fn sum_and_sum_product_plain(&self, other: &Planes, c: usize) -> (f64, f64) {
         let mut sums = [0.0f64; LANES];
         let mut products = [0.0f64; LANES];
         for (a, b) in self.channel(c).zip(other.channel(c)) {

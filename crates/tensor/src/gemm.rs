@@ -4,7 +4,7 @@
 //! The kernel keeps an `MR × 8·NV` block of `C` in registers and walks the
 //! shared dimension once, broadcasting one element of `A` per row and
 //! loading `NV` vectors of a row of `B`: on x86-64 with AVX-512 (checked at run
-//! time, `gemm/avx512.rs`, for products wider than 32 columns) these are 512-bit
+//! time, `gemm/avx512.rs`, for products of 16 columns or more) these are 512-bit
 //! fused multiply-adds on blocks of up to `6 × 64`; with AVX2 and FMA 256-bit ones on blocks of up to `6 × 16`;
 //! elsewhere a portable loop computes the same sums. All three give the same
 //! bits (`SCRATCHNET_SIMD=avx2` or `off` choose the narrower paths). `B` is never packed: each of its rows is

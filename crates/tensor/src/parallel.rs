@@ -122,11 +122,17 @@ where
         for (k, piece) in chunk.chunks_mut(piece_len).enumerate() {
             let start = i * chunk_len + k * piece_len;
             let piece_values = values(i * pieces_per_chunk + k, start..start + piece.len());
-            let mut written = 0;
-            for (slot, value) in piece.iter_mut().zip(piece_values) {
-                slot.write(value);
-                written += 1;
-            }
+            let written = crate::simd::widest(
+                #[inline(always)]
+                || {
+                    let mut written = 0;
+                    for (slot, value) in piece.iter_mut().zip(piece_values) {
+                        slot.write(value);
+                        written += 1;
+                    }
+                    written
+                },
+            );
             assert_eq!(written, piece.len(), "piece {k} of chunk {i} ran short");
         }
     };
@@ -177,13 +183,19 @@ where
         for (k, (first, second)) in pieces.enumerate() {
             let start = i * chunk_len + k * piece_len;
             let piece_values = values(i * pieces_per_chunk + k, start..start + first.len());
-            let mut written = 0;
             let slots = first.iter_mut().zip(second.iter_mut());
-            for ((a, b), (u, v)) in slots.zip(piece_values) {
-                a.write(u);
-                b.write(v);
-                written += 1;
-            }
+            let written = crate::simd::widest(
+                #[inline(always)]
+                || {
+                    let mut written = 0;
+                    for ((a, b), (u, v)) in slots.zip(piece_values) {
+                        a.write(u);
+                        b.write(v);
+                        written += 1;
+                    }
+                    written
+                },
+            );
             assert_eq!(written, first.len(), "piece {k} of chunk {i} ran short");
         }
     };

@@ -17,6 +17,42 @@ pub(crate) fn has_avx512() -> bool {
     crate::kernels::avx512_available()
 }
 
+/// Runs `work` compiled for the widest vectors the CPU has (AVX-512, AVX2 or
+/// none): `work` is inlined into a function built with those features, so the
+/// compiler vectorises its loops that wide. The same operations on more lanes give
+/// the same bits (the loops must not depend on the lane count, and Rust never fuses
+/// a multiply and an add by itself), so this only changes the speed. Mark the
+/// closure `#[inline(always)]`: a closure left to the inliner's judgement may stay a
+/// call, and then runs without the features.
+#[inline(always)]
+pub(crate) fn widest<R>(work: impl FnOnce() -> R) -> R {
+    #[cfg(all(target_arch = "x86_64", rustc_1_89))]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just now), all that
+        // `with_avx512` needs.
+        return unsafe { with_avx512(work) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just now), all that `with_avx2`
+        // needs.
+        return unsafe { with_avx2(work) };
+    }
+    work()
+}
+
+#[cfg(all(target_arch = "x86_64", rustc_1_89))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn with_avx512<R>(work: impl FnOnce() -> R) -> R {
+    work()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn with_avx2<R>(work: impl FnOnce() -> R) -> R {
+    work()
+}
+
 /// `dst[i] += src[i]` over the common length, 8 lanes at a time when AVX2 is there.
 pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
     let n = dst.len().min(src.len());

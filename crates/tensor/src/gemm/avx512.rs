@@ -160,14 +160,18 @@ macro_rules! dispatch {
 }
 
 /// Whether the AVX-512 block pays for a product with `m` rows and `n` columns:
-/// more than one row and more than 32 columns. Measured on an AMD EPYC (Zen 4,
-/// 1 thread): `6 × 64` blocks run a 512² GEMM at about 100 GFLOP/s against the AVX2
-/// block's 60, and a 128-channel 3×3 convolution's three products 1.3–1.6× as fast;
-/// but at 32 columns (a 32-channel layer's pixel-major forward and weight gradient)
-/// a `12 × 32` block was 20–35% slower than AVX2's `6 × 16`, so those stay on AVX2.
+/// more than one row and at least one whole vector of columns. Measured on an AMD
+/// EPYC (Zen 4, 1 thread): `6 × 64` blocks run a 512² GEMM at about 100 GFLOP/s
+/// against the AVX2 block's 60, and a 128-channel 3×3 convolution's three products
+/// 1.3–1.6× as fast. At 16 and 32 columns (the Winograd products of 16- and
+/// 32-channel layers) an Intel Xeon (Emerald Rapids, 1 thread) runs the `6 × 16`
+/// and `6 × 32` blocks 1.1–1.5× as fast as AVX2's `6 × 16` (`cargo bench --bench
+/// conv -- 'resnet.layer1/|modern.conv2/'`); taller `12 × 16` and `12 × 32` blocks
+/// gained nothing there, and on the EPYC a `12 × 32` block was 20–35% slower than
+/// AVX2's, so the block stays at most 6 rows tall.
 #[inline]
 pub(super) fn pays(m: usize, n: usize) -> bool {
-    m > 1 && n > 32
+    m > 1 && n >= 16
 }
 
 /// The register block: `MR = 6` rows of `16·NV = 64` columns. Register budget:
