@@ -244,6 +244,13 @@ fn pool_input(window: Window2d) -> impl Strategy<Value = (Window2d, (usize, usiz
         .prop_map(move |(n, c, eh, ew)| (window, (n, c, min[0] + eh, min[1] + ew)))
 }
 
+/// `2×2` max pooling of rows up to 40 windows long: the vector kernels' full runs
+/// of 8 or 16 windows and every length of the shorter last run.
+fn wide_2x2_pool() -> impl Strategy<Value = (Window2d, (usize, usize, usize, usize))> {
+    (1..=3usize, 1..=3usize, 2..=9usize, 2..=81usize)
+        .prop_map(|shape| (Window2d::pool([2, 2]), shape))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -274,7 +281,7 @@ proptest! {
     /// Max pooling on inputs full of ties and NaNs: the same winners, bit for bit.
     #[test]
     fn max_pooling_matches_reference_with_ties_and_nans(
-        (window, shape) in pool_window(true).prop_flat_map(pool_input),
+        (window, shape) in prop_oneof![pool_window(true).prop_flat_map(pool_input), wide_2x2_pool()],
         seed in any::<u64>(),
         nan_every in prop_oneof![Just(0usize), 5..40usize],
     ) {

@@ -1,0 +1,79 @@
+//! The 512-bit `2×2` max-pooling row of [`super::max_2x2_row`]: 16 windows at a time,
+//! and the row's last, shorter run through lane masks, so that no window of a row
+//! (7 or 14 of them in a small CNN) falls back to the scalar loop.
+
+// The workspace's minimum Rust is 1.85; this module is compiled only from 1.89 on
+// (`cfg(rustc_1_89)`, see build.rs), where these intrinsics are stable.
+#![allow(clippy::incompatible_msrv)]
+
+use std::arch::x86_64::*;
+
+/// Lane mask with the first `n` (0..=16) lanes on.
+#[inline(always)]
+fn lanes(n: usize) -> __mmask16 {
+    ((1u32 << n) - 1) as __mmask16
+}
+
+/// `2×2` max pooling of the whole row: `out[ox]` is the maximum of `r0[2·ox]`,
+/// `r0[2·ox + 1]`, `r1[2·ox]`, `r1[2·ox + 1]` and `codes[ox]` its position among them
+/// (0–3), for every `ox` below the returned count (the shortest of the slices' sizes).
+/// Same winners as the scalar loop: the first maximum, or the first NaN.
+/// Safe in itself (every access stays inside the slices, masked-off lanes are neither
+/// read nor written); callers without AVX-512F enabled need `unsafe` and a CPU that
+/// has it.
+#[target_feature(enable = "avx512f")]
+pub(super) fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [u8]) -> usize {
+    let n = out
+        .len()
+        .min(codes.len())
+        .min(r0.len() / 2)
+        .min(r1.len() / 2);
+    // Lane i of `even` takes float 2i of the 32 loaded, lane i of `odd` float 2i + 1.
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let mut ox = 0;
+    while ox < n {
+        let windows = (n - ox).min(16);
+        // The `2·windows` floats of each row: the first 16 and the rest.
+        let (first, second) = (
+            lanes((2 * windows).min(16)),
+            lanes(2 * windows - (2 * windows).min(16)),
+        );
+        let pair = |row: &[f32]| {
+            // SAFETY: `ox + windows ≤ n ≤ row.len() / 2`, so `row[2·ox..2·(ox + windows)]`
+            // exists; the masks enable exactly those floats, and masked-off lanes
+            // are not read.
+            let (lo, hi) = unsafe {
+                let p = row.as_ptr().add(2 * ox);
+                (
+                    _mm512_maskz_loadu_ps(first, p),
+                    _mm512_maskz_loadu_ps(second, p.add(16)),
+                )
+            };
+            (
+                _mm512_permutex2var_ps(lo, even, hi),
+                _mm512_permutex2var_ps(lo, odd, hi),
+            )
+        };
+        let ((a, b), (c, d)) = (pair(r0), pair(r1));
+        let mut best = a;
+        let mut code = _mm512_setzero_si512();
+        for (v, k) in [(b, 1), (c, 2), (d, 3)] {
+            let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+            let v_nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+            let best_number = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
+            let take = greater | (v_nan & best_number);
+            best = _mm512_mask_blend_ps(take, best, v);
+            code = _mm512_mask_blend_epi32(take, code, _mm512_set1_epi32(k));
+        }
+        let written = lanes(windows);
+        // SAFETY: `ox + windows ≤ n ≤ out.len(), codes.len()`, and only the first
+        // `windows` lanes are written.
+        unsafe {
+            _mm512_mask_storeu_ps(out.as_mut_ptr().add(ox), written, best);
+            _mm512_mask_cvtepi32_storeu_epi8(codes.as_mut_ptr().add(ox).cast(), written, code);
+        }
+        ox += windows;
+    }
+    n
+}
