@@ -35,6 +35,7 @@
 
 use crate::gemm::{self, Init, Strided};
 use crate::parallel::with_scratch_to_overwrite;
+use crate::simd::widest;
 use crate::transpose::transpose_into;
 
 /// Positions of a 4×4 transformed tile.
@@ -312,46 +313,13 @@ impl Block {
     }
 }
 
-/// Calls `$plain` compiled for the widest vectors the CPU has (AVX-512, AVX2 or
-/// none): the same adds in more lanes, so the same bits.
-macro_rules! widest {
-    ($plain:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
-        fn dispatch($($arg: $ty),*) {
-            #[cfg(all(target_arch = "x86_64", rustc_1_89))]
-            if crate::simd::has_avx512() {
-                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just now), all
-                // that the variant needs.
-                return unsafe { $avx512($($arg),*) };
-            }
-            #[cfg(target_arch = "x86_64")]
-            if crate::simd::has_avx2_fma() {
-                // SAFETY: the CPU has AVX2 and FMA (checked just now), all that the
-                // variant needs.
-                return unsafe { $avx2($($arg),*) };
-            }
-            $plain($($arg),*)
-        }
-
-        #[cfg(all(target_arch = "x86_64", rustc_1_89))]
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        fn $avx512($($arg: $ty),*) {
-            $plain($($arg),*)
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        fn $avx2($($arg: $ty),*) {
-            $plain($($arg),*)
-        }
-    };
-}
-
 /// `V_ξ[t, c]` of every tile `t` of `block`, into `v` (`[16, tiles, C]`), from the
 /// channels-last samples `padded`.
 fn transform_inputs(tiling: &Tiling, block: &Block, padded: &[f32], v: &mut [f32]) {
-    widest!(transform_inputs_plain, inputs_avx512, inputs_avx2,
-        (tiling: &Tiling, block: &Block, padded: &[f32], v: &mut [f32]));
-    dispatch(tiling, block, padded, v)
+    widest(
+        #[inline(always)]
+        || transform_inputs_plain(tiling, block, padded, v),
+    )
 }
 
 #[inline(always)]
@@ -455,9 +423,10 @@ fn transform_outputs(
     bias: Option<&[f32]>,
     y_last: &mut [f32],
 ) {
-    widest!(transform_outputs_plain, outputs_avx512, outputs_avx2,
-        (tiling: &Tiling, block: &Block, m: &[f32], bias: Option<&[f32]>, y_last: &mut [f32]));
-    dispatch(tiling, block, m, bias, y_last)
+    widest(
+        #[inline(always)]
+        || transform_outputs_plain(tiling, block, m, bias, y_last),
+    )
 }
 
 #[inline(always)]
@@ -565,13 +534,10 @@ fn output_tile<const L: usize>(
 /// the channels-last output gradients `dy_last` (`[samples, OH, OW, O]`) into `dm`
 /// (`[16, tiles, O]`); the outputs of a tile that overhang the plane count as 0.
 fn transform_output_grads(tiling: &Tiling, block: &Block, dy_last: &[f32], dm: &mut [f32]) {
-    widest!(
-        transform_output_grads_plain,
-        output_grads_avx512,
-        output_grads_avx2,
-        (tiling: &Tiling, block: &Block, dy_last: &[f32], dm: &mut [f32])
-    );
-    dispatch(tiling, block, dy_last, dm)
+    widest(
+        #[inline(always)]
+        || transform_output_grads_plain(tiling, block, dy_last, dm),
+    )
 }
 
 #[inline(always)]
