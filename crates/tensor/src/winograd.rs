@@ -156,9 +156,10 @@ pub(crate) fn forward(
                 let tiles = block.tiles(tiling);
                 transform_inputs(tiling, block, padded, v);
                 for xi in 0..POSITIONS {
-                    let a = Strided::new(&v[xi * tiles * c..], tiles, c, c, 1);
+                    let a = Strided::new(&v[xi * apart(tiles, c)..], tiles, c, c, 1);
                     let b = Strided::new(&u[xi * c * o..], c, o, o, 1);
-                    let product = &mut m[xi * tiles * o..(xi + 1) * tiles * o];
+                    let at = xi * apart(tiles, o);
+                    let product = &mut m[at..at + tiles * o];
                     gemm::gemm(tiles, o, c, &a, &b, product, o, Init::Overwrite);
                 }
                 transform_outputs(tiling, block, m, bias, y_last);
@@ -209,8 +210,8 @@ pub(crate) fn weight_grad(tiling: &Tiling, padded: &[f32], dys: &[f32]) -> Vec<f
             transform_inputs(tiling, block, padded, v);
             transform_output_grads(tiling, block, dy_last, dm);
             for xi in 0..POSITIONS {
-                let a = Strided::new(&dm[xi * tiles * o..], o, tiles, 1, o);
-                let b = Strided::new(&v[xi * tiles * c..], tiles, c, c, 1);
+                let a = Strided::new(&dm[xi * apart(tiles, o)..], o, tiles, 1, o);
+                let b = Strided::new(&v[xi * apart(tiles, c)..], tiles, c, c, 1);
                 let sum = &mut du[xi * o * c..(xi + 1) * o * c];
                 gemm::gemm(o, c, tiles, &a, &b, sum, c, Init::Accumulate);
             }
@@ -235,6 +236,20 @@ pub(crate) fn weight_grad(tiling: &Tiling, padded: &[f32], dys: &[f32]) -> Vec<f
     dg
 }
 
+/// How far apart a block's 16 positions lie in `v` and `m`: the `tiles·channels` floats
+/// of one, and a cache line more where those are a multiple of 4 KiB, so that the 16
+/// streams a transform reads or writes do not all fall into the same cache sets (the
+/// ResNet's 64-channel `7×7` stage has 64 tiles to a block, 16 KiB a position; its
+/// three products ran 7–10% faster apart, `cargo bench --bench conv -- resnet.layer3/`).
+fn apart(tiles: usize, channels: usize) -> usize {
+    let floats = tiles * channels;
+    if floats % 1024 == 0 {
+        floats + LANES
+    } else {
+        floats
+    }
+}
+
 /// Runs `work(block, v, m)` for each block of tiles of `samples` samples, in order,
 /// with scratch for the block's 16 positions of `C` (`v`) and of `O` (`m`) per tile.
 /// A block is a run of whole tile rows, across samples, that fits [`BLOCK_FLOATS`].
@@ -248,8 +263,8 @@ fn for_each_block(
     let tile_rows = samples * tiles_down;
     let rows_per_block = (BLOCK_FLOATS / (POSITIONS * (c + o) * tiles_across).max(1)).max(1);
     let block_tiles = rows_per_block.min(tile_rows) * tiles_across;
-    with_scratch_to_overwrite(POSITIONS * block_tiles * c, |v| {
-        with_scratch_to_overwrite(POSITIONS * block_tiles * o, |m| {
+    with_scratch_to_overwrite(POSITIONS * apart(block_tiles, c), |v| {
+        with_scratch_to_overwrite(POSITIONS * apart(block_tiles, o), |m| {
             for first in (0..tile_rows).step_by(rows_per_block) {
                 let block = Block {
                     first,
@@ -342,11 +357,11 @@ fn transform_inputs_plain(tiling: &Tiling, block: &Block, padded: &[f32], v: &mu
         let at = r * tiles_across * c;
         let mut c0 = 0;
         while c0 + LANES <= c {
-            input_row::<LANES>(&rows, c0, v, at + c0, tiles * c);
+            input_row::<LANES>(&rows, c0, v, at + c0, apart(tiles, c));
             c0 += LANES;
         }
         for c0 in c0..c {
-            input_row::<1>(&rows, c0, v, at + c0, tiles * c);
+            input_row::<1>(&rows, c0, v, at + c0, apart(tiles, c));
         }
     }
 }
@@ -453,12 +468,12 @@ fn transform_outputs_plain(
                 if let Some(bias) = bias {
                     b.copy_from_slice(&bias[o0..o0 + LANES]);
                 }
-                output_tile::<LANES>(m, t * o + o0, tiles * o, &b, sample, &place, o0);
+                output_tile::<LANES>(m, t * o + o0, apart(tiles, o), &b, sample, &place, o0);
                 o0 += LANES;
             }
             for o0 in o0..o {
                 let b = [bias.map_or(0.0, |b| b[o0])];
-                output_tile::<1>(m, t * o + o0, tiles * o, &b, sample, &place, o0);
+                output_tile::<1>(m, t * o + o0, apart(tiles, o), &b, sample, &place, o0);
             }
         }
     }
@@ -554,11 +569,11 @@ fn transform_output_grads_plain(tiling: &Tiling, block: &Block, dy_last: &[f32],
             let place = Place::of_tile(tiling, ty, tx);
             let mut o0 = 0;
             while o0 + LANES <= o {
-                output_grad_tile::<LANES>(sample, &place, o0, dm, t * o + o0, tiles * o);
+                output_grad_tile::<LANES>(sample, &place, o0, dm, t * o + o0, apart(tiles, o));
                 o0 += LANES;
             }
             for o0 in o0..o {
-                output_grad_tile::<1>(sample, &place, o0, dm, t * o + o0, tiles * o);
+                output_grad_tile::<1>(sample, &place, o0, dm, t * o + o0, apart(tiles, o));
             }
         }
     }
