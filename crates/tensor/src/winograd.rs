@@ -656,17 +656,19 @@ mod tests {
     use ndarray::Array4;
 
     /// Winograd against the definition on even and odd sizes, with and without
-    /// padding, with channel counts that leave a tail after the 16-lane runs.
+    /// padding, with channel counts that leave a tail after the 16-lane runs, and
+    /// (the 64-channel `7×7` case) two blocks whose positions lie a cache line more
+    /// than a multiple of 4 KiB apart.
     #[test]
     fn matches_the_convolution_on_even_and_odd_sizes() {
-        for (size, padding, c, o) in [
-            ([6, 8], 1, 5, 4),
-            ([7, 5], 1, 17, 18),
-            ([3, 3], 0, 16, 16),
-            ([1, 2], 1, 3, 33),
-            ([5, 6], 2, 2, 1),
+        for (n, size, padding, c, o) in [
+            (3, [6, 8], 1, 5, 4),
+            (3, [7, 5], 1, 17, 18),
+            (3, [3, 3], 0, 16, 16),
+            (3, [1, 2], 1, 3, 33),
+            (3, [5, 6], 2, 2, 1),
+            (5, [7, 7], 1, 64, 64),
         ] {
-            let n = 3;
             let x = Array4::from_shape_fn((n, c, size[0], size[1]), |(s, ch, y, x)| {
                 ((s * 31 + ch * 17 + y * 7 + x * 3) % 11) as f32 * 0.25 - 1.0
             });
