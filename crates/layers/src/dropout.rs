@@ -56,6 +56,23 @@ impl Dropout {
     pub fn set_step(&mut self, step: u64) {
         self.step = step;
     }
+
+    /// The generator of the next training forward's mask, seeded with `(seed, step)`.
+    fn generator(&self) -> StdRng {
+        StdRng::seed_from_u64(
+            self.seed
+                ^ self
+                    .step
+                    .wrapping_add(1)
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        )
+    }
+}
+
+/// The uniform float in `[0, 1)` that `rand` makes of a 32-bit draw
+/// (`Rng::random::<f32>()`): its top 24 bits, scaled by `2⁻²⁴`.
+fn uniform(bits: u32) -> f32 {
+    (bits >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
 }
 
 impl Layer for Dropout {
@@ -83,22 +100,18 @@ impl Layer for Dropout {
             self.mask = None;
             return Ok(input.to_owned());
         }
-        let mut rng = StdRng::seed_from_u64(
-            self.seed
-                ^ self
-                    .step
-                    .wrapping_add(1)
-                    .wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = self.generator();
         self.step += 1;
         let scale = 1.0 / (1.0 - self.p);
-        let mask = ArrayD::from_shape_simple_fn(input.raw_dim(), || {
-            if rng.random::<f32>() < self.p {
-                0.0
-            } else {
-                scale
-            }
-        });
+        // One 32-bit draw per element, in order: what `rng.random::<f32>()` per element
+        // would consume, drawn in bulk.
+        let mut draws = vec![0u32; input.len()];
+        rng.fill(&mut draws[..]);
+        let mask: Vec<f32> = draws
+            .iter()
+            .map(|&bits| if uniform(bits) < self.p { 0.0 } else { scale })
+            .collect();
+        let mask = ArrayD::from_shape_vec(input.raw_dim(), mask).expect("one draw per element");
         let output = &input * &mask;
         self.mask = Some(mask);
         Ok(output)
@@ -119,5 +132,34 @@ impl Layer for Dropout {
             .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
         check_same_shape(self.name(), grad_output.shape(), mask.shape())?;
         Ok(&grad_output * mask)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mask drawn in bulk is the one of the plain definition: one
+    /// `random::<f32>()` per element, in order, dropped where it falls below `p`.
+    #[test]
+    fn bulk_draws_are_one_random_float_per_element() {
+        let (p, shape) = (0.3f32, [3, 1001]);
+        let mut layer = Dropout::new(p, 5);
+        layer.set_step(7);
+        let mut rng = layer.generator();
+        let x = ArrayD::<f32>::ones(ndarray::IxDyn(&shape));
+        let y = layer.forward(x.view(), Mode::Train).unwrap();
+        let expected: Vec<f32> = (0..x.len())
+            .map(|_| {
+                if rng.random::<f32>() < p {
+                    0.0
+                } else {
+                    1.0 / (1.0 - p)
+                }
+            })
+            .collect();
+        assert_eq!(y.as_slice().unwrap(), expected.as_slice());
+        let dropped = expected.iter().filter(|&&v| v == 0.0).count();
+        assert!((800..1000).contains(&dropped), "{dropped} of 3003 dropped");
     }
 }
