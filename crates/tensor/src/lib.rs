@@ -14,6 +14,7 @@
 //! | [`dense`] | the fully connected product `x·Wᵀ + b` and its backward |
 //! | [`gemm`] | the matrix products under convolution and dense layers (AVX2/FMA when the CPU has it) |
 //! | [`parallel`] | fixed-size chunks of the batch on rayon, so results never depend on the thread count |
+//! | [`keep_awake`] | rayon's idle threads kept awake between a training loop's parallel regions |
 //! | [`pool`] | max pooling (recording the winning index) and average pooling, forward and backward |
 //! | [`add`] | the element-wise sum `total += addend` of a residual connection |
 //! | [`activation`] | ReLU, leaky ReLU, tanh, sigmoid and their derivatives |
@@ -38,6 +39,7 @@ pub mod conv;
 pub mod dense;
 pub mod gemm;
 pub mod init;
+pub mod keep_awake;
 pub mod kernels;
 pub mod parallel;
 pub mod pool;

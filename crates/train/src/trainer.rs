@@ -10,6 +10,7 @@ use crate::{
 use ndarray::Array4;
 use scratchnet_data::{Batch, BatchConfig, Batches, Split};
 use scratchnet_layers::Layer;
+use scratchnet_tensor::keep_awake::KeepAwake;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -496,6 +497,8 @@ impl<'a> Run<'a> {
         model: &mut dyn Layer,
         optimizer: &mut dyn Optimizer,
     ) -> Result<(), TrainError> {
+        // The pool's other threads wait for each step's parallel work awake, not asleep.
+        let _awake = KeepAwake::start();
         let mut next = batches.next();
         while let Some(batch) = next.take() {
             let lr = self.learning_rate(epoch_state.epoch, epoch_state.done.batches_done);
