@@ -8,7 +8,7 @@
 //! dimension in increasing order, started from the same value: the results
 //! are bit for bit those of the AVX2 kernel and the portable loop.
 
-// The workspace's minimum Rust is 1.85; this module is compiled only from 1.89 on
+// The workspace's minimum Rust is 1.86; this module is compiled only from 1.89 on
 // (`cfg(rustc_1_89)`, see build.rs), where these intrinsics are stable.
 #![allow(clippy::incompatible_msrv)]
 

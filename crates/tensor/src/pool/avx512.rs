@@ -2,7 +2,7 @@
 //! and the row's last, shorter run through lane masks, so that no window of a row
 //! (7 or 14 of them in a small CNN) falls back to the scalar loop.
 
-// The workspace's minimum Rust is 1.85; this module is compiled only from 1.89 on
+// The workspace's minimum Rust is 1.86; this module is compiled only from 1.89 on
 // (`cfg(rustc_1_89)`, see build.rs), where these intrinsics are stable.
 #![allow(clippy::incompatible_msrv)]
 
