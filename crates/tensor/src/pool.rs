@@ -371,6 +371,16 @@ fn max_tiled_plane(
     }
 }
 
+/// The `2×2` windows a row kernel may fill: as many as every slice has room for
+/// (two floats of each input row and one output and one code per window).
+#[cfg(target_arch = "x86_64")]
+fn whole_windows(r0: &[f32], r1: &[f32], out: &[f32], codes: &[u8]) -> usize {
+    out.len()
+        .min(codes.len())
+        .min(r0.len() / 2)
+        .min(r1.len() / 2)
+}
+
 /// One row of `2×2` windows over input rows `r0`, `r1` (each `2·OW` long).
 fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [u8]) {
     let mut done = 0;

@@ -17,6 +17,13 @@ pub(crate) fn has_avx512() -> bool {
     crate::kernels::avx512_available()
 }
 
+/// The AVX-512 lane mask (`__mmask16`) with the first `n` (0..=16) of 16 lanes on.
+#[cfg(all(target_arch = "x86_64", rustc_1_89))]
+#[inline(always)]
+pub(crate) fn first_lanes(n: usize) -> u16 {
+    ((1u32 << n) - 1) as u16
+}
+
 /// Runs `work` compiled for the widest vectors the CPU has (AVX-512, AVX2 or
 /// none): `work` is inlined into a function built with those features, so the
 /// compiler vectorises its loops that wide. The same operations on more lanes give

@@ -177,10 +177,11 @@ pub(crate) fn forward(
             for_each_block(tiling, samples, |block, v, m| {
                 let tiles = block.tiles(tiling);
                 transform_inputs(tiling, block, padded, v);
+                let (v_stride, m_stride) = (apart(tiles, c), apart(tiles, o));
                 for xi in 0..POSITIONS {
-                    let a = Strided::new(&v[xi * apart(tiles, c)..], tiles, c, c, 1);
+                    let a = Strided::new(&v[xi * v_stride..], tiles, c, c, 1);
                     let b = Strided::new(&u[xi * c * o..], c, o, o, 1);
-                    let at = xi * apart(tiles, o);
+                    let at = xi * m_stride;
                     let product = &mut m[at..at + tiles * o];
                     gemm::gemm(tiles, o, c, &a, &b, product, o, Init::Overwrite);
                 }
@@ -231,9 +232,10 @@ pub(crate) fn weight_grad(tiling: &Tiling, padded: &[f32], dys: &[f32]) -> Vec<f
             let tiles = block.tiles(tiling);
             transform_inputs(tiling, block, padded, v);
             transform_output_grads(tiling, block, dy_last, dm);
+            let (v_stride, m_stride) = (apart(tiles, c), apart(tiles, o));
             for xi in 0..POSITIONS {
-                let a = Strided::new(&dm[xi * apart(tiles, o)..], o, tiles, 1, o);
-                let b = Strided::new(&v[xi * apart(tiles, c)..], tiles, c, c, 1);
+                let a = Strided::new(&dm[xi * m_stride..], o, tiles, 1, o);
+                let b = Strided::new(&v[xi * v_stride..], tiles, c, c, 1);
                 let sum = &mut du[xi * o * c..(xi + 1) * o * c];
                 gemm::gemm(o, c, tiles, &a, &b, sum, c, Init::Accumulate);
             }
@@ -365,7 +367,7 @@ fn transform_inputs_plain(tiling: &Tiling, block: &Block, padded: &[f32], v: &mu
     let tiles_across = tiling.tiles()[1];
     let [_, cols] = tiling.plane();
     let padded_len = tiling.padded_sample_len();
-    let tiles = block.tiles(tiling);
+    let stride = apart(block.tiles(tiling), c);
     for r in 0..block.rows {
         let (s, ty) = block.sample_and_row(r, tiling);
         let sample = &padded[s * padded_len..(s + 1) * padded_len];
@@ -379,11 +381,11 @@ fn transform_inputs_plain(tiling: &Tiling, block: &Block, padded: &[f32], v: &mu
         let at = r * tiles_across * c;
         let mut c0 = 0;
         while c0 + LANES <= c {
-            input_row::<LANES>(&rows, c0, v, at + c0, apart(tiles, c));
+            input_row::<LANES>(&rows, c0, v, at + c0, stride);
             c0 += LANES;
         }
         for c0 in c0..c {
-            input_row::<1>(&rows, c0, v, at + c0, apart(tiles, c));
+            input_row::<1>(&rows, c0, v, at + c0, stride);
         }
     }
 }
@@ -477,7 +479,7 @@ fn transform_outputs_plain(
     let o = tiling.out_channels;
     let [oh, ow] = tiling.output_size;
     let tiles_across = tiling.tiles()[1];
-    let tiles = block.tiles(tiling);
+    let stride = apart(block.tiles(tiling), o);
     for r in 0..block.rows {
         let (s, ty) = block.sample_and_row(r, tiling);
         let sample = &mut y_last[s * oh * ow * o..(s + 1) * oh * ow * o];
@@ -490,12 +492,12 @@ fn transform_outputs_plain(
                 if let Some(bias) = bias {
                     b.copy_from_slice(&bias[o0..o0 + LANES]);
                 }
-                output_tile::<LANES>(m, t * o + o0, apart(tiles, o), &b, sample, &place, o0);
+                output_tile::<LANES>(m, t * o + o0, stride, &b, sample, &place, o0);
                 o0 += LANES;
             }
             for o0 in o0..o {
                 let b = [bias.map_or(0.0, |b| b[o0])];
-                output_tile::<1>(m, t * o + o0, apart(tiles, o), &b, sample, &place, o0);
+                output_tile::<1>(m, t * o + o0, stride, &b, sample, &place, o0);
             }
         }
     }
@@ -582,7 +584,7 @@ fn transform_output_grads_plain(tiling: &Tiling, block: &Block, dy_last: &[f32],
     let o = tiling.out_channels;
     let [oh, ow] = tiling.output_size;
     let tiles_across = tiling.tiles()[1];
-    let tiles = block.tiles(tiling);
+    let stride = apart(block.tiles(tiling), o);
     for r in 0..block.rows {
         let (s, ty) = block.sample_and_row(r, tiling);
         let sample = &dy_last[s * oh * ow * o..(s + 1) * oh * ow * o];
@@ -591,11 +593,11 @@ fn transform_output_grads_plain(tiling: &Tiling, block: &Block, dy_last: &[f32],
             let place = Place::of_tile(tiling, ty, tx);
             let mut o0 = 0;
             while o0 + LANES <= o {
-                output_grad_tile::<LANES>(sample, &place, o0, dm, t * o + o0, apart(tiles, o));
+                output_grad_tile::<LANES>(sample, &place, o0, dm, t * o + o0, stride);
                 o0 += LANES;
             }
             for o0 in o0..o {
-                output_grad_tile::<1>(sample, &place, o0, dm, t * o + o0, apart(tiles, o));
+                output_grad_tile::<1>(sample, &place, o0, dm, t * o + o0, stride);
             }
         }
     }

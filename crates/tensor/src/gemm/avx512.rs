@@ -13,13 +13,8 @@
 #![allow(clippy::incompatible_msrv)]
 
 use super::{balanced, ARows, BRows, Init};
+use crate::simd::first_lanes;
 use std::arch::x86_64::*;
-
-/// Lane mask with the first `n` (1..=16) lanes on.
-#[inline(always)]
-fn tail_mask(n: usize) -> __mmask16 {
-    ((1u32 << n) - 1) as __mmask16
-}
 
 /// One `MR × 16·NV` block of C at `(i0, j0)`; `w` (≤ 16·NV, > 16·(NV−1)) valid
 /// columns. The accumulators start from `init` (zero, C's values or the row's
@@ -45,7 +40,7 @@ unsafe fn block<const MR: usize, const NV: usize, A: ARows, B: BRows>(
     ldc: usize,
     init: Init,
 ) {
-    let mask = tail_mask(w - 16 * (NV - 1));
+    let mask = first_lanes(w - 16 * (NV - 1));
     let mut arow = [std::ptr::null::<f32>(); MR];
     for (i, p) in arow.iter_mut().enumerate() {
         *p = a.row(i0 + i);

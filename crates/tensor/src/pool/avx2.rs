@@ -24,13 +24,7 @@ unsafe fn deinterleave(p: *const f32) -> (__m256, __m256) {
 /// AVX2 and FMA enabled need `unsafe` and a CPU that has them.
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [u8]) -> usize {
-    let n = out
-        .len()
-        .min(codes.len())
-        .min(r0.len() / 2)
-        .min(r1.len() / 2)
-        / 8
-        * 8;
+    let n = super::whole_windows(r0, r1, out, codes) / 8 * 8;
     let mut ox = 0;
     while ox < n {
         // SAFETY: `ox + 8 ≤ n ≤ r0.len() / 2`, so `r0[2·ox..2·ox + 16]` exists; as

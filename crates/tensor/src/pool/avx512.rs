@@ -6,13 +6,8 @@
 // (`cfg(rustc_1_89)`, see build.rs), where these intrinsics are stable.
 #![allow(clippy::incompatible_msrv)]
 
+use crate::simd::first_lanes;
 use std::arch::x86_64::*;
-
-/// Lane mask with the first `n` (0..=16) lanes on.
-#[inline(always)]
-fn lanes(n: usize) -> __mmask16 {
-    ((1u32 << n) - 1) as __mmask16
-}
 
 /// `2×2` max pooling of the whole row: `out[ox]` is the maximum of `r0[2·ox]`,
 /// `r0[2·ox + 1]`, `r1[2·ox]`, `r1[2·ox + 1]` and `codes[ox]` its position among them
@@ -23,11 +18,7 @@ fn lanes(n: usize) -> __mmask16 {
 /// has it.
 #[target_feature(enable = "avx512f")]
 pub(super) fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [u8]) -> usize {
-    let n = out
-        .len()
-        .min(codes.len())
-        .min(r0.len() / 2)
-        .min(r1.len() / 2);
+    let n = super::whole_windows(r0, r1, out, codes);
     // Lane i of `even` takes float 2i of the 32 loaded, lane i of `odd` float 2i + 1.
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -36,8 +27,8 @@ pub(super) fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [
         let windows = (n - ox).min(16);
         // The `2·windows` floats of each row: the first 16 and the rest.
         let (first, second) = (
-            lanes((2 * windows).min(16)),
-            lanes(2 * windows - (2 * windows).min(16)),
+            first_lanes((2 * windows).min(16)),
+            first_lanes(2 * windows - (2 * windows).min(16)),
         );
         let pair = |row: &[f32]| {
             // SAFETY: `ox + windows ≤ n ≤ row.len() / 2`, so `row[2·ox..2·(ox + windows)]`
@@ -66,7 +57,7 @@ pub(super) fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [
             best = _mm512_mask_blend_ps(take, best, v);
             code = _mm512_mask_blend_epi32(take, code, _mm512_set1_epi32(k));
         }
-        let written = lanes(windows);
+        let written = first_lanes(windows);
         // SAFETY: `ox + windows ≤ n ≤ out.len(), codes.len()`, and only the first
         // `windows` lanes are written.
         unsafe {
