@@ -15,10 +15,31 @@
 /// If `src` holds fewer than `rows·cols` values, `ld < rows`, or `dst` is too short
 /// for `cols` rows of `rows` values at stride `ld`.
 pub(crate) fn transpose_into(src: &[f32], [rows, cols]: [usize; 2], dst: &mut [f32], ld: usize) {
+    transpose_strided_into(src, cols, [rows, cols], dst, ld)
+}
+
+/// [`transpose_into`] of a matrix whose rows lie `src_ld` apart in `src`:
+/// `dst[j·ld + i] = src[i·src_ld + j]` (the same rows of a tensor's planes, for
+/// example).
+///
+/// # Panics
+/// If `src_ld < cols`, `src` is too short for `rows` rows of `cols` values at stride
+/// `src_ld`, `ld < rows`, or `dst` is too short for `cols` rows of `rows` values at
+/// stride `ld`.
+pub(crate) fn transpose_strided_into(
+    src: &[f32],
+    src_ld: usize,
+    [rows, cols]: [usize; 2],
+    dst: &mut [f32],
+    ld: usize,
+) {
     if rows == 0 || cols == 0 {
         return;
     }
-    assert!(src.len() >= rows * cols, "transpose: source too short");
+    assert!(
+        src_ld >= cols && src.len() >= (rows - 1) * src_ld + cols,
+        "transpose: source too short"
+    );
     assert!(
         ld >= rows && dst.len() >= (cols - 1) * ld + rows,
         "transpose: destination too short"
@@ -27,14 +48,20 @@ pub(crate) fn transpose_into(src: &[f32], [rows, cols]: [usize; 2], dst: &mut [f
     if crate::simd::has_avx2_fma() {
         // SAFETY: the CPU has AVX (checked just now), and both extents were checked
         // above, all that `avx::transpose` requires.
-        unsafe { avx::transpose(src, [rows, cols], dst, ld) };
+        unsafe { avx::transpose(src, src_ld, [rows, cols], dst, ld) };
         return;
     }
-    transpose_plain(src, [rows, cols], dst, ld)
+    transpose_plain(src, src_ld, [rows, cols], dst, ld)
 }
 
-/// [`transpose_into`] in plain Rust.
-fn transpose_plain(src: &[f32], [rows, cols]: [usize; 2], dst: &mut [f32], ld: usize) {
+/// [`transpose_strided_into`] in plain Rust.
+fn transpose_plain(
+    src: &[f32],
+    src_ld: usize,
+    [rows, cols]: [usize; 2],
+    dst: &mut [f32],
+    ld: usize,
+) {
     const TILE: usize = 16;
     for i0 in (0..rows).step_by(TILE) {
         for j0 in (0..cols).step_by(TILE) {
@@ -42,7 +69,7 @@ fn transpose_plain(src: &[f32], [rows, cols]: [usize; 2], dst: &mut [f32], ld: u
             if tile_rows == TILE && tile_cols == TILE {
                 let mut tile = [[0.0f32; TILE]; TILE];
                 for (i, line) in tile.iter_mut().enumerate() {
-                    line.copy_from_slice(&src[(i0 + i) * cols + j0..][..TILE]);
+                    line.copy_from_slice(&src[(i0 + i) * src_ld + j0..][..TILE]);
                 }
                 for j in 0..TILE {
                     let out: &mut [f32; TILE] = (&mut dst[(j0 + j) * ld + i0..][..TILE])
@@ -55,7 +82,7 @@ fn transpose_plain(src: &[f32], [rows, cols]: [usize; 2], dst: &mut [f32], ld: u
             } else {
                 for i in i0..i0 + tile_rows {
                     for j in j0..j0 + tile_cols {
-                        dst[j * ld + i] = src[i * cols + j];
+                        dst[j * ld + i] = src[i * src_ld + j];
                     }
                 }
             }
@@ -67,15 +94,16 @@ fn transpose_plain(src: &[f32], [rows, cols]: [usize; 2], dst: &mut [f32], ld: u
 mod avx {
     use std::arch::x86_64::*;
 
-    /// [`super::transpose_into`] by 8 × 8 blocks in AVX registers, the edges that do
-    /// not fill a block value by value.
+    /// [`super::transpose_strided_into`] by 8 × 8 blocks in AVX registers, the edges
+    /// that do not fill a block value by value.
     ///
     /// # Safety
-    /// The CPU has AVX; `src.len() ≥ rows·cols`, `ld ≥ rows` and `dst.len() ≥
-    /// (cols − 1)·ld + rows`.
+    /// The CPU has AVX; `src_ld ≥ cols`, `src.len() ≥ (rows − 1)·src_ld + cols`,
+    /// `ld ≥ rows` and `dst.len() ≥ (cols − 1)·ld + rows`.
     #[target_feature(enable = "avx")]
     pub(super) unsafe fn transpose(
         src: &[f32],
+        src_ld: usize,
         [rows, cols]: [usize; 2],
         dst: &mut [f32],
         ld: usize,
@@ -84,13 +112,14 @@ mod avx {
         for i0 in (0..full_rows).step_by(8) {
             for j0 in (0..full_cols).step_by(8) {
                 // SAFETY: the block's source rows i0 … i0 + 7, columns j0 … j0 + 7 lie
-                // inside `rows·cols ≤ src.len()`; its destination rows j0 … j0 + 7,
-                // columns i0 … i0 + 7, inside `(cols − 1)·ld + rows ≤ dst.len()`; and
-                // the caller vouches for AVX.
+                // inside `(rows − 1)·src_ld + cols ≤ src.len()` (as `j0 + 7 < cols ≤
+                // src_ld`); its destination rows j0 … j0 + 7, columns i0 … i0 + 7,
+                // inside `(cols − 1)·ld + rows ≤ dst.len()`; and the caller vouches
+                // for AVX.
                 unsafe {
                     block(
-                        src.as_ptr().add(i0 * cols + j0),
-                        cols,
+                        src.as_ptr().add(i0 * src_ld + j0),
+                        src_ld,
                         dst.as_mut_ptr().add(j0 * ld + i0),
                         ld,
                     )
@@ -100,7 +129,7 @@ mod avx {
         for i in 0..rows {
             let j_start = if i < full_rows { full_cols } else { 0 };
             for j in j_start..cols {
-                dst[j * ld + i] = src[i * cols + j];
+                dst[j * ld + i] = src[i * src_ld + j];
             }
         }
     }
@@ -154,29 +183,40 @@ mod avx {
 mod tests {
     use super::*;
 
-    /// Every shape around the 8 × 8 blocks, with a destination stride wider than the
-    /// matrix, against the plain loop.
+    /// Every shape around the 8 × 8 blocks, with source and destination strides
+    /// wider than the matrix (the source exactly as long as its last row needs), by
+    /// the dispatched and the plain kernel, against the definition.
     #[test]
     fn matches_the_definition_on_every_edge() {
         for rows in [1, 7, 8, 9, 16, 17, 30] {
             for cols in [1, 5, 8, 15, 16, 33] {
-                let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
-                let ld = rows + 3;
-                let mut dst = vec![-1.0f32; cols * ld];
-                transpose_into(&src, [rows, cols], &mut dst, ld);
-                for i in 0..rows {
-                    for j in 0..cols {
-                        assert_eq!(
-                            dst[j * ld + i],
-                            src[i * cols + j],
-                            "{rows}×{cols} [{i}, {j}]"
-                        );
+                for (src_ld, plain) in [(cols, false), (cols + 2, false), (cols + 2, true)] {
+                    let src: Vec<f32> = (0..(rows - 1) * src_ld + cols).map(|v| v as f32).collect();
+                    let ld = rows + 3;
+                    let mut dst = vec![-1.0f32; cols * ld];
+                    if plain {
+                        transpose_plain(&src, src_ld, [rows, cols], &mut dst, ld);
+                    } else {
+                        transpose_strided_into(&src, src_ld, [rows, cols], &mut dst, ld);
                     }
-                    for j in 0..cols {
-                        for gap in rows..ld {
-                            assert_eq!(dst[j * ld + gap], -1.0, "{rows}×{cols}: wrote past a row");
-                        }
-                    }
+                    check(&src, src_ld, [rows, cols], &dst, ld);
+                }
+            }
+        }
+    }
+
+    fn check(src: &[f32], src_ld: usize, [rows, cols]: [usize; 2], dst: &[f32], ld: usize) {
+        for i in 0..rows {
+            for j in 0..cols {
+                assert_eq!(
+                    dst[j * ld + i],
+                    src[i * src_ld + j],
+                    "{rows}×{cols}, source stride {src_ld} [{i}, {j}]"
+                );
+            }
+            for j in 0..cols {
+                for gap in rows..ld {
+                    assert_eq!(dst[j * ld + gap], -1.0, "{rows}×{cols}: wrote past a row");
                 }
             }
         }
