@@ -517,25 +517,43 @@ fn output_row(
     row_buffer: &mut [f32],
 ) {
     let o = tiling.out_channels;
-    let tiles_across = tiling.tiles()[1];
     let stride = apart(block.tiles(tiling), o);
+    for_each_tile_in_row(
+        tiling,
+        block,
+        r,
+        #[inline(always)]
+        |t, place| {
+            let mut o0 = 0;
+            while o0 + LANES <= o {
+                let mut b = [0.0; LANES];
+                if let Some(bias) = bias {
+                    b.copy_from_slice(&bias[o0..o0 + LANES]);
+                }
+                output_tile::<LANES>(m, t * o + o0, stride, &b, row_buffer, place, o0);
+                o0 += LANES;
+            }
+            for o0 in o0..o {
+                let b = [bias.map_or(0.0, |b| b[o0])];
+                output_tile::<1>(m, t * o + o0, stride, &b, row_buffer, place, o0);
+            }
+        },
+    );
+}
+
+/// Runs `work(t, place)` for each tile of the block's row `r` of tiles: its index in
+/// the block and its place in the row's channels-last buffer.
+#[inline(always)]
+fn for_each_tile_in_row(
+    tiling: &Tiling,
+    block: &Block,
+    r: usize,
+    mut work: impl FnMut(usize, &Place),
+) {
+    let tiles_across = tiling.tiles()[1];
     let (_, ty) = block.sample_and_row(r, tiling);
     for tx in 0..tiles_across {
-        let t = r * tiles_across + tx;
-        let place = Place::in_row(tiling, ty, tx);
-        let mut o0 = 0;
-        while o0 + LANES <= o {
-            let mut b = [0.0; LANES];
-            if let Some(bias) = bias {
-                b.copy_from_slice(&bias[o0..o0 + LANES]);
-            }
-            output_tile::<LANES>(m, t * o + o0, stride, &b, row_buffer, &place, o0);
-            o0 += LANES;
-        }
-        for o0 in o0..o {
-            let b = [bias.map_or(0.0, |b| b[o0])];
-            output_tile::<1>(m, t * o + o0, stride, &b, row_buffer, &place, o0);
-        }
+        work(r * tiles_across + tx, &Place::in_row(tiling, ty, tx));
     }
 }
 
@@ -636,21 +654,23 @@ fn transform_output_grads(tiling: &Tiling, block: &Block, dys: &[f32], dm: &mut 
 #[inline(always)]
 fn output_grad_row(tiling: &Tiling, block: &Block, r: usize, row_buffer: &[f32], dm: &mut [f32]) {
     let o = tiling.out_channels;
-    let tiles_across = tiling.tiles()[1];
     let stride = apart(block.tiles(tiling), o);
-    let (_, ty) = block.sample_and_row(r, tiling);
-    for tx in 0..tiles_across {
-        let t = r * tiles_across + tx;
-        let place = Place::in_row(tiling, ty, tx);
-        let mut o0 = 0;
-        while o0 + LANES <= o {
-            output_grad_tile::<LANES>(row_buffer, &place, o0, dm, t * o + o0, stride);
-            o0 += LANES;
-        }
-        for o0 in o0..o {
-            output_grad_tile::<1>(row_buffer, &place, o0, dm, t * o + o0, stride);
-        }
-    }
+    for_each_tile_in_row(
+        tiling,
+        block,
+        r,
+        #[inline(always)]
+        |t, place| {
+            let mut o0 = 0;
+            while o0 + LANES <= o {
+                output_grad_tile::<LANES>(row_buffer, place, o0, dm, t * o + o0, stride);
+                o0 += LANES;
+            }
+            for o0 in o0..o {
+                output_grad_tile::<1>(row_buffer, place, o0, dm, t * o + o0, stride);
+            }
+        },
+    );
 }
 
 /// `dM = A·dY·Aᵀ` for output channels `o0 … o0 + L` of one tile; position `ξ` to
