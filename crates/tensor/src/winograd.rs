@@ -322,11 +322,12 @@ fn channels_last_padded(tiling: &Tiling, x: &[f32], padded: &mut [f32], scratch:
     let [h, w] = tiling.input_size;
     let [top, left] = tiling.padding;
     let [_, cols] = tiling.plane();
+    let per_pass = rows_per_pass(w * c);
     let mut written = 0;
     // A few image rows at a time: their channels (`H·W` floats apart) transposed
     // into `scratch`, then each row copied to its place between the padding.
-    for y0 in (0..h).step_by(rows_per_pass(w * c)) {
-        let rows = rows_per_pass(w * c).min(h - y0);
+    for y0 in (0..h).step_by(per_pass) {
+        let rows = per_pass.min(h - y0);
         transpose_strided_into(&x[y0 * w..], h * w, [c, rows * w], scratch, c);
         for (y, src) in (y0..).zip(scratch[..rows * w * c].chunks_exact(w * c)) {
             let start = ((top + y) * cols + left) * c;
