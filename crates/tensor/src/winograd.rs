@@ -135,6 +135,11 @@ impl Tiling {
         rows * cols * self.channels
     }
 
+    /// Floats of the channels-last outputs of one row of tiles, `[2, OW, O]`.
+    fn tile_row_len(&self) -> usize {
+        2 * self.output_size[1] * self.out_channels
+    }
+
     /// Floats of one input sample, `C·H·W`.
     fn input_len(&self) -> usize {
         self.channels * self.input_size[0] * self.input_size[1]
@@ -469,37 +474,52 @@ fn transform_outputs(
     out: &mut [f32],
 ) {
     let o = tiling.out_channels;
-    let [oh, ow] = tiling.output_size;
-    let row_len = 2 * ow * o;
-    for_each_pass(tiling, block, |first, rows, buffer| {
-        for (r, row_buffer) in (first..).zip(buffer.chunks_exact_mut(row_len)) {
+    let plane = tiling.output_size[0] * tiling.output_size[1];
+    for_each_pass(tiling, block, |pass, buffer| {
+        for (r, row_buffer) in (pass.first..).zip(buffer.chunks_exact_mut(tiling.tile_row_len())) {
             widest(
                 #[inline(always)]
                 || output_row(tiling, block, r, m, bias, row_buffer),
             );
         }
-        let (s, ty) = block.sample_and_row(first, tiling);
-        let out_rows = (2 * rows).min(oh - 2 * ty);
-        let sample = &mut out[s * o * oh * ow..(s + 1) * o * oh * ow];
-        let at = 2 * ty * ow;
-        transpose_into(buffer, [out_rows * ow, o], &mut sample[at..], oh * ow);
+        let sample = &mut out[pass.sample * o * plane..][..o * plane];
+        transpose_into(buffer, [pass.values, o], &mut sample[pass.at..], plane);
     })
 }
 
-/// Runs `pass(first, rows, buffer)` for the block's rows of tiles, a few at a time:
-/// `rows` rows from row `first`, all of one sample, with a buffer for their outputs
-/// (or output gradients) channels-last (`[rows, 2, OW, O]`, at most [`PASS_FLOATS`]
-/// unless one row is more), which one transpose moves to or from the sample's planes.
-fn for_each_pass(tiling: &Tiling, block: &Block, mut pass: impl FnMut(usize, usize, &mut [f32])) {
-    let row_len = 2 * tiling.output_size[1] * tiling.out_channels;
-    let tiles_down = tiling.tiles()[0];
+/// A few rows of a block's tiles, all of one sample (see [`for_each_pass`]).
+struct Pass {
+    /// The block's row of tiles the pass starts at.
+    first: usize,
+    /// The sample the rows are in.
+    sample: usize,
+    /// Where the rows' outputs start in each of the sample's output planes, and how
+    /// many they are there (`OW` for each output row inside the plane).
+    at: usize,
+    values: usize,
+}
+
+/// Runs `work(pass, buffer)` for the block's rows of tiles, a few at a time, all of
+/// one sample, with a buffer for their outputs (or output gradients) channels-last
+/// (`[rows, 2, OW, O]`, at most [`PASS_FLOATS`] unless one row is more), which one
+/// transpose moves to or from the sample's planes.
+fn for_each_pass(tiling: &Tiling, block: &Block, mut work: impl FnMut(&Pass, &mut [f32])) {
+    let row_len = tiling.tile_row_len();
+    let [tiles_down, _] = tiling.tiles();
+    let [oh, ow] = tiling.output_size;
     let most = rows_per_pass(row_len);
     with_scratch_to_overwrite(most * row_len, |buffer| {
         let mut first = 0;
         while first < block.rows {
-            let (_, ty) = block.sample_and_row(first, tiling);
+            let (sample, ty) = block.sample_and_row(first, tiling);
             let rows = most.min(block.rows - first).min(tiles_down - ty);
-            pass(first, rows, &mut buffer[..rows * row_len]);
+            let pass = Pass {
+                first,
+                sample,
+                at: 2 * ty * ow,
+                values: (2 * rows).min(oh - 2 * ty) * ow,
+            };
+            work(&pass, &mut buffer[..rows * row_len]);
             first += rows;
         }
     })
@@ -632,15 +652,11 @@ fn output_tile<const L: usize>(
 /// ([`for_each_pass`]), then transformed from there.
 fn transform_output_grads(tiling: &Tiling, block: &Block, dys: &[f32], dm: &mut [f32]) {
     let o = tiling.out_channels;
-    let [oh, ow] = tiling.output_size;
-    let row_len = 2 * ow * o;
-    for_each_pass(tiling, block, |first, rows, buffer| {
-        let (s, ty) = block.sample_and_row(first, tiling);
-        let out_rows = (2 * rows).min(oh - 2 * ty);
-        let sample = &dys[s * o * oh * ow..(s + 1) * o * oh * ow];
-        let at = 2 * ty * ow;
-        transpose_strided_into(&sample[at..], oh * ow, [o, out_rows * ow], buffer, o);
-        for (r, row_buffer) in (first..).zip(buffer.chunks_exact(row_len)) {
+    let plane = tiling.output_size[0] * tiling.output_size[1];
+    for_each_pass(tiling, block, |pass, buffer| {
+        let sample = &dys[pass.sample * o * plane..][..o * plane];
+        transpose_strided_into(&sample[pass.at..], plane, [o, pass.values], buffer, o);
+        for (r, row_buffer) in (pass.first..).zip(buffer.chunks_exact(tiling.tile_row_len())) {
             widest(
                 #[inline(always)]
                 || output_grad_row(tiling, block, r, row_buffer, dm),
