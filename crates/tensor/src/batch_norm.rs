@@ -38,8 +38,10 @@ pub fn channel_mean_and_biased_var(x: ArrayView4<f32>) -> Vec<(f64, f64)> {
             (d, d * d)
         });
         let mean_shifted = sum / m;
-        let var = (sum_of_squares / m - mean_shifted * mean_shifted).max(0.0);
-        (shift + mean_shifted, var)
+        let var = sum_of_squares / m - mean_shifted * mean_shifted;
+        // Rounding may leave a constant channel's variance a hair below zero; a NaN
+        // (from a NaN input) stays NaN, as in the reference.
+        (shift + mean_shifted, if var < 0.0 { 0.0 } else { var })
     })
 }
 

@@ -477,6 +477,42 @@ fn large_dense_and_activations_match_reference() {
     check_batch_norm((37, 3, 29, 31), 13).unwrap();
 }
 
+/// The fast statistics sum in one pass, shifted by each channel's first value; the
+/// reference in two. A channel far from zero with a tiny spread, a constant one, and
+/// NaNs must come out as the reference's: close, never negative, NaN where it is NaN.
+#[test]
+fn batch_norm_statistics_of_awkward_channels_match_reference() {
+    set_kernels(Kernels::Fast);
+    let x = Array4::from_shape_fn((3, 4, 5, 6), |(n, c, h, w)| {
+        let i = ((n * 5 + h) * 6 + w) as f32;
+        match c {
+            0 => 1.0e4 + 1.0e-3 * (i % 7.0),
+            1 => -2.5,
+            2 if i == 40.0 => f32::NAN,
+            _ => i.sin(),
+        }
+    });
+    let fast = batch_norm::channel_mean_and_biased_var(x.view());
+    let plain = reference::channel_mean_and_biased_var(x.view());
+    for (c, (f, r)) in fast.iter().zip(&plain).enumerate() {
+        if c == 2 {
+            assert!(f.0.is_nan() && f.1.is_nan(), "channel 2 holds a NaN: {f:?}");
+            assert!(r.0.is_nan() && r.1.is_nan(), "channel 2 holds a NaN: {r:?}");
+            continue;
+        }
+        assert!(f.1 >= 0.0, "channel {c}: variance {} below zero", f.1);
+        assert!(
+            (f.0 - r.0).abs() <= 1e-12 * r.0.abs().max(1.0),
+            "channel {c}: mean {f:?} vs {r:?}"
+        );
+        assert!(
+            (f.1 - r.1).abs() <= 1e-12 * r.1.abs().max(1e-6),
+            "channel {c}: variance {f:?} vs {r:?}"
+        );
+    }
+    assert_eq!(fast[1], (-2.5, 0.0), "a constant channel");
+}
+
 fn check_batch_norm(shape: (usize, usize, usize, usize), seed: u64) -> Result<(), TestCaseError> {
     // An offset, so that the variance's two passes matter.
     let x = random4(shape, seed).mapv(|v| 3.0 + v);
