@@ -5,10 +5,9 @@
 //! `batch_norm.rs`. Here the statistics and sums run one channel per task, each
 //! summing its `N·H·W` values in eight `f64` lanes (so the compiler vectorises them;
 //! the two sums of the statistics, and the backward's two sums, each share one pass),
-//! and the element-wise passes run over fixed
-//! chunks of samples (the normalisation writes `x̂` and `y` in one pass); every value is
-//! computed the same way whatever thread computes it, so the results do not depend on
-//! the thread count. Element-wise results are bit for bit the reference's; the sums
+//! and the element-wise passes run over fixed chunks of samples (the normalisation
+//! writes `x̂` and `y` in one pass); every value is computed the same way whatever
+//! thread computes it, so the results do not depend on the thread count. Element-wise results are bit for bit the reference's; the sums
 //! differ from its single running sum only by `f64` rounding.
 
 use crate::kernels::use_reference;

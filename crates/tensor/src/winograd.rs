@@ -144,6 +144,16 @@ impl Tiling {
     fn input_len(&self) -> usize {
         self.channels * self.input_size[0] * self.input_size[1]
     }
+
+    /// Floats of one output plane, `OH·OW`.
+    fn output_plane(&self) -> usize {
+        self.output_size[0] * self.output_size[1]
+    }
+
+    /// Floats of one output sample, `O·OH·OW`.
+    fn output_len(&self) -> usize {
+        self.out_channels * self.output_plane()
+    }
 }
 
 /// `Y = conv(x, g) + bias` for the samples `xs` (`[samples, C, H, W]`) into `out`
@@ -162,11 +172,10 @@ pub(crate) fn forward(
     cached: Option<&mut [f32]>,
 ) {
     let (c, o) = (tiling.channels, tiling.out_channels);
-    let [oh, ow] = tiling.output_size;
     let samples = xs.len() / tiling.input_len().max(1);
     assert_eq!(
         out.len(),
-        samples * o * oh * ow,
+        samples * tiling.output_len(),
         "an output for each sample"
     );
     assert_eq!(u.len(), POSITIONS * c * o, "a transformed weight");
@@ -213,9 +222,12 @@ pub(crate) fn forward(
 /// If a slice's length does not match the tiling.
 pub(crate) fn weight_grad(tiling: &Tiling, padded: &[f32], dys: &[f32]) -> Vec<f32> {
     let (c, o) = (tiling.channels, tiling.out_channels);
-    let [oh, ow] = tiling.output_size;
-    let samples = dys.len() / (o * oh * ow).max(1);
-    assert_eq!(dys.len(), samples * o * oh * ow, "whole output gradients");
+    let samples = dys.len() / tiling.output_len().max(1);
+    assert_eq!(
+        dys.len(),
+        samples * tiling.output_len(),
+        "whole output gradients"
+    );
     assert!(
         padded.len() >= samples * tiling.padded_sample_len(),
         "a padded input for each sample"
@@ -473,8 +485,11 @@ fn transform_outputs(
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
-    let o = tiling.out_channels;
-    let plane = tiling.output_size[0] * tiling.output_size[1];
+    let (o, plane, len) = (
+        tiling.out_channels,
+        tiling.output_plane(),
+        tiling.output_len(),
+    );
     for_each_pass(tiling, block, |pass, buffer| {
         for (r, row_buffer) in (pass.first..).zip(buffer.chunks_exact_mut(tiling.tile_row_len())) {
             widest(
@@ -482,7 +497,7 @@ fn transform_outputs(
                 || output_row(tiling, block, r, m, bias, row_buffer),
             );
         }
-        let sample = &mut out[pass.sample * o * plane..][..o * plane];
+        let sample = &mut out[pass.sample * len..][..len];
         transpose_into(buffer, [pass.values, o], &mut sample[pass.at..], plane);
     })
 }
@@ -651,10 +666,13 @@ fn output_tile<const L: usize>(
 /// time: their output gradients transposed into a channels-last buffer
 /// ([`for_each_pass`]), then transformed from there.
 fn transform_output_grads(tiling: &Tiling, block: &Block, dys: &[f32], dm: &mut [f32]) {
-    let o = tiling.out_channels;
-    let plane = tiling.output_size[0] * tiling.output_size[1];
+    let (o, plane, len) = (
+        tiling.out_channels,
+        tiling.output_plane(),
+        tiling.output_len(),
+    );
     for_each_pass(tiling, block, |pass, buffer| {
-        let sample = &dys[pass.sample * o * plane..][..o * plane];
+        let sample = &dys[pass.sample * len..][..len];
         transpose_strided_into(&sample[pass.at..], plane, [o, pass.values], buffer, o);
         for (r, row_buffer) in (pass.first..).zip(buffer.chunks_exact(tiling.tile_row_len())) {
             widest(
