@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# PyTorch vs scratchnet on the two CNN examples beyond LeNet, on this machine, in the same run:
-# the ResNet of examples/fashion_resnet.rs (Fashion-MNIST) and the modern CNN of
-# examples/mnist_modern.rs (MNIST).
+# PyTorch vs scratchnet on the three CNN examples, on this machine, in the same run: the
+# ResNet of examples/fashion_resnet.rs (Fashion-MNIST), the modern CNN of
+# examples/mnist_modern.rs (MNIST) and LeNet-5 of examples/mnist_lenet.rs (MNIST).
 #
 #   bash bench/compare_cnns.sh [ROUNDS=3] [IMAGES=12800]
 #
 # Each round trains each network once per framework at 1 and at 2 threads, ALTERNATING
-# (scratchnet, PyTorch, scratchnet, …), on the first IMAGES training images for one epoch
+# (scratchnet, PyTorch, scratchnet, …), on the first IMAGES training images (LeNet-5: all
+# 60,000, LENET_IMAGES, for its epoch takes seconds) for one epoch
 # without augmentation, batch 64, Adam 0.005 (the examples' defaults), and records the
 # training time (without evaluation) and the process's peak RSS. It also measures this
 # machine's single-precision GEMM peak (torch.mm 2048², best of 10) at 1 and 2 threads, so
@@ -14,7 +15,7 @@
 # convolution and linear layer, ×3 for the forward and both backward products).
 # Prints a markdown table of medians (scratchnet / PyTorch = ratio) for docs/benchmarks.md.
 # Env: SUMMARY_ONLY=1 (no runs: print the tables of the last run's results again),
-#      MODELS (default "resnet modern": which networks to run), MNIST_DIR (default ../shared/data/mnist), FASHION_MNIST_DIR (default Debian's
+#      MODELS (default "resnet modern lenet": which networks to run), MNIST_DIR (default ../shared/data/mnist), FASHION_MNIST_DIR (default Debian's
 #      /usr/share/datasets/fashion-mnist), VENV (default /tmp/scratchnet-bench-venv).
 # Not part of CI: it installs torch. Timings are noisy; only same-run ratios mean anything.
 set -euo pipefail
@@ -24,7 +25,8 @@ images=${2:-12800}
 mnist=${MNIST_DIR:-../shared/data/mnist}
 fashion=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 venv=${VENV:-/tmp/scratchnet-bench-venv}
-models=${MODELS:-resnet modern}
+models=${MODELS:-resnet modern lenet}
+lenet_images=${LENET_IMAGES:-60000}
 out=bench/results/cnns
 mkdir -p "$out"
 
@@ -38,16 +40,17 @@ py="$venv/bin/python"
 if [ -z "${SUMMARY_ONLY:-}" ]; then
 rm -f "$out"/*.json
 echo "== building scratchnet's examples (release)"
-cargo build -q --release --example fashion_resnet --example mnist_modern
+cargo build -q --release --example fashion_resnet --example mnist_modern --example mnist_lenet
 
 scratchnet() { # model threads tag
-  local model=$1 t=$2 tag=$3 example data
+  local model=$1 t=$2 tag=$3 example data n=$images augment=--no-augment
   case $model in
     resnet) example=fashion_resnet data=$fashion ;;
     modern) example=mnist_modern data=$mnist ;;
+    lenet) example=mnist_lenet data=$mnist n=$lenet_images augment= ;; # it never augments
   esac
   /usr/bin/time -f '%M' -o "$out/rss.txt" "${CARGO_TARGET_DIR:-target}"/release/examples/$example --data-dir "$data" \
-    --threads "$t" --epochs 1 --limit-train "$images" --no-augment \
+    --threads "$t" --epochs 1 --limit-train "$n" $augment \
     --metrics "$out/metrics.json" --save "$out/checkpoint.safetensors" >/dev/null 2>&1
   rm -f "$out/checkpoint.safetensors"
   "$py" - "$out/metrics.json" "$out/rss.txt" "$model" "$t" > "$out/scratchnet-$model-$tag.json" <<'PY'
@@ -61,12 +64,13 @@ PY
 }
 
 pytorch() { # model threads tag
-  local model=$1 t=$2 tag=$3 data
+  local model=$1 t=$2 tag=$3 data n=$images
   case $model in
     resnet) data=$fashion ;;
     modern) data=$mnist ;;
+    lenet) data=$mnist n=$lenet_images ;;
   esac
-  "$py" bench/pytorch_cnns.py --model "$model" --data-dir "$data" --threads "$t" --images "$images" \
+  "$py" bench/pytorch_cnns.py --model "$model" --data-dir "$data" --threads "$t" --images "$n" \
     > "$out/pytorch-$model-$tag.json"
 }
 
@@ -102,7 +106,7 @@ print(f"GEMM peak (torch.mm 2048²): {peak.get(1, 0):.0f} GFLOP/s at 1 thread, {
 print()
 print("| network | threads | rounds | epoch s (60,000 images): scratchnet / PyTorch = ratio | images/s | % of GEMM peak | peak RSS MiB |")
 print("|---|---|---|---|---|---|---|")
-for model in ("resnet", "modern"):
+for model in ("resnet", "modern", "lenet"):
     for t in (1, 2):
         if (model, t, "scratchnet") not in runs or (model, t, "pytorch") not in runs:
             continue
@@ -118,7 +122,7 @@ per_round = lambda model, t, fw: {x["round"]: x["images_per_second"] for x in ru
 print()
 print("| network | threads | images/s per round: scratchnet / PyTorch | the rounds' ratios | their median |")
 print("|---|---|---|---|---|")
-for model in ("resnet", "modern"):
+for model in ("resnet", "modern", "lenet"):
     for t in (1, 2):
         if (model, t, "scratchnet") not in runs or (model, t, "pytorch") not in runs:
             continue
@@ -128,7 +132,7 @@ for model in ("resnet", "modern"):
         print(f"| {model} | {t} | {', '.join(f'{s[r]:.0f} / {p[r]:.0f}' for r in rounds)} | "
               f"{', '.join(f'{x:.2f}' for x in ratios)} | **{statistics.median(ratios):.2f}** |")
 print()
-for model in ("resnet", "modern"):
+for model in ("resnet", "modern", "lenet"):
     if all((model, t, fw) in runs for t in (1, 2) for fw in ("scratchnet", "pytorch")):
         ratio = {fw: med(model, 2, fw, "images_per_second") / med(model, 1, fw, "images_per_second")
                  for fw in ("scratchnet", "pytorch")}

@@ -9,7 +9,8 @@ default learning rate 0.005, batch 64, reshuffled), and prints a JSON line:
      "train_gflop_per_image": ...}
 
 Models: `resnet` (examples/fashion_resnet.rs, on Fashion-MNIST; the network of
-tools/fashion_resnet_torch.py) and `modern` (examples/mnist_modern.rs, on MNIST).
+tools/fashion_resnet_torch.py), `modern` (examples/mnist_modern.rs, on MNIST) and
+`lenet` (examples/mnist_lenet.rs, on MNIST; the network of bench/pytorch_lenet.py).
 `train_gflop_per_image` counts the multiply-adds of every convolution and linear layer
 (forward) as 2 FLOPs each, times 3 for forward + both backward products.
 
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
 import fashion_resnet_torch as fr  # noqa: E402
+from pytorch_lenet import LeNet5  # noqa: E402
 
 
 class ModernCnn(nn.Module):
@@ -55,6 +57,7 @@ MODELS = {
     # name: (constructor, dataset folder default, normalisation)
     "resnet": (fr.FashionResNet, "/usr/share/datasets/fashion-mnist", (0.2860, 0.3530)),
     "modern": (ModernCnn, "../shared/data/mnist", (0.1307, 0.3081)),
+    "lenet": (LeNet5, "../shared/data/mnist", (0.1307, 0.3081)),
 }
 
 
