@@ -19,11 +19,12 @@
 use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;
 use scratchnet_tensor::gemm::{self, Init, Strided};
-use scratchnet_tensor::kernels::{set_kernels, set_simd_limit, Kernels, SimdLimit};
+use scratchnet_tensor::kernels::{set_kernels, set_simd_limit, simd_limit, Kernels, SimdLimit};
 use scratchnet_tensor::pool::MaxPoolIndices;
 use scratchnet_tensor::{
     activation, add, batch_norm, conv, dense, pool, reference, softmax, Window2d,
 };
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 /// Deterministic values in `[-1, 1)` from a seed (a 64-bit LCG), so that a
 /// case is a handful of integers proptest can shrink.
@@ -257,7 +258,7 @@ proptest! {
     /// Forward, input gradient, weight gradient and bias gradient, both strategies.
     #[test]
     fn convolution_matches_reference(case in prop_oneof![conv_case(), winograd_case()]) {
-        set_kernels(Kernels::Fast);
+        let _simd = fast_kernels_at_environment_limit();
         let ConvCase { input, out_channels, window, groups, seed } = case;
         let [kh, kw] = window.kernel_size;
         let x = random4(input, seed);
@@ -269,13 +270,15 @@ proptest! {
         let y_ref = reference::conv2d(x.view(), w.view(), Some(b.view()), &window, groups);
         close(&y, &y_ref, "forward")?;
         let dy = random4(y.dim(), seed ^ 3);
-        let mut dw = Array4::zeros(w.dim());
-        let mut db = Array1::zeros(out_channels);
+        // The parameter gradients start from earlier values: the backward adds to them.
+        let dw_before = random4(w.dim(), seed ^ 4);
+        let db_before = Array1::from(values(out_channels, seed ^ 5));
+        let (mut dw, mut db) = (dw_before.clone(), db_before.clone());
         let dx = conv::conv2d_backward(dy.view(), w.view(), &window, groups, &cache, dw.view_mut(), Some(db.view_mut()));
         let (dx_ref, dw_ref, db_ref) = reference::conv2d_backward(x.view(), w.view(), dy.view(), &window, groups);
         close(&dx, &dx_ref, "grad_input")?;
-        close(&dw, &dw_ref, "grad_weight")?;
-        close(&db, &db_ref, "grad_bias")?;
+        close(&dw, &(dw_ref + &dw_before), "grad_weight")?;
+        close(&db, &(db_ref + &db_before), "grad_bias")?;
     }
 
     /// Max pooling on inputs full of ties and NaNs: the same winners, bit for bit.
@@ -285,7 +288,7 @@ proptest! {
         seed in any::<u64>(),
         nan_every in prop_oneof![Just(0usize), 5..40usize],
     ) {
-        set_kernels(Kernels::Fast);
+        let _simd = fast_kernels_at_environment_limit();
         let x = ties4(shape, seed, nan_every);
         let (y_ref, argmax_ref) = reference::max_pool2d(x.view(), &window);
         let mut indices = MaxPoolIndices::default();
@@ -308,7 +311,7 @@ proptest! {
         count_include_pad in any::<bool>(),
         seed in any::<u64>(),
     ) {
-        set_kernels(Kernels::Fast);
+        let _simd = fast_kernels_at_environment_limit();
         let x = random4(shape, seed);
         let y = pool::avg_pool2d(x.view(), &window, count_include_pad);
         close(&y, &reference::avg_pool2d(x.view(), &window, count_include_pad), "forward")?;
@@ -327,7 +330,7 @@ proptest! {
         fan_out in 1..=20usize,
         seed in any::<u64>(),
     ) {
-        set_kernels(Kernels::Fast);
+        let _simd = fast_kernels_at_environment_limit();
         check_dense(n, fan_in, fan_out, seed)?;
     }
 
@@ -338,7 +341,7 @@ proptest! {
         slope in prop_oneof![Just(0.01f32), -1.0f32..1.0],
         seed in any::<u64>(),
     ) {
-        set_kernels(Kernels::Fast);
+        let _simd = fast_kernels_at_environment_limit();
         check_activations(len, slope, seed)?;
     }
 
@@ -352,7 +355,7 @@ proptest! {
         w in 1..=9usize,
         seed in any::<u64>(),
     ) {
-        set_kernels(Kernels::Fast);
+        let _simd = fast_kernels_at_environment_limit();
         check_batch_norm((n, c, h, w), seed)?;
     }
 
@@ -364,7 +367,7 @@ proptest! {
         scale in prop_oneof![Just(1.0f32), Just(100.0f32)],
         seed in any::<u64>(),
     ) {
-        set_kernels(Kernels::Fast);
+        let _simd = fast_kernels_at_environment_limit();
         let logits = Array2::from_shape_vec((n, k), values(n * k, seed)).unwrap() * scale;
         let targets: Vec<usize> = values(n, seed ^ 1).iter().map(|u| ((u + 1.0) / 2.0 * k as f32) as usize % k).collect();
         let (loss, probabilities) = softmax::softmax_cross_entropy(logits.view(), &targets);
@@ -471,7 +474,7 @@ fn check_add(x: &ArrayD<f32>, dy: &ArrayD<f32>) -> Result<(), TestCaseError> {
 /// over several element chunks.
 #[test]
 fn large_dense_and_activations_match_reference() {
-    set_kernels(Kernels::Fast);
+    let _simd = fast_kernels_at_environment_limit();
     check_dense(40, 400, 120, 11).unwrap();
     check_activations(3 * scratchnet_tensor::parallel::ELEMENT_CHUNK + 17, 0.1, 12).unwrap();
     check_batch_norm((37, 3, 29, 31), 13).unwrap();
@@ -482,7 +485,7 @@ fn large_dense_and_activations_match_reference() {
 /// NaNs must come out as the reference's: close, never negative, NaN where it is NaN.
 #[test]
 fn batch_norm_statistics_of_awkward_channels_match_reference() {
-    set_kernels(Kernels::Fast);
+    let _simd = fast_kernels_at_environment_limit();
     let x = Array4::from_shape_fn((3, 4, 5, 6), |(n, c, h, w)| {
         let i = ((n * 5 + h) * 6 + w) as f32;
         match c {
@@ -562,15 +565,24 @@ fn check_batch_norm(shape: (usize, usize, usize, usize), seed: u64) -> Result<()
     same_bits(&dx, &dx_ref, "input gradient")
 }
 
-/// The SIMD limit is global to this test binary: the tests that change it hold
-/// this lock, and put [`SimdLimit::Widest`] back when they are done.
-static SIMD_LIMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The SIMD limit is global to this test binary. The tests that switch it hold this
+/// lock for writing and put back the limit they found; every other test holds it for
+/// reading, so that it runs at the limit the environment chose (`SCRATCHNET_SIMD`, as
+/// `.ci/run`'s passes set it), never at one another test switched to.
+static SIMD_LIMIT: RwLock<()> = RwLock::new(());
 
-/// `f()` under each of `limits`, in order, with the lock held.
+/// The fast kernels, and a guard that keeps the SIMD limit the environment's while it
+/// lives (see [`SIMD_LIMIT`]).
+fn fast_kernels_at_environment_limit() -> RwLockReadGuard<'static, ()> {
+    set_kernels(Kernels::Fast);
+    SIMD_LIMIT.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `f()` under each of `limits`, in order, with the lock held for writing; then the
+/// limit found before.
 fn under_simd_limits<T>(limits: &[SimdLimit], f: impl Fn() -> T) -> Vec<T> {
-    let _lock = SIMD_LIMIT
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _lock = SIMD_LIMIT.write().unwrap_or_else(PoisonError::into_inner);
+    let found = simd_limit();
     let results = limits
         .iter()
         .map(|&limit| {
@@ -578,7 +590,7 @@ fn under_simd_limits<T>(limits: &[SimdLimit], f: impl Fn() -> T) -> Vec<T> {
             f()
         })
         .collect();
-    set_simd_limit(SimdLimit::Widest);
+    set_simd_limit(found);
     results
 }
 

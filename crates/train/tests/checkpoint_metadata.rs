@@ -250,3 +250,78 @@ fn a_version_that_is_not_a_number_is_refused() {
         );
     }
 }
+
+/// The file format, pinned: the metadata keys and the JSON fields a checkpoint is
+/// written with, which older files, PyTorch-side tools (`tools/`) and `--resume` read.
+/// A renamed key or field fails here, not only in a save-and-load round trip (which
+/// would pass with any name).
+#[test]
+fn the_metadata_keys_and_fields_on_disk_are_pinned() {
+    let bytes = checkpoint_with(|_| {}).to_bytes().unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let metadata = header.metadata().clone().unwrap();
+    let mut keys: Vec<&str> = metadata.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "format",
+            "scratchnet.epoch",
+            "scratchnet.history",
+            "scratchnet.optimizer",
+            "scratchnet.partial_epoch",
+            "scratchnet.seed",
+            "scratchnet.version",
+        ]
+    );
+    for (key, value) in [
+        ("format", "pt"),
+        ("scratchnet.version", "1"),
+        ("scratchnet.epoch", "2"),
+        ("scratchnet.seed", "7"),
+    ] {
+        assert_eq!(metadata[key], value, "{key}");
+    }
+    let json = |key: &str| -> serde_json::Value { serde_json::from_str(&metadata[key]).unwrap() };
+    let optimizer = json("scratchnet.optimizer");
+    assert_eq!(
+        (optimizer["kind"].as_str(), optimizer["steps"].as_u64()),
+        (Some("sgd"), Some(35))
+    );
+    let partial = json("scratchnet.partial_epoch");
+    for (field, value) in [
+        ("batches_done", 5.0),
+        ("batches", 15.0),
+        ("correct", 40.0),
+        ("samples", 80.0),
+        ("seconds", 0.25),
+    ] {
+        assert_eq!(
+            partial[field].as_f64(),
+            Some(value),
+            "partial_epoch.{field}"
+        );
+    }
+    // The loss sum exactly, as the bits of its f64.
+    assert_eq!(
+        partial["loss_sum_bits"].as_u64(),
+        Some(12.5f64.to_bits()),
+        "partial_epoch.loss_sum_bits"
+    );
+    let epoch = &json("scratchnet.history")[1]; // the list of epochs
+    for (field, value) in [
+        ("epoch", 2.0),
+        ("train_loss", 0.5),
+        ("train_accuracy", 0.8),
+        ("test_loss", 0.4),
+        ("test_accuracy", 0.85),
+        ("seconds", 1.5),
+        ("samples_per_second", 40000.0),
+    ] {
+        assert_eq!(
+            epoch[field].as_f64(),
+            Some(value),
+            "history.epochs[1].{field}"
+        );
+    }
+}
