@@ -137,7 +137,7 @@ PY
 if [ "${FULL:-0}" = 1 ]; then
   echo "== peak RSS of the full three-epoch example"
   cargo build -q --release --example mnist_lenet
-  /usr/bin/time -v "${CARGO_TARGET_DIR:-target}"/release/examples/mnist_lenet --data-dir "$data" --save "$out/lenet.safetensors" \
+  /usr/bin/time -v "${CARGO_TARGET_DIR:-target}"/release/examples/mnist_lenet --data-dir "$data" --save "$out/lenet.safetensors" --overwrite \
     --metrics "$out/full.json" 2>"$out/full.time" | tail -n 3
   grep -E "Maximum resident|Elapsed" "$out/full.time"
 fi

@@ -51,7 +51,7 @@ scratchnet() { # model threads tag
   esac
   /usr/bin/time -f '%M' -o "$out/rss.txt" "${CARGO_TARGET_DIR:-target}"/release/examples/$example --data-dir "$data" \
     --threads "$t" --epochs 1 --limit-train "$n" $augment \
-    --metrics "$out/metrics.json" --save "$out/checkpoint.safetensors" >/dev/null 2>&1
+    --metrics "$out/metrics.json" --save "$out/checkpoint.safetensors" --overwrite >/dev/null 2>&1
   rm -f "$out/checkpoint.safetensors"
   "$py" - "$out/metrics.json" "$out/rss.txt" "$model" "$t" > "$out/scratchnet-$model-$tag.json" <<'PY'
 import json, sys

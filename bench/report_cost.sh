@@ -37,7 +37,7 @@ run_one() { # side round [flags...]
     shift 2
     local start end
     start=$(date +%s.%N)
-    "$bin" --data-dir "$data" --epochs "$epochs" --save "$out/$side.safetensors" \
+    "$bin" --data-dir "$data" --epochs "$epochs" --save "$out/$side.safetensors" --overwrite \
         --metrics "$out/$side-$round.json" "$@" >"$out/$side-$round.txt"
     end=$(date +%s.%N)
     echo "$start $end" >"$out/$side-$round.wall"

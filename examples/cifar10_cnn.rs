@@ -39,7 +39,7 @@ struct Args {
     #[command(flatten)]
     flags: TrainFlags,
     /// Total epochs (a resumed run counts the checkpoint's epochs)
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = at_least_one, allow_negative_numbers = true)]
     epochs: usize,
     /// Save a checkpoint (safetensors) here after every epoch
     #[arg(long, value_name = "PATH", default_value = "cifar10_cnn.safetensors")]

@@ -60,6 +60,10 @@ struct Args {
     /// Where to save the trained network
     #[arg(long, value_name = "PATH", default_value = "custom_layer.safetensors")]
     save: PathBuf,
+    /// Replace the file at --save if there is one (without it, the example refuses to
+    /// start)
+    #[arg(long)]
+    overwrite: bool,
     /// Seed of the weights and the batch order
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
@@ -92,6 +96,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    // 0. The output, before any work: writable, and not a file to keep.
+    let save = args.save.display();
+    scratchnet::train::check_writable(&args.save)
+        .map_err(|e| format!("--save {save}: cannot be written: {e}"))?;
+    if args.save.exists() && !args.overwrite {
+        return Err(format!(
+            "--save {save}: the file exists; --overwrite replaces it, or give --save another path"
+        )
+        .into());
+    }
+
     // 1. Gradients, against finite differences. The input stays more than the step
     //    (1e-2) away from 0, where PReLU has its kink.
     let mut rng = StdRng::seed_from_u64(args.seed);
@@ -173,7 +188,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // 4. Checkpoint round trip: a fresh network with other weights, loaded from the
     //    file, gives bit-identical logits.
     save_model(&args.save, &model)?;
-    let mut reloaded = network(&mut StdRng::seed_from_u64(args.seed + 1));
+    let mut reloaded = network(&mut StdRng::seed_from_u64(args.seed.wrapping_add(1)));
     load_model(&args.save, &mut reloaded)?;
     let indices: Vec<usize> = (0..256).collect();
     let batch = data.test.batch(&indices, data.test.normalization(), None);

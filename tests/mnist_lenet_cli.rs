@@ -206,8 +206,9 @@ fn the_reference_kernels_train_and_are_named_in_the_summary() {
 }
 
 /// Issue 16's first reproducer: `--lr 1e8` on a run that saves onto a good
-/// checkpoint. The diverged model is not saved, the run exits non-zero saying so,
-/// and the good checkpoint is still there, byte for byte.
+/// checkpoint (allowed to replace it, `--overwrite`). The diverged model is not saved,
+/// the run exits non-zero saying so, and the good checkpoint is still there, byte for
+/// byte.
 #[test]
 fn a_diverged_run_exits_1_and_keeps_the_good_checkpoint() {
     let Some(dir) = mnist_dir() else { return };
@@ -218,7 +219,7 @@ fn a_diverged_run_exits_1_and_keeps_the_good_checkpoint() {
     let before = std::fs::read(tmp.path().join("run.safetensors")).unwrap();
     let out = example(
         "mnist_lenet",
-        &joined(&common, &["--lr", "1e8"]),
+        &joined(&common, &["--lr", "1e8", "--overwrite"]),
         tmp.path(),
     );
     let message = stderr(&out);
@@ -230,6 +231,45 @@ fn a_diverged_run_exits_1_and_keeps_the_good_checkpoint() {
     assert!(!message.contains("panicked"), "{message}");
     let after = std::fs::read(tmp.path().join("run.safetensors")).unwrap();
     assert_eq!(before, after, "the good checkpoint was replaced");
+}
+
+/// A new run never replaces the checkpoint at `--save` by surprise (the default
+/// `lenet.safetensors` of a second `cargo run`): refused before it loads anything, in
+/// one line naming `--resume` and `--overwrite`, the file left as it was. An output in
+/// the data directory is refused the same way.
+#[test]
+fn a_new_run_refuses_to_replace_a_checkpoint_or_write_into_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("lenet.safetensors");
+    std::fs::write(&path, b"a trained model").unwrap();
+    let out = example("mnist_lenet", &["--data-dir", "no/such/dir"], tmp.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--save lenet.safetensors: the file exists")
+            && err.contains("--resume lenet.safetensors continues")
+            && err.contains("--overwrite replaces it"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"a trained model");
+
+    let data = tmp.path().join("mnist");
+    std::fs::create_dir(&data).unwrap();
+    let out = example(
+        "mnist_lenet",
+        &[
+            "--data-dir",
+            "mnist",
+            "--save",
+            "mnist/train-labels-idx1-ubyte.gz",
+        ],
+        tmp.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is a file of the data in mnist"), "{err}");
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
 }
 
 /// Issue 16: two runs saving to one file — the last to finish silently won. The

@@ -21,7 +21,7 @@ pub struct TrainFlags {
     #[arg(long, value_enum)]
     pub dataset: Option<Dataset>,
     /// Batch size [default: 64, or the checkpoint's]
-    #[arg(long, value_name = "B", value_parser = at_least_one)]
+    #[arg(long, value_name = "B", value_parser = at_least_one, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
     /// Optimizer [default: adam, or the checkpoint's]
     #[arg(long, value_enum)]
@@ -33,21 +33,25 @@ pub struct TrainFlags {
     #[arg(long, value_enum)]
     pub schedule: Option<Schedule>,
     /// Threads [default: all cores]
-    #[arg(long, value_name = "T", value_parser = at_least_one)]
+    #[arg(long, value_name = "T", value_parser = at_least_one, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// Numeric kernels: the plain reference loops or the fast ones [default:
     /// $SCRATCHNET_KERNELS, else fast]
     #[arg(long, value_name = "reference|fast", value_parser = kernels_flag)]
     pub kernels: Option<Kernels>,
     /// Seed of the initial weights and the batch order [default: 0, or the checkpoint's]
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Train on the first N training images only
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub limit_train: Option<usize>,
     /// Resume from a checkpoint saved by --save
     #[arg(long, value_name = "PATH")]
     pub resume: Option<PathBuf>,
+    /// Replace the file at --save if there is one (without it, a run that does not
+    /// resume that file refuses to start, so that a trained model is never lost)
+    #[arg(long)]
+    pub overwrite: bool,
     /// Write the per-epoch metrics as JSON here
     #[arg(long, value_name = "PATH")]
     pub metrics: Option<PathBuf>,

@@ -5,11 +5,11 @@
 use crate::live_report::LiveReport;
 use crate::run_settings::resolve_settings;
 use crate::{
-    describe_kernels, plot_history, write_predictions, MetricsReport, ModelInput, RunConfig,
-    RunSettings, TrainingReport,
+    describe_kernels, plot_history, write_predictions, DataSource, MetricsReport, ModelInput,
+    RunConfig, RunSettings, TrainingReport,
 };
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
-use scratchnet_data::{BatchConfig, ImageDataset, Split};
+use scratchnet_data::{BatchConfig, ImageDataset, Split, CIFAR10_BATCHES_DIR, CIFAR10_FILES};
 use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
 use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
 use scratchnet_train::{
@@ -252,8 +252,9 @@ fn train_config(
 }
 
 /// Refuses, before any training, a run that could not finish or would harm a file:
-/// no thread or more than [`max_threads`], outputs that name one file, or an output in
-/// a directory that does not exist.
+/// no thread or more than [`max_threads`], outputs that name one file, and an output
+/// that names a directory, is in a directory that does not exist, is in the data
+/// directory, or would replace a file it must not (see [`check_replaceable`]).
 fn check_config(config: &RunConfig) -> Result<(), TrainError> {
     if config.threads == 0 {
         return Err(TrainError::config("--threads must be at least 1"));
@@ -277,6 +278,21 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
         let Some(path) = path.as_deref() else {
             continue;
         };
+        if names_a_directory(path) {
+            return Err(TrainError::config(format!(
+                "{flag} {}: names a directory; give the file's name",
+                path.display()
+            )));
+        }
+        if let Some(data) = config.data_dir.as_deref() {
+            if is_data(path, data, &config.dataset) {
+                return Err(TrainError::config(format!(
+                    "{flag} {}: is a file of the data in {}, which is never written to; give another path",
+                    path.display(),
+                    data.display()
+                )));
+            }
+        }
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.is_dir() {
                 return Err(TrainError::config(format!(
@@ -289,8 +305,75 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
         check_writable(path).map_err(|e| {
             TrainError::config(format!("{flag} {}: cannot be written: {e}", path.display()))
         })?;
+        check_replaceable(flag, path, config)?;
     }
     Ok(())
+}
+
+/// Whether `path` names a file of `source`'s data in the directory `data`: one of the
+/// IDX files (raw or `.gz`), one of CIFAR-10's batch files (in `data` or its
+/// `cifar-10-batches-bin`), anything under an image folder's `train/` or `test/`.
+fn is_data(path: &Path, data: &Path, source: &DataSource) -> bool {
+    let path = file_identity(path);
+    let data = file_identity(data);
+    match source {
+        DataSource::Idx(kind) => kind.files().iter().any(|file| {
+            path == data.join(file.name) || path == data.join(format!("{}.gz", file.name))
+        }),
+        DataSource::Cifar10 => [data.clone(), data.join(CIFAR10_BATCHES_DIR)]
+            .iter()
+            .any(|dir| CIFAR10_FILES.iter().any(|name| path == dir.join(name))),
+        DataSource::Folder(_) => {
+            path.starts_with(data.join("train")) || path.starts_with(data.join("test"))
+        }
+    }
+}
+
+/// Whether `path` can only name a directory: it ends in a separator, `.` or `..`.
+fn names_a_directory(path: &Path) -> bool {
+    let text = path.as_os_str().to_string_lossy();
+    text.ends_with(std::path::is_separator)
+        || matches!(
+            path.components().next_back(),
+            Some(std::path::Component::CurDir | std::path::Component::ParentDir)
+        )
+}
+
+/// Refuses to replace an existing file at output `flag`'s `path` when it is read-only;
+/// at `--save`, when the run does not resume that file and `--overwrite` was not given
+/// (a trained model is never lost to a new run); at the other outputs, when it holds a
+/// model (a safetensors file that is not a predictions file), which a report or
+/// predictions would destroy.
+fn check_replaceable(flag: &str, path: &Path, config: &RunConfig) -> Result<(), TrainError> {
+    let Ok(existing) = std::fs::metadata(path) else {
+        return Ok(()); // nothing to replace
+    };
+    let shown = path.display();
+    if existing.permissions().readonly() {
+        return Err(TrainError::config(format!(
+            "{flag} {shown}: the file is read-only, and is never replaced; give another path, or make it writable"
+        )));
+    }
+    if flag == "--save" {
+        let resumed = config.resume.as_deref().map(file_identity) == Some(file_identity(path));
+        if !resumed && !config.overwrite {
+            return Err(TrainError::config(format!(
+                "--save {shown}: the file exists; --resume {shown} continues its training, --overwrite replaces it, or give --save another path"
+            )));
+        }
+    } else if holds_model(path) {
+        return Err(TrainError::config(format!(
+            "{flag} {shown}: the file holds a model (safetensors), which this output would replace; give another path"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `path` is a safetensors file other than a predictions file
+/// ([`write_predictions`]'s `format` is `np`): a checkpoint or other weights.
+fn holds_model(path: &Path) -> bool {
+    scratchnet_train::read_metadata(path)
+        .is_ok_and(|metadata| metadata.get("format").map(String::as_str) != Some("np"))
 }
 
 /// Refuses at once a `--save` file another run is saving to (the trainer takes the
@@ -652,6 +735,85 @@ mod tests {
         );
         let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
         assert!(kind.is_fifo());
+    }
+
+    /// A run never replaces a file it must not: an existing `--save` file unless it
+    /// resumes it or `--overwrite` says so; a read-only file; a model at another output;
+    /// a file in the data directory; and a path that names a directory is refused
+    /// before training, not at the first save.
+    #[test]
+    fn outputs_never_replace_a_model_a_data_file_or_a_read_only_file() {
+        use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("best.st");
+        let lenet = scratchnet_train::models::lenet5(&mut StdRng::seed_from_u64(0));
+        scratchnet_train::save_model(&model, &lenet).unwrap();
+        let refused = |config: RunConfig, needle: &str| {
+            let err = check_config(&config).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        };
+        let save = |overwrite, resume: Option<PathBuf>| RunConfig {
+            save: Some(model.clone()),
+            overwrite,
+            resume,
+            ..RunConfig::default()
+        };
+        refused(save(false, None), "--overwrite replaces it");
+        check_config(&save(true, None)).unwrap();
+        check_config(&save(false, Some(model.clone()))).unwrap();
+        let other = dir.path().join("other.st");
+        refused(save(false, Some(other)), "--resume");
+        refused(
+            RunConfig {
+                metrics: Some(model.clone()),
+                ..RunConfig::default()
+            },
+            "--metrics",
+        );
+        let json = dir.path().join("m.json");
+        std::fs::write(&json, b"{}").unwrap();
+        check_config(&RunConfig {
+            metrics: Some(json.clone()),
+            ..RunConfig::default()
+        })
+        .unwrap();
+        let mut read_only = std::fs::metadata(&json).unwrap().permissions();
+        read_only.set_readonly(true);
+        std::fs::set_permissions(&json, read_only).unwrap();
+        refused(
+            RunConfig {
+                metrics: Some(json),
+                ..RunConfig::default()
+            },
+            "read-only",
+        );
+        let data = dir.path().join("mnist");
+        std::fs::create_dir(&data).unwrap();
+        refused(
+            RunConfig {
+                data_dir: Some(data.clone()),
+                plot: Some(data.join("train-labels-idx1-ubyte.gz")),
+                ..RunConfig::default()
+            },
+            "a file of the data",
+        );
+        check_config(&RunConfig {
+            data_dir: Some(data.clone()),
+            plot: Some(data.join("plot.svg")),
+            ..RunConfig::default()
+        })
+        .unwrap();
+        for path in [dir.path().join("new/"), dir.path().join("new/..")] {
+            refused(
+                RunConfig {
+                    save: Some(path),
+                    ..RunConfig::default()
+                },
+                "names a directory",
+            );
+        }
+        let mut fresh = scratchnet_train::models::lenet5(&mut StdRng::seed_from_u64(1));
+        assert!(scratchnet_train::load_model(&model, &mut fresh).is_ok());
     }
 
     /// Issue 16: a second run saving to the same `--save` file is refused before it

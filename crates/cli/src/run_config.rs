@@ -50,6 +50,9 @@ pub struct RunConfig {
     pub save: Option<PathBuf>,
     /// Resume from this checkpoint (weights, optimizer state, epoch, seed, history).
     pub resume: Option<PathBuf>,
+    /// Whether a file at `save` may be replaced by a run that does not resume it
+    /// (`--overwrite`); without it such a run is refused before it starts.
+    pub overwrite: bool,
     /// Write the metrics JSON ([`MetricsReport`](crate::MetricsReport)) here.
     pub metrics: Option<PathBuf>,
     /// Draw the loss and accuracy curves to this SVG.
@@ -86,6 +89,7 @@ impl Default for RunConfig {
             limit_train: None,
             save: None,
             resume: None,
+            overwrite: false,
             metrics: None,
             plot: None,
             report: None,

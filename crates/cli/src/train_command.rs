@@ -101,6 +101,7 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         limit_train: flags.limit_train,
         save: Some(job.save),
         resume: flags.resume,
+        overwrite: flags.overwrite,
         metrics: flags.metrics,
         plot: flags.plot,
         report: flags.report,

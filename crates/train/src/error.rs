@@ -84,8 +84,10 @@ pub enum TrainError {
         batch: usize,
         /// Number of batches in the epoch.
         batches: usize,
-        /// The checkpoint written at the stop: `None` without a save path, or when a
-        /// second interruption chose to exit at once ([`StopFlag::finish`](crate::StopFlag::finish)).
+        /// The checkpoint that resumes from the stop: the one written there, or, for a
+        /// stop before the run's first step, the one it resumed from (nothing is written
+        /// then). `None` without either, or when a second interruption chose to exit at
+        /// once ([`StopFlag::finish`](crate::StopFlag::finish)).
         checkpoint: Option<PathBuf>,
     },
     /// Another run is saving checkpoints to the same file (it holds the file's

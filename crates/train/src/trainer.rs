@@ -358,6 +358,9 @@ struct Run<'a> {
     history: History,
     /// The last checkpoint saved (or resumed from), named by a NaN error.
     last_checkpoint: Option<SavedCheckpoint>,
+    /// Whether this call has taken an optimizer step: a stop before the first saves
+    /// nothing, for there is nothing new to save.
+    stepped: bool,
     /// The optimizer's learning rate when `fit` started: the schedule's base.
     base_lr: f32,
     steps_per_epoch: u64,
@@ -401,6 +404,7 @@ impl<'a> Run<'a> {
             progress: Progress::new(config.progress),
             history,
             last_checkpoint: None,
+            stepped: false,
             base_lr: optimizer.learning_rate(),
             steps_per_epoch: train_len.div_ceil(config.batch.batch_size) as u64,
             diagnostics: None,
@@ -512,6 +516,7 @@ impl<'a> Run<'a> {
                 self.step_at(lr, model, optimizer, &batch, || batches.next());
             next = following;
             let outcome = self.finite(outcome?, epoch_state)?;
+            self.stepped = true;
             let done = &mut epoch_state.done;
             done.batches_done += 1;
             done.loss_sum += outcome.loss * batch.len() as f64;
@@ -610,7 +615,9 @@ impl<'a> Run<'a> {
     /// If a stop was asked for, saves a checkpoint of where the run stands (`done`
     /// into `epoch`) when there is a save path, and returns
     /// [`TrainError::Interrupted`]. Saves nothing when a second interruption already
-    /// chose to exit at once (see [`StopFlag::finish`]).
+    /// chose to exit at once (see [`StopFlag::finish`]), nor before this call's first
+    /// step: the file at the save path (the checkpoint resumed from, or another run's)
+    /// is then left as it was, and a resumed run names the checkpoint it resumed from.
     fn stop_if_asked(
         &self,
         epoch: usize,
@@ -625,7 +632,9 @@ impl<'a> Run<'a> {
         // A second interruption may have decided to exit at once: then the process is
         // exiting without a checkpoint, and none may appear after it said so.
         let may_save = self.config.stop.finish();
-        if let (Some(path), true) = (&self.config.save_path, may_save) {
+        if !self.stepped {
+            checkpoint = (self.last_checkpoint.as_ref()).map(|saved| saved.path.clone());
+        } else if let (Some(path), true) = (&self.config.save_path, may_save) {
             self.refuse_diverged(epoch, model, optimizer, None)?;
             let mut c = self.checkpoint(model, optimizer, epoch - 1);
             if let Some(state) = c.training.as_mut() {

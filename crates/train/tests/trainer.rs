@@ -717,47 +717,52 @@ fn a_run_stopped_after_any_batch_resumes_bit_identically() {
     }
 }
 
+/// A stop before the first step writes nothing: the file at the save path (here a
+/// stand-in for another run's checkpoint, replaced only by a trained model) is left as
+/// it was. A resumed run names the checkpoint it resumed from, which still resumes
+/// exactly there.
 #[test]
-fn a_stop_before_training_saves_a_checkpoint_at_the_start() {
+fn a_stop_before_the_first_step_saves_nothing() {
     let (train, test) = (synthetic(64, 1), synthetic(20, 2));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.safetensors");
-    let stop = StopFlag::new();
-    stop.raise();
+    std::fs::write(&path, b"the previous model").unwrap();
     let mut model = lenet5(&mut StdRng::seed_from_u64(0));
     let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
-    let err = Trainer::new(TrainConfig {
-        save_path: Some(path.clone()),
-        stop,
-        ..config(2)
-    })
-    .unwrap()
-    .fit(&mut model, &mut adam, &train, &test, History::new())
-    .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TrainError::Interrupted {
-                epoch: 1,
-                batch: 0,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(err.to_string().contains("before epoch 1"), "{err}");
-    assert_eq!(adam.steps(), 0);
-    let state = Checkpoint::load(&path).unwrap().training.unwrap();
-    assert_eq!((state.epoch, state.partial), (0, None));
-
-    // Without a save path the run stops all the same, saying nothing was saved.
-    let stop = StopFlag::new();
-    stop.raise();
-    let err = Trainer::new(TrainConfig { stop, ..config(2) })
+    for resumed_from in [None, Some(path.clone())] {
+        let stop = StopFlag::new();
+        stop.raise();
+        let err = Trainer::new(TrainConfig {
+            save_path: Some(path.clone()),
+            resumed_from: resumed_from.clone(),
+            stop,
+            ..config(2)
+        })
         .unwrap()
         .fit(&mut model, &mut adam, &train, &test, History::new())
         .unwrap_err();
-    assert!(err.to_string().contains("no checkpoint was saved"), "{err}");
+        let TrainError::Interrupted {
+            epoch: 1,
+            batch: 0,
+            checkpoint,
+            ..
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(checkpoint, &resumed_from, "{err}");
+        let said = err.to_string();
+        assert!(said.contains("before epoch 1"), "{said}");
+        match resumed_from {
+            None => assert!(said.contains("no checkpoint was saved"), "{said}"),
+            Some(_) => assert!(
+                said.contains("run.safetensors resumes from there"),
+                "{said}"
+            ),
+        }
+        assert_eq!(adam.steps(), 0);
+        assert_eq!(std::fs::read(&path).unwrap(), b"the previous model");
+    }
 }
 
 /// A small network with dropout (a random stream of its own): conv → relu → flatten →
