@@ -112,7 +112,7 @@ fn predict(args: &Args) -> Result<(), TrainError> {
                 sample_shape: saved.sample_shape,
                 num_classes: saved.class_names.len(),
             },
-        ),
+        )?,
         ("cifar10_cnn", None) => {
             return Err(TrainError::config(format!(
                 "{} holds a cifar10_cnn model but not the input shape, classes and \
@@ -120,7 +120,14 @@ fn predict(args: &Args) -> Result<(), TrainError> {
                 args.model.display()
             )))
         }
-        _ => lenet5(rng),
+        ("lenet5", _) => lenet5(rng),
+        (other, _) => {
+            return Err(TrainError::config(format!(
+                "{} holds a {other} model; predict classifies with lenet5 (mnist_lenet) and \
+                 cifar10_cnn checkpoints",
+                args.model.display()
+            )))
+        }
     };
     load_model(&args.model, &mut model)?;
     // MNIST-like digits (mnist_lenet's checkpoints, PyTorch-made ones) go through the digit

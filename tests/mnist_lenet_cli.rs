@@ -45,6 +45,11 @@ fn bad_flags_exit_2_with_clap_s_whole_message() {
         (&["--lr", "-1"][..], &["--lr"]),
         (&["--lr", "nan"][..], &["--lr"]),
         (&["--epochs", "zero"][..], &["--epochs"]),
+        (&["--epochs", "-1"][..], &["--epochs", "must be at least 1"]),
+        (
+            &["--threads", "-2"][..],
+            &["--threads", "must be at least 1"],
+        ),
         (
             &["--optimizer", "rmsprop"][..],
             &["rmsprop", "[possible values: adam, sgd]"],
@@ -483,6 +488,49 @@ fn predict_streams_images_in_batches_and_prints_the_same_whatever_the_batch_size
         );
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains("--batch-size"), "{}", stderr(&out));
+    }
+}
+
+/// `predict` on a checkpoint of a model it does not build (`mnist_modern`'s), or of
+/// `cifar10_cnn` for images too large for it, says so in one line and exits 1; before,
+/// the first printed every mismatched tensor and the second panicked.
+#[test]
+fn predict_names_a_model_it_cannot_build() {
+    use scratchnet::prelude::{SeedableRng, StdRng};
+    let tmp = tempfile::tempdir().unwrap();
+    let lenet = scratchnet::train::models::lenet5(&mut StdRng::seed_from_u64(0));
+    image::GrayImage::new(28, 28)
+        .save(tmp.path().join("d.png"))
+        .unwrap();
+    let save = |name: &str, metadata: &[(&str, &str)]| {
+        let mut checkpoint = Checkpoint::from_model(&lenet);
+        for (key, value) in metadata {
+            checkpoint = checkpoint.with_metadata(*key, *value);
+        }
+        checkpoint.save(&tmp.path().join(name)).unwrap();
+    };
+    save("modern.st", &[("model", "mnist_modern")]);
+    save(
+        "huge.st",
+        &[
+            ("model", "cifar10_cnn"),
+            ("input_shape", "3,2048,2048"),
+            ("classes", r#"["cat","dog"]"#),
+            ("normalization", "[[0.5,0.25],[0.5,0.25],[0.5,0.25]]"),
+        ],
+    );
+    for (model, needle) in [
+        (
+            "modern.st",
+            "modern.st holds a mnist_modern model; predict classifies with lenet5",
+        ),
+        ("huge.st", "im2col"),
+    ] {
+        let out = example("predict", &["--model", model, "d.png"], tmp.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.starts_with("error: ") && err.contains(needle), "{err}");
     }
 }
 

@@ -137,11 +137,12 @@ pub enum Schedule {
 /// A clap value parser: an integer ≥ 1.
 ///
 /// # Errors
-/// `must be at least 1` for 0, the parse error for anything else.
+/// `must be at least 1` for 0 or a negative number, the parse error for anything else.
 pub fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
+        Err(_) if s.trim().starts_with('-') => Err("must be at least 1".into()),
         Err(e) => Err(e.to_string()),
     }
 }

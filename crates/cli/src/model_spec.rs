@@ -1,7 +1,7 @@
 //! [`ModelSpec`]: which model a run trains, and [`ModelInput`]: what its data gives it.
 
 use ndarray_rand::rand::rngs::StdRng;
-use scratchnet_layers::Sequential;
+use scratchnet_layers::{LayerError, Sequential};
 use scratchnet_train::models::lenet5;
 use scratchnet_train::TrainError;
 use std::fmt;
@@ -37,7 +37,7 @@ enum Builder {
     /// A model for one input only (LeNet-5: 1×28×28, 10 classes).
     Fixed(fn(&mut StdRng) -> Sequential),
     /// A model built for the data's shape and classes.
-    ForInput(fn(&mut StdRng, &ModelInput) -> Sequential),
+    ForInput(fn(&mut StdRng, &ModelInput) -> Result<Sequential, LayerError>),
 }
 
 /// The model a run trains: a name, stored in its checkpoints' metadata as `model`,
@@ -72,10 +72,11 @@ impl ModelSpec {
         }
     }
 
-    /// A model called `name` that `build` makes for the data's [`ModelInput`].
+    /// A model called `name` that `build` makes for the data's [`ModelInput`] (or
+    /// refuses, when its layers cannot take that input: images too large, say).
     pub fn for_input(
         name: &'static str,
-        build: fn(&mut StdRng, &ModelInput) -> Sequential,
+        build: fn(&mut StdRng, &ModelInput) -> Result<Sequential, LayerError>,
     ) -> Self {
         Self {
             name,
@@ -97,7 +98,7 @@ impl ModelSpec {
     pub fn build(&self, rng: &mut StdRng, input: &ModelInput) -> Result<Sequential, TrainError> {
         let model = match self.builder {
             Builder::Fixed(build) => build(rng),
-            Builder::ForInput(build) => build(rng, input),
+            Builder::ForInput(build) => build(rng, input)?,
         };
         let summary = model.summary()?;
         let takes = summary.input_shape.clone();
@@ -119,11 +120,13 @@ impl ModelSpec {
     }
 
     /// [`build`](Self::build) without the checks, for the replicas of a model already
-    /// built once.
+    /// built once for `input` (so building it again cannot fail).
     pub(crate) fn build_unchecked(&self, rng: &mut StdRng, input: &ModelInput) -> Sequential {
         match self.builder {
             Builder::Fixed(build) => build(rng),
-            Builder::ForInput(build) => build(rng, input),
+            Builder::ForInput(build) => {
+                build(rng, input).expect("the model was built once for this input")
+            }
         }
     }
 }

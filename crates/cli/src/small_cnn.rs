@@ -6,7 +6,7 @@ use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::Rng;
 use scratchnet_layers::{
     BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Dense, Dropout, GlobalAvgPool2d,
-    MaxPool2d, MaxPool2dConfig, ReLU, Sequential,
+    LayerError, MaxPool2d, MaxPool2dConfig, ReLU, Sequential,
 };
 
 /// A small CNN for `input`, initialised from `rng`: three blocks of 3×3 convolution (no
@@ -26,9 +26,9 @@ use scratchnet_layers::{
 /// use scratchnet_cli::{small_cnn, ModelInput};
 /// use scratchnet_layers::Layer;
 /// let input = ModelInput { sample_shape: [3, 32, 32], num_classes: 10 };
-/// assert_eq!(small_cnn(&mut StdRng::seed_from_u64(0), &input).num_parameters(), 94_762);
+/// assert_eq!(small_cnn(&mut StdRng::seed_from_u64(0), &input).unwrap().num_parameters(), 94_762);
 /// ```
-pub fn small_cnn(rng: &mut StdRng, input: &ModelInput) -> Sequential {
+pub fn small_cnn(rng: &mut StdRng, input: &ModelInput) -> Result<Sequential, LayerError> {
     let [channels, mut height, mut width] = input.sample_shape;
     let conv = |cin, cout, rng: &mut StdRng| {
         let config = Conv2dConfig {
@@ -63,7 +63,6 @@ pub fn small_cnn(rng: &mut StdRng, input: &ModelInput) -> Sequential {
         .add("dropout", Dropout::new(0.3, rng.random()))
         .add("fc", Dense::new(128, input.num_classes, rng))
         .build(&input.sample_shape)
-        .expect("the model fits its input")
 }
 
 impl ModelSpec {

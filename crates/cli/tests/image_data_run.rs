@@ -6,12 +6,14 @@
 use ndarray_rand::rand::rngs::StdRng;
 use scratchnet_cli::{run, DataSource, ModelInput, ModelSpec, RunConfig};
 use scratchnet_data::{CIFAR10_FILES, CIFAR10_RECORD_LEN};
-use scratchnet_layers::{Conv2d, Conv2dConfig, Dense, GlobalAvgPool2d, ReLU, Sequential};
+use scratchnet_layers::{
+    Conv2d, Conv2dConfig, Dense, GlobalAvgPool2d, LayerError, ReLU, Sequential,
+};
 use scratchnet_train::{Checkpoint, ProgressMode, TrainError};
 use std::path::Path;
 
 /// A tiny model for any input: one 3×3 convolution, global average pooling, a linear layer.
-fn tiny(rng: &mut StdRng, input: &ModelInput) -> Sequential {
+fn tiny(rng: &mut StdRng, input: &ModelInput) -> Result<Sequential, LayerError> {
     let padded = Conv2dConfig {
         padding: [1, 1],
         ..Conv2dConfig::default()
@@ -25,7 +27,6 @@ fn tiny(rng: &mut StdRng, input: &ModelInput) -> Sequential {
         .add("gap", GlobalAvgPool2d::new())
         .add("fc", Dense::new(4, input.num_classes, rng))
         .build(&input.sample_shape)
-        .unwrap()
 }
 
 /// The six batch files in `dir/cifar-10-batches-bin`, `n` records each: label `i % 10`,

@@ -11,12 +11,14 @@ use scratchnet_cli::{
     run, DataSource, MetricsReport, ModelInput, ModelSpec, RunConfig, RunStage, TrainingReport,
 };
 use scratchnet_data::{CIFAR10_CLASSES, CIFAR10_FILES, CIFAR10_RECORD_LEN};
-use scratchnet_layers::{Conv2d, Conv2dConfig, Dense, GlobalAvgPool2d, ReLU, Sequential};
+use scratchnet_layers::{
+    Conv2d, Conv2dConfig, Dense, GlobalAvgPool2d, LayerError, ReLU, Sequential,
+};
 use scratchnet_train::{DiagnosticsLog, History, ProgressMode};
 use std::path::Path;
 
 /// One 3×3 convolution, global average pooling, a linear layer.
-fn tiny(rng: &mut StdRng, input: &ModelInput) -> Sequential {
+fn tiny(rng: &mut StdRng, input: &ModelInput) -> Result<Sequential, LayerError> {
     let padded = Conv2dConfig {
         padding: [1, 1],
         ..Conv2dConfig::default()
@@ -30,7 +32,6 @@ fn tiny(rng: &mut StdRng, input: &ModelInput) -> Sequential {
         .add("gap", GlobalAvgPool2d::new())
         .add("fc", Dense::new(4, input.num_classes, rng))
         .build(&input.sample_shape)
-        .unwrap()
 }
 
 /// The six CIFAR-10 batch files in `dir/cifar-10-batches-bin`, `n` records each.
