@@ -7,21 +7,7 @@ use scratchnet_tensor::softmax::softmax;
 /// The names of the ten classes of `kind`: the digits for MNIST, the clothing
 /// categories for Fashion-MNIST (in label order).
 pub fn class_names(kind: DatasetKind) -> [&'static str; 10] {
-    match kind {
-        DatasetKind::FashionMnist => [
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ],
-        _ => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-    }
+    kind.class_names()
 }
 
 /// For each row of `logits` (`[N, K]`), the `k` most probable classes with their

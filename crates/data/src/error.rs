@@ -19,7 +19,8 @@ pub enum DataError {
     /// The data directory does not exist.
     #[error(
         "{kind} directory {} does not exist: create it and put the four IDX files there (raw or \
-         .gz), set {} to the folder that holds them, or call load_or_download to fetch them",
+         .gz), set {} to the folder that holds them, or leave the directory out to have them \
+         downloaded (the examples without --data-dir, load_or_download in code)",
         .dir.display(), .kind.dir_env_var()
     )]
     DirectoryMissing {
@@ -45,7 +46,8 @@ pub enum DataError {
     /// Neither `file` nor `file.gz` is in the directory.
     #[error(
         "{kind} file {file} (raw or .gz) is missing from {}: download {file}.gz from {} into \
-         that folder, or call load_or_download to fetch it",
+         that folder, or leave the directory out to have it downloaded (the examples without \
+         --data-dir, load_or_download in code)",
         .dir.display(), .kind.mirrors()[0]
     )]
     FileMissing {

@@ -46,6 +46,32 @@ impl DatasetKind {
         }
     }
 
+    /// The names of the ten classes, in label order: the digits for MNIST, the clothing
+    /// categories for Fashion-MNIST.
+    ///
+    /// ```
+    /// use scratchnet_data::DatasetKind;
+    /// assert_eq!(DatasetKind::FashionMnist.class_names()[1], "Trouser");
+    /// assert_eq!(DatasetKind::Mnist.class_names()[1], "1");
+    /// ```
+    pub const fn class_names(self) -> [&'static str; 10] {
+        match self {
+            DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetKind::FashionMnist => [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+        }
+    }
+
     /// Mean pixel value of the training images, on the `[0, 1]` scale (MNIST 0.1307,
     /// Fashion-MNIST 0.2860).
     pub const fn mean(self) -> f32 {

@@ -223,12 +223,13 @@ fn parse_staged(
     })
 }
 
-/// The parsed splits as a [`Dataset`] with the normalisation of `kind`.
+/// The parsed splits as a [`Dataset`] with the normalisation and class names of `kind`.
 fn into_dataset(kind: DatasetKind, parsed: mnist::Mnist) -> Dataset {
     let normalization = kind.normalization();
     let split = |mut images: Vec<u8>, labels: Vec<u8>| {
         images.shrink_to_fit();
-        Split::new(images, labels, normalization)
+        let names = kind.class_names().map(String::from).to_vec();
+        Split::with_shape(images, labels, [1, 28, 28], names, vec![normalization])
     };
     Dataset {
         kind,

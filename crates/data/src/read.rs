@@ -25,6 +25,13 @@ pub(crate) enum ReadFailure {
 /// larger than any file of `role` can plausibly be.
 pub(crate) fn read_bytes(path: &Path, gzip: bool, role: FileRole) -> Result<Vec<u8>, ReadFailure> {
     let limit = idx::max_plausible_len(role);
+    // Before opening: opening a FIFO would wait for a writer, for ever.
+    if !std::fs::metadata(path).map_err(ReadFailure::Io)?.is_file() {
+        return Err(ReadFailure::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
     let file = File::open(path).map_err(ReadFailure::Io)?;
     let file_len = file.metadata().map_err(ReadFailure::Io)?.len();
     if file_len == 0 {
@@ -67,6 +74,20 @@ mod tests {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
         encoder.write_all(bytes).unwrap();
         encoder.finish().unwrap()
+    }
+
+    /// A FIFO with a data file's name would block the open for ever.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_opening_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("t10k-labels-idx1-ubyte.gz");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+        match read_bytes(&fifo, true, FileRole::TestLabels) {
+            Err(ReadFailure::Io(e)) => assert_eq!(e.to_string(), "not a regular file"),
+            _ => panic!("a FIFO was read"),
+        }
     }
 
     #[test]

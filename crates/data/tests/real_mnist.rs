@@ -108,6 +108,8 @@ fn real_fashion_mnist_loads_when_present() {
     let fashion = load_or_fail(kind, &dir);
     assert_eq!(fashion.train.label_histogram(), [6000; 10]);
     assert_eq!(fashion.test.label_histogram(), [1000; 10]);
+    assert_eq!(fashion.train.class_names()[9], "Ankle boot");
+    assert_eq!(fashion.test.class_names(), kind.class_names());
     let (mean, std) = pixel_mean_std(fashion.train.images());
     assert!((mean - 0.2860).abs() < 1e-4, "mean {mean}");
     assert!((std - 0.3530).abs() < 1e-4, "std {std}");
