@@ -34,7 +34,7 @@ use std::process::ExitCode;
 
 /// Train a small CNN (batch norm, dropout) on CIFAR-10 or an image folder with scratchnet.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     flags: TrainFlags,

@@ -48,7 +48,7 @@ fn network(rng: &mut StdRng) -> Sequential {
 
 /// Train a network with a user-defined PReLU layer on MNIST.
 #[derive(Parser, Debug)]
-#[command(about)]
+#[command(version)]
 struct Args {
     /// Directory of the four MNIST IDX files; default: $MNIST_DIR, else data/mnist
     /// (downloaded there if missing)

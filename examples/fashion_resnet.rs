@@ -39,7 +39,7 @@ use std::process::ExitCode;
 
 /// Train a small ResNet (three stages of two BasicBlocks) on Fashion-MNIST with scratchnet.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     flags: TrainFlags,

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 /// Train LeNet-5 on MNIST with scratchnet.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     flags: TrainFlags,

@@ -35,7 +35,7 @@ use std::process::ExitCode;
 
 /// Train a small modern CNN (batch norm, dropout, augmentation) on MNIST with scratchnet.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     flags: TrainFlags,

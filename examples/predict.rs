@@ -50,9 +50,9 @@ use scratchnet_cli::{
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Predict the class of images with a LeNet-5 checkpoint.
+/// Predict the class of images with a LeNet-5 (mnist_lenet) or cifar10_cnn checkpoint.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The checkpoint (safetensors, from mnist_lenet or PyTorch)
     #[arg(long, value_name = "PATH")]

@@ -47,8 +47,13 @@ impl ExplainOutputs {
     /// [`TrainError::Config`] naming the file at fault and what to do.
     pub fn check(images: &[PathBuf], dir: Option<&Path>) -> Result<Self, TrainError> {
         if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+            let what = if dir.exists() {
+                "not a directory: name a folder"
+            } else {
+                "no such directory: create it first"
+            };
             return Err(TrainError::config(format!(
-                "--explain-dir {}: no such directory: create it first",
+                "--explain-dir {}: {what}",
                 dir.display()
             )));
         }
@@ -195,5 +200,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no such directory"), "{err}");
+        let err = ExplainOutputs::check(&two, Some(&dir.path().join("d.explain.png")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a directory"), "{err}");
     }
 }
