@@ -48,6 +48,10 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--batch-size: {e}"))?
             }
             "--json" => args.json = Some(value()?.into()),
+            "-h" | "--help" => {
+                println!("usage: bench_lenet [--data-dir DIR] [--threads T] [--epochs N] [--batch-size B] [--json PATH]");
+                std::process::exit(0)
+            }
             other => {
                 return Err(format!(
                 "unknown flag {other}; flags: --data-dir DIR --threads T --epochs N --batch-size B --json PATH"
@@ -57,6 +61,18 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.threads == 0 || args.epochs == 0 || args.batch_size == 0 {
         return Err("--threads, --epochs and --batch-size must be at least 1".into());
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if args.threads > (4 * cores).max(8) {
+        return Err(format!(
+            "--threads {}: at most {} on this machine (4 per core, and at least 8)",
+            args.threads,
+            (4 * cores).max(8)
+        ));
+    }
+    if let Some(path) = &args.json {
+        scratchnet::train::check_writable(path)
+            .map_err(|e| format!("--json {}: cannot be written: {e}", path.display()))?;
     }
     Ok(args)
 }
@@ -162,7 +178,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let text = serde_json::to_string_pretty(&result)?;
     println!("{text}");
     if let Some(path) = args.json {
-        std::fs::write(path, text)?;
+        scratchnet::train::write_atomically(&path, text.as_bytes())
+            .map_err(|e| format!("--json {}: {e}", path.display()))?;
     }
     Ok(())
 }

@@ -19,6 +19,14 @@ fn main() -> ExitCode {
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--fashion" => kind = DatasetKind::FashionMnist,
+            "-h" | "--help" => {
+                println!("usage: load_mnist [DIR] [--fashion]");
+                return ExitCode::SUCCESS;
+            }
+            flag if flag.starts_with('-') => {
+                eprintln!("error: unknown flag {flag}; usage: load_mnist [DIR] [--fashion]");
+                return ExitCode::from(2);
+            }
             _ => dir = Some(PathBuf::from(arg)),
         }
     }
