@@ -253,8 +253,9 @@ fn train_config(
 
 /// Refuses, before any training, a run that could not finish or would harm a file:
 /// no thread or more than [`max_threads`], outputs that name one file, and an output
-/// that names a directory, is in a directory that does not exist, is in the data
-/// directory, or would replace a file it must not (see [`check_replaceable`]).
+/// that names a directory, is in a directory that does not exist, is one of the files
+/// of an explicit `--data-dir` ([`is_data`]), or would replace a file it must not (see
+/// [`check_replaceable`]).
 fn check_config(config: &RunConfig) -> Result<(), TrainError> {
     if config.threads == 0 {
         return Err(TrainError::config("--threads must be at least 1"));
