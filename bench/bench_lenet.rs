@@ -62,12 +62,11 @@ fn parse_args() -> Result<Args, String> {
     if args.threads == 0 || args.epochs == 0 || args.batch_size == 0 {
         return Err("--threads, --epochs and --batch-size must be at least 1".into());
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if args.threads > (4 * cores).max(8) {
+    let most = scratchnet_cli::max_threads();
+    if args.threads > most {
         return Err(format!(
-            "--threads {}: at most {} on this machine (4 per core, and at least 8)",
-            args.threads,
-            (4 * cores).max(8)
+            "--threads {}: at most {most} on this machine (4 per core, and at least 8)",
+            args.threads
         ));
     }
     if let Some(path) = &args.json {

@@ -43,9 +43,9 @@ use scratchnet::ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet::tensor::kernels::Kernels;
 use scratchnet::train::{load_model, models::lenet5, read_metadata, TrainError};
 use scratchnet_cli::{
-    class_names, explain_picture, feature_maps, kernels_flag, load_digit, load_image,
-    normalized_batch, normalized_chw_batch, parse_args, saliency, small_cnn, top_k, use_kernels,
-    write_explain_png, ExplainOutputs, ModelInput, SavedData,
+    explain_picture, feature_maps, kernels_flag, load_digit, load_image, normalized_batch,
+    normalized_chw_batch, parse_args, saliency, small_cnn, top_k, use_kernels, write_explain_png,
+    ExplainOutputs, ModelInput, SavedData,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,7 +141,7 @@ fn predict(args: &Args) -> Result<(), TrainError> {
     };
     let names: Vec<String> = match (&saved, &input) {
         (Some(saved), _) => saved.class_names.clone(),
-        (None, Input::Digit(kind)) => class_names(*kind).map(str::to_owned).to_vec(),
+        (None, Input::Digit(kind)) => kind.class_names().map(str::to_owned).to_vec(),
         (None, Input::Saved(saved)) => saved.class_names.clone(),
     };
     for (b, paths) in args.images.chunks(args.batch_size).enumerate() {

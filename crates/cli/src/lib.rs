@@ -30,7 +30,7 @@
 //! | (crate-private) pixels as a PNG data URI | — | `png_data_uri.rs` |
 //! | [`write_predictions`] | the `--predictions` safetensors file | `predictions_file.rs` |
 //! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
-//! | [`top_k`], [`class_names`] | `torch.topk(softmax(x))` | `top_k.rs` |
+//! | [`top_k`] | `torch.topk(softmax(x))` | `top_k.rs` |
 //! | [`saliency()`], [`Saliency`], [`class_score_gradient`], [`saliency_map`] | which input pixels the predicted class's score is most sensitive to (vanilla gradient) | `saliency.rs` |
 //! | [`feature_maps()`], [`FeatureMaps`], [`tile_grid`], [`feature_maps_image`], [`TileGridConfig`] | every convolution's and pooling's output for one image, as grey tile grids | `feature_maps.rs` |
 //! | [`explain_picture`], [`hot_colour`] | `predict --explain`'s picture: input, saliency, overlay, feature maps | `explain_picture.rs` |
@@ -92,13 +92,13 @@ pub use optimizer_kind::OptimizerKind;
 pub use plot::plot_history;
 pub use predictions_file::write_predictions;
 pub use resume_command::resume_command;
-pub use run::{run, RunReport};
+pub use run::{max_threads, run, RunReport};
 pub use run_config::RunConfig;
 pub use run_settings::{dataset_flag, RunSettings};
 pub use saliency::{class_score_gradient, saliency, saliency_map, Saliency};
 pub use saved_data::{load_image, normalized_chw_batch, SavedData};
 pub use schedule_kind::ScheduleKind;
 pub use small_cnn::small_cnn;
-pub use top_k::{class_names, top_k};
+pub use top_k::top_k;
 pub use train_command::{train, Job};
 pub use training_report::{RunStage, TrainingReport, REFRESH_SECONDS};

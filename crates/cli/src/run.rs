@@ -415,7 +415,7 @@ fn claim_outputs(config: &RunConfig, say: impl Fn(&str)) -> Result<(), TrainErro
 
 /// The most threads a run may ask for: 4 per core of this machine, and at least 8.
 /// Past that, threads only cost (1,000 took a minute to start and 600 MB).
-pub(crate) fn max_threads() -> usize {
+pub fn max_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (4 * cores).max(8)
 }

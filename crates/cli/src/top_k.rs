@@ -1,14 +1,7 @@
 //! Class probabilities and the most likely classes of a model's outputs.
 
 use ndarray::Array2;
-use scratchnet_data::DatasetKind;
 use scratchnet_tensor::softmax::softmax;
-
-/// The names of the ten classes of `kind`: the digits for MNIST, the clothing
-/// categories for Fashion-MNIST (in label order).
-pub fn class_names(kind: DatasetKind) -> [&'static str; 10] {
-    kind.class_names()
-}
 
 /// For each row of `logits` (`[N, K]`), the `k` most probable classes with their
 /// softmax probabilities, most probable first (ties: the lower class first).

@@ -50,10 +50,10 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
     let threads = flags
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads > crate::run::max_threads() {
+    if threads > crate::max_threads() {
         eprintln!(
             "error: --threads {threads} is more than this machine can use: at most {} (4 per core, and at least 8)",
-            crate::run::max_threads()
+            crate::max_threads()
         );
         return ExitCode::from(2);
     }

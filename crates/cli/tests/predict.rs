@@ -2,7 +2,7 @@
 
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 use ndarray::array;
-use scratchnet_cli::{class_names, digit_pixels, load_digit, normalized_batch, top_k};
+use scratchnet_cli::{digit_pixels, load_digit, normalized_batch, top_k};
 use scratchnet_data::{DatasetKind, Normalization};
 use scratchnet_train::TrainError;
 
@@ -107,6 +107,6 @@ fn top_three_probabilities_are_sorted_and_named() {
     // Ties keep the lower class first.
     assert_eq!(top[1].iter().map(|t| t.0).collect::<Vec<_>>(), [0, 1, 2]);
     assert_eq!(top[1][0].1, 0.25);
-    assert_eq!(class_names(DatasetKind::Mnist)[7], "7");
-    assert_eq!(class_names(DatasetKind::FashionMnist)[9], "Ankle boot");
+    assert_eq!(DatasetKind::Mnist.class_names()[7], "7");
+    assert_eq!(DatasetKind::FashionMnist.class_names()[9], "Ankle boot");
 }
