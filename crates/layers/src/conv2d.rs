@@ -270,7 +270,9 @@ impl Layer for Conv2d {
                 format!("padding {padding:?} is too large: the padded input overflows"),
             ));
         }
-        let [oh, ow] = self.window.output_size([h, w]).ok_or_else(|| {
+        // An empty plane has no window either, whatever the padding (the message asks for H, W ≥ 1).
+        let output_size = (h > 0 && w > 0).then(|| self.window.output_size([h, w]));
+        let [oh, ow] = output_size.flatten().ok_or_else(|| {
             LayerError::shape(
                 self.name(),
                 window_too_large(&self.window, self.in_channels),

@@ -39,8 +39,10 @@ pub(crate) fn pool_output_shape(
     let &[c, h, w] = input_shape else {
         return Err(LayerError::shape(layer, "[C, H, W]", input_shape));
     };
-    let [oh, ow] = window
-        .output_size([h, w])
+    // An empty plane has no window either, whatever the padding (the message asks for H, W ≥ 1).
+    let [oh, ow] = (h > 0 && w > 0)
+        .then(|| window.output_size([h, w]))
+        .flatten()
         .ok_or_else(|| LayerError::shape(layer, window_too_large(window, "C"), input_shape))?;
     Ok(vec![c, oh, ow])
 }

@@ -111,3 +111,51 @@ proptest! {
         prop_assert!(matches!(&err, Some(LayerError::Shape { layer, .. }) if layer == "conv (Conv2d)"), "{:?}", err);
     }
 }
+
+/// An empty plane (H or W = 0) is a shape error in every windowed layer, even where the
+/// padding would leave room for a window: the kernels would otherwise split the batch into
+/// samples of zero floats.
+#[test]
+fn empty_planes_are_shape_errors() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let padded = [1, 1];
+    let layers: Vec<Box<dyn Layer>> = vec![
+        Box::new(Conv2d::new(
+            1,
+            2,
+            [2, 2],
+            Conv2dConfig {
+                padding: padded,
+                ..Default::default()
+            },
+            &mut rng,
+        )),
+        Box::new(MaxPool2d::new(
+            [2, 2],
+            MaxPool2dConfig {
+                padding: padded,
+                ..Default::default()
+            },
+        )),
+        Box::new(AvgPool2d::new(
+            [2, 2],
+            AvgPool2dConfig {
+                padding: padded,
+                ..Default::default()
+            },
+        )),
+    ];
+    for mut layer in layers {
+        for shape in [[2, 1, 0, 5], [2, 1, 5, 0]] {
+            let err = layer
+                .forward(ArrayD::zeros(&shape[..]).view(), Mode::Train)
+                .err();
+            assert!(
+                matches!(err, Some(LayerError::Shape { .. })),
+                "{}: {shape:?} gave {err:?}",
+                layer.name()
+            );
+            assert!(layer.output_shape(&shape[1..]).is_err(), "{}", layer.name());
+        }
+    }
+}

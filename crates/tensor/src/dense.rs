@@ -107,6 +107,10 @@ pub fn dense_backward(
         grad_bias += &db;
         return dx;
     }
+    if fan_out == 0 {
+        // No outputs: nothing flows back, and there is no parameter gradient to add.
+        return Array2::zeros((n, fan_in));
+    }
     let (dy, x, w) = (
         grad_output.as_standard_layout(),
         input.as_standard_layout(),

@@ -1035,7 +1035,8 @@ pub struct Segment<'a> {
 /// every row when not accumulating (a dense layer's bias).
 ///
 /// # Panics
-/// If a row runs past the end of its slice, `C` is too short, or `col_bias` is too short.
+/// If a row runs past the end of its slice, `ldc < N` (with more than one row), `C` is
+/// too short, or `col_bias` is too short.
 ///
 /// ```
 /// use scratchnet_tensor::gemm::{gemm_abt, Segment};
@@ -1061,6 +1062,7 @@ pub fn gemm_abt(
     if m == 0 || n == 0 {
         return;
     }
+    assert!(n <= ldc || m == 1, "ldc is smaller than N");
     assert!(c_fits(m, n, ldc, c.len()), "C is too short for its shape");
     if let Some(bias) = col_bias {
         assert!(
@@ -1068,15 +1070,23 @@ pub fn gemm_abt(
             "the bias has fewer entries than C has columns"
         );
     }
-    if len > 0 {
-        let a_max = a_offsets.iter().copied().max().unwrap_or(0);
-        let b_max = b_offsets.iter().copied().max().unwrap_or(0);
-        for seg in segments {
-            let fits =
-                |max: usize, data: &[f32]| max.checked_add(len).is_some_and(|e| e <= data.len());
-            assert!(fits(a_max, seg.a), "a row of A runs past its slice");
-            assert!(fits(b_max, seg.b), "a row of B runs past its slice");
+    let a_max = a_offsets.iter().copied().max().unwrap_or(0);
+    let b_max = b_offsets.iter().copied().max().unwrap_or(0);
+    for seg in segments {
+        let fits = |max: usize, data: &[f32]| max.checked_add(len).is_some_and(|e| e <= data.len());
+        assert!(fits(a_max, seg.a), "a row of A runs past its slice");
+        assert!(fits(b_max, seg.b), "a row of B runs past its slice");
+    }
+    if segments.is_empty() {
+        // An empty sum: C is left as it is, or becomes the bias (or zero).
+        if !accumulate {
+            for row in 0..m {
+                for (j, out) in c[row * ldc..][..n].iter_mut().enumerate() {
+                    *out = col_bias.map_or(0.0, |b| b[j]);
+                }
+            }
         }
+        return;
     }
     #[cfg(target_arch = "x86_64")]
     {
@@ -1205,6 +1215,55 @@ mod tests {
             }
             assert!(c[i * 24 + n..i * 24 + 24].iter().all(|&v| v == 0.0));
         }
+    }
+
+    #[test]
+    fn segmented_abt_with_no_segments_is_the_bias() {
+        // Every path (the portable loop, AVX2, AVX-512) must write C for an empty sum.
+        let bias = [1.0f32, 2.0];
+        let mut c = [f32::NAN; 4];
+        gemm_abt(3, &[], &[0, 3], &[0, 3], &mut c, 2, false, Some(&bias));
+        assert_eq!(c, [1.0, 2.0, 1.0, 2.0]);
+        let mut c = [f32::NAN; 4];
+        gemm_abt(3, &[], &[0, 3], &[0, 3], &mut c, 2, false, None);
+        assert_eq!(c, [0.0; 4]);
+        let mut c = [5.0f32; 4];
+        gemm_abt(3, &[], &[0, 3], &[0, 3], &mut c, 2, true, Some(&bias));
+        assert_eq!(c, [5.0; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "ldc is smaller than N")]
+    fn segmented_abt_refuses_overlapping_rows_of_c() {
+        let x = [1.0f32, 2.0, 3.0, 4.0];
+        let mut c = [0.0f32; 4];
+        gemm_abt(
+            2,
+            &[Segment { a: &x, b: &x }],
+            &[0, 2],
+            &[0, 2],
+            &mut c,
+            1,
+            false,
+            None,
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "a row of A runs past its slice")]
+    fn segmented_abt_checks_offsets_even_for_empty_rows() {
+        let x = [1.0f32, 2.0];
+        let mut c = [0.0f32; 1];
+        gemm_abt(
+            0,
+            &[Segment { a: &x, b: &x }],
+            &[7],
+            &[0],
+            &mut c,
+            1,
+            false,
+            None,
+        );
     }
 
     #[test]

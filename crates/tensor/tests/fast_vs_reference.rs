@@ -480,6 +480,16 @@ fn large_dense_and_activations_match_reference() {
     check_batch_norm((37, 3, 29, 31), 13).unwrap();
 }
 
+/// Empty products: no samples, no inputs or no outputs (PyTorch's `Linear(3, 0)` is
+/// legal). The fast tier must agree with the plain loops, not panic.
+#[test]
+fn empty_dense_products_match_reference() {
+    let _simd = fast_kernels_at_environment_limit();
+    for (n, fan_in, fan_out) in [(0, 3, 2), (2, 0, 3), (2, 3, 0), (40, 400, 0), (0, 0, 0)] {
+        check_dense(n, fan_in, fan_out, 14).unwrap();
+    }
+}
+
 /// The fast statistics sum in one pass, shifted by each channel's first value; the
 /// reference in two. A channel far from zero with a tiny spread, a constant one, and
 /// NaNs must come out as the reference's: close, never negative, NaN where it is NaN.

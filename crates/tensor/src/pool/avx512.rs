@@ -31,14 +31,18 @@ pub(super) fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [
             first_lanes(2 * windows - (2 * windows).min(16)),
         );
         let pair = |row: &[f32]| {
+            // `p + 16` lies past the row's end when 8 windows or fewer are left (then
+            // `second` is empty), so it is formed with `wrapping_add`, which is defined
+            // for any offset; only `p + 2·ox` must stay inside the row.
+            let p = row.as_ptr().wrapping_add(2 * ox);
             // SAFETY: `ox + windows ≤ n ≤ row.len() / 2`, so `row[2·ox..2·(ox + windows)]`
-            // exists; the masks enable exactly those floats, and masked-off lanes
-            // are not read.
+            // exists: the first `(2·windows).min(16)` floats from `p` and the rest from
+            // `p + 16`. The masks enable exactly those floats, and masked-off lanes are
+            // not read.
             let (lo, hi) = unsafe {
-                let p = row.as_ptr().add(2 * ox);
                 (
                     _mm512_maskz_loadu_ps(first, p),
-                    _mm512_maskz_loadu_ps(second, p.add(16)),
+                    _mm512_maskz_loadu_ps(second, p.wrapping_add(16)),
                 )
             };
             (
