@@ -5,7 +5,7 @@
 //! ```
 //!
 //! The default recipe (Adam, learning rate 0.005 with a cosine decay to 0 over the run,
-//! batch 64) reaches about 99.1% test accuracy in three epochs. A checkpoint is saved after
+//! batch 64) reaches about 99.2% test accuracy in three epochs. A checkpoint is saved after
 //! every epoch; `--resume lenet.safetensors --epochs 5` continues a run up to five epochs
 //! in all. All the logic is in [`scratchnet_cli::run`]; this file only reads the flags.
 //! `--kernels reference` trains with the plain reference loops instead of the fast kernels.
