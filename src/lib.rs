@@ -5,7 +5,7 @@
 //!
 //! - [`tensor`]: numeric kernels on `ndarray` (convolution, pooling, activations, softmax, initialisers);
 //! - [`layers`]: the [`Layer`](layers::Layer) trait, the built-in layers, the loss and `gradcheck`;
-//! - [`data`]: MNIST / Fashion-MNIST loading, download and mini-batches;
+//! - [`data`]: MNIST, Fashion-MNIST and CIFAR-10 loading and download, folders of images, and mini-batches;
 //! - [`train`]: optimizers, the trainer, metrics and checkpoints.
 //!
 //! `use scratchnet::prelude::*;` brings in everything a training script needs.

@@ -12,7 +12,7 @@
 //! | [`conv`] | 2-D convolution forward, and its two backward products (input and weight gradients) |
 //! | `winograd` (private) | the 3×3 stride-1 convolutions' fast path under `conv`: Winograd's `F(2×2, 3×3)` |
 //! | [`dense`] | the fully connected product `x·Wᵀ + b` and its backward |
-//! | [`gemm`] | the matrix products under convolution and dense layers (AVX2/FMA when the CPU has it) |
+//! | [`gemm`] | the matrix products under convolution and dense layers (AVX-512 or AVX2/FMA when the CPU has them, else portable loops) |
 //! | [`parallel`] | fixed-size chunks of the batch on rayon, so results never depend on the thread count |
 //! | [`keep_awake`] | rayon's idle threads kept awake between a training loop's parallel regions |
 //! | [`pool`] | max pooling (recording the winning index) and average pooling, forward and backward |
