@@ -12,9 +12,11 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct TrainFlags {
     /// Directory of the data: the four IDX files (raw or .gz) of MNIST or Fashion-MNIST,
-    /// CIFAR-10's six batch files (or the cifar-10-batches-bin folder holding them);
-    /// default: $MNIST_DIR / $FASHION_MNIST_DIR / $CIFAR10_DIR, else data/<dataset>
-    /// (downloaded there if missing)
+    /// CIFAR-10's six batch files (or the cifar-10-batches-bin folder holding them), or
+    /// the root of an image folder; default: $MNIST_DIR / $FASHION_MNIST_DIR / $CIFAR10_DIR,
+    /// else the workspace's data/mnist, data/fashion-mnist or data/cifar-10 (downloaded
+    /// there if missing; Fashion-MNIST is read from /usr/share/datasets/fashion-mnist
+    /// when that has its files and data/fashion-mnist does not)
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Dataset [default: mnist; fashion for fashion_resnet, cifar10 for cifar10_cnn]
@@ -110,7 +112,7 @@ pub enum Dataset {
     Fashion,
     /// CIFAR-10's 32×32 colour photos (binary version), in ten classes.
     Cifar10,
-    /// Your own PNG/JPEG images: --data-dir ROOT holding train/<class>/ (and test/<class>/).
+    /// Your own PNG/JPEG images: --data-dir ROOT holding `train/<class>/` (and `test/<class>/`).
     Folder,
 }
 
