@@ -54,7 +54,7 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// The checkpoint (safetensors, from mnist_lenet or PyTorch)
+    /// The checkpoint (safetensors): from mnist_lenet (or a PyTorch LeNet-5) or cifar10_cnn
     #[arg(long, value_name = "PATH")]
     model: PathBuf,
     /// Numeric kernels: the plain reference loops or the fast ones [default:
