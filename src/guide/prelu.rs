@@ -51,7 +51,14 @@ impl Layer for PReLU {
     }
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
-        self.output_shape(&input.shape()[1..])?; // shapes are per sample: no batch axis
+        // Shapes given to `output_shape` are per sample: the input without its batch axis.
+        let Some(sample_shape) = input.shape().get(1..) else {
+            return Err(LayerError::input(
+                self.name(),
+                "the input has no batch axis",
+            ));
+        };
+        self.output_shape(sample_shape)?;
         let mut output = input.to_owned();
         for (index, y) in output.indexed_iter_mut() {
             if *y <= 0.0 {
@@ -69,9 +76,12 @@ impl Layer for PReLU {
             .as_ref()
             .ok_or_else(|| LayerError::no_forward_cache("PReLU"))?;
         if grad_output.shape() != input.shape() {
-            let expected = format!("{:?} (the output's shape)", &input.shape()[1..]);
-            let got = &grad_output.shape()[1..];
-            return Err(LayerError::shape(self.name(), expected, got));
+            let reason = format!(
+                "the gradient has the shape {:?}, but the last forward's output had {:?}",
+                grad_output.shape(),
+                input.shape()
+            );
+            return Err(LayerError::input(self.name(), reason));
         }
         let mut grad_input = grad_output.to_owned();
         for (index, g) in grad_input.indexed_iter_mut() {

@@ -36,6 +36,16 @@ pub enum LayerError {
         /// What is wrong with the values.
         reason: String,
     },
+    /// The layer's own code broke the [`Layer`](crate::Layer) contract: its two state
+    /// visitors disagree, a parameter's gradient has another shape than its value, or
+    /// its output is not the shape `output_shape` promised. A bug in that layer.
+    #[error("{layer} breaks the Layer contract: {reason}")]
+    Contract {
+        /// The layer.
+        layer: String,
+        /// What it did.
+        reason: String,
+    },
 }
 
 impl LayerError {
@@ -51,6 +61,22 @@ impl LayerError {
     /// A [`LayerError::Config`].
     pub fn config(layer: &str, reason: impl Into<String>) -> Self {
         Self::Config {
+            layer: layer.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`LayerError::Input`].
+    pub fn input(layer: &str, reason: impl Into<String>) -> Self {
+        Self::Input {
+            layer: layer.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`LayerError::Contract`].
+    pub fn contract(layer: &str, reason: impl Into<String>) -> Self {
+        Self::Contract {
             layer: layer.to_string(),
             reason: reason.into(),
         }
@@ -92,6 +118,10 @@ impl LayerError {
                 layer: rename(layer),
             },
             Self::Input { layer, reason } => Self::Input {
+                layer: rename(layer),
+                reason,
+            },
+            Self::Contract { layer, reason } => Self::Contract {
                 layer: rename(layer),
                 reason,
             },

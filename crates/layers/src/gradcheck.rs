@@ -34,7 +34,7 @@
 //! assert_eq!(report.tensors.len(), 3); // input, weight, bias
 //! ```
 
-use crate::{Layer, LayerError, Mode, SoftmaxCrossEntropy};
+use crate::{contract, Layer, LayerError, Mode, SoftmaxCrossEntropy};
 use ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use ndarray_rand::{rand_distr::Uniform, RandomExt};
@@ -142,15 +142,19 @@ pub enum GradcheckError {
 ///
 /// # Errors
 /// [`GradcheckError::Mismatch`] with the report if any gradient is outside
-/// tolerance, [`GradcheckError::Contract`] if backward changes a parameter
-/// or overwrites instead of accumulating, [`GradcheckError::Layer`] if the
-/// layer returns an error.
+/// tolerance, [`GradcheckError::Contract`] if backward changes a parameter,
+/// overwrites instead of accumulating or returns a gradient of the wrong shape, if
+/// the output is not the shape `output_shape` promises, or if the state breaks
+/// [`contract::check_state`]; [`GradcheckError::Layer`] if the layer returns an error.
 pub fn gradcheck(
     layer: &mut dyn Layer,
     input: ArrayViewD<f32>,
     config: &GradcheckConfig,
 ) -> Result<GradcheckReport, GradcheckError> {
+    contract::check_state(layer).map_err(contract_error)?;
     let output = layer.forward(input.view(), config.mode)?;
+    let input_shape = input.shape().get(1..).unwrap_or(&[]);
+    contract::check_output_shape(layer, input_shape, &output).map_err(contract_error)?;
     let projection = random_projection(output.raw_dim(), config.seed);
     let (grad_input, param_grads) =
         analytic_gradients(layer, input.view(), projection.view(), config)?;
@@ -199,6 +203,17 @@ fn analytic_gradients(
         .map(|(_, p)| p.value.clone())
         .collect();
     let grad_input = layer.backward(projection.view())?;
+    if grad_input.shape() != input.shape() {
+        return Err(contract_breach(
+            layer,
+            format!(
+                "backward returned a gradient of shape {:?} for an input of shape {:?}",
+                grad_input.shape(),
+                input.shape()
+            ),
+        ));
+    }
+    contract::check_gradient_shapes(layer).map_err(contract_error)?;
     let once: Vec<ArrayD<f32>> = layer
         .parameters()
         .into_iter()
@@ -217,6 +232,7 @@ fn analytic_gradients(
     }
     layer.forward(input, config.mode)?;
     layer.backward(projection)?;
+    contract::check_gradient_shapes(layer).map_err(contract_error)?;
     check_gradients_doubled(layer, &once)?;
     layer.zero_grad();
     Ok((grad_input, once))
@@ -242,6 +258,14 @@ fn check_gradients_doubled(layer: &dyn Layer, once: &[ArrayD<f32>]) -> Result<()
         }
     }
     Ok(())
+}
+
+/// A [`LayerError::Contract`] from the [`contract`] checks, as a [`GradcheckError::Contract`].
+fn contract_error(error: LayerError) -> GradcheckError {
+    match error {
+        LayerError::Contract { layer, reason } => GradcheckError::Contract { layer, reason },
+        other => GradcheckError::Layer(other),
+    }
 }
 
 /// The error for a layer that breaks the [`Layer`] contract in the way `reason` says.
@@ -346,12 +370,15 @@ fn compare(
         worst_index: Vec::new(),
         analytic: 0.0,
         numeric: 0.0,
-        error_ratio: if analytic.shape() == numeric.shape() {
-            0.0
-        } else {
-            f64::INFINITY
-        },
+        error_ratio: 0.0,
     };
+    if analytic.shape() != numeric.shape() {
+        // Callers check the shapes first; should one slip through, it fails.
+        return TensorCheck {
+            error_ratio: f64::INFINITY,
+            ..worst
+        };
+    }
     for ((index, &a), &n) in analytic.indexed_iter().zip(numeric.iter()) {
         let (a, n) = (f64::from(a), f64::from(n));
         let ratio =

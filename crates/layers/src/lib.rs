@@ -9,6 +9,7 @@
 //! | [`Layer`], [`Mode`], [`Parameter`] | `nn.Module`, `train()/eval()`, `nn.Parameter` | `layer.rs` |
 //! | [`StateVisitor`], [`StateVisitorMut`], [`StateRef`], [`StateMut`] | `state_dict()` / `named_parameters()` / `named_buffers()` | `state.rs` |
 //! | [`LayerError`] | — | `error.rs` |
+//! | [`contract`]: [`check_state`](contract::check_state), [`check_gradient_shapes`](contract::check_gradient_shapes), [`check_output_shape`](contract::check_output_shape) | — (what a layer of your own must keep) | `contract.rs` |
 //! | [`MAX_TENSOR_ELEMENTS`] | — (what one layer may allocate) | `limits.rs` |
 //! | [`Sequential`], [`Summary`], [`group_thousands`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
 //! | [`Residual`], [`ResidualConfig`] | torchvision's `BasicBlock` (body + identity or `downsample` shortcut) | `residual.rs` |
@@ -43,6 +44,7 @@ mod avg_pool2d;
 mod batch_norm2d;
 mod branches;
 mod checks;
+pub mod contract;
 mod conv2d;
 mod conv_transpose2d;
 mod dense;

@@ -1,6 +1,6 @@
 //! The `Sequential` container.
 
-use crate::{Layer, LayerError, Mode, StateVisitor, StateVisitorMut};
+use crate::{contract, Layer, LayerError, Mode, StateVisitor, StateVisitorMut};
 use ndarray::{ArrayD, ArrayViewD};
 use std::fmt;
 
@@ -53,14 +53,18 @@ impl Sequential {
         self.input_shape = None;
     }
 
-    /// Checks the names (non-empty, unique, without `.`) and every layer's
-    /// shape for per-sample input `input_shape`, and remembers that shape.
+    /// Checks the names (non-empty, unique, without `.`), every layer's
+    /// shape for per-sample input `input_shape` and every layer's state
+    /// ([`contract::check_state`]: one name per tensor, the two visitors agreeing),
+    /// and remembers that shape.
     ///
     /// # Errors
     /// The first layer that cannot take what the layer before it produces,
-    /// as a [`LayerError`] naming it (`"fc1 (Dense)"`).
+    /// as a [`LayerError`] naming it (`"fc1 (Dense)"`), or a
+    /// [`LayerError::Contract`] for state named twice or visited differently.
     pub fn build(mut self, input_shape: &[usize]) -> Result<Self, LayerError> {
         self.output_shape(input_shape)?;
+        contract::check_state(&mut self)?;
         self.input_shape = Some(input_shape.to_vec());
         Ok(self)
     }
@@ -126,6 +130,21 @@ impl Sequential {
     }
 }
 
+/// The forward of the child `name`, checked against the shape its `output_shape`
+/// promises, so that a layer of your own that breaks its promise is named here
+/// rather than in the error of the layer after it.
+fn forward_child(
+    name: &str,
+    layer: &mut dyn Layer,
+    input: ArrayViewD<f32>,
+    mode: Mode,
+) -> Result<ArrayD<f32>, LayerError> {
+    let input_shape = input.shape().get(1..).unwrap_or(&[]).to_vec();
+    let output = layer.forward(input, mode).map_err(|e| e.within(name))?;
+    contract::check_output_shape(layer, &input_shape, &output).map_err(|e| e.within(name))?;
+    Ok(output)
+}
+
 /// Backward through `layers`, last to first; `None` (nothing to do) if there are none.
 fn backward_through(
     layers: &mut [(String, Box<dyn Layer>)],
@@ -158,9 +177,9 @@ impl Layer for Sequential {
         let Some((name, first)) = layers.next() else {
             return Ok(input.to_owned());
         };
-        let mut x = first.forward(input, mode).map_err(|e| e.within(name))?;
+        let mut x = forward_child(name, first.as_mut(), input, mode)?;
         for (name, layer) in layers {
-            x = layer.forward(x.view(), mode).map_err(|e| e.within(name))?;
+            x = forward_child(name, layer.as_mut(), x.view(), mode)?;
         }
         Ok(x)
     }
@@ -173,7 +192,7 @@ impl Layer for Sequential {
     ) -> Result<ArrayD<f32>, LayerError> {
         let mut x = input.to_owned();
         for (name, layer) in &mut self.layers {
-            x = layer.forward(x.view(), mode).map_err(|e| e.within(name))?;
+            x = forward_child(name, layer.as_mut(), x.view(), mode)?;
             visit(name, x.view());
         }
         Ok(x)

@@ -339,3 +339,166 @@ fn catches_a_backward_that_overwrites_instead_of_accumulating() {
     assert!(matches!(err, GradcheckError::Contract { .. }), "{err}");
     assert!(err.to_string().contains("accumulate"), "{err}");
 }
+
+/// How a layer of one's own can break the contract in ways no value comparison sees.
+#[derive(Clone, Copy, Debug)]
+enum Breach {
+    /// backward returns the input gradient flattened to `[N, C·H·W]`.
+    FlatInputGradient,
+    /// backward returns only the first sample's gradient.
+    FirstSampleOnly,
+    /// backward adds a `[1, 2]` gradient to the `[2]` scale (broadcast).
+    BroadcastParameterGradient,
+    /// forward drops the last column that `output_shape` promises.
+    ShortOutput,
+    /// both parameters are named `weight`.
+    DuplicateName,
+    /// visit_state_mut names the scale `gamma`, visit_state `weight`.
+    VisitorsDisagree,
+}
+
+/// `y = x · scale[c]` over `[N, 2, H, W]`, correct but for `Breach`.
+struct BrokenScale {
+    scale: Parameter,
+    other: Parameter,
+    input: Option<ArrayD<f32>>,
+    breach: Breach,
+}
+
+impl BrokenScale {
+    fn new(breach: Breach) -> Self {
+        Self {
+            scale: Parameter::new(ndarray::arr1(&[1.5f32, -0.5]).into_dyn()),
+            other: Parameter::new(ndarray::arr1(&[0.0f32]).into_dyn()),
+            input: None,
+            breach,
+        }
+    }
+    fn scale_of(&self, shape: &[usize]) -> ArrayD<f32> {
+        let scale = self
+            .scale
+            .value
+            .clone()
+            .into_shape_with_order(IxDyn(&[1, 2, 1, 1]))
+            .unwrap();
+        scale.broadcast(IxDyn(shape)).unwrap().to_owned()
+    }
+}
+
+impl Layer for BrokenScale {
+    fn name(&self) -> &str {
+        "BrokenScale"
+    }
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        Ok(input_shape.to_vec())
+    }
+    fn forward(&mut self, input: ArrayViewD<f32>, _mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        self.input = Some(input.to_owned());
+        let y = &input * &self.scale_of(input.shape());
+        Ok(match self.breach {
+            Breach::ShortOutput => {
+                let w = y.shape()[3];
+                y.slice_axis(ndarray::Axis(3), ndarray::Slice::from(..w - 1))
+                    .to_owned()
+            }
+            _ => y,
+        })
+    }
+    fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        let x = self.input.as_ref().unwrap();
+        let grad_scale = (&grad_output * x)
+            .sum_axis(ndarray::Axis(3))
+            .sum_axis(ndarray::Axis(2))
+            .sum_axis(ndarray::Axis(0));
+        if let Breach::BroadcastParameterGradient = self.breach {
+            let grad_scale = grad_scale.into_shape_with_order(IxDyn(&[1, 2])).unwrap();
+            self.scale.grad = &self.scale.grad + &grad_scale;
+        } else {
+            self.scale.grad += &grad_scale;
+        }
+        let grad_input = &grad_output * &self.scale_of(grad_output.shape());
+        let n = grad_input.shape()[0];
+        Ok(match self.breach {
+            Breach::FlatInputGradient => grad_input
+                .into_shape_with_order(IxDyn(&[n, x.len() / n]))
+                .unwrap(),
+            Breach::FirstSampleOnly => grad_input
+                .slice_axis(ndarray::Axis(0), ndarray::Slice::from(..1))
+                .to_owned(),
+            _ => grad_input,
+        })
+    }
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.parameter("weight", &self.scale);
+        let other = if let Breach::DuplicateName = self.breach {
+            "weight"
+        } else {
+            "bias"
+        };
+        state.parameter(other, &self.other);
+    }
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        let name = if let Breach::VisitorsDisagree = self.breach {
+            "gamma"
+        } else {
+            "weight"
+        };
+        state.parameter(name, &mut self.scale);
+        let other = if let Breach::DuplicateName = self.breach {
+            "weight"
+        } else {
+            "bias"
+        };
+        state.parameter(other, &mut self.other);
+    }
+}
+
+/// Every breach is a `Contract` error naming what is wrong; the same layer without a
+/// breach passes, so the checks do not refuse a correct layer.
+#[test]
+fn catches_layers_that_break_the_contract_in_shape_or_state() {
+    let x = uniform(&[2, 2, 3, 4], 25);
+    let config = GradcheckConfig::default();
+    for (breach, says) in [
+        (Breach::FlatInputGradient, "backward returned a gradient of shape [2, 24] for an input of shape [2, 2, 3, 4]"),
+        (Breach::FirstSampleOnly, "backward returned a gradient of shape [1, 2, 3, 4]"),
+        (Breach::BroadcastParameterGradient, "weight.grad has the shape [1, 2], but weight has [2]"),
+        (Breach::ShortOutput, "forward gave [2, 3, 3] per sample for an input of [2, 3, 4], but output_shape says [2, 3, 4]"),
+        (Breach::DuplicateName, "two pieces of state are named \"weight\""),
+        (Breach::VisitorsDisagree, "visit_state and visit_state_mut must name the same state"),
+    ] {
+        let err = gradcheck(&mut BrokenScale::new(breach), x.view(), &config).unwrap_err();
+        assert!(matches!(err, GradcheckError::Contract { .. }), "{breach:?}: {err}");
+        assert!(err.to_string().contains(says), "{breach:?}: {err}");
+    }
+    /// The same layer, unbroken.
+    struct Fine(BrokenScale);
+    impl Layer for Fine {
+        fn name(&self) -> &str {
+            "Fine"
+        }
+        fn output_shape(&self, s: &[usize]) -> Result<Vec<usize>, LayerError> {
+            Ok(s.to_vec())
+        }
+        fn forward(&mut self, x: ArrayViewD<f32>, m: Mode) -> Result<ArrayD<f32>, LayerError> {
+            self.0.forward(x, m)
+        }
+        fn backward(&mut self, dy: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+            self.0.backward(dy)
+        }
+        fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+            state.parameter("weight", &self.0.scale)
+        }
+        fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+            state.parameter("weight", &mut self.0.scale)
+        }
+    }
+    // `Breach::DuplicateName` only renames the unused parameter, which `Fine` does not visit.
+    let report = gradcheck(
+        &mut Fine(BrokenScale::new(Breach::DuplicateName)),
+        x.view(),
+        &config,
+    )
+    .unwrap();
+    assert_eq!(report.tensors.len(), 2, "{report}");
+}

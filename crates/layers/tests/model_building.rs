@@ -1,6 +1,6 @@
 //! A wrong model fails when it is built, with an error naming the layer and both shapes; never a panic.
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_layers::*;
 
@@ -350,4 +350,75 @@ fn sizes_of_upsampling_layers_that_overflow_or_exceed_the_tensor_limit_are_confi
     assert!(AdaptiveAvgPool2d::new([side, side + 1])
         .output_shape(&[1, 4, 4])
         .is_err());
+}
+
+/// A layer of one's own that promises its input's shape but drops the last column, and
+/// names its one parameter twice when `twice` is set.
+struct Careless {
+    weight: Parameter,
+    twice: bool,
+}
+
+impl Layer for Careless {
+    fn name(&self) -> &str {
+        "Careless"
+    }
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        Ok(input_shape.to_vec())
+    }
+    fn forward(&mut self, x: ArrayViewD<f32>, _mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        let w = x.shape()[x.ndim() - 1];
+        Ok(
+            x.slice_axis(ndarray::Axis(x.ndim() - 1), ndarray::Slice::from(..w - 1))
+                .to_owned(),
+        )
+    }
+    fn backward(&mut self, dy: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        Ok(dy.to_owned())
+    }
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.parameter("weight", &self.weight);
+        if self.twice {
+            state.parameter("weight", &self.weight);
+        }
+    }
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.parameter("weight", &mut self.weight);
+    }
+}
+
+/// `Sequential` names the layer that broke its promise, not the layer after it that
+/// would have tripped over the shape; and refuses state named twice when it is built.
+#[test]
+fn sequential_names_a_layer_that_breaks_the_contract() {
+    let careless = |twice| Careless {
+        weight: Parameter::new(ArrayD::zeros(IxDyn(&[2]))),
+        twice,
+    };
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut model = Sequential::new()
+        .add("mine", careless(false))
+        .add("flatten", Flatten::new())
+        .add("fc", Dense::new(12, 2, &mut rng))
+        .build(&[1, 3, 4])
+        .unwrap();
+    let err = model
+        .forward(ArrayD::zeros(IxDyn(&[2, 1, 3, 4])).view(), Mode::Train)
+        .unwrap_err();
+    assert!(matches!(err, LayerError::Contract { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("mine (Careless) breaks the Layer contract: forward gave [1, 3, 3]"),
+        "{err}"
+    );
+    let err = Sequential::new()
+        .add("mine", careless(true))
+        .build(&[1, 3, 4])
+        .err()
+        .unwrap();
+    assert!(matches!(err, LayerError::Contract { .. }), "{err}");
+    assert!(
+        err.to_string().contains("visit_state and visit_state_mut"),
+        "{err}"
+    );
 }

@@ -49,9 +49,10 @@ pub fn log_softmax(logits: ArrayView2<f32>) -> Array2<f32> {
 /// `logits`: `[N, K]`; `targets`: `N` labels in `0..K` → a scalar and `[N, K]`.
 ///
 /// # Panics
-/// If a label is not below `K` or there are fewer than `N`.
+/// If a label is not below `K` or there are not `N` labels.
 #[track_caller]
 pub fn softmax_cross_entropy(logits: ArrayView2<f32>, targets: &[usize]) -> (f32, Array2<f32>) {
+    assert_one_label_per_row(logits.nrows(), targets);
     if use_reference() {
         let loss = reference::softmax_cross_entropy(logits, targets);
         return (loss, reference::softmax(logits));
@@ -60,7 +61,6 @@ pub fn softmax_cross_entropy(logits: ArrayView2<f32>, targets: &[usize]) -> (f32
     let log_probs = log_softmax(logits);
     let total: f64 = targets
         .iter()
-        .take(n)
         .enumerate()
         .map(|(i, &t)| -f64::from(log_probs[[i, t]]))
         .sum();
@@ -74,12 +74,13 @@ pub fn softmax_cross_entropy(logits: ArrayView2<f32>, targets: &[usize]) -> (f32
 /// `probabilities`: `[N, K]`; `targets`: `N` labels → `[N, K]`.
 ///
 /// # Panics
-/// If a label is not below `K`.
+/// If a label is not below `K` or there are not `N` labels.
 #[track_caller]
 pub fn softmax_cross_entropy_backward(
     probabilities: ArrayView2<f32>,
     targets: &[usize],
 ) -> Array2<f32> {
+    assert_one_label_per_row(probabilities.nrows(), targets);
     let mut grad = probabilities.to_owned();
     for (mut row, &t) in grad.rows_mut().into_iter().zip(targets) {
         row[t] -= 1.0;
@@ -88,10 +89,53 @@ pub fn softmax_cross_entropy_backward(
     grad
 }
 
+/// Panics unless there is one label per row of logits (a shorter list would leave
+/// rows out of the mean silently).
+#[track_caller]
+pub(crate) fn assert_one_label_per_row(rows: usize, targets: &[usize]) {
+    assert_eq!(
+        targets.len(),
+        rows,
+        "{} labels for {rows} rows of logits: one label per row",
+        targets.len()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
+
+    /// Too few labels used to leave rows out of the mean silently (a loss 2/4 of the
+    /// right one for 2 labels over 4 rows); too many, to ignore the rest. Both tiers.
+    #[test]
+    fn labels_must_match_the_rows() {
+        let logits = Array2::<f32>::zeros((4, 3));
+        for targets in [&[0, 1][..], &[0, 1, 2, 0, 1]] {
+            let calls: [&dyn Fn(); 4] = [
+                &|| {
+                    let _ = softmax_cross_entropy(logits.view(), targets);
+                },
+                &|| {
+                    let _ = softmax_cross_entropy_backward(logits.view(), targets);
+                },
+                &|| {
+                    let _ = reference::softmax_cross_entropy(logits.view(), targets);
+                },
+                &|| {
+                    let _ = reference::softmax_cross_entropy_backward(logits.view(), targets);
+                },
+            ];
+            for (i, call) in calls.iter().enumerate() {
+                let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+                assert!(
+                    panic.is_err(),
+                    "call {i} accepted {} labels for 4 rows",
+                    targets.len()
+                );
+            }
+        }
+    }
 
     #[test]
     fn stable_for_huge_logits() {

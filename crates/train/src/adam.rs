@@ -1,5 +1,6 @@
 //! Adam and AdamW, PyTorch's `torch.optim.Adam` and `torch.optim.AdamW`.
 
+use crate::optimizer::assert_gradient_shapes;
 use crate::{
     CheckpointError, Optimizer, OptimizerState, TensorProblem, TrainError, OPTIMIZER_PREFIX,
 };
@@ -168,6 +169,7 @@ impl Optimizer for Adam {
     }
 
     fn step(&mut self, model: &mut dyn Layer) {
+        assert_gradient_shapes(model);
         self.steps += 1;
         let update = Update::new(&self.config, self.steps);
         let mut params: BTreeMap<String, &mut Parameter> =

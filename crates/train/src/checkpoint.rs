@@ -408,6 +408,32 @@ impl Checkpoint {
     /// and wrongly typed tensor.
     pub fn apply_to(&self, model: &mut dyn Layer) -> Result<(), CheckpointError> {
         let values = self.values_for(model)?;
+        // `values_for` read the names through `visit_state`; a layer whose
+        // `visit_state_mut` names other tensors (a broken layer of one's own) must
+        // fail here, before anything is assigned.
+        let mut problems = Vec::new();
+        let mut mutable: Vec<(String, Vec<usize>)> = (model.parameters_mut().into_iter())
+            .map(|(name, p)| (name, p.value.shape().to_vec()))
+            .collect();
+        mutable
+            .extend((model.buffers_mut().into_iter()).map(|(name, b)| (name, b.shape().to_vec())));
+        for (name, expected) in mutable {
+            match values.get(name.as_str()) {
+                Some(value) if value.shape() == expected.as_slice() => {}
+                Some(value) => problems.push(TensorProblem::WrongShape {
+                    name,
+                    expected,
+                    found: value.shape().to_vec(),
+                }),
+                None => problems.push(TensorProblem::Missing { name, expected }),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(CheckpointError::Mismatch {
+                path: None,
+                problems,
+            });
+        }
         for (name, param) in model.parameters_mut() {
             param.value.assign(values[name.as_str()]);
         }

@@ -9,7 +9,7 @@ use crate::{Evaluation, Optimizer, StepOutcome, TrainError};
 use ndarray::{s, Array2, ArrayD, ArrayView4, Axis};
 use rayon::prelude::*;
 use scratchnet_data::Split;
-use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy, StateRef};
+use scratchnet_layers::{contract, Layer, Mode, SoftmaxCrossEntropy, StateRef};
 use scratchnet_tensor::parallel::{for_each_chunk, serial};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -443,6 +443,9 @@ fn forward_loss_backward(
     let mut grad_logits = loss_fn.backward()?;
     grad_logits *= grad_scale;
     model.backward_parameters(grad_logits.view())?;
+    // A layer of one's own whose gradient has another shape than its parameter would
+    // otherwise be summed with the other shards' element by element, silently wrong.
+    contract::check_gradient_shapes(model)?;
     Ok((loss, correct))
 }
 

@@ -2,7 +2,7 @@
 
 use crate::checkpoint_error::CheckpointError;
 use crate::optimizer_state::OptimizerState;
-use scratchnet_layers::Layer;
+use scratchnet_layers::{contract, Layer};
 
 /// Updates a model's parameters from their gradients, PyTorch's `torch.optim.Optimizer`.
 ///
@@ -23,6 +23,11 @@ pub trait Optimizer: Send {
     /// State is created on a parameter's first step. If a parameter's shape no
     /// longer matches its state (the model was rebuilt differently), that state is
     /// started afresh.
+    ///
+    /// # Panics
+    /// If a parameter's gradient does not have its value's shape (a broken layer:
+    /// [`train_step`](crate::train_step) reports that as an error before stepping),
+    /// naming the parameter; no parameter is changed then.
     fn step(&mut self, model: &mut dyn Layer);
 
     /// The learning rate the next [`step`](Optimizer::step) uses.
@@ -50,4 +55,12 @@ pub trait Optimizer: Send {
         state: OptimizerState,
         model: &dyn Layer,
     ) -> Result<(), CheckpointError>;
+}
+
+/// Panics, naming the parameter, if a gradient of `model` does not have its
+/// parameter's shape: the updates go element by element and would misapply it.
+pub(crate) fn assert_gradient_shapes(model: &dyn Layer) {
+    if let Err(error) = contract::check_gradient_shapes(model) {
+        panic!("the optimizer cannot step: {error}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Stochastic gradient descent with momentum, PyTorch's `torch.optim.SGD`.
 
+use crate::optimizer::assert_gradient_shapes;
 use crate::{CheckpointError, Optimizer, OptimizerState, TrainError};
 use ndarray::{ArrayD, Zip};
 use scratchnet_layers::Layer;
@@ -127,6 +128,7 @@ impl Optimizer for Sgd {
             weight_decay,
             nesterov,
         } = self.config;
+        assert_gradient_shapes(model);
         for (name, param) in model.parameters_mut() {
             if momentum == 0.0 {
                 Zip::from(&mut param.value)

@@ -3,7 +3,7 @@
 use crate::predictions::{count_correct, logits_matrix};
 use crate::{Optimizer, TrainError};
 use ndarray::ArrayView4;
-use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy};
+use scratchnet_layers::{contract, Layer, Mode, SoftmaxCrossEntropy};
 
 /// What one training step gave.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -30,7 +30,8 @@ pub struct StepOutcome {
 /// # Errors
 /// [`TrainError::Config`] if there are not as many labels as images or the model's
 /// output is not `[N, K]`; a [`TrainError::Layer`] from a layer or the loss (wrong
-/// shape, a label out of range).
+/// shape, a label out of range), or for a parameter gradient whose shape is not its
+/// parameter's ([`contract::check_gradient_shapes`]); the optimizer does not step then.
 ///
 /// ```
 /// use ndarray::Array4;
@@ -56,6 +57,9 @@ pub fn train_step(
     // The backward without the images' own gradient, which nothing needs (for a
     // convolutional network the first layer's input gradient is the costliest one).
     model.backward_parameters(loss_fn.backward()?.view())?;
+    // The optimizers apply each gradient element by element to its parameter: one of
+    // another shape (a layer of one's own that broadcast it) is an error naming both.
+    contract::check_gradient_shapes(model)?;
     let outcome = StepOutcome {
         loss: f64::from(loss),
         correct: count_correct(&logits_matrix(logits)?, labels),

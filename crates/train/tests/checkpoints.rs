@@ -590,3 +590,70 @@ fn non_finite_weights_and_negative_second_moments_are_refused_at_load() {
         "{err}"
     );
 }
+
+/// A layer of one's own whose two visitors disagree: `visit_state` names `w` and `g`,
+/// `visit_state_mut` names `w` and `gamma`. Before, `apply_to` assigned `w` and then
+/// panicked on `gamma`; now it changes nothing and lists the tensor it lacks.
+struct DisagreeingVisitors {
+    w: scratchnet_layers::Parameter,
+    g: scratchnet_layers::Parameter,
+}
+
+impl Layer for DisagreeingVisitors {
+    fn name(&self) -> &str {
+        "DisagreeingVisitors"
+    }
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, scratchnet_layers::LayerError> {
+        Ok(input.to_vec())
+    }
+    fn forward(
+        &mut self,
+        x: ndarray::ArrayViewD<f32>,
+        _: Mode,
+    ) -> Result<ArrayD<f32>, scratchnet_layers::LayerError> {
+        Ok(x.to_owned())
+    }
+    fn backward(
+        &mut self,
+        dy: ndarray::ArrayViewD<f32>,
+    ) -> Result<ArrayD<f32>, scratchnet_layers::LayerError> {
+        Ok(dy.to_owned())
+    }
+    fn visit_state<'a>(&'a self, state: &mut scratchnet_layers::StateVisitor<'a, '_>) {
+        state.parameter("w", &self.w);
+        state.parameter("g", &self.g);
+    }
+    fn visit_state_mut<'a>(&'a mut self, state: &mut scratchnet_layers::StateVisitorMut<'a, '_>) {
+        state.parameter("w", &mut self.w);
+        state.parameter("gamma", &mut self.g);
+    }
+}
+
+#[test]
+fn a_layer_whose_visitors_disagree_is_refused_and_left_unchanged() {
+    let parameter = |v: f32| scratchnet_layers::Parameter::new(ArrayD::from_elem(IxDyn(&[2]), v));
+    let saved = DisagreeingVisitors {
+        w: parameter(1.0),
+        g: parameter(2.0),
+    };
+    let bytes = Checkpoint::from_model(&saved).to_bytes().unwrap();
+    let mut model = DisagreeingVisitors {
+        w: parameter(0.0),
+        g: parameter(0.0),
+    };
+    let err = Checkpoint::from_bytes(&bytes)
+        .unwrap()
+        .apply_to(&mut model)
+        .unwrap_err();
+    assert_eq!(
+        mismatch(err),
+        [TensorProblem::Missing {
+            name: "gamma".into(),
+            expected: vec![2]
+        }]
+    );
+    assert!(
+        model.w.value.iter().all(|&v| v == 0.0),
+        "w was changed before the error"
+    );
+}

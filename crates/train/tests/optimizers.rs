@@ -365,3 +365,101 @@ fn set_learning_rate_changes_the_next_step() {
     opt.step(&mut model);
     assert_eq!(model.w.value[0], 0.0);
 }
+
+/// `logits = x · w` over `[N, 3]`, whose backward adds `w`'s gradient broadcast to
+/// `[1, 3]`: a layer of one's own with a gradient of the wrong shape.
+struct BroadcastingScale {
+    w: Parameter,
+    x: Option<ArrayD<f32>>,
+}
+
+impl Layer for BroadcastingScale {
+    fn name(&self) -> &str {
+        "BroadcastingScale"
+    }
+    fn output_shape(&self, _input: &[usize]) -> Result<Vec<usize>, LayerError> {
+        Ok(vec![3])
+    }
+    fn forward(&mut self, x: ArrayViewD<f32>, _: Mode) -> Result<ArrayD<f32>, LayerError> {
+        // Images of [3, 1, 1], seen as vectors of 3.
+        let x = x
+            .to_shape(ndarray::IxDyn(&[x.shape()[0], 3]))
+            .unwrap()
+            .to_owned();
+        let y = &x * &self.w.value;
+        self.x = Some(x);
+        Ok(y)
+    }
+    fn backward(&mut self, dy: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        let x = self.x.as_ref().expect("forward first");
+        let grad = (&dy * x)
+            .sum_axis(ndarray::Axis(0))
+            .insert_axis(ndarray::Axis(0));
+        self.w.grad = &self.w.grad + &grad; // [3] + [1, 3] broadcasts to [1, 3]
+        let dx = &dy * &self.w.value;
+        Ok(dx
+            .into_shape_with_order(ndarray::IxDyn(&[x.shape()[0], 3, 1, 1]))
+            .unwrap())
+    }
+    fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
+        state.parameter("w", &self.w);
+    }
+    fn visit_state_mut<'a>(&'a mut self, state: &mut StateVisitorMut<'a, '_>) {
+        state.parameter("w", &mut self.w);
+    }
+}
+
+fn broadcasting_scale() -> BroadcastingScale {
+    BroadcastingScale {
+        w: Parameter::new(arr1(&W0).into_dyn()),
+        x: None,
+    }
+}
+
+/// A gradient of another shape than its parameter is an error naming the parameter in a
+/// training step (plain and data-parallel), and the weights stay as they were; an
+/// optimizer given such a model directly panics with the same words. Before, Adam
+/// applied the gradient's first elements silently.
+#[test]
+fn a_gradient_of_the_wrong_shape_is_an_error_naming_the_parameter() {
+    let images = ndarray::Array4::<f32>::from_elem((4, 3, 1, 1), 0.5);
+    let labels = [0, 1, 2, 0];
+    let says = "w.grad has the shape [1, 3], but w has [3]";
+    let mut model = broadcasting_scale();
+    let mut adam = Adam::new(AdamConfig::adam(0.1)).unwrap();
+    let err =
+        scratchnet_train::train_step(&mut model, &mut adam, images.view(), &labels).unwrap_err();
+    assert!(
+        matches!(err, TrainError::Layer(LayerError::Contract { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains(says), "{err}");
+    assert_eq!(model.w.value, arr1(&W0).into_dyn());
+    assert_eq!(adam.steps(), 0);
+
+    let factory: scratchnet_train::ModelFactory =
+        std::sync::Arc::new(|| Box::new(broadcasting_scale()));
+    let mut model = broadcasting_scale();
+    let mut parallel =
+        scratchnet_train::DataParallel::with_replicas(2, 2, &factory, &model).unwrap();
+    let err = parallel
+        .train_step(&mut model, &mut adam, images.view(), &labels)
+        .unwrap_err();
+    assert!(err.to_string().contains(says), "{err}");
+    assert_eq!(model.w.value, arr1(&W0).into_dyn());
+
+    for optimizer in [
+        Box::new(Adam::new(AdamConfig::adam(0.1)).unwrap()) as Box<dyn Optimizer>,
+        Box::new(Sgd::new(SgdConfig::default()).unwrap()),
+    ] {
+        let mut optimizer = optimizer;
+        let mut model = broadcasting_scale();
+        model.w.grad = ArrayD::zeros(ndarray::IxDyn(&[1, 3]));
+        let panic =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| optimizer.step(&mut model)))
+                .expect_err("a step with a wrong-shaped gradient must not pass");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains(says), "{message}");
+        assert_eq!(model.w.value, arr1(&W0).into_dyn());
+    }
+}

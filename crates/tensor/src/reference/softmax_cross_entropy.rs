@@ -29,10 +29,16 @@ pub fn softmax(logits: ArrayView2<f32>) -> Array2<f32> {
 /// `logits`: `[N, K]`; `targets`: `N` labels in `0..K` → a scalar.
 ///
 /// # Panics
-/// If `targets` is shorter than `N` or a label is not below `K`.
+/// If there are not `N` labels or a label is not below `K`.
 #[track_caller]
 pub fn softmax_cross_entropy(logits: ArrayView2<f32>, targets: &[usize]) -> f32 {
     let n = logits.nrows();
+    assert_eq!(
+        targets.len(),
+        n,
+        "{} labels for {n} rows of logits: one label per row",
+        targets.len()
+    );
     let mut total = 0.0f64;
     for (row, &target) in logits.rows().into_iter().zip(targets) {
         let max = row_max(row);
@@ -56,6 +62,12 @@ pub fn softmax_cross_entropy(logits: ArrayView2<f32>, targets: &[usize]) -> f32 
 #[track_caller]
 pub fn softmax_cross_entropy_backward(logits: ArrayView2<f32>, targets: &[usize]) -> Array2<f32> {
     let n = logits.nrows();
+    assert_eq!(
+        targets.len(),
+        n,
+        "{} labels for {n} rows of logits: one label per row",
+        targets.len()
+    );
     let mut grad = softmax(logits);
     for (mut row, &target) in grad.rows_mut().into_iter().zip(targets) {
         row[target] -= 1.0;

@@ -1,0 +1,128 @@
+//! Checks of the [`Layer`] contract that a layer's own code keeps or breaks: the
+//! state its two visitors name, the shapes of its parameter gradients and of its
+//! output. The built-in layers keep it by construction; these checks are for
+//! layers written outside this crate, so that a broken one fails with an error
+//! naming it instead of training wrong values or panicking later.
+
+use crate::{Layer, LayerError, StateMut, StateRef};
+use ndarray::ArrayD;
+
+/// What one named piece of state is, as both visitors must agree on it.
+#[derive(Debug, PartialEq)]
+enum Entry {
+    Parameter(Vec<usize>),
+    Buffer(Vec<usize>),
+    Counter,
+}
+
+/// Checks that [`Layer::visit_state`] and [`Layer::visit_state_mut`] name the same
+/// state in the same order (same names, kinds and shapes), that no name is given
+/// twice, and that every parameter's gradient has its value's shape.
+///
+/// [`Sequential::build`](crate::Sequential::build) and
+/// [`gradcheck`](crate::gradcheck::gradcheck) run it.
+///
+/// # Errors
+/// [`LayerError::Contract`] naming the layer and the first piece of state at fault.
+pub fn check_state(layer: &mut dyn Layer) -> Result<(), LayerError> {
+    let seen: Vec<(String, Entry)> = layer
+        .state()
+        .into_iter()
+        .map(|(name, entry)| {
+            let entry = match entry {
+                StateRef::Parameter(p) => Entry::Parameter(p.value.shape().to_vec()),
+                StateRef::Buffer(b) => Entry::Buffer(b.shape().to_vec()),
+                StateRef::Counter(_) => Entry::Counter,
+            };
+            (name, entry)
+        })
+        .collect();
+    let seen_mut: Vec<(String, Entry)> = layer
+        .state_mut()
+        .into_iter()
+        .map(|(name, entry)| {
+            let entry = match entry {
+                StateMut::Parameter(p) => Entry::Parameter(p.value.shape().to_vec()),
+                StateMut::Buffer(b) => Entry::Buffer(b.shape().to_vec()),
+                StateMut::Counter(_) => Entry::Counter,
+            };
+            (name, entry)
+        })
+        .collect();
+    let breach = |reason: String| Err(LayerError::contract(layer.name(), reason));
+    if seen != seen_mut {
+        let names = |entries: &[(String, Entry)]| {
+            entries
+                .iter()
+                .map(|(name, entry)| format!("{name} {entry:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return breach(format!(
+            "visit_state and visit_state_mut must name the same state in the same order, \
+             but visit_state gives [{}] and visit_state_mut [{}]",
+            names(&seen),
+            names(&seen_mut)
+        ));
+    }
+    for (i, (name, _)) in seen.iter().enumerate() {
+        if seen[..i].iter().any(|(other, _)| other == name) {
+            return breach(format!(
+                "two pieces of state are named {name:?}: each needs its own name, or \
+                 optimizers and checkpoints see only one of them"
+            ));
+        }
+    }
+    check_gradient_shapes(layer)
+}
+
+/// Checks that every parameter's gradient has the shape of its value (a backward
+/// that adds a gradient of another shape, by broadcasting or by replacing the
+/// array, leaves one that the optimizers cannot apply).
+///
+/// `scratchnet_train::train_step` runs it after every backward.
+///
+/// # Errors
+/// [`LayerError::Contract`] naming the layer and the parameter.
+pub fn check_gradient_shapes(layer: &dyn Layer) -> Result<(), LayerError> {
+    for (name, p) in layer.parameters() {
+        if p.grad.shape() != p.value.shape() {
+            return Err(LayerError::contract(
+                layer.name(),
+                format!(
+                    "{name}.grad has the shape {:?}, but {name} has {:?}: backward must add \
+                     (+=) a gradient of the parameter's own shape",
+                    p.grad.shape(),
+                    p.value.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `output` (`[N, …]`), what `layer.forward` returned for an input of
+/// per-sample shape `input_shape`, has the per-sample shape `output_shape` promises.
+///
+/// # Errors
+/// [`LayerError::Contract`] naming the layer and both shapes; the error of
+/// `output_shape` itself if it refuses the input.
+pub fn check_output_shape(
+    layer: &dyn Layer,
+    input_shape: &[usize],
+    output: &ArrayD<f32>,
+) -> Result<(), LayerError> {
+    let promised = layer.output_shape(input_shape)?;
+    let got = output.shape().get(1..).unwrap_or(&[]);
+    if got == promised.as_slice() {
+        Ok(())
+    } else {
+        Err(LayerError::contract(
+            layer.name(),
+            format!(
+                "forward gave {got:?} per sample for an input of {input_shape:?}, but \
+                 output_shape says {promised:?}"
+            ),
+        ))
+    }
+}
