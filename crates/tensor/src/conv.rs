@@ -46,7 +46,9 @@
 //!   downsampling layers): the same padded input and offset tables, with
 //!   `pixel(p) = oy·sh·Wp + ox·sw` and `off(c, ky, kx) = c·Hp·Wp + ky·dh·Wp +
 //!   kx·dw`; the forward pixel-major and the weight gradient as above, the input
-//!   gradient as im2col's.
+//!   gradient as im2col's, its product transposed and its fold channels-last where
+//!   the windows overlap (`input_grad_channels_last`: runs of `C` values instead of
+//!   single values `s` apart, the same bits).
 //! - **im2col** (everything else): an explicit `cols` matrix per sample, and
 //!   for the input gradient `dcols` folded back by [`col2im`].
 //!
@@ -949,6 +951,19 @@ impl Plan {
         })
     }
 
+    /// Whether this convolution's input gradient folds channels-last
+    /// ([`input_grad_channels_last`]): one group, at least 8 input channels (the runs
+    /// the fold adds), a stride above 1, and windows that overlap along some axis.
+    /// (Where they do not, as in ResNet's 1×1 stride-2 projections, im2col's fold adds
+    /// one value per input value at most, and is as fast.)
+    fn input_grad_channels_last(&self) -> bool {
+        let (effective, stride) = (self.window.effective_kernel(), self.window.stride);
+        self.groups == 1
+            && self.c >= 8
+            && stride != [1, 1]
+            && (effective[0] > stride[0] || effective[1] > stride[1])
+    }
+
     fn input_dim(&self) -> (usize, usize, usize, usize) {
         (self.n, self.c, self.h, self.w)
     }
@@ -1261,6 +1276,9 @@ fn backward(
             if let Some(window) = plan.input_grad_window() {
                 return input_grad_as_convolution(plan, dy, wt, &window);
             }
+            if plan.input_grad_channels_last() {
+                return input_grad_channels_last(plan, dy, wt);
+            }
             par_build(plan.n * in_sample, split * in_sample, |i, dx| {
                 let s0 = i * split;
                 let samples = dx.len() / in_sample;
@@ -1407,6 +1425,82 @@ fn input_grad_as_convolution(plan: &Plan, dy: &[f32], wt: &[f32], window: &Windo
     dx.into_raw_vec_and_offset().0
 }
 
+/// The input gradient of a one-group convolution folded channels-last: im2col's
+/// `dcols = Wᵀ·dY` computed transposed, output pixels as rows,
+///
+/// ```text
+/// G[q, (ky, kx, c)] = Σ_o dY[o, q] · W[o, c, ky, kx]
+/// ```
+///
+/// and folded onto a channels-last `dX` (`[H, W, C]`), where each tap of each output
+/// pixel adds a run of `C` consecutive values instead of `C` values a plane apart;
+/// one transpose per sample then gives `[C, H, W]`. The same products and the same
+/// additions in the same order as [`input_grad_chunk`]'s im2col path, so the same
+/// bits; for strided convolutions, whose fold there adds one value at a time `s`
+/// apart (ResNet's stride-2 layers: more time than the product).
+fn input_grad_channels_last(plan: &Plan, dy: &[f32], wt: &[f32]) -> Vec<f32> {
+    let [kh, kw] = plan.window.kernel_size;
+    let [sh, sw] = plan.window.stride;
+    let [ph, pw] = plan.window.padding;
+    let [dh, dw] = plan.window.dilation;
+    let (c, taps) = (plan.c, kh * kw);
+    let row = taps * c;
+    // W as `[O, (ky, kx, c)]`.
+    let mut w_taps = vec![0.0f32; plan.o * row];
+    for (o, taps_of_o) in w_taps.chunks_exact_mut(row).enumerate() {
+        for (t, tap) in taps_of_o.chunks_exact_mut(c).enumerate() {
+            for (ci, v) in tap.iter_mut().enumerate() {
+                *v = wt[(o * c + ci) * taps + t];
+            }
+        }
+    }
+    let (in_sample, out_sample) = (plan.in_sample(), plan.o * plan.p);
+    let split = split_chunk();
+    let (dx, _) = par_build(plan.n * in_sample, split * in_sample, |i, dx| {
+        let dys = &dy[i * split * out_sample..];
+        with_scratch_to_overwrite(plan.p * row, |g| {
+            with_scratch_to_overwrite(in_sample, |dx_last| {
+                for (dy_s, dx_s) in dys
+                    .chunks_exact(out_sample)
+                    .zip(dx.chunks_exact_mut(in_sample))
+                {
+                    // dYᵀ: row q = column q of dY, stride 1 between rows, P between columns.
+                    let a = Strided::new(dy_s, plan.p, plan.o, 1, plan.p);
+                    let b = Strided::new(&w_taps, plan.o, row, row, 1);
+                    gemm::gemm(plan.p, row, plan.o, &a, &b, g, row, Init::Overwrite);
+                    dx_last.fill(0.0);
+                    crate::simd::widest(
+                        #[inline(always)]
+                        || {
+                            // Tap by tap, then output row and column: im2col's order.
+                            for t in 0..taps {
+                                let (ky, kx) = (t / kw, t % kw);
+                                for (q, g_q) in g.chunks_exact(row).enumerate() {
+                                    let (oy, ox) = (q / plan.ow, q % plan.ow);
+                                    let iy = (oy * sh + ky * dh).checked_sub(ph);
+                                    let ix = (ox * sw + kx * dw).checked_sub(pw);
+                                    let (Some(iy), Some(ix)) = (iy, ix) else {
+                                        continue;
+                                    };
+                                    if iy >= plan.h || ix >= plan.w {
+                                        continue;
+                                    }
+                                    let run = &mut dx_last[(iy * plan.w + ix) * c..][..c];
+                                    for (d, &v) in run.iter_mut().zip(&g_q[t * c..][..c]) {
+                                        *d += v;
+                                    }
+                                }
+                            }
+                        },
+                    );
+                    transpose_into(dx_last, [plan.h * plan.w, c], dx_s, plan.h * plan.w);
+                }
+            })
+        })
+    });
+    dx
+}
+
 /// The input gradient of one chunk into `dx` (zeroed, `[samples, C, H, W]`).
 fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f32]) {
     let in_sample = plan.in_sample();
@@ -1512,6 +1606,40 @@ mod tests {
         assert_eq!(y.dim(), expected.dim());
         for (a, b) in y.iter().zip(expected.iter()) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn channels_last_fold_gives_im2col_bits() {
+        // Strided windows with padding, dilation and kernels wider and narrower than
+        // the stride, on sizes the stride divides and does not.
+        let cases = [
+            ([3, 3], [2, 2], [1, 1], [1, 1], [2, 8, 9, 10], 5),
+            ([3, 3], [2, 2], [1, 1], [1, 1], [3, 16, 28, 28], 32),
+            ([4, 2], [3, 1], [2, 0], [1, 2], [2, 9, 11, 7], 3),
+            ([2, 5], [2, 4], [1, 2], [1, 2], [1, 8, 8, 17], 4),
+        ];
+        for (kernel_size, stride, padding, dilation, [n, c, h, w], o) in cases {
+            let window = Window2d {
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+            };
+            let weight = ramp((o, c, kernel_size[0], kernel_size[1]), 0.03);
+            let plan = Plan::new([n, c, h, w], o, weight.view(), &window, 1);
+            assert!(plan.input_grad_channels_last(), "{window:?}");
+            let dy = ramp((n, o, plan.oh, plan.ow), 0.37);
+            let (dy, wt) = (dy.as_slice().unwrap(), weight.as_slice().unwrap());
+            let mut im2col = vec![0.0f32; n * plan.in_sample()];
+            input_grad_chunk(&plan, dy, wt, &mut im2col);
+            let folded = input_grad_channels_last(&plan, dy, wt);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&folded),
+                bits(&im2col),
+                "{window:?} on {n}×{c}×{h}×{w}"
+            );
         }
     }
 

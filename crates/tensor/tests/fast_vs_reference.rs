@@ -206,6 +206,41 @@ fn winograd_case() -> impl Strategy<Value = ConvCase> {
         })
 }
 
+/// Strided convolutions with 8 input channels or more, whose input gradient the fast
+/// tier computes phase by phase (one stride-1 convolution per phase of the input):
+/// strides 1–3 on each side (never both 1), kernels narrower, as wide as and wider
+/// than the stride, padding 0–2, sizes the stride divides and does not.
+fn strided_case() -> impl Strategy<Value = ConvCase> {
+    (
+        1..=4usize,
+        (0..=2usize, 1..=9usize),
+        ([1..=4usize, 1..=4usize], [1..=3usize, 1..=3usize]),
+        ([0..=2usize, 0..=2usize], [0..=9usize, 0..=9usize]),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(n, (c, o), (kernel_size, stride), (padding, extra), seed)| {
+                let stride = if stride == [1, 1] { [2, 1] } else { stride };
+                let padding = [0, 1].map(|d| padding[d].min(kernel_size[d] / 2));
+                let window = Window2d {
+                    kernel_size,
+                    stride,
+                    padding,
+                    ..Default::default()
+                };
+                let size =
+                    [0, 1].map(|d| kernel_size[d].saturating_sub(2 * padding[d]).max(1) + extra[d]);
+                ConvCase {
+                    input: (n, [8, 9, 16][c], size[0], size[1]),
+                    out_channels: o,
+                    window,
+                    groups: 1,
+                    seed,
+                }
+            },
+        )
+}
+
 /// A pooling window with padding at most half the kernel (as the layers require).
 fn pool_window(dilation_allowed: bool) -> impl Strategy<Value = Window2d> {
     (
@@ -257,7 +292,7 @@ proptest! {
 
     /// Forward, input gradient, weight gradient and bias gradient, both strategies.
     #[test]
-    fn convolution_matches_reference(case in prop_oneof![conv_case(), winograd_case()]) {
+    fn convolution_matches_reference(case in prop_oneof![conv_case(), winograd_case(), strided_case()]) {
         let _simd = fast_kernels_at_environment_limit();
         let ConvCase { input, out_channels, window, groups, seed } = case;
         let [kh, kw] = window.kernel_size;
