@@ -50,7 +50,10 @@
 //!   the windows overlap (`input_grad_channels_last`: runs of `C` values instead of
 //!   single values `s` apart, the same bits).
 //! - **im2col** (everything else): an explicit `cols` matrix per sample, and
-//!   for the input gradient `dcols` folded back by [`col2im`].
+//!   for the input gradient `dcols` folded back by [`col2im`]. Where the columns
+//!   are fewer than the input's values (ResNet's 1×1 stride-2 projections: a
+//!   quarter), the cache keeps the columns the forward wrote, and the weight
+//!   gradient reads them from there.
 //!
 //! # The reference tier
 //! With [`Kernels::Reference`] chosen, [`conv2d_forward`] runs
@@ -586,6 +589,17 @@ fn im2col_slice(
                 let first = lo * sw + ox_off - pw;
                 if sw == 1 {
                     out_line[lo..hi].copy_from_slice(&line[first..first + (hi - lo)]);
+                } else if sw == 2 {
+                    // The first of each pair, which the compiler vectorises (the
+                    // strided loop below it does not); the last value may be unpaired.
+                    let (out, src) = (&mut out_line[lo..hi], &line[first..]);
+                    let paired = (src.len() / 2).min(out.len());
+                    for (o, pair) in out[..paired].iter_mut().zip(src.chunks_exact(2)) {
+                        *o = pair[0];
+                    }
+                    for (k, o) in out.iter_mut().enumerate().skip(paired) {
+                        *o = src[2 * k];
+                    }
                 } else {
                     for (out, &v) in out_line[lo..hi]
                         .iter_mut()
@@ -634,6 +648,16 @@ fn col2im_slice(
                     .zip(&in_line[lo..hi])
                 {
                     *g += v;
+                }
+            } else if sw == 2 {
+                // Into the first of each pair, as im2col reads them (see there).
+                let (dst, src) = (&mut line[first..], &in_line[lo..hi]);
+                let paired = (dst.len() / 2).min(src.len());
+                for (pair, &v) in dst.chunks_exact_mut(2).zip(&src[..paired]) {
+                    pair[0] += v;
+                }
+                for (k, &v) in src.iter().enumerate().skip(paired) {
+                    dst[2 * k] += v;
                 }
             } else {
                 for (g, &v) in line[first..].iter_mut().step_by(sw).zip(&in_line[lo..hi]) {
@@ -854,6 +878,10 @@ struct Plan {
     /// against 98 GFLOP/s direct; its 16-channel 28×28 layer 101 against 98, the
     /// modern CNN's 32-channel 14×14 layer 122 against 100).
     winograd_weight_grad: bool,
+    /// On im2col, the cache holds each sample's columns rather than its input: where
+    /// they are fewer (ResNet's 1×1 stride-2 projections: a quarter), so that the
+    /// forward writes them once and the weight gradient reads them as they are.
+    cache_columns: bool,
 }
 
 impl Plan {
@@ -929,12 +957,18 @@ impl Plan {
             virtual_grid,
             winograd,
             winograd_weight_grad: winograd && oh % 2 == 0 && ow % 2 == 0,
+            cache_columns: direct.is_none() && cg * kh * kw * oh * ow * groups < c * h * w,
             direct,
         }
     }
 
     fn in_sample(&self) -> usize {
         self.c * self.h * self.w
+    }
+
+    /// Floats of one sample's im2col columns, all groups (`[g·C/g·KH·KW, OH·OW]`).
+    fn columns_len(&self) -> usize {
+        self.groups * self.ckk * self.p
     }
 
     /// The window of the convolution that computes this one's input gradient
@@ -975,6 +1009,9 @@ impl Plan {
     fn cache_sample_len(&self) -> usize {
         if self.winograd_weight_grad {
             return self.tiling().padded_sample_len();
+        }
+        if self.cache_columns {
+            return self.columns_len();
         }
         self.direct
             .as_ref()
@@ -1017,7 +1054,7 @@ impl Conv2dCache {
 
 /// Writes the samples `src` into `dst` as `plan`'s cache holds them
 /// ([`Plan::cache_sample_len`] floats each): laid out for Winograd's weight gradient,
-/// zero-padded for the direct strategies, or as they are.
+/// zero-padded for the direct strategies, as im2col columns, or as they are.
 fn fill_cached_samples(plan: &Plan, src: &[f32], dst: &mut [f32]) {
     match &plan.direct {
         _ if plan.winograd_weight_grad => winograd::pad_channels_last(&plan.tiling(), src, dst),
@@ -1027,6 +1064,20 @@ fn fill_cached_samples(plan: &Plan, src: &[f32], dst: &mut [f32]) {
                 .zip(src.chunks_exact(plan.in_sample()))
             {
                 padded.fill(s, [plan.h, plan.w], d);
+            }
+        }
+        None if plan.cache_columns => {
+            for (d, s) in dst
+                .chunks_exact_mut(plan.columns_len())
+                .zip(src.chunks_exact(plan.in_sample()))
+            {
+                im2col_slice(
+                    s,
+                    [plan.c, plan.h, plan.w],
+                    &plan.window,
+                    [plan.oh, plan.ow],
+                    d,
+                );
             }
         }
         None => dst[..src.len()].copy_from_slice(src),
@@ -1082,12 +1133,18 @@ fn forward_chunk(
             forward_pixel_major(plan, padded, xs, wt_t, bias, out, cached)
         }
         Some(padded) => forward_virtual_grid(plan, padded, xs, wt, bias, out, cached),
-        None => {
-            if let Some(c) = cached {
-                c[..xs.len()].copy_from_slice(xs);
+        None => match cached {
+            Some(cached) if plan.cache_columns => {
+                fill_cached_samples(plan, xs, cached);
+                forward_from_columns(plan, cached, wt, bias, out);
             }
-            forward_im2col(plan, xs, wt, bias, out);
-        }
+            cached => {
+                if let Some(c) = cached {
+                    c[..xs.len()].copy_from_slice(xs);
+                }
+                forward_im2col(plan, xs, wt, bias, out);
+            }
+        },
     }
 }
 
@@ -1209,7 +1266,7 @@ fn forward_virtual_grid(
 fn forward_im2col(plan: &Plan, xs: &[f32], wt: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
     let in_sample = plan.in_sample();
     let out_sample = plan.o * plan.p;
-    with_scratch_to_overwrite(plan.groups * plan.ckk * plan.p, |cols| {
+    with_scratch_to_overwrite(plan.columns_len(), |cols| {
         for (x, y) in xs
             .chunks_exact(in_sample)
             .zip(out.chunks_exact_mut(out_sample))
@@ -1221,21 +1278,43 @@ fn forward_im2col(plan: &Plan, xs: &[f32], wt: &[f32], bias: Option<&[f32]>, out
                 [plan.oh, plan.ow],
                 cols,
             );
-            for g in 0..plan.groups {
-                let a = Strided::new(
-                    &wt[g * plan.og * plan.ckk..],
-                    plan.og,
-                    plan.ckk,
-                    plan.ckk,
-                    1,
-                );
-                let b = Strided::new(&cols[g * plan.ckk * plan.p..], plan.ckk, plan.p, plan.p, 1);
-                let init = bias.map_or(Init::Overwrite, |b| Init::RowBias(&b[g * plan.og..]));
-                let c = &mut y[g * plan.og * plan.p..(g + 1) * plan.og * plan.p];
-                gemm::gemm(plan.og, plan.p, plan.ckk, &a, &b, c, plan.p, init);
-            }
+            columns_product(plan, cols, wt, bias, y);
         }
     });
+}
+
+/// The forward from columns im2col already wrote, `columns_len` floats per sample.
+fn forward_from_columns(
+    plan: &Plan,
+    columns: &[f32],
+    wt: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let out_sample = plan.o * plan.p;
+    for (cols, y) in columns
+        .chunks_exact(plan.columns_len())
+        .zip(out.chunks_exact_mut(out_sample))
+    {
+        columns_product(plan, cols, wt, bias, y);
+    }
+}
+
+/// `Y_g = W_g · cols_g (+ bias)` for every group `g` of one sample.
+fn columns_product(plan: &Plan, cols: &[f32], wt: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    for g in 0..plan.groups {
+        let a = Strided::new(
+            &wt[g * plan.og * plan.ckk..],
+            plan.og,
+            plan.ckk,
+            plan.ckk,
+            1,
+        );
+        let b = Strided::new(&cols[g * plan.ckk * plan.p..], plan.ckk, plan.p, plan.p, 1);
+        let init = bias.map_or(Init::Overwrite, |b| Init::RowBias(&b[g * plan.og..]));
+        let c = &mut y[g * plan.og * plan.p..(g + 1) * plan.og * plan.p];
+        gemm::gemm(plan.og, plan.p, plan.ckk, &a, &b, c, plan.p, init);
+    }
 }
 
 /// The backward products for the whole batch: input gradient (if `want_dx`),
@@ -1358,18 +1437,25 @@ fn weight_grad_im2col(plan: &Plan, xs: &[f32], dys: &[f32]) -> Vec<f32> {
     let out_sample = plan.o * plan.p;
     let mut dw = vec![0.0f32; plan.o * plan.ckk];
     // dWᵀ_g[ckk, og] += cols_g[ckk, P] · dYᵀ_g[P, og], sample by sample.
-    let in_sample = plan.in_sample();
-    with_scratch_to_overwrite(plan.groups * plan.ckk * plan.p, |cols| {
+    // The cache holds the inputs, or (`cache_columns`) their columns already.
+    let (sample_len, scratch_len) = match plan.cache_columns {
+        true => (plan.columns_len(), 0),
+        false => (plan.in_sample(), plan.columns_len()),
+    };
+    with_scratch_to_overwrite(scratch_len, |scratch| {
         with_scratch_to_overwrite(plan.p * plan.o, |dyt| {
             with_scratch(plan.groups * plan.ckk * plan.og, |dwt| {
-                for (x, dy_s) in xs.chunks_exact(in_sample).zip(dys.chunks_exact(out_sample)) {
-                    im2col_slice(
-                        x,
-                        [plan.c, plan.h, plan.w],
-                        &plan.window,
-                        [plan.oh, plan.ow],
-                        cols,
-                    );
+                for (x, dy_s) in xs
+                    .chunks_exact(sample_len)
+                    .zip(dys.chunks_exact(out_sample))
+                {
+                    let cols: &[f32] = if plan.cache_columns {
+                        x
+                    } else {
+                        let shape = [plan.c, plan.h, plan.w];
+                        im2col_slice(x, shape, &plan.window, [plan.oh, plan.ow], scratch);
+                        scratch
+                    };
                     transpose_into(dy_s, [plan.o, plan.p], dyt, plan.o);
                     for g in 0..plan.groups {
                         let a = Strided::new(
