@@ -207,9 +207,10 @@ fn winograd_case() -> impl Strategy<Value = ConvCase> {
 }
 
 /// Strided convolutions with 8 input channels or more, whose input gradient the fast
-/// tier computes phase by phase (one stride-1 convolution per phase of the input):
-/// strides 1–3 on each side (never both 1), kernels narrower, as wide as and wider
-/// than the stride, padding 0–2, sizes the stride divides and does not.
+/// tier folds channels-last (`conv.rs`, `input_grad_channels_last`) where the windows
+/// overlap, and 1×1 ones, whose cache holds im2col's columns: strides 1–3 on each side
+/// (never both 1), kernels narrower than, as wide as and wider than the stride,
+/// padding 0–2, sizes the stride divides and does not.
 fn strided_case() -> impl Strategy<Value = ConvCase> {
     (
         1..=4usize,
