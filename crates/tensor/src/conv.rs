@@ -1134,16 +1134,15 @@ fn forward_chunk(
         }
         Some(padded) => forward_virtual_grid(plan, padded, xs, wt, bias, out, cached),
         None => match cached {
-            Some(cached) if plan.cache_columns => {
+            Some(cached) => {
                 fill_cached_samples(plan, xs, cached);
-                forward_from_columns(plan, cached, wt, bias, out);
-            }
-            cached => {
-                if let Some(c) = cached {
-                    c[..xs.len()].copy_from_slice(xs);
+                if plan.cache_columns {
+                    forward_from_columns(plan, cached, wt, bias, out);
+                } else {
+                    forward_im2col(plan, xs, wt, bias, out);
                 }
-                forward_im2col(plan, xs, wt, bias, out);
             }
+            None => forward_im2col(plan, xs, wt, bias, out),
         },
     }
 }
@@ -1561,19 +1560,22 @@ fn input_grad_channels_last(plan: &Plan, dy: &[f32], wt: &[f32]) -> Vec<f32> {
                             // Tap by tap, then output row and column: im2col's order.
                             for t in 0..taps {
                                 let (ky, kx) = (t / kw, t % kw);
-                                for (q, g_q) in g.chunks_exact(row).enumerate() {
-                                    let (oy, ox) = (q / plan.ow, q % plan.ow);
+                                for (oy, g_row) in
+                                    g.chunks_exact((plan.ow * row).max(1)).enumerate()
+                                {
                                     let iy = (oy * sh + ky * dh).checked_sub(ph);
-                                    let ix = (ox * sw + kx * dw).checked_sub(pw);
-                                    let (Some(iy), Some(ix)) = (iy, ix) else {
+                                    let Some(iy) = iy.filter(|&iy| iy < plan.h) else {
                                         continue;
                                     };
-                                    if iy >= plan.h || ix >= plan.w {
-                                        continue;
-                                    }
-                                    let run = &mut dx_last[(iy * plan.w + ix) * c..][..c];
-                                    for (d, &v) in run.iter_mut().zip(&g_q[t * c..][..c]) {
-                                        *d += v;
+                                    for (ox, g_q) in g_row.chunks_exact(row).enumerate() {
+                                        let ix = (ox * sw + kx * dw).checked_sub(pw);
+                                        let Some(ix) = ix.filter(|&ix| ix < plan.w) else {
+                                            continue;
+                                        };
+                                        let run = &mut dx_last[(iy * plan.w + ix) * c..][..c];
+                                        for (d, &v) in run.iter_mut().zip(&g_q[t * c..][..c]) {
+                                            *d += v;
+                                        }
                                     }
                                 }
                             }
