@@ -117,7 +117,7 @@ struct ConvCase {
 
 /// Random convolutions. With `simple` (stride 1, dilation 1, one group, padding
 /// at most 1 and images wide enough) the fast tier mostly takes its direct
-/// strategy, in both of its forms (see `conv.rs`); otherwise im2col.
+/// strategy, in both of its forms (see `conv/mod.rs`); otherwise im2col.
 fn conv_case() -> impl Strategy<Value = ConvCase> {
     (
         any::<bool>(),
@@ -207,7 +207,7 @@ fn winograd_case() -> impl Strategy<Value = ConvCase> {
 }
 
 /// Strided convolutions with 8 input channels or more, whose input gradient the fast
-/// tier folds channels-last (`conv.rs`, `input_grad_channels_last`) where the windows
+/// tier folds channels-last (`conv/backward.rs`, `input_grad_channels_last`) where the windows
 /// overlap, and 1×1 ones, whose cache holds im2col's columns: strides 1–3 on each side
 /// (never both 1), kernels narrower than, as wide as and wider than the stride,
 /// padding 0–2, sizes the stride divides and does not.

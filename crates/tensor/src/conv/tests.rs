@@ -1,0 +1,359 @@
+//! Unit tests of the strategies: each against the definitions, the two backward products
+//! against the forward (adjointness), and the bits against any thread count.
+
+use super::backward::{input_grad_channels_last, input_grad_chunk};
+use super::*;
+use ndarray::Array;
+
+/// The definition the fast path must agree with: [`reference::conv2d`] without bias.
+fn naive(x: ArrayView4<f32>, wt: ArrayView4<f32>, win: &Window2d, groups: usize) -> Array4<f32> {
+    reference::conv2d(x, wt, None, win, groups)
+}
+
+fn ramp(shape: (usize, usize, usize, usize), scale: f32) -> Array4<f32> {
+    let len = shape.0 * shape.1 * shape.2 * shape.3;
+    Array::from_shape_fn(len, |i| ((i * 7919) % 23) as f32 * scale - 1.0)
+        .into_shape_with_order(shape)
+        .unwrap()
+}
+
+#[test]
+fn matches_direct_convolution_with_stride_padding_dilation_and_groups() {
+    let win = Window2d {
+        kernel_size: [3, 2],
+        stride: [2, 1],
+        padding: [1, 2],
+        dilation: [1, 2],
+    };
+    let x = ramp((2, 4, 7, 6), 0.1);
+    let wt = ramp((6, 2, 3, 2), 0.07);
+    let y = conv2d(x.view(), wt.view(), None, &win, 2);
+    let expected = naive(x.view(), wt.view(), &win, 2);
+    assert_eq!(y.dim(), expected.dim());
+    for (a, b) in y.iter().zip(expected.iter()) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn channels_last_fold_gives_im2col_bits() {
+    // Strided windows with padding, dilation and kernels wider and narrower than
+    // the stride, on sizes the stride divides and does not.
+    let cases = [
+        ([3, 3], [2, 2], [1, 1], [1, 1], [2, 8, 9, 10], 5),
+        ([3, 3], [2, 2], [1, 1], [1, 1], [3, 16, 28, 28], 32),
+        ([4, 2], [3, 1], [2, 0], [1, 2], [2, 9, 11, 7], 3),
+        ([2, 5], [2, 4], [1, 2], [1, 2], [1, 8, 8, 17], 4),
+    ];
+    for (kernel_size, stride, padding, dilation, [n, c, h, w], o) in cases {
+        let window = Window2d {
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+        };
+        let weight = ramp((o, c, kernel_size[0], kernel_size[1]), 0.03);
+        let plan = Plan::new([n, c, h, w], o, weight.view(), &window, 1);
+        assert!(plan.input_grad_channels_last(), "{window:?}");
+        let dy = ramp((n, o, plan.oh, plan.ow), 0.37);
+        let (dy, wt) = (dy.as_slice().unwrap(), weight.as_slice().unwrap());
+        let mut im2col = vec![0.0f32; n * plan.in_sample()];
+        input_grad_chunk(&plan, dy, wt, &mut im2col);
+        let folded = input_grad_channels_last(&plan, dy, wt);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&folded),
+            bits(&im2col),
+            "{window:?} on {n}×{c}×{h}×{w}"
+        );
+    }
+}
+
+#[test]
+fn backward_products_are_adjoint_to_forward() {
+    // <conv(x, w), dy> = <x, grad_input(dy, w)> = <w, grad_weight(x, dy)>: the
+    // defining property of the two backward products, checked exactly in f64 sums.
+    let win = Window2d {
+        kernel_size: [2, 3],
+        stride: [1, 2],
+        padding: [1, 1],
+        dilation: [2, 1],
+    };
+    let x = ramp((2, 2, 6, 7), 0.1);
+    let wt = ramp((4, 1, 2, 3), 0.05);
+    let y = conv2d(x.view(), wt.view(), None, &win, 2);
+    let dy = ramp(y.dim(), 0.03);
+    let dot = |a: &Array4<f32>, b: &Array4<f32>| {
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| *p as f64 * *q as f64)
+            .sum::<f64>()
+    };
+    let lhs = dot(&y, &dy);
+    let gx = conv2d_grad_input(dy.view(), wt.view(), [6, 7], &win, 2);
+    let gw = conv2d_grad_weight(x.view(), dy.view(), &win, 2);
+    assert!((lhs - dot(&x, &gx)).abs() < 1e-4 * lhs.abs().max(1.0));
+    assert!((lhs - dot(&wt, &gw)).abs() < 1e-4 * lhs.abs().max(1.0));
+}
+
+/// The three gradients by their definitions, [`reference::conv2d_backward`]: (dx, dw, db).
+fn naive_backward(
+    x: ArrayView4<f32>,
+    wt: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    win: &Window2d,
+    groups: usize,
+) -> (Array4<f32>, Array4<f32>, Vec<f32>) {
+    let (dx, dw, db) = reference::conv2d_backward(x, wt, dy, win, groups);
+    (dx, dw, db.to_vec())
+}
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * scale, "{what}[{i}]: {a} vs {b}");
+    }
+}
+
+/// Forward, backward and caching against the definitions, for the direct
+/// strategy (LeNet's conv1, a "same" 3×3) and the im2col one (conv2, groups).
+#[test]
+fn batch_kernels_match_definitions_on_both_strategies() {
+    let cases: [(usize, usize, usize, [usize; 2], Window2d, usize); 6] = [
+        (
+            6,
+            16,
+            8,
+            [5, 5],
+            Window2d {
+                kernel_size: [5, 5],
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            1,
+            6,
+            28,
+            [5, 5],
+            Window2d {
+                kernel_size: [5, 5],
+                padding: [2, 2],
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            6,
+            16,
+            14,
+            [5, 5],
+            Window2d {
+                kernel_size: [5, 5],
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            3,
+            4,
+            10,
+            [3, 3],
+            Window2d {
+                kernel_size: [3, 3],
+                padding: [1, 1],
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            4,
+            6,
+            9,
+            [3, 3],
+            Window2d {
+                kernel_size: [3, 3],
+                padding: [1, 1],
+                ..Default::default()
+            },
+            2,
+        ),
+        (
+            2,
+            3,
+            11,
+            [3, 2],
+            Window2d {
+                kernel_size: [3, 2],
+                stride: [2, 1],
+                padding: [1, 1],
+                dilation: [1, 2],
+            },
+            1,
+        ),
+    ];
+    for (c, o, size, [kh, kw], win, groups) in cases {
+        let x = ramp((3, c, size, size), 0.1);
+        let wt = ramp((o, c / groups, kh, kw), 0.05);
+        let bias = Array::from_shape_fn(o, |i| i as f32 * 0.1 - 0.2);
+        let mut cache = Conv2dCache::default();
+        let y = conv2d_forward(
+            x.view(),
+            wt.view(),
+            Some(bias.view()),
+            &win,
+            groups,
+            Some(&mut cache),
+        );
+        let mut want = naive(x.view(), wt.view(), &win, groups);
+        for (i, mut plane) in want.axis_iter_mut(Axis(1)).enumerate() {
+            plane += bias[i];
+        }
+        assert_close(y.as_slice().unwrap(), want.as_slice().unwrap(), "forward");
+        let dy = ramp(y.dim(), 0.03);
+        let (dx_want, dw_want, db_want) =
+            naive_backward(x.view(), wt.view(), dy.view(), &win, groups);
+        let mut dw = Array4::<f32>::from_elem(wt.dim(), 1.0);
+        let mut db = Array1::<f32>::from_elem(o, 2.0);
+        let dx = conv2d_backward(
+            dy.view(),
+            wt.view(),
+            &win,
+            groups,
+            &cache,
+            dw.view_mut(),
+            Some(db.view_mut()),
+        );
+        assert_close(
+            dx.as_slice().unwrap(),
+            dx_want.as_slice().unwrap(),
+            "grad_input",
+        );
+        let dw_plus: Vec<f32> = dw_want.iter().map(|v| v + 1.0).collect();
+        assert_close(dw.as_slice().unwrap(), &dw_plus, "grad_weight (+=)");
+        let db_plus: Vec<f32> = db_want.iter().map(|v| v + 2.0).collect();
+        assert_close(db.as_slice().unwrap(), &db_plus, "grad_bias (+=)");
+        let gw = conv2d_grad_weight(x.view(), dy.view(), &win, groups);
+        assert_close(
+            gw.as_slice().unwrap(),
+            dw_want.as_slice().unwrap(),
+            "conv2d_grad_weight",
+        );
+        let gx = conv2d_grad_input(dy.view(), wt.view(), [size, size], &win, groups);
+        assert_close(
+            gx.as_slice().unwrap(),
+            dx_want.as_slice().unwrap(),
+            "conv2d_grad_input",
+        );
+    }
+}
+
+#[test]
+fn strategies_are_chosen_as_documented() {
+    let w = |o, c, k| Array4::<f32>::zeros((o, c, k, k));
+    let conv1 = Window2d {
+        kernel_size: [5, 5],
+        padding: [2, 2],
+        ..Default::default()
+    };
+    let plan = Plan::new([2, 1, 28, 28], 6, w(6, 1, 5).view(), &conv1, 1);
+    assert!(plan.direct.is_some() && !plan.pixel_major);
+    let conv2 = Window2d {
+        kernel_size: [5, 5],
+        ..Default::default()
+    };
+    let plan = Plan::new([2, 6, 14, 14], 16, w(16, 6, 5).view(), &conv2, 1);
+    // Its virtual grid would take the 512-bit block, but wastes 40% of its columns.
+    assert!(plan.direct.is_some() && plan.pixel_major);
+    let wide = Window2d {
+        kernel_size: [5, 5],
+        ..Default::default()
+    };
+    let plan = Plan::new([2, 6, 8, 8], 16, w(16, 6, 5).view(), &wide, 1);
+    assert!(plan.direct.is_none());
+    let same3 = Window2d {
+        kernel_size: [3, 3],
+        padding: [1, 1],
+        ..Default::default()
+    };
+    let plan = Plan::new([2, 3, 10, 10], 4, w(4, 3, 3).view(), &same3, 1);
+    assert!(plan.direct.is_some() && plan.virtual_grid);
+    assert!(!plan.winograd);
+    // The modern CNN's conv2: Winograd, its weight gradient too (even sides).
+    let plan = Plan::new([2, 32, 14, 14], 32, w(32, 32, 3).view(), &same3, 1);
+    assert!(plan.winograd && plan.winograd_weight_grad && !plan.pixel_major);
+    // The ResNet's last stage: odd sides, so the direct weight gradient.
+    let plan = Plan::new([2, 64, 7, 7], 64, w(64, 64, 3).view(), &same3, 1);
+    assert!(plan.winograd && !plan.winograd_weight_grad && plan.direct.is_some());
+    // Below 16 channels on either side: no Winograd.
+    let plan = Plan::new([2, 8, 14, 14], 32, w(32, 8, 3).view(), &same3, 1);
+    assert!(!plan.winograd && plan.direct.is_some());
+    let down = Window2d {
+        kernel_size: [3, 3],
+        stride: [2, 2],
+        padding: [1, 1],
+        ..Default::default()
+    };
+    let plan = Plan::new([2, 16, 28, 28], 32, w(32, 16, 3).view(), &down, 1);
+    assert!(plan.direct.is_some() && !plan.virtual_grid && plan.pixel_major);
+    assert!(!plan.winograd);
+    let plan = Plan::new([2, 16, 28, 28], 32, w(32, 8, 3).view(), &down, 2);
+    assert!(plan.direct.is_none());
+}
+
+/// Chunked parallel kernels: bit-identical results in 1- and 4-thread pools.
+#[test]
+fn batch_kernels_are_bit_identical_for_any_thread_count() {
+    let conv1 = Window2d {
+        kernel_size: [5, 5],
+        padding: [2, 2],
+        ..Default::default()
+    };
+    let conv2 = Window2d {
+        kernel_size: [5, 5],
+        ..Default::default()
+    };
+    for (c, o, size, win) in [(1, 6, 28, conv1), (6, 16, 14, conv2)] {
+        let x = ramp((40, c, size, size), 0.1); // 3 chunks: 16, 16, 8
+        let wt = ramp((o, c, 5, 5), 0.05);
+        let bias = Array::from_shape_fn(o, |i| i as f32 * 0.1);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut cache = Conv2dCache::default();
+                let y = conv2d_forward(
+                    x.view(),
+                    wt.view(),
+                    Some(bias.view()),
+                    &win,
+                    1,
+                    Some(&mut cache),
+                );
+                let dy = ramp(y.dim(), 0.03);
+                let mut dw = Array4::<f32>::zeros(wt.dim());
+                let mut db = Array1::<f32>::zeros(o);
+                let dx = conv2d_backward(
+                    dy.view(),
+                    wt.view(),
+                    &win,
+                    1,
+                    &cache,
+                    dw.view_mut(),
+                    Some(db.view_mut()),
+                );
+                let bits = |a: &[f32]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                [
+                    bits(y.as_slice().unwrap()),
+                    bits(dx.as_slice().unwrap()),
+                    bits(dw.as_slice().unwrap()),
+                    bits(db.as_slice().unwrap()),
+                ]
+            })
+        };
+        assert_eq!(run(1), run(4));
+    }
+}
