@@ -3,8 +3,7 @@
 
 use super::cache::Conv2dCache;
 use super::conv2d_forward;
-use super::im2col::col2im_slice;
-use super::im2col::im2col_slice;
+use super::im2col::{col2im_slice, im2col_slice};
 use super::padded::Padded;
 use super::plan::Plan;
 use crate::gemm::{self, Gathered, Init, Strided};
