@@ -40,7 +40,10 @@ pub(super) struct Plan {
     /// Direct forward with output pixels as rows and output channels in the
     /// vector lanes (exact, no virtual columns) rather than on the virtual grid:
     /// always without a virtual grid; with one, when `O` fills its vectors better
-    /// than `OW` fills `Wp`, unless only the virtual grid's long rows take the
+    /// than the grid's `OH·Wp` columns do (the `Wp − OW` discarded columns of each row,
+    /// and the last vector's idle lanes: a 1×1 convolution on a 7×7 plane computes 49
+    /// columns in four 16-lane vectors, 64 lanes; 256 output channels fill theirs:
+    /// `wide.1x1.256`'s forward 74 → 90 GFLOP/s), unless only the virtual grid's long rows take the
     /// 512-bit block and it wastes at most a quarter of its columns: then it beats
     /// the pixel-major product and its transpose (criterion, 1 thread: the modern
     /// CNN's conv1 43 against 14 GFLOP/s, conv2 78 against 55; but LeNet's conv2,
@@ -129,7 +132,14 @@ impl Plan {
                     let grid_takes_wider_block = gemm::wide_block_pays(o, d.virtual_len())
                         && !gemm::wide_block_pays(oh * ow, o);
                     let grid_wins = grid_takes_wider_block && 4 * wp <= 5 * ow;
-                    !virtual_grid || o * wp > o.next_multiple_of(8) * ow && !grid_wins
+                    // The multiply-adds each product computes, its vectors' idle
+                    // lanes included: the grid's all `OH·Wp` columns, rounded up to
+                    // the vectors they run in, against `O` so rounded.
+                    let lanes = |m, n| if gemm::wide_block_pays(m, n) { 16 } else { 8 };
+                    let vlen = d.virtual_len();
+                    let grid_work = o * vlen.next_multiple_of(lanes(o, vlen));
+                    let pixel_work = o.next_multiple_of(lanes(oh * ow, o)) * oh * ow;
+                    !virtual_grid || grid_work > pixel_work && !grid_wins
                 }),
             virtual_grid,
             winograd,

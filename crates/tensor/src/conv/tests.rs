@@ -289,6 +289,14 @@ fn strategies_are_chosen_as_documented() {
     // Below 16 channels on either side: no Winograd.
     let plan = Plan::new([2, 8, 14, 14], 32, w(32, 8, 3).view(), &same3, 1);
     assert!(!plan.winograd && plan.direct.is_some());
+    // A 1×1 convolution on a 7×7 plane: its 49 columns fill their vectors (four of 16
+    // lanes, or seven of 8) worse than 256 output channels fill theirs.
+    let one = Window2d {
+        kernel_size: [1, 1],
+        ..Default::default()
+    };
+    let plan = Plan::new([2, 256, 7, 7], 256, w(256, 256, 1).view(), &one, 1);
+    assert!(plan.virtual_grid && plan.pixel_major);
     let down = Window2d {
         kernel_size: [3, 3],
         stride: [2, 2],
