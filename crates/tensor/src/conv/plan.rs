@@ -40,10 +40,11 @@ pub(super) struct Plan {
     /// Direct forward with output pixels as rows and output channels in the
     /// vector lanes (exact, no virtual columns) rather than on the virtual grid:
     /// always without a virtual grid; with one, when `O` fills its vectors better
-    /// than the grid's `OH·Wp` columns do (the `Wp − OW` discarded columns of each row,
-    /// and the last vector's idle lanes: a 1×1 convolution on a 7×7 plane computes 49
-    /// columns in four 16-lane vectors, 64 lanes; 256 output channels fill theirs:
-    /// `wide.1x1.256`'s forward 74 → 90 GFLOP/s), unless only the virtual grid's long rows take the
+    /// than the grid's `OH·Wp` columns do (counting the `Wp − OW` discarded columns
+    /// of each row and the last vector's idle lanes: a 1×1 convolution on a 7×7
+    /// plane computes 49 columns in four 16-lane vectors, 64 lanes, where 256 output
+    /// channels fill theirs; `wide.1x1.256`'s forward 75 → 91 GFLOP/s), unless only
+    /// the virtual grid's long rows take the
     /// 512-bit block and it wastes at most a quarter of its columns: then it beats
     /// the pixel-major product and its transpose (criterion, 1 thread: the modern
     /// CNN's conv1 43 against 14 GFLOP/s, conv2 78 against 55; but LeNet's conv2,
