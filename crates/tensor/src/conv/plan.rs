@@ -129,19 +129,9 @@ impl Plan {
             p: oh * ow,
             window: *window,
             pixel_major: !winograd
-                && direct.as_ref().is_some_and(|d| {
-                    let grid_takes_wider_block = gemm::wide_block_pays(o, d.virtual_len())
-                        && !gemm::wide_block_pays(oh * ow, o);
-                    let grid_wins = grid_takes_wider_block && 4 * wp <= 5 * ow;
-                    // The multiply-adds each product computes, its vectors' idle
-                    // lanes included: the grid's all `OH·Wp` columns, rounded up to
-                    // the vectors they run in, against `O` so rounded.
-                    let lanes = |m, n| if gemm::wide_block_pays(m, n) { 16 } else { 8 };
-                    let vlen = d.virtual_len();
-                    let grid_work = o * vlen.next_multiple_of(lanes(o, vlen));
-                    let pixel_work = o.next_multiple_of(lanes(oh * ow, o)) * oh * ow;
-                    !virtual_grid || grid_work > pixel_work && !grid_wins
-                }),
+                && direct
+                    .as_ref()
+                    .is_some_and(|d| pixel_major_pays(d, o, [oh, ow], virtual_grid)),
             virtual_grid,
             winograd,
             winograd_weight_grad: winograd && oh % 2 == 0 && ow % 2 == 0,
@@ -225,4 +215,24 @@ impl Plan {
             "grad_output does not match the convolution's output size"
         );
     }
+}
+
+/// Whether a direct forward on `padded` runs pixel-major ([`Plan::pixel_major`]): always
+/// without a virtual grid; with one, when the grid's product computes more lanes than
+/// the pixel-major one and does not win by its wider block.
+fn pixel_major_pays(padded: &Padded, o: usize, [oh, ow]: [usize; 2], virtual_grid: bool) -> bool {
+    if !virtual_grid {
+        return true;
+    }
+    let (vlen, wp) = (padded.virtual_len(), padded.cols);
+    let grid_takes_wider_block =
+        gemm::wide_block_pays(o, vlen) && !gemm::wide_block_pays(oh * ow, o);
+    let grid_wins = grid_takes_wider_block && 4 * wp <= 5 * ow;
+    // The multiply-adds each product computes, its vectors' idle lanes included: the
+    // grid's all `OH·Wp` columns, rounded up to the vectors they run in, against `O`
+    // so rounded.
+    let lanes = |m, n| if gemm::wide_block_pays(m, n) { 16 } else { 8 };
+    let grid_work = o * vlen.next_multiple_of(lanes(o, vlen));
+    let pixel_work = o.next_multiple_of(lanes(oh * ow, o)) * oh * ow;
+    grid_work > pixel_work && !grid_wins
 }

@@ -120,133 +120,80 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
 /// strategy (LeNet's conv1, a "same" 3×3) and the im2col one (conv2, groups).
 #[test]
 fn batch_kernels_match_definitions_on_both_strategies() {
-    let cases: [(usize, usize, usize, [usize; 2], Window2d, usize); 6] = [
-        (
-            6,
-            16,
-            8,
-            [5, 5],
-            Window2d {
-                kernel_size: [5, 5],
-                ..Default::default()
-            },
-            1,
-        ),
-        (
-            1,
-            6,
-            28,
-            [5, 5],
-            Window2d {
-                kernel_size: [5, 5],
-                padding: [2, 2],
-                ..Default::default()
-            },
-            1,
-        ),
-        (
-            6,
-            16,
-            14,
-            [5, 5],
-            Window2d {
-                kernel_size: [5, 5],
-                ..Default::default()
-            },
-            1,
-        ),
-        (
-            3,
-            4,
-            10,
-            [3, 3],
-            Window2d {
-                kernel_size: [3, 3],
-                padding: [1, 1],
-                ..Default::default()
-            },
-            1,
-        ),
-        (
-            4,
-            6,
-            9,
-            [3, 3],
-            Window2d {
-                kernel_size: [3, 3],
-                padding: [1, 1],
-                ..Default::default()
-            },
-            2,
-        ),
-        (
-            2,
-            3,
-            11,
-            [3, 2],
-            Window2d {
-                kernel_size: [3, 2],
-                stride: [2, 1],
-                padding: [1, 1],
-                dilation: [1, 2],
-            },
-            1,
-        ),
+    let window = |kernel_size, stride, padding, dilation| Window2d {
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+    };
+    // (input channels, output channels, size, window, groups)
+    let cases = [
+        (6, 16, 8, window([5, 5], [1, 1], [0, 0], [1, 1]), 1),
+        (1, 6, 28, window([5, 5], [1, 1], [2, 2], [1, 1]), 1),
+        (6, 16, 14, window([5, 5], [1, 1], [0, 0], [1, 1]), 1),
+        (3, 4, 10, window([3, 3], [1, 1], [1, 1], [1, 1]), 1),
+        (4, 6, 9, window([3, 3], [1, 1], [1, 1], [1, 1]), 2),
+        (2, 3, 11, window([3, 2], [2, 1], [1, 1], [1, 2]), 1),
     ];
-    for (c, o, size, [kh, kw], win, groups) in cases {
-        let x = ramp((3, c, size, size), 0.1);
-        let wt = ramp((o, c / groups, kh, kw), 0.05);
-        let bias = Array::from_shape_fn(o, |i| i as f32 * 0.1 - 0.2);
-        let mut cache = Conv2dCache::default();
-        let y = conv2d_forward(
-            x.view(),
-            wt.view(),
-            Some(bias.view()),
-            &win,
-            groups,
-            Some(&mut cache),
-        );
-        let mut want = naive(x.view(), wt.view(), &win, groups);
-        for (i, mut plane) in want.axis_iter_mut(Axis(1)).enumerate() {
-            plane += bias[i];
-        }
-        assert_close(y.as_slice().unwrap(), want.as_slice().unwrap(), "forward");
-        let dy = ramp(y.dim(), 0.03);
-        let (dx_want, dw_want, db_want) =
-            naive_backward(x.view(), wt.view(), dy.view(), &win, groups);
-        let mut dw = Array4::<f32>::from_elem(wt.dim(), 1.0);
-        let mut db = Array1::<f32>::from_elem(o, 2.0);
-        let dx = conv2d_backward(
-            dy.view(),
-            wt.view(),
-            &win,
-            groups,
-            &cache,
-            dw.view_mut(),
-            Some(db.view_mut()),
-        );
-        assert_close(
-            dx.as_slice().unwrap(),
-            dx_want.as_slice().unwrap(),
-            "grad_input",
-        );
-        let dw_plus: Vec<f32> = dw_want.iter().map(|v| v + 1.0).collect();
-        assert_close(dw.as_slice().unwrap(), &dw_plus, "grad_weight (+=)");
-        let db_plus: Vec<f32> = db_want.iter().map(|v| v + 2.0).collect();
-        assert_close(db.as_slice().unwrap(), &db_plus, "grad_bias (+=)");
-        let gw = conv2d_grad_weight(x.view(), dy.view(), &win, groups);
-        assert_close(
-            gw.as_slice().unwrap(),
-            dw_want.as_slice().unwrap(),
-            "conv2d_grad_weight",
-        );
-        let gx = conv2d_grad_input(dy.view(), wt.view(), [size, size], &win, groups);
-        assert_close(
-            gx.as_slice().unwrap(),
-            dx_want.as_slice().unwrap(),
-            "conv2d_grad_input",
-        );
+    for (c, o, size, win, groups) in cases {
+        check_against_definitions(c, o, size, &win, groups);
     }
+}
+
+/// One case of [`batch_kernels_match_definitions_on_both_strategies`]: a batch of 3.
+fn check_against_definitions(c: usize, o: usize, size: usize, win: &Window2d, groups: usize) {
+    let [kh, kw] = win.kernel_size;
+    let x = ramp((3, c, size, size), 0.1);
+    let wt = ramp((o, c / groups, kh, kw), 0.05);
+    let bias = Array::from_shape_fn(o, |i| i as f32 * 0.1 - 0.2);
+    let mut cache = Conv2dCache::default();
+    let y = conv2d_forward(
+        x.view(),
+        wt.view(),
+        Some(bias.view()),
+        win,
+        groups,
+        Some(&mut cache),
+    );
+    let mut want = naive(x.view(), wt.view(), win, groups);
+    for (i, mut plane) in want.axis_iter_mut(Axis(1)).enumerate() {
+        plane += bias[i];
+    }
+    assert_close(y.as_slice().unwrap(), want.as_slice().unwrap(), "forward");
+    let dy = ramp(y.dim(), 0.03);
+    let (dx_want, dw_want, db_want) = naive_backward(x.view(), wt.view(), dy.view(), win, groups);
+    let mut dw = Array4::<f32>::from_elem(wt.dim(), 1.0);
+    let mut db = Array1::<f32>::from_elem(o, 2.0);
+    let dx = conv2d_backward(
+        dy.view(),
+        wt.view(),
+        win,
+        groups,
+        &cache,
+        dw.view_mut(),
+        Some(db.view_mut()),
+    );
+    assert_close(
+        dx.as_slice().unwrap(),
+        dx_want.as_slice().unwrap(),
+        "grad_input",
+    );
+    let dw_plus: Vec<f32> = dw_want.iter().map(|v| v + 1.0).collect();
+    assert_close(dw.as_slice().unwrap(), &dw_plus, "grad_weight (+=)");
+    let db_plus: Vec<f32> = db_want.iter().map(|v| v + 2.0).collect();
+    assert_close(db.as_slice().unwrap(), &db_plus, "grad_bias (+=)");
+    let gw = conv2d_grad_weight(x.view(), dy.view(), win, groups);
+    assert_close(
+        gw.as_slice().unwrap(),
+        dw_want.as_slice().unwrap(),
+        "conv2d_grad_weight",
+    );
+    let gx = conv2d_grad_input(dy.view(), wt.view(), [size, size], win, groups);
+    assert_close(
+        gx.as_slice().unwrap(),
+        dx_want.as_slice().unwrap(),
+        "conv2d_grad_input",
+    );
 }
 
 #[test]
