@@ -74,8 +74,7 @@ fn forward_winograd(
 
 /// Direct forward, pixel-major: `Yᵀ[p, o] = b[o] + Σ_k xpad[pixel(p) + off(k)] · Wᵀ[k, o]`,
 /// then transposed into NCHW. Each output starts from its bias, as on the virtual
-/// grid, so the two strategies give the same bits. Pads each sample into `cached`
-/// (or a scratch buffer).
+/// grid, so the two strategies give the same bits.
 fn forward_pixel_major(
     plan: &Plan,
     padded: &Padded,
@@ -83,48 +82,29 @@ fn forward_pixel_major(
     wt_t: &[f32],
     bias: Option<&[f32]>,
     out: &mut [f32],
-    mut cached: Option<&mut [f32]>,
+    cached: Option<&mut [f32]>,
 ) {
-    let in_sample = plan.in_sample();
-    let out_sample = plan.o * plan.p;
-    let scratch_len = if cached.is_none() {
-        padded.sample_len
-    } else {
-        0
-    };
     with_scratch_to_overwrite(plan.p * plan.o, |yt| {
-        with_scratch_to_overwrite(scratch_len, |scratch| {
-            let b = Strided::new(wt_t, plan.ckk, plan.o, plan.o, 1);
-            for (s, (x, y)) in xs
-                .chunks_exact(in_sample)
-                .zip(out.chunks_exact_mut(out_sample))
-                .enumerate()
-            {
-                let xp: &mut [f32] = match cached.as_deref_mut() {
-                    Some(c) => &mut c[s * padded.sample_len..(s + 1) * padded.sample_len],
-                    None => scratch,
-                };
-                padded.fill(x, [plan.h, plan.w], xp);
-                let a = Gathered::new(xp, &padded.pixels, &padded.offsets);
-                let init = match bias {
-                    Some(bias) => {
-                        for row in yt.chunks_exact_mut(plan.o) {
-                            row.copy_from_slice(&bias[..plan.o]);
-                        }
-                        Init::Accumulate
+        let b = Strided::new(wt_t, plan.ckk, plan.o, plan.o, 1);
+        for_each_padded_sample(plan, padded, xs, out, cached, |xp, y| {
+            let a = Gathered::new(xp, &padded.pixels, &padded.offsets);
+            let init = match bias {
+                Some(bias) => {
+                    for row in yt.chunks_exact_mut(plan.o) {
+                        row.copy_from_slice(&bias[..plan.o]);
                     }
-                    None => Init::Overwrite,
-                };
-                gemm::gemm(plan.p, plan.o, plan.ckk, &a, &b, yt, plan.o, init);
-                transpose_into(yt, [plan.p, plan.o], y, plan.p);
-            }
-        })
+                    Init::Accumulate
+                }
+                None => Init::Overwrite,
+            };
+            gemm::gemm(plan.p, plan.o, plan.ckk, &a, &b, yt, plan.o, init);
+            transpose_into(yt, [plan.p, plan.o], y, plan.p);
+        });
     });
 }
 
 /// Direct forward on the virtual grid: `Y = W · xpad[off(k) + q]` (bias as the
 /// product's initial value), then the valid columns compacted into NCHW.
-/// Pads each sample into `cached` (or a scratch buffer).
 fn forward_virtual_grid(
     plan: &Plan,
     padded: &Padded,
@@ -132,35 +112,49 @@ fn forward_virtual_grid(
     wt: &[f32],
     bias: Option<&[f32]>,
     out: &mut [f32],
-    mut cached: Option<&mut [f32]>,
+    cached: Option<&mut [f32]>,
 ) {
-    let in_sample = plan.in_sample();
-    let out_sample = plan.o * plan.p;
     let vlen = padded.virtual_len();
+    with_scratch_to_overwrite(plan.o * vlen, |grid| {
+        let a = Strided::new(wt, plan.o, plan.ckk, plan.ckk, 1);
+        for_each_padded_sample(plan, padded, xs, out, cached, |xp, y| {
+            let b = OffsetRows::new(xp, &padded.offsets, vlen);
+            let init = bias.map_or(Init::Overwrite, Init::RowBias);
+            gemm::gemm(plan.o, vlen, plan.ckk, &a, &b, grid, vlen, init);
+            padded.compact(grid, [plan.oh, plan.ow], y);
+        });
+    });
+}
+
+/// For each sample of `xs` and its output in `out`: pads the sample into its slot of
+/// `cached` (where the weight gradient will read it) or, without a cache, into one
+/// scratch buffer, and hands the padded sample and the output to `product`.
+fn for_each_padded_sample(
+    plan: &Plan,
+    padded: &Padded,
+    xs: &[f32],
+    out: &mut [f32],
+    mut cached: Option<&mut [f32]>,
+    mut product: impl FnMut(&[f32], &mut [f32]),
+) {
     let scratch_len = if cached.is_none() {
         padded.sample_len
     } else {
         0
     };
-    with_scratch_to_overwrite(plan.o * vlen, |grid| {
-        with_scratch_to_overwrite(scratch_len, |scratch| {
-            let a = Strided::new(wt, plan.o, plan.ckk, plan.ckk, 1);
-            for (s, (x, y)) in xs
-                .chunks_exact(in_sample)
-                .zip(out.chunks_exact_mut(out_sample))
-                .enumerate()
-            {
-                let xp: &mut [f32] = match cached.as_deref_mut() {
-                    Some(c) => &mut c[s * padded.sample_len..(s + 1) * padded.sample_len],
-                    None => scratch,
-                };
-                padded.fill(x, [plan.h, plan.w], xp);
-                let b = OffsetRows::new(xp, &padded.offsets, vlen);
-                let init = bias.map_or(Init::Overwrite, Init::RowBias);
-                gemm::gemm(plan.o, vlen, plan.ckk, &a, &b, grid, vlen, init);
-                padded.compact(grid, [plan.oh, plan.ow], y);
-            }
-        })
+    with_scratch_to_overwrite(scratch_len, |scratch| {
+        for (s, (x, y)) in xs
+            .chunks_exact(plan.in_sample())
+            .zip(out.chunks_exact_mut(plan.o * plan.p))
+            .enumerate()
+        {
+            let xp: &mut [f32] = match cached.as_deref_mut() {
+                Some(c) => &mut c[s * padded.sample_len..(s + 1) * padded.sample_len],
+                None => scratch,
+            };
+            padded.fill(x, [plan.h, plan.w], xp);
+            product(xp, y);
+        }
     });
 }
 
