@@ -16,7 +16,10 @@ use clap::Parser;
 use scratchnet::guide::prelu::PReLU;
 use scratchnet::prelude::*;
 use scratchnet::tensor::kernels::Kernels;
-use scratchnet_cli::{describe_kernels, kernels_flag, parse_args, use_kernels, OptimizerKind};
+use scratchnet_cli::{
+    describe_kernels, is_data_file, kernels_flag, parse_args, use_kernels, DataSource,
+    OptimizerKind,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -100,6 +103,15 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let save = args.save.display();
     scratchnet::train::check_writable(&args.save)
         .map_err(|e| format!("--save {save}: cannot be written: {e}"))?;
+    if let Some(data) = &args.data_dir {
+        if is_data_file(&args.save, data, &DataSource::Idx(DatasetKind::Mnist)) {
+            return Err(format!(
+                "--save {save}: is a file of the data in {}, which is never written to; give another path",
+                data.display()
+            )
+            .into());
+        }
+    }
     if args.save.exists() && !args.overwrite {
         return Err(format!(
             "--save {save}: the file exists; --overwrite replaces it, or give --save another path"

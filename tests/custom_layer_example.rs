@@ -69,3 +69,38 @@ fn custom_layer_passes_gradcheck_trains_and_reloads() {
     assert!(row.contains("[8, 28, 28]"), "{row}");
     assert!(checkpoint.is_file());
 }
+
+/// The example replaced MNIST's labels with its checkpoint (`--save
+/// DIR/train-labels-idx1-ubyte.gz --overwrite`), or shadowed a `.gz` with a raw name
+/// that is read first, and exited 0. Refused before any work; needs no data (the
+/// files here are stand-ins, never read).
+#[test]
+fn custom_layer_never_saves_over_or_beside_the_data_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let labels = tmp.path().join("train-labels-idx1-ubyte.gz");
+    std::fs::write(&labels, b"the labels").unwrap();
+    for (save, overwrite) in [
+        ("train-labels-idx1-ubyte.gz", true),
+        ("t10k-labels-idx1-ubyte", false),
+    ] {
+        let mut command = Command::new(examples_dir().join("custom_layer"));
+        command
+            .arg("--data-dir")
+            .arg(tmp.path())
+            .arg("--save")
+            .arg(tmp.path().join(save))
+            .current_dir(tmp.path());
+        if overwrite {
+            command.arg("--overwrite");
+        }
+        let out = command.output().expect("the example runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "--save {save}: {stderr}");
+        assert!(
+            stderr.contains("is a file of the data in") && !stderr.contains("panicked"),
+            "--save {save}: {stderr}"
+        );
+    }
+    assert_eq!(std::fs::read(&labels).unwrap(), b"the labels");
+    assert!(!tmp.path().join("t10k-labels-idx1-ubyte").exists());
+}

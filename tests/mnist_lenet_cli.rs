@@ -294,7 +294,7 @@ fn a_second_run_saving_to_one_file_exits_1_before_loading_anything() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     let expected = format!(
-        "error: another run (pid {}) is already saving checkpoints to run.safetensors",
+        "error: another run (pid {}) is already writing to run.safetensors",
         std::process::id()
     );
     assert!(err.starts_with(&expected), "{err}");

@@ -10,7 +10,7 @@
 //! | [`TrainFlags`], [`Dataset`], [`Optim`], [`Schedule`], [`at_least_one`], [`parse_args`], [`use_kernels`] | the training examples' common flags | `flags.rs` |
 //! | [`train`], [`Job`] | a training example's `main`: threads, kernels, Ctrl-C, exit codes | `train_command.rs` |
 //! | [`choose_kernels`], [`describe_kernels`], [`kernels_flag`] | `--kernels reference\|fast`, else `SCRATCHNET_KERNELS` | `kernels_choice.rs` |
-//! | [`run()`], [`RunReport`] | the `mnist_lenet` example's whole run | `run.rs` |
+//! | [`run()`], [`RunReport`], [`is_data_file`] | the `mnist_lenet` example's whole run | `run.rs` |
 //! | [`RunConfig`] | everything a run needs | `run_config.rs` |
 //! | [`RunSettings`], [`dataset_flag`] | a run's settings after defaults and resume | `run_settings.rs` |
 //! | [`ModelSpec`], [`ModelInput`] | the model a run trains, for the data's shape and classes | `model_spec.rs` |
@@ -92,7 +92,7 @@ pub use optimizer_kind::OptimizerKind;
 pub use plot::plot_history;
 pub use predictions_file::write_predictions;
 pub use resume_command::resume_command;
-pub use run::{max_threads, run, RunReport};
+pub use run::{is_data_file, max_threads, run, RunReport};
 pub use run_config::RunConfig;
 pub use run_settings::{dataset_flag, RunSettings};
 pub use saliency::{class_score_gradient, saliency, saliency_map, Saliency};

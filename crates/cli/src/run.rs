@@ -13,7 +13,7 @@ use scratchnet_data::{BatchConfig, ImageDataset, Split, CIFAR10_BATCHES_DIR, CIF
 use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
 use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
 use scratchnet_train::{
-    check_writable, remove_leftover_temporaries, Checkpoint, CheckpointError, FitOutcome, History,
+    check_writable, write_destination, Checkpoint, CheckpointError, FitOutcome, History,
     ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock, TrainConfig, TrainError,
     Trainer,
 };
@@ -62,13 +62,13 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         }
     };
     check_config(config)?;
-    claim_outputs(config, say)?;
+    let _output_locks = claim_outputs(config, say)?;
     if let Some(choice) = config.kernels {
         set_kernels(choice);
     }
     let kernels = kernels();
     let resumed = (config.resume.as_ref())
-        .map(|path| Ok::<_, TrainError>((path.clone(), Checkpoint::load(path)?)))
+        .map(|path| Ok::<_, TrainError>((path.clone(), load_resumed(path)?)))
         .transpose()?;
     let settings = resolve_settings(config, resumed.as_ref().map(|(p, c)| (p.as_path(), c)))?;
 
@@ -118,6 +118,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     if let Some(live) = &html {
         trainer = live.attach(trainer);
     }
+    let epochs_before = history.epochs.len();
     let fitted = trainer.fit_from(
         &mut model,
         optimizer.as_mut(),
@@ -126,14 +127,56 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         history,
         partial,
     );
-    let outcome = finish_report(fitted, html.as_deref(), say)?;
-    report(config, &settings, &model, &test, &outcome, say)?;
+    let saved_progress = |e| with_saved_progress(e, config.save.as_deref(), epochs_before);
+    let outcome = finish_report(fitted, html.as_deref(), say).map_err(saved_progress)?;
+    report(config, &settings, &model, &test, &outcome, say).map_err(saved_progress)?;
     Ok(RunReport {
         summary,
         settings,
         kernels,
         outcome,
     })
+}
+
+/// The `--resume` checkpoint at `path`; a missing one is named with the fix.
+fn load_resumed(path: &Path) -> Result<Checkpoint, TrainError> {
+    if !path.exists() {
+        return Err(TrainError::config(format!(
+            "--resume {}: no such file; give the checkpoint an earlier run saved (its --save path), or leave --resume out to start afresh",
+            path.display()
+        )));
+    }
+    Ok(Checkpoint::load(path)?)
+}
+
+/// `error`, a failed write of an output other than the checkpoint (a full disk under
+/// `--report` ends the run after the epoch it happened in), with where the run's saved
+/// progress is: the message says which epoch's checkpoint is in `save` and how to
+/// continue from there. Other errors, and a run that saved no new epoch, are returned
+/// as they are.
+fn with_saved_progress(error: TrainError, save: Option<&Path>, epochs_before: usize) -> TrainError {
+    let TrainError::Write { path, source } = error else {
+        return error;
+    };
+    let saved = save
+        .and_then(|save| Checkpoint::load(save).ok().map(|c| (save, c)))
+        .and_then(|(save, c)| c.training.map(|t| (save, t.epoch)))
+        .filter(|&(_, epoch)| epoch > epochs_before);
+    match saved {
+        Some((save, epoch)) => {
+            let save = save.display();
+            TrainError::Write {
+                path,
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!(
+                        "{source}; training stopped, and the checkpoint of epoch {epoch} is saved in {save}: once this is fixed, --resume {save} continues from there"
+                    ),
+                ),
+            }
+        }
+        None => TrainError::Write { path, source },
+    }
 }
 
 /// What the `--report` page shows besides what training records.
@@ -254,7 +297,7 @@ fn train_config(
 /// Refuses, before any training, a run that could not finish or would harm a file:
 /// no thread or more than [`max_threads`], outputs that name one file, and an output
 /// that names a directory, is in a directory that does not exist, is one of the files
-/// of an explicit `--data-dir` ([`is_data`]), or would replace a file it must not (see
+/// of an explicit `--data-dir` ([`is_data_file`]), or would replace a file it must not (see
 /// [`check_replaceable`]).
 fn check_config(config: &RunConfig) -> Result<(), TrainError> {
     if config.threads == 0 {
@@ -286,7 +329,7 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
             )));
         }
         if let Some(data) = config.data_dir.as_deref() {
-            if is_data(path, data, &config.dataset) {
+            if is_data_file(path, data, &config.dataset) {
                 return Err(TrainError::config(format!(
                     "{flag} {}: is a file of the data in {}, which is never written to; give another path",
                     path.display(),
@@ -296,10 +339,14 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
         }
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.is_dir() {
+                let problem = if dir.exists() {
+                    format!("{} is not a directory", dir.display())
+                } else {
+                    format!("the directory {} does not exist", dir.display())
+                };
                 return Err(TrainError::config(format!(
-                    "{flag} {}: the directory {} does not exist",
-                    path.display(),
-                    dir.display()
+                    "{flag} {}: {problem}",
+                    path.display()
                 )));
             }
         }
@@ -311,10 +358,12 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Whether `path` names a file of `source`'s data in the directory `data`: one of the
-/// IDX files (raw or `.gz`), one of CIFAR-10's batch files (in `data` or its
+/// Whether `path` names a file of `source`'s data in the directory `data`, which an
+/// output must never replace or shadow: one of the IDX files (raw or `.gz`: a raw file
+/// is read before its `.gz`), one of CIFAR-10's batch files (in `data` or its
 /// `cifar-10-batches-bin`), anything under an image folder's `train/` or `test/`.
-fn is_data(path: &Path, data: &Path, source: &DataSource) -> bool {
+/// Symbolic links are followed, dangling ones too.
+pub fn is_data_file(path: &Path, data: &Path, source: &DataSource) -> bool {
     let path = file_identity(path);
     let data = file_identity(data);
     match source {
@@ -377,10 +426,12 @@ fn holds_model(path: &Path) -> bool {
         .is_ok_and(|metadata| metadata.get("format").map(String::as_str) != Some("np"))
 }
 
-/// Refuses at once a `--save` file another run is saving to (the trainer takes the
-/// lock again for the run), and removes the temporary files that interrupted writes
-/// of the outputs left behind, saying so.
-fn claim_outputs(config: &RunConfig, say: impl Fn(&str)) -> Result<(), TrainError> {
+/// Refuses at once an output another run is writing to (its checkpoint or another
+/// output: each run locks all of its outputs, [`SaveLock`]), removes the temporary
+/// files that interrupted writes of the outputs left behind, saying so, and returns
+/// the locks of the outputs other than `--save`, to be held for the whole run (the
+/// trainer takes `--save`'s lock itself, for the whole of its fit).
+fn claim_outputs(config: &RunConfig, say: impl Fn(&str)) -> Result<Vec<SaveLock>, TrainError> {
     let removed = |path: &PathBuf| {
         say(&format!(
             "removed a leftover temporary file {} from an interrupted save",
@@ -393,6 +444,7 @@ fn claim_outputs(config: &RunConfig, say: impl Fn(&str)) -> Result<(), TrainErro
             .iter()
             .for_each(removed);
     }
+    let mut locks = Vec::new();
     for path in [
         &config.metrics,
         &config.plot,
@@ -402,15 +454,11 @@ fn claim_outputs(config: &RunConfig, say: impl Fn(&str)) -> Result<(), TrainErro
     .into_iter()
     .flatten()
     {
-        remove_leftover_temporaries(path)
-            .map_err(|source| TrainError::Write {
-                path: path.clone(),
-                source,
-            })?
-            .iter()
-            .for_each(removed);
+        let lock = SaveLock::acquire(path)?;
+        lock.removed_leftovers().iter().for_each(removed);
+        locks.push(lock);
     }
-    Ok(())
+    Ok(locks)
 }
 
 /// The most threads a run may ask for: 4 per core of this machine, and at least 8.
@@ -446,12 +494,15 @@ fn check_no_aliases(
 }
 
 /// What `path` names, for comparing two paths: the file behind it if it exists
-/// (symbolic links resolved), else its absolute path in its directory's real location.
+/// (symbolic links resolved), else the file a write to it would create (the end of a
+/// dangling link, [`write_destination`]) as an absolute path in its directory's real
+/// location.
 fn file_identity(path: &Path) -> PathBuf {
     if let Ok(real) = path.canonicalize() {
         return real;
     }
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let target = write_destination(path).unwrap_or_else(|_| path.to_path_buf());
+    let absolute = std::path::absolute(&target).unwrap_or(target);
     match (absolute.parent(), absolute.file_name()) {
         (Some(dir), Some(name)) => dir
             .canonicalize()
@@ -476,6 +527,16 @@ fn restore(
         .ok_or_else(|| CheckpointError::NoTrainingState {
             path: path.to_path_buf(),
         })?;
+    // Training goes on from the history's length: a state whose count of completed
+    // epochs says otherwise (a hand-edited file) would retrain or skip epochs.
+    if state.history.epochs.len() != state.epoch {
+        return Err(TrainError::config(format!(
+            "--resume {}: its training state counts {} completed epochs but records the metrics of {}, so it cannot say where training stands; resume from another checkpoint, or start afresh without --resume",
+            path.display(),
+            state.epoch,
+            state.history.epochs.len()
+        )));
+    }
     checkpoint.apply_to(model).map_err(|e| e.at(path))?;
     optimizer
         .load_state(state.optimizer, model)
@@ -505,9 +566,7 @@ fn restore(
             config.epochs
         ),
     };
-    let mut history = state.history;
-    history.epochs.truncate(state.epoch);
-    Ok((history, state.partial, line))
+    Ok((state.history, state.partial, line))
 }
 
 /// Prints the final evaluation and writes the metrics, plot and predictions asked for.
@@ -606,9 +665,62 @@ fn data_metadata(train: &Split) -> BTreeMap<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_config, check_no_aliases, claim_outputs, max_threads};
+    use super::{
+        check_config, check_no_aliases, claim_outputs, max_threads, restore, with_saved_progress,
+    };
     use crate::RunConfig;
     use std::path::PathBuf;
+
+    /// A full disk under `--report` ended a run after its first epoch with only "cannot
+    /// write r.html: No space left on device": nothing said that epoch 1's checkpoint
+    /// was saved, nor how to go on from it.
+    #[test]
+    fn a_failed_side_output_says_which_epoch_is_saved_and_how_to_resume() {
+        use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+        use scratchnet_layers::Dense;
+        use scratchnet_train::{Adam, AdamConfig, Checkpoint, History, TrainError};
+        let dir = tempfile::tempdir().unwrap();
+        let save = dir.path().join("run.st");
+        let model = Dense::new(2, 2, &mut StdRng::seed_from_u64(0));
+        let adam = Adam::new(AdamConfig::default()).unwrap();
+        Checkpoint::for_training(&model, &adam, 2, 0, &History::new())
+            .save(&save)
+            .unwrap();
+        let full_disk = || TrainError::Write {
+            path: dir.path().join("r.html"),
+            source: std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left"),
+        };
+        let said = with_saved_progress(full_disk(), Some(&save), 1).to_string();
+        let expected = format!(
+            "No space left; training stopped, and the checkpoint of epoch 2 is saved in {0}: once this is fixed, --resume {0} continues from there",
+            save.display()
+        );
+        assert!(said.ends_with(&expected), "{said}");
+        // No epoch saved by this run, no checkpoint, or another error: as they were.
+        for (save, before) in [(Some(save.as_path()), 2), (None, 0)] {
+            let said = with_saved_progress(full_disk(), save, before).to_string();
+            assert!(said.ends_with("r.html: No space left"), "{said}");
+        }
+        let other = with_saved_progress(TrainError::config("x"), Some(&save), 0);
+        assert_eq!(other.to_string(), "invalid configuration: x");
+
+        // That checkpoint counts two epochs and records none (hand-edited metadata):
+        // resumed, it said "after epoch 2" and trained epoch 1 again.
+        let mut adam = Adam::new(AdamConfig::default()).unwrap();
+        let err = restore(
+            &save,
+            Checkpoint::load(&save).unwrap(),
+            &mut scratchnet_layers::Sequential::new(),
+            &mut adam,
+            &RunConfig::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("counts 2 completed epochs but records the metrics of 0"),
+            "{err}"
+        );
+    }
 
     /// Issue 16's second reproducer, `--save ck.st --predictions ck.st`, and its kin.
     #[test]
@@ -643,6 +755,39 @@ mod tests {
         let save = Some(ck.clone());
         let fine: [(&str, &Option<PathBuf>); 2] = [("--save", &save), ("--metrics", &other)];
         check_no_aliases(&fine, Some(&ck)).unwrap();
+    }
+
+    /// A dangling link names the file a write through it creates: `--save x.st
+    /// --metrics link.json` with `link.json -> x.st` wrote the metrics over the new
+    /// checkpoint (exit 0), and a link into the data folder shadowed a data file.
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_link_is_the_file_it_would_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let save = dir.path().join("x.st");
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("x.st", &link).unwrap();
+        let err = check_config(&RunConfig {
+            save: Some(save),
+            metrics: Some(link),
+            ..RunConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("name the same file"), "{err}");
+
+        let data = dir.path().join("mnist");
+        std::fs::create_dir(&data).unwrap();
+        let into_data = dir.path().join("data.json");
+        std::os::unix::fs::symlink("mnist/train-images-idx3-ubyte", &into_data).unwrap();
+        let err = check_config(&RunConfig {
+            data_dir: Some(data),
+            metrics: Some(into_data),
+            ..RunConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("is a file of the data"), "{err}");
     }
 
     /// Issue 18: `--report` is checked like every output, before any training.
@@ -818,7 +963,9 @@ mod tests {
     }
 
     /// Issue 16: a second run saving to the same `--save` file is refused before it
-    /// loads anything, naming the file and the other run's pid; leftover temporary
+    /// loads anything, naming the file and the other run's pid, and so is a run whose
+    /// other output is that file (it replaced a running run's checkpoint with metrics,
+    /// both runs exiting 0); leftover temporary
     /// files of the outputs are removed and each named in one line. (Linux: whether
     /// the process of a report's leftover still runs is read from `/proc`.)
     #[cfg(target_os = "linux")]
@@ -837,23 +984,41 @@ mod tests {
         let pid = std::process::id();
         assert!(
             err.contains(&format!(
-                "another run (pid {pid}) is already saving checkpoints to {}",
+                "another run (pid {pid}) is already writing to {}",
                 save.display()
             )),
             "{err}"
         );
+        // A side output on a file another run writes (its checkpoint, which a
+        // metrics file would have replaced once that run saved it) is refused too.
+        let elsewhere = RunConfig {
+            metrics: Some(save.clone()),
+            ..RunConfig::default()
+        };
+        let err = claim_outputs(&elsewhere, |_| {}).unwrap_err().to_string();
+        assert!(err.contains("is already writing to"), "{err}");
         drop(other_run);
 
-        // Pid 1 always runs; none has a pid above the kernel's maximum (2^22).
-        let leftovers = [".run.st.tmp77-0", ".m.json.tmp999999999-3"];
-        let kept = ".m.json.tmp1-0";
+        // Every output's lock proves its temporary files stale, even one whose pid
+        // runs (pid 1 always does: pids are reused), as the trainer's lock does for
+        // the checkpoint's. Other files are kept.
+        let leftovers = [
+            ".run.st.tmp77-0",
+            ".m.json.tmp1-0",
+            ".m.json.tmp999999999-3",
+        ];
+        let kept = ".m.json.tmp1-x";
         for name in leftovers.iter().chain([&kept]) {
             std::fs::write(dir.path().join(name), b"half").unwrap();
         }
         let said = std::cell::RefCell::new(Vec::new());
-        claim_outputs(&config, |line| said.borrow_mut().push(line.to_string())).unwrap();
+        let locks =
+            claim_outputs(&config, |line| said.borrow_mut().push(line.to_string())).unwrap();
+        assert_eq!(locks.len(), 1, "the metrics' lock, held for the run");
+        assert!(dir.path().join(".m.json.lock").exists());
+        drop(locks);
         let said = said.into_inner();
-        assert_eq!(said.len(), 2, "{said:?}");
+        assert_eq!(said.len(), 3, "{said:?}");
         for (line, name) in said.iter().zip(leftovers) {
             assert_eq!(
                 *line,
@@ -866,5 +1031,6 @@ mod tests {
         }
         assert!(dir.path().join(kept).exists());
         assert!(!dir.path().join(".run.st.lock").exists());
+        assert!(!dir.path().join(".m.json.lock").exists());
     }
 }

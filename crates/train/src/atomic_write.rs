@@ -36,7 +36,7 @@ const MAX_SYMLINKS: usize = 40;
 /// # std::fs::remove_file(&path).unwrap();
 /// ```
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let target = destination(path)?;
+    let target = write_destination(path)?;
     let temp = temp_path(&target)?;
     let result = write_synced(&temp, bytes).and_then(|()| fs::rename(&temp, &target));
     if result.is_err() {
@@ -67,8 +67,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// assert!(scratchnet_train::check_writable(std::path::Path::new("/dev/null")).is_err());
 /// ```
 pub fn check_writable(path: &Path) -> io::Result<()> {
-    let target = destination(path)?;
-    let temp = temp_path(&target)?;
+    let target = write_destination(path)?;
+    // The longest name a temporary file of this process can have: a name that fits
+    // now still fits after millions of writes (the counter grows a digit at a time).
+    let temp = temp_path_numbered(&target, u64::MAX)?;
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -104,7 +106,7 @@ pub(crate) fn remove_temporaries(
     path: &Path,
     stale: impl Fn(u32) -> bool,
 ) -> io::Result<Vec<PathBuf>> {
-    let target = destination(path)?;
+    let target = write_destination(path)?;
     let Some(name) = target.file_name() else {
         return Err(no_file_name());
     };
@@ -161,13 +163,26 @@ fn process_is_gone(pid: u32) -> bool {
     false
 }
 
-/// The file a write to `path` replaces: `path` itself, or the final target of the
-/// symbolic links at `path` (which need not exist yet).
+/// The file a write to `path` ([`write_atomically`]) replaces: `path` itself, or the
+/// final target of the symbolic links at `path`, which need not exist yet (a dangling
+/// link names the file a write would create). Two outputs are one file when their
+/// destinations are.
 ///
 /// # Errors
 /// [`io::ErrorKind::InvalidInput`] if that is a directory or another non-regular file;
 /// the I/O error of reading a link; too many links.
-pub(crate) fn destination(path: &Path) -> io::Result<PathBuf> {
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("destination-doc-{}", std::process::id()));
+/// std::fs::create_dir(&dir).unwrap();
+/// # #[cfg(unix)] {
+/// std::os::unix::fs::symlink("model.st", dir.join("link.st")).unwrap(); // dangling
+/// let target = scratchnet_train::write_destination(&dir.join("link.st")).unwrap();
+/// assert_eq!(target, dir.join("model.st"));
+/// # }
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn write_destination(path: &Path) -> io::Result<PathBuf> {
     let mut current = path.to_path_buf();
     for _ in 0..=MAX_SYMLINKS {
         let metadata = match fs::symlink_metadata(&current) {
@@ -235,11 +250,15 @@ fn no_file_name() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name")
 }
 
-/// `dir/.name.tmp<pid>-<counter>`, beside `path`.
+/// `dir/.name.tmp<pid>-<counter>`, beside `path`, the counter this process's next.
 fn temp_path(path: &Path) -> io::Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    temp_path_numbered(path, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `dir/.name.tmp<pid>-<n>`, beside `path`.
+fn temp_path_numbered(path: &Path, n: u64) -> io::Result<PathBuf> {
     let name = path.file_name().ok_or_else(no_file_name)?;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut temp_name = OsString::from(".");
     temp_name.push(name);
     temp_name.push(format!(".tmp{}-{n}", std::process::id()));
@@ -272,6 +291,27 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"new");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    /// A name whose first temporary file just fitted passed the check, and its tenth
+    /// save failed ("File name too long") when the counter reached two digits.
+    #[test]
+    fn a_name_that_fits_only_the_first_temporary_files_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let first_temp_len = |name_len: usize| {
+            let path = dir.path().join("n".repeat(name_len));
+            temp_path_numbered(&path, 0)
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .len()
+        };
+        // 255 bytes: the longest file name of Linux's file systems.
+        let fits_once = (1..255).find(|&len| first_temp_len(len) == 255).unwrap();
+        let path = dir.path().join("n".repeat(fits_once));
+        assert!(check_writable(&path).is_err());
+        // A name 19 bytes shorter leaves room for the counter's 20 digits.
+        check_writable(&dir.path().join("n".repeat(fits_once - 19))).unwrap();
     }
 
     #[test]
@@ -361,7 +401,7 @@ mod tests {
         let err = check_writable(Path::new("/dev/null")).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("a device"), "{err}");
-        assert!(destination(Path::new("/dev/null")).is_err());
+        assert!(write_destination(Path::new("/dev/null")).is_err());
     }
 
     /// Issue 16: a kill during a write left `.NAME.tmpPID-N` behind forever.

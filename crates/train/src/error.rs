@@ -90,10 +90,11 @@ pub enum TrainError {
         /// once ([`StopFlag::finish`](crate::StopFlag::finish)).
         checkpoint: Option<PathBuf>,
     },
-    /// Another run is saving checkpoints to the same file (it holds the file's
-    /// [`SaveLock`](crate::SaveLock)): the two would overwrite each other's checkpoints.
+    /// Another run is writing to the same file, its checkpoint or another of its
+    /// outputs (it holds the file's [`SaveLock`](crate::SaveLock)): the two would
+    /// overwrite each other's files.
     #[error(
-        "another run{} is already saving checkpoints to {}: wait for it to finish, or save to another file",
+        "another run{} is already writing to {}: wait for it to finish, or give another path",
         .holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default(),
         .path.display()
     )]

@@ -52,7 +52,7 @@
 //! | [`CheckpointError`], [`TensorProblem`] | — | `checkpoint_error.rs` |
 //! | [`MAX_HEADER_BYTES`]; (crate-private) reading a checkpoint file within bounds | — | `checkpoint_file.rs` |
 //! | [`MAX_EPOCHS`], [`MAX_STEPS_PER_EPOCH`]; (crate-private) the checks of the `scratchnet.*` metadata | — | `metadata_rules.rs` |
-//! | [`write_atomically`], [`check_writable`], [`remove_leftover_temporaries`] | — | `atomic_write.rs` |
+//! | [`write_atomically`], [`check_writable`], [`remove_leftover_temporaries`], [`write_destination`] | — | `atomic_write.rs` |
 //! | [`SaveLock`] | — | `save_lock.rs` |
 //! | [`models::lenet5`] | the LeNet-5 of the tutorials | `models.rs` |
 //! | [`models::basic_block`] | torchvision's ResNet `BasicBlock` | `models.rs` |
@@ -89,7 +89,9 @@ mod stop_flag;
 mod trainer;
 
 pub use adam::{Adam, AdamConfig};
-pub use atomic_write::{check_writable, remove_leftover_temporaries, write_atomically};
+pub use atomic_write::{
+    check_writable, remove_leftover_temporaries, write_atomically, write_destination,
+};
 pub use batch_window::BatchWindow;
 pub use checkpoint::{
     load_model, read_metadata, save_model, Checkpoint, PartialEpoch, TrainingState, LAYOUT_VERSION,

@@ -1,6 +1,6 @@
-//! [`SaveLock`]: one run at a time saving checkpoints to a file.
+//! [`SaveLock`]: one run at a time writing a file (a checkpoint, or another output).
 
-use crate::atomic_write::{destination, remove_temporaries};
+use crate::atomic_write::{remove_temporaries, write_destination};
 use crate::TrainError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -63,7 +63,7 @@ impl SaveLock {
             let at = at.to_path_buf();
             move |source| TrainError::Write { path: at, source }
         };
-        let target = destination(path).map_err(write_error(path))?;
+        let target = write_destination(path).map_err(write_error(path))?;
         let lock_path = lock_path(&target).map_err(write_error(path))?;
         let file = lock(&lock_path, path)?;
         let mut lock = Self {
@@ -123,14 +123,7 @@ fn lock(lock_path: &Path, path: &Path) -> Result<File, TrainError> {
         source,
     };
     for _ in 0..ATTEMPTS {
-        // Not truncated on opening: until locked, its content is the holder's id.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(lock_path)
-            .map_err(write_error)?;
+        let mut file = open_lock_file(lock_path).map_err(write_error)?;
         // fs4's, not std's (`File::try_lock`, Rust 1.89): the same `flock`.
         match fs4::FileExt::try_lock(&file) {
             Ok(()) => {}
@@ -153,6 +146,40 @@ fn lock(lock_path: &Path, path: &Path) -> Result<File, TrainError> {
     Err(write_error(io::Error::other(
         "the lock file keeps being replaced by other runs",
     )))
+}
+
+/// Opens (creating it if need be) the lock file at `lock_path`, never through a
+/// symbolic link and only if it is a regular file: the lock file's content is
+/// replaced by the holder's id, and a link planted at its name (in a shared folder)
+/// must not make that replace another file.
+fn open_lock_file(lock_path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    // Not truncated on opening: until locked, its content is the holder's id.
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Also O_NONBLOCK, so that a FIFO at the name cannot block the open.
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let refused = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the lock file is {what}, not a regular file; remove it, then run again"),
+        )
+    };
+    let file = options.open(lock_path).map_err(|e| {
+        // O_NOFOLLOW's ELOOP, said plainly.
+        if fs::symlink_metadata(lock_path).is_ok_and(|m| m.file_type().is_symlink()) {
+            refused("a symbolic link")
+        } else {
+            e
+        }
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(refused("something else (a directory, a FIFO, a device)"));
+    }
+    Ok(file)
 }
 
 /// Whether `file` is the file at `path`.
@@ -217,6 +244,24 @@ mod tests {
             SaveLock::acquire(&link),
             Err(TrainError::SavePathInUse { .. })
         ));
+    }
+
+    /// A symbolic link planted at the lock file's name (in a shared folder) would have
+    /// had the holder's id written through it, truncating the file it points to.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_at_the_lock_files_name_is_refused_and_its_target_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.st");
+        fs::write(&victim, b"someone's model").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".run.st.lock")).unwrap();
+        let err = SaveLock::acquire(&dir.path().join("run.st")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is a symbolic link, not a regular file"),
+            "{err}"
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"someone's model");
     }
 
     /// Issue 16: a second Ctrl-C or a kill during a save left `.NAME.tmpPID-N` behind
