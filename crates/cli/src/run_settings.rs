@@ -88,29 +88,36 @@ pub(crate) fn resolve_settings(
     let optimizer = conflict.pick(
         "--optimizer",
         config.optimizer,
-        saved("optimizer").and_then(|s| s.parse().ok()),
+        conflict.recorded("--optimizer", saved("optimizer"))?,
         OptimizerKind::Adam,
     )?;
+    let saved_lr = conflict.recorded("--lr", saved("lr"))?;
+    if let Some(lr) = saved_lr.filter(|lr: &f32| !(lr.is_finite() && *lr > 0.0)) {
+        return Err(conflict.unusable("--lr", &lr.to_string()));
+    }
     let lr = conflict.pick(
         "--lr",
         config.lr,
-        saved("lr").and_then(|s| s.parse().ok()),
+        saved_lr,
         optimizer.default_learning_rate(),
     )?;
     let schedule = conflict.pick(
         "--schedule",
         config.schedule,
-        saved("schedule").and_then(|s| s.parse().ok()),
+        conflict.recorded("--schedule", saved("schedule"))?,
         ScheduleKind::Cosine,
     )?;
-    let batch_size = conflict.pick(
-        "--batch-size",
-        config.batch_size,
-        saved("batch_size").and_then(|s| s.parse().ok()),
-        64,
-    )?;
+    let saved_batch = conflict.recorded("--batch-size", saved("batch_size"))?;
+    if saved_batch == Some(0) {
+        return Err(conflict.unusable("--batch-size", "0"));
+    }
+    let batch_size = conflict.pick("--batch-size", config.batch_size, saved_batch, 64)?;
     let seed = conflict.pick("--seed", config.seed, Some(state.seed), 0)?;
-    let saved_limit = saved("limit_train").map(|s| s.parse::<usize>().ok());
+    let saved_limit = match saved("limit_train") {
+        None => None,
+        Some("none") => Some(None),
+        Some(_) => Some(conflict.recorded("--limit-train", saved("limit_train"))?),
+    };
     let limit_train = match (config.limit_train, saved_limit) {
         (Some(given), Some(saved)) if Some(given) != saved => {
             let saved = saved.map_or_else(|| "none".to_string(), |n| n.to_string());
@@ -168,6 +175,28 @@ impl Conflict<'_> {
         ))
     }
 
+    /// The error of a setting recorded in the checkpoint as `value`, which no run of
+    /// this example records: a file edited by hand, or not written by a run.
+    fn unusable(&self, flag: &str, value: &str) -> TrainError {
+        TrainError::config(format!(
+            "{} records {flag} {value:?}, which no run would have trained with (the file was edited or not written by this example): resume from another checkpoint, or start afresh without --resume",
+            self.path.display()
+        ))
+    }
+
+    /// The setting of `flag` the checkpoint records as `value`, parsed: `None` if it
+    /// records none, an error ([`unusable`](Self::unusable)) if what it records is no
+    /// value of `flag`.
+    fn recorded<T: std::str::FromStr>(
+        &self,
+        flag: &str,
+        value: Option<&str>,
+    ) -> Result<Option<T>, TrainError> {
+        value
+            .map(|v| v.parse().map_err(|_| self.unusable(flag, v)))
+            .transpose()
+    }
+
     /// The given value, else the saved one, else `default`; a given value must agree
     /// with the saved one.
     fn pick<T: PartialEq + fmt::Display + Copy>(
@@ -182,6 +211,58 @@ impl Conflict<'_> {
             (Some(g), _) => Ok(g),
             (None, Some(s)) => Ok(s),
             (None, None) => Ok(default),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_settings;
+    use crate::RunConfig;
+    use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+    use scratchnet_layers::Dense;
+    use scratchnet_train::{Adam, AdamConfig, Checkpoint, History};
+    use std::path::Path;
+
+    /// A setting the checkpoint records with a value no run writes (`lr` "fast", "0")
+    /// was replaced by the default without a word, or failed later with a message
+    /// that named neither the checkpoint nor a fix.
+    #[test]
+    fn recorded_settings_no_run_would_write_are_refused_naming_the_checkpoint() {
+        let model = Dense::new(2, 2, &mut StdRng::seed_from_u64(0));
+        let adam = Adam::new(AdamConfig::default()).unwrap();
+        let checkpoint = |key: &str, value: &str| {
+            Checkpoint::for_training(&model, &adam, 0, 0, &History::new()).with_metadata(key, value)
+        };
+        let path = Path::new("old.st");
+        let config = RunConfig::default();
+        for (key, value, flag) in [
+            ("lr", "fast", "--lr"),
+            ("lr", "0", "--lr"),
+            ("lr", "NaN", "--lr"),
+            ("batch_size", "x", "--batch-size"),
+            ("batch_size", "0", "--batch-size"),
+            ("schedule", "bogus", "--schedule"),
+            ("optimizer", "lbfgs", "--optimizer"),
+            ("limit_train", "many", "--limit-train"),
+        ] {
+            let err = resolve_settings(&config, Some((path, &checkpoint(key, value))))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("old.st records {flag} \"{value}\""))
+                    && err.contains("without --resume"),
+                "{key}={value}: {err}"
+            );
+        }
+        for (key, value) in [
+            ("lr", "0.01"),
+            ("batch_size", "32"),
+            ("limit_train", "none"),
+            ("limit_train", "600"),
+        ] {
+            resolve_settings(&config, Some((path, &checkpoint(key, value))))
+                .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
         }
     }
 }
