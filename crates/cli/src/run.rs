@@ -93,6 +93,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let mut optimizer = settings.optimizer.build(settings.lr)?;
     let (history, partial) = match resumed {
         Some((path, checkpoint)) => {
+            check_same_data(&path, &checkpoint, &train)?;
             let (history, partial, resuming) =
                 restore(&path, checkpoint, &mut model, optimizer.as_mut(), config)?;
             say(&resuming);
@@ -136,6 +137,30 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         kernels,
         outcome,
     })
+}
+
+/// The checkpoint at `path` must have been trained on data of the same classes (by
+/// name and label) and image shape as `train`: a folder whose classes were renamed or
+/// reordered, or images of another size, would go on training under other labels (and
+/// the checkpoint would then record the new ones) or another shape without a word.
+/// Checkpoints that record neither (older ones) pass.
+fn check_same_data(path: &Path, checkpoint: &Checkpoint, train: &Split) -> Result<(), TrainError> {
+    let now = data_metadata(train);
+    for (key, what) in [
+        ("classes", "the classes"),
+        ("input_shape", "images of shape"),
+    ] {
+        let (Some(saved), Some(current)) = (checkpoint.metadata.get(key), now.get(key)) else {
+            continue;
+        };
+        if saved != current {
+            return Err(TrainError::config(format!(
+                "--resume {}: it was trained on {what} {saved}, and this data has {current}: resume on the data it was trained on, or start afresh without --resume",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The `--resume` checkpoint at `path`; a missing one is named with the fix.

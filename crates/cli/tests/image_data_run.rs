@@ -235,3 +235,73 @@ fn a_folder_run_without_data_dir_says_which_flag_is_missing() {
         "{error}"
     );
 }
+
+/// `ROOT/train/<class>/<i>.png` for each of `classes`, `per_class` 8×8 grey images, the
+/// first class dark and the others bright.
+fn write_folder(root: &Path, classes: &[&str], per_class: usize) {
+    for (label, class) in classes.iter().enumerate() {
+        let dir = root.join("train").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let level = if label == 0 { 20 } else { 200 } + (i % 7) as u8;
+            image::GrayImage::from_pixel(8, 8, image::Luma([level]))
+                .save(dir.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+}
+
+/// Resuming on a folder whose classes were renamed went on training under the new
+/// names (and rewrote the checkpoint's), and on images of another size (a model with
+/// global pooling takes any) without a word. Both are refused, naming what changed.
+#[test]
+fn a_resume_on_other_classes_or_another_image_size_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shapes");
+    write_folder(&root, &["dark", "light"], 12);
+    let save = tmp.path().join("f.safetensors");
+    let folder = |image_size| {
+        DataSource::Folder(scratchnet_data::FolderOptions {
+            image_size,
+            show_progress: false,
+            ..scratchnet_data::FolderOptions::default()
+        })
+    };
+    let config = |epochs, image_size, resume: bool| RunConfig {
+        model: ModelSpec::for_input("tiny", tiny),
+        dataset: folder(image_size),
+        data_dir: Some(root.clone()),
+        epochs,
+        batch_size: Some(8),
+        save: Some(save.clone()),
+        resume: resume.then(|| save.clone()),
+        progress: ProgressMode::Quiet,
+        ..RunConfig::default()
+    };
+    run(&config(1, None, false)).unwrap();
+    let trained = std::fs::read(&save).unwrap();
+
+    let err = run(&config(2, Some([16, 16]), true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("trained on images of shape 1,8,8, and this data has 1,16,16"),
+        "{err}"
+    );
+    std::fs::rename(root.join("train/light"), root.join("train/bright")).unwrap();
+    let err = run(&config(2, None, true)).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            r#"trained on the classes ["dark","light"], and this data has ["bright","dark"]"#
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&save).unwrap(),
+        trained,
+        "the checkpoint changed"
+    );
+    // The same data resumes.
+    std::fs::rename(root.join("train/bright"), root.join("train/light")).unwrap();
+    run(&config(2, None, true)).unwrap();
+}
