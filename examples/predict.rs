@@ -144,6 +144,15 @@ fn predict(args: &Args) -> Result<(), TrainError> {
         (None, Input::Digit(kind)) => kind.class_names().map(str::to_owned).to_vec(),
         (None, Input::Saved(saved)) => saved.class_names.clone(),
     };
+    // cifar10_cnn's model is built for its recorded classes; LeNet-5 has 10 outputs.
+    if model_name == "lenet5" && names.len() != 10 {
+        return Err(TrainError::config(format!(
+            "{} records {} class names for a LeNet-5 of 10 outputs (the file was edited or \
+             not written by mnist_lenet): use a checkpoint mnist_lenet saved",
+            args.model.display(),
+            names.len()
+        )));
+    }
     for (b, paths) in args.images.chunks(args.batch_size).enumerate() {
         let batch = predict_batch(&mut model, paths, &input, &names)?;
         if let Some(outputs) = &explain {

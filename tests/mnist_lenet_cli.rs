@@ -519,12 +519,26 @@ fn predict_names_a_model_it_cannot_build() {
             ("normalization", "[[0.5,0.25],[0.5,0.25],[0.5,0.25]]"),
         ],
     );
+    // It printed "?" for the labels past the fifth, and exited 0.
+    save(
+        "five.st",
+        &[
+            ("model", "lenet5"),
+            ("input_shape", "1,28,28"),
+            ("classes", r#"["a","b","c","d","e"]"#),
+            ("normalization", "[[0.1307,0.3081]]"),
+        ],
+    );
     for (model, needle) in [
         (
             "modern.st",
             "modern.st holds a mnist_modern model; predict classifies with lenet5",
         ),
         ("huge.st", "im2col"),
+        (
+            "five.st",
+            "five.st records 5 class names for a LeNet-5 of 10 outputs",
+        ),
     ] {
         let out = example("predict", &["--model", model, "d.png"], tmp.path());
         let err = stderr(&out);
