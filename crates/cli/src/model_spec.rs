@@ -98,7 +98,13 @@ impl ModelSpec {
     pub fn build(&self, rng: &mut StdRng, input: &ModelInput) -> Result<Sequential, TrainError> {
         let model = match self.builder {
             Builder::Fixed(build) => build(rng),
-            Builder::ForInput(build) => build(rng, input)?,
+            Builder::ForInput(build) => build(rng, input).map_err(|e| {
+                TrainError::config(format!(
+                    "the model {} cannot be built for {input}: {e}; train on smaller images \
+                     (--image-size)",
+                    self.name
+                ))
+            })?,
         };
         let summary = model.summary()?;
         let takes = summary.input_shape.clone();

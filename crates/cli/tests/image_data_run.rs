@@ -305,3 +305,32 @@ fn a_resume_on_other_classes_or_another_image_size_is_refused() {
     std::fs::rename(root.join("train/bright"), root.join("train/light")).unwrap();
     run(&config(2, None, true)).unwrap();
 }
+
+/// A model too large for the images (`cifar10_cnn --image-size 2048x2048`) failed with
+/// a layer's internal limit and no way out; the message now names the model, the data
+/// and the flag that fixes it.
+#[test]
+fn a_model_too_large_for_the_images_names_the_flag_that_fixes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_folder(tmp.path(), &["dark", "light"], 2);
+    let err = run(&RunConfig {
+        model: ModelSpec::for_input("cifar10_cnn", scratchnet_cli::small_cnn),
+        dataset: DataSource::Folder(scratchnet_data::FolderOptions {
+            image_size: Some([2048, 2048]),
+            val_fraction: 0.5,
+            show_progress: false,
+            ..scratchnet_data::FolderOptions::default()
+        }),
+        data_dir: Some(tmp.path().to_path_buf()),
+        epochs: 1,
+        progress: ProgressMode::Quiet,
+        ..RunConfig::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("the model cifar10_cnn cannot be built for 1×2048×2048 images of 2 classes")
+            && err.ends_with("train on smaller images (--image-size)"),
+        "{err}"
+    );
+}
