@@ -355,8 +355,32 @@ impl DataError {
 
 /// How to replace the damaged `files`: delete and run again where the loader downloads
 /// missing files, else put good copies there by hand (a directory that is only read,
-/// like an explicit `--data-dir`, is never downloaded into).
+/// like an explicit `--data-dir`, is never downloaded into). For an uncompressed file,
+/// also that it is read in place of its `.gz`, so that deleting it may be all it takes.
 fn replace_fix(kind: DatasetKind, downloads: bool, files: &[&PathBuf]) -> String {
+    let fix = replace_fix_alone(kind, downloads, files);
+    let raw: Vec<String> = files
+        .iter()
+        .map(|path| path.file_name().unwrap_or_default().to_string_lossy())
+        .filter(|name| !name.ends_with(".gz"))
+        .map(|name| name.into_owned())
+        .collect();
+    match raw.as_slice() {
+        [] => fix,
+        [name] => format!(
+            "{fix} ({name} is read in place of {name}.gz: if a good {name}.gz is beside it, \
+             deleting {name} is enough)"
+        ),
+        _ => format!(
+            "{fix} (uncompressed files are read in place of their .gz: if good .gz files \
+             are beside them, deleting {} is enough)",
+            raw.join(" and ")
+        ),
+    }
+}
+
+/// [`replace_fix`] without the note on uncompressed files.
+fn replace_fix_alone(kind: DatasetKind, downloads: bool, files: &[&PathBuf]) -> String {
     let (it, copy) = if files.len() == 1 {
         ("it", "a fresh copy")
     } else {

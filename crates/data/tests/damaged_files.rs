@@ -387,4 +387,21 @@ fn the_fix_for_a_damaged_file_depends_on_whether_the_loader_downloads() {
             && !message.contains("run again"),
         "{message}"
     );
+    // An uncompressed file is read in place of its .gz, which may be good: its message
+    // said to download the .gz, which was already there.
+    assert!(
+        message.contains("(uncompressed files are read in place of their .gz: if good .gz files are beside them, deleting t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte is enough)"),
+        "{message}"
+    );
+    let dir = small_set_dir(true);
+    std::fs::write(
+        dir.path().join("train-images-idx3-ubyte"),
+        labels_file(&[1, 2, 3]),
+    )
+    .unwrap();
+    let message = load_err(dir.path()).to_string();
+    assert!(
+        message.contains("(train-images-idx3-ubyte is read in place of train-images-idx3-ubyte.gz: if a good train-images-idx3-ubyte.gz is beside it, deleting train-images-idx3-ubyte is enough)"),
+        "{message}"
+    );
 }
