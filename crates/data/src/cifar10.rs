@@ -323,8 +323,11 @@ fn download_and_extract(
         env_var: CIFAR10_DIR_ENV,
         source,
     };
-    fs::create_dir_all(dir).map_err(|e| cannot_write(dir, e))?;
-    let archive = archive_in(dir, source, options)?;
+    let archive = crate::fetch::in_created_dir(
+        dir,
+        |e| cannot_write(dir, e),
+        || archive_in(dir, source, options),
+    )?;
     let target = dir.join(CIFAR10_BATCHES_DIR);
     if target.exists() {
         return Err(DataError::Archive {

@@ -12,8 +12,6 @@
 //! still exist: with every file present they succeed, and with one missing they return
 //! [`DataError::DownloadNotBuilt`], which says how to put the files there by hand.
 
-#[cfg(feature = "download")]
-use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
@@ -113,30 +111,17 @@ fn fetch_missing(
     mirrors: &[&str],
     options: &DownloadOptions,
 ) -> Result<(), DataError> {
-    // The outermost directory this call creates, to remove again if it fails.
-    let outermost_created = dir
-        .ancestors()
-        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
-        .last()
-        .map(Path::to_path_buf);
-    fs::create_dir_all(dir).map_err(|source| DataError::Write {
+    let cannot_create = |source| DataError::Write {
         kind,
         path: dir.to_path_buf(),
         source,
-    })?;
-    let agent = crate::fetch::http_agent(options);
-    let result = missing
-        .iter()
-        .try_for_each(|file| crate::fetch::fetch_file(&agent, kind, file, dir, mirrors, options));
-    if let (Err(_), Some(outermost)) = (&result, outermost_created) {
-        // remove_dir only removes empty directories: anything kept stays, with its parents.
-        for created in dir.ancestors() {
-            if fs::remove_dir(created).is_err() || created == outermost {
-                break;
-            }
-        }
-    }
-    result
+    };
+    crate::fetch::in_created_dir(dir, cannot_create, || {
+        let agent = crate::fetch::http_agent(options);
+        missing.iter().try_for_each(|file| {
+            crate::fetch::fetch_file(&agent, kind, file, dir, mirrors, options)
+        })
+    })
 }
 
 /// Without the `download` feature: touches nothing and says how to put the files there.

@@ -28,6 +28,35 @@ enum Failure {
     Local { path: PathBuf, source: io::Error },
 }
 
+/// Creates `dir` (and its missing parents) for a download, runs `download`, and if that
+/// fails removes again the directories it created that are still empty, so that a failed
+/// download leaves no empty dataset folder behind (which would then look like a dataset
+/// with missing files). `cannot_create` makes the error of a directory that cannot be
+/// created.
+pub(crate) fn in_created_dir<T>(
+    dir: &Path,
+    cannot_create: impl FnOnce(io::Error) -> DataError,
+    download: impl FnOnce() -> Result<T, DataError>,
+) -> Result<T, DataError> {
+    // The outermost directory this call creates, to remove again if it fails.
+    let outermost_created = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .last()
+        .map(Path::to_path_buf);
+    std::fs::create_dir_all(dir).map_err(cannot_create)?;
+    let result = download();
+    if let (Err(_), Some(outermost)) = (&result, outermost_created) {
+        // remove_dir only removes empty directories: anything kept stays, with its parents.
+        for created in dir.ancestors() {
+            if std::fs::remove_dir(created).is_err() || created == outermost {
+                break;
+            }
+        }
+    }
+    result
+}
+
 /// One file from the first of `mirrors` that serves it intact.
 pub(crate) fn fetch_file(
     agent: &ureq::Agent,
