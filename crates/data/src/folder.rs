@@ -522,21 +522,39 @@ fn class_dirs(dir: &Path) -> std::io::Result<Vec<OsString>> {
 /// The image files under `dir`, depth-first, each folder's entries sorted byte-wise,
 /// links followed (each real folder visited once), hidden entries skipped; counts the
 /// files skipped for their extension in `skipped`.
+///
+/// # Errors
+/// The I/O error of listing a folder; [`std::io::ErrorKind::InvalidInput`] for a link to
+/// `dir` itself or a folder above it (`train/cat/all -> ..` would label every class's
+/// images `cat`).
 fn image_files(dir: &Path, skipped: &mut usize) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut visited = HashSet::new();
-    walk(dir, 0, &mut visited, &mut files, skipped)?;
+    let top = fs::canonicalize(dir)?;
+    walk(dir, &top, 0, &mut visited, &mut files, skipped)?;
     Ok(files)
 }
 
 fn walk(
     dir: &Path,
+    top: &Path,
     depth: usize,
     visited: &mut HashSet<PathBuf>,
     files: &mut Vec<PathBuf>,
     skipped: &mut usize,
 ) -> std::io::Result<()> {
-    if depth > MAX_DEPTH || !visited.insert(fs::canonicalize(dir)?) {
+    let real = fs::canonicalize(dir)?;
+    if depth > 0 && top.starts_with(&real) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} leads back to {}, which holds it: remove that link",
+                dir.display(),
+                real.display()
+            ),
+        ));
+    }
+    if depth > MAX_DEPTH || !visited.insert(real) {
         return Ok(());
     }
     let mut entries: Vec<(Vec<u8>, PathBuf)> = fs::read_dir(dir)?
@@ -552,7 +570,7 @@ fn walk(
             continue;
         };
         if metadata.is_dir() {
-            walk(&path, depth + 1, visited, files, skipped)?;
+            walk(&path, top, depth + 1, visited, files, skipped)?;
         } else if metadata.is_file() && has_image_extension(&path) {
             files.push(path);
         } else {

@@ -246,3 +246,25 @@ fn layout_problems_are_one_error_saying_what_to_do() {
         .to_string();
     assert!(error.contains("use 1 (grey) or 3 (RGB)"), "{error}");
 }
+
+/// A link from a class folder back up to `train/` (or to the class itself) labelled every
+/// class's images with that class, silently (100 images instead of 60).
+#[test]
+fn a_link_back_up_the_tree_is_refused_naming_it() {
+    for target in ["../..", ".."] {
+        let root = tempfile::tempdir().unwrap();
+        grey(&root.path().join("train/a/1.png"), 2, 2, 10);
+        grey(&root.path().join("train/b/1.png"), 2, 2, 20);
+        grey(&root.path().join("train/b/2.png"), 2, 2, 30);
+        let link = root.path().join("train/a/sub/loop");
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        let message = plan_image_folder(root.path(), &quiet())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("loop leads back to") && message.contains("remove that link"),
+            "{target}: {message}"
+        );
+    }
+}
