@@ -79,6 +79,13 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         mut train,
         test,
     } = config.dataset.load(config.data_dir.as_deref(), &say)?;
+    if train.num_classes() < 2 {
+        return Err(TrainError::config(format!(
+            "the data has a single class ({}): a classifier learns nothing from it (every \
+             answer is right); give each class its own folder, two at least",
+            train.class_names().join("")
+        )));
+    }
     let input = ModelInput {
         sample_shape: train.sample_shape(),
         num_classes: train.num_classes(),

@@ -334,3 +334,27 @@ fn a_model_too_large_for_the_images_names_the_flag_that_fixes_it() {
         "{err}"
     );
 }
+
+/// A folder of one class trained to 100% with a loss of 0, as if something had been
+/// learned.
+#[test]
+fn a_folder_of_one_class_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_folder(tmp.path(), &["cat"], 10);
+    let err = run(&RunConfig {
+        model: ModelSpec::for_input("tiny", tiny),
+        dataset: DataSource::Folder(scratchnet_data::FolderOptions {
+            show_progress: false,
+            ..scratchnet_data::FolderOptions::default()
+        }),
+        data_dir: Some(tmp.path().to_path_buf()),
+        progress: ProgressMode::Quiet,
+        ..RunConfig::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("the data has a single class (cat)") && err.contains("two at least"),
+        "{err}"
+    );
+}
