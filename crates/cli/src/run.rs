@@ -572,7 +572,16 @@ fn restore(
     checkpoint.apply_to(model).map_err(|e| e.at(path))?;
     optimizer
         .load_state(state.optimizer, model)
-        .map_err(|e| e.at(path))?;
+        .map_err(|e| match e {
+            // The settings were checked against the flags: the file contradicts itself.
+            CheckpointError::OptimizerKind { .. } => TrainError::config(format!(
+                "--resume {}: {e}, which its settings name (the file was edited or not \
+                 written by this example): resume from another checkpoint, or start afresh \
+                 without --resume",
+                path.display()
+            )),
+            e => e.at(path).into(),
+        })?;
     let begun = state.epoch + usize::from(state.partial.is_some());
     if begun > config.epochs {
         return Err(TrainError::config(format!(
@@ -750,6 +759,44 @@ mod tests {
         .to_string();
         assert!(
             err.contains("counts 2 completed epochs but records the metrics of 0"),
+            "{err}"
+        );
+    }
+
+    /// A checkpoint whose settings name one optimizer and whose state is another's
+    /// (edited metadata) failed with a message that named no file and no fix.
+    #[test]
+    fn an_optimizer_state_of_another_kind_names_the_checkpoint() {
+        use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+        use scratchnet_layers::{Dense, Sequential};
+        use scratchnet_train::{Adam, AdamConfig, Checkpoint, History, Sgd, SgdConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let save = dir.path().join("run.st");
+        let model = || {
+            Sequential::new()
+                .add("fc", Dense::new(2, 2, &mut StdRng::seed_from_u64(0)))
+                .build(&[2])
+                .unwrap()
+        };
+        let adam = Adam::new(AdamConfig::default()).unwrap();
+        Checkpoint::for_training(&model(), &adam, 0, 0, &History::new())
+            .save(&save)
+            .unwrap();
+        let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        let err = restore(
+            &save,
+            Checkpoint::load(&save).unwrap(),
+            &mut model(),
+            &mut sgd,
+            &RunConfig::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&format!(
+                "--resume {}: the checkpoint's optimizer state is for adam",
+                save.display()
+            )) && err.ends_with("start afresh without --resume"),
             "{err}"
         );
     }
