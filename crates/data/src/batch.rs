@@ -405,7 +405,10 @@ mod tests {
     #[test]
     fn shifted_images_move_and_fill_with_background() {
         let split = patterned(1);
-        let table = Normalization::UNIT.lookup_table();
+        // MNIST's table, where background (normalised black, about −0.42) is not 0: with
+        // `UNIT` a border filled with 0.0 instead of `table[0]` passed.
+        let table = Normalization::MNIST.lookup_table();
+        assert!(table[0] < -0.4);
         let src = split.image(0);
         for (dy, dx) in [(2i8, -1i8), (-2, 2), (0, 1), (27, 0), (-40, 40)] {
             let mut dst = vec![f32::NAN; IMAGE_PIXELS];

@@ -98,3 +98,63 @@ pub(crate) fn evaluate_with(
         logits,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::evaluate;
+    use crate::models::lenet5;
+    use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+    use scratchnet_data::{Normalization, Split};
+    use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy};
+
+    /// Ten different images of labels 0..9, an untrained LeNet-5 (so that most of
+    /// its predictions are wrong: the confusion matrix is not symmetric).
+    fn ten_images() -> Split {
+        let mut state = 7u32;
+        let pixels = (0..10 * 784)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 24) as u8
+            })
+            .collect();
+        Split::new(pixels, (0..10).collect(), Normalization::MNIST)
+    }
+
+    /// Every number of an evaluation in batches of 3 (the last one partial) against
+    /// the model run on each sample alone: the loss weighted each batch by the batch
+    /// size (not its length), the batches shuffled (predictions no longer belonging to
+    /// their sample), a transposed confusion matrix — none of these failed a test.
+    #[test]
+    fn batches_of_any_size_give_each_sample_its_own_numbers() {
+        let split = ten_images();
+        let mut model = lenet5(&mut StdRng::seed_from_u64(3));
+        let result = evaluate(&mut model, &split, 3).unwrap();
+        let mut loss_fn = SoftmaxCrossEntropy::new();
+        let mut loss = 0.0f64;
+        let mut expected_counts = vec![vec![0u64; 10]; 10];
+        for i in 0..split.len() {
+            let batch = split.batch(&[i], split.normalization(), None);
+            let logits = model
+                .forward(batch.images.into_dyn().view(), Mode::Eval)
+                .unwrap();
+            let row: Vec<f32> = logits.iter().copied().collect();
+            let own: Vec<f32> = result.logits.row(i).to_vec();
+            assert_eq!(own, row, "sample {i}'s logits");
+            let best = (0..10).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+            assert_eq!(result.predictions[i], best, "sample {i}");
+            expected_counts[usize::from(split.labels()[i])][best] += 1;
+            loss += f64::from(loss_fn.forward(logits.view(), &batch.labels).unwrap());
+        }
+        let mean = loss / split.len() as f64;
+        assert!(
+            (result.loss - mean).abs() <= 1e-6 * mean,
+            "{} against {mean}",
+            result.loss
+        );
+        assert_eq!(result.confusion.counts(), expected_counts.as_slice());
+        assert!(
+            (0..10).any(|t| (0..10).any(|p| expected_counts[t][p] != expected_counts[p][t])),
+            "a symmetric matrix cannot tell a transposed one"
+        );
+    }
+}

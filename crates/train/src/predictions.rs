@@ -42,3 +42,16 @@ pub(crate) fn count_correct(logits: &Array2<f32>, labels: &[usize]) -> usize {
         .filter(|(p, l)| p == l)
         .count()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::argmax_rows;
+    use ndarray::array;
+
+    /// Ties go to the first class, as `torch.argmax` does (all-zero logits, say).
+    #[test]
+    fn a_tie_goes_to_the_first_class() {
+        let logits = array![[1.0f32, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 2.0, 2.0]];
+        assert_eq!(argmax_rows(&logits), [0, 0, 1]);
+    }
+}

@@ -88,6 +88,24 @@ fn sgd_plain_is_w_minus_lr_g() {
     );
 }
 
+/// Weight decay without momentum: `w -= lr·(g + wd·w)`. A decay not scaled by the
+/// learning rate (`w -= lr·g + wd·w`, 1/lr times too strong) passed every other test.
+#[test]
+fn sgd_plain_with_weight_decay_matches_pytorch() {
+    check(
+        sgd(SgdConfig {
+            lr: 0.1,
+            weight_decay: 0.01,
+            ..SgdConfig::default()
+        }),
+        &[
+            [0.4894999861717224, -0.9789999723434448, 1.968000054359436],
+            [0.5390104651451111, -1.0180209875106812, 1.9660320281982422],
+            [0.4384714663028717, -1.1170029640197754, 2.064065933227539],
+        ],
+    );
+}
+
 #[test]
 fn sgd_momentum_with_weight_decay_matches_pytorch() {
     check(
