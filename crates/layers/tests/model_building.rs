@@ -422,3 +422,46 @@ fn sequential_names_a_layer_that_breaks_the_contract() {
         "{err}"
     );
 }
+
+/// Weights and biases start as PyTorch's do, uniform in ±1/√fan_in with fan_in the
+/// inputs of one output (`in_channels / groups · kh · kw` for a convolution). An
+/// initialisation by fan_out, or by all input channels of a grouped convolution,
+/// still trained, so nothing failed.
+#[test]
+fn parameters_start_within_pytorch_s_bound_and_fill_it() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let depthwise = Conv2dConfig {
+        groups: 32,
+        ..Default::default()
+    };
+    let layers: [(Box<dyn Layer>, usize); 3] = [
+        (Box::new(Dense::new(400, 120, &mut rng)), 400),
+        (
+            Box::new(Conv2d::new(
+                6,
+                16,
+                [5, 5],
+                Conv2dConfig::default(),
+                &mut rng,
+            )),
+            150,
+        ),
+        (
+            Box::new(Conv2d::new(32, 32, [3, 3], depthwise, &mut rng)),
+            9,
+        ),
+    ];
+    for (layer, fan_in) in &layers {
+        let bound = 1.0 / (*fan_in as f32).sqrt();
+        for (name, parameter) in layer.parameters() {
+            let largest = parameter.value.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+            // Biases have few values: only the bound, not how close they come to it.
+            let floor = if name == "bias" { 0.0 } else { 0.95 * bound };
+            assert!(
+                largest <= bound && largest > floor,
+                "{} {name}: largest |w| {largest}, bound 1/√{fan_in} = {bound}",
+                layer.describe()
+            );
+        }
+    }
+}
