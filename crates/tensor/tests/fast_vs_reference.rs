@@ -294,27 +294,7 @@ proptest! {
     /// Forward, input gradient, weight gradient and bias gradient, both strategies.
     #[test]
     fn convolution_matches_reference(case in prop_oneof![conv_case(), winograd_case(), strided_case()]) {
-        let _simd = fast_kernels_at_environment_limit();
-        let ConvCase { input, out_channels, window, groups, seed } = case;
-        let [kh, kw] = window.kernel_size;
-        let x = random4(input, seed);
-        let w = random4((out_channels, input.1 / groups, kh, kw), seed ^ 1);
-        let b = Array1::from(values(out_channels, seed ^ 2));
-        let mut cache = conv::Conv2dCache::default();
-        let y = conv::conv2d_forward(x.view(), w.view(), Some(b.view()), &window, groups, Some(&mut cache));
-        prop_assert_eq!(cache.tier(), Kernels::Fast);
-        let y_ref = reference::conv2d(x.view(), w.view(), Some(b.view()), &window, groups);
-        close(&y, &y_ref, "forward")?;
-        let dy = random4(y.dim(), seed ^ 3);
-        // The parameter gradients start from earlier values: the backward adds to them.
-        let dw_before = random4(w.dim(), seed ^ 4);
-        let db_before = Array1::from(values(out_channels, seed ^ 5));
-        let (mut dw, mut db) = (dw_before.clone(), db_before.clone());
-        let dx = conv::conv2d_backward(dy.view(), w.view(), &window, groups, &cache, dw.view_mut(), Some(db.view_mut()));
-        let (dx_ref, dw_ref, db_ref) = reference::conv2d_backward(x.view(), w.view(), dy.view(), &window, groups);
-        close(&dx, &dx_ref, "grad_input")?;
-        close(&dw, &(dw_ref + &dw_before), "grad_weight")?;
-        close(&db, &(db_ref + &db_before), "grad_bias")?;
+        check_conv(case)?;
     }
 
     /// Max pooling on inputs full of ties and NaNs: the same winners, bit for bit.
@@ -503,6 +483,77 @@ fn check_add(x: &ArrayD<f32>, dy: &ArrayD<f32>) -> Result<(), TestCaseError> {
     let mut plain = x.clone();
     reference::add_assign(plain.view_mut(), dy.view());
     same_bits(&fast, &plain, "add_assign")
+}
+
+/// One convolution case through the fast tier and the reference: forward, input
+/// gradient, weight gradient and bias gradient (added to earlier values).
+fn check_conv(case: ConvCase) -> Result<(), TestCaseError> {
+    let _simd = fast_kernels_at_environment_limit();
+    let ConvCase {
+        input,
+        out_channels,
+        window,
+        groups,
+        seed,
+    } = case;
+    let [kh, kw] = window.kernel_size;
+    let x = random4(input, seed);
+    let w = random4((out_channels, input.1 / groups, kh, kw), seed ^ 1);
+    let b = Array1::from(values(out_channels, seed ^ 2));
+    let mut cache = conv::Conv2dCache::default();
+    let y = conv::conv2d_forward(
+        x.view(),
+        w.view(),
+        Some(b.view()),
+        &window,
+        groups,
+        Some(&mut cache),
+    );
+    prop_assert_eq!(cache.tier(), Kernels::Fast);
+    let y_ref = reference::conv2d(x.view(), w.view(), Some(b.view()), &window, groups);
+    close(&y, &y_ref, "forward")?;
+    let dy = random4(y.dim(), seed ^ 3);
+    // The parameter gradients start from earlier values: the backward adds to them.
+    let dw_before = random4(w.dim(), seed ^ 4);
+    let db_before = Array1::from(values(out_channels, seed ^ 5));
+    let (mut dw, mut db) = (dw_before.clone(), db_before.clone());
+    let dx = conv::conv2d_backward(
+        dy.view(),
+        w.view(),
+        &window,
+        groups,
+        &cache,
+        dw.view_mut(),
+        Some(db.view_mut()),
+    );
+    let (dx_ref, dw_ref, db_ref) =
+        reference::conv2d_backward(x.view(), w.view(), dy.view(), &window, groups);
+    close(&dx, &dx_ref, "grad_input")?;
+    close(&dw, &(dw_ref + &dw_before), "grad_weight")?;
+    close(&db, &(db_ref + &db_before), "grad_bias")?;
+    Ok(())
+}
+
+/// Winograd's products run in blocks of whole tile rows across samples
+/// (`winograd.rs`, `for_each_block`); the random cases stay within one. A ResNet-sized
+/// batch runs five blocks, the last partial, and an odd one a few more.
+#[test]
+fn winograd_over_several_blocks_matches_reference() {
+    let window = Window2d {
+        kernel_size: [3, 3],
+        padding: [1, 1],
+        ..Default::default()
+    };
+    for (input, out_channels) in [((6, 16, 28, 28), 16), ((7, 17, 15, 13), 33)] {
+        check_conv(ConvCase {
+            input,
+            out_channels,
+            window,
+            groups: 1,
+            seed: 21,
+        })
+        .unwrap();
+    }
 }
 
 /// Sizes the random cases do not reach: a dense product big enough for the
