@@ -116,7 +116,7 @@ pub(crate) fn resolve_settings(
     let saved_limit = match saved("limit_train") {
         None => None,
         Some("none") => Some(None),
-        Some(_) => Some(conflict.recorded("--limit-train", saved("limit_train"))?),
+        recorded => Some(conflict.recorded("--limit-train", recorded)?),
     };
     let limit_train = match (config.limit_train, saved_limit) {
         (Some(given), Some(saved)) if Some(given) != saved => {
