@@ -83,7 +83,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         return Err(TrainError::config(format!(
             "the data has a single class ({}): a classifier learns nothing from it (every \
              answer is right); give each class its own folder, two at least",
-            train.class_names().join("")
+            train.class_names().join(", ")
         )));
     }
     let input = ModelInput {
