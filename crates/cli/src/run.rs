@@ -63,9 +63,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     };
     check_config(config)?;
     let _output_locks = claim_outputs(config, say)?;
-    if let Some(choice) = config.kernels {
-        set_kernels(choice);
-    }
+    config.kernels.inspect(|&choice| set_kernels(choice));
     let kernels = kernels();
     let resumed = (config.resume.as_ref())
         .map(|path| Ok::<_, TrainError>((path.clone(), load_resumed(path)?)))
@@ -78,14 +76,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         name: kind,
         mut train,
         test,
-    } = config.dataset.load(config.data_dir.as_deref(), &say)?;
-    if train.num_classes() < 2 {
-        return Err(TrainError::config(format!(
-            "the data has a single class ({}): a classifier learns nothing from it (every \
-             answer is right); give each class its own folder, two at least",
-            train.class_names().join(", ")
-        )));
-    }
+    } = load_data(config, say)?;
     let input = ModelInput {
         sample_shape: train.sample_shape(),
         num_classes: train.num_classes(),
@@ -116,13 +107,12 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let metadata = data_metadata(&train);
     let mut trainer =
         Trainer::new(train_config(config, &settings, metadata))?.with_replicas(factory);
-    let html = match &config.report {
-        Some(path) => {
+    let html = (config.report.as_ref())
+        .map(|path| {
             let page = report_page(config, &settings, &summary, &train, &test);
-            Some(LiveReport::new(path.clone(), page, &history)?)
-        }
-        None => None,
-    };
+            LiveReport::new(path.clone(), page, &history)
+        })
+        .transpose()?;
     if let Some(live) = &html {
         trainer = live.attach(trainer);
     }
@@ -144,6 +134,20 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         kernels,
         outcome,
     })
+}
+
+/// The run's data, which must have two classes at least: a classifier learns nothing
+/// from one (it trained to "100%" with a loss of 0).
+fn load_data(config: &RunConfig, say: impl Fn(&str)) -> Result<ImageDataset, TrainError> {
+    let data = config.dataset.load(config.data_dir.as_deref(), &say)?;
+    if data.train.num_classes() < 2 {
+        return Err(TrainError::config(format!(
+            "the data has a single class ({}): a classifier learns nothing from it (every \
+             answer is right); give each class its own folder, two at least",
+            data.train.class_names().join(", ")
+        )));
+    }
+    Ok(data)
 }
 
 /// The checkpoint at `path` must have been trained on data of the same classes (by
