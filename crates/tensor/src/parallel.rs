@@ -366,7 +366,7 @@ fn scratch_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 /// when freed) and returns the top of its heap to the kernel once more than
 /// `M_TRIM_THRESHOLD` is free there; both start small and grow only to 32 MiB. A
 /// training step allocates and frees tens of megabytes of activations, and an
-/// evaluation batch of 1,000 images through a ResNet's first stage 50 MiB per
+/// evaluation batch of 1,000 images (the default then) through a ResNet's first stage 50 MiB per
 /// tensor: every one of those pages was faulted in (and zeroed by the kernel) again
 /// at every step. Raising both thresholds to 1 GiB keeps freed memory for reuse:
 /// one epoch of `fashion_resnet` on 1,280 images (and its evaluation) went from
