@@ -86,7 +86,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let summary = model.summary()?;
     say(&summary.to_string());
     if let Some(n) = settings.limit_train {
-        train = train.take(n);
+        train.truncate(n);
     }
     let mut optimizer = settings.optimizer.build(settings.lr)?;
     let (history, partial) = match resumed {

@@ -303,6 +303,17 @@ impl Split {
         }
     }
 
+    /// Keeps the first `n` samples (all of them if `n >= len()`) and gives the rest's
+    /// memory back, without the copy [`take`](Self::take) makes: a `--limit-train` run
+    /// never holds the training set twice.
+    pub fn truncate(&mut self, n: usize) {
+        let n = n.min(self.len());
+        self.images.truncate(n * self.sample_len());
+        self.images.shrink_to_fit();
+        self.labels.truncate(n);
+        self.labels.shrink_to_fit();
+    }
+
     /// The samples at `indices`, in that order (shape, classes and normalisation kept).
     ///
     /// **Panics** if an index is `>= len()`.
@@ -385,6 +396,19 @@ mod tests {
         assert_eq!(first.image(2), &[2u8; IMAGE_PIXELS][..]);
         assert_eq!(split.take(100).len(), 12);
         assert!(split.take(0).is_empty());
+    }
+
+    #[test]
+    fn truncate_keeps_what_take_copies() {
+        let split = numbered(12);
+        for n in [0, 3, 12, 100] {
+            let mut truncated = split.clone();
+            truncated.truncate(n);
+            let taken = split.take(n);
+            assert_eq!(truncated.labels(), taken.labels(), "{n}");
+            assert_eq!(truncated.images, taken.images, "{n}");
+            assert_eq!(truncated.images.capacity(), taken.images.len(), "{n}");
+        }
     }
 
     #[test]
