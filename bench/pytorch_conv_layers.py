@@ -8,7 +8,7 @@ For every layer and thread count it times the three products scratchnet's criter
 of several runs after a warm-up, and torch.mm of 2048x2048 matrices as the machine's GEMM peak
 (best of 10). FLOPs are 2 per multiply-add. With --criterion it reads scratchnet's medians
 from criterion's output folder (run `cargo bench -p scratchnet-tensor --bench conv` first) and
-prints the markdown table "layer: scratchnet / PyTorch GFLOP/s" of docs/benchmarks.md.
+prints the markdown table "layer: scratchnet / PyTorch GFLOP/s" of docs/performance-log.md.
 Needs torch (the venv of bench/compare.sh). Timings are noisy: compare runs on a quiet machine.
 """
 
