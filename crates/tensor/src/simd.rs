@@ -17,6 +17,20 @@ pub(crate) fn has_avx512() -> bool {
     crate::kernels::avx512_available()
 }
 
+/// True if the CPU is one whose 512-bit fused multiply-adds run at full width on two
+/// units per core: taken to be Intel's (its Xeons with AVX-512 have two; AMD's Zen 4
+/// splits each into two 256-bit halves on one). A proxy, read from the CPU's vendor
+/// string, for the choice of a kernel that only pays with both units
+/// (`direct3x3.rs`); it is the same on every run on one machine.
+#[cfg(all(target_arch = "x86_64", rustc_1_89))]
+pub(crate) fn two_full_width_fma_units() -> bool {
+    #[allow(unused_unsafe)]
+    // SAFETY: `cpuid` exists on every x86_64 CPU; leaf 0 only reads the vendor string.
+    let leaf = unsafe { std::arch::x86_64::__cpuid(0) };
+    let vendor = [leaf.ebx, leaf.edx, leaf.ecx].map(u32::to_le_bytes);
+    vendor.concat() == b"GenuineIntel"
+}
+
 /// The AVX-512 lane mask (`__mmask16`) with the first `n` (0..=16) of 16 lanes on.
 #[cfg(all(target_arch = "x86_64", rustc_1_89))]
 #[inline(always)]

@@ -125,7 +125,7 @@ impl Tiling {
 
     /// The padded channels-last input plane, `[rows, cols]`: room for every tile's
     /// 4×4 patch.
-    fn plane(&self) -> [usize; 2] {
+    pub(crate) fn plane(&self) -> [usize; 2] {
         self.tiles().map(|t| 2 * t + 2)
     }
 

@@ -185,7 +185,7 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
 fn winograd_case() -> impl Strategy<Value = ConvCase> {
     (
         1..=6usize,
-        (0..=3usize, 0..=2usize),
+        (0..=3usize, 0..=3usize),
         ([0..=2usize, 0..=2usize], [1..=9usize, 1..=9usize]),
         any::<u64>(),
     )
@@ -198,7 +198,7 @@ fn winograd_case() -> impl Strategy<Value = ConvCase> {
             let size = [0, 1].map(|d| 3usize.saturating_sub(2 * padding[d]).max(1) + extra[d] - 1);
             ConvCase {
                 input: (n, [16, 17, 24, 32][c], size[0], size[1]),
-                out_channels: [16, 20, 33][o],
+                out_channels: [16, 20, 32, 33][o],
                 window,
                 groups: 1,
                 seed,
@@ -842,8 +842,26 @@ proptest! {
             (y, dx, dw)
         });
         let ((y0, dx0, dw0), (y1, dx1, dw1)) = (&runs[0], &runs[1]);
-        same_bits(y0, y1, "forward")?;
-        same_bits(dx0, dx1, "grad_input")?;
-        same_bits(dw0, dw1, "grad_weight")?;
+        // Except where the direct 3×3 kernel may run: with AVX-512 on an Intel CPU, the
+        // forward and weight gradient of a 3×3 stride-1 convolution of 16 input channels
+        // (and the input gradient of one of 16 outputs, a convolution of those) are that
+        // kernel's sums, not Winograd's, so the two limits agree there to rounding only.
+        let direct = |channels: usize, outputs: usize| {
+            window.kernel_size == [3, 3] && window.stride == [1, 1] && window.dilation == [1, 1]
+                && groups == 1 && channels == 16 && outputs % 16 == 0
+        };
+        let (c, o) = (input.1, out_channels);
+        if direct(c, o) {
+            close(y0, y1, "forward")?;
+            close(dw0, dw1, "grad_weight")?;
+        } else {
+            same_bits(y0, y1, "forward")?;
+            same_bits(dw0, dw1, "grad_weight")?;
+        }
+        if direct(o, c) {
+            close(dx0, dx1, "grad_input")?;
+        } else {
+            same_bits(dx0, dx1, "grad_input")?;
+        }
     }
 }

@@ -6,6 +6,7 @@ use super::conv2d_forward;
 use super::im2col::{col2im_slice, im2col_slice};
 use super::padded::Padded;
 use super::plan::Plan;
+use crate::direct3x3;
 use crate::gemm::{self, Gathered, Init, Strided};
 use crate::parallel::{
     par_build, par_map, split_chunk, use_threads, with_scratch, with_scratch_to_overwrite,
@@ -89,6 +90,9 @@ pub(super) fn backward(
 /// The weight gradient of one chunk, in the weight's layout `[O, C/g·KH·KW]`.
 /// `xs` holds the chunk's cached inputs, `dys` its output gradients.
 fn weight_grad_chunk(plan: &Plan, xs: &[f32], dys: &[f32]) -> Vec<f32> {
+    if plan.direct3x3 {
+        return direct3x3::weight_grad(&plan.tiling(), xs, dys);
+    }
     if plan.winograd_weight_grad {
         return winograd::weight_grad(&plan.tiling(), xs, dys);
     }

@@ -5,6 +5,7 @@ use super::cache::fill_cached_samples;
 use super::im2col::im2col_slice;
 use super::padded::Padded;
 use super::plan::Plan;
+use crate::direct3x3;
 use crate::gemm::{self, Gathered, Init, OffsetRows, Strided};
 use crate::parallel::with_scratch_to_overwrite;
 use crate::transpose::transpose_into;
@@ -16,6 +17,8 @@ pub(super) enum ForwardWeight<'a> {
     Plain { wt: &'a [f32], wt_t: &'a [f32] },
     /// Winograd's transformed weight `U` ([`winograd::transform_weight`]).
     Winograd(Vec<f32>),
+    /// The direct 3×3 kernel's arranged weight ([`direct3x3::arrange_weight`]).
+    Direct3x3(Vec<f32>),
 }
 
 /// Forward of one chunk: `xs` holds its samples, `out` their outputs, by the
@@ -29,7 +32,16 @@ pub(super) fn forward_chunk(
     cached: Option<&mut [f32]>,
 ) {
     let (wt, wt_t) = match weights {
-        ForwardWeight::Winograd(u) => return forward_winograd(plan, xs, u, bias, out, cached),
+        ForwardWeight::Winograd(u) => {
+            return forward_channels_last(plan, xs, cached, |padded| {
+                winograd::forward(&plan.tiling(), xs, u, bias, out, padded)
+            })
+        }
+        ForwardWeight::Direct3x3(wk) => {
+            return forward_channels_last(plan, xs, cached, |padded| {
+                direct3x3::forward(&plan.tiling(), xs, wk, bias, out, padded)
+            })
+        }
         ForwardWeight::Plain { wt, wt_t } => (*wt, *wt_t),
     };
     match &plan.direct {
@@ -51,24 +63,23 @@ pub(super) fn forward_chunk(
     }
 }
 
-/// Winograd forward ([`winograd::forward`]) of one chunk, which keeps its input in
-/// `cached` as the weight gradient wants it: laid out for [`winograd::weight_grad`],
-/// or zero-padded for `weight_grad_direct`.
-fn forward_winograd(
+/// A forward that lays its input out channels-last ([`winograd::forward`],
+/// [`direct3x3::forward`]) for one chunk: `run(padded)` with the chunk's cache if the
+/// weight gradient wants the input so laid out ([`winograd::weight_grad`],
+/// [`direct3x3::weight_grad`]), else after the cache took the zero-padded input for
+/// `weight_grad_direct`.
+fn forward_channels_last(
     plan: &Plan,
     xs: &[f32],
-    u: &[f32],
-    bias: Option<&[f32]>,
-    out: &mut [f32],
     cached: Option<&mut [f32]>,
+    run: impl FnOnce(Option<&mut [f32]>),
 ) {
-    let tiling = plan.tiling();
     match cached {
-        Some(cached) if !plan.winograd_weight_grad => {
+        Some(cached) if !plan.caches_channels_last() => {
             fill_cached_samples(plan, xs, cached);
-            winograd::forward(&tiling, xs, u, bias, out, None)
+            run(None)
         }
-        cached => winograd::forward(&tiling, xs, u, bias, out, cached),
+        cached => run(cached),
     }
 }
 

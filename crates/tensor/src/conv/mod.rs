@@ -83,6 +83,7 @@ use cache::fill_cache;
 use forward::{forward_chunk, ForwardWeight};
 use plan::Plan;
 
+use crate::direct3x3;
 use crate::kernels::{use_reference, Kernels};
 use crate::parallel::{par_build, split_chunk};
 use crate::reference;
@@ -254,7 +255,9 @@ pub fn conv2d_forward(
     } else {
         Vec::new()
     };
-    let weights = if plan.winograd {
+    let weights = if plan.direct3x3 {
+        ForwardWeight::Direct3x3(direct3x3::arrange_weight(wt, plan.o, plan.c))
+    } else if plan.winograd {
         ForwardWeight::Winograd(winograd::transform_weight(wt, plan.o, plan.c))
     } else {
         ForwardWeight::Plain { wt, wt_t: &wt_t }

@@ -2,6 +2,7 @@
 //! each of its three products.
 
 use super::padded::Padded;
+use crate::direct3x3;
 use crate::gemm;
 use crate::winograd;
 use crate::Window2d;
@@ -52,6 +53,10 @@ pub(super) struct Plan {
     pub(super) pixel_major: bool,
     /// A 3×3 stride-1 convolution with enough channels: the forward by [`winograd`].
     pub(super) winograd: bool,
+    /// ... but by [`direct3x3`] instead, and the weight gradient too, where that kernel
+    /// runs on this CPU (AVX-512 with two full-width FMA units) and takes these
+    /// channels (16 inputs, outputs in whole vectors).
+    pub(super) direct3x3: bool,
     /// ... and the weight gradient too, from the channels-last input the cache then
     /// holds: where the output's sides are even. Where they are odd the last tiles
     /// overhang it, and the weight gradient's longer products lose more to that
@@ -113,6 +118,7 @@ impl Plan {
             && oh * ow > 0
             && c >= WINOGRAD_MIN_CHANNELS
             && o >= WINOGRAD_MIN_CHANNELS;
+        let direct3x3 = winograd && direct3x3::runs(c, o);
         let direct = (virtual_grid || strided_direct || winograd)
             .then(|| Padded::new(c, [h, w], window, [oh, ow]));
         Self {
@@ -134,7 +140,8 @@ impl Plan {
                     .is_some_and(|d| pixel_major_pays(d, o, [oh, ow], virtual_grid)),
             virtual_grid,
             winograd,
-            winograd_weight_grad: winograd && oh % 2 == 0 && ow % 2 == 0,
+            direct3x3,
+            winograd_weight_grad: winograd && !direct3x3 && oh % 2 == 0 && ow % 2 == 0,
             cache_columns: direct.is_none() && cg * kh * kw * oh * ow * groups < c * h * w,
             direct,
         }
@@ -184,8 +191,15 @@ impl Plan {
         (self.n, self.o, self.oh, self.ow)
     }
 
+    /// Whether the cache holds the input padded channels-last, as
+    /// [`winograd::pad_channels_last`] lays it out: for Winograd's weight gradient or the
+    /// direct 3×3 kernel's.
+    pub(super) fn caches_channels_last(&self) -> bool {
+        self.winograd_weight_grad || self.direct3x3
+    }
+
     pub(super) fn cache_sample_len(&self) -> usize {
-        if self.winograd_weight_grad {
+        if self.caches_channels_last() {
             return self.tiling().padded_sample_len();
         }
         if self.cache_columns {
