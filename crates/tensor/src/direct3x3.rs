@@ -12,8 +12,8 @@
 //! each weight vector loaded is used by every pixel of the block, each input value is
 //! broadcast to one or two vectors. The outputs come out channels-last, a few rows at
 //! a time, and a transpose puts them into `[O, OH, OW]`. The weight gradient
-//! ([`weight_grad`]) is the same sum read the other way: for each tap, the 16 × 16
-//! sums `Σ_p X[p + tap, c] · dY[p, o]` stay in registers over every pixel of a chunk.
+//! ([`weight_grad`]) is the same sum read the other way: for each sample and tap, the
+//! 16 × 16 sums `Σ_p X[p + tap, c] · dY[p, o]` stay in registers over its pixels.
 //!
 //! It is the convolution's definition, one fused multiply-add chain per value in a
 //! fixed order (the forward's from the bias over `ky, kx, c`; the weight gradient's from
@@ -22,7 +22,7 @@
 //!
 //! Why it exists beside Winograd: with 16 channels a Winograd product has depth 16,
 //! and its transforms and layout changes cost as much as its products. On a CPU with
-//! two 512-bit FMA units per core (Intel's Xeons) this kernel keeps both busy and does
+//! two 512-bit FMA units per core (most of Intel's Xeons) this kernel keeps both busy and does
 //! 2.25 times Winograd's multiply-adds in less time; where a 512-bit FMA is two
 //! 256-bit halves (AMD's Zen 4) Winograd wins, and the kernel is not used there
 //! ([`runs`]). Measured in `docs/performance-log.md`, "A direct 3×3 kernel for the
@@ -111,7 +111,7 @@ pub(crate) fn arrange_weight(weight: &[f32], out_channels: usize, channels: usiz
 /// `Y = conv(x, w) + bias` for the samples `xs` (`[samples, C, H, W]`) into `out`
 /// (`[samples, O, OH, OW]`), from `wk` = [`arrange_weight`]`(w)`. The input laid out
 /// channels-last ([`winograd::pad_channels_last`]) goes to `cached` if given (what
-/// Winograd's weight gradient reads), else to a scratch buffer.
+/// [`weight_grad`] reads), else to a scratch buffer.
 ///
 /// # Panics
 /// If the kernel [`can`] not compute the tiling's channels here, or a slice's length
@@ -306,8 +306,8 @@ fn output_rows(
                     };
                     // SAFETY: AVX-512F is there (asserted above). The block reads input
                     // pixels `(oy + ky, ox + kx + r)` for `ky, kx < 3`, `r < pixels`,
-                    // all inside the `rows × cols` plane (`oy + 2 < rows`,
-                    // `ox + pixels + 1 < ow + 2 ≤ cols`), channels `< C`; weights
+                    // all inside the padded plane (`oy + 2 < OH + 2 ≤ plane_rows`,
+                    // `ox + pixels + 1 < OW + 2 ≤ cols`), channels `< C`; weights
                     // `(k·C + c)·O + ob + 16·vectors ≤ 9·C·O`; bias `ob + 16·vectors ≤
                     // O`; and writes outputs `(row·OW + ox + r)·O + ob …` below
                     // `rows·OW·O`: all within the slices, whose lengths were asserted.
@@ -334,6 +334,7 @@ fn output_rows(
 
 /// Where one block's operands start, in floats from the start of the padded sample,
 /// the arranged weight and the channels-last outputs.
+#[cfg_attr(not(all(target_arch = "x86_64", rustc_1_89)), allow(dead_code))]
 struct Block {
     /// The input pixel at the block's first output pixel, `(oy, ox)` of the padded plane.
     x: usize,

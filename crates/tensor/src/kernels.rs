@@ -19,6 +19,15 @@
 //! the wider ones: [`set_simd_limit`] or `SCRATCHNET_SIMD=off` (portable loops
 //! only) and `SCRATCHNET_SIMD=avx2` (no AVX-512). CI runs the tensor tests all three ways.
 //!
+//! One choice of the fast tier depends on the CPU beyond its instruction sets: a 3×3
+//! stride-1 convolution of 16 input channels runs a direct AVX-512 kernel on Intel CPUs
+//! (two full-width 512-bit FMA units per core, where it is faster) and Winograd's
+//! `F(2×2, 3×3)` elsewhere (AMD's Zen 4 splits a 512-bit FMA in two, and Winograd's
+//! fewer multiply-adds win). The two round differently, so such a network's weights are
+//! bit-identical across thread counts on one machine, not across the two kinds of CPU.
+//! `SCRATCHNET_DIRECT3X3=1` (or `0`) forces the choice on any AVX-512 CPU, for measuring
+//! one strategy against the other.
+//!
 //! ```
 //! use scratchnet_tensor::kernels::{kernels, Kernels};
 //! assert_eq!("reference".parse::<Kernels>(), Ok(Kernels::Reference));

@@ -11,7 +11,7 @@
 //! | [`window`] | the geometry of a sliding 2-D window (kernel, stride, padding, dilation) and its output size |
 //! | [`conv`] | 2-D convolution forward, and its two backward products (input and weight gradients) |
 //! | `winograd` (private) | the 3×3 stride-1 convolutions' fast path under `conv`: Winograd's `F(2×2, 3×3)` |
-//! | `direct3x3` (private) | the same convolutions' forward on CPUs with two 512-bit FMA units: sums in AVX-512 registers |
+//! | `direct3x3` (private) | those of 16 input channels on Intel CPUs (two 512-bit FMA units): a direct kernel, sums in AVX-512 registers |
 //! | [`dense`] | the fully connected product `x·Wᵀ + b` and its backward |
 //! | [`gemm`] | the matrix products under convolution and dense layers (AVX-512 or AVX2/FMA when the CPU has them, else portable loops) |
 //! | [`parallel`] | fixed-size chunks of the batch on rayon, so results never depend on the thread count |

@@ -18,8 +18,8 @@ pub(crate) fn has_avx512() -> bool {
 }
 
 /// True if the CPU is one whose 512-bit fused multiply-adds run at full width on two
-/// units per core: taken to be Intel's (its Xeons with AVX-512 have two; AMD's Zen 4
-/// splits each into two 256-bit halves on one). A proxy, read from the CPU's vendor
+/// units per core: taken to be Intel's (most of its Xeons with AVX-512 have two; AMD's
+/// Zen 4 splits each into two 256-bit halves on one). A proxy, read from the CPU's vendor
 /// string, for the choice of a kernel that only pays with both units
 /// (`direct3x3.rs`); it is the same on every run on one machine.
 #[cfg(all(target_arch = "x86_64", rustc_1_89))]

@@ -74,7 +74,8 @@ impl Conv2dCache {
 
 /// Writes the samples `src` into `dst` as `plan`'s cache holds them
 /// ([`Plan::cache_sample_len`] floats each): padded channels-last for Winograd's or the
-/// direct 3×3 kernel's weight gradient, zero-padded for the other direct strategies, as im2col columns, or as they are.
+/// direct 3×3 kernel's weight gradient, zero-padded for the other direct strategies, as
+/// im2col columns, or as they are.
 pub(super) fn fill_cached_samples(plan: &Plan, src: &[f32], dst: &mut [f32]) {
     match &plan.direct {
         _ if plan.caches_channels_last() => winograd::pad_channels_last(&plan.tiling(), src, dst),

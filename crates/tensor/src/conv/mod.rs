@@ -26,6 +26,12 @@
 //!   the forward by `winograd.rs`'s `F(2×2, 3×3)`, 2.25 times fewer
 //!   multiply-adds, and so the input gradient too, which is the convolution
 //!   below; where the output's sides are even, the weight gradient as well.
+//!   Except, on Intel CPUs with AVX-512, with exactly 16 input channels and
+//!   outputs in multiples of 16 (the ResNet's first stage): there
+//!   `direct3x3.rs`'s kernel computes the forward and the weight gradient (and
+//!   so the input gradient of such a convolution with 16 outputs) with its sums in
+//!   AVX-512 registers, faster on those CPUs' two 512-bit FMA units than
+//!   Winograd's shallow products and transforms.
 //! - **Direct on a virtual grid** (stride 1, dilation 1, one group, and little
 //!   padding waste — LeNet's and the modern CNN's convolutions): the input is
 //!   copied once into a zero-padded plane of width `Wp = W + 2·pw`. Computing the

@@ -53,10 +53,6 @@ pub(super) struct Plan {
     pub(super) pixel_major: bool,
     /// A 3×3 stride-1 convolution with enough channels: the forward by [`winograd`].
     pub(super) winograd: bool,
-    /// ... but by [`direct3x3`] instead, and the weight gradient too, where that kernel
-    /// runs on this CPU (AVX-512 with two full-width FMA units) and takes these
-    /// channels (16 inputs, outputs in whole vectors).
-    pub(super) direct3x3: bool,
     /// ... and the weight gradient too, from the channels-last input the cache then
     /// holds: where the output's sides are even. Where they are odd the last tiles
     /// overhang it, and the weight gradient's longer products lose more to that
@@ -64,6 +60,11 @@ pub(super) struct Plan {
     /// against 98 GFLOP/s direct; its 16-channel 28×28 layer 101 against 98, the
     /// modern CNN's 32-channel 14×14 layer 122 against 100).
     pub(super) winograd_weight_grad: bool,
+    /// A `winograd` convolution whose forward and weight gradient run by [`direct3x3`]
+    /// instead (and then not `winograd_weight_grad`): where that kernel runs on this
+    /// CPU (AVX-512 with two full-width FMA units) and takes these channels (16
+    /// inputs, outputs in whole vectors).
+    pub(super) direct3x3: bool,
     /// On im2col, the cache holds each sample's columns rather than its input: where
     /// they are fewer (ResNet's 1×1 stride-2 projections: a quarter), so that the
     /// forward writes them once and the weight gradient reads them as they are.
