@@ -134,17 +134,7 @@ pub(crate) fn forward(
         assert_eq!(bias.len(), o, "a bias per output channel");
     }
     let padded_len = tiling.padded_sample_len();
-    let scratch_len = if cached.is_some() {
-        0
-    } else {
-        samples * padded_len
-    };
-    with_scratch_to_overwrite(scratch_len, |scratch| {
-        let padded = match cached {
-            Some(cached) => &mut cached[..samples * padded_len],
-            None => scratch,
-        };
-        winograd::pad_channels_last(tiling, xs, padded);
+    winograd::with_channels_last(tiling, xs, cached, |padded| {
         // A few output rows at a time into a buffer that stays in L1, then transposed
         // into the sample's planes.
         let rows_per_pass = (PASS_FLOATS / (ow * o).max(1)).clamp(1, oh.max(1));

@@ -179,17 +179,7 @@ pub(crate) fn forward(
         "an output for each sample"
     );
     assert_eq!(u.len(), POSITIONS * c * o, "a transformed weight");
-    let scratch_len = if cached.is_some() {
-        0
-    } else {
-        samples * tiling.padded_sample_len()
-    };
-    with_scratch_to_overwrite(scratch_len, |scratch| {
-        let padded = match cached {
-            Some(cached) => &mut cached[..samples * tiling.padded_sample_len()],
-            None => scratch,
-        };
-        pad_channels_last(tiling, xs, padded);
+    with_channels_last(tiling, xs, cached, |padded| {
         for_each_block(tiling, samples, |block, v, m| {
             let tiles = block.tiles(tiling);
             transform_inputs(tiling, block, padded, v);
@@ -302,6 +292,30 @@ fn for_each_block(
             }
         })
     });
+}
+
+/// Runs `work(padded)` on the samples `xs` (`[samples, C, H, W]`) laid out by
+/// [`pad_channels_last`] into `cached` if given (where a weight gradient will read
+/// them), else into a scratch buffer.
+///
+/// # Panics
+/// If `xs` is not whole samples, or `cached` is too short for them.
+pub(crate) fn with_channels_last<R>(
+    tiling: &Tiling,
+    xs: &[f32],
+    cached: Option<&mut [f32]>,
+    work: impl FnOnce(&[f32]) -> R,
+) -> R {
+    let len = xs.len() / tiling.input_len().max(1) * tiling.padded_sample_len();
+    let scratch_len = if cached.is_some() { 0 } else { len };
+    with_scratch_to_overwrite(scratch_len, |scratch| {
+        let padded = match cached {
+            Some(cached) => &mut cached[..len],
+            None => scratch,
+        };
+        pad_channels_last(tiling, xs, padded);
+        work(padded)
+    })
 }
 
 /// Lays the samples `xs` (`[samples, C, H, W]`) out channels-last and zero-padded
