@@ -7,7 +7,11 @@ layer kind, in milliseconds per training step, and sets them against the epoch's
         --data-dir /usr/share/datasets/fashion-mnist --threads 1 --epochs 1 \
         --limit-train 3200 --no-augment --metrics /tmp/m.json
     git apply -R bench/layer_times.patch
-    python3 bench/layer_times.py /tmp/times.tsv /tmp/m.json 64
+    python3 bench/layer_times.py /tmp/times.tsv /tmp/m.json 64 [--layers]
+
+`--layers` also lists every leaf layer's key (`F conv1[16,28,28] Conv2d`: the direction,
+the name with one sample's input or output-gradient shape, the kind) with its time, the
+slowest first; layers of one name and shape (the two `conv2` of a stage) share a key.
 
 Containers (`Sequential`, `Residual`) include their children and are left out; what is
 neither a leaf layer's forward nor its backward (a residual block's sum and ReLU, the
@@ -22,14 +26,17 @@ CONTAINERS = {"Sequential", "Residual"}
 
 def main():
     times, metrics, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    by_layer = sys.argv[4:] == ["--layers"]
     epoch = json.load(open(metrics))["epochs"][0]
     steps = epoch["seconds"] * epoch["samples_per_second"] / batch
     by_kind = collections.Counter()
+    leaves = {}
     for line in open(times):
         key, seconds = line.rstrip("\n").split("\t")
         direction, _name, kind = key.split(" ")
         if kind not in CONTAINERS:
             by_kind[(kind, direction)] += float(seconds)
+            leaves[key] = float(seconds)
     step_ms = 1000 * epoch["seconds"] / steps
     print(f"{steps:.0f} steps, {step_ms:.1f} ms per step ({epoch['samples_per_second']:.0f} images/s)")
     for (kind, direction), seconds in sorted(by_kind.items(), key=lambda kv: -kv[1]):
@@ -37,6 +44,11 @@ def main():
         print(f"{kind:20} {'forward' if direction == 'F' else 'backward':8} {ms:7.2f} ms  {100 * ms / step_ms:5.1f}%")
     rest = step_ms - 1000 * sum(by_kind.values()) / steps
     print(f"{'rest':29} {rest:7.2f} ms  {100 * rest / step_ms:5.1f}%")
+    if by_layer:
+        print()
+        for key, seconds in sorted(leaves.items(), key=lambda kv: -kv[1]):
+            ms = 1000 * seconds / steps
+            print(f"{key:40} {ms:7.2f} ms  {100 * ms / step_ms:5.1f}%")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 //! Which numeric kernels a program runs: `--kernels reference|fast`, else
 //! `SCRATCHNET_KERNELS`, else fast (see [`scratchnet_tensor::kernels`]).
 
-use scratchnet_tensor::kernels::{avx2_fma_available, avx512_available, Kernels};
+use scratchnet_tensor::kernels::{
+    avx2_fma_available, avx512_available, direct_3x3_for_16_channels, Kernels,
+};
 
 /// The kernels to run: `flag` (`--kernels`) if given, else the choice in
 /// `SCRATCHNET_KERNELS`, else [`Kernels::Fast`].
@@ -17,7 +19,10 @@ pub fn choose_kernels(flag: Option<Kernels>) -> Result<Kernels, String> {
 }
 
 /// The kernels as the run's summary names them: `reference (plain loops)`,
-/// `fast (AVX-512 and AVX2)`, `fast (AVX2)` or `fast (portable)`.
+/// `fast (AVX-512 and AVX2)`, `fast (AVX2)` or `fast (portable)`; on a CPU where
+/// 16-channel 3×3 convolutions take the direct kernel, whose rounding differs from
+/// Winograd's ([`direct_3x3_for_16_channels`]), `fast (AVX-512 and AVX2; direct 3×3
+/// at 16 channels)`.
 ///
 /// ```
 /// use scratchnet_tensor::kernels::Kernels;
@@ -27,6 +32,9 @@ pub fn choose_kernels(flag: Option<Kernels>) -> Result<Kernels, String> {
 pub fn describe_kernels(kernels: Kernels) -> String {
     let how = match kernels {
         Kernels::Reference => "plain loops",
+        Kernels::Fast if direct_3x3_for_16_channels() => {
+            "AVX-512 and AVX2; direct 3×3 at 16 channels"
+        }
         Kernels::Fast if avx512_available() => "AVX-512 and AVX2",
         Kernels::Fast if avx2_fma_available() => "AVX2",
         Kernels::Fast => "portable",

@@ -126,7 +126,7 @@ pub(crate) fn forward(
 ) {
     let (c, o) = (tiling.channels, tiling.out_channels);
     let [oh, ow] = tiling.output_size;
-    let samples = xs.len() / (c * tiling.input_size[0] * tiling.input_size[1]).max(1);
+    let samples = xs.len() / tiling.input_len().max(1);
     assert!(can(c, o), "the direct 3×3 kernel cannot run here");
     assert_eq!(out.len(), samples * o * oh * ow, "an output per sample");
     assert_eq!(wk.len(), 9 * c * o, "an arranged weight");

@@ -280,6 +280,13 @@ pub fn avx512_available() -> bool {
     }
 }
 
+/// True if the fast tier's 3×3 stride-1 convolutions of 16 input channels run the
+/// direct AVX-512 kernel here rather than Winograd's (see the module docs): AVX-512
+/// may run, and the CPU is an Intel one or `SCRATCHNET_DIRECT3X3=1` says so.
+pub fn direct_3x3_for_16_channels() -> bool {
+    crate::direct3x3::runs(16, 16)
+}
+
 /// Records the first answer of [`avx2_fma_available`] or [`avx512_available`]
 /// (or the first after [`set_simd_limit`]).
 #[cold]

@@ -141,7 +141,7 @@ impl Tiling {
     }
 
     /// Floats of one input sample, `C·H·W`.
-    fn input_len(&self) -> usize {
+    pub(crate) fn input_len(&self) -> usize {
         self.channels * self.input_size[0] * self.input_size[1]
     }
 
