@@ -282,7 +282,7 @@ pub fn avx512_available() -> bool {
 
 /// True if the fast tier's 3×3 stride-1 convolutions of 16 input channels run the
 /// direct AVX-512 kernel here rather than Winograd's (see the module docs): AVX-512
-/// may run, and the CPU is an Intel one or `SCRATCHNET_DIRECT3X3=1` says so.
+/// may run, and the CPU is an Intel one (unless `SCRATCHNET_DIRECT3X3` says otherwise).
 pub fn direct_3x3_for_16_channels() -> bool {
     crate::direct3x3::runs(16, 16)
 }
