@@ -67,7 +67,7 @@ def main():
     for group, ms in by_group.most_common():
         print(f"  {group:12} {ms:7.2f} ms  {100 * ms / total:5.1f}%")
     if args.shapes:
-        print("convolutions by input shapes (ms per step, calls per step):")
+        print("convolutions by input shapes (ms per step, all calls of the shape together; calls per step):")
         rows = []
         for event in prof.key_averages(group_by_input_shape=True):
             name = event.key.lower()
