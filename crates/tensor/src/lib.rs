@@ -17,13 +17,14 @@
 //! | [`parallel`] | fixed-size chunks of the batch on rayon, so results never depend on the thread count |
 //! | [`keep_awake`] | rayon's idle threads kept awake between a training loop's parallel regions |
 //! | [`pool`] | max pooling (recording the winning index) and average pooling, forward and backward |
+//! | [`adam`] | Adam's element-wise update of a model's parameters (the optimizer is `scratchnet_train::Adam`) |
 //! | [`add`] | the element-wise sum `total += addend` of a residual connection |
 //! | [`activation`] | ReLU, leaky ReLU, tanh, sigmoid and their derivatives |
 //! | [`batch_norm`] | batch normalisation's per-channel statistics, normalisation and backward |
 //! | [`softmax`] | numerically stable softmax and log-softmax over rows |
 //! | [`init`] | seeded weight initialisers: PyTorch's default Kaiming-uniform, Xavier/Glorot, He-normal |
 //!
-//! Every public kernel of `conv`, `dense`, `pool`, `activation`, `add` and `batch_norm` is the fast
+//! Every public kernel of `conv`, `dense`, `pool`, `activation`, `add`, `adam` and `batch_norm` is the fast
 //! tier and runs its [`reference`](mod@reference) counterpart when [`kernels::use_reference`]
 //! says so.
 //!
@@ -34,6 +35,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod activation;
+pub mod adam;
 pub mod add;
 pub mod batch_norm;
 pub mod conv;

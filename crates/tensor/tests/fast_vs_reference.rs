@@ -12,17 +12,20 @@
 //! - the GEMM under every SIMD limit (AVX-512, AVX2, portable) against its definition,
 //!   one fused multiply-add chain per element in increasing order: bit for bit, and
 //!   the convolutions with and without AVX-512 bit for bit;
+//! - Adam's update, the same IEEE operations per element on any number of lanes: bit
+//!   for bit, under every SIMD limit;
 //! - max pooling and ReLU select or pass values without arithmetic: equal bit
 //!   for bit (the same winners, NaN where the reference has NaN), and the
 //!   same argmax indices.
 
 use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;
+use scratchnet_tensor::adam::{AdamStep, AdamTensors};
 use scratchnet_tensor::gemm::{self, Init, Strided};
 use scratchnet_tensor::kernels::{set_kernels, set_simd_limit, simd_limit, Kernels, SimdLimit};
 use scratchnet_tensor::pool::MaxPoolIndices;
 use scratchnet_tensor::{
-    activation, add, batch_norm, conv, dense, pool, reference, softmax, Window2d,
+    activation, adam, add, batch_norm, conv, dense, pool, reference, softmax, Window2d,
 };
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
@@ -406,6 +409,99 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Adam's update of several parameters (over several chunks, and one of them not
+    /// contiguous) against the plain loop, bit for bit, under every SIMD limit.
+    #[test]
+    fn adam_update_matches_reference_bit_for_bit_under_every_simd_limit(
+        lens in prop::collection::vec(1..=2 * adam::CHUNK + 9, 1..=3),
+        decoupled in any::<bool>(),
+        steps in 1..=50i32,
+        seed in any::<u64>(),
+    ) {
+        check_adam(&lens, decoupled, steps, seed)?;
+    }
+}
+
+/// One Adam step on parameters of `lens` elements plus a transposed 3×5 one, fast
+/// (under every SIMD limit) against the reference, both from the same state.
+fn check_adam(lens: &[usize], decoupled: bool, steps: i32, seed: u64) -> Result<(), TestCaseError> {
+    let (beta1, beta2, lr, weight_decay) = (0.9f32, 0.999f32, 0.005f32, 0.01f32);
+    let step = AdamStep {
+        beta1,
+        beta2,
+        eps: 1e-8,
+        l2: if decoupled { 0.0 } else { weight_decay },
+        decay: if decoupled {
+            1.0 - lr * weight_decay
+        } else {
+            1.0
+        },
+        step_size: lr / (1.0 - beta1.powi(steps)),
+        bias_correction2_sqrt: (1.0 - beta2.powi(steps)).sqrt(),
+    };
+    // Per parameter: weight, gradient, m, v (v ≥ 0, some exactly 0 as after step 0).
+    let state: Vec<[ArrayD<f32>; 4]> = lens
+        .iter()
+        .copied()
+        .chain([15])
+        .enumerate()
+        .map(|(i, len)| {
+            let seed = seed ^ ((i as u64) << 8);
+            let array =
+                |k: u64| ArrayD::from_shape_vec(IxDyn(&[len]), values(len, seed ^ k)).unwrap();
+            let v = array(3).mapv(|v| if v < -0.5 { 0.0 } else { v.abs() * 1e-2 });
+            [array(0), array(1), array(2).mapv(|m| m * 1e-2), v]
+        })
+        .collect();
+    let transposed = |a: &mut ArrayD<f32>| {
+        if a.len() == 15 && a.ndim() == 1 {
+            *a = a
+                .clone()
+                .into_shape_with_order(IxDyn(&[3, 5]))
+                .unwrap()
+                .reversed_axes();
+        }
+    };
+    let mut plain = state.clone();
+    let last = plain.len() - 1;
+    plain[last].iter_mut().for_each(transposed);
+    for [w, g, m, v] in &mut plain {
+        reference::adam_update(w.view_mut(), g.view(), m.view_mut(), v.view_mut(), &step);
+    }
+    let limits = [SimdLimit::Widest, SimdLimit::Avx2, SimdLimit::Portable];
+    let runs = under_simd_limits(&limits, || {
+        set_kernels(Kernels::Fast);
+        let mut fast = state.clone();
+        fast[last].iter_mut().for_each(transposed);
+        let tensors = fast
+            .iter_mut()
+            .map(|[w, g, m, v]| AdamTensors {
+                weight: w.view_mut(),
+                grad: g.view(),
+                exp_avg: m.view_mut(),
+                exp_avg_sq: v.view_mut(),
+            })
+            .collect();
+        adam::adam_update(tensors, &step);
+        fast
+    });
+    for (fast, limit) in runs.iter().zip(limits) {
+        for (f, p) in fast.iter().zip(&plain) {
+            for (name, (f, p)) in ["weight", "exp_avg", "exp_avg_sq"].iter().zip([
+                (&f[0], &p[0]),
+                (&f[2], &p[2]),
+                (&f[3], &p[3]),
+            ]) {
+                same_bits(f, p, &format!("adam {name} under {limit:?}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_dense(n: usize, fan_in: usize, fan_out: usize, seed: u64) -> Result<(), TestCaseError> {
     let x = Array2::from_shape_vec((n, fan_in), values(n * fan_in, seed)).unwrap();
     let w = Array2::from_shape_vec((fan_out, fan_in), values(fan_out * fan_in, seed ^ 1)).unwrap();
@@ -500,6 +596,12 @@ fn check_add(x: &ArrayD<f32>, dy: &ArrayD<f32>) -> Result<(), TestCaseError> {
 /// gradient, weight gradient and bias gradient (added to earlier values).
 fn check_conv(case: ConvCase) -> Result<(), TestCaseError> {
     let _simd = fast_kernels_at_environment_limit();
+    check_conv_at_current_limit(case)
+}
+
+/// [`check_conv`] at whatever SIMD limit is set, for a caller that holds the lock.
+fn check_conv_at_current_limit(case: ConvCase) -> Result<(), TestCaseError> {
+    set_kernels(Kernels::Fast);
     let ConvCase {
         input,
         out_channels,

@@ -4,10 +4,9 @@ use crate::optimizer::assert_gradient_shapes;
 use crate::{
     CheckpointError, Optimizer, OptimizerState, TensorProblem, TrainError, OPTIMIZER_PREFIX,
 };
-use ndarray::{ArrayD, Zip};
+use ndarray::ArrayD;
 use scratchnet_layers::{Layer, Parameter};
-use scratchnet_tensor::kernels::avx2_fma_available;
-use scratchnet_tensor::parallel::for_each_chunk;
+use scratchnet_tensor::adam::{adam_update, AdamStep, AdamTensors};
 use std::collections::BTreeMap;
 
 /// The hyper-parameters of [`Adam`].
@@ -171,42 +170,23 @@ impl Optimizer for Adam {
     fn step(&mut self, model: &mut dyn Layer) {
         assert_gradient_shapes(model);
         self.steps += 1;
-        let update = Update::new(&self.config, self.steps);
+        let step = step_scalars(&self.config, self.steps);
         let mut params: BTreeMap<String, &mut Parameter> =
             model.parameters_mut().into_iter().collect();
         self.start_missing_moments(&params);
-        // Every parameter's elements, cut into chunks updated on the pool together: no
-        // bit changes, each element gets the same IEEE operations whoever computes it
-        // (Rust never fuses a multiply and an add on its own).
-        let mut chunks = Vec::new();
+        let mut tensors = Vec::new();
         for (name, moments) in &mut self.moments {
-            let Some(param) = params.remove(name) else {
-                continue;
-            };
-            let contiguous = param.value.is_standard_layout()
-                && param.grad.is_standard_layout()
-                && moments.exp_avg.is_standard_layout()
-                && moments.exp_avg_sq.is_standard_layout();
-            if contiguous {
-                let slices = "checked: standard layout";
-                let weights = param.value.as_slice_mut().expect(slices);
-                let grads = param.grad.as_slice().expect(slices);
-                let exp_avg = moments.exp_avg.as_slice_mut().expect(slices);
-                let exp_avg_sq = moments.exp_avg_sq.as_slice_mut().expect(slices);
-                chunks.extend(
-                    (weights.chunks_mut(CHUNK).zip(grads.chunks(CHUNK)))
-                        .zip(exp_avg.chunks_mut(CHUNK))
-                        .zip(exp_avg_sq.chunks_mut(CHUNK)),
-                );
-            } else {
-                Zip::from(&mut param.value)
-                    .and(&param.grad)
-                    .and(&mut moments.exp_avg)
-                    .and(&mut moments.exp_avg_sq)
-                    .for_each(|w, &g, m, v| update.element(w, g, m, v));
+            if let Some(param) = params.remove(name) {
+                tensors.push(AdamTensors {
+                    weight: param.value.view_mut(),
+                    grad: param.grad.view(),
+                    exp_avg: moments.exp_avg.view_mut(),
+                    exp_avg_sq: moments.exp_avg_sq.view_mut(),
+                });
             }
         }
-        for_each_chunk(chunks, |(((w, g), m), v)| update.chunk(w, g, m, v));
+        // The formula, element by element: `scratchnet_tensor::reference::adam_update`.
+        adam_update(tensors, &step);
     }
 
     fn learning_rate(&self) -> f32 {
@@ -277,113 +257,33 @@ impl Optimizer for Adam {
     }
 }
 
-/// Elements per chunk of an Adam step on the pool: small enough that two threads
-/// finish LeNet's parameters (tensors of 6 to 48,000 elements) together; 8192 was
-/// about 1.5% slower per training step on two threads.
-const CHUNK: usize = 1 << 11;
-
-/// The scalars of one Adam step, and the update of one element with them — the
-/// operations of PyTorch's `_single_tensor_adam`, in its order.
-#[derive(Clone, Copy)]
-struct Update {
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    l2: f32,
-    decay: f32,
-    step_size: f32,
-    bias_correction2_sqrt: f32,
-}
-
-impl Update {
-    /// The scalars of step `steps` (counted from 1) with `config`.
-    fn new(config: &AdamConfig, steps: u64) -> Self {
-        let AdamConfig {
-            lr,
-            betas: (beta1, beta2),
-            eps,
-            weight_decay,
-            decoupled_weight_decay,
-        } = *config;
-        // Scalars in f64, as PyTorch computes them in Python floats.
-        let t = steps as f64;
-        let bias_correction1 = 1.0 - f64::from(beta1).powf(t);
-        let bias_correction2_sqrt = (1.0 - f64::from(beta2).powf(t)).sqrt() as f32;
-        let step_size = (f64::from(lr) / bias_correction1) as f32;
-        let (l2, decay) = if decoupled_weight_decay {
-            (0.0, 1.0 - lr * weight_decay)
-        } else {
-            (weight_decay, 1.0)
-        };
-        Self {
-            beta1,
-            beta2,
-            eps,
-            l2,
-            decay,
-            step_size,
-            bias_correction2_sqrt,
-        }
-    }
-
-    #[inline(always)]
-    fn element(&self, w: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
-        let g = g + self.l2 * *w;
-        *w *= self.decay;
-        *m += (1.0 - self.beta1) * (g - *m);
-        *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
-        let denom = v.sqrt() / self.bias_correction2_sqrt + self.eps;
-        *w -= self.step_size * (*m / denom);
-    }
-
-    /// Updates one chunk, 8 lanes at a time when the CPU has AVX2.
-    fn chunk(
-        &self,
-        weights: &mut [f32],
-        grads: &[f32],
-        exp_avg: &mut [f32],
-        exp_avg_sq: &mut [f32],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if avx2_fma_available() {
-                // SAFETY: the CPU has AVX2 (checked just now), the only thing
-                // `chunk_avx2` needs. (It enables no FMA: Rust would not fuse on its own.)
-                return unsafe { self.chunk_avx2(weights, grads, exp_avg, exp_avg_sq) };
-            }
-        }
-        self.chunk_plain(weights, grads, exp_avg, exp_avg_sq);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    /// [`Self::chunk_plain`] compiled for AVX2. Callers without AVX2 enabled
-    /// need `unsafe` and a CPU that has it.
-    #[target_feature(enable = "avx2")]
-    fn chunk_avx2(
-        &self,
-        weights: &mut [f32],
-        grads: &[f32],
-        exp_avg: &mut [f32],
-        exp_avg_sq: &mut [f32],
-    ) {
-        self.chunk_plain(weights, grads, exp_avg, exp_avg_sq);
-    }
-
-    #[inline(always)]
-    fn chunk_plain(
-        &self,
-        weights: &mut [f32],
-        grads: &[f32],
-        exp_avg: &mut [f32],
-        exp_avg_sq: &mut [f32],
-    ) {
-        for (((w, &g), m), v) in weights
-            .iter_mut()
-            .zip(grads)
-            .zip(exp_avg.iter_mut())
-            .zip(exp_avg_sq.iter_mut())
-        {
-            self.element(w, g, m, v);
-        }
+/// The scalars of step `steps` (counted from 1) with `config`, as PyTorch's
+/// `_single_tensor_adam` computes them before its element-wise update.
+fn step_scalars(config: &AdamConfig, steps: u64) -> AdamStep {
+    let AdamConfig {
+        lr,
+        betas: (beta1, beta2),
+        eps,
+        weight_decay,
+        decoupled_weight_decay,
+    } = *config;
+    // Scalars in f64, as PyTorch computes them in Python floats.
+    let t = steps as f64;
+    let bias_correction1 = 1.0 - f64::from(beta1).powf(t);
+    let bias_correction2_sqrt = (1.0 - f64::from(beta2).powf(t)).sqrt() as f32;
+    let step_size = (f64::from(lr) / bias_correction1) as f32;
+    let (l2, decay) = if decoupled_weight_decay {
+        (0.0, 1.0 - lr * weight_decay)
+    } else {
+        (weight_decay, 1.0)
+    };
+    AdamStep {
+        beta1,
+        beta2,
+        eps,
+        l2,
+        decay,
+        step_size,
+        bias_correction2_sqrt,
     }
 }

@@ -11,6 +11,7 @@ use ndarray::Array4;
 use scratchnet_data::{Batch, BatchConfig, Batches, Split};
 use scratchnet_layers::Layer;
 use scratchnet_tensor::keep_awake::KeepAwake;
+use scratchnet_tensor::kernels::use_reference;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -125,7 +126,10 @@ pub type BatchCallback = Box<dyn FnMut(usize, &PartialEpoch) + Send>;
 /// trains with the plain step on the model itself — batch norm needs the whole batch's
 /// statistics, dropout one mask per batch — and its kernels spread each layer's work
 /// over the pool's threads in fixed chunks (batch norm by channel and by sample), so
-/// both cores work and the weights are the same bits on any number of threads.
+/// both cores work and the weights are the same bits on any number of threads. On the
+/// reference kernels ([`scratchnet_tensor::kernels`]) every model trains with the plain
+/// step, so that a debugger steps from the loss to the first layer's weight through
+/// plain loops only, on one thread.
 /// A loss that is NaN or infinite stops training at once
 /// with [`TrainError::NonFiniteLoss`], before that batch changes anything.
 pub struct Trainer {
@@ -155,7 +159,8 @@ impl Trainer {
     /// Computes gradients and evaluations on replicas made by `factory`, in parallel
     /// on the rayon pool, with [`DataParallel`] (results do not depend on the number
     /// of threads or replicas). Models with buffers or counters (batch norm, dropout)
-    /// still train with the plain [`train_step`] on the whole batch.
+    /// still train with the plain [`train_step`] on the whole batch, and so does every
+    /// model on the reference kernels.
     pub fn with_replicas(mut self, factory: ModelFactory) -> Self {
         self.factory = Some(factory);
         self
@@ -271,7 +276,8 @@ impl Trainer {
         let engine = match &self.factory {
             // Batch statistics (a model with buffers) need the whole batch at once, and
             // counters (dropout's) must advance on the model itself, once per batch.
-            Some(factory) if !has_state(model) => {
+            // The reference kernels promise plain loops on one thread: no replicas.
+            Some(factory) if !has_state(model) && !use_reference() => {
                 let threads = match config.threads {
                     0 => rayon::current_num_threads(),
                     t => t,
@@ -504,8 +510,9 @@ impl<'a> Run<'a> {
         model: &mut dyn Layer,
         optimizer: &mut dyn Optimizer,
     ) -> Result<(), TrainError> {
-        // The pool's other threads wait for each step's parallel work awake, not asleep.
-        let _awake = KeepAwake::start();
+        // The pool's other threads wait for each step's parallel work awake, not asleep
+        // (the reference kernels have none).
+        let _awake = (!use_reference()).then(KeepAwake::start);
         let mut next = batches.next();
         while let Some(batch) = next.take() {
             let lr = self.learning_rate(epoch_state.epoch, epoch_state.done.batches_done);

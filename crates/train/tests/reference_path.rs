@@ -1,0 +1,84 @@
+//! The reference kernels' promise for whole training runs: plain loops on one thread.
+//! This binary switches the kernels to the reference tier for all of its tests, so it
+//! holds no others.
+
+use ndarray_rand::rand::{rngs::StdRng, Rng, SeedableRng};
+use scratchnet_data::{BatchConfig, Normalization, Split};
+use scratchnet_layers::Layer;
+use scratchnet_tensor::kernels::{set_kernels, Kernels};
+use scratchnet_train::models::lenet5;
+use scratchnet_train::{
+    Adam, AdamConfig, History, LrSchedule, ModelFactory, Optimizer, ProgressMode, TrainConfig,
+    Trainer,
+};
+use std::sync::Arc;
+
+/// `n` random 28×28 images of ten classes.
+fn random_split(n: usize, seed: u64) -> Split {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let images = (0..n * 784).map(|_| rng.random_range(0..=255)).collect();
+    let labels = (0..n).map(|i| (i % 10) as u8).collect();
+    Split::new(images, labels, Normalization::MNIST)
+}
+
+/// Trains LeNet-5 for one epoch of 96 images on a pool of `threads`, with or without
+/// replicas to train on, and returns its weights' bits and the optimizer's state.
+fn train(threads: usize, replicas: bool) -> (Vec<Vec<u32>>, scratchnet_train::OptimizerState) {
+    let (train, test) = (random_split(96, 1), random_split(20, 2));
+    let config = TrainConfig {
+        epochs: 1,
+        batch: BatchConfig {
+            batch_size: 32,
+            shuffle: true,
+            seed: 5,
+            augment: false,
+        },
+        schedule: LrSchedule::Constant,
+        progress: ProgressMode::Quiet,
+        ..TrainConfig::default()
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| {
+            let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+            let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+            let mut trainer = Trainer::new(config).unwrap();
+            if replicas {
+                let factory: ModelFactory =
+                    Arc::new(|| Box::new(lenet5(&mut StdRng::seed_from_u64(99))));
+                trainer = trainer.with_replicas(factory);
+            }
+            trainer
+                .fit(&mut model, &mut adam, &train, &test, History::new())
+                .unwrap();
+            let weights = model
+                .parameters()
+                .into_iter()
+                .map(|(_, p)| p.value.iter().map(|v| v.to_bits()).collect())
+                .collect();
+            (weights, adam.state())
+        })
+}
+
+/// On the reference kernels a trainer given replicas (what the examples do) still
+/// trains with the plain step on the model itself: the same bits as without replicas,
+/// on one thread or two. (On the fast kernels the replicas' sums, grouped by shard,
+/// round differently from the plain step's.)
+#[test]
+fn on_the_reference_kernels_the_trainer_takes_the_plain_step() {
+    set_kernels(Kernels::Reference);
+    let plain = train(1, false);
+    for (threads, replicas) in [(1, true), (2, true), (2, false)] {
+        let other = train(threads, replicas);
+        assert!(
+            other.0 == plain.0,
+            "{threads} threads, replicas {replicas}: other weights"
+        );
+        assert!(
+            other.1 == plain.1,
+            "{threads} threads, replicas {replicas}: other optimizer state"
+        );
+    }
+}
