@@ -1,7 +1,7 @@
 //! The built-in containers `Residual` and `Branches`: gradients (gradcheck), shapes
 //! at build, nesting, summaries, torchvision's checkpoint names for a ResNet, and that
-//! ResNet against PyTorch (`tests/fixtures_resnet/`, written by
-//! `tools/golden/generate_resnet.py`).
+//! ResNet and a network of `Branches` against PyTorch (`tests/fixtures_resnet/`, written
+//! by `tools/golden/generate_resnet.py` and `generate_branches.py`).
 
 use ndarray::{ArrayD, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
@@ -412,11 +412,14 @@ fn assert_close(what: &str, got: &ArrayD<f32>, want: &Tensor) {
     }
 }
 
-#[test]
-fn a_tiny_resnet_matches_pytorch_forward_backward_and_running_statistics() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures_resnet/tiny_resnet.json");
+/// Loads `fixture` (in `tests/fixtures_resnet/`) into `model` by name, runs one training
+/// forward and backward, and holds the output, the gradients and the buffers after to
+/// PyTorch's.
+fn matches_pytorch(model: &mut Sequential, fixture: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures_resnet")
+        .join(fixture);
     let fx: ResNetFixture = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let mut model = tiny_resnet(7);
     let names: Vec<String> = model.state().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, fx.state_dict_names, "PyTorch's own state_dict keys");
     let mut loaded = 0;
@@ -442,4 +445,39 @@ fn a_tiny_resnet_matches_pytorch_forward_backward_and_running_statistics() {
     for (name, b) in model.buffers() {
         assert_close(&name, b, &fx.buffers_after[&name]);
     }
+}
+
+#[test]
+fn a_tiny_resnet_matches_pytorch_forward_backward_and_running_statistics() {
+    matches_pytorch(&mut tiny_resnet(7), "tiny_resnet.json");
+}
+
+/// `tools/golden/generate_branches.py`'s network: `Branches` concatenating branches of
+/// 1, 3 and 2 channels (so that another order gives other numbers), then an identity
+/// `Residual` without its ReLU around `Branches` that add.
+#[test]
+fn branches_and_a_residual_without_relu_match_pytorch() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let one_by_one = Conv2dConfig::default();
+    let same = Conv2dConfig {
+        padding: [1, 1],
+        ..Conv2dConfig::default()
+    };
+    let mix = Branches::new(Combine::Concat)
+        .add("a", Conv2d::new(2, 1, [1, 1], one_by_one, &mut rng))
+        .add("b", Conv2d::new(2, 3, [3, 3], same, &mut rng))
+        .add("c", Tanh::new());
+    let paths = Branches::new(Combine::Add)
+        .add("a", Conv2d::new(6, 6, [1, 1], one_by_one, &mut rng))
+        .add("b", Tanh::new());
+    let block = Residual::identity(
+        Sequential::new().add("paths", paths),
+        ResidualConfig { relu: false },
+    );
+    let mut model = Sequential::new()
+        .add("mix", mix)
+        .add("block", block)
+        .build(&[2, 5, 5])
+        .unwrap();
+    matches_pytorch(&mut model, "branches.json");
 }
