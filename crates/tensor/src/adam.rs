@@ -7,9 +7,8 @@
 //! vectors the CPU has. Neither changes a bit: each element gets the same IEEE
 //! operations in the same order whoever computes it, on however many lanes (Rust
 //! never fuses a multiply and an add on its own). On the reference tier
-//! ([`crate::kernels`]) each parameter runs [`reference::adam_update`](crate::reference::adam_update),
-//! the formula as one plain loop, which `tests/fast_vs_reference.rs` holds this to,
-//! bit for bit.
+//! ([`crate::kernels`]) each parameter runs [`reference::adam_update`], the formula as
+//! one plain loop, which `tests/fast_vs_reference.rs` holds this to, bit for bit.
 
 use crate::kernels::use_reference;
 use crate::parallel::for_each_chunk;
