@@ -437,6 +437,63 @@ fn predict_classifies_images_and_rejects_unreadable_ones() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
+/// `predict` printed a class for a JPEG cut short (its missing part decoded as grey) and
+/// exited 0, and waited for ever on a FIFO given as an image. Each now exits 1 with one
+/// line naming the file; the wait is bounded here so that a regression fails the test.
+#[test]
+fn predict_refuses_a_jpeg_cut_short_and_a_fifo_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/train/tests/fixtures/pytorch_lenet.st");
+    let model = fixture.to_str().unwrap();
+    let photo = tmp.path().join("photo.jpg");
+    image::RgbImage::from_fn(90, 60, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 4) as u8, ((x + y) * 3 % 256) as u8])
+    })
+    .save(&photo)
+    .unwrap();
+    let bytes = std::fs::read(&photo).unwrap();
+    std::fs::write(tmp.path().join("cut.jpg"), &bytes[..bytes.len() / 2]).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(tmp.path().join("pipe.png"))
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+
+    let out = example("predict", &["--model", model, "photo.jpg"], tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (image, reason) in [
+        (
+            "cut.jpg",
+            "the JPEG ends before its end-of-image marker: the file is cut short",
+        ),
+        ("pipe.png", "it is a FIFO (named pipe), not a regular file"),
+    ] {
+        let mut child = Command::new(examples_dir().join("predict"))
+            .args(["--model", model, "photo.jpg", image])
+            .current_dir(tmp.path())
+            .env_remove("SCRATCHNET_KERNELS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("predict starts");
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("predict never ended on {image}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{image}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            format!("error: cannot read the image {image}: {reason}\n")
+        );
+    }
+}
+
 #[test]
 fn predict_streams_images_in_batches_and_prints_the_same_whatever_the_batch_size() {
     let tmp = tempfile::tempdir().unwrap();

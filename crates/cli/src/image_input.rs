@@ -1,9 +1,9 @@
 //! Turning an arbitrary picture of a digit into a network input like MNIST's.
 
 use image::imageops::FilterType;
-use image::{DynamicImage, GrayImage, ImageReader, Limits};
+use image::{DynamicImage, GrayImage, Limits};
 use ndarray::Array4;
-use scratchnet_data::Normalization;
+use scratchnet_data::{decode_image_file, Normalization};
 use scratchnet_train::TrainError;
 use std::path::Path;
 
@@ -21,26 +21,28 @@ pub const MAX_IMAGE_ALLOC: u64 = 256 * 1024 * 1024;
 /// with [`digit_pixels`]: 784 grey levels, a light digit on a dark background.
 ///
 /// # Errors
-/// [`TrainError::Image`] naming the file if it cannot be opened or decoded (including
-/// formats other than PNG and JPEG), or if its header claims more than
-/// [`MAX_IMAGE_SIDE`] pixels a side or more than [`MAX_IMAGE_ALLOC`] bytes of pixels
-/// (checked before anything that size is allocated).
+/// [`TrainError::Image`] naming the file if it is not a regular file (a FIFO is refused
+/// before it is opened, which would wait for ever), cannot be opened or decoded
+/// (including formats other than PNG and JPEG, and a JPEG that ends before its
+/// end-of-image marker), or if its header claims more than [`MAX_IMAGE_SIDE`] pixels a
+/// side or more than [`MAX_IMAGE_ALLOC`] bytes of pixels (checked before anything that
+/// size is allocated).
 pub fn load_digit(path: &Path) -> Result<Vec<u8>, TrainError> {
-    let error = |reason: String| TrainError::Image {
+    let image = decode_image_file(path, image_limits()).map_err(|reason| TrainError::Image {
         path: path.to_path_buf(),
         reason,
-    };
-    let mut reader = ImageReader::open(path)
-        .map_err(|e| error(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| error(e.to_string()))?;
+    })?;
+    Ok(digit_pixels(&image))
+}
+
+/// The decoder's limits for an image given to `predict`: [`MAX_IMAGE_SIDE`] a side,
+/// [`MAX_IMAGE_ALLOC`] bytes.
+pub(crate) fn image_limits() -> Limits {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_ALLOC);
-    reader.limits(limits);
-    let image = reader.decode().map_err(|e| error(e.to_string()))?;
-    Ok(digit_pixels(&image))
+    limits
 }
 
 /// MNIST-like pixels of `image`, 784 bytes row-major: converted to grey, resized to

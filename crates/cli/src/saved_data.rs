@@ -2,11 +2,10 @@
 //! the class names and the per-channel normalisation — and reading a picture the same way
 //! ([`load_image`], [`normalized_chw_batch`]).
 
-use crate::{MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE};
+use crate::image_input::image_limits;
 use image::imageops::FilterType;
-use image::{ImageReader, Limits};
 use ndarray::Array4;
-use scratchnet_data::Normalization;
+use scratchnet_data::{decode_image_file, Normalization};
 use scratchnet_train::TrainError;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -60,23 +59,16 @@ impl SavedData {
 /// (`C × H × W` bytes).
 ///
 /// # Errors
-/// [`TrainError::Image`] naming the file if it cannot be opened or decoded, or is larger
-/// than [`MAX_IMAGE_SIDE`] a side or [`MAX_IMAGE_ALLOC`] bytes.
+/// [`TrainError::Image`] naming the file if it is not a regular file (a FIFO is refused
+/// before it is opened), cannot be opened or decoded (a JPEG that ends before its
+/// end-of-image marker included), or is larger than
+/// [`MAX_IMAGE_SIDE`](crate::MAX_IMAGE_SIDE) a side or
+/// [`MAX_IMAGE_ALLOC`](crate::MAX_IMAGE_ALLOC) bytes.
 pub fn load_image(path: &Path, sample_shape: [usize; 3]) -> Result<Vec<u8>, TrainError> {
-    let error = |reason: String| TrainError::Image {
+    let image = decode_image_file(path, image_limits()).map_err(|reason| TrainError::Image {
         path: path.to_path_buf(),
         reason,
-    };
-    let mut reader = ImageReader::open(path)
-        .map_err(|e| error(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| error(e.to_string()))?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(MAX_IMAGE_ALLOC);
-    reader.limits(limits);
-    let image = reader.decode().map_err(|e| error(e.to_string()))?;
+    })?;
     let [channels, height, width] = sample_shape;
     let image = image.resize_exact(width as u32, height as u32, FilterType::Triangle);
     if channels == 1 {

@@ -358,3 +358,32 @@ fn a_folder_of_one_class_is_refused() {
         "{err}"
     );
 }
+
+/// `train/b` empty beside `train/a` trained "2 classes" to 100% and saved the model,
+/// getting round the refusal of a single class. The run is refused, naming the folder.
+#[test]
+fn a_class_folder_without_images_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_folder(tmp.path(), &["a"], 30);
+    std::fs::create_dir_all(tmp.path().join("train/b")).unwrap();
+    let err = run(&RunConfig {
+        model: ModelSpec::for_input("tiny", tiny),
+        dataset: DataSource::Folder(scratchnet_data::FolderOptions {
+            show_progress: false,
+            ..scratchnet_data::FolderOptions::default()
+        }),
+        data_dir: Some(tmp.path().to_path_buf()),
+        progress: ProgressMode::Quiet,
+        ..RunConfig::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "image folder {}: train/b holds no .png, .jpg or .jpeg file: add some or remove \
+             the folder",
+            tmp.path().display()
+        )
+    );
+}

@@ -2,9 +2,12 @@
 
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 use ndarray::array;
-use scratchnet_cli::{digit_pixels, load_digit, normalized_batch, top_k};
-use scratchnet_data::{DatasetKind, Normalization};
+use scratchnet_cli::{digit_pixels, load_digit, load_image, normalized_batch, top_k};
+use scratchnet_data::{DatasetKind, Normalization, TRUNCATED_JPEG};
 use scratchnet_train::TrainError;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
 
 #[test]
 fn a_dark_background_is_kept_and_a_light_one_inverted() {
@@ -86,6 +89,59 @@ fn unreadable_files_are_clear_errors() {
             message.starts_with("cannot read the image ") && message.contains(name),
             "{message}"
         );
+    }
+}
+
+/// Both readers of `predict` (digits, and images as a checkpoint's run read them) on
+/// `path`, each on its own thread so that one that never returns fails the test instead
+/// of hanging it.
+fn both_readers(path: &Path) -> [Result<usize, TrainError>; 2] {
+    let read = |load: fn(PathBuf) -> Result<usize, TrainError>| {
+        let (sender, receiver) = mpsc::channel();
+        let owned = path.to_path_buf();
+        std::thread::spawn(move || sender.send(load(owned)));
+        receiver
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("reading {} never ended", path.display()))
+    };
+    [
+        read(|path| load_digit(&path).map(|pixels| pixels.len())),
+        read(|path| load_image(&path, [3, 8, 8]).map(|pixels| pixels.len())),
+    ]
+}
+
+/// A JPEG cut short was classified (its missing part decoded as grey, exit 0), and a FIFO
+/// given as an image hung `predict` for ever (opening it waits for a writer). Both are
+/// errors naming the file; the complete JPEG still reads.
+#[test]
+fn a_jpeg_cut_short_and_a_fifo_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.jpg");
+    RgbImage::from_fn(64, 48, |x, y| {
+        Rgb([(x * 4) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
+    })
+    .save(&whole)
+    .unwrap();
+    let [digit, image] = both_readers(&whole);
+    assert_eq!((digit.unwrap(), image.unwrap()), (784, 3 * 8 * 8));
+
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = dir.path().join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let fifo = dir.path().join("fifo.png");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    for (path, reason) in [
+        (&cut, TRUNCATED_JPEG),
+        (&fifo, "it is a FIFO (named pipe), not a regular file"),
+    ] {
+        for result in both_readers(path) {
+            let message = result.unwrap_err().to_string();
+            assert_eq!(
+                message,
+                format!("cannot read the image {}: {reason}", path.display())
+            );
+        }
     }
 }
 

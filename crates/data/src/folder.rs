@@ -6,7 +6,8 @@
 //!
 //! - **Classes** are the sub-folders of `train/`, sorted byte-wise by name (as Python's
 //!   `sorted`, which torchvision uses); label `i` is the `i`-th. `test/` may lack a class
-//!   but not add one. At most [`MAX_CLASSES`] classes.
+//!   but not add one. At most [`MAX_CLASSES`] classes. A class folder (of `train/` or
+//!   `test/`) without images is an error, as in torchvision.
 //! - **Files** are found in each class folder and its sub-folders (depth-first, each
 //!   folder's entries sorted byte-wise), following symbolic links (a link loop is visited
 //!   once). Names starting with `.` (hidden files and folders) are skipped, and so are
@@ -23,17 +24,17 @@
 //! - **Memory**: the images are kept as `u8`, `N × C × H × W` bytes, stated by
 //!   [`FolderPlan::memory_bytes`] before anything is decoded, and refused past
 //!   [`max_memory`](FolderOptions::max_memory).
-//! - **Bad files**: a file that cannot be decoded is an error naming it, or, with
-//!   [`skip_bad_images`](FolderOptions::skip_bad_images), skipped and counted.
+//! - **Bad files**: a file that cannot be decoded (a JPEG cut short included) is an error
+//!   naming it, or, with [`skip_bad_images`](FolderOptions::skip_bad_images), skipped and
+//!   counted.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, Limits};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::seq::SliceRandom;
@@ -41,6 +42,7 @@ use ndarray_rand::rand::SeedableRng;
 use rayon::prelude::*;
 
 use crate::error::DataError;
+use crate::image_file::{decode_image_file, open_image_file};
 use crate::kind::Normalization;
 use crate::split::{ImageDataset, Split, MAX_CLASSES};
 
@@ -197,9 +199,10 @@ impl FolderPlan {
         let test = self.split(test_images, test_labels);
         for (split, name) in [(&train, "train"), (&test, "test")] {
             if split.is_empty() {
-                return Err(
-                    self.folder_error(format!("no image of its {name} split could be decoded"))
-                );
+                return Err(self.folder_error(format!(
+                    "none of the images of its {name} split could be decoded (all were \
+                     skipped as bad images): replace them with images that decode"
+                )));
             }
         }
         let normalization = train.channel_statistics();
@@ -237,8 +240,9 @@ impl FolderPlan {
 ///
 /// # Errors
 /// [`DataError::Folder`] for a root that is not a folder, no `train/` folder, no class,
-/// more than [`MAX_CLASSES`] classes, a class of `test/` that `train/` lacks, no image,
-/// options out of range, or a memory need past `max_memory`; [`DataError::BadImage`] for
+/// more than [`MAX_CLASSES`] classes, a class folder without images (in `train/` or
+/// `test/`), a `test/` without class folders or with a class that `train/` lacks, options
+/// out of range, or a memory need past `max_memory`; [`DataError::BadImage`] for
 /// the first training image whose header cannot be read when the size or the channels come
 /// from the images (unless `skip_bad_images`).
 pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderPlan, DataError> {
@@ -250,20 +254,15 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
         .map(|name| name.to_string_lossy().into_owned())
         .collect();
     let mut skipped_files = 0;
-    let train_dir = root.join("train");
     let mut train = Vec::new();
     for (label, name) in classes.iter().enumerate() {
-        train.extend(labelled_images(
+        train.extend(class_images(
             root,
-            &train_dir.join(name),
+            "train",
+            name,
             label,
             &mut skipped_files,
         )?);
-    }
-    if train.is_empty() {
-        return Err(error(
-            "train/ has no .png, .jpg or .jpeg file in its class folders".into(),
-        ));
     }
     let test = test_images(root, &classes, &mut skipped_files)?;
     let held_out = test.is_none();
@@ -379,21 +378,35 @@ fn train_classes(root: &Path) -> Result<Vec<OsString>, DataError> {
     Ok(classes)
 }
 
-/// The images of one class folder `dir`, each with `label`; other files are counted in
-/// `skipped_files`.
-fn labelled_images(
+/// The images of the class folder `root/split/class`, each with `label`; other files are
+/// counted in `skipped_files`. A class folder without images is an error (as in
+/// torchvision's `ImageFolder`): otherwise it would become a class with nothing to learn
+/// or test.
+fn class_images(
     root: &Path,
-    dir: &Path,
+    split: &str,
+    class: &OsString,
     label: usize,
     skipped_files: &mut usize,
 ) -> Result<Vec<(PathBuf, u8)>, DataError> {
-    let paths = image_files(dir, skipped_files)
+    let dir = root.join(split).join(class);
+    let paths = image_files(&dir, skipped_files)
         .map_err(|e| folder_error(root, format!("cannot list {}: {e}", dir.display())))?;
+    if paths.is_empty() {
+        return Err(folder_error(
+            root,
+            format!(
+                "{split}/{} holds no .png, .jpg or .jpeg file: add some or remove the folder",
+                class.to_string_lossy()
+            ),
+        ));
+    }
     Ok(paths.into_iter().map(|path| (path, label as u8)).collect())
 }
 
 /// The images of `root/test`, labelled by the training classes `classes`; `None` if
-/// there is no test folder. A test class without training images is an error.
+/// there is no test folder. A test folder without class folders, a test class without
+/// training images, and an empty test class folder are errors.
 fn test_images(
     root: &Path,
     classes: &[OsString],
@@ -404,20 +417,23 @@ fn test_images(
         return Ok(None);
     }
     let error = |problem: String| folder_error(root, problem);
+    let names = class_dirs(&test_dir).map_err(|e| error(format!("cannot list test/: {e}")))?;
+    if names.is_empty() {
+        return Err(error(
+            "test/ has no class folder: put each class's test images in test/<class>/, or \
+             remove test/ to hold out --val-fraction of train/ instead"
+                .into(),
+        ));
+    }
     let mut test = Vec::new();
-    for name in class_dirs(&test_dir).map_err(|e| error(format!("cannot list test/: {e}")))? {
+    for name in names {
         let Some(label) = classes.iter().position(|c| *c == name) else {
             return Err(error(format!(
                 "test/{} is not a class of train/: every test class needs training images",
                 name.to_string_lossy()
             )));
         };
-        test.extend(labelled_images(
-            root,
-            &test_dir.join(&name),
-            label,
-            skipped_files,
-        )?);
+        test.extend(class_images(root, "test", &name, label, skipped_files)?);
     }
     Ok(Some(test))
 }
@@ -594,26 +610,21 @@ fn limits() -> Limits {
     limits
 }
 
-fn open(path: &Path) -> Result<ImageReader<BufReader<fs::File>>, String> {
-    let mut reader = ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
-    reader.limits(limits());
-    Ok(reader)
-}
-
-/// `([height, width], is_colour)` from the file's header.
+/// `([height, width], is_colour)` from the file's header. (Only the header is read: a
+/// JPEG cut short is found when it is decoded.)
 fn read_header(path: &Path) -> Result<([usize; 2], bool), String> {
-    let decoder = open(path)?.into_decoder().map_err(|e| e.to_string())?;
+    let decoder = open_image_file(path, limits())?
+        .into_decoder()
+        .map_err(|e| e.to_string())?;
     let (width, height) = decoder.dimensions();
     let colour = decoder.color_type().has_color();
     Ok(([height as usize, width as usize], colour))
 }
 
-/// Decodes, converts and resizes one image into `out` (`C × H × W` bytes, planar).
+/// Decodes (refusing a JPEG cut short), converts and resizes one image into `out`
+/// (`C × H × W` bytes, planar).
 fn decode_into(path: &Path, shape: [usize; 3], out: &mut [u8]) -> Result<(), String> {
-    let image = open(path)?.decode().map_err(|e| e.to_string())?;
+    let image = decode_image_file(path, limits())?;
     let [channels, height, width] = shape;
     let (h, w) = (height as u32, width as u32);
     let resize = |image: DynamicImage| {

@@ -12,10 +12,10 @@
 //! `sha2`, `tar` for the CIFAR-10 archive); without it the loaders read what is on disk and
 //! [`load_or_download`] and the other downloading functions, when a file is missing, return
 //! [`DataError::DownloadNotBuilt`] saying how to put it there. **`images`** loads image
-//! folders (`image`, `rayon`): `load_image_folder`, `plan_image_folder` and `FolderOptions`
-//! exist only with it. Reading `.gz` IDX files (`flate2`) and batching are always there.
-//! `scratchnet-train` uses this crate with neither; the `scratchnet` facade and
-//! `scratchnet-cli` turn both on.
+//! folders (`image`, `rayon`): `load_image_folder`, `plan_image_folder`, `FolderOptions`
+//! and `decode_image_file` exist only with it. Reading `.gz` IDX files (`flate2`) and
+//! batching are always there. `scratchnet-train` uses this crate with neither; the
+//! `scratchnet` facade and `scratchnet-cli` turn both on.
 //!
 //! ```no_run
 //! use scratchnet_data::{load_or_download, BatchConfig, DatasetKind};
@@ -105,6 +105,18 @@ pub use folder::{
     load_image_folder, plan_image_folder, FolderLoad, FolderOptions, FolderPlan, IMAGE_EXTENSIONS,
     MAX_FOLDER_IMAGE_SIDE,
 };
+
+/// Opening and decoding one PNG or JPEG file: not a FIFO or other non-regular file, not a
+/// JPEG cut short (`images` feature).
+#[cfg(feature = "images")]
+mod image_file;
+#[cfg(feature = "images")]
+pub use image_file::{decode_image_file, TRUNCATED_JPEG};
+
+/// Whether a JPEG ends before its end-of-image marker, from its structure (`images`
+/// feature).
+#[cfg(feature = "images")]
+mod jpeg_end;
 
 /// Taking only the expected members out of a `.tar.gz`, refusing paths that leave the
 /// folder and links (`download` feature).

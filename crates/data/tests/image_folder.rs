@@ -1,11 +1,13 @@
 //! Image folders made by the tests: torchvision's class order, hidden and non-image files
 //! skipped, links followed, grey/colour, resizing, the held-out test split, undecodable
-//! files and the memory bound.
+//! files (JPEGs cut short among them), class folders without images and the memory bound.
 
 use std::path::Path;
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
-use scratchnet_data::{load_image_folder, plan_image_folder, DataError, FolderOptions};
+use scratchnet_data::{
+    load_image_folder, plan_image_folder, DataError, FolderOptions, TRUNCATED_JPEG,
+};
 
 fn quiet() -> FolderOptions {
     FolderOptions {
@@ -230,7 +232,8 @@ fn layout_problems_are_one_error_saying_what_to_do() {
     std::fs::create_dir_all(root.path().join("train")).unwrap();
     assert!(message(root.path()).contains("train/ has no class folder"));
     std::fs::create_dir_all(root.path().join("train/cat")).unwrap();
-    assert!(message(root.path()).contains("no .png, .jpg or .jpeg file"));
+    assert!(message(root.path())
+        .contains("train/cat holds no .png, .jpg or .jpeg file: add some or remove the folder"));
     grey(&root.path().join("train/cat/1.png"), 2, 2, 0);
     grey(&root.path().join("test/dog/1.png"), 2, 2, 0);
     assert!(message(root.path()).contains("test/dog is not a class of train/"));
@@ -267,4 +270,96 @@ fn a_link_back_up_the_tree_is_refused_naming_it() {
             "{target}: {message}"
         );
     }
+}
+
+/// A JPEG cut short decoded without error, its missing part grey (the `image` crate's
+/// decoder fills a truncated scan): it trained as if it were a picture. It is a bad
+/// image, named, or skipped and counted with `skip_bad_images`, while complete JPEGs load.
+#[test]
+fn a_jpeg_cut_short_is_a_bad_image_named_or_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    for (class, value) in [("a", 30), ("b", 200)] {
+        for i in 0..3 {
+            let path = root.path().join(format!("train/{class}/{i}.jpg"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            GrayImage::from_fn(64, 64, |x, y| Luma([value + ((x * 7 + y * y) % 50) as u8]))
+                .save(&path)
+                .unwrap();
+        }
+    }
+    // Cut in the middle of its image data, after the last start-of-scan marker.
+    let whole = std::fs::read(root.path().join("train/b/0.jpg")).unwrap();
+    let scan = whole.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+    let cut = root.path().join("train/b/cut.jpg");
+    std::fs::write(&cut, &whole[..(scan + whole.len()) / 2]).unwrap();
+    let options = FolderOptions {
+        val_fraction: 0.25,
+        ..quiet()
+    };
+
+    let error = load_image_folder(root.path(), &options).unwrap_err();
+    assert!(
+        matches!(&error, DataError::BadImage { path, reason } if *path == cut && reason == TRUNCATED_JPEG),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("cut.jpg: the JPEG ends before its end-of-image marker")
+            && message.contains("--skip-bad-images"),
+        "{message}"
+    );
+
+    let skipping = FolderOptions {
+        skip_bad_images: true,
+        ..options
+    };
+    let loaded = load_image_folder(root.path(), &skipping).unwrap();
+    assert_eq!(loaded.skipped, [(cut, TRUNCATED_JPEG.to_owned())]);
+    let data = loaded.dataset;
+    assert_eq!(data.train.len() + data.test.len(), 6);
+}
+
+/// `train/b` empty beside `train/a` made a class of nothing: a run trained "2 classes" to
+/// 100% (getting round the single-class refusal). An empty class folder of `test/`, and a
+/// `test/` without class folders, ended in "no image of its test split could be decoded",
+/// though nothing had failed to decode. Each is refused, naming the folder.
+#[test]
+fn a_class_folder_without_images_is_refused_naming_it() {
+    let message = |root: &Path| plan_image_folder(root, &quiet()).unwrap_err().to_string();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    for i in 0..10 {
+        grey(&root.join(format!("train/a/{i}.png")), 2, 2, 10);
+    }
+    std::fs::create_dir_all(root.join("train/b")).unwrap();
+    let error = message(root);
+    assert!(
+        error.ends_with(
+            ": train/b holds no .png, .jpg or .jpeg file: add some or remove the folder"
+        ),
+        "{error}"
+    );
+    // Only files that are not images (skipped) is no better.
+    std::fs::write(root.join("train/b/notes.txt"), "not an image").unwrap();
+    assert_eq!(message(root), error);
+
+    grey(&root.join("train/b/1.png"), 2, 2, 200);
+    std::fs::create_dir_all(root.join("test")).unwrap();
+    let error = message(root);
+    assert!(
+        error.contains("test/ has no class folder") && error.contains("remove test/"),
+        "{error}"
+    );
+    grey(&root.join("test/b/1.png"), 2, 2, 200);
+    std::fs::create_dir_all(root.join("test/a")).unwrap();
+    std::fs::write(root.join("test/a/notes.txt"), "not an image").unwrap();
+    let error = message(root);
+    assert!(
+        error
+            .ends_with(": test/a holds no .png, .jpg or .jpeg file: add some or remove the folder"),
+        "{error}"
+    );
+    // A test split may lack a class.
+    std::fs::remove_dir_all(root.join("test/a")).unwrap();
+    assert_eq!(plan_image_folder(root, &quiet()).unwrap().counts(), (11, 1));
 }
