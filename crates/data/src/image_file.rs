@@ -27,7 +27,10 @@ pub(crate) fn open_image_file(
 ) -> Result<ImageReader<BufReader<File>>, String> {
     let kind = fs::metadata(path).map_err(|e| e.to_string())?.file_type();
     if !kind.is_file() {
-        return Err(format!("it is {}, not a regular file", describe(kind)));
+        return Err(format!(
+            "it is {}, not a regular file",
+            crate::describe_file_kind(&kind)
+        ));
     }
     let mut reader = ImageReader::open(path)
         .map_err(|e| e.to_string())?
@@ -59,28 +62,6 @@ pub fn decode_image_file(path: &Path, limits: Limits) -> Result<DynamicImage, St
         return Err(TRUNCATED_JPEG.into());
     }
     reader.decode().map_err(|e| e.to_string())
-}
-
-/// What a file that is not a regular file is, with its article: `"a FIFO (named pipe)"`…
-/// (the words of `scratchnet-train`'s refusal of such a checkpoint).
-fn describe(kind: fs::FileType) -> &'static str {
-    if kind.is_dir() {
-        return "a directory";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if kind.is_char_device() || kind.is_block_device() {
-            return "a device";
-        }
-        if kind.is_socket() {
-            return "a socket";
-        }
-    }
-    "a special file"
 }
 
 #[cfg(test)]

@@ -58,6 +58,10 @@ pub use idx::FormatDefect;
 /// Reading one file into memory, raw or `.gz`, refusing sizes no dataset file has.
 mod read;
 
+/// What a path that is not a regular file is (a FIFO, a directory…), for messages.
+mod file_kind;
+pub use file_kind::describe_file_kind;
+
 /// Loading a directory: read (raw or `.gz`), check, stage, parse with the `mnist` crate.
 mod loader;
 pub use loader::{load, load_or_download, load_or_download_from};

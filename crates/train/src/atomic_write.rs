@@ -1,5 +1,6 @@
 //! Writing a file so that it is either entirely the old one or entirely the new one.
 
+use scratchnet_data::describe_file_kind;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -200,7 +201,7 @@ pub fn write_destination(path: &Path) -> io::Result<PathBuf> {
         if kind.is_file() {
             return Ok(current);
         }
-        let what = describe_non_regular(&kind);
+        let what = describe_file_kind(&kind);
         let reason = if current == path {
             format!("it is {what}, not a regular file")
         } else {
@@ -215,27 +216,6 @@ pub fn write_destination(path: &Path) -> io::Result<PathBuf> {
         io::ErrorKind::InvalidInput,
         format!("more than {MAX_SYMLINKS} symbolic links lead from it"),
     ))
-}
-
-/// What a file of type `kind` (not a regular file, not a link) is, with its article.
-fn describe_non_regular(kind: &fs::FileType) -> &'static str {
-    if kind.is_dir() {
-        return "a directory";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if kind.is_char_device() || kind.is_block_device() {
-            return "a device";
-        }
-        if kind.is_socket() {
-            return "a socket";
-        }
-    }
-    "a special file"
 }
 
 /// The folder holding `path` (`.` for a bare name).

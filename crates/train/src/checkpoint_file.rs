@@ -5,6 +5,7 @@
 
 use crate::checkpoint_error::CheckpointError;
 use safetensors::tensor::Metadata;
+use scratchnet_data::describe_file_kind;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -152,27 +153,6 @@ fn check_regular(path: &Path, kind: std::fs::FileType) -> Result<(), CheckpointE
     }
     Err(CheckpointError::NotAFile {
         path: path.to_path_buf(),
-        what: describe(kind),
+        what: describe_file_kind(&kind),
     })
-}
-
-/// What a file that is not a regular file is: `"a directory"`, `"a FIFO (named pipe)"`…
-fn describe(kind: std::fs::FileType) -> &'static str {
-    if kind.is_dir() {
-        return "a directory";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if kind.is_char_device() || kind.is_block_device() {
-            return "a device";
-        }
-        if kind.is_socket() {
-            return "a socket";
-        }
-    }
-    "a special file"
 }
