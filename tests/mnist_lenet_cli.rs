@@ -384,6 +384,144 @@ fn a_corrupt_checkpoint_exits_1_with_one_error_line() {
     );
 }
 
+/// QA: `fashion_resnet --batch-size 60000` aborted in its first step ("memory
+/// allocation of 3010560000 bytes failed", exit 134 and a backtrace), or without a
+/// `ulimit -v` had the machine kill it. A batch of all 60,000 images needs some 80 GiB
+/// for this model: refused before training, at once, in one line with the largest batch
+/// that fits, and no checkpoint written. The run is given an address space of about 4
+/// GiB, so that the check refuses it on any machine (a run that went on would abort at
+/// its first large allocation, not take the machine's memory).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_batch_too_large_for_the_memory_is_refused_before_training() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir.to_str().expect("MNIST_DIR is UTF-8");
+    let started = std::time::Instant::now();
+    let out = Command::new("sh")
+        .args(["-c", r#"ulimit -v 4000000 && exec "$0" "$@""#])
+        .arg(examples_dir().join("fashion_resnet"))
+        .args(["--dataset", "mnist", "--data-dir", data, "--epochs", "1"])
+        .args(["--batch-size", "1000000000", "--save", "big.st"])
+        .current_dir(tmp.path())
+        .env_remove("SCRATCHNET_KERNELS")
+        .output()
+        .expect("the example runs");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "error: invalid configuration: --batch-size 1000000000 (one batch of all 60,000 \
+             training images) needs about "
+        ) && err.contains(" GiB for one training step of fashion_resnet; ")
+            && err.contains(": use a smaller --batch-size (at most about "),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "refused after {:?}",
+        started.elapsed()
+    );
+    assert!(!tmp.path().join("big.st").exists());
+}
+
+/// QA: resuming a checkpoint that already has its last epoch trained nothing, wrote
+/// nothing to another `--save` and said nothing of it (exit 0, metrics written). It
+/// says so in one line naming the fix, still evaluates and writes the metrics; resumed
+/// onto itself, the checkpoint is left as it was.
+#[test]
+fn a_finished_checkpoint_resumed_says_nothing_is_trained_or_saved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stroke_folder(&tmp.path().join("digits"), 128, 20);
+    let first = example(
+        "mnist_lenet",
+        &folder_run(&root, "1", &["--save", "s.st"]),
+        tmp.path(),
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let trained = std::fs::read(tmp.path().join("s.st")).unwrap();
+
+    let other = folder_run(
+        &root,
+        "1",
+        &[
+            "--resume",
+            "s.st",
+            "--save",
+            "oth.st",
+            "--metrics",
+            "oth.json",
+        ],
+    );
+    let out = example("mnist_lenet", &other, tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "\nnothing to train: s.st is already at epoch 1 of 1 (raise --epochs to train \
+             more); oth.st not written\n"
+        ),
+        "{text}"
+    );
+    assert!(!tmp.path().join("oth.st").exists());
+    assert!(tmp.path().join("oth.json").exists());
+
+    let same = folder_run(&root, "1", &["--resume", "s.st", "--save", "s.st"]);
+    let out = example("mnist_lenet", &same, tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "\nnothing to train: s.st is already at epoch 1 of 1 (raise --epochs to train \
+             more)\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(tmp.path().join("s.st")).unwrap(), trained);
+}
+
+/// QA: `mnist_modern --resume … --no-augment` went on training a run that augmented on
+/// images that were not, without a word (any other change of the recipe is refused).
+/// Refused in one line naming the flag, the checkpoint left as it was; resumed as it was
+/// trained, it goes on.
+#[test]
+fn a_resume_with_the_other_augmentation_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stroke_folder(&tmp.path().join("digits"), 128, 20);
+    let first = example(
+        "mnist_modern",
+        &folder_run(&root, "1", &["--save", "m.st"]),
+        tmp.path(),
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let trained = std::fs::read(tmp.path().join("m.st")).unwrap();
+    let resume = ["--resume", "m.st", "--save", "m.st"];
+
+    let out = example(
+        "mnist_modern",
+        &folder_run(&root, "2", &joined(&resume, &["--no-augment"])),
+        tmp.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("m.st was trained with augmentation (random shifts of the training images), not without")
+            && err.contains("leave out --no-augment"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(tmp.path().join("m.st")).unwrap(), trained);
+
+    let out = example("mnist_modern", &folder_run(&root, "2", &resume), tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state = Checkpoint::load(&tmp.path().join("m.st"))
+        .unwrap()
+        .training
+        .unwrap();
+    assert_eq!(state.epoch, 2);
+}
+
 #[test]
 fn predict_classifies_images_and_rejects_unreadable_ones() {
     let tmp = tempfile::tempdir().unwrap();

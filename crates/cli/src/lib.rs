@@ -25,6 +25,7 @@
 //! | (crate-private) the report's loss and accuracy curves, per batch and per epoch | — | `report_curves.rs` |
 //! | (crate-private) the report's most confident mistakes | — | `report_mistakes.rs` |
 //! | (crate-private) line charts as inline SVG | — | `svg_chart.rs` |
+//! | (crate-private) the memory of a training step, checked against the memory available | — | `step_memory.rs` |
 //! | (crate-private) the confusion matrix as an SVG heat map | — | `confusion_heat_map.rs` |
 //! | (crate-private) a convolution's filters as a PNG data URI | — | `filter_grid.rs` |
 //! | (crate-private) pixels as a PNG data URI | — | `png_data_uri.rs` |
@@ -67,6 +68,7 @@ mod saliency;
 mod saved_data;
 mod schedule_kind;
 mod small_cnn;
+mod step_memory;
 mod svg_chart;
 mod top_k;
 mod train_command;

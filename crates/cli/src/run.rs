@@ -4,6 +4,7 @@
 
 use crate::live_report::LiveReport;
 use crate::run_settings::resolve_settings;
+use crate::step_memory::{available_memory, check_step_memory, StepMemory};
 use crate::{
     describe_kernels, plot_history, write_predictions, DataSource, MetricsReport, ModelInput,
     RunConfig, RunSettings, TrainingReport,
@@ -45,14 +46,18 @@ pub struct RunReport {
 /// `config.kernels`, if given, are chosen for the whole program.
 ///
 /// Its checkpoints carry the run's settings as free-form metadata (`dataset`,
-/// `batch_size`, `optimizer`, `lr`, `schedule`, `limit_train`), besides the training
-/// state: a resumed run takes every setting that is not given from there, and refuses
-/// one that contradicts it.
+/// `batch_size`, `optimizer`, `lr`, `schedule`, `limit_train`, `augment`), besides the
+/// training state: a resumed run takes every setting that is not given from there, and
+/// refuses one that contradicts it.
+///
+/// A checkpoint that already has all `epochs` trains nothing: the run says so, evaluates
+/// it and writes the reports asked for, but no checkpoint (`save` keeps what it held).
 ///
 /// # Errors
 /// Every failure as a [`TrainError`] with a one-line message naming the flag at fault
 /// where there is one: missing data, a checkpoint that does not match or was trained
-/// with other settings, a NaN loss, a file that cannot be written;
+/// with other settings, a batch whose training step needs more memory than the machine
+/// has available (checked before training), a NaN loss, a file that cannot be written;
 /// [`TrainError::Interrupted`] when `config.stop` was raised (the checkpoint at `save`
 /// then resumes exactly where training stopped, see [`resume_command`](crate::resume_command)).
 pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
@@ -107,6 +112,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let metadata = data_metadata(&train);
     let mut trainer =
         Trainer::new(train_config(config, &settings, metadata))?.with_replicas(factory);
+    check_memory(config, &settings, &summary, &trainer, &model, train.len())?;
     let html = (config.report.as_ref())
         .map(|path| {
             let page = report_page(config, &settings, &summary, &train, &test);
@@ -172,6 +178,32 @@ fn check_same_data(path: &Path, checkpoint: &Checkpoint, train: &Split) -> Resul
         }
     }
     Ok(())
+}
+
+/// Refuses, before any training, batches whose training step needs more memory than
+/// this machine has available ([`check_step_memory`]): estimated from the model's
+/// `summary` for the way `trainer` would train it, with at most the `images` to train
+/// on in a batch.
+fn check_memory(
+    config: &RunConfig,
+    settings: &RunSettings,
+    summary: &Summary,
+    trainer: &Trainer,
+    model: &Sequential,
+    images: usize,
+) -> Result<(), TrainError> {
+    let shard_size = trainer.config().shard_size;
+    let replicas = trainer.replicas_for(model).map(|n| (n, shard_size));
+    let memory = StepMemory::of_model(summary, replicas, trainer.config().eval_batch_size);
+    check_step_memory(
+        &memory,
+        settings.batch_size,
+        images,
+        config.model.name,
+        config.resume.as_deref(),
+        available_memory(),
+    )
+    .map_err(TrainError::config)
 }
 
 /// The `--resume` checkpoint at `path`; a missing one is named with the fix.
@@ -293,7 +325,6 @@ fn report_settings(
         ("seed", settings.seed.to_string()),
         ("epochs", config.epochs.to_string()),
         ("threads", config.threads.to_string()),
-        ("augment", config.augment.to_string()),
         ("training images", group_thousands(train.len())),
         ("test images", group_thousands(test.len())),
         ("kernels", describe_kernels(kernels())),
@@ -317,7 +348,7 @@ fn train_config(
             batch_size: settings.batch_size,
             shuffle: true,
             seed: settings.seed,
-            augment: config.augment,
+            augment: settings.augment,
         },
         schedule: settings.schedule.schedule(),
         threads: config.threads,
@@ -596,6 +627,7 @@ fn restore(
         )));
     }
     let line = match &state.partial {
+        None if state.epoch == config.epochs => nothing_to_train(path, config),
         Some(p) => format!(
             "resuming from {} in epoch {} of {}, after batch {} of {}",
             path.display(),
@@ -612,6 +644,23 @@ fn restore(
         ),
     };
     Ok((state.history, state.partial, line))
+}
+
+/// The line of a run resumed from the checkpoint at `path` that already has all
+/// `config.epochs`: nothing is trained, so no checkpoint is written. `--save` is named
+/// when it is another file, which a careful user expects to find written.
+fn nothing_to_train(path: &Path, config: &RunConfig) -> String {
+    let epochs = config.epochs;
+    let line = format!(
+        "nothing to train: {} is already at epoch {epochs} of {epochs} (raise --epochs to train more)",
+        path.display()
+    );
+    match &config.save {
+        Some(save) if file_identity(save) != file_identity(path) => {
+            format!("{line}; {} not written", save.display())
+        }
+        _ => line,
+    }
 }
 
 /// Prints the final evaluation and writes the metrics, plot and predictions asked for.

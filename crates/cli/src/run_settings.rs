@@ -23,6 +23,8 @@ pub struct RunSettings {
     pub seed: u64,
     /// The training subset, if limited.
     pub limit_train: Option<usize>,
+    /// Whether training images are shifted at random ([`RunConfig::augment`]).
+    pub augment: bool,
 }
 
 impl RunSettings {
@@ -40,6 +42,7 @@ impl RunSettings {
             self.limit_train
                 .map_or_else(|| "none".into(), |n| n.to_string()),
         );
+        m.insert("augment".into(), self.augment.to_string());
         m
     }
 
@@ -53,6 +56,7 @@ impl RunSettings {
             schedule: config.schedule.unwrap_or(ScheduleKind::Cosine),
             seed: config.seed.unwrap_or(0),
             limit_train: config.limit_train,
+            augment: config.augment,
         }
     }
 }
@@ -127,6 +131,7 @@ pub(crate) fn resolve_settings(
         (None, Some(saved)) => saved,
         (None, None) => None,
     };
+    check_augment(config.augment, saved("augment"), &conflict)?;
     Ok(RunSettings {
         batch_size,
         optimizer,
@@ -134,7 +139,41 @@ pub(crate) fn resolve_settings(
         schedule,
         seed,
         limit_train,
+        augment: config.augment,
     })
+}
+
+/// A run must augment its training images as the checkpoint's did (`saved`, `true` or
+/// `false`): resumed the other way, it would go on training on other images without a
+/// word. Checkpoints that do not record it (older ones) pass. The example's flag is
+/// `--no-augment` where augmenting is the default, `--augment` where it is not: the
+/// message names both.
+fn check_augment(
+    augment: bool,
+    saved: Option<&str>,
+    conflict: &Conflict<'_>,
+) -> Result<(), TrainError> {
+    let Some(saved) = conflict.recorded::<bool>("augment", saved)? else {
+        return Ok(());
+    };
+    if saved == augment {
+        return Ok(());
+    }
+    let (was, fix) = if saved {
+        (
+            "with augmentation (random shifts of the training images), not without",
+            "leave out --no-augment, or give --augment",
+        )
+    } else {
+        (
+            "without augmentation (random shifts of the training images), not with",
+            "give --no-augment, or leave out --augment",
+        )
+    };
+    Err(TrainError::config(format!(
+        "{} was trained {was}: resume it the same way ({fix}, whichever this example takes)",
+        conflict.path.display()
+    )))
 }
 
 /// The checkpoint must hold the model of this example, trained on the same dataset.
@@ -245,6 +284,7 @@ mod tests {
             ("schedule", "bogus", "--schedule"),
             ("optimizer", "lbfgs", "--optimizer"),
             ("limit_train", "many", "--limit-train"),
+            ("augment", "sometimes", "augment"),
         ] {
             let err = resolve_settings(&config, Some((path, &checkpoint(key, value))))
                 .unwrap_err()
@@ -263,6 +303,50 @@ mod tests {
         ] {
             resolve_settings(&config, Some((path, &checkpoint(key, value))))
                 .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+        }
+    }
+
+    /// QA: resuming an `mnist_modern` run with `--no-augment` (or a `cifar10_cnn` run
+    /// with `--augment`) was accepted without a word, while every other change of the
+    /// recipe was refused. A fresh run records whether it augments; a resume the other
+    /// way is refused naming the checkpoint and both flags; an older checkpoint, which
+    /// records nothing, is accepted either way.
+    #[test]
+    fn resuming_with_the_other_augmentation_is_refused() {
+        let model = Dense::new(2, 2, &mut StdRng::seed_from_u64(0));
+        let adam = Adam::new(AdamConfig::default()).unwrap();
+        let path = Path::new("run.st");
+        let run = |augment| RunConfig {
+            augment,
+            ..RunConfig::default()
+        };
+        for trained in [true, false] {
+            // What `run` writes into the checkpoints of a fresh run.
+            let fresh = resolve_settings(&run(trained), None).unwrap();
+            let mut checkpoint = Checkpoint::for_training(&model, &adam, 1, 0, &History::new());
+            for (key, value) in fresh.to_metadata("mnist", "lenet5") {
+                checkpoint = checkpoint.with_metadata(key, value);
+            }
+            let same = resolve_settings(&run(trained), Some((path, &checkpoint))).unwrap();
+            assert_eq!(same.augment, trained);
+            let err = resolve_settings(&run(!trained), Some((path, &checkpoint)))
+                .unwrap_err()
+                .to_string();
+            let expected = if trained {
+                "run.st was trained with augmentation (random shifts of the training images), \
+                 not without: resume it the same way (leave out --no-augment, or give --augment, \
+                 whichever this example takes)"
+            } else {
+                "run.st was trained without augmentation (random shifts of the training images), \
+                 not with: resume it the same way (give --no-augment, or leave out --augment, \
+                 whichever this example takes)"
+            };
+            assert!(err.ends_with(expected), "{err}");
+        }
+        let old = Checkpoint::for_training(&model, &adam, 1, 0, &History::new());
+        for augment in [true, false] {
+            let settings = resolve_settings(&run(augment), Some((path, &old))).unwrap();
+            assert_eq!(settings.augment, augment);
         }
     }
 }

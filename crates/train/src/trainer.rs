@@ -205,6 +205,24 @@ impl Trainer {
         &self.config
     }
 
+    /// How many replicas [`fit`](Self::fit) would compute `model`'s steps on, in shards
+    /// of [`TrainConfig::shard_size`]; `None` when each batch is one plain
+    /// [`train_step`] on the whole batch at once (no [`with_replicas`](Self::with_replicas),
+    /// a model with buffers or counters, or the reference kernels). A step's memory
+    /// depends on it: a plain step holds the whole batch's activations.
+    pub fn replicas_for(&self, model: &dyn Layer) -> Option<usize> {
+        // Batch statistics (a model with buffers) need the whole batch at once, and
+        // counters (dropout's) must advance on the model itself, once per batch.
+        // The reference kernels promise plain loops on one thread: no replicas.
+        if self.factory.is_none() || has_state(model) || use_reference() {
+            return None;
+        }
+        Some(match self.config.threads {
+            0 => rayon::current_num_threads(),
+            t => t,
+        })
+    }
+
     /// Trains `model` on `train` from the end of `history` (empty for a fresh run; a
     /// resumed run passes its checkpoint's history, having restored the weights and
     /// the optimizer state) up to `config.epochs`, evaluating on `test` after each
@@ -273,22 +291,13 @@ impl Trainer {
             Some(path) => Some(SaveLock::acquire(path)?),
             None => None,
         };
-        let engine = match &self.factory {
-            // Batch statistics (a model with buffers) need the whole batch at once, and
-            // counters (dropout's) must advance on the model itself, once per batch.
-            // The reference kernels promise plain loops on one thread: no replicas.
-            Some(factory) if !has_state(model) && !use_reference() => {
-                let threads = match config.threads {
-                    0 => rayon::current_num_threads(),
-                    t => t,
-                };
-                Engine::Replicas(DataParallel::with_replicas(
-                    config.shard_size,
-                    threads,
-                    factory,
-                    model,
-                )?)
-            }
+        let engine = match (&self.factory, self.replicas_for(model)) {
+            (Some(factory), Some(threads)) => Engine::Replicas(DataParallel::with_replicas(
+                config.shard_size,
+                threads,
+                factory,
+                model,
+            )?),
             _ => Engine::Plain,
         };
         let mut run = Run::new(config, engine, history, optimizer, train.len());

@@ -69,6 +69,16 @@ fn train(threads: usize, replicas: bool) -> (Vec<Vec<u32>>, scratchnet_train::Op
 #[test]
 fn on_the_reference_kernels_the_trainer_takes_the_plain_step() {
     set_kernels(Kernels::Reference);
+    let factory: ModelFactory = Arc::new(|| Box::new(lenet5(&mut StdRng::seed_from_u64(99))));
+    let with_replicas = Trainer::new(TrainConfig::default())
+        .unwrap()
+        .with_replicas(factory);
+    let lenet = lenet5(&mut StdRng::seed_from_u64(0));
+    assert_eq!(
+        with_replicas.replicas_for(&lenet),
+        None,
+        "what the memory check reads"
+    );
     let plain = train(1, false);
     for (threads, replicas) in [(1, true), (2, true), (2, false)] {
         let other = train(threads, replicas);

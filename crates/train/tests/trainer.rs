@@ -512,6 +512,31 @@ fn a_model_with_buffers_trains_in_whole_batches_on_the_model_itself() {
     assert!(buffers[0].iter().any(|&m| m != 0.0), "running_mean");
 }
 
+/// What a step's memory is estimated from: replicas only with a factory and for a model
+/// without buffers or counters; as many as `threads` (0: the pool's). (On the reference
+/// kernels, none: see `reference_path.rs`.)
+#[test]
+fn replicas_for_says_how_a_model_will_train() {
+    let trainer = |threads| {
+        Trainer::new(TrainConfig {
+            threads,
+            ..config(1)
+        })
+        .unwrap()
+    };
+    let plain_lenet = lenet5(&mut StdRng::seed_from_u64(0));
+    assert_eq!(trainer(2).replicas_for(&plain_lenet), None, "no factory");
+    let sharded = trainer(3).with_replicas(factory());
+    assert_eq!(sharded.replicas_for(&plain_lenet), Some(3));
+    assert_eq!(sharded.replicas_for(&bn_net(0)), None, "buffers");
+    let pool = on_threads(2, || {
+        let lenet = lenet5(&mut StdRng::seed_from_u64(0));
+        let trainer = Trainer::new(config(1)).unwrap().with_replicas(factory());
+        trainer.replicas_for(&lenet)
+    });
+    assert_eq!(pool, Some(2), "threads 0: the pool's");
+}
+
 /// The metrics of every epoch without the times, as bits.
 fn metrics_bits(history: &History) -> Vec<(usize, [u64; 4])> {
     history
