@@ -27,10 +27,11 @@ import pathlib
 import torch
 import torch.nn as nn
 
+from generate_resnet import grid, tensor  # the same conventions: values exact in f32
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "crates" / "layers" / "tests" / "fixtures_resnet"
 DT = torch.float64
-STEP = 1.0 / 256.0
 SEED = 0
 
 torch.set_default_dtype(DT)
@@ -74,18 +75,6 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.block(self.mix(x))
-
-
-def grid(shape, scale, gen):
-    t = torch.randn(shape, generator=gen) * scale
-    t = torch.round(t / STEP) * STEP
-    assert torch.equal(t, t.float().double())
-    return t
-
-
-def tensor(t):
-    t = t.detach()
-    return {"shape": list(t.shape), "data": t.reshape(-1).tolist()}
 
 
 def main():

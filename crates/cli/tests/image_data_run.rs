@@ -335,24 +335,29 @@ fn a_model_too_large_for_the_images_names_the_flag_that_fixes_it() {
     );
 }
 
+/// The error of a run of the tiny model on the image folder at `root`.
+fn refusal_of_folder(root: &std::path::Path) -> String {
+    run(&RunConfig {
+        model: ModelSpec::for_input("tiny", tiny),
+        dataset: DataSource::Folder(scratchnet_data::FolderOptions {
+            show_progress: false,
+            ..scratchnet_data::FolderOptions::default()
+        }),
+        data_dir: Some(root.to_path_buf()),
+        progress: ProgressMode::Quiet,
+        ..RunConfig::default()
+    })
+    .unwrap_err()
+    .to_string()
+}
+
 /// A folder of one class trained to 100% with a loss of 0, as if something had been
 /// learned.
 #[test]
 fn a_folder_of_one_class_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     write_folder(tmp.path(), &["cat"], 10);
-    let err = run(&RunConfig {
-        model: ModelSpec::for_input("tiny", tiny),
-        dataset: DataSource::Folder(scratchnet_data::FolderOptions {
-            show_progress: false,
-            ..scratchnet_data::FolderOptions::default()
-        }),
-        data_dir: Some(tmp.path().to_path_buf()),
-        progress: ProgressMode::Quiet,
-        ..RunConfig::default()
-    })
-    .unwrap_err()
-    .to_string();
+    let err = refusal_of_folder(tmp.path());
     assert!(
         err.contains("the data has a single class (cat)") && err.contains("two at least"),
         "{err}"
@@ -366,18 +371,7 @@ fn a_class_folder_without_images_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     write_folder(tmp.path(), &["a"], 30);
     std::fs::create_dir_all(tmp.path().join("train/b")).unwrap();
-    let err = run(&RunConfig {
-        model: ModelSpec::for_input("tiny", tiny),
-        dataset: DataSource::Folder(scratchnet_data::FolderOptions {
-            show_progress: false,
-            ..scratchnet_data::FolderOptions::default()
-        }),
-        data_dir: Some(tmp.path().to_path_buf()),
-        progress: ProgressMode::Quiet,
-        ..RunConfig::default()
-    })
-    .unwrap_err()
-    .to_string();
+    let err = refusal_of_folder(tmp.path());
     assert_eq!(
         err,
         format!(
