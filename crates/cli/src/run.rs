@@ -94,16 +94,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         train.truncate(n);
     }
     let mut optimizer = settings.optimizer.build(settings.lr)?;
-    let (history, partial) = match resumed {
-        Some((path, checkpoint)) => {
-            check_same_data(&path, &checkpoint, &train)?;
-            let (history, partial, resuming) =
-                restore(&path, checkpoint, &mut model, optimizer.as_mut(), config)?;
-            say(&resuming);
-            (history, partial)
-        }
-        None => (History::new(), None),
-    };
+    let (history, partial) = resume(resumed, &train, &mut model, optimizer.as_mut(), config, say)?;
     say(&data_and_settings(&kind, &train, &test, &settings, config));
     say(&format!("kernels: {}", describe_kernels(kernels)));
 
@@ -140,6 +131,26 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         kernels,
         outcome,
     })
+}
+
+/// The history and the interrupted epoch to go on from: a fresh run's (none), or those of
+/// the `resumed` checkpoint, restored into `model` and `optimizer` after checking it was
+/// trained on `train`'s data, saying where training resumes.
+fn resume(
+    resumed: Option<(PathBuf, Checkpoint)>,
+    train: &Split,
+    model: &mut Sequential,
+    optimizer: &mut dyn Optimizer,
+    config: &RunConfig,
+    say: impl Fn(&str),
+) -> Result<(History, Option<PartialEpoch>), TrainError> {
+    let Some((path, checkpoint)) = resumed else {
+        return Ok((History::new(), None));
+    };
+    check_same_data(&path, &checkpoint, train)?;
+    let (history, partial, resuming) = restore(&path, checkpoint, model, optimizer, config)?;
+    say(&resuming);
+    Ok((history, partial))
 }
 
 /// The run's data, which must have two classes at least: a classifier learns nothing
