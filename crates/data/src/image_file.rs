@@ -5,7 +5,7 @@
 //! command line's `predict` read images this way.
 
 use std::fs::{self, File};
-use std::io::BufReader;
+use std::io::{BufReader, Seek};
 use std::path::Path;
 
 use image::{DynamicImage, ImageReader, Limits};
@@ -25,6 +25,11 @@ pub(crate) fn open_image_file(
     path: &Path,
     limits: Limits,
 ) -> Result<ImageReader<BufReader<File>>, String> {
+    image_reader(open_regular_file(path)?, limits)
+}
+
+/// The file at `path`, opened for reading once it is known to be a regular file.
+fn open_regular_file(path: &Path) -> Result<File, String> {
     let kind = fs::metadata(path).map_err(|e| e.to_string())?.file_type();
     if !kind.is_file() {
         return Err(format!(
@@ -32,8 +37,13 @@ pub(crate) fn open_image_file(
             crate::describe_file_kind(&kind)
         ));
     }
-    let mut reader = ImageReader::open(path)
-        .map_err(|e| e.to_string())?
+    File::open(path).map_err(|e| e.to_string())
+}
+
+/// A reader of the image in `file` (read from its start), its format guessed from its
+/// content, within `limits`.
+fn image_reader(file: File, limits: Limits) -> Result<ImageReader<BufReader<File>>, String> {
+    let mut reader = ImageReader::new(BufReader::new(file))
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
     reader.limits(limits);
@@ -56,12 +66,14 @@ pub(crate) fn open_image_file(
 /// a device), unreadable, [`TRUNCATED_JPEG`], or what the decoder reported (a format other
 /// than PNG or JPEG, a damaged or truncated PNG, a size past `limits`).
 pub fn decode_image_file(path: &Path, limits: Limits) -> Result<DynamicImage, String> {
-    let reader = open_image_file(path, limits)?;
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    if is_truncated_jpeg(BufReader::new(file)).map_err(|e| e.to_string())? {
+    let mut file = open_regular_file(path)?;
+    if is_truncated_jpeg(BufReader::new(&file)).map_err(|e| e.to_string())? {
         return Err(TRUNCATED_JPEG.into());
     }
-    reader.decode().map_err(|e| e.to_string())
+    file.rewind().map_err(|e| e.to_string())?;
+    image_reader(file, limits)?
+        .decode()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
