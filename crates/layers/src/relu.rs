@@ -6,7 +6,9 @@ use ndarray::{ArrayD, ArrayViewD};
 use scratchnet_tensor::activation;
 
 /// Element-wise `max(x, 0)` (PyTorch's `nn.ReLU`). Backward: `dx = dy · [x > 0]`,
-/// so at exactly 0 the gradient is 0, as in PyTorch.
+/// so at exactly 0 the gradient is 0, as in PyTorch. Also as in PyTorch, a NaN
+/// input gives NaN (and passes the gradient), so a diverged model's NaN reaches
+/// the loss, where training stops on it, instead of turning into zeros.
 ///
 /// The definition, as a plain loop: [reference::relu_backward](scratchnet_tensor::reference::relu_backward).
 ///
@@ -20,7 +22,7 @@ use scratchnet_tensor::activation;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ReLU {
-    /// Which inputs of the last training forward were positive, and that
+    /// Where the last training forward passes the gradient (inputs positive or NaN), and that
     /// forward's shape (`None` until one ran, and after an eval forward).
     mask: Vec<u8>,
     shape: Option<Vec<usize>>,

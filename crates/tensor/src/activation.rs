@@ -16,20 +16,20 @@ use ndarray::{ArrayD, ArrayViewD, Zip};
 use std::ops::Range;
 use std::sync::Mutex;
 
-/// `max(x, 0)` (NaN becomes 0, like Rust's `f32::max`). Parallel over fixed
-/// chunks of [`ELEMENT_CHUNK`] elements.
+/// `max(x, 0)` as PyTorch computes it (NaN stays NaN, `−0` stays `−0`: see
+/// [`reference::relu`]). Parallel over fixed chunks of [`ELEMENT_CHUNK`] elements.
 pub fn relu(input: ArrayViewD<f32>) -> ArrayD<f32> {
     if use_reference() {
         return reference::relu(input);
     }
     let x = input.as_standard_layout();
     let x = x.as_slice().expect("standard layout");
-    let out = elementwise(x.len(), |range| x[range].iter().map(|&v| v.max(0.0)));
+    let out = elementwise(x.len(), |range| x[range].iter().map(|&v| relu_of(v)));
     ArrayD::from_shape_vec(input.raw_dim(), out).expect("same length")
 }
 
-/// ReLU's backward: passes the gradient where the input was positive.
-/// At exactly 0 the gradient is 0, as in PyTorch.
+/// ReLU's backward: passes the gradient where the input was positive (or NaN),
+/// 0 where it was `≤ 0`, as in PyTorch (see [`reference::relu_backward`]).
 ///
 /// # Panics
 /// If the two arrays differ in shape.
@@ -40,11 +40,27 @@ pub fn relu_backward(grad_output: ArrayViewD<f32>, input: ArrayViewD<f32>) -> Ar
     }
     Zip::from(&grad_output)
         .and(&input)
-        .map_collect(|&g, &x| if x > 0.0 { g } else { 0.0 })
+        .map_collect(|&g, &x| if passes_gradient(x) { g } else { 0.0 })
+}
+
+/// One element of [`relu`]: `0` where `x < 0`, else `x` (NaN and `−0` kept).
+#[inline(always)]
+fn relu_of(x: f32) -> f32 {
+    if x < 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+
+/// Whether ReLU's backward passes the gradient at input `x`: not where `x ≤ 0`.
+#[inline(always)]
+fn passes_gradient(x: f32) -> bool {
+    x > 0.0 || x.is_nan()
 }
 
 /// [`relu`] that also records, in `mask` (resized to the input's length and
-/// reused between calls), which inputs were positive: what
+/// reused between calls), where the gradient will pass (the input positive or NaN): what
 /// [`relu_backward_masked`] needs, in a quarter of the memory of a copy of the input.
 ///
 /// Runs in parallel over fixed chunks of [`ELEMENT_CHUNK`] elements; the result
@@ -52,7 +68,7 @@ pub fn relu_backward(grad_output: ArrayViewD<f32>, input: ArrayViewD<f32>) -> Ar
 pub fn relu_masked(input: ArrayViewD<f32>, mask: &mut Vec<u8>) -> ArrayD<f32> {
     if use_reference() {
         mask.clear();
-        mask.extend(input.iter().map(|&x| u8::from(x > 0.0)));
+        mask.extend(input.iter().map(|&x| u8::from(passes_gradient(x))));
         return reference::relu(input);
     }
     let x = input.as_standard_layout();
@@ -72,25 +88,25 @@ pub fn relu_masked(input: ArrayViewD<f32>, mask: &mut Vec<u8>) -> ArrayD<f32> {
                 #[inline(always)]
                 || {
                     for (m, &v) in mask.iter_mut().zip(xs) {
-                        *m = u8::from(v > 0.0);
+                        *m = u8::from(passes_gradient(v));
                     }
                 },
             );
-            xs.iter().map(|&v| v.max(0.0))
+            xs.iter().map(|&v| relu_of(v))
         },
     );
     ArrayD::from_shape_vec(input.raw_dim(), out).expect("same length")
 }
 
 /// ReLU's backward from the mask of [`relu_masked`]: the gradient where the
-/// input was positive, 0 elsewhere (also at exactly 0, as in PyTorch).
+/// input was positive or NaN, 0 where it was `≤ 0` (as in PyTorch).
 ///
 /// # Panics
 /// If `mask` does not have one entry per element of `grad_output`.
 #[track_caller]
 pub fn relu_backward_masked(grad_output: ArrayViewD<f32>, mask: &[u8]) -> ArrayD<f32> {
     if use_reference() {
-        // dx = dy · [x > 0], with [x > 0] read from the mask.
+        // dx = dy · [x > 0 or NaN], read from the mask.
         let mask = ArrayViewD::from_shape(grad_output.raw_dim(), mask)
             .expect("mask and gradient differ in length");
         return Zip::from(&grad_output)
@@ -233,6 +249,30 @@ mod tests {
         let t = tanh(x.view());
         let dt = tanh_backward(ones.view(), t.view());
         assert!((dt[1] - 1.0).abs() < 1e-7);
+    }
+
+    /// PyTorch 2.x, `torch.relu` on `[nan, -0., 0., -1., 2.]` and its gradient
+    /// for `y.sum().backward()`: `[nan, -0., 0., 0., 2.]` and `[1, 0, 0, 0, 1]`.
+    #[test]
+    fn relu_keeps_nan_and_negative_zero_as_pytorch_does() {
+        let x = arr1(&[f32::NAN, -0.0, 0.0, -1.0, 2.0]).into_dyn();
+        let ones = ArrayD::ones(IxDyn(&[5]));
+        let expected_y = [f32::NAN, -0.0, 0.0, 0.0, 2.0].map(f32::to_bits);
+        let expected_dx = [1.0f32, 0.0, 0.0, 0.0, 1.0].map(f32::to_bits);
+        for tier in [reference::relu(x.view()), relu(x.view())] {
+            assert_eq!(tier.mapv(f32::to_bits).as_slice().unwrap(), &expected_y);
+        }
+        for dx in [
+            reference::relu_backward(ones.view(), x.view()),
+            relu_backward(ones.view(), x.view()),
+        ] {
+            assert_eq!(dx.mapv(f32::to_bits).as_slice().unwrap(), &expected_dx);
+        }
+        let mut mask = Vec::new();
+        let y = relu_masked(x.view(), &mut mask);
+        assert_eq!(y.mapv(f32::to_bits).as_slice().unwrap(), &expected_y);
+        let dx = relu_backward_masked(ones.view(), &mask);
+        assert_eq!(dx.mapv(f32::to_bits).as_slice().unwrap(), &expected_dx);
     }
 
     #[test]

@@ -364,7 +364,7 @@ proptest! {
         check_dense(n, fan_in, fan_out, seed)?;
     }
 
-    /// ReLU bit for bit (NaN → 0, gradient 0 at 0), the others within tolerance.
+    /// ReLU bit for bit (NaN kept, gradient 0 at 0), the others within tolerance.
     #[test]
     fn activations_match_reference(
         len in 1..=300usize,
@@ -523,12 +523,13 @@ fn check_dense(n: usize, fan_in: usize, fan_out: usize, seed: u64) -> Result<(),
 }
 
 fn check_activations(len: usize, slope: f32, seed: u64) -> Result<(), TestCaseError> {
-    // A few exact zeros and NaNs among the values, no −0.0.
+    // A few exact zeros (of both signs) and NaNs among the values.
     let x = ArrayD::from_shape_vec(IxDyn(&[len]), values(len, seed))
         .unwrap()
         .mapv(|v| match (v * 1000.0) as i32 % 13 {
             0 => 0.0,
             1 => f32::NAN,
+            2 => -0.0,
             _ => v * 4.0,
         });
     let dy = ArrayD::from_shape_vec(IxDyn(&[len]), values(len, seed ^ 1)).unwrap();

@@ -5,15 +5,19 @@
 
 use ndarray::{ArrayD, ArrayViewD, Zip};
 
-/// `y = max(x, 0)`, with `f32::max` (a NaN input gives 0).
+/// `y = max(x, 0)`, as PyTorch computes it: `0` where `x < 0`, else `x`. So a NaN
+/// input stays NaN (a diverged model shows in the loss instead of vanishing
+/// behind the ReLU) and `−0` stays `−0`.
 ///
 /// # Shapes
 /// Any shape → the same shape (so for every function of this file).
 pub fn relu(input: ArrayViewD<f32>) -> ArrayD<f32> {
-    input.mapv(|x| x.max(0.0))
+    input.mapv(|x| if x < 0.0 { 0.0 } else { x })
 }
 
-/// `dx = dy · [x > 0]`: the gradient is 0 at exactly `x = 0` (as in PyTorch) and for NaN.
+/// `dx = dy · [x > 0]`, as PyTorch computes it: the gradient is 0 where `x ≤ 0`
+/// (so at exactly `x = 0`), and passes where `x > 0` or `x` is NaN (PyTorch tests
+/// `y ≤ 0`, which is false for NaN).
 ///
 /// # Panics
 /// If the two arrays differ in shape (so for every backward of this file).
@@ -21,7 +25,7 @@ pub fn relu(input: ArrayViewD<f32>) -> ArrayD<f32> {
 pub fn relu_backward(grad_output: ArrayViewD<f32>, input: ArrayViewD<f32>) -> ArrayD<f32> {
     Zip::from(&grad_output)
         .and(&input)
-        .map_collect(|&dy, &x| if x > 0.0 { dy } else { 0.0 })
+        .map_collect(|&dy, &x| if x <= 0.0 { 0.0 } else { dy })
 }
 
 /// `y = x` for `x > 0`, `y = slope · x` otherwise (PyTorch's `F.leaky_relu`).
