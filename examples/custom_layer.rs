@@ -6,7 +6,7 @@
 //! saves it and reloads it into a fresh network, and exits non-zero if any step fails.
 //!
 //! ```text
-//! cargo run --release --example custom_layer -- --data-dir ../shared/data/mnist --limit-train 6000
+//! cargo run --release --example custom_layer -- --limit-train 6000
 //! ```
 //!
 //! The guide (`docs/extending.md`, `scratchnet::guide` in `cargo doc`) walks through
