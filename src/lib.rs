@@ -57,20 +57,20 @@ pub mod prelude {
         Normalization, Split,
     };
     pub use scratchnet_layers::{
-        gradcheck::{gradcheck, GradcheckConfig},
+        gradcheck::{gradcheck, GradcheckConfig, GradcheckError},
         AdaptiveAvgPool2d, AvgPool2d, AvgPool2dConfig, BatchNorm2d, BatchNorm2dConfig, Branches,
         Combine, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Dense, Dropout,
         Flatten, GeluApproximate, GeluConfig, GlobalAvgPool2d, GroupNorm, GroupNormConfig, Layer,
         LayerError, LayerNorm, LayerNormConfig, LeakyReLU, MaxPool2d, MaxPool2dConfig, Mode,
         Parameter, ReLU, Residual, ResidualConfig, Sequential, SiLU, Sigmoid, SoftmaxCrossEntropy,
-        StateMut, StateRef, StateVisitor, StateVisitorMut, Tanh, Upsample, UpsampleConfig,
-        UpsampleMode, UpsampleSize, GELU,
+        StateMut, StateRef, StateVisitor, StateVisitorMut, SummaryRow, Tanh, Upsample,
+        UpsampleConfig, UpsampleMode, UpsampleSize, GELU,
     };
     pub use scratchnet_train::models::lenet5;
     pub use scratchnet_train::{
-        evaluate, load_model, save_model, Adam, AdamConfig, Checkpoint, ConfusionMatrix,
-        DataParallel, EpochMetrics, Evaluation, History, LrSchedule, ModelFactory, Optimizer,
-        ProgressMode, Sgd, SgdConfig, TrainConfig, TrainError, Trainer,
+        evaluate, load_model, save_model, train_step, Adam, AdamConfig, Checkpoint,
+        ConfusionMatrix, DataParallel, EpochMetrics, Evaluation, History, LrSchedule, ModelFactory,
+        Optimizer, ProgressMode, Sgd, SgdConfig, TrainConfig, TrainError, Trainer,
     };
 }
 
