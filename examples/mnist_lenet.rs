@@ -1,7 +1,7 @@
 //! Trains LeNet-5 on MNIST (or Fashion-MNIST) and saves it in PyTorch's safetensors layout.
 //!
 //! ```text
-//! cargo run --release --example mnist_lenet -- --data-dir ../shared/data/mnist --metrics m.json
+//! cargo run --release --example mnist_lenet -- --metrics m.json
 //! ```
 //!
 //! The default recipe (Adam, learning rate 0.005 with a cosine decay to 0 over the run,

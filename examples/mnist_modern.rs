@@ -5,7 +5,7 @@
 //! so the resumed run is bit-identical to an uninterrupted one).
 //!
 //! ```text
-//! cargo run --release --example mnist_modern -- --data-dir ../shared/data/mnist --metrics modern.json
+//! cargo run --release --example mnist_modern -- --metrics modern.json
 //! ```
 //!
 //! | name | layer | output (per sample) |
