@@ -30,9 +30,10 @@ impl DataSource {
         }
     }
 
-    /// Loads the data: from `data_dir` if given (only read, never downloaded into), else
-    /// from the dataset's variable (`$MNIST_DIR`, `$CIFAR10_DIR`, …) or its folder under
-    /// `data/`, downloading it there if missing.
+    /// Loads the data: from `data_dir` if given, else from the folder the dataset's
+    /// variable names (`$MNIST_DIR`, `$FASHION_MNIST_DIR`, `$CIFAR10_DIR`) — both only
+    /// read, never downloaded into — else from its folder under `data/`, downloading it
+    /// there if missing.
     ///
     /// An image folder is listed first, and `say` is given the line stating how many
     /// images, of which shape, and the memory they will take, before they are decoded; then

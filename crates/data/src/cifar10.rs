@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 #[cfg(feature = "download")]
 use crate::archive::extract_members;
 use crate::downloader::DownloadOptions;
+use crate::env_dir::cifar10_env_dir_error;
 use crate::error::DataError;
 #[cfg(feature = "download")]
 use crate::fetch::{fetch_archive, sha256_file};
@@ -211,14 +212,19 @@ pub fn load_cifar10(dir: &Path) -> Result<ImageDataset, DataError> {
 
 /// Finds CIFAR-10 — `explicit`, else `$CIFAR10_DIR`, else `data/cifar-10` — and loads it,
 /// downloading and extracting the archive first when neither `$CIFAR10_DIR` nor an explicit
-/// folder was given and `data/cifar-10` lacks the batches. An explicit folder is only read.
+/// folder was given and `data/cifar-10` lacks the batches. An explicit folder, and the
+/// folder `$CIFAR10_DIR` names, are only read (for the latter, the error of a missing
+/// folder or batch is [`DataError::EnvDirUnusable`], naming the variable).
 pub fn load_or_download_cifar10(explicit: Option<&Path>) -> Result<ImageDataset, DataError> {
     if let Some(dir) = explicit {
         return load_cifar10(dir);
     }
     match std::env::var_os(CIFAR10_DIR_ENV).filter(|v| !v.is_empty()) {
         // Relative: as given, else under the workspace root (as for $MNIST_DIR).
-        Some(dir) => load_cifar10(&resolve_relative(&dir, &workspace_root())),
+        Some(value) => {
+            let dir = resolve_relative(&value, &workspace_root());
+            load_cifar10(&dir).map_err(|error| cifar10_env_dir_error(&dir, error))
+        }
         None => load_or_download_cifar10_from(
             &cifar10_default_dir(),
             &Cifar10Source::official(),

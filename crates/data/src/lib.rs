@@ -50,6 +50,10 @@ pub use location::{
     all_files_present, default_dir, dir_from_env, mnist_dir_from_env, resolve_dir, workspace_root,
 };
 
+/// What is wrong with a folder an environment variable names (only read, never
+/// downloaded into), said for that variable.
+mod env_dir;
+
 /// The IDX format — each file's layout, what can be wrong inside one — and the checks each
 /// file passes before the `mnist` crate reads it.
 mod idx;

@@ -21,10 +21,11 @@ use std::path::Path;
 use tempfile::TempDir;
 
 use crate::downloader::{download, DownloadOptions};
+use crate::env_dir::idx_env_dir_error;
 use crate::error::DataError;
 use crate::idx::{self, FormatDefect};
 use crate::kind::{DataFile, DatasetKind, FileRole};
-use crate::location::{all_files_present, locate_file, resolve_dir, LocatedFile};
+use crate::location::{all_files_present, dir_from_env, locate_file, resolve_dir, LocatedFile};
 use crate::read::{read_bytes, ReadFailure};
 use crate::split::{Dataset, Split};
 
@@ -63,12 +64,17 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
 /// Finds the dataset ([`resolve_dir`]), downloads the missing files from
 /// [`DatasetKind::mirrors`] into that directory if any is missing, and loads it.
 ///
-/// Files that are present but damaged are not replaced: the error says which to delete.
+/// A folder named by the environment variable ([`DatasetKind::dir_env_var`]) is only
+/// read, never downloaded into: if it is missing or lacks a file, the error
+/// ([`DataError::EnvDirUnusable`]) names the variable and says to fill the folder or
+/// unset it. Files that are present but damaged are not replaced: the error says which to
+/// delete.
 ///
 /// ```no_run
 /// use scratchnet_data::{load_or_download, DatasetKind};
 ///
-/// // --data-dir if given, else $MNIST_DIR, else <workspace>/data/mnist (downloaded if needed).
+/// // --data-dir if given, else $MNIST_DIR (only read), else <workspace>/data/mnist
+/// // (downloaded into if needed).
 /// let mnist = load_or_download(DatasetKind::Mnist, None)?;
 /// # Ok::<(), scratchnet_data::DataError>(())
 /// ```
@@ -83,6 +89,9 @@ pub fn load_or_download_from(
     mirrors: &[&str],
     options: &DownloadOptions,
 ) -> Result<Dataset, DataError> {
+    if let (None, Some(dir)) = (explicit, dir_from_env(kind)) {
+        return load(kind, &dir).map_err(|error| idx_env_dir_error(kind, &dir, error));
+    }
     let dir = resolve_dir(kind, explicit);
     if dir.is_dir() && all_files_present(kind, &dir) {
         return load(kind, &dir).map_err(DataError::when_downloading);

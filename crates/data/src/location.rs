@@ -68,7 +68,8 @@ pub fn mnist_dir_from_env() -> Option<PathBuf> {
 /// Where the data of `kind` is, or is to be downloaded to. The first that applies:
 ///
 /// 1. `explicit`, as given (a relative path is relative to the current directory);
-/// 2. the environment variable ([`dir_from_env`]);
+/// 2. the environment variable ([`dir_from_env`]), which
+///    [`load_or_download`](crate::load_or_download) only reads, never downloads into;
 /// 3. [`default_dir`] (`<workspace root>/data/mnist`) if it holds all four files;
 /// 4. the system directory of [`DatasetKind::system_dir`] (Fashion-MNIST: Debian's
 ///    `/usr/share/datasets/fashion-mnist`) if it holds all four files;
