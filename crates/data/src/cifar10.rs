@@ -329,21 +329,16 @@ fn download_and_extract(
         env_var: CIFAR10_DIR_ENV,
         source,
     };
+    let target = dir.join(CIFAR10_BATCHES_DIR);
+    // Before the download: an incomplete folder would only be found after it.
+    check_nothing_in_the_way(dir, &target)?;
     let archive = crate::fetch::in_created_dir(
         dir,
         |e| cannot_write(dir, e),
         || archive_in(dir, source, options),
     )?;
-    let target = dir.join(CIFAR10_BATCHES_DIR);
-    if target.exists() {
-        return Err(DataError::Archive {
-            path: archive,
-            problem: format!(
-                "{} exists but lacks some batch files; delete that folder",
-                target.display()
-            ),
-        });
-    }
+    // Again: something may have appeared there while downloading.
+    check_nothing_in_the_way(dir, &target)?;
     let staging = tempfile::Builder::new()
         .prefix(".cifar-10-extracting.")
         .tempdir_in(dir)
@@ -373,6 +368,28 @@ fn download_and_extract(
     })?;
     let _ = fs::remove_file(&archive);
     load_cifar10(dir)
+}
+
+/// Checks that nothing is at `target` (`dir/cifar-10-batches-bin`), where the archive is
+/// extracted to: an incomplete folder or a file there is [`DataError::Cifar10InTheWay`],
+/// which says to remove it (and that an archive already in `dir` is kept).
+#[cfg(feature = "download")]
+fn check_nothing_in_the_way(dir: &Path, target: &Path) -> Result<(), DataError> {
+    let Ok(metadata) = fs::symlink_metadata(target) else {
+        return Ok(());
+    };
+    let is_folder = target.is_dir();
+    let missing = is_folder
+        .then(|| CIFAR10_FILES.iter().find(|f| !target.join(f).exists()))
+        .flatten()
+        .map(|f| (*f).to_owned());
+    let archive = dir.join(CIFAR10_ARCHIVE_NAME);
+    Err(DataError::Cifar10InTheWay {
+        path: target.to_path_buf(),
+        is_folder: is_folder || metadata.is_dir(),
+        missing,
+        archive: archive.exists().then_some(archive),
+    })
 }
 
 /// Reads and checks one batch file, appending its labels and images.

@@ -233,6 +233,29 @@ pub enum DataError {
         file: String,
     },
 
+    /// Something already at `cifar-10-batches-bin`, where the archive is to be extracted:
+    /// a folder without all six batch files, or a file. Found before downloading.
+    #[error(
+        "the {} at {} is {}: remove it and run again to download and extract a fresh \
+         copy{}",
+        if *.is_folder { "folder" } else { "file" }, .path.display(),
+        match .missing { Some(file) => format!("incomplete (it lacks {file})"),
+            None => "in the way of the folder the CIFAR-10 archive extracts to".to_owned() },
+        match .archive { Some(archive) => format!(
+            " (the archive {} beside it is kept, checked and extracted then)", archive.display()),
+            None => String::new() }
+    )]
+    Cifar10InTheWay {
+        /// The path, `…/cifar-10-batches-bin`.
+        path: PathBuf,
+        /// Whether it is a folder (else a file, or something else).
+        is_folder: bool,
+        /// For a folder, the first batch file it lacks.
+        missing: Option<String>,
+        /// The archive already downloaded beside it, which is kept.
+        archive: Option<PathBuf>,
+    },
+
     /// A CIFAR-10 batch file that is not a whole number of valid records.
     #[error(
         "CIFAR-10 file {} is damaged: {defect}; replace it with a good copy (extract it \

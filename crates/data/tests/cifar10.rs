@@ -401,3 +401,44 @@ fn an_archive_already_in_the_folder_is_checked_then_extracted() {
     );
     assert!(archive.exists());
 }
+
+#[test]
+fn an_incomplete_batches_folder_or_a_file_in_its_place_is_refused_before_downloading() {
+    let bytes = real_layout(&batch_files(1), vec![]);
+    let (server, source) = serve(&bytes);
+
+    let parent = tempfile::tempdir().unwrap();
+    let batches = parent.path().join("cifar-10-batches-bin");
+    write_batches(&batches, &batch_files(1)[..3]);
+    let message = load_or_download_cifar10_from(parent.path(), &source, &quick())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        format!(
+            "the folder at {} is incomplete (it lacks data_batch_4.bin): remove it and run \
+             again to download and extract a fresh copy",
+            batches.display()
+        )
+    );
+    assert_eq!(names_in(parent.path()), ["cifar-10-batches-bin"]);
+
+    // A file of that name; the archive already beside it is kept and said to be.
+    let other = tempfile::tempdir().unwrap();
+    let in_the_way = other.path().join("cifar-10-batches-bin");
+    std::fs::write(&in_the_way, b"not a folder").unwrap();
+    let archive = other.path().join("cifar-10-binary.tar.gz");
+    std::fs::write(&archive, &bytes).unwrap();
+    let message = load_or_download_cifar10_from(other.path(), &source, &quick())
+        .unwrap_err()
+        .to_string();
+    for part in [
+        format!("the file at {} is in the way", in_the_way.display()),
+        "remove it".to_owned(),
+        format!("the archive {} beside it is kept", archive.display()),
+    ] {
+        assert!(message.contains(&part), "{part:?} not in {message}");
+    }
+    assert!(archive.exists());
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
