@@ -20,6 +20,8 @@ use crate::error::DataError;
 #[cfg(feature = "download")]
 use crate::fetch::{fetch_archive, sha256_file};
 use crate::kind::Normalization;
+#[cfg(feature = "download")]
+use crate::leftovers;
 use crate::location::{resolve_relative, workspace_root};
 use crate::split::{ImageDataset, Split};
 
@@ -332,22 +334,36 @@ fn download_and_extract(
     let target = dir.join(CIFAR10_BATCHES_DIR);
     // Before the download: an incomplete folder would only be found after it.
     check_nothing_in_the_way(dir, &target)?;
-    let archive = crate::fetch::in_created_dir(
-        dir,
-        |e| cannot_write(dir, e),
-        || archive_in(dir, source, options),
-    )?;
-    // Again: something may have appeared there while downloading.
-    check_nothing_in_the_way(dir, &target)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".cifar-10-extracting.")
-        .tempdir_in(dir)
-        .map_err(|e| cannot_write(dir, e))?;
     let members: Vec<String> = CIFAR10_FILES
         .iter()
         .chain(&["batches.meta.txt"])
         .map(|name| format!("{CIFAR10_BATCHES_DIR}/{name}"))
         .collect();
+    leftovers::note_download_start();
+    let archive = crate::fetch::in_created_dir(
+        dir,
+        |e| cannot_write(dir, e),
+        || {
+            let member_names: Vec<&str> = CIFAR10_FILES
+                .iter()
+                .chain(&["batches.meta.txt"])
+                .copied()
+                .collect();
+            leftovers::remove_stale_leftovers(
+                dir,
+                &[CIFAR10_ARCHIVE_NAME.to_owned()],
+                &member_names,
+            );
+            archive_in(dir, source, options)
+        },
+    )?;
+    // Again: something may have appeared there while downloading.
+    check_nothing_in_the_way(dir, &target)?;
+    let staging = tempfile::Builder::new()
+        .prefix(leftovers::EXTRACTING_PREFIX)
+        .rand_bytes(leftovers::RANDOM_CHARS)
+        .tempdir_in(dir)
+        .map_err(|e| cannot_write(dir, e))?;
     let max_len = (CIFAR10_MAX_RECORDS * CIFAR10_RECORD_LEN) as u64;
     let found = extract_members(&archive, &members, max_len, staging.path())?;
     if let Some(missing) = members[..6].iter().find(|m| !found.contains(m)) {

@@ -116,7 +116,10 @@ fn fetch_missing(
         path: dir.to_path_buf(),
         source,
     };
+    crate::leftovers::note_download_start();
     crate::fetch::in_created_dir(dir, cannot_create, || {
+        let names: Vec<String> = kind.files().iter().map(DataFile::gz_name).collect();
+        crate::leftovers::remove_stale_leftovers(dir, &names, &[]);
         let agent = crate::fetch::http_agent(options);
         missing.iter().try_for_each(|file| {
             crate::fetch::fetch_file(&agent, kind, file, dir, mirrors, options)

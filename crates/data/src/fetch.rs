@@ -5,7 +5,8 @@
 //! temporary file in the target directory (`.<name>.XXXXXX.part`) under an `indicatif`
 //! byte progress bar, is checked (IDX structure and SHA-256 of the decompressed bytes for
 //! a dataset file; length and SHA-256 for an archive), and only then gets its final name.
-//! Anything that fails deletes the temporary file.
+//! Anything that fails deletes the temporary file; one a killed process left is removed
+//! by the next download into that folder (`leftovers.rs`).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -18,6 +19,7 @@ use crate::downloader::DownloadOptions;
 use crate::error::{DataError, MirrorFailure};
 use crate::idx;
 use crate::kind::{DataFile, DatasetKind};
+use crate::leftovers::RANDOM_CHARS;
 use crate::read::{read_bytes, ReadFailure};
 
 /// Why one attempt failed.
@@ -111,8 +113,11 @@ fn fetch_from(
     let mut part = tempfile::Builder::new()
         .prefix(&format!(".{}.", file.gz_name()))
         .suffix(".part")
+        .rand_bytes(RANDOM_CHARS)
         .tempfile_in(dir)
         .map_err(local)?;
+    // Held while downloading: the leftover cleaning of another process skips it.
+    let _ = part.as_file().try_lock();
 
     let part_path = part.path().to_path_buf();
     let progress = progress_bar(options.show_progress, announced, &file.gz_name());
@@ -200,8 +205,10 @@ pub(crate) fn fetch_archive(
     let mut part = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".part")
+        .rand_bytes(RANDOM_CHARS)
         .tempfile_in(dir)
         .map_err(|e| local(dir, e))?;
+    let _ = part.as_file().try_lock();
     let part_path = part.path().to_path_buf();
     let progress = progress_bar(options.show_progress, Some(len), name);
     if options.show_progress && progress.is_hidden() {

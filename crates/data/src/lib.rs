@@ -126,6 +126,11 @@ pub use image_file::{decode_image_file, TRUNCATED_JPEG};
 #[cfg(feature = "images")]
 mod jpeg_end;
 
+/// Removing the temporary files and folders an interrupted download left (`download`
+/// feature).
+#[cfg(feature = "download")]
+mod leftovers;
+
 /// Taking only the expected members out of a `.tar.gz`, refusing paths that leave the
 /// folder and links (`download` feature).
 #[cfg(feature = "download")]

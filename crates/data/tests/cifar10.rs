@@ -442,3 +442,35 @@ fn an_incomplete_batches_folder_or_a_file_in_its_place_is_refused_before_downloa
     assert!(archive.exists());
     assert!(server.requests().is_empty(), "{:?}", server.requests());
 }
+
+#[test]
+fn leftovers_of_an_interrupted_download_or_extraction_are_removed_first() {
+    let bytes = real_layout(&batch_files(1), vec![]);
+    let (_server, source) = serve(&bytes);
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path();
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let age = |path: &Path| {
+        std::fs::File::open(path)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap()
+    };
+    let part = dir.join(".cifar-10-binary.tar.gz.Ab12Cd.part");
+    std::fs::write(&part, &bytes[..100]).unwrap();
+    age(&part);
+    let extracting = dir.join(".cifar-10-extracting.Ab12Cd");
+    write_batches(&extracting, &batch_files(1)[..2]);
+    age(&extracting);
+    // Something that is not only extracted members: kept.
+    let foreign = dir.join(".cifar-10-extracting.Zz99Zz");
+    write_batches(&foreign, &[("notes.txt", b"mine".to_vec())]);
+    age(&foreign);
+
+    load_or_download_cifar10_from(dir, &source, &quick()).unwrap();
+
+    assert_eq!(
+        names_in(dir),
+        [".cifar-10-extracting.Zz99Zz", "cifar-10-batches-bin"]
+    );
+}

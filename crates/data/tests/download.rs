@@ -348,3 +348,60 @@ fn real_mnist_served_over_loopback_downloads_and_loads() {
     drop(server);
     assert_eq!(load(DatasetKind::Mnist, &dir).unwrap().test.len(), 10_000);
 }
+
+/// Sets the modification time of `path` to `hours` hours from now (negative: ago).
+fn set_age(path: &std::path::Path, hours: i64) {
+    let now = std::time::SystemTime::now();
+    let shift = Duration::from_secs(hours.unsigned_abs() * 3600);
+    let time = if hours < 0 { now - shift } else { now + shift };
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+}
+
+#[test]
+fn stale_partial_files_of_an_interrupted_download_are_removed_and_nothing_else() {
+    let contents = small_set(2);
+    let server = TestServer::start(gz_routes("m/", &contents));
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join(".train-images-idx3-ubyte.gz.XNjTWy.part");
+    let kept = [
+        ".train-images-idx3-ubyte.gz.XNjTWy.part.mine",
+        ".train-images-idx3-ubyte.gz.XNjTW.part",
+        ".t10k-labels-idx1-ubyte.gz.future.part",
+        ".t10k-images-idx3-ubyte.gz.Locked.part",
+        "notes.part",
+    ];
+    for name in kept
+        .iter()
+        .copied()
+        .chain([".train-images-idx3-ubyte.gz.XNjTWy.part"])
+    {
+        std::fs::write(dir.path().join(name), b"partial").unwrap();
+        set_age(&dir.path().join(name), -1);
+    }
+    // Newer than this process's first download: not a leftover of an earlier one.
+    set_age(
+        &dir.path().join(".t10k-labels-idx1-ubyte.gz.future.part"),
+        1,
+    );
+    // Locked: a download of another process is still writing it.
+    let locked =
+        std::fs::File::open(dir.path().join(".t10k-images-idx3-ubyte.gz.Locked.part")).unwrap();
+    locked.lock().unwrap();
+
+    download_files(
+        DatasetKind::Mnist,
+        &file_table(&contents),
+        dir.path(),
+        &[&server.url("m/")],
+        &quick(),
+    )
+    .unwrap();
+
+    assert!(!stale.exists());
+    let mut expected: Vec<&str> = GZ_NAMES.iter().copied().chain(kept).collect();
+    expected.sort();
+    assert_eq!(entries(dir.path()), expected);
+}
