@@ -82,6 +82,23 @@ pub enum DataError {
         file: String,
     },
 
+    /// A file that is the published file of the other dataset (MNIST's where
+    /// Fashion-MNIST's is expected, or the reverse), by its SHA-256.
+    #[error(
+        "{kind} file {} is {other}'s (its SHA-256 is that of {other}'s published file): \
+         these are {other}'s files, not {kind}'s; load them as {other}, or put {kind}'s \
+         files in that folder",
+        .path.display()
+    )]
+    OtherDataset {
+        /// The dataset being loaded.
+        kind: DatasetKind,
+        /// The dataset the file belongs to.
+        other: DatasetKind,
+        /// The file.
+        path: PathBuf,
+    },
+
     /// The file exists but reading it failed (a directory with the file's name, no
     /// permission, an I/O error).
     #[error(

@@ -62,6 +62,9 @@ pub use idx::FormatDefect;
 /// Reading one file into memory, raw or `.gz`, refusing sizes no dataset file has.
 mod read;
 
+/// Whether a local file is the published one, the other dataset's, or neither (SHA-256).
+mod published;
+
 /// What a path that is not a regular file is (a FIFO, a directory…), for messages.
 mod file_kind;
 pub use file_kind::describe_file_kind;

@@ -132,3 +132,21 @@ fn pixel_mean_std(pixels: &[u8]) -> (f64, f64) {
         / n;
     (mean, var.sqrt())
 }
+
+#[test]
+fn real_mnist_files_loaded_as_fashion_mnist_are_refused_naming_both_datasets() {
+    let Some(dir) = real_mnist_dir_or_skip("real_mnist_files_loaded_as_fashion_mnist") else {
+        return;
+    };
+    let error = load(DatasetKind::FashionMnist, &dir).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, scratchnet_data::DataError::OtherDataset { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("these are MNIST's files, not Fashion-MNIST's"),
+        "{message}"
+    );
+    assert!(message.contains("train-images-idx3-ubyte"), "{message}");
+}
