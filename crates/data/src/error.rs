@@ -3,7 +3,7 @@
 //! what to do.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cifar10::Cifar10Defect;
 use crate::idx::FormatDefect;
@@ -30,16 +30,29 @@ pub enum DataError {
         dir: PathBuf,
     },
 
-    /// The data "directory" is a file.
+    /// The data "directory" given is a file.
     #[error(
-        "{kind} path {} is not a directory: set {} (or the path you gave) to the folder that \
-         holds {} and the three other files",
-        .path.display(), .kind.dir_env_var(), .kind.files()[0].name
+        "{kind} path {} is not a directory: give the folder that holds {} and the three \
+         other files",
+        .path.display(), .kind.files()[0].name
     )]
     NotADirectory {
         /// The dataset.
         kind: DatasetKind,
         /// The path that is not a directory.
+        path: PathBuf,
+    },
+
+    /// The default data folder (no folder given, no variable set) is a file.
+    #[error(
+        "{kind} is downloaded into {} when no folder is given, but that is a file: remove \
+         or rename it, or set {} to the folder that holds {} and the three other files",
+        .path.display(), .kind.dir_env_var(), .kind.files()[0].name
+    )]
+    DefaultDirIsAFile {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The default folder, a file.
         path: PathBuf,
     },
 
@@ -222,9 +235,8 @@ pub enum DataError {
 
     /// A file could not be written (the data directory is not writable, the disk is full).
     #[error(
-        "cannot write {kind} file {}: {source}; make its folder writable, or set {} to another \
-         folder",
-        .path.display(), .kind.dir_env_var()
+        "cannot write {kind} file {}: {source}; {}",
+        .path.display(), write_fix(.path, .source, .kind.dir_env_var())
     )]
     Write {
         /// The dataset.
@@ -304,9 +316,8 @@ pub enum DataError {
 
     /// A file or folder of a dataset other than MNIST's that cannot be written.
     #[error(
-        "cannot write {}: {source}; make its folder writable, or set {env_var} to another \
-         folder",
-        .path.display()
+        "cannot write {}: {source}; {}",
+        .path.display(), write_fix(.path, .source, .env_var)
     )]
     CannotWrite {
         /// The file or folder.
@@ -475,6 +486,30 @@ fn replace_fix_alone(kind: DatasetKind, downloads: bool, files: &[&PathBuf]) -> 
     )
 }
 
+/// What to do when writing `path` failed with `source`: free space for a full disk; for
+/// a path through a file, which component is the file; else make the folder writable.
+fn write_fix(path: &Path, source: &io::Error, env_var: &str) -> String {
+    let elsewhere = format!("or set {env_var} to another folder");
+    match source.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            format!("free some space on that disk, {elsewhere} (on another disk)")
+        }
+        io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists => {
+            match path
+                .ancestors()
+                .find(|p| std::fs::metadata(p).is_ok_and(|m| !m.is_dir()))
+            {
+                Some(file) => format!(
+                    "{} is a file, not a folder: remove or rename it, {elsewhere}",
+                    file.display()
+                ),
+                None => format!("make its folder writable, {elsewhere}"),
+            }
+        }
+        _ => format!("make its folder writable, {elsewhere}"),
+    }
+}
+
 fn describe_attempts(attempts: &[MirrorFailure]) -> String {
     if attempts.is_empty() {
         return "no mirror was given".to_owned();
@@ -520,5 +555,51 @@ mod tests {
         ] {
             assert!(message.contains(part), "{part:?} not in {message:?}");
         }
+    }
+
+    #[test]
+    fn write_errors_say_to_free_space_or_which_component_is_a_file() {
+        let full = DataError::Write {
+            kind: DatasetKind::Mnist,
+            path: PathBuf::from("/data/mnist/.t.part"),
+            source: io::Error::from_raw_os_error(28), // ENOSPC
+        }
+        .to_string();
+        assert!(full.contains("free some space on that disk"), "{full}");
+        assert!(!full.contains("writable"), "{full}");
+
+        let parent = tempfile::tempdir().unwrap();
+        let file = parent.path().join("filep");
+        std::fs::write(&file, b"x").unwrap();
+        let path = file.join("mnist");
+        let source = std::fs::create_dir_all(&path).unwrap_err();
+        let through_a_file = DataError::CannotWrite {
+            path,
+            env_var: "CIFAR10_DIR",
+            source,
+        }
+        .to_string();
+        assert!(
+            through_a_file.contains(&format!(
+                "{} is a file, not a folder: remove or rename it, or set CIFAR10_DIR",
+                file.display()
+            )),
+            "{through_a_file}"
+        );
+    }
+
+    #[test]
+    fn a_default_folder_that_is_a_file_is_to_be_removed_or_renamed() {
+        let message = DataError::DefaultDirIsAFile {
+            kind: DatasetKind::Mnist,
+            path: PathBuf::from("data/mnist"),
+        }
+        .to_string();
+        assert!(
+            message.contains(
+                "data/mnist when no folder is given, but that is a file: remove or rename it"
+            ),
+            "{message}"
+        );
     }
 }

@@ -108,7 +108,10 @@ pub fn load_or_download_from(
         return load(kind, &dir).map_err(DataError::when_downloading);
     }
     if dir.exists() && !dir.is_dir() {
-        return Err(DataError::NotADirectory { kind, path: dir });
+        return Err(match explicit {
+            Some(_) => DataError::NotADirectory { kind, path: dir },
+            None => DataError::DefaultDirIsAFile { kind, path: dir },
+        });
     }
     download(kind, &dir, mirrors, options)?;
     load(kind, &dir).map_err(DataError::when_downloading)
