@@ -112,6 +112,22 @@ pub enum DataError {
         path: PathBuf,
     },
 
+    /// A dataset file that is a symbolic link leading nowhere (its target missing, or a
+    /// loop of links).
+    #[error(
+        "{kind} file {} is a broken symbolic link ({source}): point it at the file, or \
+         remove it and put the file there",
+        .path.display()
+    )]
+    BrokenLink {
+        /// The dataset.
+        kind: DatasetKind,
+        /// The link.
+        path: PathBuf,
+        /// What following it reported.
+        source: io::Error,
+    },
+
     /// The file exists but reading it failed (a directory with the file's name, no
     /// permission, an I/O error).
     #[error(

@@ -25,7 +25,9 @@ use crate::env_dir::idx_env_dir_error;
 use crate::error::DataError;
 use crate::idx::{self, FormatDefect};
 use crate::kind::{DataFile, DatasetKind, FileRole};
-use crate::location::{all_files_present, dir_from_env, locate_file, resolve_dir, LocatedFile};
+use crate::location::{
+    all_files_present, broken_link, dir_from_env, locate_file, resolve_dir, LocatedFile,
+};
 use crate::published::{check_published, unknown_files_warning};
 use crate::read::{read_bytes, ReadFailure};
 use crate::split::{Dataset, Split};
@@ -143,10 +145,13 @@ fn locate_all(
     files
         .iter()
         .map(|file| {
-            locate_file(dir, file.name).ok_or_else(|| DataError::FileMissing {
-                kind,
-                dir: dir.to_path_buf(),
-                file: file.name.to_owned(),
+            locate_file(dir, file.name).ok_or_else(|| match broken_link(dir, file.name) {
+                Some((path, source)) => DataError::BrokenLink { kind, path, source },
+                None => DataError::FileMissing {
+                    kind,
+                    dir: dir.to_path_buf(),
+                    file: file.name.to_owned(),
+                },
             })
         })
         .collect()

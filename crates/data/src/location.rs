@@ -131,6 +131,16 @@ pub(crate) fn locate_file(dir: &Path, name: &str) -> Option<LocatedFile> {
     })
 }
 
+/// `name` or `name.gz` in `dir` when it is a symbolic link that leads nowhere (its target
+/// is missing, or links loop), with the error of following it: such a file is not
+/// missing, and saying so would send the user looking in the wrong place.
+pub(crate) fn broken_link(dir: &Path, name: &str) -> Option<(PathBuf, std::io::Error)> {
+    [dir.join(name), dir.join(format!("{name}.gz"))]
+        .into_iter()
+        .filter(|path| path.is_symlink())
+        .find_map(|path| std::fs::metadata(&path).err().map(|error| (path, error)))
+}
+
 /// `value` if it is absolute or exists, else `root/value` if that exists, else `value`.
 pub(crate) fn resolve_relative(value: &OsStr, root: &Path) -> PathBuf {
     let as_given = PathBuf::from(value);
@@ -198,6 +208,19 @@ mod tests {
         std::fs::write(dir.path().join("a"), b"x").unwrap();
         assert!(!locate_file(dir.path(), "a").unwrap().gzip);
         assert!(!all_files_present(DatasetKind::Mnist, dir.path()));
+    }
+
+    #[test]
+    fn dangling_and_looping_links_are_found_as_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(broken_link(dir.path(), "a").is_none());
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join("a")).unwrap();
+        let (path, _) = broken_link(dir.path(), "a").unwrap();
+        assert_eq!(path, dir.path().join("a"));
+        std::os::unix::fs::symlink("b.gz", dir.path().join("b.gz")).unwrap();
+        let (path, error) = broken_link(dir.path(), "b").unwrap();
+        assert_eq!(path, dir.path().join("b.gz"));
+        assert!(error.to_string().contains("symbolic links"), "{error}");
     }
 
     #[test]

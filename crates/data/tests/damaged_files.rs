@@ -61,6 +61,23 @@ fn a_file_where_the_directory_should_be() {
 }
 
 #[test]
+fn a_dangling_or_looping_link_is_reported_as_such_not_as_missing() {
+    let dir = small_set_dir(true);
+    let link = dir.path().join("t10k-labels-idx1-ubyte.gz");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.gz"), &link).unwrap();
+    let error = load_err(dir.path());
+    assert!(matches!(error, DataError::BrokenLink { .. }), "{error:?}");
+    assert_names(&error, &link);
+    assert!(error.to_string().contains("is a broken symbolic link"));
+
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("t10k-labels-idx1-ubyte.gz", &link).unwrap();
+    let message = load_err(dir.path()).to_string();
+    assert!(message.contains("is a broken symbolic link"), "{message}");
+}
+
+#[test]
 fn missing_file() {
     let dir = small_set_dir(true);
     std::fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte.gz")).unwrap();
