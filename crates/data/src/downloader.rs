@@ -38,9 +38,9 @@ pub struct DownloadOptions {
     /// Longest time for one file from one mirror, start to end (default 10 minutes; `None`:
     /// no limit). Guards against a server that trickles bytes forever.
     pub total_timeout: Option<Duration>,
-    /// Draw a byte progress bar on standard error (default `true`). When standard error is
-    /// not a terminal, `indicatif` hides the bar and one line `downloading <url>` per file
-    /// is printed instead.
+    /// Print one line `downloading <url>` per file on standard error before connecting,
+    /// then draw a byte progress bar once the body arrives (default `true`; `indicatif`
+    /// hides the bar when standard error is not a terminal).
     pub show_progress: bool,
 }
 

@@ -98,10 +98,11 @@ fn fetch_from(
     options: &DownloadOptions,
 ) -> Result<(), Failure> {
     let limit = idx::max_plausible_len(file.role);
+    say_downloading(options, url);
     let mut response = agent
         .get(url)
         .call()
-        .map_err(|e| Failure::Mirror(describe_http_error(&e)))?;
+        .map_err(|e| Failure::Mirror(describe_http_error(&e, options)))?;
     let announced = response.body().content_length();
     if let Some(len) = announced.filter(|&len| len > limit) {
         return Err(Failure::Mirror(format!(
@@ -123,12 +124,8 @@ fn fetch_from(
 
     let part_path = part.path().to_path_buf();
     let progress = progress_bar(options.show_progress, announced, &file.gz_name());
-    if options.show_progress && progress.is_hidden() {
-        // No terminal to draw on (a log, CI): one line, so a slow download is not silent.
-        eprintln!("downloading {url}");
-    }
     let body = response.body_mut().with_config().limit(limit).reader();
-    let copied = copy_body(body, part.as_file_mut(), &part_path, &progress);
+    let copied = copy_body(body, part.as_file_mut(), &part_path, &progress, options);
     progress.finish_and_clear();
     let received = copied?;
     if let Some(len) = announced.filter(|&len| len != received) {
@@ -194,10 +191,11 @@ pub(crate) fn fetch_archive(
         source,
     };
     let agent = http_agent(options);
+    say_downloading(options, url);
     let mut response = agent
         .get(url)
         .call()
-        .map_err(|e| failed(describe_http_error(&e)))?;
+        .map_err(|e| failed(describe_http_error(&e, options)))?;
     let announced = response.body().content_length();
     if let Some(wrong) = announced.filter(|&n| n != len) {
         return Err(failed(format!(
@@ -213,11 +211,8 @@ pub(crate) fn fetch_archive(
     let _ = part.as_file().try_lock();
     let part_path = part.path().to_path_buf();
     let progress = progress_bar(options.show_progress, Some(len), name);
-    if options.show_progress && progress.is_hidden() {
-        eprintln!("downloading {url}");
-    }
     let body = response.body_mut().with_config().limit(len + 1).reader();
-    let copied = copy_body(body, part.as_file_mut(), &part_path, &progress);
+    let copied = copy_body(body, part.as_file_mut(), &part_path, &progress, options);
     progress.finish_and_clear();
     let received = match copied {
         Ok(received) => received,
@@ -270,6 +265,7 @@ fn copy_body(
     file: &mut File,
     path: &Path,
     progress: &ProgressBar,
+    options: &DownloadOptions,
 ) -> Result<u64, Failure> {
     let local = |source| Failure::Local {
         path: path.to_path_buf(),
@@ -283,6 +279,9 @@ fn copy_body(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_global_timeout(&e) => {
+                return Err(Failure::Mirror(took_too_long(options, Some(received))))
+            }
             Err(e) => {
                 return Err(Failure::Mirror(format!(
                     "reading the body failed after {received} bytes ({e})"
@@ -310,9 +309,43 @@ pub(crate) fn http_agent(options: &DownloadOptions) -> ureq::Agent {
         .into()
 }
 
-fn describe_http_error(error: &ureq::Error) -> String {
+/// The line `downloading <url>`, printed before connecting (so that a server slow to
+/// answer is not silence); a progress bar follows once the body arrives.
+fn say_downloading(options: &DownloadOptions, url: &str) {
+    if options.show_progress {
+        eprintln!("downloading {url}");
+    }
+}
+
+/// Whether a read error is ureq's whole-file time limit ([`DownloadOptions::total_timeout`]).
+fn is_global_timeout(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|e| matches!(e, ureq::Error::Timeout(ureq::Timeout::Global)))
+}
+
+/// The reason of a download stopped by the whole-file time limit, and what to do.
+fn took_too_long(options: &DownloadOptions, received: Option<u64>) -> String {
+    let limit = match options.total_timeout.map(|t| t.as_secs()) {
+        Some(secs) if secs >= 60 && secs % 60 == 0 => {
+            format!("{} minute{}", secs / 60, if secs == 60 { "" } else { "s" })
+        }
+        Some(secs) => format!("{secs} s"),
+        None => "the time".to_owned(),
+    };
+    let arrived = received.map_or(String::new(), |n| format!(", {n} bytes had arrived"));
+    format!(
+        "it took longer than the limit of {limit} per file{arrived} (a slow connection or \
+         server): download the file by hand into that folder, as the README says for offline \
+         use"
+    )
+}
+
+fn describe_http_error(error: &ureq::Error, options: &DownloadOptions) -> String {
     match error {
         ureq::Error::StatusCode(code) => format!("HTTP {code}"),
+        ureq::Error::Timeout(ureq::Timeout::Global) => took_too_long(options, None),
         ureq::Error::Timeout(which) => format!("no answer in time ({which} time-out)"),
         ureq::Error::Io(e) => e.to_string(),
         other => other.to_string(),

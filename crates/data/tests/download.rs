@@ -405,3 +405,78 @@ fn stale_partial_files_of_an_interrupted_download_are_removed_and_nothing_else()
     expected.sort();
     assert_eq!(entries(dir.path()), expected);
 }
+
+#[test]
+fn a_file_over_the_whole_file_time_limit_says_so_and_what_to_do() {
+    let contents = small_set(3);
+    let mut routes = gz_routes("m/", &contents);
+    let body = gzip(&contents[0]);
+    routes[0].1 = Reply::Stall { body, sent: 100 };
+    let server = TestServer::start(routes);
+    let dir = tempfile::tempdir().unwrap();
+    let options = DownloadOptions {
+        read_timeout: Duration::from_secs(10),
+        total_timeout: Some(Duration::from_secs(1)),
+        ..quick()
+    };
+
+    let message = download_files(
+        DatasetKind::Mnist,
+        &file_table(&contents),
+        dir.path(),
+        &[&server.url("m/")],
+        &options,
+    )
+    .unwrap_err()
+    .to_string();
+
+    for part in [
+        "it took longer than the limit of 1 s per file, 100 bytes had arrived",
+        "download the file by hand into that folder",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    assert!(!message.contains("timeout: global"), "{message}");
+    assert!(entries(dir.path()).is_empty());
+}
+
+/// Set in the child process of the test below: the URL of a server that never answers.
+const HANG_URL_VAR: &str = "SCRATCHNET_TEST_HANG_URL";
+
+#[test]
+fn the_downloading_line_is_printed_before_the_server_answers() {
+    if let Ok(mirror) = std::env::var(HANG_URL_VAR) {
+        // The child: a download whose server never sends headers.
+        let dir = tempfile::tempdir().unwrap();
+        let options = DownloadOptions {
+            read_timeout: Duration::from_millis(300),
+            show_progress: true,
+            ..quick()
+        };
+        let contents = small_set(1);
+        let _ = download_files(
+            DatasetKind::Mnist,
+            &file_table(&contents),
+            dir.path(),
+            &[&mirror],
+            &options,
+        );
+        return;
+    }
+    let server = TestServer::start(vec![(
+        "/m/train-images-idx3-ubyte.gz".to_owned(),
+        Reply::Hang,
+    )]);
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_downloading_line_is_printed_before_the_server_answers",
+            "--nocapture",
+        ])
+        .env(HANG_URL_VAR, server.url("m/"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = format!("downloading {}train-images-idx3-ubyte.gz", server.url("m/"));
+    assert!(stderr.contains(&line), "{line:?} not in {stderr}");
+}

@@ -124,6 +124,14 @@ pub enum Reply {
     Truncated { body: Vec<u8>, sent: usize },
     /// Reads the request, then never answers (until the server is dropped).
     Hang,
+    /// 200 announcing `body.len()` bytes, sends the first `sent`, then nothing more
+    /// (until the server is dropped).
+    Stall { body: Vec<u8>, sent: usize },
+    /// 200 with this body, said to be of this Content-Type.
+    Typed {
+        body: Vec<u8>,
+        content_type: &'static str,
+    },
 }
 
 /// An HTTP/1.1 server on 127.0.0.1 for download tests. Paths not in its table get a 404.
@@ -248,8 +256,15 @@ fn answer(
         .unwrap_or("")
         .to_owned();
     requests.lock().unwrap().push(path.clone());
-    let head = |status: &str, len: usize| {
-        format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n")
+    let typed_head = |status: &str, len: usize, content_type: &str| {
+        format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n")
+    };
+    let head = |status: &str, len: usize| typed_head(status, len, "application/octet-stream");
+    let hang = || {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     };
     let _ = match routes.get(&path).cloned().unwrap_or(Reply::NotFound) {
         Reply::Body(body) => stream
@@ -260,12 +275,17 @@ fn answer(
             .write_all(head("200 OK", body.len()).as_bytes())
             .and_then(|()| stream.write_all(&body[..sent])),
         Reply::Hang => {
-            let until = Instant::now() + Duration::from_secs(20);
-            while !stop.load(Ordering::SeqCst) && Instant::now() < until {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            hang();
             Ok(())
         }
+        Reply::Stall { body, sent } => stream
+            .write_all(head("200 OK", body.len()).as_bytes())
+            .and_then(|()| stream.write_all(&body[..sent]))
+            .and_then(|()| stream.flush())
+            .map(|()| hang()),
+        Reply::Typed { body, content_type } => stream
+            .write_all(typed_head("200 OK", body.len(), content_type).as_bytes())
+            .and_then(|()| stream.write_all(&body)),
     };
     let _ = stream.flush();
 }
