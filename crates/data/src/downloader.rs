@@ -121,9 +121,18 @@ fn fetch_missing(
         let names: Vec<String> = kind.files().iter().map(DataFile::gz_name).collect();
         crate::leftovers::remove_stale_leftovers(dir, &names, &[]);
         let agent = crate::fetch::http_agent(options);
-        missing.iter().try_for_each(|file| {
-            crate::fetch::fetch_file(&agent, kind, file, dir, mirrors, options)
-        })
+        for (done, file) in missing.iter().enumerate() {
+            crate::fetch::fetch_file(&agent, kind, file, dir, mirrors, options).map_err(
+                |mut error| {
+                    if let DataError::Download { missing: names, .. } = &mut error {
+                        // This file and those not tried yet: what to fetch by hand.
+                        *names = missing[done..].iter().map(|f| f.gz_name()).collect();
+                    }
+                    error
+                },
+            )?;
+        }
+        Ok(())
     })
 }
 

@@ -236,7 +236,7 @@ pub enum DataError {
         "could not download {kind} file {file} into {} ({}): download {} by hand from one of \
          those mirrors and put them (raw or .gz) in that folder, or set {} to a folder that \
          holds them",
-        .dir.display(), describe_attempts(.attempts), gz_names(.kind), .kind.dir_env_var()
+        .dir.display(), describe_attempts(.attempts), .missing.join(", "), .kind.dir_env_var()
     )]
     Download {
         /// The dataset.
@@ -247,6 +247,9 @@ pub enum DataError {
         file: String,
         /// Each mirror tried, and why it failed; empty if no mirror was given.
         attempts: Vec<MirrorFailure>,
+        /// The files (`….gz`) still missing from the directory: `file` and those not yet
+        /// tried, for the hint to download them by hand.
+        missing: Vec<String>,
     },
 
     /// A file could not be written (the data directory is not writable, the disk is full).
@@ -534,11 +537,6 @@ fn describe_attempts(attempts: &[MirrorFailure]) -> String {
     format!("tried {}", tried.join("; "))
 }
 
-fn gz_names(kind: &DatasetKind) -> String {
-    let names: Vec<String> = kind.files().iter().map(|f| f.gz_name()).collect();
-    names.join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,6 +547,10 @@ mod tests {
             kind: DatasetKind::Mnist,
             dir: PathBuf::from("/data/mnist"),
             file: "train-labels-idx1-ubyte.gz".into(),
+            missing: vec![
+                "train-labels-idx1-ubyte.gz".into(),
+                "t10k-images-idx3-ubyte.gz".into(),
+            ],
             attempts: vec![
                 MirrorFailure {
                     url: "https://a.example/train-labels-idx1-ubyte.gz".into(),
@@ -565,12 +567,13 @@ mod tests {
             "train-labels-idx1-ubyte.gz into /data/mnist",
             "https://a.example/train-labels-idx1-ubyte.gz: HTTP 404",
             "https://b.example/train-labels-idx1-ubyte.gz: timed out",
-            "by hand",
-            "t10k-images-idx3-ubyte.gz",
+            "download train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz by hand",
             "MNIST_DIR",
         ] {
             assert!(message.contains(part), "{part:?} not in {message:?}");
         }
+        // Only the missing files: not the one already there.
+        assert!(!message.contains("train-images"), "{message}");
     }
 
     #[test]

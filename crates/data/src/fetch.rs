@@ -86,6 +86,7 @@ pub(crate) fn fetch_file(
         dir: dir.to_path_buf(),
         file: file.gz_name(),
         attempts,
+        missing: vec![file.gz_name()],
     })
 }
 
@@ -103,6 +104,9 @@ fn fetch_from(
         .get(url)
         .call()
         .map_err(|e| Failure::Mirror(describe_http_error(&e, options)))?;
+    if is_html(&response) {
+        return Err(Failure::Mirror(HTML_PAGE.to_owned()));
+    }
     let announced = response.body().content_length();
     if let Some(len) = announced.filter(|&len| len > limit) {
         return Err(Failure::Mirror(format!(
@@ -135,6 +139,9 @@ fn fetch_from(
     }
 
     let gzip = starts_with_gzip_magic(part.path()).map_err(local)?;
+    if !gzip && starts_like_html(part.path()).map_err(local)? {
+        return Err(Failure::Mirror(HTML_PAGE.to_owned()));
+    }
     let bytes = read_bytes(part.path(), gzip, file.role).map_err(|failure| match failure {
         ReadFailure::Io(source) => local(source),
         ReadFailure::Gzip(e) => Failure::Mirror(format!("the body is not valid gzip ({e})")),
@@ -196,6 +203,9 @@ pub(crate) fn fetch_archive(
         .get(url)
         .call()
         .map_err(|e| failed(describe_http_error(&e, options)))?;
+    if is_html(&response) {
+        return Err(failed(HTML_PAGE.to_owned()));
+    }
     let announced = response.body().content_length();
     if let Some(wrong) = announced.filter(|&n| n != len) {
         return Err(failed(format!(
@@ -372,6 +382,34 @@ fn progress_bar(show: bool, len: Option<u64>, name: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr()).with_style(style);
     bar.set_message(name.to_owned());
     bar
+}
+
+/// The reason of a mirror that answered with a web page (an error or login page).
+const HTML_PAGE: &str = "the server sent an HTML page, not the file (an error or login page?)";
+
+/// Whether the response says it is an HTML page (`Content-Type: text/html`).
+fn is_html(response: &ureq::http::Response<ureq::Body>) -> bool {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/html")
+        })
+}
+
+/// Whether the file starts, after white space, with `<` (`<!DOCTYPE html>`, `<html>`): a
+/// web page, which no IDX or gzip file does (their first byte is 0 or 0x1f).
+fn starts_like_html(path: &Path) -> io::Result<bool> {
+    let mut start = Vec::with_capacity(64);
+    File::open(path)?.take(64).read_to_end(&mut start)?;
+    Ok(start
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'<'))
 }
 
 fn starts_with_gzip_magic(path: &Path) -> io::Result<bool> {

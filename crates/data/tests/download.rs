@@ -170,7 +170,8 @@ fn a_corrupt_body_fails_its_checksum_and_leaves_nothing() {
 fn a_body_that_is_no_idx_file_is_rejected() {
     let contents = small_set(3);
     let mut routes = gz_routes("m/", &contents);
-    routes[0].1 = Reply::Body(b"<html><body>Access denied</body></html>".to_vec());
+    // (An HTML page is called one: an_html_page_in_place_of_the_file_is_called_one.)
+    routes[0].1 = Reply::Body(b"PK\x03\x04 a zip archive, not an IDX file".to_vec());
     routes[2].1 = Reply::Body(b"\x1f\x8bnot really gzip".to_vec());
     let server = TestServer::start(routes);
     let dir = tempfile::tempdir().unwrap();
@@ -479,4 +480,63 @@ fn the_downloading_line_is_printed_before_the_server_answers() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = format!("downloading {}train-images-idx3-ubyte.gz", server.url("m/"));
     assert!(stderr.contains(&line), "{line:?} not in {stderr}");
+}
+
+#[test]
+fn an_html_page_in_place_of_the_file_is_called_one() {
+    let page = b"\n<!DOCTYPE html><html><body>Sign in</body></html>".to_vec();
+    let contents = small_set(2);
+    let mut routes = gz_routes("typed/", &contents);
+    routes[0].1 = Reply::Typed {
+        body: page.clone(),
+        content_type: "text/html; charset=utf-8",
+    };
+    routes.extend(gz_routes("sniffed/", &contents));
+    let sniffed = routes.len() - 4;
+    routes[sniffed].1 = Reply::Body(page);
+    let server = TestServer::start(routes);
+    let dir = tempfile::tempdir().unwrap();
+    let mirrors = [server.url("typed/"), server.url("sniffed/")];
+    let mirrors: Vec<&str> = mirrors.iter().map(String::as_str).collect();
+
+    let message = download_files(
+        DatasetKind::Mnist,
+        &file_table(&contents),
+        dir.path(),
+        &mirrors,
+        &quick(),
+    )
+    .unwrap_err()
+    .to_string();
+
+    for mirror in &mirrors {
+        let part = format!(
+            "{mirror}train-images-idx3-ubyte.gz: the server sent an HTML page, not the file"
+        );
+        assert!(message.contains(&part), "{part:?} not in {message}");
+    }
+    assert!(!message.contains("magic number"), "{message}");
+    assert!(entries(dir.path()).is_empty());
+}
+
+#[test]
+fn the_by_hand_hint_lists_only_the_files_still_missing() {
+    let server = TestServer::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    for file in &DatasetKind::Mnist.files()[..3] {
+        std::fs::write(dir.path().join(file.gz_name()), b"present").unwrap();
+    }
+    let message = download(
+        DatasetKind::Mnist,
+        dir.path(),
+        &[&server.url("m/")],
+        &quick(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        message.contains("download t10k-labels-idx1-ubyte.gz by hand"),
+        "{message}"
+    );
+    assert!(!message.contains("train-images"), "{message}");
 }
