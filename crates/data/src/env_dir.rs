@@ -40,11 +40,8 @@ pub(crate) fn idx_env_dir_error(kind: DatasetKind, dir: &Path, error: DataError)
     };
     DataError::EnvDirUnusable {
         var: kind.dir_env_var(),
-        dataset: kind.name(),
         dir: dir.to_path_buf(),
-        problem,
-        fix,
-        default_dir: default_dir(kind),
+        problem: format!("{problem}: {fix}"),
     }
 }
 
@@ -61,13 +58,23 @@ pub(crate) fn cifar10_env_dir_error(dir: &Path, error: DataError) -> DataError {
     };
     DataError::EnvDirUnusable {
         var: CIFAR10_DIR_ENV,
-        dataset: "CIFAR-10",
         dir: dir.to_path_buf(),
-        problem,
-        fix: format!(
-            "download {CIFAR10_URL} and extract it there, or set {CIFAR10_DIR_ENV} to the \
-             folder that holds {CIFAR10_BATCHES_DIR}"
+        problem: format!(
+            "{problem}: download {CIFAR10_URL} and extract it there, or set {CIFAR10_DIR_ENV} \
+             to the folder that holds {CIFAR10_BATCHES_DIR}"
         ),
-        default_dir: cifar10_default_dir(),
     }
+}
+
+/// For the message of [`DataError::EnvDirUnusable`]: `MNIST downloaded into <folder>`, the
+/// dataset `var` names the folder of and where it goes when `var` is unset.
+pub(crate) fn downloaded_instead(var: &str) -> String {
+    let (name, dir) = match DatasetKind::ALL
+        .into_iter()
+        .find(|k| k.dir_env_var() == var)
+    {
+        Some(kind) => (kind.name(), default_dir(kind)),
+        None => ("CIFAR-10", cifar10_default_dir()),
+    };
+    format!("{name} downloaded into {}", dir.display())
 }

@@ -60,23 +60,17 @@ pub enum DataError {
     /// `CIFAR10_DIR`) names does not hold the dataset. Like `--data-dir`, such a folder is
     /// only read, never downloaded into.
     #[error(
-        "{var} names {}, which {problem}: {fix}, or unset {var} to have {dataset} downloaded \
-         into {} (a folder {var} names is only read, never downloaded into)",
-        .dir.display(), .default_dir.display()
+        "{var} names {}, which {problem}, or unset {var} to have {} (a folder {var} names \
+         is only read, never downloaded into)",
+        .dir.display(), crate::env_dir::downloaded_instead(.var)
     )]
     EnvDirUnusable {
         /// The variable, e.g. `MNIST_DIR`.
         var: &'static str,
-        /// The dataset's name, e.g. `MNIST`.
-        dataset: &'static str,
         /// The folder it names.
         dir: PathBuf,
-        /// What is wrong with it, e.g. `does not exist`.
+        /// What is wrong with it and what to put there, e.g. `does not exist: put … there`.
         problem: String,
-        /// What to put there, or what to set the variable to.
-        fix: String,
-        /// Where the dataset is downloaded to when the variable is unset.
-        default_dir: PathBuf,
     },
 
     /// Neither `file` nor `file.gz` is in the directory.

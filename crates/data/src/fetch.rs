@@ -124,7 +124,7 @@ fn fetch_from(
         .tempfile_in(dir)
         .map_err(local)?;
     // Held while downloading: the leftover cleaning of another process skips it.
-    let _ = part.as_file().try_lock();
+    let _ = fs4::FileExt::try_lock(part.as_file());
 
     let part_path = part.path().to_path_buf();
     let progress = progress_bar(options.show_progress, announced, &file.gz_name());
@@ -218,7 +218,7 @@ pub(crate) fn fetch_archive(
         .rand_bytes(RANDOM_CHARS)
         .tempfile_in(dir)
         .map_err(|e| local(dir, e))?;
-    let _ = part.as_file().try_lock();
+    let _ = fs4::FileExt::try_lock(part.as_file());
     let part_path = part.path().to_path_buf();
     let progress = progress_bar(options.show_progress, Some(len), name);
     let body = response.body_mut().with_config().limit(len + 1).reader();

@@ -104,7 +104,7 @@ fn remove_unlocked_part(path: &Path) -> bool {
     let Ok(file) = File::open(path) else {
         return false;
     };
-    if file.try_lock().is_err() {
+    if fs4::FileExt::try_lock(&file).is_err() {
         return false;
     }
     fs::remove_file(path).is_ok()

@@ -390,7 +390,7 @@ fn stale_partial_files_of_an_interrupted_download_are_removed_and_nothing_else()
     // Locked: a download of another process is still writing it.
     let locked =
         std::fs::File::open(dir.path().join(".t10k-images-idx3-ubyte.gz.Locked.part")).unwrap();
-    locked.lock().unwrap();
+    fs4::FileExt::lock(&locked).unwrap();
 
     download_files(
         DatasetKind::Mnist,
