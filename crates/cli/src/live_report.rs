@@ -82,23 +82,30 @@ impl LiveReport {
             })
     }
 
-    /// The last write, which no longer reloads, of `history` (the run's history so far
-    /// if `None`) and `confusion` (the last epoch's if `None`); the error of an
-    /// earlier write if there was one.
+    /// The last write of a run that trained all its epochs, which no longer reloads,
+    /// of `history` and `confusion`; the error of an earlier write if there was one.
     pub(crate) fn finish(
         &self,
-        history: Option<&History>,
-        confusion: Option<&ConfusionMatrix>,
+        history: &History,
+        confusion: &ConfusionMatrix,
     ) -> Result<(), TrainError> {
         let mut state = self.lock();
         if let Some(e) = state.error.take() {
             return Err(e);
         }
-        if let Some(history) = history {
-            state.history = history.clone();
-        }
-        self.rewrite(&mut state, RunStage::Finished, confusion);
+        state.history = history.clone();
+        self.rewrite(&mut state, RunStage::Finished, Some(confusion));
         state.error.take().map_or(Ok(()), Err)
+    }
+
+    /// The last write of a run that ended early, which no longer reloads: the history
+    /// so far, under a status line that starts with `why` (what stopped the run).
+    /// Nothing is written if an earlier write failed.
+    pub(crate) fn stop(&self, why: &str) {
+        let mut state = self.lock();
+        if state.error.is_none() {
+            self.rewrite(&mut state, RunStage::Stopped { why }, None);
+        }
     }
 
     /// How many times the page was written and how long a write took on average.

@@ -15,8 +15,8 @@ use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
 use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
 use scratchnet_train::{
     check_writable, write_destination, Checkpoint, CheckpointError, FitOutcome, History,
-    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock, TrainConfig, TrainError,
-    Trainer,
+    ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock, StopFlag, TrainConfig,
+    TrainError, Trainer,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -123,7 +123,8 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         partial,
     );
     let saved_progress = |e| with_saved_progress(e, config.save.as_deref(), epochs_before);
-    let outcome = finish_report(fitted, html.as_deref(), say).map_err(saved_progress)?;
+    let outcome =
+        finish_report(fitted, html.as_deref(), &config.stop, say).map_err(saved_progress)?;
     report(config, &settings, &model, &test, &outcome, say).map_err(saved_progress)?;
     Ok(RunReport {
         summary,
@@ -297,16 +298,17 @@ fn data_and_settings(
 }
 
 /// The last write of the `--report` page, if any, once training has ended with `fitted`:
-/// the finished page, or on an error a page that stops reloading (the run's own error is
-/// the one to tell).
+/// the finished page, or on an error a page that stops reloading and says what stopped
+/// the run ([`stopped_status`]) — unless a second Ctrl-C chose to exit without writing.
 fn finish_report(
     fitted: Result<FitOutcome, TrainError>,
     live: Option<&LiveReport>,
+    stop: &StopFlag,
     say: impl Fn(&str),
 ) -> Result<FitOutcome, TrainError> {
     match (fitted, live) {
         (Ok(outcome), Some(live)) => {
-            live.finish(Some(&outcome.history), Some(&outcome.evaluation.confusion))?;
+            live.finish(&outcome.history, &outcome.evaluation.confusion)?;
             say(&format!(
                 "report written to {} ({})",
                 live.path.display(),
@@ -316,11 +318,49 @@ fn finish_report(
         }
         (Ok(outcome), None) => Ok(outcome),
         (Err(e), live) => {
-            if let Some(live) = live {
-                let _ = live.finish(None, None);
+            if let Some(live) = live.filter(|_| !stop.is_abandoned()) {
+                live.stop(&stopped_status(&e));
             }
             Err(e)
         }
+    }
+}
+
+/// The first sentence of the `--report` page's status line when the run ended with
+/// `error`: `Interrupted after epoch 2`, `Stopped: the model diverged in epoch 3 (…)`,
+/// `Stopped by an error: …`.
+fn stopped_status(error: &TrainError) -> String {
+    match error {
+        TrainError::Interrupted {
+            epoch,
+            batch,
+            batches,
+            checkpoint,
+        } => {
+            let when = match (*batch, *epoch) {
+                (0, 0 | 1) => "before the first epoch".to_string(),
+                (0, epoch) => format!("after epoch {}", epoch - 1),
+                (batch, epoch) => format!("after batch {batch} of {batches} of epoch {epoch}"),
+            };
+            let saved = match checkpoint {
+                Some(path) => format!("the checkpoint {} resumes from there", path.display()),
+                None => "no checkpoint was saved".to_string(),
+            };
+            format!("Interrupted {when} ({saved})")
+        }
+        TrainError::Diverged { epoch, what, .. } => {
+            format!("Stopped: the model diverged in epoch {epoch} ({what}), and was not saved")
+        }
+        TrainError::NonFiniteLoss {
+            epoch,
+            batch,
+            batches,
+            loss,
+            ..
+        } => format!(
+            "Stopped: the training loss became {loss} at epoch {epoch}, batch {batch} of {batches}"
+        ),
+        other => format!("Stopped by an error: {other}"),
     }
 }
 
@@ -771,10 +811,38 @@ fn data_metadata(train: &Split) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::{
-        check_config, check_no_aliases, claim_outputs, max_threads, restore, with_saved_progress,
+        check_config, check_no_aliases, claim_outputs, max_threads, restore, stopped_status,
+        with_saved_progress, TrainError,
     };
     use crate::RunConfig;
     use std::path::PathBuf;
+
+    /// QA: the report of a run resumed after epoch 2 that diverged said "Finished: 2
+    /// of 5 epochs."; the status names what stopped it.
+    #[test]
+    fn the_stopped_status_says_what_stopped_the_run() {
+        let diverged = TrainError::Diverged {
+            epoch: 3,
+            what: "fc.weight holds NaN or infinite values".into(),
+            last_checkpoint: None,
+        };
+        assert_eq!(
+            stopped_status(&diverged),
+            "Stopped: the model diverged in epoch 3 (fc.weight holds NaN or infinite values), and was not saved"
+        );
+        let between = TrainError::Interrupted {
+            epoch: 3,
+            batch: 0,
+            batches: 10,
+            checkpoint: Some(PathBuf::from("r.st")),
+        };
+        assert_eq!(
+            stopped_status(&between),
+            "Interrupted after epoch 2 (the checkpoint r.st resumes from there)"
+        );
+        let other = stopped_status(&TrainError::config("x"));
+        assert_eq!(other, "Stopped by an error: invalid configuration: x");
+    }
 
     /// A full disk under `--report` ended a run after its first epoch with only "cannot
     /// write r.html: No space left on device": nothing said that epoch 1's checkpoint

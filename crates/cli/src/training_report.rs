@@ -32,7 +32,7 @@ pub const REFRESH_SECONDS: u32 = 10;
 /// Where the run stands when its page is written: what the status line says, and
 /// whether the page reloads itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunStage {
+pub enum RunStage<'a> {
     /// Batch `batch` of the `batches` of epoch `epoch` is done.
     InEpoch {
         /// The epoch, from 1.
@@ -44,8 +44,15 @@ pub enum RunStage {
     },
     /// An epoch has just ended; training goes on.
     BetweenEpochs,
-    /// The run is over (done, stopped or failed): the page no longer reloads.
+    /// The run is over, all its epochs trained: the page no longer reloads.
     Finished,
+    /// The run ended before its last epoch — interrupted, diverged or failed — as
+    /// `why` says (e.g. `Stopped: the model diverged in epoch 1 (…)`, `Interrupted
+    /// after epoch 2`): the page no longer reloads.
+    Stopped {
+        /// The status line's first sentence: what stopped the run.
+        why: &'a str,
+    },
 }
 
 impl TrainingReport {
@@ -79,7 +86,7 @@ impl TrainingReport {
         confusion: Option<&ConfusionMatrix>,
         stage: RunStage,
     ) -> String {
-        let running = stage != RunStage::Finished;
+        let running = matches!(stage, RunStage::InEpoch { .. } | RunStage::BetweenEpochs);
         let mut page =
             String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         if running {
@@ -121,6 +128,7 @@ impl TrainingReport {
             ),
             RunStage::BetweenEpochs => format!("Training: {done} of {of} epochs done. {reloads}"),
             RunStage::Finished => format!("Finished: {done} of {of} epochs."),
+            RunStage::Stopped { why } => format!("{why}. {done} of {of} epochs done."),
         }
     }
 

@@ -398,3 +398,64 @@ fn the_feature_maps_show_every_channel_of_the_convolution_for_three_test_images(
         );
     }
 }
+
+/// The status line of the page of a run that ended early: `(page, error)` of a run of
+/// [`tiny`] on generated CIFAR-10 records with `config`'s changes.
+fn stopped_run(change: impl FnOnce(RunConfig) -> RunConfig) -> (Html, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar10(tmp.path(), 8);
+    let report = tmp.path().join("r.html");
+    let config = change(RunConfig {
+        model: ModelSpec::for_input("tiny", tiny),
+        dataset: DataSource::Cifar10,
+        data_dir: Some(tmp.path().to_path_buf()),
+        epochs: 2,
+        batch_size: Some(4),
+        progress: ProgressMode::Quiet,
+        report: Some(report.clone()),
+        save: Some(tmp.path().join("s.st")),
+        ..RunConfig::default()
+    });
+    let err = run(&config).unwrap_err().to_string();
+    let page = Html::parse_document(&std::fs::read_to_string(&report).unwrap());
+    (page, err)
+}
+
+fn status(page: &Html) -> String {
+    select(page, "#status")[0].text().collect()
+}
+
+/// QA: a diverged run's page said "Finished: 0 of 2 epochs." and nothing of why it
+/// stopped. It says what stopped the run, and no longer reloads.
+#[test]
+fn the_page_of_a_diverged_run_says_it_diverged() {
+    let (page, err) = stopped_run(|c| RunConfig {
+        lr: Some(1e30),
+        schedule: Some(scratchnet_cli::ScheduleKind::Constant),
+        ..c
+    });
+    let status = status(&page);
+    assert!(
+        status.starts_with("Stopped: ") && status.contains("epoch 1"),
+        "{status} ({err})"
+    );
+    assert!(status.ends_with("0 of 2 epochs done."), "{status}");
+    assert!(!status.contains("Finished"), "{status}");
+    assert!(!has_refresh(&page));
+}
+
+/// QA: an interrupted run's page said "Finished: …"; it says where the run stopped.
+#[test]
+fn the_page_of_an_interrupted_run_says_it_was_interrupted() {
+    let (page, err) = stopped_run(|c| {
+        c.stop.raise();
+        c
+    });
+    assert!(err.contains("interrupted"), "{err}");
+    let status = status(&page);
+    assert!(
+        status.starts_with("Interrupted before the first epoch (no checkpoint was saved)"),
+        "{status}"
+    );
+    assert!(!has_refresh(&page));
+}
