@@ -50,6 +50,11 @@ pub struct TrainFlags {
     /// Resume from a checkpoint saved by --save
     #[arg(long, value_name = "PATH")]
     pub resume: Option<PathBuf>,
+    /// Start a fresh run (epoch 0, a new optimizer) from the model weights in this
+    /// safetensors file — a PyTorch state_dict or a checkpoint — instead of random ones:
+    /// every tensor of the model with its shape, no other (optimizer entries are ignored)
+    #[arg(long, value_name = "PATH", conflicts_with = "resume")]
+    pub init_weights: Option<PathBuf>,
     /// Replace the file at --save if there is one (without it, a run that does not
     /// resume that file refuses to start, so that a trained model is never lost)
     #[arg(long)]

@@ -5,7 +5,8 @@ use std::fmt::Write;
 use std::path::Path;
 
 /// The command line that resumes an interrupted run: `args` (the program and its
-/// arguments, as `std::env::args_os()` gives them) without any `--resume`, then
+/// arguments, as `std::env::args_os()` gives them) without any `--resume` or
+/// `--init-weights` (the checkpoint holds the weights it started from), then
 /// `--resume <checkpoint>`, quoted for a POSIX shell where needed. An argument that is
 /// not valid UTF-8 is written `$'…'` with its other bytes in octal (POSIX.1-2024, bash,
 /// zsh, ksh), so the command still names the same files.
@@ -26,9 +27,12 @@ pub fn resume_command<S: AsRef<OsStr>>(args: &[S], checkpoint: &Path) -> String 
         let arg = arg.as_ref();
         if skip_value {
             skip_value = false;
-        } else if arg == "--resume" {
+        } else if arg == "--resume" || arg == "--init-weights" {
             skip_value = true;
-        } else if !arg.as_encoded_bytes().starts_with(b"--resume=") {
+        } else if !["--resume=", "--init-weights="]
+            .iter()
+            .any(|flag| arg.as_encoded_bytes().starts_with(flag.as_bytes()))
+        {
             kept.push(arg);
         }
     }
@@ -84,6 +88,24 @@ mod tests {
     use super::*;
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt;
+
+    /// A run started with `--init-weights` resumes from its checkpoint alone: the two
+    /// flags exclude each other.
+    #[test]
+    fn init_weights_is_left_out() {
+        let args = [
+            "mnist_lenet",
+            "--init-weights",
+            "pt.safetensors",
+            "--init-weights=pt2.st",
+            "--save",
+            "r.st",
+        ];
+        assert_eq!(
+            resume_command(&args, Path::new("r.st")),
+            "mnist_lenet --save r.st --resume r.st"
+        );
+    }
 
     /// Issue 16: an argument that is not UTF-8 (a `--save` path) is quoted byte for
     /// byte instead of panicking in `std::env::args()`.

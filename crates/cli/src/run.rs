@@ -88,8 +88,17 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     };
     let spec = config.model;
     let mut model = spec.build(&mut StdRng::seed_from_u64(settings.seed), &input)?;
+    if let Some(path) = &config.init_weights {
+        load_initial_weights(path, &mut model)?;
+    }
     let summary = model.summary()?;
     say(&summary.to_string());
+    if let Some(path) = &config.init_weights {
+        say(&format!(
+            "initial weights: {} (a fresh run: epoch 0, a new optimizer)",
+            path.display()
+        ));
+    }
     if let Some(n) = settings.limit_train {
         train.truncate(n);
     }
@@ -226,7 +235,37 @@ fn load_resumed(path: &Path) -> Result<Checkpoint, TrainError> {
             path.display()
         )));
     }
-    Ok(Checkpoint::load(path)?)
+    let checkpoint = Checkpoint::load(path)?;
+    if checkpoint.training.is_none() {
+        return Err(TrainError::config(format!(
+            "--resume {0}: the file holds only model weights (no epoch, optimizer state or history), so training cannot resume from it; --init-weights {0} starts a fresh run from those weights",
+            path.display()
+        )));
+    }
+    Ok(checkpoint)
+}
+
+/// Loads the `--init-weights` file at `path` into the freshly built `model`: every
+/// parameter and buffer of the model, with its shape, and no other model tensor
+/// (`optimizer.*` entries and a training state are ignored: the run starts at epoch 0
+/// with a fresh optimizer). A missing file is named with the fix.
+fn load_initial_weights(path: &Path, model: &mut Sequential) -> Result<(), TrainError> {
+    if !path.exists() {
+        return Err(TrainError::config(format!(
+            "--init-weights {}: no such file; give a safetensors file of this model's weights (a PyTorch state_dict, or a checkpoint --save wrote), or leave --init-weights out to start from random weights",
+            path.display()
+        )));
+    }
+    scratchnet_train::load_model(path, model).map_err(|e| {
+        let fix = match e {
+            CheckpointError::Mismatch { .. } => {
+                "; give the weights of this model (the same layers and shapes)"
+            }
+            _ => "",
+        };
+        TrainError::config(format!("--init-weights {}: {e}{fix}", path.display()))
+    })?;
+    Ok(())
 }
 
 /// `error`, a failed write of an output other than the checkpoint (a full disk under
@@ -421,6 +460,12 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
     if config.threads == 0 {
         return Err(TrainError::config("--threads must be at least 1"));
     }
+    if let (Some(_), Some(init)) = (&config.resume, &config.init_weights) {
+        return Err(TrainError::config(format!(
+            "--resume and --init-weights {} exclude each other: --resume continues a run (its epoch, optimizer and history), --init-weights starts a fresh one from the weights; give one",
+            init.display()
+        )));
+    }
     let most = max_threads();
     if config.threads > most {
         return Err(TrainError::config(format!(
@@ -435,7 +480,11 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
         ("--predictions", &config.predictions),
         ("--report", &config.report),
     ];
-    check_no_aliases(&outputs, config.resume.as_deref())?;
+    let input = (config.resume.as_deref().map(|p| ("--resume", p))).or(config
+        .init_weights
+        .as_deref()
+        .map(|p| ("--init-weights", p)));
+    check_no_aliases(&outputs, input)?;
     for (flag, path) in outputs {
         let Some(path) = path.as_deref() else {
             continue;
@@ -588,10 +637,12 @@ pub fn max_threads() -> usize {
 
 /// Refuses two outputs that are one file (`--save ck.st --predictions ck.st` would
 /// replace the checkpoint with predictions), and an output other than `--save` that is
-/// the `--resume` checkpoint. (`--save` may be `--resume`: that is how a run continues.)
+/// the `input` the run reads (`--resume` or `--init-weights`, and its path). (`--save`
+/// may be `--resume`: that is how a run continues; with `--overwrite`, it may be
+/// `--init-weights`.)
 fn check_no_aliases(
     outputs: &[(&str, &Option<PathBuf>)],
-    resume: Option<&Path>,
+    input: Option<(&str, &Path)>,
 ) -> Result<(), TrainError> {
     let named: Vec<(&str, PathBuf)> = outputs
         .iter()
@@ -599,8 +650,9 @@ fn check_no_aliases(
         .collect();
     for (i, (flag, path)) in named.iter().enumerate() {
         let earlier = named[..i].iter().find(|(_, other)| other == path);
-        let resumed = (*flag != "--save" && resume.map(file_identity).as_ref() == Some(path))
-            .then_some("--resume");
+        let resumed = input
+            .filter(|(_, input)| *flag != "--save" && file_identity(input) == *path)
+            .map(|(input_flag, _)| input_flag);
         if let Some(other) = earlier.map(|(other, _)| *other).or(resumed) {
             return Err(TrainError::config(format!(
                 "{flag} and {other} name the same file ({}): give each output its own path",
@@ -957,7 +1009,7 @@ mod tests {
                 ("--metrics", &metrics),
                 ("--predictions", &predictions),
             ];
-            let err = check_no_aliases(&outputs, resume.as_deref())
+            let err = check_no_aliases(&outputs, resume.as_deref().map(|p| ("--resume", p)))
                 .expect_err("aliasing outputs must be refused")
                 .to_string();
             assert!(err.contains("name the same file"), "{err}");
@@ -965,7 +1017,7 @@ mod tests {
         // Saving over the checkpoint one resumes from is how a run continues.
         let save = Some(ck.clone());
         let fine: [(&str, &Option<PathBuf>); 2] = [("--save", &save), ("--metrics", &other)];
-        check_no_aliases(&fine, Some(&ck)).unwrap();
+        check_no_aliases(&fine, Some(("--resume", &ck))).unwrap();
     }
 
     /// A dangling link names the file a write through it creates: `--save x.st

@@ -50,6 +50,10 @@ pub struct RunConfig {
     pub save: Option<PathBuf>,
     /// Resume from this checkpoint (weights, optimizer state, epoch, seed, history).
     pub resume: Option<PathBuf>,
+    /// Start from the weights in this safetensors file (a PyTorch `state_dict`, or any
+    /// checkpoint of the model) instead of random ones: a fresh run, at epoch 0 with a
+    /// fresh optimizer (`--init-weights`). Excludes `resume`.
+    pub init_weights: Option<PathBuf>,
     /// Whether a file at `save` may be replaced by a run that does not resume it
     /// (`--overwrite`); without it such a run is refused before it starts.
     pub overwrite: bool,
@@ -89,6 +93,7 @@ impl Default for RunConfig {
             limit_train: None,
             save: None,
             resume: None,
+            init_weights: None,
             overwrite: false,
             metrics: None,
             plot: None,

@@ -101,6 +101,7 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         limit_train: flags.limit_train,
         save: Some(job.save),
         resume: flags.resume,
+        init_weights: flags.init_weights,
         overwrite: flags.overwrite,
         metrics: flags.metrics,
         plot: flags.plot,
