@@ -13,6 +13,7 @@
 //! **Ctrl-C** once: training stops after the current batch, saves a checkpoint that
 //! resumes exactly there, prints the command that resumes it and exits with code 130.
 //! Ctrl-C twice: exits at once (130), without writing (the last checkpoint stays intact).
+//! Before training starts (while the data loads or downloads), one Ctrl-C quits at once.
 
 use clap::Parser;
 use scratchnet_cli::{at_least_one, parse_args, train, Dataset, Job, ModelSpec, TrainFlags};

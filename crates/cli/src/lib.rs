@@ -12,6 +12,8 @@
 //! | [`choose_kernels`], [`describe_kernels`], [`kernels_flag`] | `--kernels reference\|fast`, else `SCRATCHNET_KERNELS` | `kernels_choice.rs` |
 //! | [`run()`], [`RunReport`], [`is_data_file`] | the `mnist_lenet` example's whole run | `run.rs` |
 //! | [`RunConfig`] | everything a run needs | `run_config.rs` |
+//! | [`RunPhase`] | whether a run is still preparing or training (what a first Ctrl-C does) | `run_phase.rs` |
+//! | (crate-private) what Ctrl-C, SIGTERM and SIGHUP do at each stage, in words fitting the signal | — | `signal_handler.rs` |
 //! | [`RunSettings`], [`dataset_flag`] | a run's settings after defaults and resume | `run_settings.rs` |
 //! | [`ModelSpec`], [`ModelInput`] | the model a run trains, for the data's shape and classes | `model_spec.rs` |
 //! | [`DataSource`] | `--dataset`: which data, and loading it | `data_source.rs` |
@@ -63,10 +65,12 @@ mod report_mistakes;
 mod resume_command;
 mod run;
 mod run_config;
+mod run_phase;
 mod run_settings;
 mod saliency;
 mod saved_data;
 mod schedule_kind;
+mod signal_handler;
 mod small_cnn;
 mod step_memory;
 mod svg_chart;
@@ -96,6 +100,7 @@ pub use predictions_file::write_predictions;
 pub use resume_command::resume_command;
 pub use run::{is_data_file, max_threads, run, RunReport};
 pub use run_config::RunConfig;
+pub use run_phase::RunPhase;
 pub use run_settings::{dataset_flag, RunSettings};
 pub use saliency::{class_score_gradient, saliency, saliency_map, Saliency};
 pub use saved_data::{load_image, normalized_chw_batch, SavedData};

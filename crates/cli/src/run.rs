@@ -123,6 +123,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         trainer = live.attach(trainer);
     }
     let epochs_before = history.epochs.len();
+    config.phase.start_training();
     let fitted = trainer.fit_from(
         &mut model,
         optimizer.as_mut(),

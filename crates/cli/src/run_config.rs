@@ -1,6 +1,6 @@
 //! [`RunConfig`]: everything a run needs, as the training examples' flags give it.
 
-use crate::{DataSource, ModelSpec, OptimizerKind, ScheduleKind};
+use crate::{DataSource, ModelSpec, OptimizerKind, RunPhase, ScheduleKind};
 use scratchnet_tensor::kernels::Kernels;
 use scratchnet_train::{ProgressMode, StopFlag};
 use std::path::PathBuf;
@@ -73,6 +73,9 @@ pub struct RunConfig {
     /// checkpoint to `save` that resumes exactly there and returns
     /// [`TrainError::Interrupted`](scratchnet_train::TrainError::Interrupted).
     pub stop: StopFlag,
+    /// Marked training by [`run`](crate::run) just before the first batch: until then
+    /// a signal handler may quit at once, as there is nothing to save.
+    pub phase: RunPhase,
 }
 
 impl Default for RunConfig {
@@ -101,6 +104,7 @@ impl Default for RunConfig {
             predictions: None,
             progress: ProgressMode::Auto,
             stop: StopFlag::new(),
+            phase: RunPhase::new(),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! [`train`]: what a training example's `main` does with its flags — the thread pool,
 //! the kernels, Ctrl-C, the run, and the exit code.
 
+use crate::signal_handler::handle_signals;
+use crate::RunPhase;
 use crate::{
     resume_command, run, use_kernels, DataSource, Dataset, ModelSpec, Optim, OptimizerKind,
     RunConfig, Schedule, ScheduleKind, TrainFlags,
 };
 use scratchnet_data::{DatasetKind, FolderOptions};
-use scratchnet_train::{Interruption, ProgressMode, StopFlag, TrainError};
+use scratchnet_train::{ProgressMode, StopFlag, TrainError};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,10 +32,11 @@ pub struct Job {
 /// outcome to an exit code: 0 when done, 130 when interrupted (after printing how to
 /// resume), 1 on an error, 2 for an invalid `SCRATCHNET_KERNELS`.
 ///
-/// The first Ctrl-C stops after the current batch with a checkpoint that resumes
-/// exactly there; a second exits at once without writing (the last checkpoint stays
-/// intact), unless that checkpoint is already being written: then it is finished and
-/// reported as after one Ctrl-C.
+/// Before training starts (while the data loads or downloads), a Ctrl-C, SIGTERM or
+/// SIGHUP quits at once (130): nothing was trained. In training, the first stops after
+/// the current batch with a checkpoint that resumes exactly there; a second exits at
+/// once without writing (the last checkpoint stays intact), unless that checkpoint is
+/// already being written: then it is finished and reported as after one signal.
 pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
     let dataset = flags.dataset.unwrap_or(job.default_dataset);
     if let Some(flag) = flags
@@ -64,7 +67,8 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         eprintln!("error: cannot start {threads} threads: {e}");
         return ExitCode::FAILURE;
     }
-    let stop = stop_on_ctrl_c();
+    let (phase, stop) = (RunPhase::new(), StopFlag::new());
+    handle_signals(&phase, &stop);
     let config = RunConfig {
         model: job.model,
         augment: job.augment,
@@ -109,34 +113,9 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         predictions: flags.predictions,
         progress: ProgressMode::Auto,
         stop: stop.clone(),
+        phase,
     };
     exit_code(run(&config).map(|_| ()), &stop)
-}
-
-/// A flag that the first Ctrl-C (or SIGTERM) raises. A second one exits at once with
-/// code 130 if training has not yet reached its stopping point — then no checkpoint of
-/// this stop is written and nothing more is printed; once the checkpoint is being
-/// written, it waits for it (see [`StopFlag`] for who wins the race).
-fn stop_on_ctrl_c() -> StopFlag {
-    let stop = StopFlag::new();
-    let handler_flag = stop.clone();
-    if let Err(e) = ctrlc::set_handler(move || {
-        match handler_flag.interrupt() {
-        Interruption::Stop => eprintln!(
-            "interrupted: stopping after the current batch and saving a checkpoint (Ctrl-C again to quit at once)"
-        ),
-        Interruption::ExitNow => {
-            eprintln!("interrupted again: exiting without saving (an earlier checkpoint stays as it was)");
-            std::process::exit(130);
-        }
-        Interruption::Finishing => eprintln!(
-            "interrupted again: the checkpoint or reports are being written; exiting when they are complete"
-        ),
-    }
-    }) {
-        eprintln!("warning: cannot handle Ctrl-C: {e}");
-    }
-    stop
 }
 
 /// 0 for success; 130 for an interruption, after printing the command that resumes

@@ -149,7 +149,10 @@ fn a_huge_learning_rate_stops_the_run_naming_epoch_and_batch() {
 #[test]
 fn a_missing_data_directory_is_a_clear_error() {
     // Needs no data: the directory does not exist.
-    let err = run(&quiet_run(PathBuf::from("/nonexistent/mnist"))).unwrap_err();
+    let config = quiet_run(PathBuf::from("/nonexistent/mnist"));
+    let err = run(&config).unwrap_err();
+    // Training never began: a signal handler would have quit at once.
+    assert!(!config.phase.is_training());
     let message = err.to_string();
     assert!(matches!(err, TrainError::Data(_)), "{message}");
     assert!(

@@ -417,6 +417,8 @@ fn stopped_run(change: impl FnOnce(RunConfig) -> RunConfig) -> (Html, String) {
         ..RunConfig::default()
     });
     let err = run(&config).unwrap_err().to_string();
+    // Training began (a first Ctrl-C would no longer quit at once).
+    assert!(config.phase.is_training());
     let page = Html::parse_document(&std::fs::read_to_string(&report).unwrap());
     (page, err)
 }
