@@ -62,8 +62,8 @@ struct Args {
     #[arg(long, value_name = "reference|fast", value_parser = kernels_flag)]
     kernels: Option<Kernels>,
     /// Images decoded and classified at a time (1 to 65536)
-    #[arg(long, value_name = "N", default_value_t = 256,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = images_at_a_time,
+          allow_negative_numbers = true)]
     batch_size: usize,
     /// For each image, write NAME.explain.png beside it: the input, its saliency map and
     /// every convolution's and pooling's feature maps
@@ -75,6 +75,16 @@ struct Args {
     /// PNG or JPEG images
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
+}
+
+/// `--batch-size`: 1 to 65536 (a negative number gets this message too).
+fn images_at_a_time(s: &str) -> Result<usize, String> {
+    match at_least_one(s) {
+        Ok(n) if n <= 65_536 => Ok(n),
+        Ok(_) => Err("must be 1 to 65536".into()),
+        Err(e) if e == "must be at least 1" => Err("must be 1 to 65536".into()),
+        Err(e) => Err(e),
+    }
 }
 
 fn main() -> ExitCode {

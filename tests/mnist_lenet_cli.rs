@@ -55,6 +55,32 @@ fn bad_flags_exit_2_with_clap_s_whole_message() {
             &["rmsprop", "[possible values: adam, sgd]"],
         ),
         (&["--no-such-flag"][..], &["--no-such-flag"]),
+        // QA: a negative number gave "unexpected argument '-1' found" for these.
+        (
+            &["--val-fraction", "-1"][..],
+            &["--val-fraction", "must be at least 0 and below 1"],
+        ),
+        (
+            &["--channels", "-1"][..],
+            &["--channels", "must be 1 (grey) or 3"],
+        ),
+        (&["--image-size", "-1"][..], &["--image-size", "is not HxW"]),
+        (
+            &["--max-memory", "-1"][..],
+            &["--max-memory", "is not a size"],
+        ),
+        (
+            &["--max-memory", " 5"][..],
+            &["--max-memory", "is not a size"],
+        ),
+        (
+            &["--lr", "1e-300"][..],
+            &["--lr", "1e-300 rounds to 0 in f32"],
+        ),
+        (
+            &["--lr", "1e39"][..],
+            &["--lr", "1e39 is beyond f32's range"],
+        ),
         (
             &["--kernels", "turbo"][..],
             &["--kernels", "reference", "fast"],
@@ -71,6 +97,18 @@ fn bad_flags_exit_2_with_clap_s_whole_message() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}: nothing runs");
     }
+    // QA: `predict --batch-size -1` gave "unexpected argument '-1' found".
+    let out = example(
+        "predict",
+        &["--model", "x", "--batch-size", "-1", "a.png"],
+        tmp.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--batch-size") && err.contains("must be 1 to 65536"),
+        "{err}"
+    );
     // A missing argument is named: `predict --model x` without an image.
     let out = example("predict", &["--model", "x.safetensors"], tmp.path());
     let err = stderr(&out);

@@ -75,18 +75,18 @@ pub struct TrainFlags {
     pub predictions: Option<PathBuf>,
     /// --dataset folder: fraction of train/ held out for testing when there is no test/
     /// [default: 0.1]
-    #[arg(long, value_name = "F", value_parser = fraction)]
+    #[arg(long, value_name = "F", value_parser = fraction, allow_negative_numbers = true)]
     pub val_fraction: Option<f64>,
     /// --dataset folder: 1 (grey) or 3 (RGB) [default: 3 if any image is in colour, else 1]
-    #[arg(long, value_name = "1|3", value_parser = channels)]
+    #[arg(long, value_name = "1|3", value_parser = channels, allow_negative_numbers = true)]
     pub channels: Option<usize>,
     /// --dataset folder: resize every image to H×W (Triangle filter) [default: the size of
     /// the first training image]
-    #[arg(long, value_name = "HxW", value_parser = image_size)]
+    #[arg(long, value_name = "HxW", value_parser = image_size, allow_negative_numbers = true)]
     pub image_size: Option<[usize; 2]>,
     /// --dataset folder: most memory the decoded images may take, e.g. 512M, 8G
     /// [default: 4G]
-    #[arg(long, value_name = "BYTES", value_parser = byte_size)]
+    #[arg(long, value_name = "BYTES", value_parser = byte_size, allow_negative_numbers = true)]
     pub max_memory: Option<u64>,
     /// --dataset folder: skip (and count) files that cannot be decoded instead of failing
     #[arg(long)]
@@ -154,9 +154,9 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
-/// A clap value parser: 1 or 3.
+/// A clap value parser: 1 or 3 (no spaces around, as for every number).
 fn channels(s: &str) -> Result<usize, String> {
-    match s.trim() {
+    match s {
         "1" => Ok(1),
         "3" => Ok(3),
         _ => Err("must be 1 (grey) or 3 (RGB)".into()),
@@ -175,7 +175,7 @@ fn fraction(s: &str) -> Result<f64, String> {
 /// A clap value parser: `HxW` (e.g. `32x32`), each side 1 to 16384.
 fn image_size(s: &str) -> Result<[usize; 2], String> {
     let parts: Vec<&str> = s.split(['x', 'X', '×']).collect();
-    let side = |p: &str| match p.trim().parse::<usize>() {
+    let side = |p: &str| match p.parse::<usize>() {
         Ok(n) if (1..=16_384).contains(&n) => Ok(n),
         _ => Err(format!(
             "{s:?} is not HxW with sides 1 to 16384, e.g. 32x32"
@@ -188,13 +188,13 @@ fn image_size(s: &str) -> Result<[usize; 2], String> {
 }
 
 /// A clap value parser: a byte count, with an optional `K`, `M`, `G` or `T` (powers of
-/// 1024, an `i`/`iB`/`B` after it allowed), e.g. `512M`, `4GiB`.
+/// 1024, an `i`/`iB`/`B` after it allowed), e.g. `512M`, `4GiB`; no spaces, as for
+/// every number.
 fn byte_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let t = t
+    let t = s
         .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
+        .or_else(|| s.strip_suffix('B'))
+        .unwrap_or(s);
     let t = t.strip_suffix('i').unwrap_or(t);
     let (digits, shift) = match t.char_indices().last() {
         Some((i, 'K' | 'k')) => (&t[..i], 10),
@@ -204,7 +204,6 @@ fn byte_size(s: &str) -> Result<u64, String> {
         _ => (t, 0),
     };
     digits
-        .trim()
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(1u64 << shift))
@@ -212,12 +211,27 @@ fn byte_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is not a size like 512M or 8G"))
 }
 
-/// A clap value parser: a finite number > 0.
+/// A clap value parser: a finite number > 0 that an f32 holds. The text is read as an
+/// f64 first, so that a number f32 cannot hold is named as such (`1e-300` rounds to 0,
+/// `1e39` is beyond its range), not as the 0 or `inf` it would become.
 fn positive_f32(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        Ok(x) => Err(format!("must be a finite number > 0, not {x}")),
-        Err(e) => Err(e.to_string()),
+    let x = s.parse::<f64>().map_err(|e| e.to_string())?;
+    if !(x.is_finite() && x > 0.0) {
+        return Err(format!("must be a finite number > 0, not {x}"));
+    }
+    let single = x as f32;
+    if single.is_infinite() {
+        Err(format!(
+            "{s} is beyond f32's range (at most about {:e}); give a smaller number",
+            f32::MAX
+        ))
+    } else if single == 0.0 {
+        Err(format!(
+            "{s} rounds to 0 in f32 (the smallest is about {:e}); give a larger number",
+            f32::from_bits(1)
+        ))
+    } else {
+        Ok(single)
     }
 }
 
@@ -281,5 +295,32 @@ mod tests {
         assert!(channels("2").is_err());
         assert!(fraction("1").is_err());
         assert_eq!(fraction("0.2"), Ok(0.2));
+    }
+
+    /// QA: `--lr 1e-300` said "not 0" and `--lr 1e39` "not inf": the text had become an
+    /// f32 first.
+    #[test]
+    fn a_number_f32_cannot_hold_is_named_as_such() {
+        assert_eq!(positive_f32("0.005"), Ok(0.005));
+        let tiny = positive_f32("1e-300").unwrap_err();
+        assert!(tiny.starts_with("1e-300 rounds to 0 in f32"), "{tiny}");
+        let huge = positive_f32("1e39").unwrap_err();
+        assert!(huge.starts_with("1e39 is beyond f32's range"), "{huge}");
+        assert!(positive_f32("0").unwrap_err().contains("not 0"));
+        assert!(positive_f32("-1").unwrap_err().contains("not -1"));
+        assert!(positive_f32("inf").unwrap_err().contains("not inf"));
+    }
+
+    /// QA: `--max-memory ' 5'` was accepted (trimmed) where every other number was
+    /// refused; ` 1` for --channels and `32x 32` for --image-size too.
+    #[test]
+    fn no_number_is_trimmed() {
+        assert!(byte_size(" 5").is_err());
+        assert!(byte_size("5 ").is_err());
+        assert!(byte_size("5 G").is_err());
+        assert!(channels(" 1").is_err());
+        assert!(image_size("32x 32").is_err());
+        assert!(at_least_one(" 5").is_err());
+        assert!(fraction(" 0.1").is_err());
     }
 }

@@ -99,8 +99,12 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
             path.display()
         ));
     }
+    let available = train.len();
     if let Some(n) = settings.limit_train {
         train.truncate(n);
+    }
+    for note in size_notes(settings.limit_train, available, settings.batch_size) {
+        say(&note);
     }
     let mut optimizer = settings.optimizer.build(settings.lr)?;
     let (history, partial) = resume(resumed, &train, &mut model, optimizer.as_mut(), config, say)?;
@@ -142,6 +146,27 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         kernels,
         outcome,
     })
+}
+
+/// The notes on sizes past the training set: a `limit_train` over the `available`
+/// training images (all are used), and a `batch_size` over the images trained on
+/// (every batch is all of them). Both are kept as asked, and recorded so.
+fn size_notes(limit_train: Option<usize>, available: usize, batch_size: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    let images = limit_train.map_or(available, |n| n.min(available));
+    if let Some(n) = limit_train.filter(|&n| n > available) {
+        notes.push(format!(
+            "note: --limit-train {n} is more than the {} training images: all are used",
+            group_thousands(available)
+        ));
+    }
+    if batch_size > images {
+        notes.push(format!(
+            "note: --batch-size {batch_size} is more than the {} training images: every batch is the whole training set",
+            group_thousands(images)
+        ));
+    }
+    notes
 }
 
 /// The history and the interrupted epoch to go on from: a fresh run's (none), or those of
@@ -490,6 +515,9 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
         let Some(path) = path.as_deref() else {
             continue;
         };
+        if flag == "--report" {
+            check_html_name(path)?;
+        }
         if names_a_directory(path) {
             return Err(TrainError::config(format!(
                 "{flag} {}: names a directory; give the file's name",
@@ -545,6 +573,20 @@ pub fn is_data_file(path: &Path, data: &Path, source: &DataSource) -> bool {
             path.starts_with(data.join("train")) || path.starts_with(data.join("test"))
         }
     }
+}
+
+/// The `--report` page is HTML: its name must end in `.html` or `.htm` (any case), or
+/// a browser would not open it as a page.
+fn check_html_name(path: &Path) -> Result<(), TrainError> {
+    let extension = path.extension().and_then(|e| e.to_str());
+    if extension.is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm")) {
+        return Ok(());
+    }
+    Err(TrainError::config(format!(
+        "--report {}: the report is an HTML page, so its name must end in .html or .htm; give e.g. --report {}",
+        path.display(),
+        path.with_extension("html").display()
+    )))
 }
 
 /// Whether `path` can only name a directory: it ends in a separator, `.` or `..`.
@@ -724,10 +766,11 @@ fn restore(
     let begun = state.epoch + usize::from(state.partial.is_some());
     if begun > config.epochs {
         return Err(TrainError::config(format!(
-            "{} already has {} epochs, more than --epochs {}",
+            "{} already has {} epochs, more than --epochs {} (use --epochs {} or more to train further)",
             path.display(),
             begun,
-            config.epochs
+            config.epochs,
+            state.epoch + 1
         )));
     }
     let line = match &state.partial {
@@ -864,11 +907,53 @@ fn data_metadata(train: &Split) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::{
-        check_config, check_no_aliases, claim_outputs, max_threads, restore, stopped_status,
-        with_saved_progress, TrainError,
+        check_config, check_no_aliases, claim_outputs, max_threads, restore, size_notes,
+        stopped_status, with_saved_progress, TrainError,
     };
     use crate::RunConfig;
     use std::path::PathBuf;
+
+    /// QA: `--report r.txt` and `--report r` were accepted, though the page is HTML.
+    #[test]
+    fn a_report_not_named_html_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, fix) in [("r.txt", "r.html"), ("r", "r.html")] {
+            let err = check_config(&RunConfig {
+                report: Some(dir.path().join(name)),
+                ..RunConfig::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("must end in .html or .htm")
+                    && err.ends_with(&format!("--report {}", dir.path().join(fix).display())),
+                "{err}"
+            );
+        }
+        for name in ["r.html", "r.HTM"] {
+            check_config(&RunConfig {
+                report: Some(dir.path().join(name)),
+                ..RunConfig::default()
+            })
+            .unwrap();
+        }
+    }
+
+    /// QA: `--limit-train 4294967296` and `--batch-size 4294967296` on 500 images ran
+    /// without a word.
+    #[test]
+    fn sizes_past_the_training_set_get_a_note() {
+        assert_eq!(
+            size_notes(Some(4_294_967_296), 500, 64),
+            ["note: --limit-train 4294967296 is more than the 500 training images: all are used"]
+        );
+        assert_eq!(
+            size_notes(Some(100), 500, 4_294_967_296),
+            ["note: --batch-size 4294967296 is more than the 100 training images: every batch is the whole training set"]
+        );
+        assert!(size_notes(Some(500), 500, 500).is_empty());
+        assert!(size_notes(None, 500, 64).is_empty());
+    }
 
     /// QA: the report of a run resumed after epoch 2 that diverged said "Finished: 2
     /// of 5 epochs."; the status names what stopped it.

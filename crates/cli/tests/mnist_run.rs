@@ -122,7 +122,13 @@ fn a_resumed_run_trains_only_the_remaining_epoch() {
         ..quiet_run(dir)
     })
     .unwrap_err();
-    assert!(err.to_string().contains("already has 2 epochs"), "{err}");
+    assert!(
+        err.to_string().contains("already has 2 epochs")
+            && err
+                .to_string()
+                .ends_with("(use --epochs 3 or more to train further)"),
+        "{err}"
+    );
 }
 
 #[test]
