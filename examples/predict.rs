@@ -43,9 +43,9 @@ use scratchnet::ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet::tensor::kernels::Kernels;
 use scratchnet::train::{load_model, models::lenet5, read_metadata, TrainError};
 use scratchnet_cli::{
-    explain_picture, feature_maps, kernels_flag, load_digit, load_image, normalized_batch,
-    normalized_chw_batch, parse_args, saliency, small_cnn, top_k, use_kernels, write_explain_png,
-    ExplainOutputs, ModelInput, SavedData,
+    at_least_one, explain_picture, feature_maps, kernels_flag, load_digit, load_image,
+    normalized_batch, normalized_chw_batch, parse_args, saliency, small_cnn, top_k, use_kernels,
+    write_explain_png, ExplainOutputs, ModelInput, SavedData,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
