@@ -89,23 +89,16 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let spec = config.model;
     let mut model = spec.build(&mut StdRng::seed_from_u64(settings.seed), &input)?;
     if let Some(path) = &config.init_weights {
-        load_initial_weights(path, &mut model)?;
+        load_initial_weights(path, &mut model, say)?;
     }
     let summary = model.summary()?;
     say(&summary.to_string());
-    if let Some(path) = &config.init_weights {
-        say(&format!(
-            "initial weights: {} (a fresh run: epoch 0, a new optimizer)",
-            path.display()
-        ));
-    }
     let available = train.len();
     if let Some(n) = settings.limit_train {
         train.truncate(n);
     }
-    for note in size_notes(settings.limit_train, available, settings.batch_size) {
-        say(&note);
-    }
+    let notes = size_notes(settings.limit_train, available, settings.batch_size);
+    notes.iter().for_each(|note| say(note));
     let mut optimizer = settings.optimizer.build(settings.lr)?;
     let (history, partial) = resume(resumed, &train, &mut model, optimizer.as_mut(), config, say)?;
     say(&data_and_settings(&kind, &train, &test, &settings, config));
@@ -274,8 +267,12 @@ fn load_resumed(path: &Path) -> Result<Checkpoint, TrainError> {
 /// Loads the `--init-weights` file at `path` into the freshly built `model`: every
 /// parameter and buffer of the model, with its shape, and no other model tensor
 /// (`optimizer.*` entries and a training state are ignored: the run starts at epoch 0
-/// with a fresh optimizer). A missing file is named with the fix.
-fn load_initial_weights(path: &Path, model: &mut Sequential) -> Result<(), TrainError> {
+/// with a fresh optimizer), saying so. A missing file is named with the fix.
+fn load_initial_weights(
+    path: &Path,
+    model: &mut Sequential,
+    say: impl Fn(&str),
+) -> Result<(), TrainError> {
     if !path.exists() {
         return Err(TrainError::config(format!(
             "--init-weights {}: no such file; give a safetensors file of this model's weights (a PyTorch state_dict, or a checkpoint --save wrote), or leave --init-weights out to start from random weights",
@@ -291,6 +288,10 @@ fn load_initial_weights(path: &Path, model: &mut Sequential) -> Result<(), Train
         };
         TrainError::config(format!("--init-weights {}: {e}{fix}", path.display()))
     })?;
+    say(&format!(
+        "initial weights: {} (a fresh run: epoch 0, a new optimizer)",
+        path.display()
+    ));
     Ok(())
 }
 
