@@ -1,6 +1,6 @@
 //! Shape checks shared by the built-in layers.
 
-use crate::LayerError;
+use crate::{LayerError, Parameter};
 
 /// The per-sample part of a batch shape: everything after the batch axis.
 pub(crate) fn per_sample(batch_shape: &[usize]) -> &[usize] {
@@ -50,4 +50,31 @@ pub(crate) fn check_same_shape(
             grad_shape,
         )),
     }
+}
+
+/// Checks that the parameter `name` of a layer (its value and its gradient) has the
+/// shape `want` its hyper-parameters (`decided_by`, e.g. `"in_features = 4"`) give
+/// it: a parameter replaced by hand, or through `parameters_mut`, may not.
+pub(crate) fn check_parameter_shape(
+    layer: &str,
+    name: &str,
+    parameter: &Parameter,
+    want: &[usize],
+    decided_by: &str,
+) -> Result<(), LayerError> {
+    for (tensor, got) in [
+        (name.to_string(), parameter.value.shape()),
+        (format!("{name}.grad"), parameter.grad.shape()),
+    ] {
+        if got != want {
+            return Err(LayerError::config(
+                layer,
+                format!(
+                    "{tensor} has the shape {got:?}, but {decided_by} needs {want:?}: \
+                     a replaced parameter must keep the layer's shape"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Fully connected layer.
 
-use crate::checks::{check_grad_shape, per_sample};
+use crate::checks::{check_grad_shape, check_parameter_shape, per_sample};
 use crate::limits::{check_tensor_size, within_limit};
 use crate::views::{view, view_mut};
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
@@ -53,12 +53,13 @@ pub struct Dense {
 impl Dense {
     /// A dense layer from `in_features` to `out_features`, its weights drawn from `rng`.
     ///
-    /// A weight of more than [`MAX_TENSOR_ELEMENTS`](crate::MAX_TENSOR_ELEMENTS)
-    /// (`Dense::new(usize::MAX, 2)`) is not allocated: [`Layer::output_shape`] and
-    /// `forward` report it, so building a model finds it.
+    /// An invalid configuration (`in_features` or `out_features` of 0, a weight of
+    /// more than [`MAX_TENSOR_ELEMENTS`](crate::MAX_TENSOR_ELEMENTS), such as
+    /// `Dense::new(usize::MAX, 2)`'s, which is then not allocated) is reported by
+    /// [`Layer::output_shape`] and `forward`, so building a model finds it.
     pub fn new<R: Rng + ?Sized>(in_features: usize, out_features: usize, rng: &mut R) -> Self {
         let mut dense = Self::without_bias(in_features, out_features, rng);
-        let bias = if dense.weight.is_empty() {
+        let bias = if !within_limit(&[out_features, in_features]) {
             ArrayD::zeros(IxDyn(&[0]))
         } else {
             init::kaiming_uniform(&[out_features], in_features, rng)
@@ -98,6 +99,27 @@ impl Dense {
     }
 }
 
+impl Dense {
+    /// Checks the hyper-parameters, and the shapes of the parameters (which may
+    /// have been replaced since `new`).
+    fn validate(&self) -> Result<(), LayerError> {
+        let (i, o) = (self.in_features, self.out_features);
+        if i == 0 || o == 0 {
+            return Err(LayerError::config(
+                self.name(),
+                format!("in_features = {i} and out_features = {o} must be at least 1"),
+            ));
+        }
+        check_tensor_size(self.name(), "the weight", &[o, i])?;
+        let decided_by = format!("in_features = {i}, out_features = {o}");
+        check_parameter_shape(self.name(), "weight", &self.weight, &[o, i], &decided_by)?;
+        if let Some(bias) = &self.bias {
+            check_parameter_shape(self.name(), "bias", bias, &[o], &decided_by)?;
+        }
+        Ok(())
+    }
+}
+
 impl Layer for Dense {
     fn name(&self) -> &str {
         "Dense"
@@ -117,11 +139,7 @@ impl Layer for Dense {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
-        check_tensor_size(
-            self.name(),
-            "the weight",
-            &[self.out_features, self.in_features],
-        )?;
+        self.validate()?;
         if input_shape != [self.in_features] {
             let hint = if input_shape.len() > 1 {
                 "; put a Flatten before it"
@@ -159,6 +177,7 @@ impl Layer for Dense {
             .input
             .as_ref()
             .ok_or_else(|| LayerError::no_forward_cache(self.name()))?;
+        self.validate()?;
         check_grad_shape(
             self.name(),
             grad_output.shape(),

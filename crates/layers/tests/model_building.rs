@@ -465,3 +465,72 @@ fn parameters_start_within_pytorch_s_bound_and_fill_it() {
         }
     }
 }
+
+/// QA: `Dense::new(0, 3)` built (its [3, 0] weight looked "too large to allocate", so
+/// its bias had 0 elements) and then panicked in forward ("bias has the wrong length").
+#[test]
+fn a_dense_layer_with_zero_features_is_refused_at_build() {
+    let mut rng = StdRng::seed_from_u64(0);
+    for (inputs, outputs) in [(0, 3), (3, 0), (0, 0)] {
+        let err = build_error(Dense::new(inputs, outputs, &mut rng), &[inputs]);
+        assert!(matches!(err, LayerError::Config { .. }), "{err}");
+        assert!(err.to_string().contains("must be at least 1"), "{err}");
+        let mut dense = Dense::new(inputs, outputs, &mut rng);
+        let x = ArrayD::zeros(IxDyn(&[2, inputs]));
+        assert!(dense.forward(x.view(), Mode::Train).is_err());
+    }
+}
+
+/// QA: a parameter replaced by one of another shape panicked in forward (`dense.rs`:
+/// "input and weight disagree on in_features", `conv2d.rs`: "weight kernel does not
+/// match the window"); it is an error naming the tensor.
+#[test]
+fn a_replaced_parameter_of_the_wrong_shape_is_an_error_naming_it() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut model = Sequential::new()
+        .add("fc", Dense::new(4, 3, &mut rng))
+        .build(&[4])
+        .unwrap();
+    model.parameters_mut()[0].1.value = ArrayD::zeros(IxDyn(&[3, 5]));
+    let err = model
+        .forward(ArrayD::zeros(IxDyn(&[2, 4])).view(), Mode::Eval)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("fc (Dense): invalid configuration: weight has the shape [3, 5], but in_features = 4, out_features = 3 needs [3, 4]"),
+        "{err}"
+    );
+    let mut dense = Dense::new(4, 3, &mut rng);
+    dense.bias = Some(Parameter::new(ArrayD::zeros(IxDyn(&[4]))));
+    let err = dense
+        .forward(ArrayD::zeros(IxDyn(&[2, 4])).view(), Mode::Eval)
+        .unwrap_err();
+    assert!(err.to_string().contains("bias has the shape [4]"), "{err}");
+    // Replaced between forward and backward.
+    let mut dense = Dense::new(4, 3, &mut rng);
+    dense
+        .forward(ArrayD::zeros(IxDyn(&[2, 4])).view(), Mode::Train)
+        .unwrap();
+    dense.weight = Parameter::new(ArrayD::zeros(IxDyn(&[3, 5])));
+    let err = dense
+        .backward(ArrayD::zeros(IxDyn(&[2, 3])).view())
+        .unwrap_err();
+    assert!(err.to_string().contains("weight has the shape [3, 5]"), "{err}");
+
+    let mut conv = Conv2d::new(1, 2, [3, 3], Conv2dConfig::default(), &mut rng);
+    conv.weight = Parameter::new(ArrayD::zeros(IxDyn(&[2, 1, 5, 5])));
+    let err = conv
+        .forward(ArrayD::zeros(IxDyn(&[1, 1, 8, 8])).view(), Mode::Train)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("weight has the shape [2, 1, 5, 5]")
+            && err.to_string().contains("needs [2, 1, 3, 3]"),
+        "{err}"
+    );
+    let mut conv = Conv2d::new(1, 2, [3, 3], Conv2dConfig::default(), &mut rng);
+    conv.parameters_mut()[1].1.value = ArrayD::zeros(IxDyn(&[3]));
+    let err = conv
+        .forward(ArrayD::zeros(IxDyn(&[1, 1, 8, 8])).view(), Mode::Train)
+        .unwrap_err();
+    assert!(err.to_string().contains("bias has the shape [3]"), "{err}");
+}
