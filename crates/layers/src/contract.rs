@@ -6,6 +6,7 @@
 
 use crate::{Layer, LayerError, StateMut, StateRef};
 use ndarray::ArrayD;
+use std::collections::HashSet;
 
 /// What one named piece of state is, as both visitors must agree on it.
 #[derive(Debug, PartialEq)]
@@ -17,7 +18,8 @@ enum Entry {
 
 /// Checks that [`Layer::visit_state`] and [`Layer::visit_state_mut`] name the same
 /// state in the same order (same names, kinds and shapes), that no name is given
-/// twice, and that every parameter's gradient has its value's shape.
+/// twice or has an empty part ([`check_state_names`]), and that every parameter's
+/// gradient has its value's shape.
 ///
 /// [`Sequential::build`](crate::Sequential::build) and
 /// [`gradcheck`](crate::gradcheck::gradcheck) run it.
@@ -65,15 +67,43 @@ pub fn check_state(layer: &mut dyn Layer) -> Result<(), LayerError> {
             names(&seen_mut)
         ));
     }
-    for (i, (name, _)) in seen.iter().enumerate() {
-        if seen[..i].iter().any(|(other, _)| other == name) {
-            return breach(format!(
+    if let Err(reason) = check_names(seen.iter().map(|(name, _)| name.as_str())) {
+        return breach(reason);
+    }
+    check_gradient_shapes(layer)
+}
+
+/// Checks the names [`Layer::visit_state`] gives: none given twice, none with an
+/// empty part (`""`, `"fc."`, `"a..b"`: a `parameter("")` or a child named `""`).
+/// The part of [`check_state`] that needs no mutable access; a checkpoint writer
+/// runs it, as a file cannot hold two tensors of one name.
+///
+/// # Errors
+/// [`LayerError::Contract`] naming the layer and the first name at fault.
+pub fn check_state_names(layer: &dyn Layer) -> Result<(), LayerError> {
+    let names: Vec<String> = layer.state().into_iter().map(|(name, _)| name).collect();
+    check_names(names.iter().map(String::as_str))
+        .map_err(|reason| LayerError::contract(layer.name(), reason))
+}
+
+/// What is wrong with the first bad name of `names`, if one is.
+fn check_names<'n>(names: impl Iterator<Item = &'n str>) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for name in names {
+        if name.split('.').any(str::is_empty) {
+            return Err(format!(
+                "a piece of state is named {name:?}: each part of a name (between the \
+                 dots) must be non-empty, so name every parameter, buffer, counter and child"
+            ));
+        }
+        if !seen.insert(name) {
+            return Err(format!(
                 "two pieces of state are named {name:?}: each needs its own name, or \
                  optimizers and checkpoints see only one of them"
             ));
         }
     }
-    check_gradient_shapes(layer)
+    Ok(())
 }
 
 /// Checks that every parameter's gradient has the shape of its value (a backward

@@ -9,7 +9,7 @@
 //! | [`Layer`], [`Mode`], [`Parameter`] | `nn.Module`, `train()/eval()`, `nn.Parameter` | `layer.rs` |
 //! | [`StateVisitor`], [`StateVisitorMut`], [`StateRef`], [`StateMut`] | `state_dict()` / `named_parameters()` / `named_buffers()` | `state.rs` |
 //! | [`LayerError`] | — | `error.rs` |
-//! | [`contract`]: [`check_state`](contract::check_state), [`check_gradient_shapes`](contract::check_gradient_shapes), [`check_output_shape`](contract::check_output_shape) | — (what a layer of your own must keep) | `contract.rs` |
+//! | [`contract`]: [`check_state`](contract::check_state), [`check_state_names`](contract::check_state_names), [`check_gradient_shapes`](contract::check_gradient_shapes), [`check_output_shape`](contract::check_output_shape) | — (what a layer of your own must keep) | `contract.rs` |
 //! | [`MAX_TENSOR_ELEMENTS`] | — (what one layer may allocate) | `limits.rs` |
 //! | [`Sequential`], [`Summary`], [`group_thousands`] | `nn.Sequential(OrderedDict)` | `sequential.rs` |
 //! | [`Residual`], [`ResidualConfig`] | torchvision's `BasicBlock` (body + identity or `downsample` shortcut) | `residual.rs` |

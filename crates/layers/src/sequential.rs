@@ -12,7 +12,9 @@ use std::fmt;
 ///
 /// [`build`](Sequential::build) checks the whole chain against an input shape
 /// once, so a wrong model fails when it is made, with an error naming the
-/// layer, the shape it got and the shape it needs.
+/// layer, the shape it got and the shape it needs. A model that was never built
+/// checks its names and state ([`contract::check_state`]) on its first `forward`,
+/// so two children of one name are an error either way.
 ///
 /// # Shapes
 /// The first layer's input → the last layer's output.
@@ -33,6 +35,8 @@ use std::fmt;
 pub struct Sequential {
     layers: Vec<(String, Box<dyn Layer>)>,
     input_shape: Option<Vec<usize>>,
+    /// Whether the children's names and state were checked since the last `push`.
+    state_checked: bool,
 }
 
 impl Sequential {
@@ -51,6 +55,7 @@ impl Sequential {
     pub fn push(&mut self, name: impl Into<String>, layer: Box<dyn Layer>) {
         self.layers.push((name.into(), layer));
         self.input_shape = None;
+        self.state_checked = false;
     }
 
     /// Checks the names (non-empty, unique, without `.`), every layer's
@@ -64,9 +69,20 @@ impl Sequential {
     /// [`LayerError::Contract`] for state named twice or visited differently.
     pub fn build(mut self, input_shape: &[usize]) -> Result<Self, LayerError> {
         self.output_shape(input_shape)?;
-        contract::check_state(&mut self)?;
+        self.check_state_once()?;
         self.input_shape = Some(input_shape.to_vec());
         Ok(self)
+    }
+
+    /// The checks of `build` that need no input shape — the children's names and
+    /// [`contract::check_state`] — unless they passed since the last `push`.
+    fn check_state_once(&mut self) -> Result<(), LayerError> {
+        if !self.state_checked {
+            self.check_names()?;
+            contract::check_state(self)?;
+            self.state_checked = true;
+        }
+        Ok(())
     }
 
     /// The per-sample input shape given to [`build`](Sequential::build), if built.
@@ -173,6 +189,7 @@ impl Layer for Sequential {
     }
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        self.check_state_once()?;
         let mut layers = self.layers.iter_mut();
         let Some((name, first)) = layers.next() else {
             return Ok(input.to_owned());
@@ -190,6 +207,7 @@ impl Layer for Sequential {
         mode: Mode,
         visit: &mut dyn FnMut(&str, ArrayViewD<f32>),
     ) -> Result<ArrayD<f32>, LayerError> {
+        self.check_state_once()?;
         let mut x = input.to_owned();
         for (name, layer) in &mut self.layers {
             x = forward_child(name, layer.as_mut(), x.view(), mode)?;

@@ -811,8 +811,14 @@ fn check_header(header: &Metadata, model: &dyn Layer) -> Result<(), CheckpointEr
 /// Saves `model`'s weights alone (no training state) to `path`, atomically.
 ///
 /// # Errors
-/// As [`Checkpoint::save`].
+/// As [`Checkpoint::save`]; [`CheckpointError::Encode`] (nothing written) if two
+/// pieces of the model's state have one name, or a name has an empty part
+/// ([`contract::check_state_names`](scratchnet_layers::contract::check_state_names)):
+/// the file could hold only one of them.
 pub fn save_model(path: &Path, model: &dyn Layer) -> Result<(), CheckpointError> {
+    scratchnet_layers::contract::check_state_names(model).map_err(|e| CheckpointError::Encode {
+        reason: e.to_string(),
+    })?;
     Checkpoint::from_model(model).save(path)
 }
 
