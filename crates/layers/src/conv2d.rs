@@ -178,7 +178,13 @@ impl Conv2d {
             "in_channels = {}, out_channels = {}, kernel_size = {:?}, groups = {groups}",
             self.in_channels, self.out_channels, self.window.kernel_size
         );
-        check_parameter_shape(self.name(), "weight", &self.weight, &weight_shape, &decided_by)?;
+        check_parameter_shape(
+            self.name(),
+            "weight",
+            &self.weight,
+            &weight_shape,
+            &decided_by,
+        )?;
         match &self.bias {
             Some(bias) => {
                 check_parameter_shape(self.name(), "bias", bias, &[self.out_channels], &decided_by)

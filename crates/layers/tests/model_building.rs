@@ -515,7 +515,10 @@ fn a_replaced_parameter_of_the_wrong_shape_is_an_error_naming_it() {
     let err = dense
         .backward(ArrayD::zeros(IxDyn(&[2, 3])).view())
         .unwrap_err();
-    assert!(err.to_string().contains("weight has the shape [3, 5]"), "{err}");
+    assert!(
+        err.to_string().contains("weight has the shape [3, 5]"),
+        "{err}"
+    );
 
     let mut conv = Conv2d::new(1, 2, [3, 3], Conv2dConfig::default(), &mut rng);
     conv.weight = Parameter::new(ArrayD::zeros(IxDyn(&[2, 1, 5, 5])));
@@ -523,7 +526,8 @@ fn a_replaced_parameter_of_the_wrong_shape_is_an_error_naming_it() {
         .forward(ArrayD::zeros(IxDyn(&[1, 1, 8, 8])).view(), Mode::Train)
         .unwrap_err();
     assert!(
-        err.to_string().contains("weight has the shape [2, 1, 5, 5]")
+        err.to_string()
+            .contains("weight has the shape [2, 1, 5, 5]")
             && err.to_string().contains("needs [2, 1, 3, 3]"),
         "{err}"
     );

@@ -26,7 +26,8 @@ pub struct Evaluation {
 /// does the same on model replicas.)
 ///
 /// # Errors
-/// [`TrainError::Config`] if `batch_size` is 0 or the model's output is not `[N, K]`;
+/// [`TrainError::Config`] if `split` is empty, `batch_size` is 0 or the model's output
+/// is not `[N, K]`;
 /// a [`TrainError::Layer`] if the model refuses the input.
 ///
 /// ```
@@ -58,6 +59,11 @@ pub(crate) fn evaluate_with(
     if batch_size == 0 {
         return Err(TrainError::config(
             "the evaluation batch size must be at least 1",
+        ));
+    }
+    if split.is_empty() {
+        return Err(TrainError::config(
+            "the split to evaluate is empty: it needs at least one image",
         ));
     }
     let config = BatchConfig {

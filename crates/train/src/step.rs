@@ -28,8 +28,9 @@ pub struct StepOutcome {
 /// batch's), and the outcome's non-finite `loss` tells the caller to stop.
 ///
 /// # Errors
-/// [`TrainError::Config`] if there are not as many labels as images or the model's
-/// output is not `[N, K]`; a [`TrainError::Layer`] from a layer or the loss (wrong
+/// [`TrainError::Config`] if the batch is empty (nothing changes then: not the
+/// weights, the optimizer's step count nor batch norm's statistics), if there are not
+/// as many labels as images or if the model's output is not `[N, K]`; a [`TrainError::Layer`] from a layer or the loss (wrong
 /// shape, a label out of range), or for a parameter gradient whose shape is not its
 /// parameter's ([`contract::check_gradient_shapes`]); the optimizer does not step then.
 ///
@@ -70,15 +71,21 @@ pub fn train_step(
     Ok(outcome)
 }
 
-/// Checks that a batch has one label per image.
+/// Checks that a batch has at least one image and one label per image.
 pub(crate) fn check_batch(images: ArrayView4<f32>, labels: &[usize]) -> Result<(), TrainError> {
-    if images.dim().0 == labels.len() {
-        Ok(())
-    } else {
-        Err(TrainError::config(format!(
-            "{} images for {} labels",
-            images.dim().0,
+    let n = images.dim().0;
+    if n != labels.len() {
+        return Err(TrainError::config(format!(
+            "{n} images for {} labels",
             labels.len()
-        )))
+        )));
     }
+    if n == 0 {
+        // Its mean loss is 0/0, and a step would still count in the optimizer's
+        // state and in batch norm's num_batches_tracked.
+        return Err(TrainError::config(
+            "the batch is empty: a training step needs at least one image",
+        ));
+    }
+    Ok(())
 }

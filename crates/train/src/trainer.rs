@@ -234,7 +234,7 @@ impl Trainer {
     /// [`TrainError::NonFiniteLoss`] naming the epoch and batch; layer errors; a
     /// checkpoint that cannot be written; [`TrainError::SavePathInUse`] when another
     /// run is saving to `config.save_path`; [`TrainError::Config`] for an empty
-    /// training split.
+    /// training or test split.
     pub fn fit(
         &mut self,
         model: &mut dyn Layer,
@@ -269,6 +269,11 @@ impl Trainer {
     ) -> Result<FitOutcome, TrainError> {
         if train.is_empty() {
             return Err(TrainError::config("the training split is empty"));
+        }
+        if test.is_empty() {
+            return Err(TrainError::config(
+                "the test split is empty: each epoch is evaluated on it, so it needs at least one image",
+            ));
         }
         let config = &self.config;
         // The schedule counts steps in a u64: a run too long to count would wrap.

@@ -458,6 +458,18 @@ fn invalid_configurations_are_refused() {
         .fit(&mut model, &mut adam, &empty, &empty, History::new())
         .unwrap_err();
     assert!(err.to_string().contains("training split is empty"), "{err}");
+    // QA: an empty test split trained and reported a loss and an accuracy of 0.
+    let err = Trainer::new(config(1))
+        .unwrap()
+        .fit(
+            &mut model,
+            &mut adam,
+            &synthetic(8, 0),
+            &empty,
+            History::new(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("test split is empty"), "{err}");
 }
 
 /// A small network with batch norm (buffers): conv → bn → relu → flatten → dense.
