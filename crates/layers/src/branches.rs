@@ -117,10 +117,11 @@ impl Layer for Branches {
                 .map_err(|e| e.within(name))?;
             let Some((first, total)) = &mut combined else {
                 if self.combine == Combine::Concat && shape.is_empty() {
-                    return Err(LayerError::shape(
+                    return Err(LayerError::config(
                         &format!("{name} ({})", layer.name()),
-                        "one whose output has a channel axis to concatenate along",
-                        input_shape,
+                        format!(
+                            "for an input of {input_shape:?} per sample its output is a scalar, which has no channel axis to concatenate along"
+                        ),
                     ));
                 }
                 combined = Some((name.clone(), shape));
@@ -208,10 +209,13 @@ impl Layer for Branches {
                 None => grad_input = Some(grad),
                 Some(total) if total.shape() == grad.shape() => *total += &grad,
                 Some(total) => {
-                    return Err(LayerError::shape(
+                    return Err(LayerError::contract(
                         "Branches",
-                        format!("{:?} (every branch's input gradient)", &total.shape()[1..]),
-                        &grad.shape()[1..],
+                        format!(
+                            "the branches' input gradients differ in shape, {:?} and {:?}: each must have the shape of the input",
+                            total.shape(),
+                            grad.shape()
+                        ),
                     ))
                 }
             }
@@ -232,10 +236,12 @@ impl Layer for Branches {
                     .ok_or_else(|| LayerError::no_forward_cache("Branches"))?;
                 let total: usize = channels.iter().sum();
                 if grad_output.ndim() < 2 || grad_output.shape()[1] != total {
-                    return Err(LayerError::shape(
+                    return Err(LayerError::input(
                         "Branches",
-                        format!("{total} channels (the output's)"),
-                        &grad_output.shape()[1.min(grad_output.ndim())..],
+                        format!(
+                            "the gradient of this layer's output has the shape {:?}, but the output had {total} channels (axis 1): the gradient must have the output's shape",
+                            grad_output.shape()
+                        ),
                     ));
                 }
                 let mut start = 0;

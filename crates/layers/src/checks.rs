@@ -26,10 +26,12 @@ pub(crate) fn check_grad_shape(
         });
     }
     if grad_shape.first() != Some(&n) || &grad_shape[1..] != out {
-        return Err(LayerError::shape(
+        let expected: Vec<usize> = std::iter::once(n).chain(out.iter().copied()).collect();
+        return Err(LayerError::input(
             layer,
-            format!("{out:?} for a batch of {n} (the gradient of this layer's output)"),
-            per_sample(grad_shape),
+            format!(
+                "the gradient of this layer's output has the shape {grad_shape:?}, but its forward's output had {expected:?}: the gradient must have the output's shape"
+            ),
         ));
     }
     Ok(())
@@ -44,10 +46,11 @@ pub(crate) fn check_same_shape(
     match cached_shape.split_first() {
         Some((&n, out)) => check_grad_shape(layer, grad_shape, n, out),
         None if grad_shape.is_empty() => Ok(()),
-        None => Err(LayerError::shape(
+        None => Err(LayerError::input(
             layer,
-            "[] (a scalar, like the forward's input)",
-            grad_shape,
+            format!(
+                "the gradient of this layer's output has the shape {grad_shape:?}, but its forward's input and output were scalars: the gradient must be a scalar too"
+            ),
         )),
     }
 }

@@ -19,8 +19,14 @@ pub struct ResidualConfig {
 /// [`ResidualConfig::relu`]): torchvision's `BasicBlock` with the body of your choice.
 ///
 /// The shortcut is the identity, or — when the body changes the shape — a projection
-/// `downsample`: a 1×1 [`Conv2d`] with the body's stride and no bias, then a
-/// [`BatchNorm2d`]. [`Residual::new`] picks it from the input shape.
+/// `downsample`: a 1×1 [`Conv2d`] with no bias, then a [`BatchNorm2d`].
+/// [`Residual::new`] picks it from the input shape and the body's output shape: the
+/// projection's stride is the smallest that gives the body's output height and width.
+/// For torchvision's bodies (3×3 convolutions with padding 1, the first of stride
+/// `s`) that is the body's stride `s`; for a body that shrinks the image otherwise
+/// (an unpadded 3×3 convolution of stride 2 takes 8×8 to 3×3, and a 1×1 convolution
+/// needs stride 3 for that) it is not. [`Residual::projected`] takes the stride
+/// you choose, and building the model checks that the two paths agree.
 ///
 /// Checkpoint names are torchvision's: the body's children appear at the block's
 /// level (`conv1.weight`, `bn1.running_mean`), the projection as `downsample.0.weight`
@@ -60,12 +66,17 @@ pub struct Residual {
 
 impl Residual {
     /// A block for per-sample input `input_shape` (`[C, H, W]`): an identity shortcut
-    /// if the body keeps the shape, otherwise a projection (1×1 convolution with the
-    /// stride that gives the body's height and width, no bias, then batch norm).
+    /// if the body keeps the shape, otherwise a projection: a 1×1 convolution with
+    /// no bias, then batch norm. Its stride is the smallest `s` with
+    /// `(H − 1) / s + 1 = H′` and `(W − 1) / s + 1 = W′` for the body's output
+    /// `[C′, H′, W′]` — the body's stride for a padded body (see [`Residual`]); give
+    /// it yourself with [`Residual::projected`].
     ///
     /// # Errors
-    /// The body's shape error, or a [`LayerError::Shape`] if no 1×1 strided
-    /// convolution turns the input's shape into the body's output shape.
+    /// The body's shape error; a [`LayerError::Config`] if no 1×1 convolution of one
+    /// stride turns the input's shape into the body's output shape, or if the block
+    /// needs a projection and the body has a child named `downsample` (the
+    /// projection's name in a checkpoint).
     pub fn new<R: Rng + ?Sized>(
         body: Sequential,
         input_shape: &[usize],
@@ -79,25 +90,24 @@ impl Residual {
         let (&[in_channels, height, width], &[out_channels, out_height, out_width]) =
             (input_shape, output_shape.as_slice())
         else {
-            return Err(LayerError::shape(
+            return Err(LayerError::config(
                 "Residual",
                 format!(
-                    "[C, H, W] (the body gives {output_shape:?}, so the shortcut needs a 1×1 convolution)"
+                    "the body turns {input_shape:?} into {output_shape:?}, and the projection shortcut that a shape-changing body needs takes [C, H, W] to [C′, H′, W′]: give the block an input and a body output of shape [C, H, W]"
                 ),
-                input_shape,
             ));
         };
+        check_no_downsample_child(&body)?;
         let fits = |stride: usize| {
             (height.max(1) - 1) / stride + 1 == out_height
                 && (width.max(1) - 1) / stride + 1 == out_width
         };
         let Some(stride) = (1..=height.max(width).max(1)).find(|&s| fits(s)) else {
-            return Err(LayerError::shape(
+            return Err(LayerError::config(
                 "Residual",
                 format!(
-                    "one that a 1×1 convolution with some stride turns into the body's output {output_shape:?}"
+                    "no 1×1 convolution of one stride turns {input_shape:?} into the body's output {output_shape:?}: change the body so that a single stride fits both axes"
                 ),
-                input_shape,
             ));
         };
         Ok(Self::projected(
@@ -122,7 +132,9 @@ impl Residual {
 
     /// A block with a projection shortcut `downsample`: a 1×1 convolution from
     /// `in_channels` to `out_channels` with `stride` and no bias (`downsample.0`),
-    /// then batch norm (`downsample.1`), as torchvision's ResNet.
+    /// then batch norm (`downsample.1`), as torchvision's ResNet. Nothing is checked
+    /// here: [`Layer::output_shape`] (so building a model) reports a projection whose
+    /// output is not the body's, or a body child named `downsample`.
     pub fn projected<R: Rng + ?Sized>(
         body: Sequential,
         in_channels: usize,
@@ -180,6 +192,9 @@ impl Layer for Residual {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        if self.downsample.is_some() {
+            check_no_downsample_child(&self.body)?;
+        }
         let body = self.body.output_shape(input_shape)?;
         let (shortcut, which) = match &self.downsample {
             Some(downsample) => (
@@ -191,12 +206,11 @@ impl Layer for Residual {
             None => (input_shape.to_vec(), "the identity"),
         };
         if body != shortcut {
-            return Err(LayerError::shape(
+            return Err(LayerError::config(
                 "Residual",
                 format!(
-                    "one for which the body and the shortcut agree, but the body gives {body:?} and the shortcut ({which}) {shortcut:?}; Residual::new adds a projection when the body changes the shape"
+                    "for an input of {input_shape:?} per sample the body gives {body:?} but the shortcut ({which}) {shortcut:?}, and the two must agree to be added: build the block with Residual::new for this input shape, which adds a projection when the body changes the shape"
                 ),
-                input_shape,
             ));
         }
         Ok(body)
@@ -269,17 +283,29 @@ impl Layer for Residual {
     }
 }
 
-/// `total += addend`, or a shape error if the two differ (a model not built).
+/// A [`LayerError::Config`] if `body` has a child named `downsample`: its state would
+/// be named like the projection's (`downsample.0.weight`).
+fn check_no_downsample_child(body: &Sequential) -> Result<(), LayerError> {
+    if body.layers().any(|(name, _)| name == "downsample") {
+        return Err(LayerError::config(
+            "Residual",
+            "the body has a child named \"downsample\", the name of the projection shortcut \
+             (its state is downsample.0.weight, …): rename that child",
+        ));
+    }
+    Ok(())
+}
+
+/// `total += addend`, or a config error if the two differ (a model not built).
 fn add_into(total: &mut ArrayD<f32>, addend: ArrayViewD<f32>) -> Result<(), LayerError> {
     if total.shape() != addend.shape() {
-        return Err(LayerError::shape(
+        return Err(LayerError::config(
             "Residual",
             format!(
-                "one for which the body and the shortcut agree (the body gives {:?}, the shortcut {:?})",
-                &total.shape()[1..],
-                &addend.shape()[1..]
+                "the body gives {:?} but the shortcut {:?}, and the two must agree to be added: build the block with Residual::new for this input shape",
+                total.shape(),
+                addend.shape()
             ),
-            &addend.shape()[1..],
         ));
     }
     add::add_assign(total, addend);

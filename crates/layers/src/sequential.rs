@@ -161,6 +161,29 @@ fn forward_child(
     Ok(output)
 }
 
+/// `error`, a child's refusal of the model's input of `input_shape`, with a hint if
+/// that is the shape one sample has in a model built for `built` (`[3, 8, 8]` for
+/// `[3, 8, 8]`): the batch axis is missing.
+fn hint_missing_batch_axis(
+    error: LayerError,
+    input_shape: &[usize],
+    built: Option<&[usize]>,
+) -> LayerError {
+    if built != Some(input_shape) {
+        return error;
+    }
+    let batch_of_one: Vec<usize> = std::iter::once(1)
+        .chain(input_shape.iter().copied())
+        .collect();
+    LayerError::input(
+        "Sequential",
+        format!(
+            "the input has the shape {input_shape:?}, the shape of one sample without the batch axis: \
+             a single sample needs the shape {batch_of_one:?} ({error})"
+        ),
+    )
+}
+
 /// Backward through `layers`, last to first; `None` (nothing to do) if there are none.
 fn backward_through(
     layers: &mut [(String, Box<dyn Layer>)],
@@ -190,13 +213,16 @@ impl Layer for Sequential {
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.check_state_once()?;
+        let input_shape = input.shape().to_vec();
+        let built = self.input_shape.as_deref();
+        let hint = |e| hint_missing_batch_axis(e, &input_shape, built);
         let mut layers = self.layers.iter_mut();
         let Some((name, first)) = layers.next() else {
             return Ok(input.to_owned());
         };
-        let mut x = forward_child(name, first.as_mut(), input, mode)?;
+        let mut x = forward_child(name, first.as_mut(), input, mode).map_err(hint)?;
         for (name, layer) in layers {
-            x = forward_child(name, layer.as_mut(), x.view(), mode)?;
+            x = forward_child(name, layer.as_mut(), x.view(), mode).map_err(hint)?;
         }
         Ok(x)
     }

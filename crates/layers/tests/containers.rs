@@ -481,3 +481,138 @@ fn branches_and_a_residual_without_relu_match_pytorch() {
         .unwrap();
     matches_pytorch(&mut model, "branches.json");
 }
+
+/// QA: the Residual and Branches errors read "expects input of shape one for which the
+/// body and the shortcut agree, but … per sample, but got …": each is one sentence.
+#[test]
+fn residual_and_branches_errors_read_as_one_sentence() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let body = Sequential::new().add("conv1", conv3x3(4, 8, 2, &mut rng));
+    let err = Sequential::new()
+        .add("res", Residual::identity(body, ResidualConfig::default()))
+        .build(&[4, 8, 8])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "res (Residual): invalid configuration: for an input of [4, 8, 8] per sample the \
+             body gives [8, 4, 4] but the shortcut (the identity) [4, 8, 8]"
+        ) && !err.contains("expects input of shape one"),
+        "{err}"
+    );
+    let err = Residual::new(
+        Sequential::new().add("flatten", Flatten::new()),
+        &[2, 3, 3],
+        ResidualConfig::default(),
+        &mut rng,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.starts_with("Residual: invalid configuration: the body turns [2, 3, 3] into [18]"),
+        "{err}"
+    );
+}
+
+/// QA: a body of stride 2 without padding (8×8 → 3×3) got a projection of stride 3,
+/// where the docs said "the body's stride": the docs now say which stride `new`
+/// picks (the smallest that fits), and `projected` takes the one you choose.
+#[test]
+fn residual_new_picks_the_smallest_stride_that_fits_and_projected_takes_yours() {
+    let mut rng = StdRng::seed_from_u64(14);
+    let unpadded = |rng: &mut StdRng| {
+        let config = Conv2dConfig {
+            stride: [2, 2],
+            ..Conv2dConfig::default()
+        };
+        Sequential::new().add("conv1", Conv2d::new(4, 8, [3, 3], config, rng))
+    };
+    let block = Residual::new(
+        unpadded(&mut rng),
+        &[4, 8, 8],
+        ResidualConfig::default(),
+        &mut rng,
+    )
+    .unwrap();
+    let projection = block
+        .downsample()
+        .unwrap()
+        .layers()
+        .next()
+        .unwrap()
+        .1
+        .describe();
+    assert!(projection.contains("stride=[3, 3]"), "{projection}");
+    let padded = Sequential::new().add("conv1", conv3x3(4, 8, 2, &mut rng));
+    let block = Residual::new(padded, &[4, 8, 8], ResidualConfig::default(), &mut rng).unwrap();
+    let projection = block
+        .downsample()
+        .unwrap()
+        .layers()
+        .next()
+        .unwrap()
+        .1
+        .describe();
+    assert!(projection.contains("stride=[2, 2]"), "{projection}");
+    // A stride of your own that does not fit is refused when the model is built.
+    let mine = Residual::projected(
+        unpadded(&mut rng),
+        4,
+        8,
+        2,
+        ResidualConfig::default(),
+        &mut rng,
+    );
+    let err = Sequential::new()
+        .add("res", mine)
+        .build(&[4, 8, 8])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("[8, 3, 3]") && err.contains("[8, 4, 4]"),
+        "{err}"
+    );
+}
+
+/// QA: a body child named `downsample` gave "Sequential breaks the Layer contract: two
+/// pieces of state are named "res.downsample.0.weight"".
+#[test]
+fn a_body_child_named_downsample_is_refused_when_the_block_has_a_projection() {
+    let mut rng = StdRng::seed_from_u64(15);
+    let body = |rng: &mut StdRng| {
+        Sequential::new().add(
+            "downsample",
+            Sequential::new().add("0", conv3x3(4, 8, 2, rng)),
+        )
+    };
+    let err = Residual::new(
+        body(&mut rng),
+        &[4, 8, 8],
+        ResidualConfig::default(),
+        &mut rng,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("the body has a child named \"downsample\"") && err.contains("rename"),
+        "{err}"
+    );
+    let mine = Residual::projected(body(&mut rng), 4, 8, 2, ResidualConfig::default(), &mut rng);
+    let err = Sequential::new()
+        .add("res", mine)
+        .build(&[4, 8, 8])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("res (Residual): invalid configuration: the body has a child named"),
+        "{err}"
+    );
+    // Without a projection the name is free.
+    let same = Sequential::new().add("downsample", conv3x3(4, 4, 1, &mut rng));
+    assert!(Residual::new(same, &[4, 8, 8], ResidualConfig::default(), &mut rng).is_ok());
+}

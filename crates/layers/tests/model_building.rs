@@ -178,13 +178,15 @@ fn a_wrong_batch_at_run_time_is_an_error_not_a_panic() {
             && err.to_string().contains("batch of 2: expected [2, 10]"),
         "{err}"
     );
-    // the right batch with a wrong per-sample shape
+    // the right batch with a wrong per-sample shape: a gradient, not "input of shape
+    // [10] for a batch of 2 (the gradient of this layer's output) per sample" (QA)
     let err = model
         .backward(ArrayD::zeros(IxDyn(&[2, 9])).view())
         .unwrap_err();
-    assert!(
-        err.to_string().contains("[10] for a batch of 2") && err.to_string().ends_with("[9]"),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "fc3 (Dense): the gradient of this layer's output has the shape [2, 9], but its \
+         forward's output had [2, 10]: the gradient must have the output's shape"
     );
     // loss with a bad label
     let mut loss = SoftmaxCrossEntropy::new();
@@ -537,4 +539,37 @@ fn a_replaced_parameter_of_the_wrong_shape_is_an_error_naming_it() {
         .forward(ArrayD::zeros(IxDyn(&[1, 1, 8, 8])).view(), Mode::Train)
         .unwrap_err();
     assert!(err.to_string().contains("bias has the shape [3]"), "{err}");
+}
+
+/// QA: a model built for [3, 8, 8] fed one image of [3, 8, 8] said only "expects input
+/// of shape [3, H, W] (in_channels = 3) per sample, but got [8, 8]".
+#[test]
+fn an_input_without_its_batch_axis_gets_a_hint() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut model = Sequential::new()
+        .add(
+            "stem",
+            Conv2d::new(3, 4, [3, 3], Conv2dConfig::default(), &mut rng),
+        )
+        .build(&[3, 8, 8])
+        .unwrap();
+    let err = model
+        .forward(ArrayD::zeros(IxDyn(&[3, 8, 8])).view(), Mode::Eval)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("without the batch axis")
+            && err.contains("a single sample needs the shape [1, 3, 8, 8]")
+            && err.contains("stem (Conv2d)"),
+        "{err}"
+    );
+    // Any other wrong shape keeps the layer's own error.
+    let err = model
+        .forward(ArrayD::zeros(IxDyn(&[2, 8, 8])).view(), Mode::Eval)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("stem (Conv2d)") && !err.contains("batch axis"),
+        "{err}"
+    );
 }
