@@ -7,12 +7,14 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 /// Flattens every axis after the batch into one, PyTorch's `nn.Flatten()`.
 ///
 /// # Shapes
-/// - input: `[N, d1, d2, …]`
+/// - input: `[N, d1, d2, …]`, at least one axis after the batch axis (an input
+///   `[N]` is an error, as in PyTorch)
 /// - output: `[N, d1·d2·…]`
 ///
 /// ```
 /// use scratchnet_layers::{Flatten, Layer};
 /// assert_eq!(Flatten::new().output_shape(&[16, 5, 5]).unwrap(), vec![400]);
+/// assert!(Flatten::new().output_shape(&[]).is_err());
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Flatten {
@@ -32,6 +34,14 @@ impl Layer for Flatten {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        if input_shape.is_empty() {
+            // PyTorch's nn.Flatten() (start_dim = 1) refuses a 1-D input too.
+            return Err(LayerError::shape(
+                self.name(),
+                "[d1, …] (at least one axis after the batch axis)",
+                input_shape,
+            ));
+        }
         input_shape
             .iter()
             .try_fold(1usize, |n, &d| n.checked_mul(d))
@@ -43,7 +53,10 @@ impl Layer for Flatten {
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         if input.ndim() == 0 {
-            return Err(LayerError::shape(self.name(), "a batch axis", &[]));
+            return Err(LayerError::input(
+                self.name(),
+                "the input is a scalar: it needs the shape [N, d1, …], a batch axis and at least one more",
+            ));
         }
         let n = input.shape()[0];
         let features = self.output_shape(per_sample(input.shape()))?[0];

@@ -23,6 +23,17 @@
 //! and from each other (see the tests). Exact agreement with PyTorch is
 //! checked separately by the golden tests, to `1e-4`.
 //!
+//! # Random layers
+//! The finite differences need `forward` to be a fixed function: a layer that
+//! draws new random numbers in every forward ([`Dropout`](crate::Dropout) in
+//! [`Mode::Train`], which draws a new mask each time) cannot be checked as it is.
+//! [`gradcheck`] runs the first forward twice and returns
+//! [`GradcheckError::Nondeterministic`] if the two outputs differ. Pin the
+//! randomness instead: wrap the layer so that each forward draws the same numbers
+//! (for `Dropout`, call [`Dropout::set_step`](crate::Dropout::set_step)`(0)` before
+//! each forward, as `PinnedDropout` in `crates/layers/tests/gradcheck_layers.rs`
+//! does).
+//!
 //! ```
 //! use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 //! use ndarray_rand::{rand_distr::Uniform, RandomExt};
@@ -136,13 +147,66 @@ pub enum GradcheckError {
         /// What it did.
         reason: String,
     },
+    /// Two forwards on the same input gave different outputs (a random layer such as
+    /// [`Dropout`](crate::Dropout) in training mode): finite differences need a fixed
+    /// function (see the module's docs, "Random layers").
+    #[error(
+        "gradcheck: two forwards of {layer} on the same input gave different outputs ({detail}): \
+         pin its randomness so that every forward draws the same numbers (Dropout: set_step(0) \
+         before each forward)"
+    )]
+    Nondeterministic {
+        /// The layer.
+        layer: String,
+        /// Where the outputs differ.
+        detail: String,
+    },
+    /// The [`GradcheckConfig`] is invalid (a step of 0, a NaN tolerance, …).
+    #[error("gradcheck: invalid configuration: {0}")]
+    Config(String),
+}
+
+impl GradcheckConfig {
+    /// Checks that the step is finite and positive and the tolerances finite,
+    /// non-negative and not both 0.
+    ///
+    /// # Errors
+    /// [`GradcheckError::Config`] naming the field.
+    pub fn validate(&self) -> Result<(), GradcheckError> {
+        let fail = |reason: String| Err(GradcheckError::Config(reason));
+        if !(self.step.is_finite() && self.step > 0.0) {
+            return fail(format!(
+                "step = {:?} must be finite and positive (default 1e-2)",
+                self.step
+            ));
+        }
+        for (name, value) in [
+            ("rel_tolerance", self.rel_tolerance),
+            ("abs_tolerance", self.abs_tolerance),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return fail(format!(
+                    "{name} = {value:?} must be finite and non-negative"
+                ));
+            }
+        }
+        if self.rel_tolerance == 0.0 && self.abs_tolerance == 0.0 {
+            return fail(
+                "rel_tolerance and abs_tolerance are both 0: at least one must be positive".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Checks `layer`'s backward against central finite differences at `input` (`[N, …]`).
 ///
 /// # Errors
-/// [`GradcheckError::Mismatch`] with the report if any gradient is outside
-/// tolerance, [`GradcheckError::Contract`] if backward changes a parameter,
+/// [`GradcheckError::Config`] for an invalid `config`
+/// ([`GradcheckConfig::validate`]); [`GradcheckError::Mismatch`] with the report if any
+/// gradient is outside tolerance; [`GradcheckError::Nondeterministic`] if two forwards
+/// on `input` differ (a random layer: see "Random layers" above);
+/// [`GradcheckError::Contract`] if backward changes a parameter,
 /// overwrites instead of accumulating or returns a gradient of the wrong shape, if
 /// the output is not the shape `output_shape` promises, or if the state breaks
 /// [`contract::check_state`]; [`GradcheckError::Layer`] if the layer returns an error.
@@ -151,10 +215,12 @@ pub fn gradcheck(
     input: ArrayViewD<f32>,
     config: &GradcheckConfig,
 ) -> Result<GradcheckReport, GradcheckError> {
+    config.validate()?;
     contract::check_state(layer).map_err(contract_error)?;
     let output = layer.forward(input.view(), config.mode)?;
     let input_shape = input.shape().get(1..).unwrap_or(&[]);
     contract::check_output_shape(layer, input_shape, &output).map_err(contract_error)?;
+    check_deterministic(layer, input.view(), &output, config.mode)?;
     let projection = random_projection(output.raw_dim(), config.seed);
     let (grad_input, param_grads) =
         analytic_gradients(layer, input.view(), projection.view(), config)?;
@@ -175,6 +241,43 @@ pub fn gradcheck(
     } else {
         Err(GradcheckError::Mismatch(report))
     }
+}
+
+/// Runs `layer` forward on `input` again and checks that it gives `output` again (up
+/// to rounding): the finite differences need a fixed function.
+fn check_deterministic(
+    layer: &mut dyn Layer,
+    input: ArrayViewD<f32>,
+    output: &ArrayD<f32>,
+    mode: Mode,
+) -> Result<(), GradcheckError> {
+    let again = layer.forward(input, mode)?;
+    let differs = |(a, b): (&f32, &f32)| {
+        !(a.is_nan() && b.is_nan()) && !((a - b).abs() <= 1e-5 * (1.0 + a.abs().max(b.abs())))
+    };
+    let first = (again.shape() == output.shape())
+        .then(|| {
+            output
+                .indexed_iter()
+                .zip(again.iter())
+                .find(|((_, a), b)| differs((a, b)))
+        })
+        .flatten();
+    let detail = match first {
+        Some(((index, a), b)) => format!("at {:?}: {a} and then {b}", index.slice()),
+        None if again.shape() != output.shape() => {
+            format!(
+                "of shapes {:?} and then {:?}",
+                output.shape(),
+                again.shape()
+            )
+        }
+        None => return Ok(()),
+    };
+    Err(GradcheckError::Nondeterministic {
+        layer: layer.name().to_string(),
+        detail,
+    })
 }
 
 /// The fixed random `R` of the objective `f = Σ forward(x) ⊙ R`: uniform in `[-1, 1)`.
@@ -313,12 +416,14 @@ fn compare_with_finite_differences(
 /// Checks [`SoftmaxCrossEntropy::backward`] against finite differences of the loss at `logits` (`[N, K]`).
 ///
 /// # Errors
-/// As [`gradcheck`].
+/// As [`gradcheck`] ([`GradcheckError::Config`], [`GradcheckError::Mismatch`],
+/// [`GradcheckError::Layer`]).
 pub fn gradcheck_loss(
     logits: ArrayViewD<f32>,
     targets: &[usize],
     config: &GradcheckConfig,
 ) -> Result<GradcheckReport, GradcheckError> {
+    config.validate()?;
     let mut loss = SoftmaxCrossEntropy::new();
     loss.forward(logits.view(), targets)?;
     let analytic = loss.backward()?;
@@ -338,15 +443,24 @@ pub fn gradcheck_loss(
 }
 
 /// Central differences of `f` with respect to every element of `x`; leaves `x` as it found it.
+///
+/// # Errors
+/// The error of `f`; [`GradcheckError::Config`] if `step` is too small to change an
+/// element of `x` in `f32`.
 fn numeric_gradient(
     x: &mut ArrayD<f32>,
     step: f32,
     mut f: impl FnMut(&ArrayD<f32>) -> Result<f64, LayerError>,
-) -> Result<ArrayD<f32>, LayerError> {
+) -> Result<ArrayD<f32>, GradcheckError> {
     let mut grad = ArrayD::zeros(x.raw_dim());
     for i in 0..x.len() {
         let original = x.as_slice_memory_order().expect("owned array")[i];
         let (plus, minus) = (original + step, original - step);
+        if plus == minus {
+            return Err(GradcheckError::Config(format!(
+                "step = {step:?} is too small to change the value {original} in f32: use a larger step"
+            )));
+        }
         x.as_slice_memory_order_mut().expect("owned array")[i] = plus;
         let f_plus = f(x)?;
         x.as_slice_memory_order_mut().expect("owned array")[i] = minus;

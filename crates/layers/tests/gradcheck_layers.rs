@@ -502,3 +502,82 @@ fn catches_layers_that_break_the_contract_in_shape_or_state() {
     .unwrap();
     assert_eq!(report.tensors.len(), 2, "{report}");
 }
+
+/// QA: `gradcheck(&mut Dropout::new(0.5, 0), …)` reported MISMATCH, as if the backward
+/// were wrong; the forward is not a fixed function, and gradcheck says so.
+#[test]
+fn a_random_forward_is_reported_as_such_not_as_a_mismatch() {
+    let x = uniform(&[4, 10], 30);
+    let err = gradcheck(
+        &mut Dropout::new(0.5, 0),
+        x.view(),
+        &GradcheckConfig::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, GradcheckError::Nondeterministic { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("different outputs") && err.to_string().contains("set_step"),
+        "{err}"
+    );
+    // Pinned, the same layer passes.
+    check(&mut PinnedDropout(Dropout::new(0.5, 0)), &x);
+}
+
+/// QA: a step of 0 or a NaN tolerance gave "MISMATCH … finite difference NaN".
+#[test]
+fn an_invalid_gradcheck_config_is_a_config_error() {
+    let x = uniform(&[2, 3], 31);
+    let default = GradcheckConfig::default();
+    let invalid = [
+        GradcheckConfig {
+            step: 0.0,
+            ..default
+        },
+        GradcheckConfig {
+            step: -1e-2,
+            ..default
+        },
+        GradcheckConfig {
+            step: f32::NAN,
+            ..default
+        },
+        GradcheckConfig {
+            rel_tolerance: f64::NAN,
+            ..default
+        },
+        GradcheckConfig {
+            abs_tolerance: -1.0,
+            ..default
+        },
+        GradcheckConfig {
+            abs_tolerance: f64::INFINITY,
+            ..default
+        },
+        GradcheckConfig {
+            abs_tolerance: 0.0,
+            rel_tolerance: 0.0,
+            ..default
+        },
+        // Positive, but too small to move 0.5 in f32.
+        GradcheckConfig {
+            step: 1e-12,
+            ..default
+        },
+    ];
+    for config in invalid {
+        let mut dense = Dense::new(3, 2, &mut StdRng::seed_from_u64(32));
+        let err = gradcheck(&mut dense, x.view(), &config).unwrap_err();
+        assert!(
+            matches!(err, GradcheckError::Config(_)),
+            "{config:?}: {err}"
+        );
+        let err = gradcheck_loss(x.view(), &[0, 1], &config).unwrap_err();
+        assert!(
+            matches!(err, GradcheckError::Config(_)),
+            "{config:?}: {err}"
+        );
+    }
+}

@@ -573,3 +573,28 @@ fn an_input_without_its_batch_axis_gets_a_hint() {
         "{err}"
     );
 }
+
+/// QA: `Flatten` turned a 1-D input `[N]` into `[N, 1]`; PyTorch's `nn.Flatten()`
+/// refuses it ("Dimension out of range").
+#[test]
+fn flatten_refuses_an_input_without_axes_after_the_batch() {
+    let err = build_error(Flatten::new(), &[]);
+    assert!(matches!(err, LayerError::Shape { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("at least one axis after the batch axis"),
+        "{err}"
+    );
+    let err = Flatten::new()
+        .forward(ArrayD::zeros(IxDyn(&[4])).view(), Mode::Eval)
+        .unwrap_err();
+    assert!(err.to_string().contains("but got []"), "{err}");
+    let err = Flatten::new()
+        .forward(ArrayD::zeros(IxDyn(&[])).view(), Mode::Eval)
+        .unwrap_err();
+    assert!(err.to_string().contains("the input is a scalar"), "{err}");
+    let y = Flatten::new()
+        .forward(ArrayD::zeros(IxDyn(&[4, 2])).view(), Mode::Eval)
+        .unwrap();
+    assert_eq!(y.shape(), [4, 2]);
+}
