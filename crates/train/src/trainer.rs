@@ -387,7 +387,7 @@ struct Run<'a> {
     /// The optimizer's learning rate when `fit` started: the schedule's base.
     base_lr: f32,
     steps_per_epoch: u64,
-    /// The recorder and its probe batch (none if the test split is empty).
+    /// The recorder and its probe batch (none if it would be empty).
     diagnostics: Option<(Option<Array4<f32>>, Diagnostics)>,
     /// Called every so many batches.
     on_batches: Option<(usize, &'a mut BatchCallback)>,
