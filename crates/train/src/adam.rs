@@ -235,7 +235,10 @@ impl Optimizer for Adam {
                         },
                     );
                 }
-                (None, None) => {}
+                // Before the first step no parameter has moments yet.
+                (None, None) if state.steps == 0 => {}
+                // After it every parameter has both: resuming with zero moments
+                // would not continue the run.
                 (avg, _) => {
                     let slot = if avg.is_some() { EXP_AVG_SQ } else { EXP_AVG };
                     problems.push(TensorProblem::Missing {
@@ -246,10 +249,7 @@ impl Optimizer for Adam {
             }
         }
         if !problems.is_empty() {
-            return Err(CheckpointError::Mismatch {
-                path: None,
-                problems,
-            });
+            return Err(CheckpointError::mismatch(problems));
         }
         self.steps = state.steps;
         self.moments = moments;

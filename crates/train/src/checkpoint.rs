@@ -3,6 +3,7 @@
 //! See [`Checkpoint`] for the file layout.
 
 use crate::atomic_write::write_atomically;
+use crate::buffer_kind::BufferKind;
 use crate::checkpoint_error::{CheckpointError, TensorProblem};
 use crate::checkpoint_file::{CheckpointFile, MAX_HEADER_BYTES};
 use crate::metadata_rules::{check_training, check_version};
@@ -102,6 +103,7 @@ struct OptimizerHeader {
 /// | entry | content |
 /// |---|---|
 /// | `conv1.weight`, `conv1.bias`, …, `fc3.bias` | the model's parameters (and buffers), named, shaped and laid out exactly as PyTorch's `state_dict`: `F32`, little-endian, row-major (OIHW convolution weights, `[out, in]` dense weights) |
+/// | `bn1.num_batches_tracked` | a norm layer's count of batches: `I64`, shape `[]`, as PyTorch's `state_dict` (read as `F32` too, from older files) |
 /// | `optimizer.<parameter>.<slot>` | the optimizer state, PyTorch's slot names: `optimizer.conv1.weight.exp_avg`, `….exp_avg_sq` (Adam), `….momentum_buffer` (SGD); `F32` |
 /// | `__metadata__` `format` | `"pt"`, as `safetensors.torch.save_file` writes |
 /// | `__metadata__` `scratchnet.version` | `"1"`, the version of this layout |
@@ -251,10 +253,13 @@ impl Checkpoint {
             metadata.insert(KEY_EXTRA_STATE.into(), to_json(&self.extra_state));
         }
 
-        let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = self
+        let mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = self
             .tensors
             .iter()
-            .map(|(name, t)| (name.clone(), t.shape().to_vec(), le_bytes(t)))
+            .map(|(name, t)| {
+                let (dtype, bytes) = stored_bytes(name, t);
+                (name.clone(), dtype, t.shape().to_vec(), bytes)
+            })
             .collect();
         if let Some(training) = &self.training {
             metadata.insert(KEY_EPOCH.into(), training.epoch.to_string());
@@ -279,6 +284,7 @@ impl Checkpoint {
             entries.extend(training.optimizer.tensors.iter().map(|(name, t)| {
                 (
                     format!("{OPTIMIZER_PREFIX}{name}"),
+                    Dtype::F32,
                     t.shape().to_vec(),
                     le_bytes(t),
                 )
@@ -289,8 +295,8 @@ impl Checkpoint {
         };
         let views = entries
             .iter()
-            .map(|(name, shape, bytes)| {
-                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|view| (name.as_str(), view))
+            .map(|(name, dtype, shape, bytes)| {
+                TensorView::new(*dtype, shape.clone(), bytes).map(|view| (name.as_str(), view))
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(encode_error)?;
@@ -401,11 +407,13 @@ impl Checkpoint {
     /// rebuilt without its dropout layer still loads its weights).
     ///
     /// Parameters must be F32; buffers may also be I64 (PyTorch's
-    /// `num_batches_tracked`), converted to f32.
+    /// `num_batches_tracked`), converted to f32. Values must be finite, and a norm
+    /// layer's `running_var` and `num_batches_tracked` also ≥ 0 (a negative variance
+    /// would make every prediction garbage).
     ///
     /// # Errors
-    /// [`CheckpointError::Mismatch`] listing every missing, unexpected, wrongly shaped
-    /// and wrongly typed tensor.
+    /// [`CheckpointError::Mismatch`] listing every missing, unexpected, wrongly shaped,
+    /// wrongly typed and invalid tensor.
     pub fn apply_to(&self, model: &mut dyn Layer) -> Result<(), CheckpointError> {
         let values = self.values_for(model)?;
         // `values_for` read the names through `visit_state`; a layer whose
@@ -429,10 +437,7 @@ impl Checkpoint {
             }
         }
         if !problems.is_empty() {
-            return Err(CheckpointError::Mismatch {
-                path: None,
-                problems,
-            });
+            return Err(CheckpointError::mismatch(problems));
         }
         for (name, param) in model.parameters_mut() {
             param.value.assign(values[name.as_str()]);
@@ -497,10 +502,8 @@ impl Checkpoint {
         }
         if !problems.is_empty() {
             problems.sort_by(|a, b| problem_name(a).cmp(problem_name(b)));
-            return Err(CheckpointError::Mismatch {
-                path: None,
-                problems,
-            });
+            let model_tensors = parameters.len() + buffers.len();
+            return Err(CheckpointError::model_mismatch(problems, model_tensors));
         }
         Ok(values)
     }
@@ -525,6 +528,7 @@ impl Checkpoint {
                 return Err(TensorProblem::WrongDtype {
                     name: name.to_string(),
                     found: other.dtype.clone(),
+                    allowed: allowed_dtypes(is_buffer),
                 })
             }
             (None, None) => {
@@ -541,7 +545,8 @@ impl Checkpoint {
                 found: found.shape().to_vec(),
             });
         }
-        TensorProblem::check_values(name, found, false)?;
+        let non_negative = is_buffer && BufferKind::of(name).non_negative();
+        TensorProblem::check_values(name, found, non_negative)?;
         Ok(found)
     }
 }
@@ -584,17 +589,24 @@ impl StoredTensors {
                 (false, Some(_)) => optimizer_problems.push(TensorProblem::WrongDtype {
                     name,
                     found: format!("{:?}", view.dtype()),
+                    allowed: allowed_dtypes(false),
                 }),
-                (false, None) => {
-                    stored.other_dtypes.insert(name, OtherDtype::of(&view));
-                }
+                (false, None) => match OtherDtype::of(&view) {
+                    // A count as scratchnet and PyTorch save it: read like an F32 one.
+                    OtherDtype {
+                        as_f32: Some(values),
+                        ..
+                    } if BufferKind::of(&name) == BufferKind::BatchCount => {
+                        stored.tensors.insert(name, values);
+                    }
+                    other => {
+                        stored.other_dtypes.insert(name, other);
+                    }
+                },
             }
         }
         if !optimizer_problems.is_empty() && !lenient {
-            return Err(CheckpointError::Mismatch {
-                path: None,
-                problems: optimizer_problems,
-            });
+            return Err(CheckpointError::mismatch(optimizer_problems));
         }
         Ok(stored)
     }
@@ -781,6 +793,7 @@ fn check_header(header: &Metadata, model: &dyn Layer) -> Result<(), CheckpointEr
             problems.push(TensorProblem::WrongDtype {
                 name: name.clone(),
                 found: format!("{:?}", info.dtype),
+                allowed: allowed_dtypes(*is_buffer),
             });
         } else if &info.shape != shape {
             problems.push(TensorProblem::WrongShape {
@@ -802,10 +815,7 @@ fn check_header(header: &Metadata, model: &dyn Layer) -> Result<(), CheckpointEr
         return Ok(());
     }
     problems.sort_by(|a, b| problem_name(a).cmp(problem_name(b)));
-    Err(CheckpointError::Mismatch {
-        path: None,
-        problems,
-    })
+    Err(CheckpointError::model_mismatch(problems, expected.len()))
 }
 
 /// Saves `model`'s weights alone (no training state) to `path`, atomically.
@@ -820,6 +830,15 @@ pub fn save_model(path: &Path, model: &dyn Layer) -> Result<(), CheckpointError>
         reason: e.to_string(),
     })?;
     Checkpoint::from_model(model).save(path)
+}
+
+/// The element types a parameter (`F32`) or a buffer (also `I64`) may be stored in.
+fn allowed_dtypes(is_buffer: bool) -> &'static str {
+    if is_buffer {
+        "F32 or I64"
+    } else {
+        "F32"
+    }
 }
 
 fn problem_name(problem: &TensorProblem) -> &str {
@@ -851,6 +870,18 @@ fn parse_key<T>(
         .remove(key)
         .ok_or_else(|| error("missing".into()))?;
     parse(&value).map_err(error)
+}
+
+/// How the model tensor `name` is stored: a batch count (`num_batches_tracked`) as
+/// I64, PyTorch's type, when its values are whole numbers ≥ 0 (as every count is);
+/// anything else as F32.
+fn stored_bytes(name: &str, tensor: &ArrayD<f32>) -> (Dtype, Vec<u8>) {
+    let whole = |v: &f32| v.is_finite() && *v >= 0.0 && v.fract() == 0.0;
+    if BufferKind::of(name) == BufferKind::BatchCount && tensor.iter().all(whole) {
+        let bytes = tensor.iter().flat_map(|&v| (v as i64).to_le_bytes());
+        return (Dtype::I64, bytes.collect());
+    }
+    (Dtype::F32, le_bytes(tensor))
 }
 
 fn le_bytes(tensor: &ArrayD<f32>) -> Vec<u8> {

@@ -1,5 +1,6 @@
 //! [`CheckpointError`]: why a checkpoint could not be written, read or applied.
 
+use crate::mismatch_summary::summarize_mismatch;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -29,15 +30,19 @@ pub enum TensorProblem {
         /// The checkpoint's shape.
         found: Vec<usize>,
     },
-    /// The checkpoint stores it in another element type than `F32`.
+    /// The checkpoint stores it in an element type that cannot be loaded.
     WrongDtype {
         /// Its name.
         name: String,
         /// The checkpoint's type (`F64`, `BF16`, …).
         found: String,
+        /// The types it may have: `"F32"` (parameters, optimizer state), `"F32 or
+        /// I64"` (buffers, such as PyTorch's I64 `num_batches_tracked`).
+        allowed: &'static str,
     },
     /// It holds NaN or infinite values (or, for an optimizer's running average of
-    /// squared gradients, negative ones): a model or optimizer that cannot be used.
+    /// squared gradients, a norm layer's `running_var` or `num_batches_tracked`,
+    /// negative ones): a model or optimizer that cannot be used.
     Invalid {
         /// Its name.
         name: String,
@@ -96,10 +101,14 @@ impl fmt::Display for TensorProblem {
                 f,
                 "tensor {name} has shape {found:?}, but the model expects {expected:?}"
             ),
-            Self::WrongDtype { name, found } => {
+            Self::WrongDtype {
+                name,
+                found,
+                allowed,
+            } => {
                 write!(
                     f,
-                    "tensor {name} is stored as {found}, but only F32 can be loaded"
+                    "tensor {name} is stored as {found}, but only {allowed} can be loaded"
                 )
             }
             Self::Invalid { name, count, rule } => write!(
@@ -186,17 +195,21 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
-    /// The tensors do not match the model (or optimizer): every difference is listed.
+    /// The tensors do not match the model (or optimizer): `problems` lists every
+    /// difference; the message names the first few (see [`summarize_mismatch`]).
     #[error(
         "checkpoint {} does not match the model: {}",
         .path.as_ref().map_or_else(|| "(in memory)".to_string(), |p| p.display().to_string()),
-        .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+        summarize_mismatch(.problems, *.model_tensors)
     )]
     Mismatch {
         /// The file (`None` before it is known).
         path: Option<PathBuf>,
         /// Each tensor that differs, in name order.
         problems: Vec<TensorProblem>,
+        /// How many tensors the model has, when the problems are the model's (not an
+        /// optimizer's): the message then says how few of them the file has.
+        model_tensors: Option<usize>,
     },
     /// The optimizer state was made by another algorithm.
     #[error("the checkpoint's optimizer state is for {found}, but the optimizer is {expected}")]
@@ -235,9 +248,14 @@ impl CheckpointError {
     pub fn at(self, path: &std::path::Path) -> Self {
         let path = path.to_path_buf();
         match self {
-            Self::Mismatch { problems, .. } => Self::Mismatch {
+            Self::Mismatch {
+                problems,
+                model_tensors,
+                ..
+            } => Self::Mismatch {
                 path: Some(path),
                 problems,
+                model_tensors,
             },
             Self::Format { reason, .. } => Self::Format { path, reason },
             Self::Metadata { key, reason, .. } => Self::Metadata { path, key, reason },
@@ -249,6 +267,28 @@ impl CheckpointError {
                 supported,
             },
             other => other,
+        }
+    }
+}
+
+impl CheckpointError {
+    /// [`CheckpointError::Mismatch`] of an optimizer state (or of tensors not counted
+    /// against a model), the file not known yet.
+    pub(crate) fn mismatch(problems: Vec<TensorProblem>) -> Self {
+        Self::Mismatch {
+            path: None,
+            problems,
+            model_tensors: None,
+        }
+    }
+
+    /// [`CheckpointError::Mismatch`] of a model of `model_tensors` parameters and
+    /// buffers, the file not known yet.
+    pub(crate) fn model_mismatch(problems: Vec<TensorProblem>, model_tensors: usize) -> Self {
+        Self::Mismatch {
+            path: None,
+            problems,
+            model_tensors: Some(model_tensors),
         }
     }
 }

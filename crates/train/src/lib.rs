@@ -64,6 +64,7 @@
 mod adam;
 mod atomic_write;
 mod batch_window;
+mod buffer_kind;
 mod checkpoint;
 mod checkpoint_error;
 mod checkpoint_file;
@@ -74,6 +75,7 @@ mod error;
 mod evaluate;
 mod history;
 mod metadata_rules;
+mod mismatch_summary;
 mod mistakes;
 pub mod models;
 mod optimizer;

@@ -43,13 +43,15 @@ pub trait Optimizer: Send {
     fn state(&self) -> OptimizerState;
 
     /// Replaces the state by `state`, after checking that it was made by the same
-    /// algorithm and that each tensor belongs to a parameter of `model`, with its
-    /// shape. On error the optimizer is unchanged.
+    /// algorithm, that each tensor belongs to a parameter of `model`, with its
+    /// shape, and that a state of one step or more has every tensor the optimizer
+    /// keeps (Adam's two moments of every parameter; SGD's momentum buffers, with
+    /// momentum). A state of 0 steps may have none. On error the optimizer is unchanged.
     ///
     /// # Errors
     /// [`CheckpointError::OptimizerKind`] for another algorithm, or
-    /// [`CheckpointError::Mismatch`] listing every unknown name and wrong shape (names
-    /// as in the checkpoint: `optimizer.conv1.weight.exp_avg`).
+    /// [`CheckpointError::Mismatch`] listing every unknown name, wrong shape and
+    /// missing tensor (names as in the checkpoint: `optimizer.conv1.weight.exp_avg`).
     fn load_state(
         &mut self,
         state: OptimizerState,

@@ -82,10 +82,7 @@ impl OptimizerState {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(CheckpointError::Mismatch {
-                path: None,
-                problems,
-            })
+            Err(CheckpointError::mismatch(problems))
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Stochastic gradient descent with momentum, PyTorch's `torch.optim.SGD`.
 
 use crate::optimizer::assert_gradient_shapes;
-use crate::{CheckpointError, Optimizer, OptimizerState, TrainError};
+use crate::{
+    CheckpointError, Optimizer, OptimizerState, TensorProblem, TrainError, OPTIMIZER_PREFIX,
+};
 use ndarray::{ArrayD, Zip};
 use scratchnet_layers::Layer;
 use std::collections::BTreeMap;
@@ -195,6 +197,22 @@ impl Optimizer for Sgd {
         model: &dyn Layer,
     ) -> Result<(), CheckpointError> {
         state.check(self.kind(), &[MOMENTUM_BUFFER], model)?;
+        // With momentum, every parameter has a buffer after the first step: resuming
+        // without one would not continue the run.
+        if self.config.momentum != 0.0 && state.steps > 0 {
+            let problems: Vec<TensorProblem> = (model.parameters().into_iter())
+                .filter(|(param, _)| {
+                    !(state.tensors).contains_key(&format!("{param}.{MOMENTUM_BUFFER}"))
+                })
+                .map(|(param, p)| TensorProblem::Missing {
+                    name: format!("{OPTIMIZER_PREFIX}{param}.{MOMENTUM_BUFFER}"),
+                    expected: p.value.shape().to_vec(),
+                })
+                .collect();
+            if !problems.is_empty() {
+                return Err(CheckpointError::mismatch(problems));
+            }
+        }
         self.steps = state.steps;
         self.momentum_buffers = state
             .tensors

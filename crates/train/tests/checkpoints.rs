@@ -257,7 +257,8 @@ fn a_wrong_dtype_is_named() {
         mismatch(err),
         vec![TensorProblem::WrongDtype {
             name: "conv1.bias".into(),
-            found: "F64".into()
+            found: "F64".into(),
+            allowed: "F32",
         }]
     );
 }
@@ -494,7 +495,8 @@ fn a_pytorch_style_i64_buffer_loads_but_an_i64_parameter_does_not() {
         mismatch(err),
         vec![TensorProblem::WrongDtype {
             name: "bn.weight".into(),
-            found: "I64".into()
+            found: "I64".into(),
+            allowed: "F32",
         }]
     );
 }
@@ -656,4 +658,59 @@ fn a_layer_whose_visitors_disagree_is_refused_and_left_unchanged() {
         model.w.value.iter().all(|&v| v == 0.0),
         "w was changed before the error"
     );
+}
+
+/// QA: a weights-only file of another model gave a 9 KB line listing every tensor,
+/// and `--model` given a `--predictions` file listed 13 tensors without saying what
+/// the file was.
+#[test]
+fn another_models_file_or_a_predictions_file_is_named_in_a_short_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.safetensors");
+    let mut wide = Sequential::new().add("flatten", Flatten::new());
+    for i in 0..40 {
+        let dense = Dense::new(2, 2, &mut StdRng::seed_from_u64(i));
+        wide = wide.add(&format!("dense{i}"), dense);
+    }
+    save_model(&other, &wide.build(&[1, 1, 2]).unwrap()).unwrap();
+    let err = load_model(&other, &mut lenet5(&mut StdRng::seed_from_u64(0)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("it is not a checkpoint of this model: 0 of its 10 tensors are in the file"),
+        "{err}"
+    );
+    assert!(err.ends_with("; and 86 more"), "{err}");
+    assert!(err.len() < 700, "{} bytes: {err}", err.len());
+
+    let predictions = dir.path().join("preds.safetensors");
+    let logits: Vec<u8> = [0.5f32; 20].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let labels: Vec<u8> = [3i64; 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = |dtype, shape: Vec<usize>, bytes| {
+        safetensors::tensor::TensorView::new(dtype, shape, bytes).unwrap()
+    };
+    let bytes = safetensors::serialize(
+        [
+            (
+                "logits",
+                view(safetensors::Dtype::F32, vec![2, 10], &logits),
+            ),
+            (
+                "predictions",
+                view(safetensors::Dtype::I64, vec![2], &labels),
+            ),
+            ("labels", view(safetensors::Dtype::I64, vec![2], &labels)),
+        ],
+        None,
+    )
+    .unwrap();
+    std::fs::write(&predictions, bytes).unwrap();
+    let err = load_model(&predictions, &mut lenet5(&mut StdRng::seed_from_u64(0)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not match the model: it is a --predictions file"),
+        "{err}"
+    );
+    assert!(!err.contains("missing tensor"), "{err}");
 }

@@ -323,6 +323,48 @@ fn loading_another_kind_or_shape_is_refused() {
     );
 }
 
+/// QA: a checkpoint of `{"kind":"adam","steps":32}` whose optimizer tensors were
+/// all removed resumed with zero moments, silently (removing one was an error).
+#[test]
+fn a_stepped_state_without_its_tensors_is_refused() {
+    let mut model = OneParameter::new();
+    let momentum = SgdConfig {
+        momentum: 0.9,
+        ..SgdConfig::default()
+    };
+    let optimizers: [Box<dyn Optimizer>; 2] = [
+        Box::new(Adam::new(AdamConfig::adam(0.01)).unwrap()),
+        Box::new(sgd(momentum)),
+    ];
+    for (mut optimizer, slot) in optimizers.into_iter().zip(["exp_avg", "momentum_buffer"]) {
+        // Before the first step a state has no tensors: that loads.
+        let mut fresh = optimizer.state();
+        assert!(fresh.tensors.is_empty());
+        optimizer.load_state(fresh.clone(), &model).unwrap();
+        model.w.grad.fill(0.5);
+        optimizer.step(&mut model);
+        let mut emptied = optimizer.state();
+        emptied.tensors.clear();
+        let err = optimizer
+            .load_state(emptied, &model)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("missing tensor optimizer.w.{slot}")),
+            "{err}"
+        );
+        assert_eq!(optimizer.steps(), 1, "unchanged on error");
+        fresh.steps = 0;
+        optimizer.load_state(fresh, &model).unwrap();
+    }
+    // Plain SGD keeps no tensors: its stepped state has none.
+    let mut plain = sgd(SgdConfig::default());
+    plain.step(&mut model);
+    let state = plain.state();
+    assert!(state.tensors.is_empty());
+    plain.load_state(state, &model).unwrap();
+}
+
 #[test]
 fn invalid_hyper_parameters_are_refused() {
     let bad_sgd = [
