@@ -1,5 +1,6 @@
 //! Writing a file so that it is either entirely the old one or entirely the new one.
 
+use crate::file_protection::Protection;
 use scratchnet_data::describe_file_kind;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -22,11 +23,16 @@ const MAX_SYMLINKS: usize = 40;
 /// What stands at `path` is respected: a symbolic link is written *through* — its
 /// final target is replaced (the temporary file goes beside the target) and the link
 /// stays a link — and anything that is not a regular file (a directory, a FIFO, a
-/// device such as `/dev/full`, a socket) is refused, never replaced.
+/// device such as `/dev/full`, a socket) is refused, never replaced. So is, before
+/// anything is created, a file that Linux's attributes forbid replacing: an immutable
+/// or append-only file (`chattr +i`, `chattr +a`), or any file of an immutable or
+/// append-only folder (where a temporary file could be created but never renamed nor
+/// removed).
 ///
 /// # Errors
 /// The I/O error of the step that failed; [`io::ErrorKind::InvalidInput`] when `path`
-/// is (or leads to) something other than a regular file, or has no file name.
+/// is (or leads to) something other than a regular file, or has no file name;
+/// [`io::ErrorKind::PermissionDenied`] naming the attribute that forbids the write.
 ///
 /// ```
 /// let dir = std::env::temp_dir();
@@ -38,6 +44,7 @@ const MAX_SYMLINKS: usize = 40;
 /// ```
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let target = write_destination(path)?;
+    check_unprotected(&target)?;
     let temp = temp_path(&target)?;
     let result = write_synced(&temp, bytes).and_then(|()| fs::rename(&temp, &target));
     if result.is_err() {
@@ -50,14 +57,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Checks, without changing anything, that [`write_atomically`] could write `path`
 /// now: it is not a directory nor any other non-regular file (a FIFO, a device, a
-/// socket — also at the end of symbolic links), and its temporary sibling can be
-/// created (the folder exists and is writable, the name is not too long) — which is
-/// then removed. For checking every output before a long run instead of failing
-/// after it.
+/// socket — also at the end of symbolic links); neither the file (if it exists) nor
+/// its folder is immutable or append-only (`chattr +i`, `+a`: the file could not be
+/// replaced); and its temporary sibling can be created (the folder exists and is
+/// writable, the name is not too long) — which is then removed. For checking every
+/// output before a long run instead of failing after it. The user's file is never
+/// opened.
 ///
 /// # Errors
 /// The I/O error that writing would meet; [`io::ErrorKind::InvalidInput`] for a
-/// directory, another non-regular file, or a path without a file name.
+/// directory, another non-regular file, or a path without a file name;
+/// [`io::ErrorKind::PermissionDenied`] naming the attribute that forbids replacing it.
 ///
 /// ```
 /// let dir = std::env::temp_dir();
@@ -69,6 +79,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// ```
 pub fn check_writable(path: &Path) -> io::Result<()> {
     let target = write_destination(path)?;
+    // Before the probe: an append-only folder would keep it.
+    check_unprotected(&target)?;
     // The longest name a temporary file of this process can have: a name that fits
     // now still fits after millions of writes (the counter grows a digit at a time).
     let temp = temp_path_numbered(&target, u64::MAX)?;
@@ -216,6 +228,36 @@ pub fn write_destination(path: &Path) -> io::Result<PathBuf> {
         io::ErrorKind::InvalidInput,
         format!("more than {MAX_SYMLINKS} symbolic links lead from it"),
     ))
+}
+
+/// Refuses a `target` that Linux's attributes forbid replacing: its folder's, then
+/// its own (if it exists), immutable or append-only.
+///
+/// # Errors
+/// [`io::ErrorKind::PermissionDenied`] naming the file or folder, the attribute and
+/// how to clear it.
+fn check_unprotected(target: &Path) -> io::Result<()> {
+    let folder = folder_of(target);
+    let problem = if let Some(protection) = Protection::of(folder) {
+        format!(
+            "the folder {shown} is {}, which forbids replacing the files in it: give a path \
+             in another folder, or clear the attribute (chattr {} {shown})",
+            protection.describe(),
+            protection.clear_flag(),
+            shown = folder.display()
+        )
+    } else if let Some(protection) = Protection::of(target) {
+        format!(
+            "the file {shown} is {}, so it cannot be replaced: give another path, or clear \
+             the attribute (chattr {} {shown})",
+            protection.describe(),
+            protection.clear_flag(),
+            shown = target.display()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(io::Error::new(io::ErrorKind::PermissionDenied, problem))
 }
 
 /// The folder holding `path` (`.` for a bare name).
@@ -382,6 +424,101 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("a device"), "{err}");
         assert!(write_destination(Path::new("/dev/null")).is_err());
+    }
+
+    /// Sets `chattr FLAG` on `path` for the guard's life (cleared on drop, also
+    /// after a failed assertion), or `None` where that is not permitted (not root,
+    /// a file system without these attributes, no `chattr`).
+    struct Chattr<'a> {
+        path: &'a Path,
+        clear: &'static str,
+    }
+
+    impl<'a> Chattr<'a> {
+        fn set(path: &'a Path, flag: &'static str, clear: &'static str) -> Option<Self> {
+            let status = std::process::Command::new("chattr")
+                .arg(flag)
+                .arg(path)
+                .stderr(std::process::Stdio::null())
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                eprintln!("skipped: chattr {flag} is not permitted here");
+                return None;
+            }
+            Some(Self { path, clear })
+        }
+    }
+
+    impl Drop for Chattr<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("chattr")
+                .arg(self.clear)
+                .arg(self.path)
+                .status();
+        }
+    }
+
+    /// QA: an immutable file (`chattr +i`) passed the check before training; the run
+    /// trained an epoch, then failed to write it.
+    #[test]
+    fn an_immutable_or_append_only_file_is_refused_by_the_check_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.st");
+        fs::write(&path, b"old").unwrap();
+        for (flag, clear, what) in [
+            ("+i", "-i", "immutable (chattr +i)"),
+            ("+a", "-a", "append-only (chattr +a)"),
+        ] {
+            let Some(_guard) = Chattr::set(&path, flag, clear) else {
+                return;
+            };
+            for err in [
+                check_writable(&path).unwrap_err(),
+                write_atomically(&path, b"new").unwrap_err(),
+            ] {
+                assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+                let message = err.to_string();
+                assert!(
+                    message.contains(&format!("the file {} is {what}", path.display())),
+                    "{message}"
+                );
+                assert!(message.contains(&format!("chattr {clear} ")), "{message}");
+            }
+            assert_eq!(fs::read(&path).unwrap(), b"old");
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+        check_writable(&path).unwrap();
+    }
+
+    /// QA: in an append-only folder (`chattr +a`) the check left its probe file
+    /// `.new.st.tmpPID-…` behind, and its error named the failed removal.
+    #[test]
+    fn an_append_only_folder_is_refused_without_leaving_a_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("ad");
+        fs::create_dir(&folder).unwrap();
+        let path = folder.join("new.st");
+        for (flag, clear, what) in [
+            ("+a", "-a", "append-only (chattr +a)"),
+            ("+i", "-i", "immutable (chattr +i)"),
+        ] {
+            let Some(_guard) = Chattr::set(&folder, flag, clear) else {
+                return;
+            };
+            for err in [
+                check_writable(&path).unwrap_err(),
+                write_atomically(&path, b"new").unwrap_err(),
+            ] {
+                assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+                let message = err.to_string();
+                assert!(
+                    message.contains(&format!("the folder {} is {what}", folder.display())),
+                    "{message}"
+                );
+            }
+            assert_eq!(fs::read_dir(&folder).unwrap().count(), 0, "nothing left");
+        }
+        check_writable(&path).unwrap();
     }
 
     /// Issue 16: a kill during a write left `.NAME.tmpPID-N` behind forever.

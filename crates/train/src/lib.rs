@@ -73,6 +73,7 @@ mod data_parallel;
 mod diagnostics;
 mod error;
 mod evaluate;
+mod file_protection;
 mod history;
 mod metadata_rules;
 mod mismatch_summary;
