@@ -111,7 +111,7 @@ fn predict(args: &Args) -> Result<(), TrainError> {
         (_, dir) => Some(ExplainOutputs::check(&args.images, dir.as_deref())?),
     };
     let metadata = read_metadata(&args.model)?;
-    let saved = SavedData::from_metadata(&metadata);
+    let saved = SavedData::from_metadata(&metadata).map_err(|e| e.at(&args.model))?;
     let dataset = metadata.get("dataset").map(String::as_str);
     let model_name = metadata.get("model").map_or("lenet5", String::as_str);
     let rng = &mut StdRng::seed_from_u64(0);

@@ -6,7 +6,7 @@ use crate::image_input::image_limits;
 use image::imageops::FilterType;
 use ndarray::Array4;
 use scratchnet_data::{decode_image_file, Normalization};
-use scratchnet_train::TrainError;
+use scratchnet_train::{CheckpointError, TrainError};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -24,34 +24,110 @@ pub struct SavedData {
 }
 
 impl SavedData {
-    /// The facts in `metadata`, or `None` if any is missing or malformed (a checkpoint
-    /// written before they were recorded, or by PyTorch).
-    pub fn from_metadata(metadata: &BTreeMap<String, String>) -> Option<Self> {
-        let shape: Vec<usize> = metadata
-            .get("input_shape")?
-            .split(',')
-            .map(|d| d.trim().parse().ok())
-            .collect::<Option<_>>()?;
-        let sample_shape: [usize; 3] = shape.try_into().ok()?;
-        let class_names: Vec<String> = serde_json::from_str(metadata.get("classes")?).ok()?;
-        let pairs: Vec<[f32; 2]> = serde_json::from_str(metadata.get("normalization")?).ok()?;
-        let normalization: Vec<Normalization> = pairs
-            .iter()
-            .map(|&[mean, std]| Normalization { mean, std })
-            .collect();
-        let valid = sample_shape.iter().all(|&d| (1..=16_384).contains(&d))
-            && matches!(sample_shape[0], 1 | 3)
-            && !class_names.is_empty()
-            && normalization.len() == sample_shape[0]
-            && normalization
-                .iter()
-                .all(|n| n.mean.is_finite() && n.std.is_finite() && n.std > 0.0);
-        valid.then_some(SavedData {
+    /// The facts in `metadata`; `None` if any of the three keys is missing (a
+    /// checkpoint written before they were recorded, or by PyTorch).
+    ///
+    /// # Errors
+    /// [`CheckpointError::Metadata`] naming the first key whose value is malformed or
+    /// impossible — an input shape that is not `C,H,W` (C 1 or 3, sides 1 to 16384),
+    /// classes that are not a non-empty JSON array of names, a normalisation that is not
+    /// one `[mean, std]` per channel with a finite mean and a finite std > 0 — even when
+    /// another key is missing: a file with such an entry was damaged or edited, and
+    /// classifying by it would print wrong names or garbage. The path reads `(in
+    /// memory)`: [`CheckpointError::at`] puts in the file's.
+    pub fn from_metadata(
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<Option<Self>, CheckpointError> {
+        let invalid = |key: &str, reason: String| CheckpointError::Metadata {
+            path: Path::new("(in memory)").to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let parsed = |key: &'static str, parse: fn(&str) -> Result<Entry, String>| {
+            metadata
+                .get(key)
+                .map(|value| parse(value).map_err(|reason| invalid(key, reason)))
+                .transpose()
+        };
+        let shape = parsed(KEY_INPUT_SHAPE, parse_input_shape)?;
+        let classes = parsed(KEY_CLASSES, parse_classes)?;
+        let normalization = parsed(KEY_NORMALIZATION, parse_normalization)?;
+        let (
+            Some(Entry::Shape(sample_shape)),
+            Some(Entry::Classes(class_names)),
+            Some(Entry::Normalization(normalization)),
+        ) = (shape, classes, normalization)
+        else {
+            return Ok(None);
+        };
+        if normalization.len() != sample_shape[0] {
+            return Err(invalid(
+                KEY_NORMALIZATION,
+                format!(
+                    "{} channel(s), but the input shape has {}",
+                    normalization.len(),
+                    sample_shape[0]
+                ),
+            ));
+        }
+        Ok(Some(SavedData {
             sample_shape,
             class_names,
             normalization,
-        })
+        }))
     }
+}
+
+const KEY_INPUT_SHAPE: &str = "input_shape";
+const KEY_CLASSES: &str = "classes";
+const KEY_NORMALIZATION: &str = "normalization";
+
+/// One parsed entry of [`SavedData`]'s metadata.
+enum Entry {
+    Shape([usize; 3]),
+    Classes(Vec<String>),
+    Normalization(Vec<Normalization>),
+}
+
+fn parse_input_shape(value: &str) -> Result<Entry, String> {
+    let shape: Option<Vec<usize>> = value.split(',').map(|d| d.trim().parse().ok()).collect();
+    match shape.and_then(|s| <[usize; 3]>::try_from(s).ok()) {
+        Some(shape)
+            if shape.iter().all(|&d| (1..=16_384).contains(&d)) && matches!(shape[0], 1 | 3) =>
+        {
+            Ok(Entry::Shape(shape))
+        }
+        _ => Err(format!(
+            "{value:?} is not an input shape C,H,W (C 1 or 3, H and W 1 to 16384)"
+        )),
+    }
+}
+
+fn parse_classes(value: &str) -> Result<Entry, String> {
+    let names: Vec<String> =
+        serde_json::from_str(value).map_err(|e| format!("not a JSON array of class names: {e}"))?;
+    if names.is_empty() {
+        return Err("no class names".into());
+    }
+    Ok(Entry::Classes(names))
+}
+
+fn parse_normalization(value: &str) -> Result<Entry, String> {
+    let pairs: Vec<[f32; 2]> = serde_json::from_str(value)
+        .map_err(|e| format!("not a JSON array of [mean, std] per channel: {e}"))?;
+    for (channel, &[mean, std]) in pairs.iter().enumerate() {
+        if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+            return Err(format!(
+                "channel {channel}: mean {mean} and std {std} (a finite mean and a finite std > 0 expected)"
+            ));
+        }
+    }
+    Ok(Entry::Normalization(
+        pairs
+            .iter()
+            .map(|&[mean, std]| Normalization { mean, std })
+            .collect(),
+    ))
 }
 
 /// Reads a PNG or JPEG file as an image folder's loader does: converted to `C` channels
@@ -119,7 +195,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metadata_round_trips_and_bad_entries_give_none() {
+    fn metadata_round_trips_and_a_missing_entry_gives_none() {
         let mut m = BTreeMap::from([
             ("input_shape".to_owned(), "3,2,2".to_owned()),
             ("classes".to_owned(), r#"["cat","dog"]"#.to_owned()),
@@ -128,7 +204,7 @@ mod tests {
                 "[[0.5,0.25],[0.4,0.2],[0.3,0.1]]".to_owned(),
             ),
         ]);
-        let saved = SavedData::from_metadata(&m).unwrap();
+        let saved = SavedData::from_metadata(&m).unwrap().unwrap();
         assert_eq!(saved.sample_shape, [3, 2, 2]);
         assert_eq!(saved.class_names, ["cat", "dog"]);
         assert_eq!(
@@ -141,9 +217,65 @@ mod tests {
         let batch = normalized_chw_batch(&[255; 12], saved.sample_shape, &saved.normalization);
         assert_eq!(batch.shape(), &[1, 3, 2, 2]);
         assert_eq!(batch[[0, 1, 1, 1]], (1.0 - 0.4) / 0.2);
+        let error = |m: &BTreeMap<String, String>| {
+            SavedData::from_metadata(m)
+                .unwrap_err()
+                .at(Path::new("c.st"))
+                .to_string()
+        };
         m.insert("normalization".into(), "[[0.5,0.25]]".into());
-        assert_eq!(SavedData::from_metadata(&m), None);
+        assert_eq!(
+            error(&m),
+            "checkpoint c.st: metadata \"normalization\" is invalid: 1 channel(s), but the input shape has 3"
+        );
         m.remove("classes");
-        assert_eq!(SavedData::from_metadata(&m), None);
+        assert_eq!(
+            SavedData::from_metadata(&m).unwrap(),
+            None,
+            "an older checkpoint"
+        );
+    }
+
+    /// QA: `predict` read a checkpoint whose `classes` was "not json", or whose
+    /// normalisation had a std of 0, as one without them, silently.
+    #[test]
+    fn a_malformed_entry_is_an_error_naming_its_key() {
+        let good = BTreeMap::from([
+            ("input_shape".to_owned(), "1,28,28".to_owned()),
+            ("classes".to_owned(), r#"["a","b"]"#.to_owned()),
+            ("normalization".to_owned(), "[[0.1,0.3]]".to_owned()),
+        ]);
+        for (key, value, reason) in [
+            ("classes", "not json", "not a JSON array of class names"),
+            ("classes", "[]", "no class names"),
+            (
+                "normalization",
+                "[[0.1,0]]",
+                "channel 0: mean 0.1 and std 0",
+            ),
+            ("normalization", "[0.1]", "not a JSON array of [mean, std]"),
+            (
+                "input_shape",
+                "2,28,28",
+                "\"2,28,28\" is not an input shape",
+            ),
+            ("input_shape", "28x28", "\"28x28\" is not an input shape"),
+        ] {
+            let mut m = good.clone();
+            m.insert(key.into(), value.into());
+            let message = SavedData::from_metadata(&m).unwrap_err().to_string();
+            assert!(
+                message.contains(&format!("metadata {key:?} is invalid: {reason}")),
+                "{message}"
+            );
+            // Also when another entry is missing.
+            let other = if key == "classes" {
+                "input_shape"
+            } else {
+                "classes"
+            };
+            m.remove(other);
+            assert!(SavedData::from_metadata(&m).is_err(), "{key} {value}");
+        }
     }
 }
