@@ -670,7 +670,7 @@ fn another_models_file_or_a_predictions_file_is_named_in_a_short_line() {
     let mut wide = Sequential::new().add("flatten", Flatten::new());
     for i in 0..40 {
         let dense = Dense::new(2, 2, &mut StdRng::seed_from_u64(i));
-        wide = wide.add(&format!("dense{i}"), dense);
+        wide = wide.add(format!("dense{i}"), dense);
     }
     save_model(&other, &wide.build(&[1, 1, 2]).unwrap()).unwrap();
     let err = load_model(&other, &mut lenet5(&mut StdRng::seed_from_u64(0)))
