@@ -36,34 +36,22 @@ impl Protection {
     /// The protection of the file or folder at `path` (symbolic links followed), or
     /// `None` when it has none, does not exist, or the system does not say (not
     /// Linux, a kernel before 4.11, a file system without these attributes).
-    #[cfg(all(target_os = "linux", any(target_env = "gnu", target_env = "musl")))]
+    #[cfg(target_os = "linux")]
     pub(crate) fn of(path: &Path) -> Option<Self> {
-        use std::os::unix::ffi::OsStrExt;
-        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-        let mut buffer = std::mem::MaybeUninit::<libc::statx>::zeroed();
-        // SAFETY: `c_path` is a NUL-terminated string that outlives the call, and
-        // `buffer` is writable memory of the size of the `statx` it is given.
-        let status = unsafe {
-            libc::statx(
-                libc::AT_FDCWD,
-                c_path.as_ptr(),
-                libc::AT_STATX_SYNC_AS_STAT,
-                libc::STATX_BASIC_STATS,
-                buffer.as_mut_ptr(),
-            )
+        use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
+        let stat = statx(
+            CWD,
+            path,
+            AtFlags::STATX_SYNC_AS_STAT,
+            StatxFlags::BASIC_STATS,
+        )
+        .ok()?;
+        let has = |attribute: StatxAttributes| {
+            stat.stx_attributes_mask.contains(attribute) && stat.stx_attributes.contains(attribute)
         };
-        if status != 0 {
-            return None;
-        }
-        // SAFETY: all zeros is a valid `statx` (plain integers), filled in by the call.
-        let stat = unsafe { buffer.assume_init() };
-        let has = |attribute: libc::c_int| {
-            let bit = attribute as u64;
-            stat.stx_attributes_mask & bit != 0 && stat.stx_attributes & bit != 0
-        };
-        if has(libc::STATX_ATTR_IMMUTABLE) {
+        if has(StatxAttributes::IMMUTABLE) {
             Some(Self::Immutable)
-        } else if has(libc::STATX_ATTR_APPEND) {
+        } else if has(StatxAttributes::APPEND) {
             Some(Self::AppendOnly)
         } else {
             None
@@ -71,7 +59,7 @@ impl Protection {
     }
 
     /// Elsewhere these attributes are not known: `None`.
-    #[cfg(not(all(target_os = "linux", any(target_env = "gnu", target_env = "musl"))))]
+    #[cfg(not(target_os = "linux"))]
     pub(crate) fn of(_path: &Path) -> Option<Self> {
         None
     }
