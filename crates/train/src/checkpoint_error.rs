@@ -48,7 +48,7 @@ pub enum TensorProblem {
         name: String,
         /// How many of its values are invalid.
         count: usize,
-        /// What they should be: `"finite"`, `"finite and ≥ 0"`.
+        /// What is wrong with them: `"not finite"`, `"negative or not finite"`.
         rule: &'static str,
     },
 }
@@ -70,9 +70,9 @@ impl TensorProblem {
             name: name.to_string(),
             count,
             rule: if non_negative {
-                "finite and ≥ 0"
+                "negative or not finite"
             } else {
-                "finite"
+                "not finite"
             },
         })
     }
@@ -113,7 +113,7 @@ impl fmt::Display for TensorProblem {
             }
             Self::Invalid { name, count, rule } => write!(
                 f,
-                "tensor {name} has {count} value(s) that are not {rule} (a diverged or damaged model)"
+                "tensor {name} has {count} value(s) that are {rule} (a diverged or damaged model)"
             ),
         }
     }
