@@ -196,7 +196,8 @@ pub enum CheckpointError {
         reason: String,
     },
     /// The tensors do not match the model (or optimizer): `problems` lists every
-    /// difference; the message names the first few (see [`summarize_mismatch`]).
+    /// difference; the message names the first few, and says so when the file is not
+    /// a checkpoint of this model at all.
     #[error(
         "checkpoint {} does not match the model: {}",
         .path.as_ref().map_or_else(|| "(in memory)".to_string(), |p| p.display().to_string()),
