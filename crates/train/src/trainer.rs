@@ -9,7 +9,7 @@ use crate::{
 };
 use ndarray::Array4;
 use scratchnet_data::{Batch, BatchConfig, Batches, Split};
-use scratchnet_layers::Layer;
+use scratchnet_layers::{contract, Layer};
 use scratchnet_tensor::keep_awake::KeepAwake;
 use scratchnet_tensor::kernels::use_reference;
 use std::collections::BTreeMap;
@@ -234,7 +234,8 @@ impl Trainer {
     /// [`TrainError::NonFiniteLoss`] naming the epoch and batch; layer errors; a
     /// checkpoint that cannot be written; [`TrainError::SavePathInUse`] when another
     /// run is saving to `config.save_path`; [`TrainError::Config`] for an empty
-    /// training or test split.
+    /// training or test split; [`TrainError::Layer`] for a model whose state names two
+    /// pieces alike ([`contract::check_state_names`]).
     pub fn fit(
         &mut self,
         model: &mut dyn Layer,
@@ -275,6 +276,9 @@ impl Trainer {
                 "the test split is empty: each epoch is evaluated on it, so it needs at least one image",
             ));
         }
+        // Two pieces of state of one name would share the optimizer's state and could
+        // not both be saved: refused before the first step, as `save_model` refuses them.
+        contract::check_state_names(model)?;
         let config = &self.config;
         // The schedule counts steps in a u64: a run too long to count would wrap.
         let steps_per_epoch = train.len().div_ceil(config.batch.batch_size) as u64;

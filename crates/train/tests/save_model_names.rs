@@ -1,10 +1,15 @@
-//! `save_model` refuses a model whose state has two pieces of one name: the file
-//! could hold only one of them (QA: a layer whose `visit_state` named `weight` twice
-//! saved, and loaded back, without an error).
+//! `save_model` and the trainer refuse a model whose state has two pieces of one name:
+//! a file could hold only one of them, and the optimizer would share their state (QA:
+//! a layer whose `visit_state` named `weight` twice saved, and loaded back, without an
+//! error).
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use scratchnet_data::{Normalization, Split};
 use scratchnet_layers::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
-use scratchnet_train::{save_model, CheckpointError};
+use scratchnet_train::{
+    save_model, Adam, AdamConfig, CheckpointError, History, Optimizer, TrainConfig,
+};
+use scratchnet_train::{TrainError, Trainer};
 
 /// A layer of one's own with two parameters named `names`.
 struct Twice {
@@ -63,4 +68,27 @@ fn save_model_refuses_two_pieces_of_state_of_one_name_and_writes_nothing() {
     save_model(&path, &twice(["weight", "bias"])).unwrap();
     assert!(path.exists());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_trainer_refuses_two_pieces_of_state_of_one_name_before_training() {
+    let split = Split::new(vec![0; 4 * 784], vec![0, 1, 0, 1], Normalization::MNIST);
+    let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+    let mut trainer = Trainer::new(TrainConfig::default()).unwrap();
+    let err = trainer
+        .fit(
+            &mut twice(["weight", "weight"]),
+            &mut adam,
+            &split,
+            &split,
+            History::new(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, TrainError::Layer(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("two pieces of state are named \"weight\""),
+        "{err}"
+    );
+    assert_eq!(adam.steps(), 0);
 }
