@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::published::sha256_hex;
+use crate::published::{hex, sha256_hex};
 
 use crate::downloader::DownloadOptions;
 use crate::error::{DataError, MirrorFailure};
@@ -262,11 +262,7 @@ pub(crate) fn sha256_file(path: &Path) -> io::Result<String> {
             Err(e) => return Err(e),
         }
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&hasher.finalize()))
 }
 
 /// Copies the body into the file; read errors are the mirror's, write errors ours.

@@ -55,28 +55,35 @@ pub(crate) fn check_same_shape(
     }
 }
 
-/// Checks that the parameter `name` of a layer (its value and its gradient) has the
-/// shape `want` its hyper-parameters (`decided_by`, e.g. `"in_features = 4"`) give
-/// it: a parameter replaced by hand, or through `parameters_mut`, may not.
-pub(crate) fn check_parameter_shape(
+/// Checks that each parameter `(name, parameter, shape)` of a layer (its value and its
+/// gradient) has the shape its hyper-parameters give it — a parameter replaced by
+/// hand, or through `parameters_mut`, may not. `decided_by` (e.g. `"in_features = 4"`)
+/// is only formatted for the error, so the check costs no allocation per call.
+pub(crate) fn check_parameter_shapes<'p>(
     layer: &str,
-    name: &str,
-    parameter: &Parameter,
-    want: &[usize],
-    decided_by: &str,
+    parameters: impl IntoIterator<Item = (&'static str, &'p Parameter, &'p [usize])>,
+    decided_by: impl Fn() -> String,
 ) -> Result<(), LayerError> {
-    for (tensor, got) in [
-        (name.to_string(), parameter.value.shape()),
-        (format!("{name}.grad"), parameter.grad.shape()),
-    ] {
-        if got != want {
-            return Err(LayerError::config(
-                layer,
-                format!(
-                    "{tensor} has the shape {got:?}, but {decided_by} needs {want:?}: \
-                     a replaced parameter must keep the layer's shape"
-                ),
-            ));
+    for (name, parameter, want) in parameters {
+        for (is_grad, got) in [
+            (false, parameter.value.shape()),
+            (true, parameter.grad.shape()),
+        ] {
+            if got != want {
+                let tensor = if is_grad {
+                    format!("{name}.grad")
+                } else {
+                    name.to_string()
+                };
+                return Err(LayerError::config(
+                    layer,
+                    format!(
+                        "{tensor} has the shape {got:?}, but {} needs {want:?}: \
+                         a replaced parameter must keep the layer's shape",
+                        decided_by()
+                    ),
+                ));
+            }
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! 2-D convolution layer.
 
-use crate::checks::{check_grad_shape, check_parameter_shape, per_sample};
+use crate::checks::{check_grad_shape, check_parameter_shapes, per_sample};
 use crate::limits::{check_tensor_size, within_limit};
 use crate::pool_common::window_too_large;
 use crate::views::{view, view_mut};
@@ -174,23 +174,18 @@ impl Conv2d {
         let [kh, kw] = self.window.kernel_size;
         let weight_shape = [self.out_channels, self.in_channels / groups, kh, kw];
         check_tensor_size(self.name(), "the weight", &weight_shape)?;
-        let decided_by = format!(
-            "in_channels = {}, out_channels = {}, kernel_size = {:?}, groups = {groups}",
-            self.in_channels, self.out_channels, self.window.kernel_size
-        );
-        check_parameter_shape(
+        let bias_shape = [self.out_channels];
+        let bias = self.bias.iter().map(|b| ("bias", b, &bias_shape[..]));
+        check_parameter_shapes(
             self.name(),
-            "weight",
-            &self.weight,
-            &weight_shape,
-            &decided_by,
-        )?;
-        match &self.bias {
-            Some(bias) => {
-                check_parameter_shape(self.name(), "bias", bias, &[self.out_channels], &decided_by)
-            }
-            None => Ok(()),
-        }
+            std::iter::once(("weight", &self.weight, &weight_shape[..])).chain(bias),
+            || {
+                format!(
+                    "in_channels = {}, out_channels = {}, kernel_size = {:?}, groups = {groups}",
+                    self.in_channels, self.out_channels, self.window.kernel_size
+                )
+            },
+        )
     }
 
     /// The output gradient as `[N, O, OH, OW]`, if a training forward came

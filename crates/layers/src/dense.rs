@@ -1,6 +1,6 @@
 //! Fully connected layer.
 
-use crate::checks::{check_grad_shape, check_parameter_shape, per_sample};
+use crate::checks::{check_grad_shape, check_parameter_shapes, per_sample};
 use crate::limits::{check_tensor_size, within_limit};
 use crate::views::{view, view_mut};
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
@@ -111,12 +111,13 @@ impl Dense {
             ));
         }
         check_tensor_size(self.name(), "the weight", &[o, i])?;
-        let decided_by = format!("in_features = {i}, out_features = {o}");
-        check_parameter_shape(self.name(), "weight", &self.weight, &[o, i], &decided_by)?;
-        if let Some(bias) = &self.bias {
-            check_parameter_shape(self.name(), "bias", bias, &[o], &decided_by)?;
-        }
-        Ok(())
+        let (weight_shape, bias_shape) = ([o, i], [o]);
+        let bias = self.bias.iter().map(|b| ("bias", b, &bias_shape[..]));
+        check_parameter_shapes(
+            self.name(),
+            std::iter::once(("weight", &self.weight, &weight_shape[..])).chain(bias),
+            || format!("in_features = {i}, out_features = {o}"),
+        )
     }
 }
 

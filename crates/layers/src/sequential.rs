@@ -1,7 +1,7 @@
 //! The `Sequential` container.
 
 use crate::{contract, Layer, LayerError, Mode, StateVisitor, StateVisitorMut};
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, Dimension};
 use std::fmt;
 
 /// Layers applied one after another, each with a name, PyTorch's `nn.Sequential`
@@ -213,9 +213,10 @@ impl Layer for Sequential {
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.check_state_once()?;
-        let input_shape = input.shape().to_vec();
+        // (`IxDyn` keeps up to four axes inline: no allocation per forward.)
+        let input_shape = input.raw_dim();
         let built = self.input_shape.as_deref();
-        let hint = |e| hint_missing_batch_axis(e, &input_shape, built);
+        let hint = |e| hint_missing_batch_axis(e, input_shape.slice(), built);
         let mut layers = self.layers.iter_mut();
         let Some((name, first)) = layers.next() else {
             return Ok(input.to_owned());
