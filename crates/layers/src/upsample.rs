@@ -164,6 +164,14 @@ impl Upsample {
         }
     }
 
+    /// Whether each output value is one input value copied rather than weighted
+    /// (nearest): PyTorch copies, so that an infinity stays one instead of meeting a
+    /// weight of 0 (`0 · ∞` is NaN). Bilinear weighs even a plane whose size does not
+    /// change, as PyTorch's kernel does (an infinity there gives NaN in both).
+    fn gathers(&self) -> bool {
+        self.config.mode == UpsampleMode::Nearest
+    }
+
     /// Where each of the `output` indices of `axis` reads an input of size `input`.
     fn sources(&self, axis: usize, input: usize, output: usize) -> Vec<Source> {
         let single = |index: usize| Source {
@@ -284,8 +292,12 @@ impl Layer for Upsample {
         let (n, c, h, w) = x.dim();
         let (oh, ow) = (out[1], out[2]);
         let (rows, cols) = (self.sources(0, h, oh), self.sources(1, w, ow));
+        let gathers = self.gathers();
         let output = Array4::from_shape_fn((n, c, oh, ow), |(s, ch, i, j)| {
             let (r, q) = (rows[i], cols[j]);
+            if gathers {
+                return x[[s, ch, r.index0, q.index0]];
+            }
             let at = |y: usize, x_: usize| f64::from(x[[s, ch, y, x_]]);
             (r.weight0 * (q.weight0 * at(r.index0, q.index0) + q.weight1 * at(r.index0, q.index1))
                 + r.weight1
@@ -305,9 +317,14 @@ impl Layer for Upsample {
         let dy: ArrayView4<f32> = view(grad_output);
         let (oh, ow) = (out[1], out[2]);
         let (rows, cols) = (self.sources(0, h, oh), self.sources(1, w, ow));
+        let gathers = self.gathers();
         let mut grad_input = Array4::<f64>::zeros((n, c, h, w));
         for ((s, ch, i, j), &g) in dy.indexed_iter() {
             let (r, q, g) = (rows[i], cols[j], f64::from(g));
+            if gathers {
+                grad_input[[s, ch, r.index0, q.index0]] += g;
+                continue;
+            }
             for (y, wy) in [(r.index0, r.weight0), (r.index1, r.weight1)] {
                 for (x, wx) in [(q.index0, q.weight0), (q.index1, q.weight1)] {
                     grad_input[[s, ch, y, x]] += wy * wx * g;
@@ -315,5 +332,49 @@ impl Layer for Upsample {
             }
         }
         Ok(grad_input.mapv(|v| v as f32).into_dyn())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array;
+
+    /// `x` (one row) upsampled by `config`, and the gradient `dy` sends back to it.
+    fn forward_backward(config: UpsampleConfig, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let mut layer = Upsample::new(config);
+        let x = Array::from_shape_vec((1, 1, 1, x.len()), x.to_vec()).unwrap();
+        let y = layer.forward(x.into_dyn().view(), Mode::Train).unwrap();
+        let dy = Array::from_shape_vec(y.raw_dim(), dy.to_vec()).unwrap();
+        let dx = layer.backward(dy.view()).unwrap();
+        (y.iter().copied().collect(), dx.iter().copied().collect())
+    }
+
+    /// PyTorch 2.15's values: `nn.Upsample(scale_factor=(1., 2.))` and `size=(1, 3)` on
+    /// `[inf, 1]` copy the infinity (and their backward sums it), while bilinear on an
+    /// unchanged plane weighs it, giving NaN, in both directions.
+    #[test]
+    fn nearest_copies_infinities_and_bilinear_weighs_them_as_pytorch_does() {
+        let inf = f32::INFINITY;
+        let scale = UpsampleConfig {
+            size: UpsampleSize::ScaleFactor([1.0, 2.0]),
+            ..Default::default()
+        };
+        let (y, dx) = forward_backward(scale, &[inf, 1.0], &[inf, 1.0, 1.0, -inf]);
+        assert_eq!((y, dx), (vec![inf, inf, 1.0, 1.0], vec![inf, -inf]));
+        let three = UpsampleConfig {
+            size: UpsampleSize::Size([1, 3]),
+            ..Default::default()
+        };
+        let (y, _) = forward_backward(three, &[inf, 1.0], &[1.0; 3]);
+        assert_eq!(y, vec![inf, inf, 1.0]);
+        let bilinear = UpsampleConfig {
+            size: UpsampleSize::Size([1, 2]),
+            mode: UpsampleMode::Bilinear,
+            ..Default::default()
+        };
+        let (y, dx) = forward_backward(bilinear, &[inf, 1.0], &[1.0, inf]);
+        assert!(y[0].is_nan() && y[1] == 1.0, "{y:?}");
+        assert!(dx[0] == 1.0 && dx[1].is_nan(), "{dx:?}");
     }
 }
