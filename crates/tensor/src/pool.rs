@@ -6,7 +6,7 @@
 //! **Ties in max pooling.** When several elements of a window share the
 //! maximum, the *first* in row-major order wins and receives the whole
 //! gradient, as in PyTorch's CPU kernel. A NaN anywhere in a window wins, so
-//! NaN propagates (PyTorch does the same).
+//! NaN propagates, and of several NaNs the last wins (PyTorch does the same).
 //!
 //! **Speed.** The batch runs in chunks of [`split_chunk`] samples on rayon's
 //! pool (the results do not depend on the thread count: nothing is summed
@@ -330,11 +330,11 @@ fn scatter_add(dy: &[f32], idx: &[u32], out_plane: usize, in_plane: usize, dx: &
     }
 }
 
-/// Whether `v` replaces `best` as a window's maximum: strictly greater, or the
-/// first NaN (a NaN, once the maximum, is never replaced).
+/// Whether `v` replaces `best` as a window's maximum: strictly greater, or a NaN
+/// (so the last NaN of a window wins, as in PyTorch).
 #[inline(always)]
 fn beats(v: f32, best: f32) -> bool {
-    v > best || (v.is_nan() && !best.is_nan())
+    v > best || v.is_nan()
 }
 
 /// Max pooling of one plane with tiled windows, recording positions inside the window.
@@ -658,6 +658,45 @@ mod tests {
                 assert!(same_bits(&dx, &dx_naive), "{window:?} {shape:?}");
                 assert!(same_bits(&dx_ref, &dx_naive));
             }
+        }
+    }
+
+    /// PyTorch 2.15's values: of several NaNs in a window, the last (row-major) wins,
+    /// its bits and its index (`F.max_pool2d(x, 2, return_indices=True)` on this
+    /// `2 × 32` plane gives the payloads `…02`, `…04` and the indices 33, 34; on `[NaN,
+    /// 1, NaN]` with a `1 × 3` window, index 2). Both tiers, the tiled 2×2 rows included.
+    #[test]
+    fn of_several_nans_in_a_window_the_last_wins_as_in_pytorch() {
+        let nan = |payload: u32| f32::from_bits(0x7fc0_0000 | payload);
+        let mut plane = Array4::<f32>::ones((1, 1, 2, 32));
+        for ((y, x), payload) in [((0, 0), 1), ((1, 1), 2), ((0, 3), 3), ((1, 2), 4)] {
+            plane[[0, 0, y, x]] = nan(payload);
+        }
+        let row = Array::from_shape_vec((1, 1, 1, 3), vec![nan(1), 1.0, nan(2)]).unwrap();
+        for (x, window, bits, argmax) in [
+            (
+                &plane,
+                Window2d::pool([2, 2]),
+                vec![nan(2), nan(4), 1.0],
+                vec![33, 34, 4],
+            ),
+            (&row, Window2d::pool([1, 3]), vec![nan(2)], vec![2]),
+        ] {
+            let (y_ref, argmax_ref) = reference(x.view(), &window);
+            let mut indices = MaxPoolIndices::default();
+            let y_indexed = max_pool2d_indexed(x.view(), &window, &mut indices);
+            let (y, fast_argmax) = max_pool2d(x.view(), &window);
+            for (tier, y, got) in [
+                ("reference", &y_ref, &argmax_ref),
+                ("fast", &y, &fast_argmax),
+            ] {
+                let got_bits: Vec<u32> = y.iter().take(bits.len()).map(|v| v.to_bits()).collect();
+                let want_bits: Vec<u32> = bits.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got_bits, want_bits, "{tier} {window:?}");
+                let got: Vec<u32> = got.iter().take(argmax.len()).copied().collect();
+                assert_eq!(got, argmax, "{tier} {window:?}");
+            }
+            assert!(same_bits(&y_indexed, &y_ref), "{window:?}");
         }
     }
 

@@ -19,7 +19,7 @@ unsafe fn deinterleave(p: *const f32) -> (__m256, __m256) {
 }
 
 /// `2×2` max pooling of 8 windows at a time; returns how many outputs it wrote
-/// (a multiple of 8). Same winners as the scalar loop: first maximum, first NaN.
+/// (a multiple of 8). Same winners as the scalar loop: first maximum, last NaN.
 /// Safe in itself (every access stays inside the slices); callers without
 /// AVX2 and FMA enabled need `unsafe` and a CPU that has them.
 #[target_feature(enable = "avx2,fma")]
@@ -40,8 +40,7 @@ pub(super) fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [
         for (v, k) in [(b, 1.0f32), (c, 2.0), (d, 3.0)] {
             let greater = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
             let v_nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
-            let best_num = _mm256_cmp_ps::<_CMP_ORD_Q>(best, best);
-            let take = _mm256_or_ps(greater, _mm256_and_ps(v_nan, best_num));
+            let take = _mm256_or_ps(greater, v_nan);
             best = _mm256_blendv_ps(best, v, take);
             code = _mm256_blendv_ps(code, _mm256_set1_ps(k), take);
         }

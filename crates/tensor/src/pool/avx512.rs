@@ -12,7 +12,7 @@ use std::arch::x86_64::*;
 /// `2×2` max pooling of the whole row: `out[ox]` is the maximum of `r0[2·ox]`,
 /// `r0[2·ox + 1]`, `r1[2·ox]`, `r1[2·ox + 1]` and `codes[ox]` its position among them
 /// (0–3), for every `ox` below the returned count (the shortest of the slices' sizes).
-/// Same winners as the scalar loop: the first maximum, or the first NaN.
+/// Same winners as the scalar loop: the first maximum, or the last NaN.
 /// Safe in itself (every access stays inside the slices, masked-off lanes are neither
 /// read nor written); callers without AVX-512F enabled need `unsafe` and a CPU that
 /// has it.
@@ -56,8 +56,7 @@ pub(super) fn max_2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32], codes: &mut [
         for (v, k) in [(b, 1), (c, 2), (d, 3)] {
             let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
             let v_nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-            let best_number = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
-            let take = greater | (v_nan & best_number);
+            let take = greater | v_nan;
             best = _mm512_mask_blend_ps(take, best, v);
             code = _mm512_mask_blend_epi32(take, code, _mm512_set1_epi32(k));
         }

@@ -12,7 +12,8 @@ use ndarray::{s, Array4, ArrayView2, ArrayView4};
 ///
 /// Padding counts as −∞ (it never wins). **Ties**: the first maximum in
 /// row-major order over the window wins. **NaN** wins over any number (so it
-/// propagates), and the first NaN stays.
+/// propagates), and so does each later NaN: the last NaN of the window wins, as in
+/// PyTorch's CPU kernel (`val > maxval || isnan(val)`).
 ///
 /// # Shapes
 /// `input`: `[N, C, H, W]` → both outputs `[N, C, OH, OW]`.
@@ -61,7 +62,7 @@ pub fn max_pool2d_backward(
 }
 
 /// The maximum of the window at output position `output_index` over `plane`,
-/// and its index `row·W + col`: first maximum wins, NaN beats any number.
+/// and its index `row·W + col`: first maximum wins, a NaN beats anything before it.
 #[track_caller]
 fn window_max(plane: ArrayView2<f32>, window: &Window2d, output_index: [usize; 2]) -> (f32, u32) {
     let (h, w) = plane.dim();
@@ -75,7 +76,7 @@ fn window_max(plane: ArrayView2<f32>, window: &Window2d, output_index: [usize; 2
             let v = plane[[y, x]];
             let wins = match best {
                 None => true,
-                Some((max, _)) => v > max || (v.is_nan() && !max.is_nan()),
+                Some((max, _)) => v > max || v.is_nan(),
             };
             if wins {
                 best = Some((v, y * w + x));
