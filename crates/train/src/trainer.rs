@@ -228,7 +228,9 @@ impl Trainer {
     /// the optimizer state) up to `config.epochs`, evaluating on `test` after each
     /// epoch.
     ///
-    /// The schedule's base rate is the optimizer's learning rate when `fit` starts.
+    /// The schedule's base rate is the optimizer's learning rate when `fit` starts;
+    /// `fit` sets it back when it returns (however it returns), so that calling `fit`
+    /// again with the same optimizer and the returned history continues the schedule.
     ///
     /// # Errors
     /// [`TrainError::NonFiniteLoss`] naming the epoch and batch; layer errors; a
@@ -332,6 +334,10 @@ impl Trainer {
         if result.is_err() {
             run.progress.abandon();
         }
+        // The optimizer goes back at the schedule's base, so that a later `fit` with
+        // it (after a `Break` or an interruption) continues the schedule instead of
+        // taking the last scheduled rate as its new base.
+        optimizer.set_learning_rate(run.base_lr);
         drop(save_lock);
         result
     }

@@ -91,7 +91,12 @@ fn weights(model: &dyn Layer) -> Vec<Vec<u32>> {
 fn training_learns_and_records_every_epoch() {
     let (train, test) = (synthetic(320, 1), synthetic(100, 2));
     let mut model = lenet5(&mut StdRng::seed_from_u64(0));
-    let mut adam = Adam::new(AdamConfig::adam(3e-3)).unwrap();
+    let mut adam = StopAfter {
+        inner: Adam::new(AdamConfig::adam(3e-3)).unwrap(),
+        at: u64::MAX,
+        stop: StopFlag::new(),
+        last_step_rate: 0.0,
+    };
     let outcome = Trainer::new(config(3))
         .unwrap()
         .with_replicas(factory())
@@ -108,8 +113,9 @@ fn training_learns_and_records_every_epoch() {
     assert_eq!(outcome.evaluation.accuracy, last.test_accuracy);
     assert_eq!(outcome.evaluation.confusion.total(), 100);
     assert_eq!(outcome.evaluation.predictions.len(), 100);
-    // The cosine schedule ends near 0.
-    assert!(adam.learning_rate() < 1e-4);
+    // The cosine schedule ends near 0, and the optimizer is handed back at its base.
+    assert!(adam.last_step_rate < 1e-4, "{}", adam.last_step_rate);
+    assert_eq!(adam.learning_rate(), 3e-3);
 }
 
 #[test]
@@ -314,6 +320,41 @@ fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
     let last = Checkpoint::load(&path).unwrap().training.unwrap();
     assert_eq!(last.epoch, 3);
     assert_eq!(last.history.completed_epochs(), 3);
+}
+
+/// A run stopped by its callback and continued in the same process with the same
+/// optimizer (no checkpoint) ends where the uninterrupted run does: `fit` hands the
+/// optimizer back at the schedule's base rate, not at the last scheduled one (which the
+/// second `fit` would take as its base, decaying the cosine twice).
+#[test]
+fn fit_again_with_the_same_optimizer_continues_the_schedule() {
+    let (train, test) = (synthetic(160, 1), synthetic(50, 2));
+    let mut straight = lenet5(&mut StdRng::seed_from_u64(0));
+    let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+    let full = Trainer::new(config(3))
+        .unwrap()
+        .fit(&mut straight, &mut adam, &train, &test, History::new())
+        .unwrap();
+    assert_eq!(adam.learning_rate(), 2e-3, "fit hands back the base rate");
+
+    let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+    let mut same_adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+    let part = Trainer::new(config(3))
+        .unwrap()
+        .on_epoch_end(|m| match m.epoch {
+            1 => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        })
+        .fit(&mut model, &mut same_adam, &train, &test, History::new())
+        .unwrap();
+    assert_eq!(same_adam.learning_rate(), 2e-3, "after a Break as well");
+    let rest = Trainer::new(config(3))
+        .unwrap()
+        .fit(&mut model, &mut same_adam, &train, &test, part.history)
+        .unwrap();
+    assert_eq!(rest.trained_epochs, [2, 3]);
+    assert_eq!(weights(&model), weights(&straight));
+    assert_eq!(metrics_bits(&rest.history), metrics_bits(&full.history));
 }
 
 #[test]
@@ -599,10 +640,12 @@ fn the_thread_count_of_the_pool_does_not_change_weights_or_metrics() {
 }
 
 /// Adam that raises `stop` after its `at`-th step: a deterministic "Ctrl-C after batch k".
+/// It also records the learning rate of its last step.
 struct StopAfter {
     inner: Adam,
     at: u64,
     stop: StopFlag,
+    last_step_rate: f32,
 }
 
 impl Optimizer for StopAfter {
@@ -610,6 +653,7 @@ impl Optimizer for StopAfter {
         self.inner.kind()
     }
     fn step(&mut self, model: &mut dyn Layer) {
+        self.last_step_rate = self.inner.learning_rate();
         self.inner.step(model);
         if self.inner.steps() == self.at {
             self.stop.raise();
@@ -688,6 +732,7 @@ fn a_run_stopped_after_any_batch_resumes_bit_identically() {
             inner: Adam::new(AdamConfig::adam(2e-3)).unwrap(),
             at: stops[0],
             stop: stop.clone(),
+            last_step_rate: 0.0,
         };
         let err = Trainer::new(save.clone())
             .unwrap()
@@ -723,6 +768,7 @@ fn a_run_stopped_after_any_batch_resumes_bit_identically() {
                 inner: Adam::new(AdamConfig::adam(2e-3)).unwrap(),
                 at: stops.get(i + 1).copied().unwrap_or(u64::MAX),
                 stop: stop.clone(),
+                last_step_rate: 0.0,
             };
             let mut trainer = Trainer::new(TrainConfig {
                 stop,
@@ -837,6 +883,7 @@ fn dropout_run_resumed(stop_at: u64, forget_counter: bool) -> Vec<Vec<u32>> {
         inner: Adam::new(AdamConfig::adam(2e-3)).unwrap(),
         at: stop_at,
         stop,
+        last_step_rate: 0.0,
     };
     let err = Trainer::new(save.clone())
         .unwrap()
@@ -915,6 +962,7 @@ fn a_nan_loss_after_a_mid_epoch_resume_names_where_the_checkpoint_stands() {
         inner: Adam::new(AdamConfig::adam(1e-3)).unwrap(),
         at: 4,
         stop,
+        last_step_rate: 0.0,
     };
     Trainer::new(save.clone())
         .unwrap()
