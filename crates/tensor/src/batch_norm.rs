@@ -17,7 +17,8 @@ use ndarray::{Array4, ArrayView4};
 
 /// Per channel `c`, the mean and the biased variance (divided by `m = N·H·W`) of
 /// `x[:, c, :, :]`: `mean = Σx / m`, `var = Σ(x − mean)² / m`, in `f64`. (In one
-/// pass over `x`, with a shift; the reference's two passes read it twice.)
+/// pass over `x`, with a shift, and a second only for a channel whose first value is
+/// far from its mean; the reference's two passes read it twice.)
 pub fn channel_mean_and_biased_var(x: ArrayView4<f32>) -> Vec<(f64, f64)> {
     if use_reference() {
         return reference::channel_mean_and_biased_var(x);
@@ -30,18 +31,38 @@ pub fn channel_mean_and_biased_var(x: ArrayView4<f32>) -> Vec<(f64, f64)> {
             return (f64::NAN, f64::NAN);
         }
         // One pass instead of two: the sums of `d = x − shift` and of `d²`, shifted by
-        // a value of the channel so that they stay of the variance's size.
-        let shift = f64::from(planes.data[c * planes.plane]);
-        let (sum, sum_of_squares) = planes.sum_pair(&planes, c, |u, _| {
-            let d = f64::from(u) - shift;
-            (d, d * d)
-        });
-        let mean_shifted = sum / m;
-        let var = sum_of_squares / m - mean_shifted * mean_shifted;
+        // a value of the channel so that they stay of the variance's size (0 if that
+        // value is not finite: `∞ − ∞` would make the mean NaN, not ∞).
+        let first = f64::from(planes.data[c * planes.plane]);
+        let shift = if first.is_finite() { first } else { 0.0 };
+        let (mean_shifted, var) = shifted_mean_and_var(&planes, c, shift);
+        // A first value far from the mean (an outlier) leaves `Σd²/m − (Σd/m)²` a
+        // difference of two large numbers: then a second pass, shifted by the mean.
+        let (shift, (mean_shifted, var)) = if mean_shifted * mean_shifted > 16.0 * var {
+            let mean = shift + mean_shifted;
+            (mean, shifted_mean_and_var(&planes, c, mean))
+        } else {
+            (shift, (mean_shifted, var))
+        };
         // Rounding may leave a constant channel's variance a hair below zero; a NaN
         // (from a NaN input) stays NaN, as in the reference.
         (shift + mean_shifted, if var < 0.0 { 0.0 } else { var })
     })
+}
+
+/// `(Σd / m, Σd² / m − (Σd / m)²)` of channel `c`'s values `d = x − shift`: its mean
+/// less `shift`, and its biased variance, in one pass.
+fn shifted_mean_and_var(planes: &Planes, c: usize, shift: f64) -> (f64, f64) {
+    let m = planes.values_per_channel() as f64;
+    let (sum, sum_of_squares) = planes.sum_pair(planes, c, |u, _| {
+        let d = f64::from(u) - shift;
+        (d, d * d)
+    });
+    let mean_shifted = sum / m;
+    (
+        mean_shifted,
+        sum_of_squares / m - mean_shifted * mean_shifted,
+    )
 }
 
 /// Normalises every channel with the given statistics and applies the affine map:

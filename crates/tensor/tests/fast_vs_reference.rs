@@ -698,26 +698,39 @@ fn empty_dense_products_match_reference() {
 }
 
 /// The fast statistics sum in one pass, shifted by each channel's first value; the
-/// reference in two. A channel far from zero with a tiny spread, a constant one, and
-/// NaNs must come out as the reference's: close, never negative, NaN where it is NaN.
+/// reference in two. A channel far from zero with a tiny spread, a constant one,
+/// NaNs, a first value far from the rest (an outlier: the shifted sums cancel), and
+/// a first value of ∞ must come out as the reference's: close, never negative, NaN
+/// where it is NaN, the infinite mean infinite.
 #[test]
 fn batch_norm_statistics_of_awkward_channels_match_reference() {
     let _simd = fast_kernels_at_environment_limit();
-    let x = Array4::from_shape_fn((3, 4, 5, 6), |(n, c, h, w)| {
+    let x = Array4::from_shape_fn((3, 6, 5, 6), |(n, c, h, w)| {
         let i = ((n * 5 + h) * 6 + w) as f32;
         match c {
             0 => 1.0e4 + 1.0e-3 * (i % 7.0),
             1 => -2.5,
             2 if i == 40.0 => f32::NAN,
+            4 if i == 0.0 => 1.0e4,
+            5 if i == 0.0 => f32::INFINITY,
             _ => i.sin(),
         }
     });
     let fast = batch_norm::channel_mean_and_biased_var(x.view());
     let plain = reference::channel_mean_and_biased_var(x.view());
+    assert!(
+        plain[5].0 == f64::INFINITY && plain[5].1.is_nan(),
+        "{:?}",
+        plain[5]
+    );
     for (c, (f, r)) in fast.iter().zip(&plain).enumerate() {
         if c == 2 {
             assert!(f.0.is_nan() && f.1.is_nan(), "channel 2 holds a NaN: {f:?}");
             assert!(r.0.is_nan() && r.1.is_nan(), "channel 2 holds a NaN: {r:?}");
+            continue;
+        }
+        if c == 5 {
+            assert!(f.0 == r.0 && f.1.is_nan(), "channel 5 starts at ∞: {f:?}");
             continue;
         }
         assert!(f.1 >= 0.0, "channel {c}: variance {} below zero", f.1);
