@@ -15,7 +15,11 @@ pub enum DataSource {
     /// CIFAR-10, binary version: six batch files of 32×32 colour images.
     Cifar10,
     /// A folder of your own images (`ROOT/train/<class>/*.png`, …), read as these
-    /// options say.
+    /// options say — but for [`run`](crate::run), which holds out the test set of a
+    /// folder without `test/` with the run's seed and fraction
+    /// ([`RunConfig::seed`](crate::RunConfig::seed) and
+    /// [`val_fraction`](crate::RunConfig::val_fraction), or the checkpoint's when
+    /// resuming): the options' `val_fraction` is the default, their `seed` is not used.
     Folder(FolderOptions),
 }
 
@@ -27,6 +31,19 @@ impl DataSource {
             DataSource::Idx(kind) => crate::dataset_flag(*kind),
             DataSource::Cifar10 => "cifar10",
             DataSource::Folder(_) => "folder",
+        }
+    }
+
+    /// This source with an image folder's hold-out drawn by `seed` and, if given, of
+    /// `val_fraction` of `train/` (a run's resolved settings); other sources as they are.
+    pub(crate) fn with_hold_out(&self, seed: u64, val_fraction: Option<f64>) -> DataSource {
+        match self {
+            DataSource::Folder(options) => DataSource::Folder(FolderOptions {
+                seed,
+                val_fraction: val_fraction.unwrap_or(options.val_fraction),
+                ..options.clone()
+            }),
+            other => other.clone(),
         }
     }
 

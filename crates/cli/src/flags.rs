@@ -41,7 +41,8 @@ pub struct TrainFlags {
     /// $SCRATCHNET_KERNELS, else fast]
     #[arg(long, value_name = "reference|fast", value_parser = kernels_flag)]
     pub kernels: Option<Kernels>,
-    /// Seed of the initial weights and the batch order [default: 0, or the checkpoint's]
+    /// Seed of the initial weights, the batch order and an image folder's held-out test
+    /// set [default: 0, or the checkpoint's]
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Train on the first N training images only
@@ -74,7 +75,7 @@ pub struct TrainFlags {
     #[arg(long, value_name = "PATH")]
     pub predictions: Option<PathBuf>,
     /// --dataset folder: fraction of train/ held out for testing when there is no test/
-    /// [default: 0.1]
+    /// [default: 0.1, or the checkpoint's]
     #[arg(long, value_name = "F", value_parser = fraction, allow_negative_numbers = true)]
     pub val_fraction: Option<f64>,
     /// --dataset folder: 1 (grey) or 3 (RGB) [default: 3 if any image is in colour, else 1]

@@ -3,7 +3,7 @@
 //! resume the model, train, report.
 
 use crate::live_report::LiveReport;
-use crate::run_settings::resolve_settings;
+use crate::run_settings::{resolve_settings, unrecorded_val_fraction_note};
 use crate::step_memory::{available_memory, check_step_memory, StepMemory};
 use crate::{
     describe_kernels, plot_history, write_predictions, DataSource, MetricsReport, ModelInput,
@@ -46,9 +46,11 @@ pub struct RunReport {
 /// `config.kernels`, if given, are chosen for the whole program.
 ///
 /// Its checkpoints carry the run's settings as free-form metadata (`dataset`,
-/// `batch_size`, `optimizer`, `lr`, `schedule`, `limit_train`, `augment`), besides the
-/// training state: a resumed run takes every setting that is not given from there, and
-/// refuses one that contradicts it.
+/// `batch_size`, `optimizer`, `lr`, `schedule`, `limit_train`, `augment`, and for an
+/// image folder `val_fraction`), besides the training state: a resumed run takes every
+/// setting that is not given from there, and refuses one that contradicts it. An image
+/// folder without `test/` holds out its test set with the run's seed and fraction, so
+/// a resume tests (and trains) on the images the checkpoint's run did.
 ///
 /// A checkpoint that already has all `epochs` trains nothing: the run says so, evaluates
 /// it and writes the reports asked for, but no checkpoint (`save` keeps what it held).
@@ -70,10 +72,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let _output_locks = claim_outputs(config, say)?;
     config.kernels.inspect(|&choice| set_kernels(choice));
     let kernels = kernels();
-    let resumed = (config.resume.as_ref())
-        .map(|path| Ok::<_, TrainError>((path.clone(), load_resumed(path)?)))
-        .transpose()?;
-    let settings = resolve_settings(config, resumed.as_ref().map(|(p, c)| (p.as_path(), c)))?;
+    let (resumed, settings) = resumed_and_settings(config, say)?;
 
     // Taken apart, not cloned: a copy of the 47 MB of training images would stay
     // resident for the whole run.
@@ -81,7 +80,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         name: kind,
         mut train,
         test,
-    } = load_data(config, say)?;
+    } = load_data(config, &settings, say)?;
     let input = ModelInput {
         sample_shape: train.sample_shape(),
         num_classes: train.num_classes(),
@@ -141,6 +140,24 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     })
 }
 
+/// The `--resume` checkpoint with its path, if any, and the run's settings resolved
+/// against it, saying so when it does not record the hold-out fraction of an image folder.
+fn resumed_and_settings(
+    config: &RunConfig,
+    say: impl Fn(&str),
+) -> Result<(Option<(PathBuf, Checkpoint)>, RunSettings), TrainError> {
+    let resumed = (config.resume.as_ref())
+        .map(|path| Ok::<_, TrainError>((path.clone(), load_resumed(path)?)))
+        .transpose()?;
+    let settings = resolve_settings(config, resumed.as_ref().map(|(p, c)| (p.as_path(), c)))?;
+    if let Some(note) = (resumed.as_ref())
+        .and_then(|(path, checkpoint)| unrecorded_val_fraction_note(path, checkpoint, &settings))
+    {
+        say(&note);
+    }
+    Ok((resumed, settings))
+}
+
 /// The notes on sizes past the training set: a `limit_train` over the `available`
 /// training images (all are used), and a `batch_size` over the images trained on
 /// (every batch is all of them). Both are kept as asked, and recorded so.
@@ -183,9 +200,16 @@ fn resume(
 }
 
 /// The run's data, which must have two classes at least: a classifier learns nothing
-/// from one (it trained to "100%" with a loss of 0).
-fn load_data(config: &RunConfig, say: impl Fn(&str)) -> Result<ImageDataset, TrainError> {
-    let data = config.dataset.load(config.data_dir.as_deref(), &say)?;
+/// from one (it trained to "100%" with a loss of 0). An image folder without `test/`
+/// holds out its test set with the run's resolved seed and fraction (`settings`: the
+/// checkpoint's when resuming), so that a resume trains and tests on the same images.
+fn load_data(
+    config: &RunConfig,
+    settings: &RunSettings,
+    say: impl Fn(&str),
+) -> Result<ImageDataset, TrainError> {
+    let source = (config.dataset).with_hold_out(settings.seed, settings.val_fraction);
+    let data = source.load(config.data_dir.as_deref(), &say)?;
     if data.train.num_classes() < 2 {
         return Err(TrainError::config(format!(
             "the data has a single class ({}): a classifier learns nothing from it (every \

@@ -42,8 +42,14 @@ pub struct RunConfig {
     /// [`set_kernels`]: scratchnet_tensor::kernels::set_kernels
     /// [`kernels()`]: scratchnet_tensor::kernels::kernels
     pub kernels: Option<Kernels>,
-    /// Seed of the weights, the batch order and augmentation (default 0).
+    /// Seed of the weights, the batch order and augmentation (default 0), and of the
+    /// test set an image folder without `test/` holds out of `train/`.
     pub seed: Option<u64>,
+    /// The fraction of an image folder's `train/` held out as the test set when it has
+    /// no `test/` (`--val-fraction`); `None`: the checkpoint's when resuming, else the
+    /// [`DataSource::Folder`] options' `val_fraction` (0.1 by default). Other datasets
+    /// ignore it.
+    pub val_fraction: Option<f64>,
     /// Train on the first `n` training images only.
     pub limit_train: Option<usize>,
     /// Save a checkpoint here after every epoch.
@@ -93,6 +99,7 @@ impl Default for RunConfig {
             threads: 1,
             kernels: None,
             seed: None,
+            val_fraction: None,
             limit_train: None,
             save: None,
             resume: None,

@@ -1,7 +1,7 @@
 //! [`RunSettings`]: a run's settings after the defaults and the checkpoint resumed
 //! from were applied, and how they are stored in its checkpoints.
 
-use crate::{OptimizerKind, RunConfig, ScheduleKind};
+use crate::{DataSource, OptimizerKind, RunConfig, ScheduleKind};
 use scratchnet_data::DatasetKind;
 use scratchnet_train::{Checkpoint, CheckpointError, TrainError};
 use std::collections::BTreeMap;
@@ -25,6 +25,9 @@ pub struct RunSettings {
     pub limit_train: Option<usize>,
     /// Whether training images are shifted at random ([`RunConfig::augment`]).
     pub augment: bool,
+    /// The fraction of an image folder's `train/` held out as the test set when it has
+    /// no `test/` ([`RunConfig::val_fraction`]); `None` for the other datasets.
+    pub val_fraction: Option<f64>,
 }
 
 impl RunSettings {
@@ -43,6 +46,9 @@ impl RunSettings {
                 .map_or_else(|| "none".into(), |n| n.to_string()),
         );
         m.insert("augment".into(), self.augment.to_string());
+        if let Some(fraction) = self.val_fraction {
+            m.insert("val_fraction".into(), fraction.to_string());
+        }
         m
     }
 
@@ -57,8 +63,60 @@ impl RunSettings {
             seed: config.seed.unwrap_or(0),
             limit_train: config.limit_train,
             augment: config.augment,
+            val_fraction: given_val_fraction(config),
         }
     }
+}
+
+/// The hold-out fraction of a run on an image folder without a checkpoint's: the given
+/// one, else the folder options' (0.1 by default); `None` for the other datasets.
+fn given_val_fraction(config: &RunConfig) -> Option<f64> {
+    match &config.dataset {
+        DataSource::Folder(options) => Some(config.val_fraction.unwrap_or(options.val_fraction)),
+        _ => None,
+    }
+}
+
+/// The hold-out fraction of a run on an image folder resumed from a checkpoint that
+/// records `saved` (`val_fraction`): the given one, which must agree, else the saved
+/// one. A checkpoint that does not record it (saved before it was recorded) resumes
+/// with the given one, else the default, as a fresh run would
+/// ([`unrecorded_val_fraction_note`] says so). `None` for the other datasets.
+fn resumed_val_fraction(
+    config: &RunConfig,
+    saved: Option<&str>,
+    conflict: &Conflict<'_>,
+) -> Result<Option<f64>, TrainError> {
+    let Some(fallback) = given_val_fraction(config) else {
+        return Ok(None);
+    };
+    let saved = conflict.recorded::<f64>("--val-fraction", saved)?;
+    if let Some(fraction) = saved.filter(|f| !(0.0..1.0).contains(f)) {
+        return Err(conflict.unusable("--val-fraction", &fraction.to_string()));
+    }
+    conflict
+        .pick("--val-fraction", config.val_fraction, saved, fallback)
+        .map(Some)
+}
+
+/// The note of a run on an image folder resumed from the checkpoint at `path`, which
+/// does not record the hold-out fraction (saved before it was recorded): the run holds
+/// out `settings`' fraction, which may not be the one it was trained with.
+pub(crate) fn unrecorded_val_fraction_note(
+    path: &Path,
+    checkpoint: &Checkpoint,
+    settings: &RunSettings,
+) -> Option<String> {
+    let fraction = settings.val_fraction?;
+    if checkpoint.metadata.contains_key("val_fraction") {
+        return None;
+    }
+    Some(format!(
+        "note: {} does not record --val-fraction (it was saved before that was recorded): \
+         without test/, {fraction} of train/ is held out for testing; if it was trained with \
+         another, give that --val-fraction",
+        path.display()
+    ))
 }
 
 /// The `--dataset` value of an IDX kind: `mnist` or `fashion` (see
@@ -132,6 +190,7 @@ pub(crate) fn resolve_settings(
         (None, None) => None,
     };
     check_augment(config.augment, saved("augment"), &conflict)?;
+    let val_fraction = resumed_val_fraction(config, saved("val_fraction"), &conflict)?;
     Ok(RunSettings {
         batch_size,
         optimizer,
@@ -140,6 +199,7 @@ pub(crate) fn resolve_settings(
         seed,
         limit_train,
         augment: config.augment,
+        val_fraction,
     })
 }
 
@@ -347,6 +407,82 @@ mod tests {
         for augment in [true, false] {
             let settings = resolve_settings(&run(augment), Some((path, &old))).unwrap();
             assert_eq!(settings.augment, augment);
+        }
+    }
+
+    /// QA: an image folder's hold-out fraction was not recorded, so a resume with
+    /// another `--val-fraction` trained on another split. A fresh run on a folder
+    /// records it (other data does not); a resume takes it, refuses another one naming
+    /// the flag, and refuses a recorded value no run writes; a checkpoint saved before
+    /// it was recorded resumes with the given or default fraction, with a note.
+    #[test]
+    fn the_hold_out_fraction_is_recorded_and_checked_on_resume() {
+        use super::unrecorded_val_fraction_note;
+        use crate::DataSource;
+        let model = Dense::new(2, 2, &mut StdRng::seed_from_u64(0));
+        let adam = Adam::new(AdamConfig::default()).unwrap();
+        let path = Path::new("f.st");
+        let folder = |val_fraction| RunConfig {
+            dataset: DataSource::Folder(scratchnet_data::FolderOptions::default()),
+            val_fraction,
+            ..RunConfig::default()
+        };
+        let fresh = resolve_settings(&folder(Some(0.25)), None).unwrap();
+        let recorded = fresh.to_metadata("folder", "lenet5");
+        assert_eq!(
+            recorded.get("val_fraction").map(String::as_str),
+            Some("0.25")
+        );
+        let mnist = resolve_settings(&RunConfig::default(), None).unwrap();
+        assert!(!mnist
+            .to_metadata("mnist", "lenet5")
+            .contains_key("val_fraction"));
+        assert_eq!(
+            resolve_settings(&folder(None), None).unwrap().val_fraction,
+            Some(0.1)
+        );
+
+        let mut checkpoint = Checkpoint::for_training(&model, &adam, 1, 0, &History::new());
+        for (key, value) in recorded {
+            checkpoint = checkpoint.with_metadata(key, value);
+        }
+        let resumed = |given, checkpoint: &Checkpoint| {
+            resolve_settings(&folder(given), Some((path, checkpoint)))
+        };
+        assert_eq!(resumed(None, &checkpoint).unwrap().val_fraction, Some(0.25));
+        assert_eq!(
+            resumed(Some(0.25), &checkpoint).unwrap().val_fraction,
+            Some(0.25)
+        );
+        let settings = resumed(None, &checkpoint).unwrap();
+        assert_eq!(
+            unrecorded_val_fraction_note(path, &checkpoint, &settings),
+            None
+        );
+        let err = resumed(Some(0.5), &checkpoint).unwrap_err().to_string();
+        assert!(
+            err.ends_with("f.st was trained with --val-fraction 0.25, not 0.5: resume with the same value (or leave --val-fraction out)"),
+            "{err}"
+        );
+        for value in ["half", "1", "-0.5", "NaN"] {
+            let edited = checkpoint.clone().with_metadata("val_fraction", value);
+            let err = resumed(None, &edited).unwrap_err().to_string();
+            assert!(
+                err.contains("f.st records --val-fraction"),
+                "{value}: {err}"
+            );
+        }
+
+        let old = Checkpoint::for_training(&model, &adam, 1, 0, &History::new());
+        for (given, held_out) in [(None, 0.1), (Some(0.3), 0.3)] {
+            let settings = resumed(given, &old).unwrap();
+            assert_eq!(settings.val_fraction, Some(held_out));
+            let note = unrecorded_val_fraction_note(path, &old, &settings).unwrap();
+            assert!(
+                note.starts_with("note: f.st does not record --val-fraction")
+                    && note.contains(&format!("{held_out} of train/ is held out")),
+                "{note}"
+            );
         }
     }
 }

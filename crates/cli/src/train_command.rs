@@ -80,8 +80,10 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
             Dataset::Folder => DataSource::Folder(FolderOptions {
                 channels: flags.channels,
                 image_size: flags.image_size,
-                val_fraction: flags.val_fraction.unwrap_or(0.1),
-                seed: flags.seed.unwrap_or(0),
+                // The run holds out its test set with the resolved seed and
+                // fraction (the checkpoint's when resuming): this is the default.
+                val_fraction: FolderOptions::default().val_fraction,
+                seed: 0,
                 max_memory: flags.max_memory.unwrap_or(4 << 30),
                 skip_bad_images: flags.skip_bad_images,
                 show_progress: true,
@@ -102,6 +104,7 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         threads,
         kernels: Some(kernels),
         seed: flags.seed,
+        val_fraction: flags.val_fraction,
         limit_train: flags.limit_train,
         save: Some(job.save),
         resume: flags.resume,
