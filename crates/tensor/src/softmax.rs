@@ -59,11 +59,11 @@ pub fn softmax_cross_entropy(logits: ArrayView2<f32>, targets: &[usize]) -> (f32
     }
     let n = logits.nrows();
     let log_probs = log_softmax(logits);
-    let total: f64 = targets
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| -f64::from(log_probs[[i, t]]))
-        .sum();
+    // From +0, as the reference: `Sum` starts at −0, so one class (every log
+    // probability 0) gave a loss of −0.
+    let total = (targets.iter().enumerate()).fold(0.0f64, |total, (i, &t)| {
+        total - f64::from(log_probs[[i, t]])
+    });
     ((total / n.max(1) as f64) as f32, log_probs.mapv(f32::exp))
 }
 
@@ -105,6 +105,16 @@ pub(crate) fn assert_one_label_per_row(rows: usize, targets: &[usize]) {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    /// One class: every log probability is 0, and the loss +0 on both tiers, as in
+    /// PyTorch (the fast tier's sum gave −0).
+    #[test]
+    fn one_class_gives_a_loss_of_positive_zero() {
+        let logits = array![[1.5f32], [-3.0]];
+        let fast = softmax_cross_entropy(logits.view(), &[0, 0]).0;
+        let plain = reference::softmax_cross_entropy(logits.view(), &[0, 0]);
+        assert_eq!((fast.to_bits(), plain.to_bits()), (0, 0), "{fast} {plain}");
+    }
 
     /// Too few labels used to leave rows out of the mean silently (a loss 2/4 of the
     /// right one for 2 labels over 4 rows); too many, to ignore the rest. Both tiers.
