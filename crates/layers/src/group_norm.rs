@@ -32,7 +32,10 @@ impl Default for GroupNormConfig {
 /// Unlike [`BatchNorm2d`](crate::BatchNorm2d), the statistics are per sample, so
 /// training and evaluation compute the same thing, there are no running
 /// statistics, and the batch size does not matter (one group of one value
-/// normalises to 0). `num_groups = 1` normalises each sample over all of
+/// normalises to 0, so the output is β; PyTorch computes the same for a batch of
+/// several samples but refuses one sample whose groups hold one value each, with
+/// BatchNorm's "more than 1 value per channel" check, while this layer computes β
+/// there too). `num_groups = 1` normalises each sample over all of
 /// `C, H, W`; `num_groups = num_channels` is instance normalisation.
 ///
 /// Backward, per group with `m` values and `g = dy · γ_c`:
