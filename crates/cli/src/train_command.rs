@@ -121,7 +121,16 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
     exit_code(run(&config).map(|_| ()), &stop)
 }
 
-/// 0 for success; 130 for an interruption, after printing the command that resumes
+/// What a run that finished says if a signal came after its last batch (while it
+/// evaluated or wrote its reports): it did not stop, for there was nothing left to
+/// train, and it is complete.
+fn finished_despite_stop(stop: &StopFlag) -> Option<&'static str> {
+    stop.is_raised().then_some(
+        "the interruption came after the last batch: the run finished its evaluation and saved          as a complete run (nothing is left to resume)",
+    )
+}
+
+/// 0 for success (with [`finished_despite_stop`]'s note after a late signal); 130 for an interruption, after printing the command that resumes
 /// it; 1 for an error, after printing it. Prints nothing, and waits for the exit, when
 /// a second Ctrl-C already chose to exit without saving.
 fn exit_code(outcome: Result<(), TrainError>, stop: &StopFlag) -> ExitCode {
@@ -133,7 +142,12 @@ fn exit_code(outcome: Result<(), TrainError>, stop: &StopFlag) -> ExitCode {
         }
     }
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if let Some(note) = finished_despite_stop(stop) {
+                eprintln!("{note}");
+            }
+            ExitCode::SUCCESS
+        }
         Err(e @ TrainError::Interrupted { .. }) => {
             eprintln!("{e}");
             if let TrainError::Interrupted {
@@ -150,5 +164,24 @@ fn exit_code(outcome: Result<(), TrainError>, stop: &StopFlag) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QA: a Ctrl-C during the last epoch's evaluation said "stopping after the current
+    /// batch" and the run then finished with code 0 without a word: it now says why.
+    #[test]
+    fn a_run_that_finished_after_a_signal_says_so() {
+        let stop = StopFlag::new();
+        assert_eq!(finished_despite_stop(&stop), None);
+        stop.raise();
+        let note = finished_despite_stop(&stop).unwrap();
+        assert!(
+            note.contains("after the last batch") && note.contains("complete"),
+            "{note}"
+        );
     }
 }
