@@ -126,7 +126,8 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
 /// train, and it is complete.
 fn finished_despite_stop(stop: &StopFlag) -> Option<&'static str> {
     stop.is_raised().then_some(
-        "the interruption came after the last batch: the run finished its evaluation and saved          as a complete run (nothing is left to resume)",
+        "the interruption came after the last batch: the run finished as a complete run, its \
+         evaluation and files written (nothing is left to resume)",
     )
 }
 
