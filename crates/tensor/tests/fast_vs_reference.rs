@@ -995,3 +995,63 @@ proptest! {
         }
     }
 }
+
+/// `fast` non-finite exactly where `reference` is (NaN where it has NaN, the same
+/// infinity where it has one), and within [`close`]'s tolerance of its finite values.
+fn same_non_finite_and_close(fast: &Array4<f32>, reference: &Array4<f32>, what: &str) {
+    let finite = |a: &Array4<f32>| a.mapv(|v| if v.is_finite() { v } else { 0.0 });
+    for (i, (f, r)) in fast.iter().zip(reference).enumerate() {
+        let agree = match r.is_finite() {
+            true => f.is_finite(),
+            false => f.to_bits() == r.to_bits() || (f.is_nan() && r.is_nan()),
+        };
+        assert!(agree, "{what}[{i}]: fast {f} vs reference {r}");
+    }
+    close(&finite(fast), &finite(reference), what).unwrap();
+}
+
+/// A non-finite weight spreads in the input gradient only as far as the reference's
+/// sums carry it (PyTorch's too): on the virtual grid the discarded columns of
+/// `Wᵀ·dY` hold `∞·0 = NaN`, which once landed on input pixels the tap never reaches
+/// (`dx[0,0,0,7..9]` of the first case was NaN; the reference and PyTorch give 2 and 1);
+/// computed as a convolution (8 channels or more), the padding around `dY` did the
+/// same. Cases: the virtual grid with fewer than 8 channels, with padding of a whole
+/// kernel, and as a convolution (direct and Winograd's); the weight's first tap or
+/// its last ±∞ or NaN.
+#[test]
+fn a_non_finite_weight_leaks_nowhere_in_the_input_gradient() {
+    let _simd = fast_kernels_at_environment_limit();
+    let window = |k: usize, p: usize| Window2d {
+        kernel_size: [k, k],
+        padding: [p, p],
+        ..Default::default()
+    };
+    let cases = [
+        ((1, 1, 3, 9), 1, window(3, 0)),
+        ((2, 3, 8, 9), 4, window(3, 1)),
+        ((1, 1, 12, 12), 6, window(5, 2)),
+        ((1, 4, 6, 6), 3, window(3, 3)),
+        ((2, 8, 7, 7), 4, window(3, 1)),
+        ((2, 8, 9, 9), 4, window(3, 0)),
+        ((2, 16, 7, 7), 16, window(3, 1)),
+    ];
+    for (input, o, window) in cases {
+        let [kh, kw] = window.kernel_size;
+        let x = random4(input, 7);
+        let dy_dim = (input.0, o, input.2 + 2 * window.padding[0] + 1 - kh, input.3 + 2 * window.padding[1] + 1 - kw);
+        let dy = random4(dy_dim, 8);
+        for (tap, bad) in [([0, 0, 0, 0], f32::INFINITY), ([o - 1, input.1 - 1, kh - 1, kw - 1], f32::NEG_INFINITY), ([0, 0, 0, 0], f32::NAN)] {
+            let mut w = random4((o, input.1, kh, kw), 9);
+            w[tap] = bad;
+            let what = format!("grad_input of {input:?}, {o} outputs, {window:?}, {bad} at {tap:?}");
+            let (dx_ref, _, _) = reference::conv2d_backward(x.view(), w.view(), dy.view(), &window, 1);
+            let dx = conv::conv2d_grad_input(dy.view(), w.view(), [input.2, input.3], &window, 1);
+            same_non_finite_and_close(&dx, &dx_ref, &what);
+            let mut cache = conv::Conv2dCache::default();
+            conv::conv2d_forward(x.view(), w.view(), None, &window, 1, Some(&mut cache));
+            let mut dw = Array4::zeros(w.dim());
+            let dx = conv::conv2d_backward(dy.view(), w.view(), &window, 1, &cache, dw.view_mut(), None);
+            same_non_finite_and_close(&dx, &dx_ref, &what);
+        }
+    }
+}

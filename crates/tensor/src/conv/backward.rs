@@ -50,9 +50,13 @@ pub(super) fn backward(
         })
     };
     // The input gradient, sample by sample: any chunking gives the same bits.
+    // As a convolution, the input gradient reads `dY` zero-padded, and a non-finite
+    // weight times that padding would be NaN (`∞·0`) at input pixels the tap never
+    // reaches: such a weight's input gradient runs on the virtual grid (or im2col).
+    let finite_weight = wt.iter().all(|w| w.is_finite());
     let input_grad = || {
         want_dx.then(|| {
-            if let Some(window) = plan.input_grad_window() {
+            if let Some(window) = plan.input_grad_window().filter(|_| finite_weight) {
                 return input_grad_as_convolution(plan, dy, wt, &window);
             }
             if plan.input_grad_channels_last() {
@@ -300,7 +304,11 @@ pub(super) fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f
     if let (Some(padded), true) = (&plan.direct, plan.virtual_grid) {
         // dcols on the virtual grid, G[(c,ky,kx), q] = Σ_o W[o, (c,ky,kx)]·dYv[o, q],
         // folded back by contiguous adds: xpad-shaped dX[off(c,ky,kx) + q] += G[(c,ky,kx), q].
+        // G's discarded columns (q = oy·Wp + ox, ox ≥ OW) land on input pixels the tap
+        // never reaches. Their dYv is 0, so with finite weights they hold ±0 and add
+        // nothing; a non-finite weight makes them NaN (∞·0), so then they are zeroed.
         let vlen = padded.virtual_len();
+        let zero_discarded = !wt.iter().all(|w| w.is_finite());
         with_scratch(plan.o * vlen, |dyv| {
             with_scratch_to_overwrite(plan.ckk * vlen, |grid| {
                 with_scratch_to_overwrite(padded.sample_len, |dxp| {
@@ -312,6 +320,11 @@ pub(super) fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f
                         padded.spread(dy_s, plan.o, [plan.oh, plan.ow], dyv);
                         let b = Strided::new(dyv, plan.o, vlen, vlen, 1);
                         gemm::gemm(plan.ckk, vlen, plan.o, &a, &b, grid, vlen, Init::Overwrite);
+                        if zero_discarded {
+                            for grid_row in grid.chunks_exact_mut(padded.cols) {
+                                grid_row[plan.ow..].fill(0.0);
+                            }
+                        }
                         dxp.fill(0.0);
                         for (&off, g) in padded.offsets.iter().zip(grid.chunks_exact(vlen)) {
                             crate::simd::add_assign(&mut dxp[off..off + vlen], g);

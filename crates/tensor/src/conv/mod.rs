@@ -46,8 +46,11 @@
 //!   gradient is `Wᵀ·dY` on the virtual grid, whose row `(c, ky, kx)` is added
 //!   back onto the padded input shape at that same offset: a contiguous run, so
 //!   the fold needs no index arithmetic. (Only the discarded columns ever see
-//!   the values in the row wrap-around, so they cannot leak into a result
-//!   unless the input holds ±∞ or NaN.)
+//!   the values in the row wrap-around: the forward drops them, so a non-finite
+//!   input stays where the definition puts it. In the input gradient they hold
+//!   `W·0`, which adds nothing while the weight is finite; a non-finite weight makes
+//!   them NaN, so for such a weight they are zeroed before the fold, and its input
+//!   gradient does not run as a convolution of the zero-padded `dY` either.)
 //! - **Direct, strided** (one group, stride or dilation above 1 — ResNet's
 //!   downsampling layers): the same padded input and offset tables, with
 //!   `pixel(p) = oy·sh·Wp + ox·sw` and `off(c, ky, kx) = c·Hp·Wp + ky·dh·Wp +

@@ -160,7 +160,8 @@ impl Plan {
     /// The window of the convolution that computes this one's input gradient
     /// (`input_grad_as_convolution`), where that pays: a virtual-grid plan (stride
     /// 1, one group) whose padding is at most `K − 1`, with at least 8 input channels
-    /// (the output channels of that convolution).
+    /// (the output channels of that convolution). Not for a non-finite weight, whose
+    /// products with the padding around `dY` would be NaN (see `backward`).
     pub(super) fn input_grad_window(&self) -> Option<Window2d> {
         let [kh, kw] = self.window.kernel_size;
         let [ph, pw] = self.window.padding;
