@@ -221,6 +221,11 @@ pub fn set_simd(enabled: bool) {
 }
 
 /// Limits the hand-vectorised paths to `limit` from now on (see [`SimdLimit`]).
+///
+/// Switching between a forward and its backward is safe, as for [`set_kernels`]: a
+/// convolution's [`Conv2dCache`](crate::conv::Conv2dCache) records how its forward
+/// laid the input out (which depends on the limit: the direct 3×3 kernel needs
+/// AVX-512), and the backward reads it that way under the new limit.
 pub fn set_simd_limit(limit: SimdLimit) {
     SIMD.store(limit.encode(), Ordering::Relaxed);
     AVX2_FMA.store(UNSET, Ordering::Relaxed);

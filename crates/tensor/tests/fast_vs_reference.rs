@@ -1038,20 +1038,81 @@ fn a_non_finite_weight_leaks_nowhere_in_the_input_gradient() {
     for (input, o, window) in cases {
         let [kh, kw] = window.kernel_size;
         let x = random4(input, 7);
-        let dy_dim = (input.0, o, input.2 + 2 * window.padding[0] + 1 - kh, input.3 + 2 * window.padding[1] + 1 - kw);
+        let dy_dim = (
+            input.0,
+            o,
+            input.2 + 2 * window.padding[0] + 1 - kh,
+            input.3 + 2 * window.padding[1] + 1 - kw,
+        );
         let dy = random4(dy_dim, 8);
-        for (tap, bad) in [([0, 0, 0, 0], f32::INFINITY), ([o - 1, input.1 - 1, kh - 1, kw - 1], f32::NEG_INFINITY), ([0, 0, 0, 0], f32::NAN)] {
+        for (tap, bad) in [
+            ([0, 0, 0, 0], f32::INFINITY),
+            ([o - 1, input.1 - 1, kh - 1, kw - 1], f32::NEG_INFINITY),
+            ([0, 0, 0, 0], f32::NAN),
+        ] {
             let mut w = random4((o, input.1, kh, kw), 9);
             w[tap] = bad;
-            let what = format!("grad_input of {input:?}, {o} outputs, {window:?}, {bad} at {tap:?}");
-            let (dx_ref, _, _) = reference::conv2d_backward(x.view(), w.view(), dy.view(), &window, 1);
+            let what =
+                format!("grad_input of {input:?}, {o} outputs, {window:?}, {bad} at {tap:?}");
+            let (dx_ref, _, _) =
+                reference::conv2d_backward(x.view(), w.view(), dy.view(), &window, 1);
             let dx = conv::conv2d_grad_input(dy.view(), w.view(), [input.2, input.3], &window, 1);
             same_non_finite_and_close(&dx, &dx_ref, &what);
             let mut cache = conv::Conv2dCache::default();
             conv::conv2d_forward(x.view(), w.view(), None, &window, 1, Some(&mut cache));
             let mut dw = Array4::zeros(w.dim());
-            let dx = conv::conv2d_backward(dy.view(), w.view(), &window, 1, &cache, dw.view_mut(), None);
+            let dx =
+                conv::conv2d_backward(dy.view(), w.view(), &window, 1, &cache, dw.view_mut(), None);
             same_non_finite_and_close(&dx, &dx_ref, &what);
         }
     }
+}
+
+/// A backward under another SIMD limit than its forward: the limit decides whether
+/// the direct 3×3 kernel runs (AVX-512, 16 input channels), and so how the cache holds
+/// the input, which the backward once re-derived from its own limit ("the cache does
+/// not hold an input for this convolution" on an odd output). Both directions, odd
+/// and even outputs, against the reference. (Where AVX-512 is missing, both limits
+/// choose alike, and this checks only that.)
+#[test]
+fn a_backward_under_another_simd_limit_than_its_forward_matches_reference() {
+    let _lock = SIMD_LIMIT.write().unwrap_or_else(PoisonError::into_inner);
+    set_kernels(Kernels::Fast);
+    let found = simd_limit();
+    let window = Window2d {
+        kernel_size: [3, 3],
+        padding: [1, 1],
+        ..Default::default()
+    };
+    let limits = [SimdLimit::Widest, SimdLimit::Avx2];
+    for (size, o) in [(7, 16), (8, 16), (5, 32)] {
+        for (forward_limit, backward_limit) in [(limits[0], limits[1]), (limits[1], limits[0])] {
+            let x = random4((2, 16, size, size), 31);
+            let w = random4((o, 16, 3, 3), 32);
+            set_simd_limit(forward_limit);
+            let mut cache = conv::Conv2dCache::default();
+            let y = conv::conv2d_forward(x.view(), w.view(), None, &window, 1, Some(&mut cache));
+            let dy = random4(y.dim(), 33);
+            set_simd_limit(backward_limit);
+            let mut dw = Array4::zeros(w.dim());
+            let mut db = Array1::zeros(o);
+            let dx = conv::conv2d_backward(
+                dy.view(),
+                w.view(),
+                &window,
+                1,
+                &cache,
+                dw.view_mut(),
+                Some(db.view_mut()),
+            );
+            let (dx_ref, dw_ref, db_ref) =
+                reference::conv2d_backward(x.view(), w.view(), dy.view(), &window, 1);
+            let what =
+                format!("{size}×{size}, {o} outputs, {forward_limit:?} then {backward_limit:?}");
+            close(&dx, &dx_ref, &format!("grad_input of {what}")).unwrap();
+            close(&dw, &dw_ref, &format!("grad_weight of {what}")).unwrap();
+            close(&db, &db_ref, &format!("grad_bias of {what}")).unwrap();
+        }
+    }
+    set_simd_limit(found);
 }

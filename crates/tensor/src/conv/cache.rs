@@ -21,6 +21,10 @@ pub struct Conv2dCache {
     pub(super) input_dim: [usize; 4],
     /// Floats per sample in `data` (the padded plane plus its slack, or `C·H·W`).
     pub(super) sample_len: usize,
+    /// Whether `data` holds the input padded channels-last ([`Plan::caches_channels_last`]):
+    /// which strategy filled it depends on the SIMD limit of the forward, which may
+    /// change before the backward ([`Plan::reading_cache`]).
+    pub(super) channels_last: bool,
     pub(super) data: Vec<f32>,
 }
 
@@ -30,6 +34,7 @@ impl std::fmt::Debug for Conv2dCache {
             .field("tier", &self.tier)
             .field("input_dim", &self.input_dim)
             .field("sample_len", &self.sample_len)
+            .field("channels_last", &self.channels_last)
             .finish_non_exhaustive()
     }
 }
@@ -51,6 +56,7 @@ impl Conv2dCache {
         self.tier = Kernels::Reference;
         self.input_dim = [n, c, h, w];
         self.sample_len = c * h * w;
+        self.channels_last = false;
         self.data.clear();
         self.data.extend(input.iter());
     }
@@ -65,6 +71,7 @@ impl Conv2dCache {
         self.tier = Kernels::Fast;
         self.input_dim = [plan.n, plan.c, plan.h, plan.w];
         self.sample_len = plan.cache_sample_len();
+        self.channels_last = plan.caches_channels_last();
         let len = plan.n * self.sample_len;
         if self.data.len() != len {
             self.data = vec![0.0; len];

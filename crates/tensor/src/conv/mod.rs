@@ -412,7 +412,8 @@ fn fast_backward(
     want_dx: bool,
 ) -> (Option<Array4<f32>>, Array4<f32>, Array1<f32>) {
     let out_channels = weight.dim().0;
-    let plan = Plan::new(cache.input_dim, out_channels, weight, window, groups);
+    let plan = Plan::new(cache.input_dim, out_channels, weight, window, groups)
+        .reading_cache(cache.channels_last);
     assert_eq!(
         cache.sample_len,
         plan.cache_sample_len(),

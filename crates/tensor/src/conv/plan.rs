@@ -200,6 +200,20 @@ impl Plan {
         self.winograd_weight_grad || self.direct3x3
     }
 
+    /// This plan with the weight gradient of a cache laid out `channels_last` or not
+    /// ([`Plan::caches_channels_last`]): the SIMD limit decides whether the direct 3×3
+    /// kernel runs, and so the layout, and it may have changed since the forward that
+    /// filled the cache. A channels-last cache the direct 3×3 kernel no longer reads
+    /// here goes to Winograd's weight gradient (the same layout; exact on odd sides,
+    /// only slower); a plain padded one to the direct weight gradient.
+    pub(super) fn reading_cache(mut self, channels_last: bool) -> Self {
+        if self.winograd && channels_last != self.caches_channels_last() {
+            self.direct3x3 = false;
+            self.winograd_weight_grad = channels_last;
+        }
+        self
+    }
+
     pub(super) fn cache_sample_len(&self) -> usize {
         if self.caches_channels_last() {
             return self.tiling().padded_sample_len();
