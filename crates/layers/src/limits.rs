@@ -8,9 +8,13 @@ use std::fmt::Display;
 /// output, a convolution's im2col columns). 2²⁸ elements, 1 GiB of `f32`.
 ///
 /// A layer whose hyper-parameters ask for more (a kernel of 2³², `Dense::new(usize::MAX,
-/// 2)`, a padding of 20000) does not allocate anything: [`Layer::output_shape`]
-/// (so building a model) and `forward` return a [`LayerError::Config`] that names
-/// the tensor and this limit. A batch holds up to `N` times the per-sample tensors.
+/// 2)`, a padding of 20000 at stride 1, whose output is about 40000² a channel) does not
+/// allocate anything: [`Layer::output_shape`] (so building a model) and `forward`
+/// return a [`LayerError::Config`] that names the tensor and this limit. A batch holds
+/// up to `N` times the per-sample tensors. The kernels' own buffers stay within a
+/// small multiple of the checked tensors: a convolution's zero-padded input, for one,
+/// is never kept where it would outgrow both its input and its im2col columns (a
+/// padding of 20000 at a stride of 20000 gives a 2×2 output, and needs no more).
 ///
 /// [`Layer::output_shape`]: crate::Layer::output_shape
 pub const MAX_TENSOR_ELEMENTS: usize = 1 << 28;

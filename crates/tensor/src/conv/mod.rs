@@ -52,7 +52,10 @@
 //!   them NaN, so for such a weight they are zeroed before the fold, and its input
 //!   gradient does not run as a convolution of the zero-padded `dY` either.)
 //! - **Direct, strided** (one group, stride or dilation above 1 — ResNet's
-//!   downsampling layers): the same padded input and offset tables, with
+//!   downsampling layers — unless the padded input would hold more than both the
+//!   input and the im2col columns: a large padding around a small plane goes to
+//!   im2col, so no buffer grows with the padding alone): the same padded input and
+//!   offset tables, with
 //!   `pixel(p) = oy·sh·Wp + ox·sw` and `off(c, ky, kx) = c·Hp·Wp + ky·dh·Wp +
 //!   kx·dw`; the forward pixel-major and the weight gradient as above, the input
 //!   gradient as im2col's, its product transposed and its fold channels-last where

@@ -112,8 +112,17 @@ impl Plan {
         // weight gradient can still read the padded input in place, pixel-major
         // (ResNet's 3×3 stride-2 layers: 1.8–2× the im2col speed; their input
         // gradient stays on im2col). Not for 1×1 windows, whose im2col only picks
-        // the pixels it needs, where the padded copy would hold them all.
-        let strided_direct = groups == 1 && !simple && oh * ow > 0 && kh * kw > 1;
+        // the pixels it needs, where the padded copy would hold them all. Nor where
+        // the padding makes that copy larger than both the input and the im2col
+        // columns (a stride and a padding of 3000 on a 1×1 plane: 6001² floats for
+        // 2×2 outputs), so that no buffer of this strategy outgrows those of im2col,
+        // which a layer bounds.
+        let padded_len = (h + 2 * window.padding[0])
+            .saturating_mul(wp)
+            .saturating_mul(c);
+        let im2col_len = (c * h * w).max(c * kh * kw * oh * ow);
+        let strided_direct =
+            groups == 1 && !simple && oh * ow > 0 && kh * kw > 1 && padded_len <= im2col_len;
         let winograd = simple
             && [kh, kw] == [3, 3]
             && oh * ow > 0

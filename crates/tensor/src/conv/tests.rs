@@ -255,6 +255,33 @@ fn strategies_are_chosen_as_documented() {
     assert!(!plan.winograd);
     let plan = Plan::new([2, 16, 28, 28], 32, w(32, 8, 3).view(), &down, 2);
     assert!(plan.direct.is_none());
+    // A padding that makes the padded plane larger than the input and the columns:
+    // im2col, which keeps the 1×1 input (the padded copy was 6001² floats a sample).
+    let far = Window2d {
+        kernel_size: [3, 3],
+        stride: [3000, 3000],
+        padding: [3000, 3000],
+        ..Default::default()
+    };
+    let plan = Plan::new([8, 1, 1, 1], 1, w(1, 1, 3).view(), &far, 1);
+    assert_eq!([plan.oh, plan.ow], [2, 2]);
+    assert!(plan.direct.is_none());
+    assert!(plan.cache_sample_len() <= plan.columns_len().max(plan.in_sample()));
+}
+
+/// A strided convolution whose padding is far larger than its input (on im2col, see
+/// [`strategies_are_chosen_as_documented`]) against the definitions.
+#[test]
+fn strided_convolution_with_a_padding_far_beyond_its_input_matches_definitions() {
+    for (stride, padding, dilation) in [(300, 300, 1), (2, 40, 1), (1, 30, 20)] {
+        let win = Window2d {
+            kernel_size: [3, 3],
+            stride: [stride; 2],
+            padding: [padding; 2],
+            dilation: [dilation; 2],
+        };
+        check_against_definitions(2, 3, 2, &win, 1);
+    }
 }
 
 /// Chunked parallel kernels: bit-identical results in 1- and 4-thread pools.
