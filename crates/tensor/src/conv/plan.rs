@@ -108,21 +108,7 @@ impl Plan {
         // of the multiply-adds, but saves writing (and reading) the im2col
         // matrix, which costs more than the products at LeNet's sizes: worth it up to 50 %.
         let virtual_grid = simple && oh * ow > 0 && 2 * wp <= 3 * ow;
-        // A strided or dilated convolution has no virtual grid, but its forward and
-        // weight gradient can still read the padded input in place, pixel-major
-        // (ResNet's 3×3 stride-2 layers: 1.8–2× the im2col speed; their input
-        // gradient stays on im2col). Not for 1×1 windows, whose im2col only picks
-        // the pixels it needs, where the padded copy would hold them all. Nor where
-        // the padding makes that copy larger than both the input and the im2col
-        // columns (a stride and a padding of 3000 on a 1×1 plane: 6001² floats for
-        // 2×2 outputs), so that no buffer of this strategy outgrows those of im2col,
-        // which a layer bounds.
-        let padded_len = (h + 2 * window.padding[0])
-            .saturating_mul(wp)
-            .saturating_mul(c);
-        let im2col_len = (c * h * w).max(c * kh * kw * oh * ow);
-        let strided_direct =
-            groups == 1 && !simple && oh * ow > 0 && kh * kw > 1 && padded_len <= im2col_len;
+        let strided_direct = groups == 1 && !simple && strided_direct_pays([c, h, w], window);
         let winograd = simple
             && [kh, kw] == [3, 3]
             && oh * ow > 0
@@ -254,6 +240,28 @@ impl Plan {
             "grad_output does not match the convolution's output size"
         );
     }
+}
+
+/// Whether a one-group strided or dilated convolution of a `[C, H, W]` input runs
+/// direct. It has no virtual grid, but its forward and weight gradient can still read
+/// the padded input in place, pixel-major (ResNet's 3×3 stride-2 layers: 1.8–2× the
+/// im2col speed; their input gradient stays on im2col). Not for 1×1 windows, whose
+/// im2col only picks the pixels it needs, where the padded copy would hold them all.
+/// Nor where the padding makes that copy larger than both the input and the im2col
+/// columns (a stride and a padding of 3000 on a 1×1 plane: 6001² floats for 2×2
+/// outputs), so that no buffer of this strategy outgrows those of im2col, which a
+/// layer bounds.
+fn strided_direct_pays([c, h, w]: [usize; 3], window: &Window2d) -> bool {
+    let ([kh, kw], [ph, pw]) = (window.kernel_size, window.padding);
+    let Some([oh, ow]) = window.output_size([h, w]) else {
+        return false;
+    };
+    let padded_len = (h + 2 * ph).saturating_mul(w + 2 * pw).saturating_mul(c);
+    let columns_len = [c, kh, kw, oh, ow]
+        .iter()
+        .fold(1, |n: usize, &d| n.saturating_mul(d));
+    let im2col_len = (c * h * w).max(columns_len);
+    oh * ow > 0 && kh * kw > 1 && padded_len <= im2col_len
 }
 
 /// Whether a direct forward on `padded` runs pixel-major ([`Plan::pixel_major`]): always
