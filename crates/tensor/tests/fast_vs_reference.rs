@@ -1005,7 +1005,7 @@ fn same_non_finite_and_close(fast: &Array4<f32>, reference: &Array4<f32>, what: 
             true => f.is_finite(),
             false => f.to_bits() == r.to_bits() || (f.is_nan() && r.is_nan()),
         };
-        assert!(agree, "{what}[{i}]: fast {f} vs reference {r}");
+        assert!(agree, "{what}[{i}]: {f}, expected {r}");
     }
     close(&finite(fast), &finite(reference), what).unwrap();
 }
@@ -1115,4 +1115,43 @@ fn a_backward_under_another_simd_limit_than_its_forward_matches_reference() {
         }
     }
     set_simd_limit(found);
+}
+
+/// Taps in the padding read 0 and multiply it, in both tiers as in PyTorch: an infinite
+/// weight tap there gives `∞·0 = NaN`, and so does an infinite output gradient in the
+/// weight gradient of such a tap. Ones on a 3×3 plane, padding 1, `w[0,0,0,0] = ∞`:
+/// the first output row and column read that tap in the padding (NaN), the others on
+/// the input (∞). `dy[0,0,0,0] = ∞` reads the padding for the taps of the first kernel
+/// row or column (NaN), the input for the others (∞). (The reference skipped padding
+/// taps, and gave finite values where PyTorch gives NaN.)
+#[test]
+fn a_non_finite_tap_on_the_padding_is_nan_in_both_tiers() {
+    let _simd = fast_kernels_at_environment_limit();
+    let window = Window2d {
+        kernel_size: [3, 3],
+        padding: [1, 1],
+        ..Default::default()
+    };
+    let x = Array4::from_elem((1, 1, 3, 3), 1.0f32);
+    let mut w = Array4::from_elem((1, 1, 3, 3), 1.0f32);
+    w[[0, 0, 0, 0]] = f32::INFINITY;
+    let edge = |i: usize, j: usize| i == 0 || j == 0;
+    let expected = Array4::from_shape_fn((1, 1, 3, 3), |(_, _, i, j)| {
+        if edge(i, j) {
+            f32::NAN
+        } else {
+            f32::INFINITY
+        }
+    });
+    let y_ref = reference::conv2d(x.view(), w.view(), None, &window, 1);
+    same_non_finite_and_close(&y_ref, &expected, "reference forward");
+    let y = conv::conv2d(x.view(), w.view(), None, &window, 1);
+    same_non_finite_and_close(&y, &expected, "fast forward");
+    let w = Array4::from_elem((1, 1, 3, 3), 1.0f32);
+    let mut dy = Array4::from_elem((1, 1, 3, 3), 1.0f32);
+    dy[[0, 0, 0, 0]] = f32::INFINITY;
+    let (_, dw_ref, _) = reference::conv2d_backward(x.view(), w.view(), dy.view(), &window, 1);
+    same_non_finite_and_close(&dw_ref, &expected, "reference grad_weight");
+    let dw = conv::conv2d_grad_weight(x.view(), dy.view(), &window, 1);
+    same_non_finite_and_close(&dw, &expected, "fast grad_weight");
 }

@@ -12,7 +12,8 @@ use ndarray::{s, Array1, Array4, ArrayView1, ArrayView4};
 /// where `g = o / (O/G)` is the group of output channel `o` (`G` = `groups`),
 /// `c` runs over the `C/G` input channels of that group, `s`, `d`, `p` are the
 /// window's stride, dilation and padding on each axis, and taps that fall in
-/// the padding read 0.
+/// the padding read 0, which multiplies the weight as PyTorch's padded input does
+/// (so a ±∞ or NaN weight tap there gives NaN, as in PyTorch and the fast tier).
 ///
 /// # Shapes
 /// - `input` (`x`): `[N, C, H, W]`
@@ -39,9 +40,10 @@ pub fn conv2d(
         for c in 0..group_channels {
             for ky in 0..kh {
                 for kx in 0..kw {
-                    if let Some([y, x]) = window.input_position([i, j], [ky, kx], [h, w]) {
-                        sum += weight[[o, c, ky, kx]] * input[[s, first_channel + c, y, x]];
-                    }
+                    let x = window
+                        .input_position([i, j], [ky, kx], [h, w])
+                        .map_or(0.0, |[y, x]| input[[s, first_channel + c, y, x]]);
+                    sum += weight[[o, c, ky, kx]] * x;
                 }
             }
         }
@@ -59,7 +61,8 @@ pub fn conv2d(
 /// db[o]            = Σ_n,i,j dy[n, o, i, j]
 /// ```
 ///
-/// Taps in the padding contribute nothing.
+/// Taps in the padding read 0: nothing to `dx`, and `dy · 0` to `dw` (NaN where `dy`
+/// is ±∞ or NaN, as in PyTorch, whose weight gradient reads the padded input).
 ///
 /// # Shapes
 /// - `input`: `[N, C, H, W]`; `weight`: `[O, C/G, KH, KW]`
@@ -92,9 +95,12 @@ pub fn conv2d_backward(
         let first_channel = o / (out_channels / groups) * group_channels;
         grad_bias[o] += dy;
         for ((c, ky, kx), &w_tap) in weight.slice(s![o, .., .., ..]).indexed_iter() {
-            if let Some([y, x]) = window.input_position([i, j], [ky, kx], [h, w]) {
-                grad_weight[[o, c, ky, kx]] += dy * input[[s, first_channel + c, y, x]];
-                grad_input[[s, first_channel + c, y, x]] += w_tap * dy;
+            match window.input_position([i, j], [ky, kx], [h, w]) {
+                Some([y, x]) => {
+                    grad_weight[[o, c, ky, kx]] += dy * input[[s, first_channel + c, y, x]];
+                    grad_input[[s, first_channel + c, y, x]] += w_tap * dy;
+                }
+                None => grad_weight[[o, c, ky, kx]] += dy * 0.0,
             }
         }
     }
