@@ -1122,8 +1122,9 @@ fn a_backward_under_another_simd_limit_than_its_forward_matches_reference() {
 /// weight gradient of such a tap. Ones on a 3×3 plane, padding 1, `w[0,0,0,0] = ∞`:
 /// the first output row and column read that tap in the padding (NaN), the others on
 /// the input (∞). `dy[0,0,0,0] = ∞` reads the padding for the taps of the first kernel
-/// row or column (NaN), the input for the others (∞). (The reference skipped padding
-/// taps, and gave finite values where PyTorch gives NaN.)
+/// row or column (NaN), the input for the others (∞): PyTorch 2.15's `F.conv2d` and its
+/// weight gradient give exactly this pattern. (The reference skipped padding taps, and
+/// gave finite values where PyTorch gives NaN.)
 #[test]
 fn a_non_finite_tap_on_the_padding_is_nan_in_both_tiers() {
     let _simd = fast_kernels_at_environment_limit();
