@@ -69,26 +69,12 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
     }
     let (phase, stop) = (RunPhase::new(), StopFlag::new());
     handle_signals(&phase, &stop);
+    let source = data_source(dataset, &flags);
     let config = RunConfig {
         model: job.model,
         augment: job.augment,
         data_dir: flags.data_dir,
-        dataset: match dataset {
-            Dataset::Mnist => DataSource::Idx(DatasetKind::Mnist),
-            Dataset::Fashion => DataSource::Idx(DatasetKind::FashionMnist),
-            Dataset::Cifar10 => DataSource::Cifar10,
-            Dataset::Folder => DataSource::Folder(FolderOptions {
-                channels: flags.channels,
-                image_size: flags.image_size,
-                // The run holds out its test set with the resolved seed and
-                // fraction (the checkpoint's when resuming): this is the default.
-                val_fraction: FolderOptions::default().val_fraction,
-                seed: 0,
-                max_memory: flags.max_memory.unwrap_or(4 << 30),
-                skip_bad_images: flags.skip_bad_images,
-                show_progress: true,
-            }),
-        },
+        dataset: source,
         epochs: job.epochs,
         batch_size: flags.batch_size,
         optimizer: flags.optimizer.map(|o| match o {
@@ -119,6 +105,26 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         phase,
     };
     exit_code(run(&config).map(|_| ()), &stop)
+}
+
+/// Where the run's images come from: `dataset` as `flags` describe it.
+fn data_source(dataset: Dataset, flags: &TrainFlags) -> DataSource {
+    match dataset {
+        Dataset::Mnist => DataSource::Idx(DatasetKind::Mnist),
+        Dataset::Fashion => DataSource::Idx(DatasetKind::FashionMnist),
+        Dataset::Cifar10 => DataSource::Cifar10,
+        Dataset::Folder => DataSource::Folder(FolderOptions {
+            channels: flags.channels,
+            image_size: flags.image_size,
+            // The run holds out its test set with the resolved seed and fraction
+            // (the checkpoint's when resuming): this is the default.
+            val_fraction: FolderOptions::default().val_fraction,
+            seed: 0,
+            max_memory: flags.max_memory.unwrap_or(4 << 30),
+            skip_bad_images: flags.skip_bad_images,
+            show_progress: true,
+        }),
+    }
 }
 
 /// What a run that finished says if a signal came after its last batch (while it
