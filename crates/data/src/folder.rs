@@ -20,7 +20,8 @@
 //!   alpha is dropped); by default 3 if any image is in colour, else 1.
 //! - **Size**: every image is resized to [`image_size`](FolderOptions::image_size), by
 //!   default the size of the first training image, with the `image` crate's `Triangle`
-//!   filter (bilinear); images of that size are kept as they are.
+//!   filter (bilinear); images of that size are kept as they are. Only images that
+//!   decode decide the channels and the size (a skipped bad file decides neither).
 //! - **Memory**: the images are kept as `u8`, `N × C × H × W` bytes, stated by
 //!   [`FolderPlan::memory_bytes`] before anything is decoded, and refused past
 //!   [`max_memory`](FolderOptions::max_memory).
@@ -34,7 +35,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageDecoder, Limits};
+use image::{DynamicImage, Limits};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::seq::SliceRandom;
@@ -42,7 +43,8 @@ use ndarray_rand::rand::SeedableRng;
 use rayon::prelude::*;
 
 use crate::error::DataError;
-use crate::image_file::{decode_image_file, open_image_file};
+use crate::folder_shape::shape_from_images;
+use crate::image_file::decode_image_file;
 use crate::kind::Normalization;
 use crate::split::{ImageDataset, Split, MAX_CLASSES};
 
@@ -271,8 +273,12 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
     let (size, channels) = match (options.image_size, options.channels) {
         (Some(size), Some(channels)) => (size, channels),
         (size, channels) => {
-            let all = train.iter().chain(test.iter().flatten()).map(|(p, _)| p);
-            let (first, colour) = scan_headers(root, all, options, &mut unreadable_headers)?;
+            let all: Vec<&PathBuf> = train
+                .iter()
+                .chain(test.iter().flatten())
+                .map(|(p, _)| p)
+                .collect();
+            let (first, colour) = shape_from_images(root, &all, options, &mut unreadable_headers)?;
             (
                 size.unwrap_or(first),
                 channels.unwrap_or(if colour { 3 } else { 1 }),
@@ -315,7 +321,7 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
 }
 
 /// A [`DataError::Folder`] about the folder `root`.
-fn folder_error(root: &Path, problem: String) -> DataError {
+pub(crate) fn folder_error(root: &Path, problem: String) -> DataError {
     DataError::Folder {
         path: root.to_path_buf(),
         problem,
@@ -436,40 +442,6 @@ fn test_images(
         test.extend(class_images(root, "test", &name, label, skipped_files)?);
     }
     Ok(Some(test))
-}
-
-/// Reads the headers of `paths` (in parallel): the first image's size, and whether any
-/// image is in colour. An unreadable header is an error, or with `skip_bad_images`, noted
-/// in `unreadable`.
-fn scan_headers<'a>(
-    root: &Path,
-    paths: impl Iterator<Item = &'a PathBuf>,
-    options: &FolderOptions,
-    unreadable: &mut Vec<(PathBuf, String)>,
-) -> Result<([usize; 2], bool), DataError> {
-    let all: Vec<&PathBuf> = paths.collect();
-    let headers: Vec<Result<([usize; 2], bool), String>> =
-        all.par_iter().map(|p| read_header(p)).collect();
-    let mut first = None;
-    let mut colour = false;
-    for (path, header) in all.iter().zip(headers) {
-        match header {
-            Ok((dims, is_colour)) => {
-                first.get_or_insert(dims);
-                colour |= is_colour;
-            }
-            Err(reason) if options.skip_bad_images => unreadable.push(((*path).clone(), reason)),
-            Err(reason) => {
-                return Err(DataError::BadImage {
-                    path: (*path).clone(),
-                    reason,
-                })
-            }
-        }
-    }
-    first
-        .map(|first| (first, colour))
-        .ok_or_else(|| folder_error(root, "none of its images can be decoded".into()))
 }
 
 /// How many of `n` training images a `fraction` holds out; an error unless that leaves
@@ -602,23 +574,12 @@ fn has_image_extension(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
-fn limits() -> Limits {
+pub(crate) fn limits() -> Limits {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_FOLDER_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_FOLDER_IMAGE_SIDE);
     limits.max_alloc = Some(1 << 30);
     limits
-}
-
-/// `([height, width], is_colour)` from the file's header. (Only the header is read: a
-/// JPEG cut short is found when it is decoded.)
-fn read_header(path: &Path) -> Result<([usize; 2], bool), String> {
-    let decoder = open_image_file(path, limits())?
-        .into_decoder()
-        .map_err(|e| e.to_string())?;
-    let (width, height) = decoder.dimensions();
-    let colour = decoder.color_type().has_color();
-    Ok(([height as usize, width as usize], colour))
 }
 
 /// Decodes (refusing a JPEG cut short), converts and resizes one image into `out`

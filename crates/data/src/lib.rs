@@ -111,6 +111,9 @@ pub use cifar10::{
 /// feature).
 #[cfg(feature = "images")]
 mod folder;
+/// The shape of a folder's images, from the images that decode (`images` feature).
+#[cfg(feature = "images")]
+mod folder_shape;
 #[cfg(feature = "images")]
 pub use folder::{
     load_image_folder, plan_image_folder, FolderLoad, FolderOptions, FolderPlan, IMAGE_EXTENSIONS,

@@ -363,3 +363,60 @@ fn a_class_folder_without_images_is_refused_naming_it() {
     std::fs::remove_dir_all(root.join("test/a")).unwrap();
     assert_eq!(plan_image_folder(root, &quiet()).unwrap().counts(), (11, 1));
 }
+
+/// A colour JPEG of `w`×`h` at `path`, cut in the middle of its image data (its header
+/// intact: only decoding finds it bad).
+fn cut_colour_jpeg(path: &Path, w: u32, h: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let whole_path = path.with_extension("whole.jpg");
+    RgbImage::from_fn(w, h, |x, y| Rgb([(x * 3) as u8, (y * 5) as u8, 90]))
+        .save(&whole_path)
+        .unwrap();
+    let whole = std::fs::read(&whole_path).unwrap();
+    std::fs::remove_file(&whole_path).unwrap();
+    let scan = whole.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+    std::fs::write(path, &whole[..(scan + whole.len()) / 2]).unwrap();
+}
+
+/// QA: a grey 28×28 folder plus one RGB 280×280 JPEG cut short, named first, trained as
+/// 3×280×280 with --skip-bad-images (its header decided the size and the colour, though
+/// it was then skipped). Only images that decode decide them.
+#[test]
+fn a_skipped_image_decides_neither_the_size_nor_the_channels() {
+    for bad_name in ["0.jpg", "z.jpg"] {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        for class in ["a", "b"] {
+            for i in 1..=4 {
+                grey(&root.join(format!("train/{class}/{i}.png")), 4, 3, 10 * i);
+            }
+        }
+        let bad = root.join("train/a").join(bad_name);
+        cut_colour_jpeg(&bad, 40, 30);
+        let options = FolderOptions {
+            skip_bad_images: true,
+            val_fraction: 0.25,
+            ..quiet()
+        };
+        let plan = plan_image_folder(root, &options).unwrap();
+        assert_eq!(plan.sample_shape(), [1, 3, 4], "{bad_name}");
+        assert_eq!(plan.counts(), (6, 2), "{bad_name}");
+        let loaded = plan.load().unwrap();
+        assert_eq!(loaded.skipped, [(bad.clone(), TRUNCATED_JPEG.to_owned())]);
+        assert_eq!(loaded.dataset.train.sample_shape(), [1, 3, 4]);
+
+        // Without the flag, the file stops the run, named.
+        let error = plan_image_folder(
+            root,
+            &FolderOptions {
+                skip_bad_images: false,
+                ..options
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&error, DataError::BadImage { path, .. } if *path == bad),
+            "{error:?}"
+        );
+    }
+}
