@@ -7,7 +7,8 @@
 //! - **Classes** are the sub-folders of `train/`, sorted byte-wise by name (as Python's
 //!   `sorted`, which torchvision uses); label `i` is the `i`-th. `test/` may lack a class
 //!   but not add one. At most [`MAX_CLASSES`] classes. A class folder (of `train/` or
-//!   `test/`) without images is an error, as in torchvision.
+//!   `test/`) without images is an error, as in torchvision, and so is one left without
+//!   images: all skipped as bad, or (without `test/`) all held out.
 //! - **Files** are found in each class folder and its sub-folders (depth-first, each
 //!   folder's entries sorted byte-wise), following symbolic links (a link loop is visited
 //!   once). Names starting with `.` (hidden files and folders) are skipped, and so are
@@ -43,6 +44,7 @@ use ndarray_rand::rand::SeedableRng;
 use rayon::prelude::*;
 
 use crate::error::DataError;
+use crate::folder_classes::{check_classes_kept, ClassLoss};
 use crate::folder_shape::shape_from_images;
 use crate::image_file::decode_image_file;
 use crate::kind::Normalization;
@@ -101,7 +103,7 @@ pub struct FolderPlan {
     held_out: bool,
     shape: [usize; 3],
     skipped_files: usize,
-    unreadable_headers: Vec<(PathBuf, String)>,
+    undecodable: Vec<(PathBuf, String)>,
     options: FolderOptions,
 }
 
@@ -184,7 +186,7 @@ impl FolderPlan {
             self.options.show_progress,
             (self.train.len() + self.test.len()) as u64,
         );
-        let mut skipped = self.unreadable_headers.clone();
+        let mut skipped = self.undecodable.clone();
         let ((train_images, train_labels), mut bad) =
             decode_all(&self.train, self.shape, &progress);
         let ((test_images, test_labels), bad_test) = decode_all(&self.test, self.shape, &progress);
@@ -206,6 +208,26 @@ impl FolderPlan {
                      skipped as bad images): replace them with images that decode"
                 )));
             }
+        }
+        let planned_train = labels_of(&self.train);
+        check_classes_kept(
+            &self.root,
+            "train",
+            &self.class_names,
+            &planned_train,
+            train.labels(),
+            ClassLoss::SkippedAsBad,
+        )?;
+        if !self.held_out {
+            let planned_test = labels_of(&self.test);
+            check_classes_kept(
+                &self.root,
+                "test",
+                &self.class_names,
+                &planned_test,
+                test.labels(),
+                ClassLoss::SkippedAsBad,
+            )?;
         }
         let normalization = train.channel_statistics();
         Ok(FolderLoad {
@@ -269,7 +291,7 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
     let test = test_images(root, &classes, &mut skipped_files)?;
     let held_out = test.is_none();
 
-    let mut unreadable_headers = Vec::new();
+    let mut undecodable = Vec::new();
     let (size, channels) = match (options.image_size, options.channels) {
         (Some(size), Some(channels)) => (size, channels),
         (size, channels) => {
@@ -278,22 +300,14 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
                 .chain(test.iter().flatten())
                 .map(|(p, _)| p)
                 .collect();
-            let (first, colour) = shape_from_images(root, &all, options, &mut unreadable_headers)?;
+            let (first, colour) = shape_from_images(root, &all, options, &mut undecodable)?;
             (
                 size.unwrap_or(first),
                 channels.unwrap_or(if colour { 3 } else { 1 }),
             )
         }
     };
-    let bad: HashSet<PathBuf> = unreadable_headers.iter().map(|(p, _)| p.clone()).collect();
-    train.retain(|(p, _)| !bad.contains(p));
-    let test = match test {
-        Some(mut test) => {
-            test.retain(|(p, _)| !bad.contains(p));
-            test
-        }
-        None => hold_out(root, &mut train, options)?,
-    };
+    let (train, test) = final_file_lists(root, &class_names, train, test, &undecodable, options)?;
     let plan = FolderPlan {
         root: root.to_path_buf(),
         class_names,
@@ -302,7 +316,7 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
         held_out,
         shape: [channels, size[0], size[1]],
         skipped_files,
-        unreadable_headers,
+        undecodable,
         options: options.clone(),
     };
     if plan.memory_bytes() > options.max_memory {
@@ -442,6 +456,59 @@ fn test_images(
         test.extend(class_images(root, "test", &name, label, skipped_files)?);
     }
     Ok(Some(test))
+}
+
+/// The training and test files once those found `undecodable` are dropped and, without
+/// `test/` (`test` is `None`), the test files held out of `train`: an error naming a
+/// class folder left without images either way.
+fn final_file_lists(
+    root: &Path,
+    class_names: &[String],
+    mut train: Vec<(PathBuf, u8)>,
+    test: Option<Vec<(PathBuf, u8)>>,
+    undecodable: &[(PathBuf, String)],
+    options: &FolderOptions,
+) -> Result<(Vec<(PathBuf, u8)>, Vec<(PathBuf, u8)>), DataError> {
+    let bad: HashSet<&PathBuf> = undecodable.iter().map(|(p, _)| p).collect();
+    let drop_bad = |split: &str, files: &mut Vec<(PathBuf, u8)>| {
+        let planned = labels_of(files);
+        files.retain(|(p, _)| !bad.contains(p));
+        let kept = labels_of(files);
+        check_classes_kept(
+            root,
+            split,
+            class_names,
+            &planned,
+            &kept,
+            ClassLoss::SkippedAsBad,
+        )
+    };
+    drop_bad("train", &mut train)?;
+    let test = match test {
+        Some(mut test) => {
+            drop_bad("test", &mut test)?;
+            test
+        }
+        None => {
+            let planned = labels_of(&train);
+            let test = hold_out(root, &mut train, options)?;
+            let kept = labels_of(&train);
+            check_classes_kept(
+                root,
+                "train",
+                class_names,
+                &planned,
+                &kept,
+                ClassLoss::HeldOut,
+            )?;
+            test
+        }
+    };
+    Ok((train, test))
+}
+
+fn labels_of(files: &[(PathBuf, u8)]) -> Vec<u8> {
+    files.iter().map(|(_, label)| *label).collect()
 }
 
 /// How many of `n` training images a `fraction` holds out; an error unless that leaves

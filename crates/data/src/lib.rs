@@ -111,6 +111,9 @@ pub use cifar10::{
 /// feature).
 #[cfg(feature = "images")]
 mod folder;
+/// Every class of a folder keeps images (`images` feature).
+#[cfg(feature = "images")]
+mod folder_classes;
 /// The shape of a folder's images, from the images that decode (`images` feature).
 #[cfg(feature = "images")]
 mod folder_shape;

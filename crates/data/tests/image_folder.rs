@@ -87,21 +87,17 @@ fn one_colour_image_makes_all_rgb_and_planes_are_channel_first() {
     RgbImage::from_pixel(2, 2, Rgb([255, 0, 7]))
         .save(&red)
         .unwrap();
-    let options = FolderOptions {
-        val_fraction: 0.5,
-        ..quiet()
-    };
+    grey(&root.path().join("test/g/1.png"), 2, 2, 50);
+    let options = quiet();
     let plan = plan_image_folder(root.path(), &options).unwrap();
     assert_eq!(plan.sample_shape(), [3, 2, 2]);
     let data = plan.load().unwrap().dataset;
-    let all: Vec<(u8, Vec<u8>)> = [&data.train, &data.test]
-        .iter()
-        .map(|s| (s.labels()[0], s.image(0).to_vec()))
-        .collect();
-    let red = all.iter().find(|(label, _)| *label == 1).unwrap();
-    assert_eq!(red.1, [255, 255, 255, 255, 0, 0, 0, 0, 7, 7, 7, 7]);
-    let grey = all.iter().find(|(label, _)| *label == 0).unwrap();
-    assert_eq!(grey.1, [100; 12]);
+    assert_eq!(data.train.labels(), [0, 1]);
+    assert_eq!(data.train.image(0), [100; 12]);
+    assert_eq!(
+        data.train.image(1),
+        [255, 255, 255, 255, 0, 0, 0, 0, 7, 7, 7, 7]
+    );
 
     // --channels 1 makes the red image grey; --image-size resizes everything.
     let options = FolderOptions {
@@ -419,4 +415,95 @@ fn a_skipped_image_decides_neither_the_size_nor_the_channels() {
             "{error:?}"
         );
     }
+}
+
+/// QA: with --skip-bad-images, a class whose every file was bad (unreadable, or cut short
+/// and found only when decoded) was kept as a class of no images (a 3-output model, class
+/// `c` never seen). It is refused naming its folder, as an empty class folder is, in
+/// `train/` and in `test/`.
+#[test]
+fn a_class_whose_images_are_all_skipped_is_refused_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    for class in ["a", "b"] {
+        for i in 1..=4 {
+            grey(&root.join(format!("train/{class}/{i}.png")), 4, 3, 10 * i);
+        }
+    }
+    std::fs::create_dir_all(root.join("train/c")).unwrap();
+    std::fs::write(root.join("train/c/x.png"), b"").unwrap();
+    std::fs::write(root.join("train/c/y.png"), b"").unwrap();
+    grey(&root.join("test/a/1.png"), 4, 3, 10);
+    grey(&root.join("test/b/1.png"), 4, 3, 20);
+    let skipping = FolderOptions {
+        skip_bad_images: true,
+        ..quiet()
+    };
+    let refusal = ": train/c has no image that can be decoded (its 2 images were skipped as bad): \
+                   replace them with images that decode, or remove the folder";
+    // Headers read when planning (the size and channels come from the images) ...
+    let error = plan_image_folder(root, &skipping).unwrap_err().to_string();
+    assert!(error.ends_with(refusal), "{error}");
+    // ... or only decoded when loading (both given): the same refusal.
+    let given = FolderOptions {
+        channels: Some(1),
+        image_size: Some([3, 4]),
+        ..skipping.clone()
+    };
+    let error = load_image_folder(root, &given).unwrap_err().to_string();
+    assert!(error.ends_with(refusal), "{error}");
+    // Files cut short, found bad only when decoded.
+    std::fs::remove_dir_all(root.join("train/c")).unwrap();
+    cut_colour_jpeg(&root.join("train/c/x.jpg"), 40, 30);
+    cut_colour_jpeg(&root.join("train/c/y.jpg"), 40, 30);
+    for options in [&skipping, &given] {
+        let error = load_image_folder(root, options).unwrap_err().to_string();
+        assert!(error.ends_with(refusal), "{error}");
+    }
+
+    // A test/ class folder likewise.
+    std::fs::remove_dir_all(root.join("train/c")).unwrap();
+    std::fs::remove_file(root.join("test/b/1.png")).unwrap();
+    std::fs::write(root.join("test/b/x.png"), b"").unwrap();
+    for options in [&skipping, &given] {
+        let error = load_image_folder(root, options).unwrap_err().to_string();
+        assert!(
+            error.ends_with(": test/b has no image that can be decoded (its only image was skipped as bad): replace them with images that decode, or remove the folder"),
+            "{error}"
+        );
+    }
+    std::fs::remove_dir_all(root.join("test/b")).unwrap();
+    assert_eq!(
+        load_image_folder(root, &given).unwrap().dataset.test.len(),
+        1
+    );
+}
+
+/// Without test/, the hold-out is drawn from all training images: a class of one image
+/// could have it held out, leaving a class with nothing to learn. Refused, naming it.
+#[test]
+fn a_class_whose_images_are_all_held_out_is_refused_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    for i in 0..9 {
+        grey(&root.join(format!("train/a/{i}.png")), 2, 2, 10);
+    }
+    grey(&root.join("train/b/only.png"), 2, 2, 200);
+    let mut refused = 0;
+    for seed in 0..40 {
+        let options = FolderOptions { seed, ..quiet() };
+        match plan_image_folder(root, &options) {
+            Ok(plan) => assert_eq!(plan.counts(), (9, 1)),
+            Err(error) => {
+                let error = error.to_string();
+                assert!(
+                    error.contains(": train/b has no image left to train on: there is no test/ folder and its only image was held out for testing;")
+                        && error.contains("--val-fraction or --seed"),
+                    "{error}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "no seed held out train/b's only image");
 }
