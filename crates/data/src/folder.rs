@@ -12,8 +12,8 @@
 //! - **Files** are found in each class folder and its sub-folders (depth-first, each
 //!   folder's entries sorted byte-wise), following symbolic links (a link loop is visited
 //!   once). Names starting with `.` (hidden files and folders) are skipped, and so are
-//!   files whose extension is not `.png`, `.jpg` or `.jpeg` (any case): the plan counts
-//!   them.
+//!   files whose extension is not `.png`, `.jpg` or `.jpeg` (any case) and broken links:
+//!   the plan counts each.
 //! - **Without `test/`**, a seeded [`val_fraction`](FolderOptions::val_fraction) of the
 //!   training files (shuffled by `seed`) is held out as the test split, before anything
 //!   is decoded (so the memory stated is all there is).
@@ -28,7 +28,7 @@
 //!   [`max_memory`](FolderOptions::max_memory).
 //! - **Bad files**: a file that cannot be decoded (a JPEG cut short included) is an error
 //!   naming it, or, with [`skip_bad_images`](FolderOptions::skip_bad_images), skipped and
-//!   counted.
+//!   counted: [`FolderLoad::describe`] says what was used and what was skipped.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -102,9 +102,18 @@ pub struct FolderPlan {
     /// Whether `test` was held out of `train/` (there is no `test/`).
     held_out: bool,
     shape: [usize; 3],
-    skipped_files: usize,
+    skipped_files: ListingSkips,
     undecodable: Vec<(PathBuf, String)>,
     options: FolderOptions,
+}
+
+/// What listing a folder skipped (hidden entries aside), by why.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ListingSkips {
+    /// Files whose extension is not `.png`, `.jpg` or `.jpeg`.
+    not_images: usize,
+    /// Links that lead nowhere (or to what cannot be read).
+    broken_links: usize,
 }
 
 /// The result of [`FolderPlan::load`]: the dataset and the files skipped as undecodable.
@@ -115,6 +124,27 @@ pub struct FolderLoad {
     pub dataset: ImageDataset,
     /// Files that could not be decoded, with why (only with `skip_bad_images`).
     pub skipped: Vec<(PathBuf, String)>,
+}
+
+impl FolderLoad {
+    /// One line saying how many images are used, and how many were skipped as
+    /// undecodable, with the first and why: `used 45 training and 5 test images; skipped 4
+    /// that could not be decoded (the first: f/train/a/x.png: …)`.
+    pub fn describe(&self) -> String {
+        let used = format!(
+            "used {} training and {} test images",
+            self.dataset.train.len(),
+            self.dataset.test.len()
+        );
+        match self.skipped.first() {
+            None => used,
+            Some((path, reason)) => format!(
+                "{used}; skipped {} that could not be decoded (the first: {}: {reason})",
+                self.skipped.len(),
+                path.display()
+            ),
+        }
+    }
 }
 
 impl FolderPlan {
@@ -128,7 +158,8 @@ impl FolderPlan {
         self.shape
     }
 
-    /// Images of the training and the test split.
+    /// Images of the training and the test split, to be decoded ([`FolderLoad::describe`]
+    /// says how many are used once decoded).
     pub fn counts(&self) -> (usize, usize) {
         (self.train.len(), self.test.len())
     }
@@ -140,7 +171,12 @@ impl FolderPlan {
 
     /// Files skipped because they are not `.png`, `.jpg` or `.jpeg`.
     pub fn skipped_files(&self) -> usize {
-        self.skipped_files
+        self.skipped_files.not_images
+    }
+
+    /// Links skipped because they lead nowhere (or to what cannot be read).
+    pub fn broken_links(&self) -> usize {
+        self.skipped_files.broken_links
     }
 
     /// Bytes the decoded images will take: `N × C × H × W`.
@@ -149,7 +185,9 @@ impl FolderPlan {
         n as u64 * self.shape.iter().product::<usize>() as u64
     }
 
-    /// One line saying what will be loaded and the memory it takes.
+    /// One line saying what will be loaded and the memory it takes, and the files skipped
+    /// while listing: not `.png`/`.jpg`/`.jpeg`, broken links. (Images that turn out not to
+    /// decode are counted here; [`FolderLoad::describe`] says what was used.)
     pub fn describe(&self) -> String {
         let [c, h, w] = self.shape;
         let (train, test) = self.counts();
@@ -161,9 +199,14 @@ impl FolderPlan {
         } else {
             format!("{test} test")
         };
-        let skipped = match self.skipped_files {
+        let skipped = match self.skipped_files.not_images {
             0 => String::new(),
+            1 => "; 1 file that is not .png/.jpg/.jpeg skipped".to_owned(),
             n => format!("; {n} files that are not .png/.jpg/.jpeg skipped"),
+        } + &match self.skipped_files.broken_links {
+            0 => String::new(),
+            1 => "; 1 broken link skipped".to_owned(),
+            n => format!("; {n} broken links skipped"),
         };
         format!(
             "image folder {}: {} classes, {train} training images ({test}) as {c}×{h}×{w} u8, \
@@ -277,7 +320,7 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
         .iter()
         .map(|name| name.to_string_lossy().into_owned())
         .collect();
-    let mut skipped_files = 0;
+    let mut skipped_files = ListingSkips::default();
     let mut train = Vec::new();
     for (label, name) in classes.iter().enumerate() {
         train.extend(class_images(
@@ -407,7 +450,7 @@ fn class_images(
     split: &str,
     class: &OsString,
     label: usize,
-    skipped_files: &mut usize,
+    skipped_files: &mut ListingSkips,
 ) -> Result<Vec<(PathBuf, u8)>, DataError> {
     let dir = root.join(split).join(class);
     let paths = image_files(&dir, skipped_files)
@@ -430,7 +473,7 @@ fn class_images(
 fn test_images(
     root: &Path,
     classes: &[OsString],
-    skipped_files: &mut usize,
+    skipped_files: &mut ListingSkips,
 ) -> Result<Option<Vec<(PathBuf, u8)>>, DataError> {
     let test_dir = root.join("test");
     if !test_dir.is_dir() {
@@ -576,13 +619,13 @@ fn class_dirs(dir: &Path) -> std::io::Result<Vec<OsString>> {
 
 /// The image files under `dir`, depth-first, each folder's entries sorted byte-wise,
 /// links followed (each real folder visited once), hidden entries skipped; counts the
-/// files skipped for their extension in `skipped`.
+/// files skipped for their extension, and the broken links, in `skipped`.
 ///
 /// # Errors
 /// The I/O error of listing a folder; [`std::io::ErrorKind::InvalidInput`] for a link to
 /// `dir` itself or a folder above it (`train/cat/all -> ..` would label every class's
 /// images `cat`).
-fn image_files(dir: &Path, skipped: &mut usize) -> std::io::Result<Vec<PathBuf>> {
+fn image_files(dir: &Path, skipped: &mut ListingSkips) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut visited = HashSet::new();
     let top = fs::canonicalize(dir)?;
@@ -596,7 +639,7 @@ fn walk(
     depth: usize,
     visited: &mut HashSet<PathBuf>,
     files: &mut Vec<PathBuf>,
-    skipped: &mut usize,
+    skipped: &mut ListingSkips,
 ) -> std::io::Result<()> {
     let real = fs::canonicalize(dir)?;
     if depth > 0 && top.starts_with(&real) {
@@ -621,7 +664,7 @@ fn walk(
             continue;
         }
         let Ok(metadata) = fs::metadata(&path) else {
-            *skipped += 1; // a dangling link
+            skipped.broken_links += 1; // a link to nothing
             continue;
         };
         if metadata.is_dir() {
@@ -629,7 +672,7 @@ fn walk(
         } else if metadata.is_file() && has_image_extension(&path) {
             files.push(path);
         } else {
-            *skipped += 1;
+            skipped.not_images += 1;
         }
     }
     Ok(())

@@ -507,3 +507,52 @@ fn a_class_whose_images_are_all_held_out_is_refused_naming_it() {
     }
     assert!(refused > 0, "no seed held out train/b's only image");
 }
+
+/// QA: the plan counted a broken `.png` link among the "files that are not
+/// .png/.jpg/.jpeg", and nothing said how many images were used once some failed only when
+/// decoded (47 stated, 45 trained on). The listing's skips are told apart, and the load
+/// says what was used and what was skipped, and why.
+#[test]
+fn the_counts_say_what_was_used_and_what_was_skipped_and_why() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    for class in ["a", "b"] {
+        for i in 1..=4 {
+            grey(&root.join(format!("train/{class}/{i}.png")), 4, 3, 10 * i);
+        }
+        grey(&root.join(format!("test/{class}/1.png")), 4, 3, 10);
+    }
+    std::fs::write(root.join("train/a/notes.txt"), "not an image").unwrap();
+    std::os::unix::fs::symlink(root.join("gone.png"), root.join("train/a/link.png")).unwrap();
+    cut_colour_jpeg(&root.join("train/b/cut.jpg"), 40, 30);
+    let options = FolderOptions {
+        channels: Some(1),
+        skip_bad_images: true,
+        ..quiet()
+    };
+
+    let plan = plan_image_folder(root, &options).unwrap();
+    assert_eq!((plan.skipped_files(), plan.broken_links()), (1, 1));
+    let line = plan.describe();
+    assert!(
+        line.contains("2 classes, 9 training images (2 test) as 1×3×4 u8")
+            && line
+                .ends_with("; 1 file that is not .png/.jpg/.jpeg skipped; 1 broken link skipped"),
+        "{line}"
+    );
+    let loaded = plan.load().unwrap();
+    let cut = root.join("train/b/cut.jpg");
+    assert_eq!(
+        loaded.describe(),
+        format!(
+            "used 8 training and 2 test images; skipped 1 that could not be decoded (the \
+             first: {}: {TRUNCATED_JPEG})",
+            cut.display()
+        )
+    );
+    std::fs::remove_file(cut).unwrap();
+    assert_eq!(
+        load_image_folder(root, &options).unwrap().describe(),
+        "used 8 training and 2 test images"
+    );
+}
