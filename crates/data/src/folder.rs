@@ -8,7 +8,8 @@
 //!   `sorted`, which torchvision uses); label `i` is the `i`-th. `test/` may lack a class
 //!   but not add one. At most [`MAX_CLASSES`] classes. A class folder (of `train/` or
 //!   `test/`) without images is an error, as in torchvision, and so is one left without
-//!   images: all skipped as bad, or (without `test/`) all held out.
+//!   images: all skipped as bad, or (without `test/`) all held out. A class folder whose
+//!   name is not UTF-8 or holds a control character is an error (names are printed).
 //! - **Files** are found in each class folder and its sub-folders (depth-first, each
 //!   folder's entries sorted byte-wise), following symbolic links (a link loop is visited
 //!   once). Names starting with `.` (hidden files and folders) are skipped, and so are
@@ -44,7 +45,7 @@ use ndarray_rand::rand::SeedableRng;
 use rayon::prelude::*;
 
 use crate::error::DataError;
-use crate::folder_classes::{check_classes_kept, ClassLoss};
+use crate::folder_classes::{check_classes_kept, class_name_text, ClassLoss};
 use crate::folder_shape::shape_from_images;
 use crate::image_file::decode_image_file;
 use crate::kind::Normalization;
@@ -307,8 +308,9 @@ impl FolderPlan {
 ///
 /// # Errors
 /// [`DataError::Folder`] for a root that is not a folder, no `train/` folder, no class,
-/// more than [`MAX_CLASSES`] classes, a class folder without images (in `train/` or
-/// `test/`), a `test/` without class folders or with a class that `train/` lacks, options
+/// more than [`MAX_CLASSES`] classes, a class folder whose name is not UTF-8 or holds a
+/// control character, a class folder without images (in `train/` or `test/`, or left
+/// without them by skipped bad images or the hold-out), a `test/` without class folders or with a class that `train/` lacks, options
 /// out of range, or a memory need past `max_memory`; [`DataError::BadImage`] for
 /// the first training image whose header cannot be read when the size or the channels come
 /// from the images (unless `skip_bad_images`).
@@ -316,10 +318,10 @@ pub fn plan_image_folder(root: &Path, options: &FolderOptions) -> Result<FolderP
     let error = |problem: String| folder_error(root, problem);
     check_options(options).map_err(error)?;
     let classes = train_classes(root)?;
-    let class_names: Vec<String> = classes
+    let class_names = classes
         .iter()
-        .map(|name| name.to_string_lossy().into_owned())
-        .collect();
+        .map(|name| class_name_text(root, "train", name))
+        .collect::<Result<Vec<String>, DataError>>()?;
     let mut skipped_files = ListingSkips::default();
     let mut train = Vec::new();
     for (label, name) in classes.iter().enumerate() {
@@ -490,6 +492,7 @@ fn test_images(
     }
     let mut test = Vec::new();
     for name in names {
+        class_name_text(root, "test", &name)?;
         let Some(label) = classes.iter().position(|c| *c == name) else {
             return Err(error(format!(
                 "test/{} is not a class of train/: every test class needs training images",

@@ -1,8 +1,10 @@
 //! Every class of an image folder keeps images: a class folder whose images were all
 //! skipped as bad (`skip_bad_images`), or, without `test/`, all held out for testing, is
 //! refused naming it, as a class folder without images is (it would be a class with
-//! nothing to learn or to test).
+//! nothing to learn or to test). A class folder's name must be UTF-8 text without
+//! control characters.
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 use crate::error::DataError;
@@ -51,4 +53,23 @@ pub(crate) fn check_classes_kept(
         ),
     };
     Err(folder_error(root, problem))
+}
+
+/// The name of the class folder `split/name` as text: an error naming the folder (its
+/// bytes escaped) if it is not UTF-8 or holds a control character. A name is printed in
+/// every message and prediction and saved in the checkpoint: two names that are not UTF-8
+/// could print alike (`c\u{fffd}`), and a newline would split a prediction's line.
+pub(crate) fn class_name_text(root: &Path, split: &str, name: &OsStr) -> Result<String, DataError> {
+    match name.to_str() {
+        Some(text) if !text.chars().any(char::is_control) => Ok(text.to_owned()),
+        _ => Err(folder_error(
+            root,
+            format!(
+                "the class folder {split}/{} has a name that is not UTF-8 text or holds a \
+                 control character: rename it (a class's name is printed with each \
+                 prediction and saved in the checkpoint)",
+                name.as_encoded_bytes().escape_ascii()
+            ),
+        )),
+    }
 }

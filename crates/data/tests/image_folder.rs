@@ -556,3 +556,41 @@ fn the_counts_say_what_was_used_and_what_was_skipped_and_why() {
         "used 8 training and 2 test images"
     );
 }
+
+/// QA: class folder names were printed lossily (`c\xff` and `c\xfe` both as `c\u{fffd}`,
+/// one prediction's two classes told apart by nothing) and as-is (a newline split a
+/// prediction's line). A name that is not UTF-8 or holds a control character is refused,
+/// naming the folder with its bytes escaped; other text (accents, spaces) is kept.
+#[test]
+fn a_class_folder_name_that_cannot_be_printed_on_one_line_is_refused() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let refusal = "has a name that is not UTF-8 text or holds a control character: rename it";
+    for (split, name, shown) in [
+        ("train", &b"c\xff"[..], "train/c\\xff"),
+        ("train", b"line1\nline2", "train/line1\\nline2"),
+        ("train", b"tab\there", "train/tab\\there"),
+        ("test", b"c\xfe", "test/c\\xfe"),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        for class in ["a", "été chat"] {
+            grey(&root.join("train").join(class).join("1.png"), 2, 2, 10);
+            grey(&root.join("test").join(class).join("1.png"), 2, 2, 10);
+        }
+        let plan = plan_image_folder(root, &quiet()).unwrap();
+        assert_eq!(plan.class_names(), ["a", "été chat"]);
+        grey(
+            &root.join(split).join(OsStr::from_bytes(name)).join("1.png"),
+            2,
+            2,
+            10,
+        );
+        let error = plan_image_folder(root, &quiet()).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!(": the class folder {shown} {refusal}"))
+                && !error.contains('\n'),
+            "{error}"
+        );
+    }
+}
