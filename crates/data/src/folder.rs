@@ -504,17 +504,20 @@ fn test_images(
     Ok(Some(test))
 }
 
+/// Image files, each with its label.
+type Files = Vec<(PathBuf, u8)>;
+
 /// The training and test files once those found `undecodable` are dropped and, without
 /// `test/` (`test` is `None`), the test files held out of `train`: an error naming a
 /// class folder left without images either way.
 fn final_file_lists(
     root: &Path,
     class_names: &[String],
-    mut train: Vec<(PathBuf, u8)>,
-    test: Option<Vec<(PathBuf, u8)>>,
+    mut train: Files,
+    test: Option<Files>,
     undecodable: &[(PathBuf, String)],
     options: &FolderOptions,
-) -> Result<(Vec<(PathBuf, u8)>, Vec<(PathBuf, u8)>), DataError> {
+) -> Result<(Files, Files), DataError> {
     let bad: HashSet<&PathBuf> = undecodable.iter().map(|(p, _)| p).collect();
     let drop_bad = |split: &str, files: &mut Vec<(PathBuf, u8)>| {
         let planned = labels_of(files);
