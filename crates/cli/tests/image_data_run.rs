@@ -312,7 +312,9 @@ fn a_resume_on_other_classes_or_another_image_size_is_refused() {
 #[test]
 fn a_model_too_large_for_the_images_names_the_flag_that_fixes_it() {
     let tmp = tempfile::tempdir().unwrap();
-    write_folder(tmp.path(), &["dark", "light"], 2);
+    // Four images a class: with two, the hold-out of half of them could take a class's
+    // both, which the loader refuses.
+    write_folder(tmp.path(), &["dark", "light"], 4);
     let err = run(&RunConfig {
         model: ModelSpec::for_input("cifar10_cnn", scratchnet_cli::small_cnn),
         dataset: DataSource::Folder(scratchnet_data::FolderOptions {
