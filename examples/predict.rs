@@ -18,7 +18,10 @@
 //!
 //! Images are decoded and classified `--batch-size` at a time (256 by default), each
 //! batch printed and dropped before the next is read: the memory used does not grow
-//! with the number of images, and the output is the same whatever the batch size.
+//! with the number of images, and the output is the same whatever the batch size. A
+//! batch whose forward would need more memory than there is (large images: a 3×320×320
+//! model needs about 90 MiB an image) is lowered to the largest that fits, saying so in
+//! one line on stderr; if not even one image fits, nothing runs and the error says so.
 //!
 //! `--explain` also draws, for each image, why the model chose its class: one PNG with
 //! the image as the model saw it, its **saliency map** — how much the predicted class's
@@ -44,8 +47,8 @@ use scratchnet::tensor::kernels::Kernels;
 use scratchnet::train::{load_model, models::lenet5, read_metadata, TrainError};
 use scratchnet_cli::{
     at_least_one, explain_picture, feature_maps, kernels_flag, load_digit, load_image,
-    normalized_batch, normalized_chw_batch, parse_args, saliency, small_cnn, top_k, use_kernels,
-    write_explain_png, ExplainOutputs, ModelInput, SavedData,
+    normalized_batch, normalized_chw_batch, parse_args, predict_batch_size, saliency, small_cnn,
+    top_k, use_kernels, write_explain_png, ExplainOutputs, ModelInput, SavedData,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,7 +64,8 @@ struct Args {
     /// $SCRATCHNET_KERNELS, else fast]
     #[arg(long, value_name = "reference|fast", value_parser = kernels_flag)]
     kernels: Option<Kernels>,
-    /// Images decoded and classified at a time (1 to 65536)
+    /// Images decoded and classified at a time (1 to 65536; lowered, saying so, to what
+    /// fits in the memory there is)
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = images_at_a_time,
           allow_negative_numbers = true)]
     batch_size: usize,
@@ -163,10 +167,21 @@ fn predict(args: &Args) -> Result<(), TrainError> {
             names.len()
         )));
     }
-    for (b, paths) in args.images.chunks(args.batch_size).enumerate() {
+    let summary = model.summary()?;
+    let batch_size = predict_batch_size(
+        &summary,
+        args.batch_size,
+        args.images.len(),
+        explain.is_some(),
+    )
+    .map_err(TrainError::config)?;
+    if let Some(note) = &batch_size.note {
+        eprintln!("{note}");
+    }
+    for (b, paths) in args.images.chunks(batch_size.size).enumerate() {
         let batch = predict_batch(&mut model, paths, &input, &names)?;
         if let Some(outputs) = &explain {
-            let outputs = &outputs.paths[b * args.batch_size..][..paths.len()];
+            let outputs = &outputs.paths[b * batch_size.size..][..paths.len()];
             explain_batch(&mut model, batch.view(), paths, outputs, &names)?;
         }
     }

@@ -31,6 +31,7 @@
 //! | (crate-private) the confusion matrix as an SVG heat map | — | `confusion_heat_map.rs` |
 //! | (crate-private) a convolution's filters as a PNG data URI | — | `filter_grid.rs` |
 //! | (crate-private) pixels as a PNG data URI | — | `png_data_uri.rs` |
+//! | [`predict_batch_size`], [`PredictBatch`] | `predict`'s batch, lowered to what fits in memory | `predict_memory.rs` |
 //! | [`write_predictions`] | the `--predictions` safetensors file | `predictions_file.rs` |
 //! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
 //! | [`top_k`] | `torch.topk(softmax(x))` | `top_k.rs` |
@@ -58,6 +59,7 @@ mod model_spec;
 mod optimizer_kind;
 mod plot;
 mod png_data_uri;
+mod predict_memory;
 mod predictions_file;
 mod report_curves;
 mod report_feature_maps;
@@ -96,6 +98,7 @@ pub use metrics_report::MetricsReport;
 pub use model_spec::{ModelInput, ModelSpec};
 pub use optimizer_kind::OptimizerKind;
 pub use plot::plot_history;
+pub use predict_memory::{predict_batch_size, PredictBatch};
 pub use predictions_file::write_predictions;
 pub use resume_command::resume_command;
 pub use run::{is_data_file, max_threads, run, RunReport};

@@ -106,9 +106,15 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
     let factory: ModelFactory =
         Arc::new(move || Box::new(spec.build_unchecked(&mut StdRng::seed_from_u64(0), &input)));
     let metadata = data_metadata(&train);
-    let mut trainer =
-        Trainer::new(train_config(config, &settings, metadata))?.with_replicas(factory);
-    check_memory(config, &settings, &summary, &trainer, &model, train.len())?;
+    let mut train_config = train_config(config, &settings, metadata);
+    let trainer = Trainer::new(train_config.clone())?.with_replicas(factory.clone());
+    let eval_batch = check_memory(config, &settings, &summary, &trainer, &model, &train, &test)?;
+    let mut trainer = if eval_batch == train_config.eval_batch_size {
+        trainer
+    } else {
+        train_config.eval_batch_size = eval_batch.max(1);
+        Trainer::new(train_config)?.with_replicas(factory)
+    };
     let html = (config.report.as_ref())
         .map(|path| {
             let page = report_page(config, &settings, &summary, &train, &test);
@@ -246,28 +252,40 @@ fn check_same_data(path: &Path, checkpoint: &Checkpoint, train: &Split) -> Resul
 
 /// Refuses, before any training, batches whose training step needs more memory than
 /// this machine has available ([`check_step_memory`]): estimated from the model's
-/// `summary` for the way `trainer` would train it, with at most the `images` to train
-/// on in a batch.
+/// `summary` for the way `trainer` would train it, with at most the images of `train`
+/// in a batch. Returns the evaluation batch: at most `trainer`'s and the images of
+/// `test`, lowered to what fits beside the step (saying so).
 fn check_memory(
     config: &RunConfig,
     settings: &RunSettings,
     summary: &Summary,
     trainer: &Trainer,
     model: &Sequential,
-    images: usize,
-) -> Result<(), TrainError> {
+    train: &Split,
+    test: &Split,
+) -> Result<usize, TrainError> {
     let shard_size = trainer.config().shard_size;
     let replicas = trainer.replicas_for(model).map(|n| (n, shard_size));
-    let memory = StepMemory::of_model(summary, replicas, trainer.config().eval_batch_size);
-    check_step_memory(
+    let eval_batch_size = trainer.config().eval_batch_size;
+    let memory = StepMemory::of_model(summary, replicas, eval_batch_size);
+    let eval_batch = check_step_memory(
         &memory,
         settings.batch_size,
-        images,
+        train.len(),
+        test.len(),
         config.model.name,
         config.resume.as_deref(),
         available_memory(),
     )
-    .map_err(TrainError::config)
+    .map_err(TrainError::config)?;
+    if eval_batch < eval_batch_size.min(test.len()) && config.progress != ProgressMode::Quiet {
+        println!(
+            "evaluating {} test images at a time (not {}), to fit in the memory there is: the results are the same",
+            group_thousands(eval_batch),
+            group_thousands(eval_batch_size.min(test.len()))
+        );
+    }
+    Ok(eval_batch)
 }
 
 /// The `--resume` checkpoint at `path`; a missing one is named with the fix.

@@ -95,18 +95,37 @@ impl StepMemory {
     /// The largest batch of at most `limit` samples whose step takes at most `available`
     /// bytes; 0 if even one sample's does not fit.
     pub fn largest_batch(&self, available: u64, limit: usize) -> usize {
-        // `bytes` grows with the batch: bisect for the last batch that fits.
-        let (mut fits, mut too_big) = (0, limit.saturating_add(1));
-        while too_big - fits > 1 {
-            let middle = fits + (too_big - fits) / 2;
-            if self.bytes(middle) <= available {
-                fits = middle;
-            } else {
-                too_big = middle;
-            }
-        }
-        fits
+        last_fitting(limit, |batch| self.bytes(batch) <= available)
     }
+
+    /// The largest evaluation batch of at most [`eval_batch`](Self::eval_batch) samples
+    /// with which a step on `batch` samples takes at most `available` bytes; 0 if none
+    /// does (not even without evaluating).
+    pub fn largest_eval_batch(&self, available: u64, batch: usize) -> usize {
+        last_fitting(self.eval_batch, |eval_batch| {
+            Self {
+                eval_batch,
+                ..*self
+            }
+            .bytes(batch)
+                <= available
+        })
+    }
+}
+
+/// The last `n` of `0..=limit` for which `fits(n)`, `fits` being true up to some `n` and
+/// false after; 0 if only 0 (or nothing) fits.
+fn last_fitting(limit: usize, fits: impl Fn(usize) -> bool) -> usize {
+    let (mut fitting, mut too_big) = (0, limit.saturating_add(1));
+    while too_big - fitting > 1 {
+        let middle = fitting + (too_big - fitting) / 2;
+        if fits(middle) {
+            fitting = middle;
+        } else {
+            too_big = middle;
+        }
+    }
+    fitting
 }
 
 /// The memory a run can still take, and what bounds it.
@@ -121,7 +140,7 @@ pub(crate) struct Available {
 
 impl Available {
     /// What this is, for a message: "this machine has 21.9 GiB available".
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         if self.address_space_limit {
             format!(
                 "this process's address-space limit (ulimit -v) leaves {}",
@@ -189,30 +208,62 @@ fn kib_field(text: &str, name: &str) -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// Refuses a run whose training step on batches of `batch_size` does not fit in
-/// `available` (`None`, unknown: accepted). The step's batch is at most the `images`
-/// there are to train on; `model` and `resumed` (the checkpoint the batch size is
-/// kept from, if the run resumes one) are for the message, which says how much the
-/// step needs, how much there is and the largest batch that fits.
+/// The evaluation batch of a run whose training step on batches of `batch_size` fits in
+/// `available` (`None`, unknown: accepted), or the run's refusal. The step's batch is at
+/// most the `images` there are to train on; the evaluation batch is at most
+/// `memory.eval_batch` and the `test_images` there are, lowered to what fits beside the
+/// training step, down to one image (an evaluation's results do not depend on its batch
+/// size). `model` and `resumed` (the checkpoint the batch size is kept from, if the run
+/// resumes one) are for the message, which says how much the step needs, how much there
+/// is and the largest batch that fits.
 ///
 /// # Errors
-/// The message, naming `--batch-size` and the fix.
+/// When the training step does not fit even with one test image evaluated at a time: the
+/// message, naming `--batch-size` and the fix.
 pub(crate) fn check_step_memory(
+    memory: &StepMemory,
+    batch_size: usize,
+    images: usize,
+    test_images: usize,
+    model: &str,
+    resumed: Option<&Path>,
+    available: Option<Available>,
+) -> Result<usize, String> {
+    let eval_batch = memory.eval_batch.min(test_images);
+    let Some(available) = available else {
+        return Ok(eval_batch);
+    };
+    let batch = batch_size.min(images);
+    let memory = &StepMemory {
+        eval_batch,
+        ..*memory
+    };
+    let fitting_eval = memory.largest_eval_batch(available.bytes, batch);
+    if fitting_eval > 0 || (eval_batch == 0 && memory.bytes(batch) <= available.bytes) {
+        return Ok(fitting_eval);
+    }
+    // The smallest evaluation batch: what is left is the training step's.
+    let memory = &StepMemory {
+        eval_batch: eval_batch.min(1),
+        ..*memory
+    };
+    Err(step_too_large(
+        memory, batch_size, images, model, resumed, available,
+    ))
+}
+
+/// The refusal of a run whose training step on batches of `batch_size` (at most the
+/// `images` there are) does not fit in `available` even with the smallest evaluation
+/// batch (`memory.eval_batch`).
+fn step_too_large(
     memory: &StepMemory,
     batch_size: usize,
     images: usize,
     model: &str,
     resumed: Option<&Path>,
-    available: Option<Available>,
-) -> Result<(), String> {
-    let Some(available) = available else {
-        return Ok(());
-    };
+    available: Available,
+) -> String {
     let batch = batch_size.min(images);
-    let needed = memory.bytes(batch);
-    if needed <= available.bytes {
-        return Ok(());
-    }
     let all = if batch_size > images {
         format!(
             " (one batch of all {} training images)",
@@ -221,9 +272,14 @@ pub(crate) fn check_step_memory(
     } else {
         String::new()
     };
+    let evaluation = if memory.eval_batch > 0 {
+        " (evaluating one test image at a time)"
+    } else {
+        ""
+    };
     let problem = format!(
-        "--batch-size {batch_size}{all} needs about {} for one training step of {model}; {}",
-        human_bytes(needed),
+        "--batch-size {batch_size}{all} needs about {} for one training step of {model}{evaluation}; {}",
+        human_bytes(memory.bytes(batch)),
         available.describe()
     );
     let largest = memory.largest_batch(available.bytes, batch);
@@ -231,9 +287,9 @@ pub(crate) fn check_step_memory(
         "a smaller --batch-size (at most about {})",
         group_thousands(largest)
     );
-    Err(match (largest, resumed) {
+    match (largest, resumed) {
         (0, _) => format!(
-            "{problem}, and even one image needs about {}: train on smaller images (--image-size), or on a machine with more memory",
+            "{problem}, and even one training image needs about {}: train on smaller images (--image-size), or on a machine with more memory",
             human_bytes(memory.bytes(1))
         ),
         (_, Some(path)) => format!(
@@ -241,11 +297,11 @@ pub(crate) fn check_step_memory(
             path.display()
         ),
         (_, None) => format!("{problem}: use {smaller}"),
-    })
+    }
 }
 
 /// `bytes` in GiB with one decimal, or below 1 GiB in MiB, or below 1 MiB in KiB.
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     let kib = bytes as f64 / 1024.0;
     if kib < 1024.0 {
         format!("{kib:.0} KiB")
@@ -284,10 +340,19 @@ mod tests {
         };
         let memory = whole_batch();
         assert_eq!(memory.bytes(1000), 500_000_000);
-        check_step_memory(&memory, 1000, 60_000, "m", None, machine(500_000_000)).unwrap();
-        check_step_memory(&memory, usize::MAX, 60_000, "m", None, None).unwrap();
+        check_step_memory(
+            &memory,
+            1000,
+            60_000,
+            10_000,
+            "m",
+            None,
+            machine(500_000_000),
+        )
+        .unwrap();
+        check_step_memory(&memory, usize::MAX, 60_000, 10_000, "m", None, None).unwrap();
         // The batch is never larger than the training set.
-        check_step_memory(&memory, 1_000_000, 1000, "m", None, machine(GIB)).unwrap();
+        check_step_memory(&memory, 1_000_000, 1000, 10_000, "m", None, machine(GIB)).unwrap();
     }
 
     /// QA: `fashion_resnet --batch-size 60000` aborted with "memory allocation of
@@ -299,8 +364,8 @@ mod tests {
             bytes: 8 * GIB,
             address_space_limit: false,
         });
-        let err =
-            check_step_memory(&memory, 60_000, 60_000, "resnet", None, available).unwrap_err();
+        let err = check_step_memory(&memory, 60_000, 60_000, 10_000, "resnet", None, available)
+            .unwrap_err();
         // 8 GiB / 500 kB = 17,179.869184.
         assert_eq!(
             err,
@@ -309,8 +374,16 @@ mod tests {
         );
         assert!(memory.bytes(17_179) <= 8 * GIB && memory.bytes(17_180) > 8 * GIB);
 
-        let err =
-            check_step_memory(&memory, usize::MAX, 60_000, "resnet", None, available).unwrap_err();
+        let err = check_step_memory(
+            &memory,
+            usize::MAX,
+            60_000,
+            10_000,
+            "resnet",
+            None,
+            available,
+        )
+        .unwrap_err();
         assert!(
             err.starts_with(&format!(
                 "--batch-size {} (one batch of all 60,000 training images) needs about 27.9 GiB",
@@ -323,6 +396,7 @@ mod tests {
             &memory,
             60_000,
             60_000,
+            10_000,
             "resnet",
             Some(Path::new("run.st")),
             available,
@@ -340,11 +414,11 @@ mod tests {
             bytes: 100_000,
             address_space_limit: true,
         });
-        let err = check_step_memory(&memory, 64, 60_000, "resnet", None, tiny).unwrap_err();
+        let err = check_step_memory(&memory, 64, 60_000, 10_000, "resnet", None, tiny).unwrap_err();
         assert!(
             err.contains("this process's address-space limit (ulimit -v) leaves 98 KiB")
                 && err.ends_with(
-                    "even one image needs about 488 KiB: train on smaller images \
+                    "even one training image needs about 488 KiB: train on smaller images \
                      (--image-size), or on a machine with more memory"
                 ),
             "{err}"
@@ -374,6 +448,47 @@ mod tests {
         assert_eq!(memory.largest_batch(memory.bytes(1001), 60_000), 1001);
         assert_eq!(memory.largest_batch(u64::MAX, 60_000), 60_000);
         assert_eq!(memory.largest_batch(0, 60_000), 0);
+    }
+
+    /// QA: a 512×512 folder of 9 training images and 1 test image was refused at
+    /// `--batch-size 1` ("even one image needs about 56.7 GiB"): the estimate added an
+    /// evaluation batch of 250 images, when there was one to evaluate (and the
+    /// evaluation's batch size does not change its results).
+    #[test]
+    fn the_evaluation_batch_is_at_most_the_test_images_and_shrinks_to_fit() {
+        let memory = StepMemory {
+            eval_batch: 250,
+            ..whole_batch()
+        };
+        let available = |bytes| {
+            Some(Available {
+                bytes,
+                address_space_limit: false,
+            })
+        };
+        // A step on 4 images with 1 test image: 5 × 500 kB.
+        assert_eq!(
+            check_step_memory(&memory, 4, 9, 1, "m", None, available(2_500_000)),
+            Ok(1)
+        );
+        // 1,000 test images, room for the step on 4 and 10 evaluated at a time.
+        assert_eq!(
+            check_step_memory(&memory, 4, 9, 1000, "m", None, available(7_000_000)),
+            Ok(10)
+        );
+        assert_eq!(
+            check_step_memory(&memory, 4, 9, 1000, "m", None, available(GIB)),
+            Ok(250)
+        );
+        // Not even the step with one test image evaluated: the training batch is named.
+        let err =
+            check_step_memory(&memory, 4, 9, 1000, "m", None, available(2_000_000)).unwrap_err();
+        assert_eq!(
+            err,
+            "--batch-size 4 needs about 2 MiB for one training step of m (evaluating one \
+             test image at a time); this machine has 2 MiB available: use a smaller \
+             --batch-size (at most about 3)"
+        );
     }
 
     /// The sizes of the summary rows that hold no layers count, and the input;

@@ -9,7 +9,8 @@ use scratchnet_layers::{Layer, Mode, SoftmaxCrossEntropy};
 /// The result of [`evaluate`]: how a model does on every sample of a split.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
-    /// Mean softmax cross-entropy per sample.
+    /// Mean softmax cross-entropy per sample (each sample's, added in `f64` in the split's
+    /// order: the same bits for any batch size).
     pub loss: f64,
     /// Fraction of samples whose largest logit is their label's.
     pub accuracy: f64,
@@ -72,16 +73,11 @@ pub(crate) fn evaluate_with(
         seed: 0,
         augment: false,
     };
-    let mut loss_fn = SoftmaxCrossEntropy::new();
-    let mut total_loss = 0.0f64;
     let mut parts = Vec::new();
     let mut labels = Vec::with_capacity(split.len());
     for batch in split.batches(&config, 0) {
-        let logits = logits_of(batch.images.view())?;
-        total_loss += f64::from(loss_fn.forward(logits.view().into_dyn(), &batch.labels)?)
-            * batch.len() as f64;
+        parts.push(logits_of(batch.images.view())?);
         labels.extend_from_slice(&batch.labels);
-        parts.push(logits);
     }
     let classes = parts.first().map_or(0, |p| p.ncols());
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
@@ -97,12 +93,25 @@ pub(crate) fn evaluate_with(
         confusion.record(label, predicted);
     }
     Ok(Evaluation {
-        loss: total_loss / split.len().max(1) as f64,
+        loss: mean_loss(&logits, &labels)?,
         accuracy: confusion.accuracy(),
         confusion,
         predictions,
         logits,
     })
+}
+
+/// The mean softmax cross-entropy of the rows of `logits` (`[N, K]`) for `labels`: each
+/// sample's loss on its own, added in `f64` in the split's order, so that the mean does
+/// not depend on the evaluation's batch size (a batch's `f32` mean would).
+fn mean_loss(logits: &Array2<f32>, labels: &[usize]) -> Result<f64, TrainError> {
+    let mut loss_fn = SoftmaxCrossEntropy::new();
+    let mut total = 0.0f64;
+    for (row, label) in logits.outer_iter().zip(labels) {
+        let one = row.insert_axis(Axis(0)).into_dyn();
+        total += f64::from(loss_fn.forward(one, std::slice::from_ref(label))?);
+    }
+    Ok(total / labels.len().max(1) as f64)
 }
 
 #[cfg(test)]
@@ -162,5 +171,41 @@ mod tests {
             (0..10).any(|t| (0..10).any(|p| expected_counts[t][p] != expected_counts[p][t])),
             "a symmetric matrix cannot tell a transposed one"
         );
+    }
+
+    /// The run shrinks its evaluation batch to what fits in memory (down to one image):
+    /// that is only right if every number of the evaluation is the same, to the bit,
+    /// for any batch size — with a BatchNorm model in eval mode (running statistics,
+    /// set here by training-mode forwards) as with LeNet-5. A batch's `f32` mean loss
+    /// weighted by its length made the loss depend on the batch size.
+    #[test]
+    fn the_evaluation_is_the_same_bits_for_any_batch_size() {
+        use crate::models::basic_block;
+        use scratchnet_layers::{Dense, GlobalAvgPool2d, Sequential};
+        let split = ten_images();
+        let rng = &mut StdRng::seed_from_u64(5);
+        let mut batch_norm = Sequential::new()
+            .add("block", basic_block(1, 4, 1, 28, rng).unwrap())
+            .add("pool", GlobalAvgPool2d::new())
+            .add("fc", Dense::new(4, 10, rng))
+            .build(&[1, 28, 28])
+            .unwrap();
+        let all = split.batch(&(0..10).collect::<Vec<_>>(), split.normalization(), None);
+        for _ in 0..3 {
+            batch_norm
+                .forward(all.images.view().into_dyn(), Mode::Train)
+                .unwrap();
+        }
+        let mut lenet = lenet5(&mut StdRng::seed_from_u64(3));
+        for model in [&mut batch_norm as &mut dyn Layer, &mut lenet] {
+            let whole = evaluate(model, &split, 250).unwrap();
+            for batch_size in [1, 3, 7, 10] {
+                assert_eq!(
+                    evaluate(model, &split, batch_size).unwrap(),
+                    whole,
+                    "batch size {batch_size}"
+                );
+            }
+        }
     }
 }

@@ -28,7 +28,8 @@ pub struct TrainConfig {
     /// Samples per evaluation batch. Default 250: a batch's activations (and the
     /// inputs batch norm keeps, in evaluation too) are what a run's memory peaks at;
     /// one epoch of the ResNet example and its evaluation peaked at 949 MiB with 1,000,
-    /// at 300 MiB with 250, evaluating as fast. Each sample's logits do not depend on it.
+    /// at 300 MiB with 250, evaluating as fast. No result of the evaluation (logits,
+    /// predictions, loss) depends on it, to the bit.
     pub eval_batch_size: usize,
     /// The learning-rate schedule, relative to the optimizer's rate when `fit` starts.
     pub schedule: LrSchedule,
