@@ -7,7 +7,8 @@
 //! ```
 //!
 //! For a digits model (MNIST, Fashion-MNIST, or a checkpoint without metadata), each image
-//! (PNG or JPEG, any size) is converted to grey, resized to 28×28, inverted if its
+//! (PNG or JPEG, of any size up to 16384 pixels a side and 1 GiB decoded, as in an image
+//! folder) is converted to grey, resized to 28×28, inverted if its
 //! background is light, and normalised like the training data. For any other, the
 //! checkpoint's metadata says how its run read images — `input_shape` (channels, size),
 //! `normalization` (per channel) — and each image is converted, resized (Triangle filter)

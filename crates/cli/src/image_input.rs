@@ -1,21 +1,26 @@
 //! Turning an arbitrary picture of a digit into a network input like MNIST's.
 
 use image::imageops::FilterType;
-use image::{DynamicImage, GrayImage, Limits};
+use image::{DynamicImage, GrayImage, ImageDecoder, Limits};
 use ndarray::Array4;
-use scratchnet_data::{decode_image_file, Normalization};
+use scratchnet_data::{
+    decode_image_file, Normalization, MAX_FOLDER_IMAGE_ALLOC, MAX_FOLDER_IMAGE_SIDE,
+};
 use scratchnet_train::TrainError;
 use std::path::Path;
 
 /// Side of the square images the models take.
 pub const IMAGE_SIDE: u32 = 28;
 
-/// The largest width and height [`load_digit`] decodes (a 67-megapixel picture).
-pub const MAX_IMAGE_SIDE: u32 = 8192;
+/// The largest width and height `predict` decodes ([`load_digit`],
+/// [`load_image`](crate::load_image)): an image folder's
+/// ([`MAX_FOLDER_IMAGE_SIDE`]), so that predict reads every picture a run trained on.
+pub const MAX_IMAGE_SIDE: u32 = MAX_FOLDER_IMAGE_SIDE;
 
-/// The most memory, in bytes, the decoder of [`load_digit`] may allocate (256 MiB: an
-/// 8192×8192 RGBA picture). A header claiming more is an error, not an allocation.
-pub const MAX_IMAGE_ALLOC: u64 = 256 * 1024 * 1024;
+/// The most memory, in bytes, the decoder of `predict` may allocate: an image folder's
+/// ([`MAX_FOLDER_IMAGE_ALLOC`], 1 GiB). A header claiming more is an error, not an
+/// allocation.
+pub const MAX_IMAGE_ALLOC: u64 = MAX_FOLDER_IMAGE_ALLOC;
 
 /// Reads a PNG or JPEG file (the format is recognised from its content) and prepares it
 /// with [`digit_pixels`]: 784 grey levels, a light digit on a dark background.
@@ -28,16 +33,56 @@ pub const MAX_IMAGE_ALLOC: u64 = 256 * 1024 * 1024;
 /// side or more than [`MAX_IMAGE_ALLOC`] bytes of pixels (checked before anything that
 /// size is allocated).
 pub fn load_digit(path: &Path) -> Result<Vec<u8>, TrainError> {
-    let image = decode_image_file(path, image_limits()).map_err(|reason| TrainError::Image {
+    Ok(digit_pixels(&decode_for_predict(path)?))
+}
+
+/// Decodes the PNG or JPEG file at `path` within `predict`'s limits ([`MAX_IMAGE_SIDE`],
+/// [`MAX_IMAGE_ALLOC`]).
+///
+/// # Errors
+/// [`TrainError::Image`] naming the file and why; for a picture past the limits, its
+/// size and the limit.
+pub(crate) fn decode_for_predict(path: &Path) -> Result<DynamicImage, TrainError> {
+    decode_image_file(path, image_limits()).map_err(|reason| TrainError::Image {
         path: path.to_path_buf(),
-        reason,
-    })?;
-    Ok(digit_pixels(&image))
+        reason: past_limits(path).unwrap_or(reason),
+    })
+}
+
+/// Why the image at `path` is past `predict`'s limits, with its size, if its header says
+/// it is (`None` if it is not, or has no header to read).
+fn past_limits(path: &Path) -> Option<String> {
+    // Only a regular file is opened (a FIFO would wait for a writer).
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut reader = image::ImageReader::open(path)
+        .ok()?
+        .with_guessed_format()
+        .ok()?;
+    reader.no_limits();
+    let decoder = reader.into_decoder().ok()?;
+    let (width, height) = decoder.dimensions();
+    let bytes = decoder.total_bytes();
+    let size = format!("{width}×{height} pixels");
+    if width.max(height) > MAX_IMAGE_SIDE {
+        Some(format!(
+            "it is {size}, and predict reads images of at most {MAX_IMAGE_SIDE} pixels a side (as the training run's image folders): use a smaller picture"
+        ))
+    } else if bytes > MAX_IMAGE_ALLOC {
+        Some(format!(
+            "its {size} take {} MiB decoded, and predict decodes at most {} MiB an image (as the training run's image folders): use a smaller picture",
+            bytes >> 20,
+            MAX_IMAGE_ALLOC >> 20
+        ))
+    } else {
+        None
+    }
 }
 
 /// The decoder's limits for an image given to `predict`: [`MAX_IMAGE_SIDE`] a side,
 /// [`MAX_IMAGE_ALLOC`] bytes.
-pub(crate) fn image_limits() -> Limits {
+fn image_limits() -> Limits {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);

@@ -2,10 +2,10 @@
 //! the class names and the per-channel normalisation — and reading a picture the same way
 //! ([`load_image`], [`normalized_chw_batch`]).
 
-use crate::image_input::image_limits;
+use crate::image_input::decode_for_predict;
 use image::imageops::FilterType;
 use ndarray::Array4;
-use scratchnet_data::{decode_image_file, Normalization};
+use scratchnet_data::Normalization;
 use scratchnet_train::{CheckpointError, TrainError};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -139,12 +139,10 @@ fn parse_normalization(value: &str) -> Result<Entry, String> {
 /// before it is opened), cannot be opened or decoded (a JPEG that ends before its
 /// end-of-image marker included), or is larger than
 /// [`MAX_IMAGE_SIDE`](crate::MAX_IMAGE_SIDE) a side or
-/// [`MAX_IMAGE_ALLOC`](crate::MAX_IMAGE_ALLOC) bytes.
+/// [`MAX_IMAGE_ALLOC`](crate::MAX_IMAGE_ALLOC) bytes (the training run's image folders'
+/// limits; the message says the image's size and the limit).
 pub fn load_image(path: &Path, sample_shape: [usize; 3]) -> Result<Vec<u8>, TrainError> {
-    let image = decode_image_file(path, image_limits()).map_err(|reason| TrainError::Image {
-        path: path.to_path_buf(),
-        reason,
-    })?;
+    let image = decode_for_predict(path)?;
     let [channels, height, width] = sample_shape;
     let image = image.resize_exact(width as u32, height as u32, FilterType::Triangle);
     if channels == 1 {

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use scratchnet_cli::{load_digit, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE};
+use scratchnet_cli::{load_digit, load_image, MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE};
+use scratchnet_data::{MAX_FOLDER_IMAGE_ALLOC, MAX_FOLDER_IMAGE_SIDE};
 
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -96,28 +97,57 @@ fn assert_rejected_cheaply(bytes: &[u8]) -> String {
 #[test]
 fn a_png_claiming_100000_by_100000_pixels_is_an_error_not_an_allocation() {
     let message = assert_rejected_cheaply(&png_header(100_000, 100_000));
-    assert!(message.contains("limit"), "{message}");
+    assert!(
+        message.ends_with(
+            "it is 100000×100000 pixels, and predict reads images of at most 16384 pixels a \
+             side (as the training run's image folders): use a smaller picture"
+        ),
+        "{message}"
+    );
 }
 
+/// QA: predict refused a 10000×10000 picture the training run had read ("Image size
+/// exceeds limit": 8192 a side, 256 MiB, against the folder loader's 16384 and 1 GiB),
+/// and the message named neither the limit nor the image's size.
 #[test]
-fn a_png_wider_than_the_limit_is_an_error_even_if_small_in_bytes() {
-    // 9000×1 RGB is only 27 kB of pixels, but wider than MAX_IMAGE_SIDE.
-    const { assert!(MAX_IMAGE_SIDE < 9000) };
-    let message = assert_rejected_cheaply(&png_header(9000, 1));
-    assert!(message.contains("limit"), "{message}");
+fn predict_reads_what_an_image_folder_reads_and_names_the_limit_past_it() {
+    assert_eq!(MAX_IMAGE_SIDE, MAX_FOLDER_IMAGE_SIDE);
+    assert_eq!(MAX_IMAGE_ALLOC, MAX_FOLDER_IMAGE_ALLOC);
+    let dir = tempfile::tempdir().unwrap();
+    let wide = dir.path().join("wide.png");
+    image::GrayImage::from_pixel(10_000, 2, image::Luma([9]))
+        .save(&wide)
+        .unwrap();
+    assert_eq!(load_digit(&wide).unwrap().len(), 784);
+    assert_eq!(load_image(&wide, [3, 4, 5]).unwrap(), vec![9; 60]);
+    // One pixel wider than a folder reads: 17 kB of pixels, but refused, saying why.
+    let message = assert_rejected_cheaply(&png_header(MAX_IMAGE_SIDE + 1, 1));
+    assert!(
+        message.ends_with(
+            "it is 16385×1 pixels, and predict reads images of at most 16384 pixels a side \
+             (as the training run's image folders): use a smaller picture"
+        ),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_png_within_the_sides_but_over_the_byte_limit_is_an_error() {
-    // 8192×8192 RGB = 192 MiB is allowed by the sides and the byte limit; 8192×8192
-    // would need 256 MiB as RGBA, so check the byte limit with a PNG of 16-bit RGB.
-    assert_eq!(MAX_IMAGE_ALLOC, 256 << 20);
+    // 16384×16384 RGB = 768 MiB is allowed by the sides and the byte limit; as 16-bit
+    // RGB it needs 1.5 GiB.
+    assert_eq!(MAX_IMAGE_ALLOC, 1 << 30);
     let mut png = png_header(MAX_IMAGE_SIDE, MAX_IMAGE_SIDE);
-    png[24] = 16; // bit depth: 8192×8192×6 bytes = 384 MiB
+    png[24] = 16; // bit depth: 16384×16384×6 bytes
     let crc = crc32(&png[12..29]);
     png[29..33].copy_from_slice(&crc.to_be_bytes());
     let message = assert_rejected_cheaply(&png);
-    assert!(message.contains("limit"), "{message}");
+    assert!(
+        message.ends_with(
+            "its 16384×16384 pixels take 1536 MiB decoded, and predict decodes at most 1024 \
+             MiB an image (as the training run's image folders): use a smaller picture"
+        ),
+        "{message}"
+    );
 }
 
 #[test]

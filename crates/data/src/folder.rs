@@ -53,6 +53,9 @@ use crate::split::{ImageDataset, Split, MAX_CLASSES};
 
 /// The most pixels along a side of an image in a folder; larger images are bad files.
 pub const MAX_FOLDER_IMAGE_SIDE: u32 = 16_384;
+/// The most memory, in bytes, decoding one image of a folder may allocate (1 GiB); a
+/// header claiming more makes it a bad file, not an allocation.
+pub const MAX_FOLDER_IMAGE_ALLOC: u64 = 1 << 30;
 /// How deep sub-folders of a class folder are searched.
 const MAX_DEPTH: usize = 16;
 /// The extensions read (compared without case).
@@ -694,7 +697,7 @@ pub(crate) fn limits() -> Limits {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_FOLDER_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_FOLDER_IMAGE_SIDE);
-    limits.max_alloc = Some(1 << 30);
+    limits.max_alloc = Some(MAX_FOLDER_IMAGE_ALLOC);
     limits
 }
 

@@ -120,7 +120,7 @@ mod folder_shape;
 #[cfg(feature = "images")]
 pub use folder::{
     load_image_folder, plan_image_folder, FolderLoad, FolderOptions, FolderPlan, IMAGE_EXTENSIONS,
-    MAX_FOLDER_IMAGE_SIDE,
+    MAX_FOLDER_IMAGE_ALLOC, MAX_FOLDER_IMAGE_SIDE,
 };
 
 /// Opening and decoding one PNG or JPEG file: not a FIFO or other non-regular file, not a
