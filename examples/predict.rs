@@ -33,7 +33,9 @@
 //! (`conv1`, `pool1`, `conv2`, `pool2` for LeNet-5; the names are printed). For a digit
 //! the strokes light up. The picture of `digit.png` is `digit.explain.png` beside it (or
 //! in `--explain-dir DIR`); an existing file of that name is replaced only if an earlier
-//! `--explain` wrote it, otherwise nothing runs and the error names it.
+//! `--explain` wrote it, otherwise nothing runs and the error names it. Two images whose
+//! pictures would be one file, however their paths are spelt (`a/x.png ./a/x.jpg`), are
+//! refused, naming both; the same image given twice is classified (and drawn) twice.
 //!
 //! ```text
 //! cargo run --release --example predict -- --model lenet.safetensors --explain digit.png

@@ -10,6 +10,7 @@
 
 use image::RgbImage;
 use scratchnet_train::{check_writable, write_atomically, TrainError};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::BufReader;
@@ -39,7 +40,10 @@ pub fn explain_path(image: &Path, dir: Option<&Path>) -> PathBuf {
 
 impl ExplainOutputs {
     /// The outputs of `images`, checked before any work: `dir` (if given) is a
-    /// directory; no two images share an output; no output is one of the images; each
+    /// directory; no two images share an output (compared by where they are, whatever
+    /// the spelling: `a/x.png` and `./a/x.jpg` share `a/x.explain.png`; the same file
+    /// given twice is not two images, and its picture is written for each mention); no
+    /// output is one of the images; each
     /// output can be written and is either absent or a picture `--explain` wrote (see
     /// the module's rule).
     ///
@@ -62,18 +66,23 @@ impl ExplainOutputs {
             .iter()
             .filter_map(|i| fs::canonicalize(i).ok())
             .collect();
-        let mut first_image_of: HashMap<&Path, &Path> = HashMap::new();
+        // Outputs and images compared by where they are, not how they are spelt.
+        let mut first_image_of: HashMap<PathBuf, (&Path, PathBuf)> = HashMap::new();
         for (image, path) in images.iter().zip(&paths) {
-            match first_image_of.insert(path, image) {
-                Some(other) if other != image => {
+            let same_file = fs::canonicalize(image).unwrap_or_else(|_| normalised(image));
+            match first_image_of.entry(normalised(path)) {
+                Entry::Occupied(first) if first.get().1 != same_file => {
                     return Err(TrainError::config(format!(
                         "{} and {} would both be explained in {}: rename one, or explain them in separate runs",
-                        other.display(),
+                        first.get().0.display(),
                         image.display(),
                         path.display()
                     )))
                 }
-                _ => {}
+                Entry::Occupied(_) => {}
+                Entry::Vacant(slot) => {
+                    slot.insert((image, same_file));
+                }
             }
             if fs::canonicalize(path).is_ok_and(|p| inputs.contains(&p)) {
                 return Err(TrainError::config(format!(
@@ -86,6 +95,22 @@ impl ExplainOutputs {
         }
         Ok(Self { paths })
     }
+}
+
+/// `path` whatever its spelling: its directory's canonical path (the directory as
+/// given if it cannot be resolved) joined with its file name, so that `a/x.png`,
+/// `./a/x.png` and `a/../a/x.png` are one path.
+fn normalised(path: &Path) -> PathBuf {
+    let Some(name) = path.file_name() else {
+        return path.to_path_buf();
+    };
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::canonicalize(parent)
+        .unwrap_or_else(|_| parent.to_path_buf())
+        .join(name)
 }
 
 /// `path` can be written and is absent or marked as `--explain`'s.
@@ -192,6 +217,22 @@ mod tests {
         let two = [dir.path().join("x.png"), dir.path().join("x.jpg")];
         let err = ExplainOutputs::check(&two, None).unwrap_err().to_string();
         assert!(err.contains("x.png and ") && err.contains("x.jpg"), "{err}");
+        // QA: `a/x.png ./a/x.jpg` wrote both pictures to one file (the first lost), and
+        // `--explain-dir out a/x.png ./a/x.png` was refused: compared as spelt.
+        fs::create_dir(dir.path().join("a")).unwrap();
+        let spelt = |path: &str| dir.path().join(path);
+        fs::write(spelt("a/x.png"), b"").unwrap();
+        fs::write(spelt("a/x.jpg"), b"").unwrap();
+        let err = ExplainOutputs::check(&[spelt("a/x.png"), spelt("a/./x.jpg")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a/x.png and ") && err.contains("a/./x.jpg would both be explained"),
+            "{err}"
+        );
+        let same = [spelt("a/x.png"), spelt("a/../a/x.png")];
+        assert!(ExplainOutputs::check(&same, None).is_ok());
+        assert!(ExplainOutputs::check(&same, Some(dir.path())).is_ok());
         let err = ExplainOutputs::check(&[image, output], Some(dir.path()))
             .unwrap_err()
             .to_string();
