@@ -17,6 +17,13 @@
 //! image folder). `--kernels reference` runs
 //! the plain reference loops instead of the fast kernels.
 //!
+//! As in torchvision's loader (PIL's `convert`), a picture's **transparency is
+//! dropped**, not composited: a digit drawn on a transparent canvas reads as its hidden
+//! colour, usually a blank image (flatten it onto a background first); and its **EXIF
+//! orientation is ignored** (PIL without `exif_transpose`): a phone photo stored on its
+//! side is classified on its side. The training run's image folders are read the same
+//! way.
+//!
 //! Images are decoded and classified `--batch-size` at a time (256 by default), each
 //! batch printed and dropped before the next is read: the memory used does not grow
 //! with the number of images, and the output is the same whatever the batch size. A
@@ -79,7 +86,8 @@ struct Args {
     /// Write the --explain pictures into DIR instead (implies --explain)
     #[arg(long, value_name = "DIR")]
     explain_dir: Option<PathBuf>,
-    /// PNG or JPEG images
+    /// PNG or JPEG images (transparency is dropped and EXIF orientation ignored, as PIL
+    /// reads them)
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
 }
