@@ -452,8 +452,9 @@ fn a_batch_too_large_for_the_memory_is_refused_before_training() {
         err.starts_with(
             "error: invalid configuration: --batch-size 1000000000 (one batch of all 60,000 \
              training images) needs about "
-        ) && err.contains(" GiB for one training step of fashion_resnet; ")
-            && err.contains(": use a smaller --batch-size (at most about "),
+        ) && err.contains(
+            " GiB for one training step of fashion_resnet (evaluating one test image at a time); "
+        ) && err.contains(": use a smaller --batch-size (at most about "),
         "{err}"
     );
     assert!(
