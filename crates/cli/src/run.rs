@@ -105,16 +105,8 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
 
     let factory: ModelFactory =
         Arc::new(move || Box::new(spec.build_unchecked(&mut StdRng::seed_from_u64(0), &input)));
-    let metadata = data_metadata(&train);
-    let mut train_config = train_config(config, &settings, metadata);
-    let trainer = Trainer::new(train_config.clone())?.with_replicas(factory.clone());
-    let eval_batch = check_memory(config, &settings, &summary, &trainer, &model, &train, &test)?;
-    let mut trainer = if eval_batch == train_config.eval_batch_size {
-        trainer
-    } else {
-        train_config.eval_batch_size = eval_batch.max(1);
-        Trainer::new(train_config)?.with_replicas(factory)
-    };
+    let fitting = (&summary, &model, &train, &test);
+    let mut trainer = trainer_that_fits(config, &settings, fitting, factory)?;
     let html = (config.report.as_ref())
         .map(|path| {
             let page = report_page(config, &settings, &summary, &train, &test);
@@ -248,6 +240,25 @@ fn check_same_data(path: &Path, checkpoint: &Checkpoint, train: &Split) -> Resul
         }
     }
     Ok(())
+}
+
+/// The run's trainer for `model` (with its `summary`) on `train` and `test`, its
+/// evaluation batch lowered to fit in memory if need be ([`check_memory`], which refuses
+/// a training step that does not fit).
+fn trainer_that_fits(
+    config: &RunConfig,
+    settings: &RunSettings,
+    (summary, model, train, test): (&Summary, &Sequential, &Split, &Split),
+    factory: ModelFactory,
+) -> Result<Trainer, TrainError> {
+    let mut train_config = train_config(config, settings, data_metadata(train));
+    let trainer = Trainer::new(train_config.clone())?.with_replicas(factory.clone());
+    let eval_batch = check_memory(config, settings, summary, &trainer, model, train, test)?;
+    if eval_batch == train_config.eval_batch_size {
+        return Ok(trainer);
+    }
+    train_config.eval_batch_size = eval_batch.max(1);
+    Ok(Trainer::new(train_config)?.with_replicas(factory))
 }
 
 /// Refuses, before any training, batches whose training step needs more memory than
