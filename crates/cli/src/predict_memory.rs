@@ -19,7 +19,7 @@ pub struct PredictBatch {
 /// The batch of at most `batch_size` (and at most the `images` there are) whose
 /// forward through the model `summary` describes fits in the memory this process can
 /// still take, with one image's saliency (a forward and a backward) when `explain`.
-/// The estimate is the training step's ([`StepMemory`]): every layer's output kept
+/// The estimate is the training step's (the run's memory check): every layer's output kept
 /// for each image of the batch.
 ///
 /// # Errors
