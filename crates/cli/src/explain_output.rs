@@ -62,14 +62,13 @@ impl ExplainOutputs {
             )));
         }
         let paths: Vec<PathBuf> = images.iter().map(|i| explain_path(i, dir)).collect();
-        let inputs: HashSet<PathBuf> = images
-            .iter()
-            .filter_map(|i| fs::canonicalize(i).ok())
-            .collect();
+        let canonical: Vec<Option<PathBuf>> =
+            images.iter().map(|i| fs::canonicalize(i).ok()).collect();
+        let inputs: HashSet<&PathBuf> = canonical.iter().flatten().collect();
         // Outputs and images compared by where they are, not how they are spelt.
         let mut first_image_of: HashMap<PathBuf, (&Path, PathBuf)> = HashMap::new();
-        for (image, path) in images.iter().zip(&paths) {
-            let same_file = fs::canonicalize(image).unwrap_or_else(|_| normalised(image));
+        for ((image, path), canonical) in images.iter().zip(&paths).zip(&canonical) {
+            let same_file = canonical.clone().unwrap_or_else(|| normalised(image));
             match first_image_of.entry(normalised(path)) {
                 Entry::Occupied(first) if first.get().1 != same_file => {
                     return Err(TrainError::config(format!(

@@ -68,7 +68,7 @@ pub(super) fn backward(
                 input_grad_chunk(
                     plan,
                     &dy[s0 * out_sample..(s0 + samples) * out_sample],
-                    wt,
+                    (wt, finite_weight),
                     dx,
                 );
             })
@@ -297,8 +297,14 @@ pub(super) fn input_grad_channels_last(plan: &Plan, dy: &[f32], wt: &[f32]) -> V
     dx
 }
 
-/// The input gradient of one chunk into `dx` (zeroed, `[samples, C, H, W]`).
-pub(super) fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f32]) {
+/// The input gradient of one chunk into `dx` (zeroed, `[samples, C, H, W]`), from the
+/// weight `wt` and whether all of it is finite (scanned once for the whole batch).
+pub(super) fn input_grad_chunk(
+    plan: &Plan,
+    dys: &[f32],
+    (wt, finite_weight): (&[f32], bool),
+    dx: &mut [f32],
+) {
     let in_sample = plan.in_sample();
     let out_sample = plan.o * plan.p;
     if let (Some(padded), true) = (&plan.direct, plan.virtual_grid) {
@@ -308,7 +314,6 @@ pub(super) fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f
         // never reaches. Their dYv is 0, so with finite weights they hold ±0 and add
         // nothing; a non-finite weight makes them NaN (∞·0), so then they are zeroed.
         let vlen = padded.virtual_len();
-        let zero_discarded = !wt.iter().all(|w| w.is_finite());
         with_scratch(plan.o * vlen, |dyv| {
             with_scratch_to_overwrite(plan.ckk * vlen, |grid| {
                 with_scratch_to_overwrite(padded.sample_len, |dxp| {
@@ -320,7 +325,7 @@ pub(super) fn input_grad_chunk(plan: &Plan, dys: &[f32], wt: &[f32], dx: &mut [f
                         padded.spread(dy_s, plan.o, [plan.oh, plan.ow], dyv);
                         let b = Strided::new(dyv, plan.o, vlen, vlen, 1);
                         gemm::gemm(plan.ckk, vlen, plan.o, &a, &b, grid, vlen, Init::Overwrite);
-                        if zero_discarded {
+                        if !finite_weight {
                             for grid_row in grid.chunks_exact_mut(padded.cols) {
                                 grid_row[plan.ow..].fill(0.0);
                             }

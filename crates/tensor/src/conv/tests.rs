@@ -58,7 +58,7 @@ fn channels_last_fold_gives_im2col_bits() {
         let dy = ramp((n, o, plan.oh, plan.ow), 0.37);
         let (dy, wt) = (dy.as_slice().unwrap(), weight.as_slice().unwrap());
         let mut im2col = vec![0.0f32; n * plan.in_sample()];
-        input_grad_chunk(&plan, dy, wt, &mut im2col);
+        input_grad_chunk(&plan, dy, (wt, true), &mut im2col);
         let folded = input_grad_channels_last(&plan, dy, wt);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(
