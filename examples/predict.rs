@@ -54,7 +54,7 @@ use scratchnet::layers::{Layer, Mode, Sequential};
 use scratchnet::ndarray::{s, Array4, ArrayView4, Axis, Ix2};
 use scratchnet::ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet::tensor::kernels::Kernels;
-use scratchnet::train::{load_model, models::lenet5, read_metadata, TrainError};
+use scratchnet::train::{load_model, models::lenet5, read_metadata, CheckpointError, TrainError};
 use scratchnet_cli::{
     at_least_one, explain_picture, feature_maps, kernels_flag, load_digit, load_image,
     normalized_batch, normalized_chw_batch, parse_args, predict_batch_size, saliency, small_cnn,
@@ -154,7 +154,16 @@ fn predict(args: &Args) -> Result<(), TrainError> {
             )))
         }
     };
-    load_model(&args.model, &mut model)?;
+    load_model(&args.model, &mut model).map_err(|e| match (&e, metadata.get("model")) {
+        // A file without a model name is taken for LeNet-5: say so, or a checkpoint of
+        // a model of the user's own reads as merely "not of this model".
+        (CheckpointError::Mismatch { .. }, None) => TrainError::config(format!(
+            "{e} (the file records no model name, so it was read as LeNet-5, as mnist_lenet \
+             and PyTorch's LeNet-5 save it; a model of your own is classified by your own \
+             code: build it, `load_model`, then `forward` in Mode::Eval)"
+        )),
+        _ => TrainError::from(e),
+    })?;
     // MNIST-like digits (mnist_lenet's checkpoints, PyTorch-made ones) go through the digit
     // pipeline; anything else is read as its run read its images.
     let input = match (&saved, dataset) {

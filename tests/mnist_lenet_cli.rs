@@ -725,9 +725,10 @@ fn predict_streams_images_in_batches_and_prints_the_same_whatever_the_batch_size
     }
 }
 
-/// `predict` on a checkpoint of a model it does not build (`mnist_modern`'s), or of
-/// `cifar10_cnn` for images too large for it, says so in one line and exits 1; before,
-/// the first printed every mismatched tensor and the second panicked.
+/// `predict` on a checkpoint of a model it does not build (`mnist_modern`'s, or one of the
+/// user's own without a model name), or of `cifar10_cnn` for images too large for it, says
+/// so in one line and exits 1; before, the first printed every mismatched tensor and the
+/// second panicked.
 #[test]
 fn predict_names_a_model_it_cannot_build() {
     use scratchnet::prelude::{SeedableRng, StdRng};
@@ -763,7 +764,14 @@ fn predict_names_a_model_it_cannot_build() {
             ("normalization", "[[0.1307,0.3081]]"),
         ],
     );
+    // A model of the user's own, saved without a model name: it said "not a checkpoint of
+    // this model" without saying which model it had assumed.
+    let own = scratchnet::train::models::conv3x3(1, 4, 1, &mut StdRng::seed_from_u64(0));
+    Checkpoint::from_model(&own)
+        .save(&tmp.path().join("own.st"))
+        .unwrap();
     for (model, needle) in [
+        ("own.st", "records no model name, so it was read as LeNet-5"),
         (
             "modern.st",
             "modern.st holds a mnist_modern model; predict classifies with lenet5",
