@@ -11,7 +11,7 @@
 //! `use scratchnet::prelude::*;` brings in everything a training script needs.
 //!
 //! Features, both on by default, are [`data`]'s: `download` (fetch missing datasets: `ureq`
-//! with `rustls`, `sha2`, `tar`) and `images` (image folders: `image`, `rayon`). With
+//! with `rustls`, `tar`, `fs4`) and `images` (image folders: `image`, `rayon`). With
 //! `default-features = false` nothing compiles a TLS stack or an image decoder; the
 //! loaders then read only what is on disk. Plotting lives only in `scratchnet-cli`.
 //!

@@ -9,7 +9,8 @@
 //! # Features
 //!
 //! Both on by default. **`download`** fetches missing datasets (`ureq` with `rustls`,
-//! `sha2`, `tar` for the CIFAR-10 archive); without it the loaders read what is on disk and
+//! `tar` for the CIFAR-10 archive, `fs4` to lock a download in progress; the SHA-256
+//! checks of files on disk are always built); without it the loaders read what is on disk and
 //! [`load_or_download`] and the other downloading functions, when a file is missing, return
 //! [`DataError::DownloadNotBuilt`] saying how to put it there. **`images`** loads image
 //! folders (`image`, `rayon`): `load_image_folder`, `plan_image_folder`, `FolderOptions`

@@ -11,6 +11,8 @@ use scratchnet_tensor::activation;
 /// the loss, where training stops on it, instead of turning into zeros.
 ///
 /// The definition, as a plain loop: [reference::relu_backward](scratchnet_tensor::reference::relu_backward).
+/// The layer keeps a mask of `x > 0 or NaN` rather than its input; on the reference tier
+/// its backward is that loop over the mask (`activation::relu_backward_masked`).
 ///
 /// # Shapes
 /// Any shape `[N, …]` → the same shape.
