@@ -12,7 +12,7 @@ use crate::{
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_data::{BatchConfig, ImageDataset, Split, CIFAR10_BATCHES_DIR, CIFAR10_FILES};
 use scratchnet_layers::{group_thousands, Layer, Sequential, Summary};
-use scratchnet_tensor::kernels::{kernels, set_kernels, Kernels};
+use scratchnet_tensor::kernels::{kernels, set_kernels, use_reference, Kernels};
 use scratchnet_train::{
     check_writable, write_destination, Checkpoint, CheckpointError, FitOutcome, History,
     ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock, StopFlag, TrainConfig,
@@ -404,7 +404,7 @@ fn data_and_settings(
 ) -> String {
     let threads = config.threads;
     format!(
-        "{kind}: {} training and {} test images; {} lr {} with a {} schedule, batch {}, seed {}, {threads} thread{}",
+        "{kind}: {} training and {} test images; {} lr {} with a {} schedule, batch {}, seed {}, {threads} thread{}{}",
         group_thousands(train.len()),
         group_thousands(test.len()),
         settings.optimizer,
@@ -413,6 +413,11 @@ fn data_and_settings(
         settings.batch_size,
         settings.seed,
         if threads == 1 { "" } else { "s" },
+        if threads > 1 && use_reference() {
+            " (the reference kernels train on one)"
+        } else {
+            ""
+        },
     )
 }
 

@@ -831,8 +831,11 @@ fn probe_batch(test: &Split, size: usize) -> Option<Array4<f32>> {
 /// of the step (the optimizer, the next batch) would then compete for the cores with
 /// pool threads still spinning for work. On a pool thread the step's own thread
 /// computes a share of every parallel region and the serial part runs where the data is.
+///
+/// On the reference kernels nothing in the step is parallel: it runs on the caller's thread,
+/// so that a reader (or a debugger) following a gradient meets no thread pool.
 fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
+    if rayon::current_thread_index().is_some() || use_reference() {
         work()
     } else {
         rayon::scope(|_| work())

@@ -92,3 +92,66 @@ fn on_the_reference_kernels_the_trainer_takes_the_plain_step() {
         );
     }
 }
+
+/// An identity layer that records whether any of its forwards ran on a thread of a
+/// rayon pool.
+struct ThreadProbe(Arc<std::sync::atomic::AtomicBool>);
+
+impl Layer for ThreadProbe {
+    fn name(&self) -> &str {
+        "ThreadProbe"
+    }
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, scratchnet_layers::LayerError> {
+        Ok(input.to_vec())
+    }
+    fn forward(
+        &mut self,
+        input: ndarray::ArrayViewD<f32>,
+        _mode: scratchnet_layers::Mode,
+    ) -> Result<ndarray::ArrayD<f32>, scratchnet_layers::LayerError> {
+        if rayon::current_thread_index().is_some() {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(input.to_owned())
+    }
+    fn backward(
+        &mut self,
+        grad_output: ndarray::ArrayViewD<f32>,
+    ) -> Result<ndarray::ArrayD<f32>, scratchnet_layers::LayerError> {
+        Ok(grad_output.to_owned())
+    }
+}
+
+/// On the reference kernels the training step runs on the caller's thread, as the
+/// reading path promises (no thread pool between the loss and `conv1.weight`); before,
+/// the batch loop was handed to a thread of rayon's pool while the caller waited.
+#[test]
+fn on_the_reference_kernels_the_step_runs_on_the_caller_s_thread() {
+    set_kernels(Kernels::Reference);
+    let on_pool = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut model = scratchnet_layers::Sequential::new()
+        .add("probe", ThreadProbe(on_pool.clone()))
+        .add("lenet", lenet5(&mut StdRng::seed_from_u64(0)))
+        .build(&[1, 28, 28])
+        .unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        progress: ProgressMode::Quiet,
+        ..TrainConfig::default()
+    };
+    let mut adam = Adam::new(AdamConfig::adam(2e-3)).unwrap();
+    Trainer::new(config)
+        .unwrap()
+        .fit(
+            &mut model,
+            &mut adam,
+            &random_split(64, 3),
+            &random_split(10, 4),
+            History::new(),
+        )
+        .unwrap();
+    assert!(
+        !on_pool.load(std::sync::atomic::Ordering::Relaxed),
+        "a forward ran on a rayon thread"
+    );
+}
