@@ -54,6 +54,7 @@
 //! | [`MAX_EPOCHS`], [`MAX_STEPS_PER_EPOCH`]; (crate-private) the checks of the `scratchnet.*` metadata | — | `metadata_rules.rs` |
 //! | [`write_atomically`], [`check_writable`], [`remove_leftover_temporaries`], [`write_destination`] | — | `atomic_write.rs` |
 //! | [`SaveLock`] | — | `save_lock.rs` |
+//! | (crate-private) the best epoch's checkpoint, [`TrainConfig::best_path`] | Keras' `ModelCheckpoint(save_best_only=True)` | `best_checkpoint.rs` |
 //! | [`models::lenet5`] | the LeNet-5 of the tutorials | `models.rs` |
 //! | [`models::basic_block`] | torchvision's ResNet `BasicBlock` | `models.rs` |
 //! | [`TrainError`] | — | `error.rs` |
@@ -64,6 +65,7 @@
 mod adam;
 mod atomic_write;
 mod batch_window;
+mod best_checkpoint;
 mod buffer_kind;
 mod checkpoint;
 mod checkpoint_error;

@@ -1,5 +1,6 @@
 //! The training loop.
 
+use crate::best_checkpoint::BestCheckpoint;
 use crate::data_parallel::has_state;
 use crate::progress::Progress;
 use crate::{
@@ -43,6 +44,14 @@ pub struct TrainConfig {
     /// Where to save a checkpoint (weights and training state) after every epoch.
     /// `fit` holds its [`SaveLock`] throughout: a second run saving there is refused.
     pub save_path: Option<PathBuf>,
+    /// Where to keep the checkpoint of the best epoch, the one of lowest test loss:
+    /// written after an epoch whose test loss is lower than every earlier epoch's in
+    /// the history (a resumed run's included) and than the one a checkpoint already at
+    /// this path records, so a worse epoch never replaces it. `save_path` holds the
+    /// latest epoch, better or worse (it is what a resumed run continues). A file
+    /// already here must be a checkpoint of this model with a test loss, or `fit`
+    /// refuses it. Locked for the whole `fit`, as `save_path` is.
+    pub best_path: Option<PathBuf>,
     /// The checkpoint this run resumed from, named if training fails before the first save.
     pub resumed_from: Option<PathBuf>,
     /// Extra `__metadata__` entries for the saved checkpoints (e.g. `dataset`).
@@ -63,6 +72,7 @@ impl Default for TrainConfig {
             shard_size: 16,
             threads: 0,
             save_path: None,
+            best_path: None,
             resumed_from: None,
             checkpoint_metadata: BTreeMap::new(),
             progress: ProgressMode::Auto,
@@ -312,7 +322,11 @@ impl Trainer {
             )?),
             _ => Engine::Plain,
         };
+        let best = (config.best_path.as_deref())
+            .map(|path| BestCheckpoint::open(path, model, &history))
+            .transpose()?;
         let mut run = Run::new(config, engine, history, optimizer, train.len());
+        run.best = best;
         run.diagnostics = self
             .diagnostics
             .clone()
@@ -402,6 +416,8 @@ struct Run<'a> {
     diagnostics: Option<(Option<Array4<f32>>, Diagnostics)>,
     /// Called every so many batches.
     on_batches: Option<(usize, &'a mut BatchCallback)>,
+    /// The best epoch's checkpoint, if kept (`config.best_path`).
+    best: Option<BestCheckpoint>,
 }
 
 /// An epoch being trained: where it stands, and when this call started on it.
@@ -443,6 +459,7 @@ impl<'a> Run<'a> {
             steps_per_epoch: train_len.div_ceil(config.batch.batch_size) as u64,
             diagnostics: None,
             on_batches: None,
+            best: None,
         }
     }
 
@@ -777,6 +794,16 @@ impl<'a> Run<'a> {
                 epochs_done: epoch,
                 batches_done: 0,
             });
+        }
+        if self
+            .best
+            .as_ref()
+            .is_some_and(|b| b.is_beaten_by(metrics.test_loss))
+        {
+            let checkpoint = self.checkpoint(model, optimizer, epoch);
+            if let Some(best) = &mut self.best {
+                best.replace(&checkpoint, metrics.test_loss)?;
+            }
         }
         Ok((metrics, result))
     }

@@ -20,6 +20,11 @@ use std::sync::Arc;
 
 /// `n` noisy 28×28 images: class `c` has a bright 8×8 block at a place of its own.
 fn synthetic(n: usize, seed: u64) -> Split {
+    synthetic_labelled(n, seed, 0)
+}
+
+/// [`synthetic`]'s images of class `c`, labelled `c + shift` (mod 10).
+fn synthetic_labelled(n: usize, seed: u64, shift: u8) -> Split {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut images = Vec::with_capacity(n * 784);
     let mut labels = Vec::with_capacity(n);
@@ -33,7 +38,7 @@ fn synthetic(n: usize, seed: u64) -> Split {
                 images.push(base.saturating_add(rng.random_range(0..50)));
             }
         }
-        labels.push(class);
+        labels.push((class + shift) % 10);
     }
     Split::new(images, labels, Normalization::MNIST)
 }
@@ -1208,4 +1213,46 @@ fn a_run_too_long_to_count_its_steps_is_refused() {
         err.to_string().contains("576460752303423489 epochs"),
         "{err}"
     );
+}
+
+/// `best_path` keeps the epoch of lowest test loss, and a later, worse epoch does not
+/// replace it, while `save_path` holds the last epoch (what a resumed run continues).
+#[test]
+fn the_best_checkpoint_keeps_the_epoch_of_lowest_test_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (save, best) = (dir.path().join("last.st"), dir.path().join("best.st"));
+    // A test set labelled otherwise than the training set: the better the model learns
+    // its training set, the higher its test loss.
+    let (train, test) = (synthetic(160, 1), synthetic_labelled(60, 2, 1));
+    let mut model = Sequential::new()
+        .add("flatten", Flatten::new())
+        .add("fc", Dense::new(784, 10, &mut StdRng::seed_from_u64(0)))
+        .build(&[1, 28, 28])
+        .unwrap();
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 0.01,
+        ..SgdConfig::default()
+    })
+    .unwrap();
+    let config = TrainConfig {
+        save_path: Some(save.clone()),
+        best_path: Some(best.clone()),
+        schedule: LrSchedule::Constant,
+        ..config(6)
+    };
+    let outcome = Trainer::new(config)
+        .unwrap()
+        .fit(&mut model, &mut sgd, &train, &test, History::new())
+        .unwrap();
+    let losses: Vec<f64> = outcome.history.epochs.iter().map(|e| e.test_loss).collect();
+    let lowest = (1..=losses.len())
+        .min_by(|&a, &b| losses[a - 1].total_cmp(&losses[b - 1]))
+        .unwrap();
+    assert!(
+        lowest < losses.len(),
+        "the premise: a later epoch is worse {losses:?}"
+    );
+    let epoch_in = |path: &Path| Checkpoint::load(path).unwrap().training.unwrap().epoch;
+    assert_eq!(epoch_in(&best), lowest, "{losses:?}");
+    assert_eq!(epoch_in(&save), losses.len());
 }
