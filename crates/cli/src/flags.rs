@@ -60,6 +60,11 @@ pub struct TrainFlags {
     /// resume that file refuses to start, so that a trained model is never lost)
     #[arg(long)]
     pub overwrite: bool,
+    /// Also keep the checkpoint of the epoch of lowest test loss here, replaced only by
+    /// a better epoch (the --save file holds the latest epoch, what --resume continues);
+    /// a file already there must be such a checkpoint of this model
+    #[arg(long, value_name = "PATH")]
+    pub save_best: Option<PathBuf>,
     /// Write the per-epoch metrics as JSON here
     #[arg(long, value_name = "PATH")]
     pub metrics: Option<PathBuf>,

@@ -12,6 +12,7 @@
 //! | [`choose_kernels`], [`describe_kernels`], [`kernels_flag`] | `--kernels reference\|fast`, else `SCRATCHNET_KERNELS` | `kernels_choice.rs` |
 //! | [`run()`], [`RunReport`], [`is_data_file`] | the `mnist_lenet` example's whole run | `run.rs` |
 //! | [`RunConfig`] | everything a run needs | `run_config.rs` |
+//! | (crate-private) the note that the last epoch is not the best, and where the best is | — | `best_epoch_note.rs` |
 //! | [`RunPhase`] | whether a run is still preparing or training (what a first Ctrl-C does) | `run_phase.rs` |
 //! | (crate-private) what Ctrl-C, SIGTERM and SIGHUP do at each stage, in words fitting the signal | — | `signal_handler.rs` |
 //! | [`RunSettings`], [`dataset_flag`] | a run's settings after defaults and resume | `run_settings.rs` |
@@ -44,6 +45,7 @@
 
 #![warn(missing_docs)]
 
+mod best_epoch_note;
 mod confusion_heat_map;
 mod data_source;
 mod explain_output;

@@ -2,6 +2,7 @@
 //! load the data, build (any [`ModelSpec`](crate::ModelSpec), LeNet-5 by default) or
 //! resume the model, train, report.
 
+use crate::best_epoch_note::best_epoch_note;
 use crate::live_report::LiveReport;
 use crate::run_settings::{resolve_settings, unrecorded_val_fraction_note};
 use crate::step_memory::{available_memory, check_step_memory, StepMemory};
@@ -528,6 +529,7 @@ fn train_config(
         schedule: settings.schedule.schedule(),
         threads: config.threads,
         save_path: config.save.clone(),
+        best_path: config.save_best.clone(),
         resumed_from: config.resume.clone(),
         checkpoint_metadata: metadata,
         progress: config.progress,
@@ -560,6 +562,7 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
     }
     let outputs = [
         ("--save", &config.save),
+        ("--save-best", &config.save_best),
         ("--metrics", &config.metrics),
         ("--plot", &config.plot),
         ("--predictions", &config.predictions),
@@ -680,6 +683,9 @@ fn check_replaceable(flag: &str, path: &Path, config: &RunConfig) -> Result<(), 
                 "--save {shown}: the file exists; --resume {shown} continues its training, --overwrite replaces it, or give --save another path"
             )));
         }
+    } else if flag == "--save-best" {
+        // The trainer keeps a checkpoint of this model there until an epoch beats the
+        // test loss it records, and refuses any other file before the first batch.
     } else if holds_model(path) {
         return Err(TrainError::config(format!(
             "{flag} {shown}: the file holds a model (safetensors), which this output would replace; give another path"
@@ -907,6 +913,10 @@ fn report(
     if let Some(path) = &config.save {
         if !outcome.trained_epochs.is_empty() {
             say(&format!("checkpoint saved to {}", path.display()));
+            let best = config.save_best.as_deref();
+            if let Some(note) = best_epoch_note(&outcome.history, path, best) {
+                say(&note);
+            }
         }
     }
     if let Some(path) = &config.metrics {

@@ -63,6 +63,9 @@ pub struct RunConfig {
     /// Whether a file at `save` may be replaced by a run that does not resume it
     /// (`--overwrite`); without it such a run is refused before it starts.
     pub overwrite: bool,
+    /// Keep the checkpoint of the epoch of lowest test loss here (`--save-best`, see
+    /// [`TrainConfig::best_path`](scratchnet_train::TrainConfig::best_path)).
+    pub save_best: Option<PathBuf>,
     /// Write the metrics JSON ([`MetricsReport`](crate::MetricsReport)) here.
     pub metrics: Option<PathBuf>,
     /// Draw the loss and accuracy curves to this SVG.
@@ -105,6 +108,7 @@ impl Default for RunConfig {
             resume: None,
             init_weights: None,
             overwrite: false,
+            save_best: None,
             metrics: None,
             plot: None,
             report: None,

@@ -96,6 +96,7 @@ pub fn train(flags: TrainFlags, job: Job) -> ExitCode {
         resume: flags.resume,
         init_weights: flags.init_weights,
         overwrite: flags.overwrite,
+        save_best: flags.save_best,
         metrics: flags.metrics,
         plot: flags.plot,
         report: flags.report,
