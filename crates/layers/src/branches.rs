@@ -1,7 +1,7 @@
 //! The `Branches` container: parallel branches on one input, added or concatenated.
 
-use crate::{Layer, LayerError, Mode, StateVisitor, StateVisitorMut, SummaryRow};
-use ndarray::{concatenate, ArrayD, ArrayViewD, Axis, Slice};
+use crate::{contract, Layer, LayerError, Mode, StateVisitor, StateVisitorMut, SummaryRow};
+use ndarray::{concatenate, ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Slice};
 
 /// How [`Branches`] combines its branches' outputs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub struct Branches {
     combine: Combine,
     /// With `Concat`: each branch's channel count in the last training forward.
     channels: Option<Vec<usize>>,
+    /// The input's shape (`[N, …]`) in the last forward: what each branch's input
+    /// gradient must have ([`contract::check_input_gradient_shape`]).
+    input_shape: Option<IxDyn>,
 }
 
 impl Branches {
@@ -157,6 +160,7 @@ impl Layer for Branches {
 
     fn forward(&mut self, input: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
         self.check_names()?;
+        self.input_shape = Some(input.raw_dim());
         let mut outputs = Vec::with_capacity(self.branches.len());
         for (name, layer) in &mut self.branches {
             outputs.push(
@@ -203,8 +207,13 @@ impl Layer for Branches {
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        let input_shape = self.input_shape.clone();
         let mut grad_input: Option<ArrayD<f32>> = None;
-        let mut add = |grad: ArrayD<f32>| -> Result<(), LayerError> {
+        let mut add = |name: &str, layer: &dyn Layer, grad: ArrayD<f32>| {
+            if let Some(shape) = &input_shape {
+                contract::check_input_gradient_shape(layer, shape.slice(), &grad)
+                    .map_err(|e| e.within(name))?;
+            }
             match &mut grad_input {
                 None => grad_input = Some(grad),
                 Some(total) if total.shape() == grad.shape() => *total += &grad,
@@ -224,9 +233,10 @@ impl Layer for Branches {
         match self.combine {
             Combine::Add => {
                 for (name, layer) in &mut self.branches {
-                    add(layer
+                    let grad = layer
                         .backward(grad_output.view())
-                        .map_err(|e| e.within(name))?)?;
+                        .map_err(|e| e.within(name))?;
+                    add(name, layer.as_ref(), grad)?;
                 }
             }
             Combine::Concat => {
@@ -248,7 +258,8 @@ impl Layer for Branches {
                 for ((name, layer), &c) in self.branches.iter_mut().zip(channels) {
                     let part = grad_output.slice_axis(Axis(1), Slice::from(start..start + c));
                     start += c;
-                    add(layer.backward(part).map_err(|e| e.within(name))?)?;
+                    let grad = layer.backward(part).map_err(|e| e.within(name))?;
+                    add(name, layer.as_ref(), grad)?;
                 }
             }
         }

@@ -131,8 +131,9 @@ pub fn check_gradient_shapes(layer: &dyn Layer) -> Result<(), LayerError> {
     Ok(())
 }
 
-/// Checks that `output` (`[N, …]`), what `layer.forward` returned for an input of
-/// per-sample shape `input_shape`, has the per-sample shape `output_shape` promises.
+/// Checks that `output`, what `layer.forward` returned for an input of shape
+/// `input_shape` (`[N, …]`, the batch axis included), has the input's batch size `N`
+/// and the per-sample shape `output_shape` promises.
 ///
 /// # Errors
 /// [`LayerError::Contract`] naming the layer and both shapes; the error of
@@ -142,17 +143,45 @@ pub fn check_output_shape(
     input_shape: &[usize],
     output: &ArrayD<f32>,
 ) -> Result<(), LayerError> {
-    let promised = layer.output_shape(input_shape)?;
-    let got = output.shape().get(1..).unwrap_or(&[]);
-    if got == promised.as_slice() {
-        Ok(())
-    } else {
-        Err(LayerError::contract(
-            layer.name(),
-            format!(
-                "forward gave {got:?} per sample for an input of {input_shape:?}, but \
-                 output_shape says {promised:?}"
-            ),
-        ))
+    let (input_batch, input_sample) = input_shape.split_first().unwrap_or((&0, &[]));
+    let promised = layer.output_shape(input_sample)?;
+    let (output_batch, got) = output.shape().split_first().unwrap_or((&0, &[]));
+    let breach = |reason: String| Err(LayerError::contract(layer.name(), reason));
+    if output_batch != input_batch {
+        return breach(format!(
+            "forward gave {:?} for an input of {input_shape:?}: {output_batch} samples for \
+             {input_batch} (the batch axis, axis 0, must keep its size)",
+            output.shape()
+        ));
     }
+    if got != promised.as_slice() {
+        return breach(format!(
+            "forward gave {got:?} per sample for an input of {input_sample:?}, but \
+             output_shape says {promised:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `grad_input`, what `layer.backward` returned, has the shape of the
+/// input of the forward it follows, `input_shape` (`[N, …]`).
+///
+/// # Errors
+/// [`LayerError::Contract`] naming the layer and both shapes.
+pub fn check_input_gradient_shape(
+    layer: &dyn Layer,
+    input_shape: &[usize],
+    grad_input: &ArrayD<f32>,
+) -> Result<(), LayerError> {
+    if grad_input.shape() == input_shape {
+        return Ok(());
+    }
+    Err(LayerError::contract(
+        layer.name(),
+        format!(
+            "backward returned {:?} for an input of {input_shape:?}: the input gradient \
+             must have the input's shape",
+            grad_input.shape()
+        ),
+    ))
 }

@@ -218,8 +218,7 @@ pub fn gradcheck(
     config.validate()?;
     contract::check_state(layer).map_err(contract_error)?;
     let output = layer.forward(input.view(), config.mode)?;
-    let input_shape = input.shape().get(1..).unwrap_or(&[]);
-    contract::check_output_shape(layer, input_shape, &output).map_err(contract_error)?;
+    contract::check_output_shape(layer, input.shape(), &output).map_err(contract_error)?;
     check_deterministic(layer, input.view(), &output, config.mode)?;
     let projection = random_projection(output.raw_dim(), config.seed);
     let (grad_input, param_grads) =
@@ -308,16 +307,8 @@ fn analytic_gradients(
         .map(|(_, p)| p.value.clone())
         .collect();
     let grad_input = layer.backward(projection.view())?;
-    if grad_input.shape() != input.shape() {
-        return Err(contract_breach(
-            layer,
-            format!(
-                "backward returned a gradient of shape {:?} for an input of shape {:?}",
-                grad_input.shape(),
-                input.shape()
-            ),
-        ));
-    }
+    contract::check_input_gradient_shape(layer, input.shape(), &grad_input)
+        .map_err(contract_error)?;
     contract::check_gradient_shapes(layer).map_err(contract_error)?;
     let once: Vec<ArrayD<f32>> = layer
         .parameters()

@@ -1,7 +1,7 @@
 //! The `Sequential` container.
 
 use crate::{contract, Layer, LayerError, Mode, StateVisitor, StateVisitorMut};
-use ndarray::{ArrayD, ArrayViewD, Dimension};
+use ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
 use std::fmt;
 
 /// Layers applied one after another, each with a name, PyTorch's `nn.Sequential`
@@ -37,6 +37,9 @@ pub struct Sequential {
     input_shape: Option<Vec<usize>>,
     /// Whether the children's names and state were checked since the last `push`.
     state_checked: bool,
+    /// Each child's input shape (`[N, …]`) in the last forward, in order: what its
+    /// backward's input gradient must have ([`contract::check_input_gradient_shape`]).
+    input_shapes: Vec<IxDyn>,
 }
 
 impl Sequential {
@@ -147,17 +150,22 @@ impl Sequential {
 }
 
 /// The forward of the child `name`, checked against the shape its `output_shape`
-/// promises, so that a layer of your own that breaks its promise is named here
-/// rather than in the error of the layer after it.
+/// promises (and the input's batch size), so that a layer of your own that breaks
+/// its promise is named here rather than in the error of the layer after it.
+/// Appends the input's shape to `input_shapes`, for the check of its backward.
 fn forward_child(
     name: &str,
     layer: &mut dyn Layer,
     input: ArrayViewD<f32>,
     mode: Mode,
+    input_shapes: &mut Vec<IxDyn>,
 ) -> Result<ArrayD<f32>, LayerError> {
-    let input_shape = input.shape().get(1..).unwrap_or(&[]).to_vec();
+    // (`IxDyn` keeps up to four axes inline: no allocation per forward.)
+    let input_shape = input.raw_dim();
     let output = layer.forward(input, mode).map_err(|e| e.within(name))?;
-    contract::check_output_shape(layer, &input_shape, &output).map_err(|e| e.within(name))?;
+    contract::check_output_shape(layer, input_shape.slice(), &output)
+        .map_err(|e| e.within(name))?;
+    input_shapes.push(input_shape);
     Ok(output)
 }
 
@@ -185,14 +193,24 @@ fn hint_missing_batch_axis(
 }
 
 /// Backward through `layers`, last to first; `None` (nothing to do) if there are none.
+/// Each input gradient must have the shape of that child's input in the forward,
+/// `input_shapes` (checked if the forward recorded every child's), so that a layer
+/// of your own returning another shape is named here, not the layer below it.
 fn backward_through(
     layers: &mut [(String, Box<dyn Layer>)],
+    input_shapes: &[IxDyn],
     grad_output: ArrayViewD<f32>,
 ) -> Result<Option<ArrayD<f32>>, LayerError> {
+    let recorded = input_shapes.len() == layers.len();
     let mut grad: Option<ArrayD<f32>> = None;
-    for (name, layer) in layers.iter_mut().rev() {
+    for (i, (name, layer)) in layers.iter_mut().enumerate().rev() {
         let dy = grad.as_ref().map_or(grad_output.view(), |g| g.view());
-        grad = Some(layer.backward(dy).map_err(|e| e.within(name))?);
+        let dx = layer.backward(dy).map_err(|e| e.within(name))?;
+        if recorded {
+            contract::check_input_gradient_shape(layer.as_ref(), input_shapes[i].slice(), &dx)
+                .map_err(|e| e.within(name))?;
+        }
+        grad = Some(dx);
     }
     Ok(grad)
 }
@@ -217,13 +235,15 @@ impl Layer for Sequential {
         let input_shape = input.raw_dim();
         let built = self.input_shape.as_deref();
         let hint = |e| hint_missing_batch_axis(e, input_shape.slice(), built);
+        let shapes = &mut self.input_shapes;
+        shapes.clear();
         let mut layers = self.layers.iter_mut();
         let Some((name, first)) = layers.next() else {
             return Ok(input.to_owned());
         };
-        let mut x = forward_child(name, first.as_mut(), input, mode).map_err(hint)?;
+        let mut x = forward_child(name, first.as_mut(), input, mode, shapes).map_err(hint)?;
         for (name, layer) in layers {
-            x = forward_child(name, layer.as_mut(), x.view(), mode).map_err(hint)?;
+            x = forward_child(name, layer.as_mut(), x.view(), mode, shapes).map_err(hint)?;
         }
         Ok(x)
     }
@@ -235,16 +255,17 @@ impl Layer for Sequential {
         visit: &mut dyn FnMut(&str, ArrayViewD<f32>),
     ) -> Result<ArrayD<f32>, LayerError> {
         self.check_state_once()?;
+        self.input_shapes.clear();
         let mut x = input.to_owned();
         for (name, layer) in &mut self.layers {
-            x = forward_child(name, layer.as_mut(), x.view(), mode)?;
+            x = forward_child(name, layer.as_mut(), x.view(), mode, &mut self.input_shapes)?;
             visit(name, x.view());
         }
         Ok(x)
     }
 
     fn backward(&mut self, grad_output: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
-        let grad = backward_through(&mut self.layers, grad_output.view())?;
+        let grad = backward_through(&mut self.layers, &self.input_shapes, grad_output.view())?;
         Ok(grad.unwrap_or_else(|| grad_output.to_owned()))
     }
 
@@ -252,7 +273,8 @@ impl Layer for Sequential {
         let Some(((first_name, first), rest)) = self.layers.split_first_mut() else {
             return Ok(());
         };
-        let grad = backward_through(rest, grad_output.view())?;
+        let shapes = self.input_shapes.get(1..).unwrap_or(&[]);
+        let grad = backward_through(rest, shapes, grad_output.view())?;
         let dy = grad.as_ref().map_or(grad_output, |g| g.view());
         first
             .backward_parameters(dy)

@@ -460,8 +460,8 @@ fn catches_layers_that_break_the_contract_in_shape_or_state() {
     let x = uniform(&[2, 2, 3, 4], 25);
     let config = GradcheckConfig::default();
     for (breach, says) in [
-        (Breach::FlatInputGradient, "backward returned a gradient of shape [2, 24] for an input of shape [2, 2, 3, 4]"),
-        (Breach::FirstSampleOnly, "backward returned a gradient of shape [1, 2, 3, 4]"),
+        (Breach::FlatInputGradient, "backward returned [2, 24] for an input of [2, 2, 3, 4]"),
+        (Breach::FirstSampleOnly, "backward returned [1, 2, 3, 4] for an input of [2, 2, 3, 4]"),
         (Breach::BroadcastParameterGradient, "weight.grad has the shape [1, 2], but weight has [2]"),
         (Breach::ShortOutput, "forward gave [2, 3, 3] per sample for an input of [2, 3, 4], but output_shape says [2, 3, 4]"),
         (Breach::DuplicateName, "two pieces of state are named \"weight\""),
