@@ -23,6 +23,26 @@
 //! and from each other (see the tests). Exact agreement with PyTorch is
 //! checked separately by the golden tests, to `1e-4`.
 //!
+//! # Kinks
+//! An element whose step `±h` crosses a kink — of the layer, or, in a whole model,
+//! of any ReLU or max pooling after it — has a central difference that is no
+//! derivative at all. Where an element is outside tolerance, [`gradcheck`] looks
+//! for the two signs of a kink: the one-sided differences `(f(x + h) − f(x)) / h`
+//! and `(f(x) − f(x − h)) / h` disagree beyond the tolerance and by at least the
+//! mismatch (one kink within `±h`), or the central difference of step `h / 2`
+//! differs from that of step `h` beyond the tolerance (several kinks, as a
+//! convolution's weight in a whole model crosses). Such an element is **not
+//! counted** as a failure; the report gives their number and the worst of them
+//! ([`TensorCheck::kinks`], [`TensorCheck::worst_kink`]: "a non-differentiable
+//! point lies within ±h"). A wrong backward still fails: on a smooth function
+//! the central differences of `h` and `h / 2` agree to `h²·f‴/8`, far inside the
+//! tolerance, so no mismatch there is taken for a kink, and on a piecewise-linear
+//! layer the elements away from its kinks still count. A tensor whose every
+//! element sits at a kink fails all the same: nothing of it was checked. So check
+//! layers one at a time, with inputs away from their kinks; check a whole model
+//! when it is smooth (SiLU, GELU, tanh, average pooling), and with ReLU or max
+//! pooling expect kinks to be reported.
+//!
 //! # Random layers
 //! The finite differences need `forward` to be a fixed function: a layer that
 //! draws new random numbers in every forward ([`Dropout`](crate::Dropout) in
@@ -32,7 +52,11 @@
 //! randomness instead: wrap the layer so that each forward draws the same numbers
 //! (for `Dropout`, call [`Dropout::set_step`](crate::Dropout::set_step)`(0)` before
 //! each forward, as `PinnedDropout` in `crates/layers/tests/gradcheck_layers.rs`
-//! does).
+//! does). The other cause of that error is a forward that, in [`Mode::Train`],
+//! updates state it then reads (a running statistic used in the training
+//! forward itself): name that state with `state.buffer` in `visit_state`, so that
+//! checkpoints and replicas keep it, and check the layer in [`Mode::Eval`]
+//! ([`GradcheckConfig::mode`]).
 //!
 //! ```
 //! use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
@@ -92,7 +116,39 @@ pub struct TensorCheck {
     /// The finite difference there.
     pub numeric: f64,
     /// `|analytic − numeric| / (abs_tolerance + rel_tolerance·scale)`: ≤ 1 passes.
+    /// Of the worst element not at a kink.
     pub error_ratio: f64,
+    /// Number of elements outside tolerance whose step crosses a kink (see the
+    /// module's docs, "Kinks"): not counted, unless every element is one.
+    pub kinks: usize,
+    /// The kink element with the largest `error_ratio`, if any.
+    pub worst_kink: Option<Kink>,
+}
+
+/// An element whose finite difference crossed a non-differentiable point: its
+/// one-sided differences disagree (see the module's docs, "Kinks").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kink {
+    /// Its index.
+    pub index: Vec<usize>,
+    /// Backward's value there.
+    pub analytic: f64,
+    /// `(f(x + h) − f(x)) / h`.
+    pub forward_difference: f64,
+    /// `(f(x) − f(x − h)) / h`.
+    pub backward_difference: f64,
+    /// The central difference of step `h / 2`.
+    pub half_step_difference: f64,
+    /// Its `error_ratio` against the central difference.
+    pub error_ratio: f64,
+}
+
+impl TensorCheck {
+    /// True if every element not at a kink is within tolerance, and not every
+    /// element is at a kink.
+    pub fn passed(&self) -> bool {
+        self.error_ratio <= 1.0 && (self.kinks == 0 || self.kinks < self.elements)
+    }
 }
 
 /// Everything a gradient check measured; `Display` prints one line per tensor.
@@ -105,9 +161,9 @@ pub struct GradcheckReport {
 }
 
 impl GradcheckReport {
-    /// True if every tensor is within tolerance.
+    /// True if every tensor passed ([`TensorCheck::passed`]).
     pub fn passed(&self) -> bool {
-        self.tensors.iter().all(|t| t.error_ratio <= 1.0)
+        self.tensors.iter().all(TensorCheck::passed)
     }
 }
 
@@ -115,16 +171,32 @@ impl fmt::Display for GradcheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "gradcheck of {}:", self.layer)?;
         for t in &self.tensors {
-            let verdict = if t.error_ratio <= 1.0 {
-                "ok"
-            } else {
-                "MISMATCH"
-            };
+            let verdict = if t.passed() { "ok" } else { "MISMATCH" };
             writeln!(
                 f,
                 "  {verdict:8} {:<12} {} elements; worst at {:?}: backward {:.6e}, finite difference {:.6e} ({:.1e} × tolerance)",
                 t.tensor, t.elements, t.worst_index, t.analytic, t.numeric, t.error_ratio
             )?;
+            if let Some(k) = &t.worst_kink {
+                let counted = if t.kinks < t.elements {
+                    "not counted"
+                } else {
+                    "every element, so nothing was checked: counted"
+                };
+                writeln!(
+                    f,
+                    "           {} of its elements at kinks ({counted}): a non-differentiable point lies within ±h: at {:?} (f(x+h)−f(x))/h = {:.6e}, (f(x)−f(x−h))/h = {:.6e}, the central difference of step h/2 {:.6e}, backward {:.6e} (a ReLU or max pooling: move the input away from it, or check the layers one at a time)",
+                    t.kinks, k.index, k.forward_difference, k.backward_difference, k.half_step_difference, k.analytic
+                )?;
+            }
+        }
+        if let [only] = self.tensors.as_slice() {
+            if only.tensor == "input" {
+                writeln!(
+                    f,
+                    "  no parameters: if the layer has any, its visit_state does not name them (so they are never trained, saved or checked)"
+                )?;
+            }
         }
         Ok(())
     }
@@ -148,12 +220,15 @@ pub enum GradcheckError {
         reason: String,
     },
     /// Two forwards on the same input gave different outputs (a random layer such as
-    /// [`Dropout`](crate::Dropout) in training mode): finite differences need a fixed
-    /// function (see the module's docs, "Random layers").
+    /// [`Dropout`](crate::Dropout) in training mode, or a forward that updates state it
+    /// reads): finite differences need a fixed function (see the module's docs,
+    /// "Random layers").
     #[error(
         "gradcheck: two forwards of {layer} on the same input gave different outputs ({detail}): \
-         pin its randomness so that every forward draws the same numbers (Dropout: set_step(0) \
-         before each forward)"
+         if it draws random numbers, pin them so that every forward draws the same (Dropout: \
+         set_step(0) before each forward); if its forward updates state it then reads in \
+         Mode::Train (a running statistic kept outside visit_state's buffers), name that state \
+         with state.buffer and check the layer in Mode::Eval"
     )]
     Nondeterministic {
         /// The layer.
@@ -391,17 +466,19 @@ fn compare_with_finite_differences(
     };
     let mut tensors = Vec::new();
     let mut x = input.to_owned();
-    let numeric_input = numeric_gradient(&mut x, config.step, |x| objective(layer, x.view()))?;
-    tensors.push(compare("input", grad_input, numeric_input.view(), config));
+    let numeric_input = numeric_gradient(&mut x, grad_input.view(), config, |x| {
+        objective(layer, x.view())
+    })?;
+    tensors.push(compare("input", grad_input, &numeric_input, config));
     let names: Vec<String> = layer.parameters().into_iter().map(|(n, _)| n).collect();
     for (k, (pname, analytic)) in names.into_iter().zip(param_grads).enumerate() {
         let mut value = layer.parameters()[k].1.value.clone();
-        let numeric = numeric_gradient(&mut value, config.step, |v| {
+        let numeric = numeric_gradient(&mut value, analytic.view(), config, |v| {
             layer.parameters_mut()[k].1.value.assign(v);
             objective(layer, input.view())
         })?;
         layer.parameters_mut()[k].1.value.assign(&value);
-        tensors.push(compare(&pname, analytic.view(), numeric.view(), config));
+        tensors.push(compare(&pname, analytic.view(), &numeric, config));
     }
     Ok(tensors)
 }
@@ -421,12 +498,12 @@ pub fn gradcheck_loss(
     loss.forward(logits.view(), targets)?;
     let analytic = loss.backward()?;
     let mut x = logits.to_owned();
-    let numeric = numeric_gradient(&mut x, config.step, |x| {
+    let numeric = numeric_gradient(&mut x, analytic.view(), config, |x| {
         Ok(f64::from(loss.forward(x.view(), targets)?))
     })?;
     let report = GradcheckReport {
         layer: "SoftmaxCrossEntropy".into(),
-        tensors: vec![compare("logits", analytic.view(), numeric.view(), config)],
+        tensors: vec![compare("logits", analytic.view(), &numeric, config)],
     };
     if report.passed() {
         Ok(report)
@@ -435,40 +512,118 @@ pub fn gradcheck_loss(
     }
 }
 
-/// Central differences of `f` with respect to every element of `x`; leaves `x` as it found it.
-///
-/// # Errors
-/// The error of `f`; [`GradcheckError::Config`] if `step` is too small to change an
-/// element of `x` in `f32`.
-fn numeric_gradient(
-    x: &mut ArrayD<f32>,
-    step: f32,
-    mut f: impl FnMut(&ArrayD<f32>) -> Result<f64, LayerError>,
-) -> Result<ArrayD<f32>, GradcheckError> {
-    let mut grad = ArrayD::zeros(x.raw_dim());
-    for i in 0..x.len() {
-        let original = x.as_slice_memory_order().expect("owned array")[i];
-        let (plus, minus) = (original + step, original - step);
-        if plus == minus {
-            return Err(GradcheckError::Config(format!(
-                "step = {step:?} is too small to change the value {original} in f32: use a larger step"
-            )));
-        }
-        x.as_slice_memory_order_mut().expect("owned array")[i] = plus;
-        let f_plus = f(x)?;
-        x.as_slice_memory_order_mut().expect("owned array")[i] = minus;
-        let f_minus = f(x)?;
-        x.as_slice_memory_order_mut().expect("owned array")[i] = original;
-        grad.as_slice_memory_order_mut().expect("owned array")[i] =
-            ((f_plus - f_minus) / f64::from(plus - minus)) as f32;
-    }
-    Ok(grad)
+/// The finite differences of `f` with respect to every element of a tensor.
+struct FiniteDifferences {
+    /// `(f(x + h) − f(x − h)) / 2h`.
+    central: ArrayD<f32>,
+    /// `(f(x + h) − f(x)) / h`.
+    forward: ArrayD<f32>,
+    /// `(f(x) − f(x − h)) / h`.
+    backward: ArrayD<f32>,
+    /// The central difference of step `h / 2`, where the one of step `h` is outside
+    /// tolerance (NaN elsewhere).
+    half_step: ArrayD<f32>,
 }
 
+impl GradcheckConfig {
+    /// `|analytic − numeric|` over the tolerance at that scale (∞ for NaN).
+    fn error_ratio(&self, analytic: f64, numeric: f64) -> f64 {
+        let tolerance = self.abs_tolerance + self.rel_tolerance * analytic.abs().max(numeric.abs());
+        let ratio = (analytic - numeric).abs() / tolerance;
+        if ratio.is_nan() {
+            f64::INFINITY
+        } else {
+            ratio
+        }
+    }
+}
+
+/// Central and one-sided differences of `f` with respect to every element of `x`,
+/// and a central difference of half the step where the central one disagrees with
+/// `analytic` (of `x`'s shape); leaves `x` as it found it (in standard layout).
+///
+/// # Errors
+/// The error of `f`; [`GradcheckError::Config`] if the step is too small to change
+/// an element of `x` in `f32`.
+fn numeric_gradient(
+    x: &mut ArrayD<f32>,
+    analytic: ArrayViewD<f32>,
+    config: &GradcheckConfig,
+    mut f: impl FnMut(&ArrayD<f32>) -> Result<f64, LayerError>,
+) -> Result<FiniteDifferences, GradcheckError> {
+    if !x.is_standard_layout() {
+        *x = x.as_standard_layout().into_owned();
+    }
+    let analytic = analytic.as_standard_layout();
+    let analytic = analytic.as_slice().unwrap_or(&[]);
+    let f_here = f(x)?;
+    let mut d = FiniteDifferences {
+        central: ArrayD::zeros(x.raw_dim()),
+        forward: ArrayD::zeros(x.raw_dim()),
+        backward: ArrayD::zeros(x.raw_dim()),
+        half_step: ArrayD::from_elem(x.raw_dim(), f32::NAN),
+    };
+    let set = |a: &mut ArrayD<f32>, i: usize, value: f64| {
+        a.as_slice_mut().expect("standard layout")[i] = value as f32;
+    };
+    for i in 0..x.len() {
+        let (f_plus, f_minus, up, down) = step_both_ways(x, i, config.step, &mut f)?;
+        let central = (f_plus - f_minus) / (up + down);
+        set(&mut d.central, i, central);
+        set(&mut d.forward, i, (f_plus - f_here) / up);
+        set(&mut d.backward, i, (f_here - f_minus) / down);
+        let wrong = analytic
+            .get(i)
+            .is_some_and(|&a| config.error_ratio(f64::from(a), central) > 1.0);
+        if wrong {
+            // (A half step too small to change the element is no error: no value.)
+            match step_both_ways(x, i, config.step / 2.0, &mut f) {
+                Ok((f_plus, f_minus, up, down)) => {
+                    set(&mut d.half_step, i, (f_plus - f_minus) / (up + down));
+                }
+                Err(GradcheckError::Config(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// `(f(x + s·eᵢ), f(x − s·eᵢ), s⁺, s⁻)`, with the steps `s⁺`, `s⁻` actually taken
+/// in `f32`, for element `i` of `x` (in memory order); leaves `x` as it found it.
+///
+/// # Errors
+/// The error of `f`; [`GradcheckError::Config`] if `step` does not change the element.
+fn step_both_ways(
+    x: &mut ArrayD<f32>,
+    i: usize,
+    step: f32,
+    f: &mut impl FnMut(&ArrayD<f32>) -> Result<f64, LayerError>,
+) -> Result<(f64, f64, f64, f64), GradcheckError> {
+    let original = x.as_slice_memory_order().expect("owned array")[i];
+    let (plus, minus) = (original + step, original - step);
+    if plus == minus || plus == original || minus == original {
+        return Err(GradcheckError::Config(format!(
+            "step = {step:?} is too small to change the value {original} in f32: use a larger step"
+        )));
+    }
+    x.as_slice_memory_order_mut().expect("owned array")[i] = plus;
+    let f_plus = f(x)?;
+    x.as_slice_memory_order_mut().expect("owned array")[i] = minus;
+    let f_minus = f(x)?;
+    x.as_slice_memory_order_mut().expect("owned array")[i] = original;
+    let (plus, minus, original) = (f64::from(plus), f64::from(minus), f64::from(original));
+    Ok((f_plus, f_minus, plus - original, original - minus))
+}
+
+/// The worst element of `analytic` against the central differences of `numeric`,
+/// leaving out (and counting) the elements whose step crosses a kink: their
+/// one-sided differences disagree by more than the tolerance and by at least the
+/// mismatch (see the module's docs, "Kinks").
 fn compare(
     tensor: &str,
     analytic: ArrayViewD<f32>,
-    numeric: ArrayViewD<f32>,
+    numeric: &FiniteDifferences,
     config: &GradcheckConfig,
 ) -> TensorCheck {
     let mut worst = TensorCheck {
@@ -478,26 +633,48 @@ fn compare(
         analytic: 0.0,
         numeric: 0.0,
         error_ratio: 0.0,
+        kinks: 0,
+        worst_kink: None,
     };
-    if analytic.shape() != numeric.shape() {
+    if analytic.shape() != numeric.central.shape() {
         // Callers check the shapes first; should one slip through, it fails.
         return TensorCheck {
             error_ratio: f64::INFINITY,
             ..worst
         };
     }
-    for ((index, &a), &n) in analytic.indexed_iter().zip(numeric.iter()) {
-        let (a, n) = (f64::from(a), f64::from(n));
-        let ratio =
-            (a - n).abs() / (config.abs_tolerance + config.rel_tolerance * a.abs().max(n.abs()));
-        if ratio > worst.error_ratio || worst.worst_index.is_empty() || ratio.is_nan() {
-            worst = TensorCheck {
-                worst_index: index.as_array_view().to_vec(),
-                analytic: a,
-                numeric: n,
-                error_ratio: if ratio.is_nan() { f64::INFINITY } else { ratio },
-                ..worst
-            };
+    let elements = (numeric.central.iter().zip(&numeric.half_step))
+        .zip(numeric.forward.iter().zip(&numeric.backward));
+    for ((index, &a), ((&n, &half), (&plus, &minus))) in analytic.indexed_iter().zip(elements) {
+        let [a, n, half, plus, minus] = [a, n, half, plus, minus].map(f64::from);
+        let ratio = config.error_ratio(a, n);
+        // One kink within ±h: the one-sided differences disagree, by at least the
+        // mismatch. Several (a whole model): the difference changes with the step,
+        // or moves towards backward's value (a smooth function's error, h²·f‴/6,
+        // is far inside the tolerance: neither changes a real bug's mismatch).
+        let one_sided = (plus - minus).abs();
+        let at_kink = (config.error_ratio(plus, minus) > 1.0 && one_sided >= (a - n).abs())
+            || (half.is_finite()
+                && (config.error_ratio(half, n) > 1.0 || (a - half).abs() <= 0.75 * (a - n).abs()));
+        if ratio > 1.0 && at_kink {
+            worst.kinks += 1;
+            if worst
+                .worst_kink
+                .as_ref()
+                .is_none_or(|k| ratio > k.error_ratio)
+            {
+                worst.worst_kink = Some(Kink {
+                    index: index.as_array_view().to_vec(),
+                    analytic: a,
+                    forward_difference: plus,
+                    backward_difference: minus,
+                    half_step_difference: half,
+                    error_ratio: ratio,
+                });
+            }
+        } else if ratio > worst.error_ratio || worst.worst_index.is_empty() {
+            worst.worst_index = index.as_array_view().to_vec();
+            (worst.analytic, worst.numeric, worst.error_ratio) = (a, n, ratio);
         }
     }
     worst

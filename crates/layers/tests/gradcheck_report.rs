@@ -1,0 +1,187 @@
+//! What gradcheck's report and errors tell a user about their layer: kinks crossed
+//! by the step (named, not counted, while a wrong backward still fails), a layer
+//! with no parameters, and a forward that changes state it reads.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+use ndarray_rand::{rand_distr::Uniform, RandomExt};
+use scratchnet_layers::gradcheck::{gradcheck, GradcheckConfig, GradcheckError};
+use scratchnet_layers::*;
+
+/// Elements `±(0.1 … 1)`, far from ReLU's kink at 0.
+fn away_from_zero(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let x = ArrayD::random_using(
+        IxDyn(shape),
+        Uniform::new(0.1f32, 1.0).unwrap(),
+        &mut StdRng::seed_from_u64(seed),
+    );
+    let mut sign = 1.0;
+    x.mapv(|v| {
+        sign = -sign;
+        v * sign
+    })
+}
+
+#[test]
+fn an_element_whose_step_crosses_a_kink_is_named_and_not_counted() {
+    let mut x = away_from_zero(&[2, 3, 4], 1);
+    x[[1, 2, 3]] = 0.004; // within h = 0.01 of ReLU's kink
+    let report = gradcheck(&mut ReLU::new(), x.view(), &GradcheckConfig::default()).unwrap();
+    let input = &report.tensors[0];
+    assert_eq!(input.kinks, 1, "{report}");
+    assert_eq!(input.worst_kink.as_ref().unwrap().index, [1, 2, 3]);
+    let text = report.to_string();
+    assert!(
+        text.contains("1 of its elements at kinks (not counted): a non-differentiable point lies within ±h: at [1, 2, 3]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_tensor_wholly_at_kinks_still_fails() {
+    let x = away_from_zero(&[2, 3, 4], 2).mapv(|v| v * 0.005);
+    let err = gradcheck(&mut ReLU::new(), x.view(), &GradcheckConfig::default()).unwrap_err();
+    let GradcheckError::Mismatch(report) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(report.tensors[0].kinks, 24, "{report}");
+    assert!(
+        err.to_string()
+            .contains("every element, so nothing was checked: counted"),
+        "{err}"
+    );
+}
+
+/// Tanh whose backward is 10% too large: a wrong backward on a smooth layer.
+struct TenPercentOff(Tanh);
+
+impl Layer for TenPercentOff {
+    fn name(&self) -> &str {
+        "TenPercentOff"
+    }
+    fn output_shape(&self, s: &[usize]) -> Result<Vec<usize>, LayerError> {
+        self.0.output_shape(s)
+    }
+    fn forward(&mut self, x: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        self.0.forward(x, mode)
+    }
+    fn backward(&mut self, dy: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        Ok(self.0.backward(dy)? * 1.1)
+    }
+}
+
+/// The kink test does not excuse a wrong backward: on a smooth layer the one-sided
+/// differences agree, so no element is taken for a kink.
+#[test]
+fn a_wrong_backward_on_a_smooth_layer_still_fails() {
+    let x = ArrayD::random_using(
+        IxDyn(&[2, 3, 4]),
+        Uniform::new(-2.0f32, 2.0).unwrap(),
+        &mut StdRng::seed_from_u64(3),
+    );
+    let config = GradcheckConfig::default();
+    gradcheck(&mut Tanh::new(), x.view(), &config).unwrap();
+    let err = gradcheck(&mut TenPercentOff(Tanh::new()), x.view(), &config).unwrap_err();
+    let GradcheckError::Mismatch(report) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(report.tensors[0].kinks, 0, "{report}");
+    assert!(report.tensors[0].error_ratio > 2.0, "{report}");
+}
+
+/// A small model with ReLU and max pooling, with `extra` after `fc1` if given.
+fn kinked_model(extra: Option<Box<dyn Layer>>) -> Sequential {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut model = Sequential::new()
+        .add(
+            "conv1",
+            Conv2d::new(1, 4, [3, 3], Conv2dConfig::default(), &mut rng),
+        )
+        .add("relu1", ReLU::new())
+        .add("pool1", MaxPool2d::new([2, 2], MaxPool2dConfig::default()))
+        .add("flatten", Flatten::new())
+        .add("fc1", Dense::new(4 * 3 * 3, 6, &mut rng));
+    if let Some(extra) = extra {
+        model.push("extra", extra);
+    }
+    model
+        .add("relu2", LeakyReLU::new(0.1))
+        .add("fc2", Dense::new(6, 3, &mut rng))
+        .build(&[1, 8, 8])
+        .unwrap()
+}
+
+/// A whole model with ReLU and max pooling at a random input: the kinks its steps
+/// cross are reported, and it passes; with a wrong backward in it, it fails.
+#[test]
+fn a_whole_model_with_relu_and_max_pooling_passes_with_its_kinks_named() {
+    let x = ArrayD::random_using(
+        IxDyn(&[4, 1, 8, 8]),
+        Uniform::new(-1.0f32, 1.0).unwrap(),
+        &mut StdRng::seed_from_u64(6),
+    );
+    let config = GradcheckConfig::default();
+    let report = gradcheck(&mut kinked_model(None), x.view(), &config);
+    let report = report.unwrap_or_else(|e| panic!("{e}"));
+    println!("{report}");
+    assert!(report.tensors.iter().any(|t| t.kinks > 0), "{report}");
+    let mut broken = kinked_model(Some(Box::new(TenPercentOff(Tanh::new()))));
+    let err = gradcheck(&mut broken, x.view(), &config).unwrap_err();
+    assert!(matches!(err, GradcheckError::Mismatch(_)), "{err}");
+}
+
+#[test]
+fn a_layer_without_parameters_is_reported_as_such() {
+    let x = away_from_zero(&[2, 3], 4);
+    let config = GradcheckConfig::default();
+    let report = gradcheck(&mut ReLU::new(), x.view(), &config).unwrap();
+    let says = "no parameters: if the layer has any, its visit_state does not name them";
+    assert!(report.to_string().contains(says), "{report}");
+    let mut rng = StdRng::seed_from_u64(0);
+    let report = gradcheck(&mut Dense::new(3, 2, &mut rng), x.view(), &config).unwrap();
+    assert!(!report.to_string().contains("no parameters"), "{report}");
+}
+
+/// Subtracts a running mean of its inputs, updated in every training forward and
+/// kept in a plain field.
+struct RunningShift {
+    running: f32,
+}
+
+impl Layer for RunningShift {
+    fn name(&self) -> &str {
+        "RunningShift"
+    }
+    fn output_shape(&self, s: &[usize]) -> Result<Vec<usize>, LayerError> {
+        Ok(s.to_vec())
+    }
+    fn forward(&mut self, x: ArrayViewD<f32>, mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        if mode == Mode::Train {
+            self.running = 0.9 * self.running + 0.1 * x.mean().unwrap_or(0.0);
+        }
+        Ok(&x - self.running)
+    }
+    fn backward(&mut self, dy: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        Ok(dy.to_owned())
+    }
+}
+
+#[test]
+fn a_forward_that_updates_state_it_reads_is_told_apart_from_randomness() {
+    let x = ArrayD::from_elem(IxDyn(&[2, 3]), 1.0f32);
+    let mut layer = RunningShift { running: 0.0 };
+    let err = gradcheck(&mut layer, x.view(), &GradcheckConfig::default()).unwrap_err();
+    assert!(
+        matches!(err, GradcheckError::Nondeterministic { .. }),
+        "{err}"
+    );
+    let says = "if its forward updates state it then reads in Mode::Train (a running statistic \
+                kept outside visit_state's buffers), name that state with state.buffer and check \
+                the layer in Mode::Eval";
+    assert!(err.to_string().contains(says), "{err}");
+    let eval = GradcheckConfig {
+        mode: Mode::Eval,
+        ..GradcheckConfig::default()
+    };
+    gradcheck(&mut layer, x.view(), &eval).unwrap();
+}
