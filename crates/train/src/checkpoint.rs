@@ -188,6 +188,26 @@ impl Checkpoint {
         }
     }
 
+    /// A checkpoint of `tensors` alone, by name: no counters, metadata or training
+    /// state. [`save`](Self::save) writes them as a safetensors file that
+    /// `safetensors.torch.load_file` reads: a way to export any tensors, such as a
+    /// layer's input, output and gradients for a comparison with PyTorch.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use scratchnet_train::Checkpoint;
+    /// let x = ndarray::ArrayD::<f32>::ones(ndarray::IxDyn(&[2, 3]));
+    /// let checkpoint = Checkpoint::from_tensors(BTreeMap::from([("x".to_string(), x.clone())]));
+    /// let back = Checkpoint::from_bytes(&checkpoint.to_bytes().unwrap()).unwrap();
+    /// assert_eq!(back.tensors["x"], x);
+    /// ```
+    pub fn from_tensors(tensors: BTreeMap<String, ArrayD<f32>>) -> Self {
+        Self {
+            tensors,
+            ..Self::default()
+        }
+    }
+
     /// A checkpoint of `model` with `training` state (epoch, seed, history) and the
     /// state of `optimizer`.
     pub fn for_training(

@@ -714,3 +714,22 @@ fn another_models_file_or_a_predictions_file_is_named_in_a_short_line() {
     );
     assert!(!err.contains("missing tensor"), "{err}");
 }
+
+/// Any tensors, not a model's, are saved from a map (outside the crate, where the
+/// private fields rule out a struct literal) and read back as they were.
+#[test]
+fn tensors_of_ones_own_are_saved_from_a_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("case.safetensors");
+    let x = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |i| i[2] as f32 - 1.5);
+    let tensors = std::collections::BTreeMap::from([
+        ("x".to_string(), x.clone()),
+        ("weight.grad".to_string(), x.mapv(|v| v * 2.0)),
+    ]);
+    Checkpoint::from_tensors(tensors.clone())
+        .save(&path)
+        .unwrap();
+    let back = Checkpoint::load(&path).unwrap();
+    assert_eq!(back.tensors, tensors);
+    assert!(back.training.is_none() && back.extra_state.is_empty());
+}
