@@ -385,6 +385,12 @@ impl Layer for BatchNorm2d {
         Ok(grad_input.into_dyn())
     }
 
+    /// Training normalises with the statistics of the whole batch (and, without
+    /// running statistics, evaluation too).
+    fn mixes_samples(&self) -> bool {
+        true
+    }
+
     fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {
         if let Some(weight) = &self.weight {
             state.parameter("weight", weight);

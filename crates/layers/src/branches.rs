@@ -266,6 +266,10 @@ impl Layer for Branches {
         grad_input.ok_or_else(|| LayerError::no_forward_cache("Branches"))
     }
 
+    fn mixes_samples(&self) -> bool {
+        self.branches.iter().any(|(_, layer)| layer.mixes_samples())
+    }
+
     fn summary_children(&self, input_shape: &[usize]) -> Result<Vec<SummaryRow>, LayerError> {
         let mut rows = Vec::with_capacity(self.branches.len());
         for (name, layer) in &self.branches {

@@ -139,6 +139,18 @@ pub trait Layer: Send {
         self.backward(grad_output).map(drop)
     }
 
+    /// Whether the output of one sample in a `Mode::Train` forward depends on the
+    /// other samples of the batch (batch statistics, as in
+    /// [`BatchNorm2d`](crate::BatchNorm2d)). The data-parallel trainer computes a
+    /// batch's gradient in shards of a few samples on replicas, which would change
+    /// such a layer's function: a model for which this is `true` trains with the plain
+    /// step on the whole batch. The default is `false`; a layer that mixes samples
+    /// returns `true`, and a container returns `true` if any child does (as
+    /// [`Sequential`](crate::Sequential), `Residual` and `Branches` do).
+    fn mixes_samples(&self) -> bool {
+        false
+    }
+
     /// A container's rows in a model [`Summary`](crate::Summary) below its own: each
     /// child's row for per-sample `input_shape` (built with [`SummaryRow::child`],
     /// which adds the child's own children one level deeper). The default, for a

@@ -260,6 +260,10 @@ impl Layer for Residual {
         Ok(grad_input)
     }
 
+    fn mixes_samples(&self) -> bool {
+        self.body.mixes_samples() || self.downsample.as_ref().is_some_and(|d| d.mixes_samples())
+    }
+
     fn summary_children(&self, input_shape: &[usize]) -> Result<Vec<SummaryRow>, LayerError> {
         let mut rows = self.body.summary_children(input_shape)?;
         if let Some(downsample) = &self.downsample {

@@ -4,6 +4,9 @@
 
 use crate::evaluate::evaluate_with;
 use crate::predictions::{count_correct, logits_matrix};
+use crate::replica_checks::{
+    check_same_network, check_same_parameters, named_weights, NamedWeights,
+};
 use crate::step::check_batch;
 use crate::{Evaluation, Optimizer, StepOutcome, TrainError};
 use ndarray::{s, Array2, ArrayD, ArrayView4, Axis};
@@ -16,7 +19,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// Builds a fresh model of the same architecture as the one being trained (its
 /// weights do not matter: they are overwritten before every use). Used to make one
-/// replica per thread.
+/// replica per thread. The same layers with the same hyper-parameters: the parameter
+/// names and shapes are checked when the replicas are made and before every batch,
+/// and on the first batch the model and a replica holding its weights must give the
+/// same outputs, to the bit, in `Mode::Eval` (a factory that builds another
+/// activation or slope is refused).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -46,9 +53,11 @@ pub type ModelFactory = Arc<dyn Fn() -> Box<dyn Layer> + Send + Sync>;
 ///
 /// Models with buffers (batch norm's running statistics) or counters
 /// ([`Layer::extra_state`], dropout's mask counter) are refused: replicas would not
-/// update them, and each replica's dropout would draw its own copy of the masks.
-/// Train those with the plain [`train_step`](crate::train_step), whose kernels still
-/// use every thread.
+/// update them, and each replica's dropout would draw its own copy of the masks. So
+/// are models with a layer whose Train forward mixes the samples of a batch
+/// ([`Layer::mixes_samples`]: batch statistics), which shards would compute
+/// differently. Train those with the plain [`train_step`](crate::train_step), whose
+/// kernels still use every thread.
 ///
 /// The engine keeps one set of gradient buffers per shard of the largest batch seen
 /// (4 × 247 kB for LeNet-5 at batch 64), reused from batch to batch.
@@ -58,6 +67,9 @@ pub struct DataParallel {
     /// Per shard index, that shard's gradients (parameter order), kept from batch to
     /// batch: a replica swaps its gradients with them instead of cloning its own.
     shard_grads: Vec<Mutex<Vec<ArrayD<f32>>>>,
+    /// Whether a replica was found to compute the model's function
+    /// ([`check_same_network`]), done on the first batch.
+    network_checked: bool,
 }
 
 /// One shard's share: its index, summed loss, correct count (its gradients are in
@@ -74,7 +86,8 @@ impl DataParallel {
     ///
     /// # Errors
     /// [`TrainError::Config`] if `shard_size` or `threads` is 0, if `model` has
-    /// buffers or counters, or if a replica's parameters differ from the model's.
+    /// buffers or counters or mixes samples ([`Layer::mixes_samples`]), or if a
+    /// replica's parameters differ from the model's.
     pub fn with_replicas(
         shard_size: usize,
         threads: usize,
@@ -89,9 +102,9 @@ impl DataParallel {
                 "the number of threads must be at least 1",
             ));
         }
-        if has_state(model) {
+        if needs_whole_batch(model) {
             return Err(TrainError::config(
-                "a model with buffers or counters (batch norm, dropout) cannot train on replicas: use train_step",
+                "a model with buffers or counters (batch norm, dropout) or a layer that mixes the samples of a batch (Layer::mixes_samples) cannot train on replicas: use train_step",
             ));
         }
         let expected = parameter_shapes(model);
@@ -109,12 +122,33 @@ impl DataParallel {
             shard_size,
             replicas,
             shard_grads: Vec::new(),
+            network_checked: false,
         })
     }
 
     /// Number of replicas.
     pub fn replicas(&self) -> usize {
         self.replicas.len()
+    }
+
+    /// On the first batch (training or evaluation): copies the model's weights into
+    /// the first replica and requires the same outputs from both on `images`
+    /// ([`check_same_network`]): one small forward each, in `Mode::Eval`.
+    fn check_network_once(
+        &mut self,
+        model: &mut dyn Layer,
+        images: ArrayView4<f32>,
+    ) -> Result<(), TrainError> {
+        let Some(replica) = self.replicas.first_mut() else {
+            return Ok(());
+        };
+        if self.network_checked || images.is_empty() {
+            return Ok(());
+        }
+        copy_weights(replica.as_mut(), &named_weights(model))?;
+        check_same_network(model, replica.as_mut(), images.into_dyn())?;
+        self.network_checked = true;
+        Ok(())
     }
 
     /// The data-parallel [`train_step`](crate::train_step): zeroes `model`'s
@@ -207,10 +241,11 @@ impl DataParallel {
         if self.shard_grads.len() < shards.len() {
             self.shard_grads.resize_with(shards.len(), Default::default);
         }
+        let first_shard = images.slice(s![..shards.first().map_or(0, |s| s.1), .., .., ..]);
+        self.check_network_once(model, first_shard)?;
         let results: Vec<Result<Vec<ShardResult>, TrainError>> = {
-            let params = model.parameters();
             let work = ShardWork {
-                weights: params.iter().map(|(_, p)| &p.value).collect(),
+                weights: named_weights(model),
                 images,
                 labels,
                 shards: &shards,
@@ -226,6 +261,12 @@ impl DataParallel {
         let mut per_shard: Vec<ShardResult> = Vec::with_capacity(shards.len());
         for result in results {
             per_shard.extend(result?);
+        }
+        // The shards' gradients are added by position: a replica whose forward
+        // created a parameter would pair them with the wrong ones.
+        let weights = named_weights(model);
+        for replica in &self.replicas {
+            check_same_parameters(&weights, replica.as_ref())?;
         }
         per_shard.sort_by_key(|(index, ..)| *index);
         let (mut total_loss, mut correct) = (0.0f64, 0usize);
@@ -259,15 +300,15 @@ impl DataParallel {
         if n < 2 * self.replicas.len() {
             return logits_matrix(model.forward(images.into_dyn(), Mode::Eval)?);
         }
-        let params = model.parameters();
-        let weights: Vec<&ArrayD<f32>> = params.iter().map(|(_, p)| &p.value).collect();
+        self.check_network_once(model, images.slice(s![..2, .., .., ..]))?;
+        let weights = named_weights(model);
         let chunk = n.div_ceil(self.replicas.len());
         let parts: Vec<Result<Array2<f32>, TrainError>> = self
             .replicas
             .par_iter_mut()
             .enumerate()
             .map(|(r, replica)| {
-                copy_weights(replica.as_mut(), &weights);
+                copy_weights(replica.as_mut(), &weights)?;
                 let start = (r * chunk).min(n);
                 let end = (start + chunk).min(n);
                 let part = images.slice(s![start..end, .., .., ..]);
@@ -298,8 +339,8 @@ impl DataParallel {
 
 /// One batch's shards, shared by the replicas computing them.
 struct ShardWork<'a> {
-    /// The model's weights, copied into each replica before its first shard.
-    weights: Vec<&'a ArrayD<f32>>,
+    /// The model's weights by name, copied into each replica before its first shard.
+    weights: Vec<(String, &'a ArrayD<f32>)>,
     images: ArrayView4<'a, f32>,
     labels: &'a [usize],
     /// `(start, end)` sample ranges.
@@ -325,7 +366,7 @@ impl ShardWork<'_> {
     /// waited for. (The pieces' results do not depend on who computes them, and the
     /// weight-gradient sums stay whole, so no bit changes.)
     fn run_on(&self, replica: &mut dyn Layer) -> Result<Vec<ShardResult>, TrainError> {
-        copy_weights(replica, &self.weights);
+        copy_weights(replica, &self.weights)?;
         let mut loss_fn = SoftmaxCrossEntropy::new();
         let batch_len = self.labels.len();
         let mut done = Vec::new();
@@ -366,11 +407,18 @@ impl ShardWork<'_> {
     }
 }
 
-/// Copies `weights` (in parameter order) into `replica`'s parameters.
-fn copy_weights(replica: &mut dyn Layer, weights: &[&ArrayD<f32>]) {
-    for ((_, p), w) in replica.parameters_mut().into_iter().zip(weights) {
+/// Copies `weights` (the model's, in parameter order) into `replica`'s parameters.
+///
+/// # Errors
+/// A [`LayerError::Contract`](scratchnet_layers::LayerError::Contract) if the
+/// replica's parameter names and shapes are no longer the model's
+/// ([`check_same_parameters`]).
+fn copy_weights(replica: &mut dyn Layer, weights: &NamedWeights<'_>) -> Result<(), TrainError> {
+    check_same_parameters(weights, replica)?;
+    for ((_, p), (_, w)) in replica.parameters_mut().into_iter().zip(weights) {
         p.value.assign(w);
     }
+    Ok(())
 }
 
 /// Each parameter's name and shape.
@@ -410,13 +458,16 @@ fn add_in_shard_order(model: &mut dyn Layer, shard_grads: &[&mut Vec<ArrayD<f32>
     });
 }
 
-/// Whether `model` has state besides its parameters (buffers or counters) that only a
-/// forward on the model itself updates.
-pub(crate) fn has_state(model: &dyn Layer) -> bool {
-    model
-        .state()
-        .iter()
-        .any(|(_, entry)| !matches!(entry, StateRef::Parameter(_)))
+/// Whether `model` must train on the whole batch at once, on itself: it has state
+/// besides its parameters (buffers or counters) that only a forward on the model
+/// itself updates, or a layer whose Train forward mixes the samples of a batch
+/// ([`Layer::mixes_samples`]), whose function shards would change.
+pub(crate) fn needs_whole_batch(model: &dyn Layer) -> bool {
+    model.mixes_samples()
+        || model
+            .state()
+            .iter()
+            .any(|(_, entry)| !matches!(entry, StateRef::Parameter(_)))
 }
 
 /// [`train_step`]'s forward, loss and backward for one shard of a batch, with the

@@ -86,6 +86,8 @@ mod optimizer_state;
 mod predictions;
 mod probe_maps;
 mod progress;
+mod replica_checks;
+mod resume;
 mod save_lock;
 mod schedule;
 mod sgd;

@@ -1,8 +1,9 @@
 //! The training loop.
 
 use crate::best_checkpoint::BestCheckpoint;
-use crate::data_parallel::has_state;
+use crate::data_parallel::needs_whole_batch;
 use crate::progress::Progress;
+use crate::resume::check_resumed_steps;
 use crate::{
     check_writable, evaluate, train_step, Checkpoint, CheckpointError, DataParallel, Diagnostics,
     EpochMetrics, Evaluation, History, LrSchedule, ModelFactory, Optimizer, PartialEpoch,
@@ -35,7 +36,8 @@ pub struct TrainConfig {
     /// The learning-rate schedule, relative to the optimizer's rate when `fit` starts.
     pub schedule: LrSchedule,
     /// Samples per gradient shard on replicas (see [`DataParallel`]). Default 16.
-    /// Unused without replicas, and for models with buffers or counters, where each
+    /// Unused without replicas, and for models with buffers or counters or a layer
+    /// that mixes samples ([`Layer::mixes_samples`]), where each
     /// batch is one [`train_step`] whose kernels use the pool's threads.
     pub shard_size: usize,
     /// Replicas to compute on when a [`ModelFactory`] is given; `0` means one per
@@ -133,8 +135,9 @@ pub type BatchCallback = Box<dyn FnMut(usize, &PartialEpoch) + Send>;
 /// loss, backward, optimizer step — with the learning rate of the schedule; with
 /// [`with_replicas`](Trainer::with_replicas) and a model without buffers or counters, it
 /// is [`DataParallel::train_step`], the same step with the gradient computed in
-/// shards on model replicas. A model with buffers or counters (batch norm, dropout)
-/// trains with the plain step on the model itself — batch norm needs the whole batch's
+/// shards on model replicas. A model with buffers or counters (batch norm, dropout),
+/// or with a layer whose Train forward mixes the samples of a batch
+/// ([`Layer::mixes_samples`]), trains with the plain step on the model itself — batch norm needs the whole batch's
 /// statistics, dropout one mask per batch — and its kernels spread each layer's work
 /// over the pool's threads in fixed chunks (batch norm by channel and by sample), so
 /// both cores work and the weights are the same bits on any number of threads. On the
@@ -170,8 +173,11 @@ impl Trainer {
     /// Computes gradients and evaluations on replicas made by `factory`, in parallel
     /// on the rayon pool, with [`DataParallel`] (results do not depend on the number
     /// of threads or replicas). Models with buffers or counters (batch norm, dropout)
-    /// still train with the plain [`train_step`] on the whole batch, and so does every
-    /// model on the reference kernels.
+    /// or a layer that mixes samples ([`Layer::mixes_samples`]) still train with the
+    /// plain [`train_step`] on the whole batch, and so does every model on the
+    /// reference kernels. `factory` must build the model's network (the same layers
+    /// and hyper-parameters): on the first batch, the model and a replica holding its
+    /// weights must give the same outputs in `Mode::Eval`, or `fit` fails.
     pub fn with_replicas(mut self, factory: ModelFactory) -> Self {
         self.factory = Some(factory);
         self
@@ -219,13 +225,15 @@ impl Trainer {
     /// How many replicas [`fit`](Self::fit) would compute `model`'s steps on, in shards
     /// of [`TrainConfig::shard_size`]; `None` when each batch is one plain
     /// [`train_step`] on the whole batch at once (no [`with_replicas`](Self::with_replicas),
-    /// a model with buffers or counters, or the reference kernels). A step's memory
+    /// a model with buffers or counters or a layer that mixes samples, or the
+    /// reference kernels). A step's memory
     /// depends on it: a plain step holds the whole batch's activations.
     pub fn replicas_for(&self, model: &dyn Layer) -> Option<usize> {
-        // Batch statistics (a model with buffers) need the whole batch at once, and
-        // counters (dropout's) must advance on the model itself, once per batch.
+        // Batch statistics (a model with buffers, or a layer that mixes samples) need
+        // the whole batch at once, and counters (dropout's) must advance on the model
+        // itself, once per batch.
         // The reference kernels promise plain loops on one thread: no replicas.
-        if self.factory.is_none() || has_state(model) || use_reference() {
+        if self.factory.is_none() || needs_whole_batch(model) || use_reference() {
             return None;
         }
         Some(match self.config.threads {
@@ -234,21 +242,36 @@ impl Trainer {
         })
     }
 
-    /// Trains `model` on `train` from the end of `history` (empty for a fresh run; a
-    /// resumed run passes its checkpoint's history, having restored the weights and
-    /// the optimizer state) up to `config.epochs`, evaluating on `test` after each
-    /// epoch.
+    /// Trains `model` on `train` from the end of `history` (empty for a fresh run) up
+    /// to `config.epochs`, evaluating on `test` after each epoch.
     ///
     /// The schedule's base rate is the optimizer's learning rate when `fit` starts;
     /// `fit` sets it back when it returns (however it returns), so that calling `fit`
     /// again with the same optimizer and the returned history continues the schedule.
+    ///
+    /// **Resuming** from a checkpoint is one call,
+    /// [`fit_resumed`](Self::fit_resumed). By hand, the recipe has four steps, all
+    /// needed: load the weights ([`Checkpoint::apply_to`]), restore the optimizer
+    /// state ([`Optimizer::load_state`] with the checkpoint's
+    /// [`TrainingState::optimizer`](crate::TrainingState::optimizer)), set
+    /// `config.batch.seed` to the checkpoint's
+    /// [`TrainingState::seed`](crate::TrainingState::seed), and call
+    /// [`fit_from`](Self::fit_from) with its history and its
+    /// [`partial`](crate::TrainingState::partial) epoch (`fit` is `fit_from` without
+    /// one: it suits only a checkpoint saved at the end of an epoch). A run given a
+    /// non-empty history or a partial epoch is a resumed run, and is refused unless the
+    /// optimizer has taken exactly the steps they imply (completed epochs × batches
+    /// per epoch + the partial epoch's batches): that catches a mid-epoch checkpoint
+    /// given to `fit` and a forgotten `load_state`. A fresh run (empty history) may
+    /// reuse an optimizer that has stepped before.
     ///
     /// # Errors
     /// [`TrainError::NonFiniteLoss`] naming the epoch and batch; layer errors; a
     /// checkpoint that cannot be written; [`TrainError::SavePathInUse`] when another
     /// run is saving to `config.save_path`; [`TrainError::Config`] for an empty
     /// training or test split; [`TrainError::Layer`] for a model whose state names two
-    /// pieces alike ([`contract::check_state_names`]).
+    /// pieces alike ([`contract::check_state_names`]); [`TrainError::Config`] for a
+    /// resumed run whose optimizer has not taken the steps its history implies.
     pub fn fit(
         &mut self,
         model: &mut dyn Layer,
@@ -269,9 +292,14 @@ impl Trainer {
     /// checkpoint of exactly where it stands (if `config.save_path` is set) and returns
     /// [`TrainError::Interrupted`].
     ///
+    /// As with [`fit`](Self::fit), a resumed run's optimizer must have taken the steps
+    /// of `history` and `partial` (see `fit` for the recipe, or use
+    /// [`fit_resumed`](Self::fit_resumed), which also checks the batch seed).
+    ///
     /// # Errors
     /// As [`fit`](Self::fit); [`TrainError::Interrupted`] when stopped;
-    /// [`TrainError::Config`] if `partial` does not match this epoch's batches.
+    /// [`TrainError::Config`] if `partial` does not match this epoch's batches, or if
+    /// the optimizer's step count is not that of `history` and `partial`.
     pub fn fit_from(
         &mut self,
         model: &mut dyn Layer,
@@ -281,14 +309,7 @@ impl Trainer {
         history: History,
         partial: Option<PartialEpoch>,
     ) -> Result<FitOutcome, TrainError> {
-        if train.is_empty() {
-            return Err(TrainError::config("the training split is empty"));
-        }
-        if test.is_empty() {
-            return Err(TrainError::config(
-                "the test split is empty: each epoch is evaluated on it, so it needs at least one image",
-            ));
-        }
+        check_splits(train, test)?;
         // Two pieces of state of one name would share the optimizer's state and could
         // not both be saved: refused before the first step, as `save_model` refuses them.
         contract::check_state_names(model)?;
@@ -301,6 +322,7 @@ impl Trainer {
                 config.epochs
             )));
         }
+        check_resumed_steps(optimizer, &history, partial.as_ref(), steps_per_epoch)?;
         // A checkpoint that cannot be written fails now, not after the first epoch.
         if let Some(path) = &config.save_path {
             check_writable(path).map_err(|source| CheckpointError::Write {
@@ -807,6 +829,19 @@ impl<'a> Run<'a> {
         }
         Ok((metrics, result))
     }
+}
+
+/// A [`TrainError::Config`] for an empty training or test split.
+fn check_splits(train: &Split, test: &Split) -> Result<(), TrainError> {
+    if train.is_empty() {
+        return Err(TrainError::config("the training split is empty"));
+    }
+    if test.is_empty() {
+        return Err(TrainError::config(
+            "the test split is empty: each epoch is evaluated on it, so it needs at least one image",
+        ));
+    }
+    Ok(())
 }
 
 /// Where epoch `epoch` of `batches` batches starts: after `partial`'s batches (the
