@@ -281,10 +281,6 @@ impl Layer for Sequential {
             .map_err(|e| e.within(first_name))
     }
 
-    fn mixes_samples(&self) -> bool {
-        self.layers.iter().any(|(_, layer)| layer.mixes_samples())
-    }
-
     fn summary_children(&self, input_shape: &[usize]) -> Result<Vec<SummaryRow>, LayerError> {
         let mut shape = input_shape.to_vec();
         let mut rows = Vec::with_capacity(self.layers.len());
@@ -292,6 +288,10 @@ impl Layer for Sequential {
             shape = SummaryRow::child(&mut rows, name, layer.as_ref(), &shape)?;
         }
         Ok(rows)
+    }
+
+    fn mixes_samples(&self) -> bool {
+        self.layers.iter().any(|(_, layer)| layer.mixes_samples())
     }
 
     fn visit_state<'a>(&'a self, state: &mut StateVisitor<'a, '_>) {

@@ -93,6 +93,6 @@ pub(crate) fn check_resumed_steps(
         b => format!("after {epochs} epochs and {b} batches"),
     };
     Err(TrainError::config(format!(
-        "the run resumes {at} of {steps_per_epoch} steps each, {expected} optimizer steps, but the optimizer has taken {taken}: resume a checkpoint with Trainer::fit_resumed, or restore its optimizer state (Optimizer::load_state) and pass its history and partial epoch to fit_from"
+        "the run resumes {at} of {steps_per_epoch} steps each, {expected} optimizer steps, but the optimizer has taken {taken}: resume a checkpoint with Trainer::fit_resumed (or restore its optimizer state with Optimizer::load_state and pass its history and partial epoch to fit_from), on the same data with the same batch size"
     )))
 }
