@@ -103,8 +103,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let save = args.save.display();
     scratchnet::train::check_writable(&args.save)
         .map_err(|e| format!("--save {save}: cannot be written: {e}"))?;
-    if let Some(data) = &args.data_dir {
-        if is_data_file(&args.save, data, &DataSource::Idx(DatasetKind::Mnist)) {
+    // The folder the data is read from: --data-dir, else $MNIST_DIR, else data/mnist.
+    let mnist = DataSource::Idx(DatasetKind::Mnist);
+    if let Some(data) = mnist.data_folder(args.data_dir.as_deref()) {
+        if is_data_file(&args.save, &data, &mnist) {
             return Err(format!(
                 "--save {save}: is a file of the data in {}, which is never written to; give another path",
                 data.display()

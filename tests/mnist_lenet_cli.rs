@@ -315,6 +315,144 @@ fn a_new_run_refuses_to_replace_a_checkpoint_or_write_into_the_data() {
     assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
 }
 
+/// QA 5 F1: only a `--data-dir` folder was protected. With the folder from
+/// `$MNIST_DIR`, `$FASHION_MNIST_DIR`, `$CIFAR10_DIR` or the default `data/mnist`, an
+/// output replaced a data file (or created its raw name, read in the `.gz`'s place)
+/// with exit 0. Each is refused before training, in one line, and nothing is written.
+#[test]
+fn the_data_folder_from_the_environment_or_the_default_is_never_written_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    for folder in ["d", "f", "c"] {
+        std::fs::create_dir(tmp.path().join(folder)).unwrap();
+    }
+    let data_files = [
+        "d/t10k-labels-idx1-ubyte.gz",
+        "d/train-images-idx3-ubyte.gz",
+        "f/t10k-labels-idx1-ubyte.gz",
+        "c/test_batch.bin",
+    ];
+    for file in data_files {
+        std::fs::write(tmp.path().join(file), b"data").unwrap();
+    }
+    let folder = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let (mnist, fashion, cifar) = (folder("d"), folder("f"), folder("c"));
+    let cases: [(&str, &[&str], (&str, &str)); 5] = [
+        (
+            "mnist_lenet",
+            &["--metrics", "d/t10k-labels-idx1-ubyte.gz"],
+            ("MNIST_DIR", &mnist),
+        ),
+        (
+            "mnist_lenet",
+            &["--save", "d/train-images-idx3-ubyte.gz", "--overwrite"],
+            ("MNIST_DIR", &mnist),
+        ),
+        (
+            "mnist_lenet",
+            &["--metrics", "d/train-labels-idx1-ubyte"],
+            ("MNIST_DIR", &mnist),
+        ),
+        (
+            "mnist_lenet",
+            &[
+                "--dataset",
+                "fashion",
+                "--metrics",
+                "f/t10k-labels-idx1-ubyte.gz",
+            ],
+            ("FASHION_MNIST_DIR", &fashion),
+        ),
+        (
+            "cifar10_cnn",
+            &["--save", "c/test_batch.bin", "--overwrite"],
+            ("CIFAR10_DIR", &cifar),
+        ),
+    ];
+    for (name, args, env) in cases {
+        let out = example_with_env(name, args, tmp.path(), &[env]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(": is a file of the data in "), "{err}");
+    }
+    for file in data_files {
+        assert_eq!(std::fs::read(tmp.path().join(file)).unwrap(), b"data");
+    }
+    assert!(!tmp.path().join("d/train-labels-idx1-ubyte").exists());
+    // The default folder, when nothing names one (only while it has no data, so that
+    // this test cannot damage a real copy).
+    let default = scratchnet::data::default_dir(scratchnet::data::DatasetKind::Mnist);
+    if !default.exists() {
+        let output = default.join("train-labels-idx1-ubyte.gz");
+        let out = example(
+            "mnist_lenet",
+            &["--metrics", output.to_str().unwrap()],
+            tmp.path(),
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(": is a file of the data in "), "{err}");
+        assert!(!default.exists());
+    }
+}
+
+/// QA 5 F3: `--metrics mycode.rs --report notes.html` replaced a user's files with
+/// exit 0. Such a file is refused before anything is loaded (one line naming the
+/// flag, the file and the fix), and kept; a second run with the same flags replaces
+/// its own earlier outputs, without `--overwrite`.
+#[test]
+fn side_outputs_never_replace_a_user_s_file_but_do_replace_their_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flag, name) in [
+        ("--metrics", "mycode.rs"),
+        ("--plot", "mine.svg"),
+        ("--report", "notes.html"),
+        ("--predictions", "notes.txt"),
+    ] {
+        std::fs::write(tmp.path().join(name), b"a user's file").unwrap();
+        let out = example(
+            "mnist_lenet",
+            &["--data-dir", "no/such/dir", flag, name],
+            tmp.path(),
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        let expected = format!("{flag} {name}: the file exists and is not ");
+        assert!(
+            err.contains(&expected) && err.contains("--overwrite replaces it"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(tmp.path().join(name)).unwrap(),
+            b"a user's file"
+        );
+    }
+    let Some(dir) = mnist_dir() else { return };
+    let outputs = [
+        "--metrics",
+        "m.json",
+        "--plot",
+        "p.svg",
+        "--report",
+        "r.html",
+        "--predictions",
+        "p.st",
+    ];
+    for epochs in ["1", "2"] {
+        let save: &[&str] = if epochs == "1" {
+            &["--save", "s.st"]
+        } else {
+            &["--save", "s.st", "--resume", "s.st"]
+        };
+        let args = short_run(&dir, "200", epochs, &joined(save, &outputs));
+        let out = example("mnist_lenet", &args, tmp.path());
+        assert!(out.status.success(), "epochs {epochs}: {}", stderr(&out));
+    }
+    let metrics = std::fs::read_to_string(tmp.path().join("m.json")).unwrap();
+    assert!(metrics.contains("\"epoch\": 2"), "{metrics}");
+}
+
 /// Issue 16: two runs saving to one file — the last to finish silently won. The
 /// second (here the test process holds the lock, as a running `mnist_lenet` would) is
 /// refused before it loads anything: exit 1, one line naming the file and the pid.

@@ -1,11 +1,11 @@
 //! [`DataSource`]: which data a run trains on (`--dataset`), and loading it.
 
 use scratchnet_data::{
-    load, load_cifar10, load_or_download, load_or_download_cifar10, plan_image_folder, DatasetKind,
-    FolderOptions, ImageDataset,
+    load, load_cifar10, load_or_download, load_or_download_cifar10, plan_image_folder,
+    resolve_cifar10_dir, resolve_dir, DatasetKind, FolderOptions, ImageDataset,
 };
 use scratchnet_train::TrainError;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The data a run trains on, as `--dataset` names it.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +44,19 @@ impl DataSource {
                 ..options.clone()
             }),
             other => other.clone(),
+        }
+    }
+
+    /// The folder [`load`](Self::load) reads the data from (or downloads it to), the
+    /// same resolution: `data_dir` if given, else the folder the dataset's variable
+    /// names, else its default folder (for Fashion-MNIST, Debian's
+    /// `/usr/share/datasets/fashion-mnist` when it has the files and `data/` does not).
+    /// `None` for an image folder without `data_dir`, which is not loaded.
+    pub fn data_folder(&self, data_dir: Option<&Path>) -> Option<PathBuf> {
+        match self {
+            DataSource::Idx(kind) => Some(resolve_dir(*kind, data_dir)),
+            DataSource::Cifar10 => Some(resolve_cifar10_dir(data_dir)),
+            DataSource::Folder(_) => data_dir.map(Path::to_path_buf),
         }
     }
 

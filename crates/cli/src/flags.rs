@@ -56,8 +56,9 @@ pub struct TrainFlags {
     /// every tensor of the model with its shape, no other (optimizer entries are ignored)
     #[arg(long, value_name = "PATH", conflicts_with = "resume")]
     pub init_weights: Option<PathBuf>,
-    /// Replace the file at --save if there is one (without it, a run that does not
-    /// resume that file refuses to start, so that a trained model is never lost)
+    /// Replace the file at --save if there is one, and a file at --metrics, --plot,
+    /// --report or --predictions that no run wrote there (without it, such a run
+    /// refuses to start, so that a trained model or a file of yours is never lost)
     #[arg(long)]
     pub overwrite: bool,
     /// Also keep the checkpoint of the epoch of lowest test loss here, replaced only by
@@ -69,7 +70,7 @@ pub struct TrainFlags {
     #[arg(long, value_name = "PATH")]
     pub metrics: Option<PathBuf>,
     /// Draw the loss and accuracy curves to this SVG
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH.svg")]
     pub plot: Option<PathBuf>,
     /// Write a self-contained HTML training report here (curves, gradient flow,
     /// activations, filters, confusion matrix, most confident mistakes), rewritten

@@ -34,6 +34,7 @@
 //! | (crate-private) pixels as a PNG data URI | — | `png_data_uri.rs` |
 //! | [`predict_batch_size`], [`PredictBatch`] | `predict`'s batch, lowered to what fits in memory | `predict_memory.rs` |
 //! | [`write_predictions`] | the `--predictions` safetensors file | `predictions_file.rs` |
+//! | [`SideOutput`], [`PLOT_MARK`], [`REPORT_MARK`] | a run's side outputs, never over a file a run did not write | `side_output.rs` |
 //! | [`load_digit`], [`digit_pixels`], [`normalized_batch`] | `torchvision.transforms` for a photo of a digit | `image_input.rs` |
 //! | [`top_k`] | `torch.topk(softmax(x))` | `top_k.rs` |
 //! | [`saliency()`], [`Saliency`], [`class_score_gradient`], [`saliency_map`] | which input pixels the predicted class's score is most sensitive to (vanilla gradient) | `saliency.rs` |
@@ -74,6 +75,7 @@ mod run_settings;
 mod saliency;
 mod saved_data;
 mod schedule_kind;
+mod side_output;
 mod signal_handler;
 mod small_cnn;
 mod step_memory;
@@ -110,6 +112,7 @@ pub use run_settings::{dataset_flag, RunSettings};
 pub use saliency::{class_score_gradient, saliency, saliency_map, Saliency};
 pub use saved_data::{load_image, normalized_chw_batch, SavedData};
 pub use schedule_kind::ScheduleKind;
+pub use side_output::{SideOutput, PLOT_MARK, REPORT_MARK};
 pub use small_cnn::small_cnn;
 pub use top_k::top_k;
 pub use train_command::{train, Job};

@@ -7,7 +7,8 @@ use std::path::Path;
 /// Draws `history` to an SVG at `path`: on the left the train and test loss per
 /// epoch, on the right the train and test accuracy (in %). Written atomically.
 ///
-/// The SVG is made by `plotters` without system fonts (text is left to the viewer's
+/// Its first line is [`PLOT_MARK`](crate::PLOT_MARK), by which a later run knows the file
+/// as its own. The SVG is made by `plotters` without system fonts (text is left to the viewer's
 /// sans-serif font).
 ///
 /// # Errors
@@ -81,7 +82,8 @@ fn render_svg(history: &History) -> Result<String, String> {
         )?;
         root.present().map_err(|e| e.to_string())?;
     }
-    Ok(svg)
+    // The mark that lets a later run replace this file without --overwrite.
+    Ok(format!("{}\n{svg}", crate::PLOT_MARK))
 }
 
 /// One chart with a train (blue) and a test (red) line.
@@ -157,7 +159,8 @@ mod tests {
             epochs: vec![epoch(1, 0.98), epoch(2, 0.988), epoch(3, 0.991)],
         };
         let svg = render_svg(&history).unwrap();
-        assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+        let mark = format!("{}\n<svg", crate::PLOT_MARK);
+        assert!(svg.starts_with(&mark), "{}", &svg[..200.min(svg.len())]);
         for text in [
             "Loss per epoch",
             "Accuracy per epoch",

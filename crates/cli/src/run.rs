@@ -8,7 +8,7 @@ use crate::run_settings::{resolve_settings, unrecorded_val_fraction_note};
 use crate::step_memory::{available_memory, check_step_memory, StepMemory};
 use crate::{
     describe_kernels, plot_history, write_predictions, DataSource, MetricsReport, ModelInput,
-    RunConfig, RunSettings, TrainingReport,
+    RunConfig, RunSettings, SideOutput, TrainingReport,
 };
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 use scratchnet_data::{BatchConfig, ImageDataset, Split, CIFAR10_BATCHES_DIR, CIFAR10_FILES};
@@ -541,8 +541,8 @@ fn train_config(
 /// Refuses, before any training, a run that could not finish or would harm a file:
 /// no thread or more than [`max_threads`], outputs that name one file, and an output
 /// that names a directory, is in a directory that does not exist, is one of the files
-/// of an explicit `--data-dir` ([`is_data_file`]), or would replace a file it must not (see
-/// [`check_replaceable`]).
+/// of the data the run reads — from `--data-dir`, the dataset's variable or its default
+/// folder ([`is_data_file`]) — or would replace a file it must not ([`check_output`]).
 fn check_config(config: &RunConfig) -> Result<(), TrainError> {
     if config.threads == 0 {
         return Err(TrainError::config("--threads must be at least 1"));
@@ -573,82 +573,83 @@ fn check_config(config: &RunConfig) -> Result<(), TrainError> {
         .as_deref()
         .map(|p| ("--init-weights", p)));
     check_no_aliases(&outputs, input)?;
+    let data = config.dataset.data_folder(config.data_dir.as_deref());
     for (flag, path) in outputs {
-        let Some(path) = path.as_deref() else {
-            continue;
-        };
-        if flag == "--report" {
-            check_html_name(path)?;
+        if let Some(path) = path.as_deref() {
+            check_output(flag, path, data.as_deref(), config)?;
         }
-        if names_a_directory(path) {
+    }
+    Ok(())
+}
+
+/// Refuses output `flag`'s `path` if it names a directory, is a file of the data in
+/// `data` (the folder the run reads, [`DataSource::data_folder`]: [`is_data_file`]), has
+/// a name its kind of file must not have ([`SideOutput::check_name`]), is in a
+/// directory that does not exist, cannot be written, or would replace a file it must
+/// not ([`check_replaceable`]).
+fn check_output(
+    flag: &str,
+    path: &Path,
+    data: Option<&Path>,
+    config: &RunConfig,
+) -> Result<(), TrainError> {
+    if names_a_directory(path) {
+        return Err(TrainError::config(format!(
+            "{flag} {}: names a directory; give the file's name",
+            path.display()
+        )));
+    }
+    if let Some(data) = data.filter(|data| is_data_file(path, data, &config.dataset)) {
+        return Err(TrainError::config(format!(
+            "{flag} {}: is a file of the data in {}, which is never written to; give another path",
+            path.display(),
+            data.display()
+        )));
+    }
+    if let Some(output) = SideOutput::of_flag(flag) {
+        output.check_name(path)?;
+    }
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            let problem = if dir.exists() {
+                format!("{} is not a directory", dir.display())
+            } else {
+                format!("the directory {} does not exist", dir.display())
+            };
             return Err(TrainError::config(format!(
-                "{flag} {}: names a directory; give the file's name",
+                "{flag} {}: {problem}",
                 path.display()
             )));
         }
-        if let Some(data) = config.data_dir.as_deref() {
-            if is_data_file(path, data, &config.dataset) {
-                return Err(TrainError::config(format!(
-                    "{flag} {}: is a file of the data in {}, which is never written to; give another path",
-                    path.display(),
-                    data.display()
-                )));
-            }
-        }
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() && !dir.is_dir() {
-                let problem = if dir.exists() {
-                    format!("{} is not a directory", dir.display())
-                } else {
-                    format!("the directory {} does not exist", dir.display())
-                };
-                return Err(TrainError::config(format!(
-                    "{flag} {}: {problem}",
-                    path.display()
-                )));
-            }
-        }
-        check_writable(path).map_err(|e| {
-            TrainError::config(format!("{flag} {}: cannot be written: {e}", path.display()))
-        })?;
-        check_replaceable(flag, path, config)?;
     }
-    Ok(())
+    check_writable(path).map_err(|e| {
+        TrainError::config(format!("{flag} {}: cannot be written: {e}", path.display()))
+    })?;
+    check_replaceable(flag, path, config)
 }
 
 /// Whether `path` names a file of `source`'s data in the directory `data`, which an
 /// output must never replace or shadow: one of the IDX files (raw or `.gz`: a raw file
 /// is read before its `.gz`), one of CIFAR-10's batch files (in `data` or its
 /// `cifar-10-batches-bin`), anything under an image folder's `train/` or `test/`.
-/// Symbolic links are followed, dangling ones too.
+/// Symbolic links are followed, dangling ones too: `path`'s, `data`'s, and each data
+/// file's (or `train/`'s and `test/`'s), so a data file that is a link is protected at
+/// its target too.
 pub fn is_data_file(path: &Path, data: &Path, source: &DataSource) -> bool {
     let path = file_identity(path);
     let data = file_identity(data);
+    let is = |file: PathBuf| path == file || path == file_identity(&file);
+    let under = |dir: PathBuf| path.starts_with(&dir) || path.starts_with(file_identity(&dir));
     match source {
-        DataSource::Idx(kind) => kind.files().iter().any(|file| {
-            path == data.join(file.name) || path == data.join(format!("{}.gz", file.name))
-        }),
+        DataSource::Idx(kind) => kind
+            .files()
+            .iter()
+            .any(|file| is(data.join(file.name)) || is(data.join(format!("{}.gz", file.name)))),
         DataSource::Cifar10 => [data.clone(), data.join(CIFAR10_BATCHES_DIR)]
             .iter()
-            .any(|dir| CIFAR10_FILES.iter().any(|name| path == dir.join(name))),
-        DataSource::Folder(_) => {
-            path.starts_with(data.join("train")) || path.starts_with(data.join("test"))
-        }
+            .any(|dir| CIFAR10_FILES.iter().any(|name| is(dir.join(name)))),
+        DataSource::Folder(_) => under(data.join("train")) || under(data.join("test")),
     }
-}
-
-/// The `--report` page is HTML: its name must end in `.html` or `.htm` (any case), or
-/// a browser would not open it as a page.
-fn check_html_name(path: &Path) -> Result<(), TrainError> {
-    let extension = path.extension().and_then(|e| e.to_str());
-    if extension.is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm")) {
-        return Ok(());
-    }
-    Err(TrainError::config(format!(
-        "--report {}: the report is an HTML page, so its name must end in .html or .htm; give e.g. --report {}",
-        path.display(),
-        path.with_extension("html").display()
-    )))
 }
 
 /// Whether `path` can only name a directory: it ends in a separator, `.` or `..`.
@@ -665,7 +666,8 @@ fn names_a_directory(path: &Path) -> bool {
 /// at `--save`, when the run does not resume that file and `--overwrite` was not given
 /// (a trained model is never lost to a new run); at the other outputs, when it holds a
 /// model (a safetensors file that is not a predictions file), which a report or
-/// predictions would destroy.
+/// predictions would destroy, even with `--overwrite`, and when it is a file no run
+/// wrote as that output, without `--overwrite` ([`SideOutput::check_replaceable`]).
 fn check_replaceable(flag: &str, path: &Path, config: &RunConfig) -> Result<(), TrainError> {
     let Ok(existing) = std::fs::metadata(path) else {
         return Ok(()); // nothing to replace
@@ -690,6 +692,8 @@ fn check_replaceable(flag: &str, path: &Path, config: &RunConfig) -> Result<(), 
         return Err(TrainError::config(format!(
             "{flag} {shown}: the file holds a model (safetensors), which this output would replace; give another path"
         )));
+    } else if let Some(output) = SideOutput::of_flag(flag) {
+        output.check_replaceable(path, config.overwrite)?;
     }
     Ok(())
 }
@@ -1335,7 +1339,11 @@ mod tests {
             "--metrics",
         );
         let json = dir.path().join("m.json");
-        std::fs::write(&json, b"{}").unwrap();
+        std::fs::write(
+            &json,
+            b"{\n  \"parameters\": 1,\n  \"dataset\": \"mnist\"\n}",
+        )
+        .unwrap();
         check_config(&RunConfig {
             metrics: Some(json.clone()),
             ..RunConfig::default()
@@ -1378,6 +1386,139 @@ mod tests {
         }
         let mut fresh = scratchnet_train::models::lenet5(&mut StdRng::seed_from_u64(1));
         assert!(scratchnet_train::load_model(&model, &mut fresh).is_ok());
+    }
+
+    /// QA 5 F2: a data file that is a symbolic link (a data folder of links into a
+    /// shared copy) was protected only at its link's name: `--metrics` or `--save
+    /// --overwrite` on its target replaced it (exit 0); so was a file under an image
+    /// folder's `train/` that is a link.
+    #[cfg(unix)]
+    #[test]
+    fn a_data_file_that_is_a_link_is_protected_at_its_target() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let (links, real) = (dir.path().join("lk"), dir.path().join("real"));
+        std::fs::create_dir(&links).unwrap();
+        std::fs::create_dir(&real).unwrap();
+        let target = real.join("t10k-labels-idx1-ubyte.gz");
+        std::fs::write(&target, b"labels").unwrap();
+        symlink(&target, links.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+        let refused = |config: RunConfig| {
+            let err = check_config(&config).unwrap_err().to_string();
+            assert!(err.contains("is a file of the data in"), "{err}");
+        };
+        refused(RunConfig {
+            data_dir: Some(links.clone()),
+            metrics: Some(target.clone()),
+            ..RunConfig::default()
+        });
+        refused(RunConfig {
+            data_dir: Some(links.clone()),
+            save: Some(target.clone()),
+            overwrite: true,
+            ..RunConfig::default()
+        });
+        assert_eq!(std::fs::read(&target).unwrap(), b"labels");
+
+        let (pets, real_train) = (dir.path().join("pets"), dir.path().join("realtrain"));
+        std::fs::create_dir_all(real_train.join("cat")).unwrap();
+        std::fs::write(real_train.join("cat/0.png"), b"png").unwrap();
+        std::fs::create_dir(&pets).unwrap();
+        symlink(&real_train, pets.join("train")).unwrap();
+        for output in ["cat/0.png", "cat/new.json"] {
+            refused(RunConfig {
+                dataset: crate::DataSource::Folder(scratchnet_data::FolderOptions::default()),
+                data_dir: Some(pets.clone()),
+                metrics: Some(real_train.join(output)),
+                ..RunConfig::default()
+            });
+        }
+    }
+
+    /// QA 5 F3: `--metrics`, `--plot`, `--report` and `--predictions` replaced any
+    /// file (a source file, a picture, notes) without a word. A file one of them did
+    /// not write is refused, naming the flag, the file and the fix, unless
+    /// `--overwrite`; its own earlier output (and an empty file) is replaced as before.
+    #[test]
+    fn side_outputs_replace_only_their_own_files_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let config = |flag: &str, path: &PathBuf, overwrite| {
+            let mut config = RunConfig {
+                overwrite,
+                ..RunConfig::default()
+            };
+            let slot = match flag {
+                "--metrics" => &mut config.metrics,
+                "--plot" => &mut config.plot,
+                "--report" => &mut config.report,
+                _ => &mut config.predictions,
+            };
+            *slot = Some(path.clone());
+            config
+        };
+        let foreign = [
+            ("--metrics", file("mycode.rs", b"fn main() {}\n")),
+            ("--metrics", file("other.json", b"{\"name\": \"mine\"}")),
+            ("--plot", file("drawing.svg", b"<svg></svg>")),
+            ("--report", file("notes.html", b"<html>my notes</html>")),
+            ("--predictions", file("notes.txt", b"notes")),
+        ];
+        for (flag, path) in &foreign {
+            let err = check_config(&config(flag, path, false))
+                .unwrap_err()
+                .to_string();
+            let named = format!("{flag} {}: the file exists and is not", path.display());
+            assert!(
+                err.contains(&named) && err.contains("--overwrite replaces it"),
+                "{err}"
+            );
+            check_config(&config(flag, path, true)).unwrap();
+        }
+        let history = scratchnet_train::History {
+            epochs: vec![scratchnet_train::EpochMetrics {
+                epoch: 1,
+                train_loss: 0.5,
+                train_accuracy: 0.8,
+                test_loss: 0.4,
+                test_accuracy: 0.85,
+                seconds: 1.0,
+                samples_per_second: 100.0,
+            }],
+        };
+        let plot = dir.path().join("p.svg");
+        crate::plot_history(&history, &plot).unwrap();
+        let metrics = dir.path().join("m.json");
+        let evaluation = scratchnet_train::Evaluation {
+            loss: 0.4,
+            accuracy: 0.5,
+            logits: ndarray::Array2::zeros((2, 3)),
+            predictions: vec![0, 1],
+            confusion: scratchnet_train::ConfusionMatrix::new(3),
+        };
+        crate::MetricsReport::new(1, "mnist", 1, 8, 0, &history, &evaluation)
+            .write(&metrics)
+            .unwrap();
+        let predictions = dir.path().join("p.st");
+        crate::write_predictions(&predictions, &evaluation, &[0, 1]).unwrap();
+        let own = [
+            ("--metrics", metrics),
+            ("--plot", plot),
+            ("--predictions", predictions),
+            ("--metrics", file("empty.json", b"")),
+        ];
+        for (flag, path) in &own {
+            check_config(&config(flag, path, false)).unwrap();
+        }
+        // A --plot must be an SVG, as a --report must be HTML.
+        let err = check_config(&config("--plot", &dir.path().join("mypic.png"), true))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must end in .svg; give e.g. --plot"), "{err}");
     }
 
     /// Issue 16: a second run saving to the same `--save` file is refused before it

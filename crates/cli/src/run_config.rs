@@ -60,8 +60,10 @@ pub struct RunConfig {
     /// checkpoint of the model) instead of random ones: a fresh run, at epoch 0 with a
     /// fresh optimizer (`--init-weights`). Excludes `resume`.
     pub init_weights: Option<PathBuf>,
-    /// Whether a file at `save` may be replaced by a run that does not resume it
-    /// (`--overwrite`); without it such a run is refused before it starts.
+    /// Whether a file at `save` may be replaced by a run that does not resume it, and a
+    /// file at `metrics`, `plot`, `report` or `predictions` that no run wrote there
+    /// ([`SideOutput`](crate::SideOutput)) (`--overwrite`); without it such a run is
+    /// refused before it starts.
     pub overwrite: bool,
     /// Keep the checkpoint of the epoch of lowest test loss here (`--save-best`, see
     /// [`TrainConfig::best_path`](scratchnet_train::TrainConfig::best_path)).

@@ -95,7 +95,8 @@ impl TrainingReport {
                 "<meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">"
             );
         }
-        page.push_str("<title>scratchnet training report</title>\n<style>");
+        page.push_str(crate::REPORT_MARK);
+        page.push_str("\n<style>");
         page.push_str(STYLE);
         page.push_str("</style>\n</head>\n<body>\n<h1>scratchnet training report</h1>\n");
         let _ = writeln!(

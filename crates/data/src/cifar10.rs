@@ -212,6 +212,24 @@ pub fn load_cifar10(dir: &Path) -> Result<ImageDataset, DataError> {
     })
 }
 
+/// The folder `$CIFAR10_DIR` names, or `None` if it is unset or empty. A relative value
+/// is taken as given if it exists, else under the workspace root (as for `$MNIST_DIR`,
+/// [`dir_from_env`](crate::dir_from_env)).
+pub fn cifar10_dir_from_env() -> Option<PathBuf> {
+    let value = std::env::var_os(CIFAR10_DIR_ENV).filter(|v| !v.is_empty())?;
+    Some(resolve_relative(&value, &workspace_root()))
+}
+
+/// Where CIFAR-10 is read from (or downloaded to) by
+/// [`load_or_download_cifar10`]`(explicit)`: `explicit`, else [`cifar10_dir_from_env`],
+/// else [`cifar10_default_dir`].
+pub fn resolve_cifar10_dir(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(cifar10_dir_from_env)
+        .unwrap_or_else(cifar10_default_dir)
+}
+
 /// Finds CIFAR-10 — `explicit`, else `$CIFAR10_DIR`, else `data/cifar-10` — and loads it,
 /// downloading and extracting the archive first when neither `$CIFAR10_DIR` nor an explicit
 /// folder was given and `data/cifar-10` lacks the batches. An explicit folder, and the
@@ -221,12 +239,8 @@ pub fn load_or_download_cifar10(explicit: Option<&Path>) -> Result<ImageDataset,
     if let Some(dir) = explicit {
         return load_cifar10(dir);
     }
-    match std::env::var_os(CIFAR10_DIR_ENV).filter(|v| !v.is_empty()) {
-        // Relative: as given, else under the workspace root (as for $MNIST_DIR).
-        Some(value) => {
-            let dir = resolve_relative(&value, &workspace_root());
-            load_cifar10(&dir).map_err(|error| cifar10_env_dir_error(&dir, error))
-        }
+    match cifar10_dir_from_env() {
+        Some(dir) => load_cifar10(&dir).map_err(|error| cifar10_env_dir_error(&dir, error)),
         None => load_or_download_cifar10_from(
             &cifar10_default_dir(),
             &Cifar10Source::official(),

@@ -101,10 +101,11 @@ pub use seeding::{augmentation_seed, epoch_order, shuffle_seed};
 /// and extraction.
 mod cifar10;
 pub use cifar10::{
-    cifar10_batches_dir, cifar10_default_dir, load_cifar10, load_or_download_cifar10,
-    load_or_download_cifar10_from, Cifar10Defect, Cifar10Source, CIFAR10_ARCHIVE_LEN,
-    CIFAR10_ARCHIVE_NAME, CIFAR10_BATCHES_DIR, CIFAR10_CLASSES, CIFAR10_DIR_ENV, CIFAR10_FILES,
-    CIFAR10_MAX_RECORDS, CIFAR10_NORMALIZATION, CIFAR10_RECORD_LEN, CIFAR10_SHA256, CIFAR10_URL,
+    cifar10_batches_dir, cifar10_default_dir, cifar10_dir_from_env, load_cifar10,
+    load_or_download_cifar10, load_or_download_cifar10_from, resolve_cifar10_dir, Cifar10Defect,
+    Cifar10Source, CIFAR10_ARCHIVE_LEN, CIFAR10_ARCHIVE_NAME, CIFAR10_BATCHES_DIR, CIFAR10_CLASSES,
+    CIFAR10_DIR_ENV, CIFAR10_FILES, CIFAR10_MAX_RECORDS, CIFAR10_NORMALIZATION, CIFAR10_RECORD_LEN,
+    CIFAR10_SHA256, CIFAR10_URL,
 };
 
 /// Image folders (torchvision's `ImageFolder` layout) of PNG and JPEG files, decoded in
