@@ -708,8 +708,8 @@ fn holds_model(path: &Path) -> bool {
 /// Refuses at once an output another run is writing to (its checkpoint or another
 /// output: each run locks all of its outputs, [`SaveLock`]), removes the temporary
 /// files that interrupted writes of the outputs left behind, saying so, and returns
-/// the locks of the outputs other than `--save`, to be held for the whole run (the
-/// trainer takes `--save`'s lock itself, for the whole of its fit).
+/// the locks of the outputs other than the checkpoints, to be held for the whole run
+/// (the trainer takes the locks of `--save` and `--save-best` itself, for its fit).
 fn claim_outputs(config: &RunConfig, say: impl Fn(&str)) -> Result<Vec<SaveLock>, TrainError> {
     let removed = |path: &PathBuf| {
         say(&format!(
@@ -717,7 +717,9 @@ fn claim_outputs(config: &RunConfig, say: impl Fn(&str)) -> Result<Vec<SaveLock>
             path.display()
         ));
     };
-    if let Some(path) = &config.save {
+    // The trainer takes the checkpoints' locks itself for the whole fit: another run
+    // writing to them is refused here all the same, before the data loads.
+    for path in [&config.save, &config.save_best].into_iter().flatten() {
         SaveLock::acquire(path)?
             .removed_leftovers()
             .iter()
