@@ -603,6 +603,38 @@ fn a_batch_too_large_for_the_memory_is_refused_before_training() {
     assert!(!tmp.path().join("big.st").exists());
 }
 
+/// QA: under `ulimit -v 300000`, loading MNIST aborted with "memory allocation of
+/// 47040000 bytes failed" and a backtrace (exit 134), even with `--limit-train 2000`:
+/// the whole training images file is read first. Refused in one line naming the file,
+/// the memory it needs and the limit, exit 1, nothing written. About 195 MiB of
+/// address space is too little to load MNIST on any machine (the files alone take
+/// 110 MiB, the parser copies the 45 MiB of training images), and enough to start.
+#[cfg(target_os = "linux")]
+#[test]
+fn too_little_memory_to_load_the_data_is_one_error_line_not_an_abort() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .args(["-c", r#"ulimit -v 200000 && exec "$0" "$@""#])
+        .arg(examples_dir().join("mnist_lenet"))
+        .args(short_run(&dir, "2000", "1", &["--save", "u.st"]))
+        .current_dir(tmp.path())
+        .env_remove("SCRATCHNET_KERNELS")
+        .output()
+        .expect("the example runs");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: not enough memory to load {}",
+            dir.join("train-images-idx3-ubyte").display()
+        )) && err.contains(" MiB more, which this process cannot allocate (its address-space limit, ulimit -v, is 195.3 MiB): raise that limit"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("u.st").exists());
+}
+
 /// QA: resuming a checkpoint that already has its last epoch trained nothing, wrote
 /// nothing to another `--save` and said nothing of it (exit 0, metrics written). It
 /// says so in one line naming the fix, still evaluates and writes the metrics; resumed
@@ -656,6 +688,64 @@ fn a_finished_checkpoint_resumed_says_nothing_is_trained_or_saved() {
         "{text}"
     );
     assert_eq!(std::fs::read(tmp.path().join("s.st")).unwrap(), trained);
+}
+
+/// QA: `--resume` on a `--predictions` file said to give it to `--init-weights`, which
+/// then refused it with a message ending in two different "give …" fixes; a PyTorch
+/// `.pth` was "header length is 578712552184433488 bytes"; a checkpoint with more
+/// epochs than `--epochs` printed the model summary before its error; `--epochs
+/// 18446744073709551615` was refused only after the data loaded, with no value to use.
+/// Each is one line naming the real problem and its fix, and no model summary.
+#[test]
+fn refused_resumes_name_the_file_s_real_problem_and_print_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stroke_folder(&tmp.path().join("digits"), 64, 10);
+    let first = folder_run(&root, "2", &["--save", "s.st", "--predictions", "pr.st"]);
+    let out = example("mnist_lenet", &first, tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pth = b"PK\x03\x04\x14\x00\x00\x08\x08\x00archive/";
+    std::fs::write(tmp.path().join("pt.pth"), pth).unwrap();
+    let refused = |args: &[&str], expected: &str| {
+        let out = example("mnist_lenet", args, tmp.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(expected), "{expected:?} not in {err}");
+        // At most the line of the data loaded: no model summary.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.lines().count() <= 1 && !stdout.contains("parameters"),
+            "{stdout}"
+        );
+        err
+    };
+    let err = refused(
+        &folder_run(&root, "3", &["--resume", "pr.st", "--save", "n.st"]),
+        "--resume pr.st: it is a --predictions file (a test set's logits, predictions and \
+         labels), not a model: give the checkpoint its run saved (the --save path)",
+    );
+    assert!(!err.contains("--init-weights"), "{err}");
+    let err = refused(
+        &folder_run(&root, "1", &["--init-weights", "pr.st", "--save", "n.st"]),
+        "it is a --predictions file",
+    );
+    assert_eq!(err.matches("give ").count(), 1, "{err}");
+    refused(
+        &folder_run(&root, "1", &["--resume", "pt.pth", "--save", "n.st"]),
+        "pt.pth is not a valid safetensors checkpoint: it is a PyTorch checkpoint \
+         (torch.save's zip format): save its state_dict as safetensors, e.g. \
+         `safetensors.torch.save_file(model.state_dict(), \"x.safetensors\")`",
+    );
+    refused(
+        &folder_run(&root, "1", &["--resume", "s.st", "--save", "n.st"]),
+        "s.st already has 2 epochs, more than --epochs 1",
+    );
+    // Checked with the flags: before the (missing) data folder is looked at.
+    refused(
+        &folder_run("no-such-folder", "18446744073709551615", &[]),
+        "--epochs 18446744073709551615 is more than a run can have: give at most 4294967296",
+    );
+    assert!(!tmp.path().join("n.st").exists());
 }
 
 /// QA: `mnist_modern --resume … --no-augment` went on training a run that augmented on

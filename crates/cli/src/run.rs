@@ -17,7 +17,7 @@ use scratchnet_tensor::kernels::{kernels, set_kernels, use_reference, Kernels};
 use scratchnet_train::{
     check_writable, write_destination, Checkpoint, CheckpointError, FitOutcome, History,
     ModelFactory, Optimizer, PartialEpoch, ProgressMode, SaveLock, StopFlag, TrainConfig,
-    TrainError, Trainer,
+    TrainError, Trainer, MAX_EPOCHS,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +70,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         }
     };
     check_config(config)?;
+    check_epochs(config.epochs)?;
     let _output_locks = claim_outputs(config, say)?;
     config.kernels.inspect(|&choice| set_kernels(choice));
     let kernels = kernels();
@@ -92,15 +93,18 @@ pub fn run(config: &RunConfig) -> Result<RunReport, TrainError> {
         load_initial_weights(path, &mut model, say)?;
     }
     let summary = model.summary()?;
-    say(&summary.to_string());
     let available = train.len();
     if let Some(n) = settings.limit_train {
         train.truncate(n);
     }
+    let mut optimizer = settings.optimizer.build(settings.lr)?;
+    // Before the summary prints: a checkpoint that cannot resume is its error alone.
+    let (history, partial, resuming) =
+        resume(resumed, &train, &mut model, optimizer.as_mut(), config)?;
+    say(&summary.to_string());
     let notes = size_notes(settings.limit_train, available, settings.batch_size);
     notes.iter().for_each(|note| say(note));
-    let mut optimizer = settings.optimizer.build(settings.lr)?;
-    let (history, partial) = resume(resumed, &train, &mut model, optimizer.as_mut(), config, say)?;
+    resuming.iter().for_each(|line| say(line));
     say(&data_and_settings(&kind, &train, &test, &settings, config));
     say(&format!("kernels: {}", describe_kernels(kernels)));
 
@@ -180,22 +184,32 @@ fn size_notes(limit_train: Option<usize>, available: usize, batch_size: usize) -
 
 /// The history and the interrupted epoch to go on from: a fresh run's (none), or those of
 /// the `resumed` checkpoint, restored into `model` and `optimizer` after checking it was
-/// trained on `train`'s data, saying where training resumes.
+/// trained on `train`'s data, with the line that says where training resumes.
 fn resume(
     resumed: Option<(PathBuf, Checkpoint)>,
     train: &Split,
     model: &mut Sequential,
     optimizer: &mut dyn Optimizer,
     config: &RunConfig,
-    say: impl Fn(&str),
-) -> Result<(History, Option<PartialEpoch>), TrainError> {
+) -> Result<(History, Option<PartialEpoch>, Option<String>), TrainError> {
     let Some((path, checkpoint)) = resumed else {
-        return Ok((History::new(), None));
+        return Ok((History::new(), None, None));
     };
     check_same_data(&path, &checkpoint, train)?;
     let (history, partial, resuming) = restore(&path, checkpoint, model, optimizer, config)?;
-    say(&resuming);
-    Ok((history, partial))
+    Ok((history, partial, Some(resuming)))
+}
+
+/// Refuses, before any data is loaded, more epochs than a checkpoint can record
+/// ([`MAX_EPOCHS`]): such a run could never be resumed (and its steps could not be
+/// counted).
+fn check_epochs(epochs: usize) -> Result<(), TrainError> {
+    if epochs <= MAX_EPOCHS {
+        return Ok(());
+    }
+    Err(TrainError::config(format!(
+        "--epochs {epochs} is more than a run can have: give at most {MAX_EPOCHS}"
+    )))
 }
 
 /// The run's data, which must have two classes at least: a classifier learns nothing
@@ -309,13 +323,24 @@ fn load_resumed(path: &Path) -> Result<Checkpoint, TrainError> {
         )));
     }
     let checkpoint = Checkpoint::load(path)?;
-    if checkpoint.training.is_none() {
-        return Err(TrainError::config(format!(
+    if checkpoint.training.is_some() {
+        return Ok(checkpoint);
+    }
+    // --init-weights is suggested only for a file it can load.
+    let message = match scratchnet_train::weights_file_problem(path)? {
+        Some(problem) if problem.starts_with("it is a --predictions file") => {
+            format!("--resume {}: {problem}", path.display())
+        }
+        Some(problem) => format!(
+            "--resume {0}: the file holds only model weights (no epoch, optimizer state or history), so training cannot resume from it, and {problem}; --init-weights then starts a fresh run from the converted file",
+            path.display()
+        ),
+        None => format!(
             "--resume {0}: the file holds only model weights (no epoch, optimizer state or history), so training cannot resume from it; --init-weights {0} starts a fresh run from those weights",
             path.display()
-        )));
-    }
-    Ok(checkpoint)
+        ),
+    };
+    Err(TrainError::config(message))
 }
 
 /// Loads the `--init-weights` file at `path` into the freshly built `model`: every
@@ -334,8 +359,8 @@ fn load_initial_weights(
         )));
     }
     scratchnet_train::load_model(path, model).map_err(|e| {
-        let fix = match e {
-            CheckpointError::Mismatch { .. } => {
+        let fix = match &e {
+            CheckpointError::Mismatch { .. } if !e.names_its_fix() => {
                 "; give the weights of this model (the same layers and shapes)"
             }
             _ => "",

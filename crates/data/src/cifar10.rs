@@ -23,6 +23,7 @@ use crate::kind::Normalization;
 #[cfg(feature = "download")]
 use crate::leftovers;
 use crate::location::{resolve_relative, workspace_root};
+use crate::memory::{buffer_for, reserve_for};
 use crate::split::{ImageDataset, Split};
 
 /// Where the archive is published (the dataset's page, Alex Krizhevsky, University of
@@ -180,13 +181,23 @@ pub fn load_cifar10(dir: &Path) -> Result<ImageDataset, DataError> {
                 .iter()
                 .find(|f| !base.join(f).exists())
                 .unwrap_or(&CIFAR10_FILES[0]);
+            // A folder that cannot be searched: the file may well be there.
+            if let Err(source) = fs::symlink_metadata(base.join(file)) {
+                if source.kind() == std::io::ErrorKind::PermissionDenied {
+                    return Err(DataError::FolderUnreadable {
+                        what: "CIFAR-10".to_owned(),
+                        dir: base,
+                        source,
+                    });
+                }
+            }
             return Err(DataError::Cifar10Missing {
                 dir: dir.to_path_buf(),
                 file: (*file).to_owned(),
             });
         }
     };
-    let (mut train_labels, mut train_images) = (Vec::new(), Vec::new());
+    let (mut train_labels, mut train_images) = train_buffers(&batches)?;
     for name in &CIFAR10_FILES[..5] {
         read_batch(&batches.join(name), &mut train_labels, &mut train_images)?;
     }
@@ -422,6 +433,24 @@ fn check_nothing_in_the_way(dir: &Path, target: &Path) -> Result<(), DataError> 
     })
 }
 
+/// Empty buffers for the labels and images of the five training batches in `batches`,
+/// with room for what their sizes hold (at most five full batches), allocated fallibly:
+/// under a tight `ulimit -v` an error naming the folder, not an abort.
+fn train_buffers(batches: &Path) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+    let bytes: u64 = (CIFAR10_FILES[..5].iter())
+        .filter_map(|name| fs::metadata(batches.join(name)).ok())
+        .map(|metadata| {
+            metadata
+                .len()
+                .min((CIFAR10_MAX_RECORDS * CIFAR10_RECORD_LEN) as u64)
+        })
+        .sum();
+    let records = bytes / CIFAR10_RECORD_LEN as u64;
+    let labels = buffer_for(batches, records)?;
+    let images = buffer_for(batches, records * (CIFAR10_RECORD_LEN as u64 - 1))?;
+    Ok((labels, images))
+}
+
 /// Reads and checks one batch file, appending its labels and images.
 fn read_batch(path: &Path, labels: &mut Vec<u8>, images: &mut Vec<u8>) -> Result<(), DataError> {
     let bytes = read_batch_bytes(path)?;
@@ -438,8 +467,9 @@ fn read_batch(path: &Path, labels: &mut Vec<u8>, images: &mut Vec<u8>) -> Result
     {
         return Err(damaged(Cifar10Defect::BadLabel { record, label }));
     }
-    labels.reserve(bytes.len() / CIFAR10_RECORD_LEN);
-    images.reserve(bytes.len() / CIFAR10_RECORD_LEN * (CIFAR10_RECORD_LEN - 1));
+    let count = (bytes.len() / CIFAR10_RECORD_LEN) as u64;
+    reserve_for(labels, path, count)?;
+    reserve_for(images, path, count * (CIFAR10_RECORD_LEN as u64 - 1))?;
     for record in records {
         labels.push(record[0]);
         images.extend_from_slice(&record[1..]);
@@ -490,7 +520,7 @@ fn read_batch_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
             extra: len % record,
         }));
     }
-    let mut bytes = Vec::with_capacity(len as usize);
+    let mut bytes = buffer_for(path, len)?;
     file.take(len)
         .read_to_end(&mut bytes)
         .map_err(cannot_read)?;

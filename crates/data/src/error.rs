@@ -138,6 +138,46 @@ pub enum DataError {
         source: io::Error,
     },
 
+    /// A folder of the dataset whose entries cannot be looked at (no permission to
+    /// search it): its files are not missing, they cannot be reached.
+    #[error(
+        "cannot read the {what} folder {}: {source}; make it readable (chmod, or run as a \
+         user who may read it), or copy the files to a folder you can read and give that",
+        .dir.display()
+    )]
+    FolderUnreadable {
+        /// The dataset, e.g. `MNIST`, `CIFAR-10`.
+        what: String,
+        /// The folder.
+        dir: PathBuf,
+        /// What looking in it reported (permission denied).
+        source: io::Error,
+    },
+
+    /// A buffer for a file's data could not be allocated (a tight `ulimit -v`, or a
+    /// machine out of memory). Without this check the process aborts.
+    #[error(
+        "not enough memory to load {}: it needs {} more, which this process cannot \
+         allocate{} (--limit-train does not lower this: the whole file is read before the \
+         samples are picked)",
+        .path.display(), crate::memory::mib(*.bytes),
+        match .address_space_limit {
+            Some(limit) => format!(
+                " (its address-space limit, ulimit -v, is {}): raise that limit, or free \
+                 some memory", crate::memory::mib(*limit)),
+            None => "; free some memory, or run it on a machine with more (a limit set \
+                     with ulimit -v is lifted by raising it)".to_owned(),
+        }
+    )]
+    OutOfMemory {
+        /// The file being loaded.
+        path: PathBuf,
+        /// The bytes that could not be allocated.
+        bytes: u64,
+        /// The process's address-space limit (`ulimit -v`) in bytes, if one is set.
+        address_space_limit: Option<u64>,
+    },
+
     /// A `.gz` file that does not decompress.
     #[error(
         "{kind} file {} is not valid gzip ({source}): {}",

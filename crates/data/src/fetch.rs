@@ -146,6 +146,13 @@ fn fetch_from(
         ReadFailure::Io(source) => local(source),
         ReadFailure::Gzip(e) => Failure::Mirror(format!("the body is not valid gzip ({e})")),
         ReadFailure::Defect(defect) => Failure::Mirror(format!("the file is damaged: {defect}")),
+        ReadFailure::OutOfMemory(bytes) => local(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "not enough memory to check it ({} needed)",
+                crate::memory::mib(bytes)
+            ),
+        )),
     })?;
     idx::check(file.role, &bytes)
         .map_err(|defect| Failure::Mirror(format!("the file is damaged: {defect}")))?;

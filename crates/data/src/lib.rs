@@ -60,6 +60,8 @@ mod env_dir;
 mod idx;
 pub use idx::FormatDefect;
 
+/// Allocating a dataset's large buffers fallibly: an error naming the file, not an abort.
+mod memory;
 /// Reading one file into memory, raw or `.gz`, refusing sizes no dataset file has.
 mod read;
 

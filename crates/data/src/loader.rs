@@ -28,6 +28,7 @@ use crate::kind::{DataFile, DatasetKind, FileRole};
 use crate::location::{
     all_files_present, broken_link, dir_from_env, locate_file, resolve_dir, LocatedFile,
 };
+use crate::memory::{check_room_for, out_of_memory};
 use crate::published::{check_published, unknown_files_warning};
 use crate::read::{read_bytes, ReadFailure};
 use crate::split::{Dataset, Split};
@@ -66,6 +67,10 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, DataError> {
     let mut unknown = Vec::new();
     let counts = read_check_and_stage(kind, &files, &located, &staging, &mut unknown)?;
     check_pairs_and_completeness(kind, &files, &located, &counts)?;
+    // The mnist crate allocates infallibly: check first that its largest moment (the
+    // training images file read whole, and copied) fits, so a tight memory limit is an
+    // error naming the file, not an abort.
+    check_room_for(&located[0].path, 2 * FileRole::TrainImages.complete_len())?;
     let parsed = parse_staged(kind, dir, &files, base_path)?;
     drop(staging);
     if let Some(warning) = unknown_files_warning(kind, &unknown) {
@@ -119,21 +124,27 @@ pub fn load_or_download_from(
     load(kind, &dir).map_err(DataError::when_downloading)
 }
 
-/// Checks that `dir` exists and is a directory.
+/// Checks that `dir` exists and is a directory (one that cannot be reached for lack of
+/// permission is said so, not missing).
 fn check_is_directory(kind: DatasetKind, dir: &Path) -> Result<(), DataError> {
-    if !dir.exists() {
-        return Err(DataError::DirectoryMissing {
-            kind,
-            dir: dir.to_path_buf(),
-        });
-    }
-    if !dir.is_dir() {
-        return Err(DataError::NotADirectory {
+    match std::fs::metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(DataError::NotADirectory {
             kind,
             path: dir.to_path_buf(),
-        });
+        }),
+        Err(source) if source.kind() == io::ErrorKind::PermissionDenied => {
+            Err(DataError::FolderUnreadable {
+                what: kind.to_string(),
+                dir: dir.to_path_buf(),
+                source,
+            })
+        }
+        Err(_) => Err(DataError::DirectoryMissing {
+            kind,
+            dir: dir.to_path_buf(),
+        }),
     }
-    Ok(())
 }
 
 /// Finds each of `files` in `dir`, raw or `.gz`.
@@ -145,16 +156,40 @@ fn locate_all(
     files
         .iter()
         .map(|file| {
-            locate_file(dir, file.name).ok_or_else(|| match broken_link(dir, file.name) {
-                Some((path, source)) => DataError::BrokenLink { kind, path, source },
-                None => DataError::FileMissing {
-                    kind,
-                    dir: dir.to_path_buf(),
-                    file: file.name.to_owned(),
-                },
+            locate_file(dir, file.name).ok_or_else(|| {
+                let lookup = std::fs::symlink_metadata(dir.join(file.name)).err();
+                not_found_error(kind, dir, file.name, lookup)
             })
         })
         .collect()
+}
+
+/// Why `name` (raw or `.gz`) was not found in `dir`, where looking it up failed with
+/// `lookup`: a broken symbolic link; a folder that cannot be searched (permission
+/// denied: the file may well be there); else it is missing.
+fn not_found_error(
+    kind: DatasetKind,
+    dir: &Path,
+    name: &str,
+    lookup: Option<io::Error>,
+) -> DataError {
+    if let Some((path, source)) = broken_link(dir, name) {
+        return DataError::BrokenLink { kind, path, source };
+    }
+    match lookup {
+        Some(source) if source.kind() == io::ErrorKind::PermissionDenied => {
+            DataError::FolderUnreadable {
+                what: kind.to_string(),
+                dir: dir.to_path_buf(),
+                source,
+            }
+        }
+        _ => DataError::FileMissing {
+            kind,
+            dir: dir.to_path_buf(),
+            file: name.to_owned(),
+        },
+    }
 }
 
 /// A fresh directory under the system temporary directory for the checked files, deleted
@@ -335,6 +370,7 @@ fn read_checked(
             defect,
             downloads: false,
         },
+        ReadFailure::OutOfMemory(bytes) => out_of_memory(path, bytes),
     })?;
     let count = idx::check(role, &bytes).map_err(|defect| DataError::Malformed {
         kind,
@@ -359,6 +395,39 @@ mod tests {
     use crate::idx::{encode_images, encode_labels};
     use flate2::{write::GzEncoder, Compression};
     use std::io::Write;
+
+    /// QA: as a non-root user, a root-owned mode-700 `--data-dir` was reported as
+    /// "MNIST file train-images-idx3-ubyte (raw or .gz) is missing from …": the file
+    /// may be there; the folder cannot be searched. (Root reads any folder, so the
+    /// lookup's error is given here.)
+    #[test]
+    fn a_folder_that_cannot_be_searched_is_not_said_to_lack_the_file() {
+        let dir = Path::new("/data/perm");
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let message = not_found_error(
+            DatasetKind::Mnist,
+            dir,
+            "t10k-labels-idx1-ubyte",
+            Some(denied),
+        )
+        .to_string();
+        assert!(
+            message.starts_with(
+                "cannot read the MNIST folder /data/perm: permission denied; make it readable"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("missing"), "{message}");
+        let absent = io::Error::from(io::ErrorKind::NotFound);
+        let message = not_found_error(
+            DatasetKind::Mnist,
+            dir,
+            "t10k-labels-idx1-ubyte",
+            Some(absent),
+        )
+        .to_string();
+        assert!(message.contains("is missing from /data/perm"), "{message}");
+    }
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());

@@ -19,6 +19,8 @@ pub(crate) enum ReadFailure {
     Gzip(io::Error),
     /// Empty, or too large to be a file of this role.
     Defect(FormatDefect),
+    /// A buffer of this many bytes for its contents could not be allocated.
+    OutOfMemory(u64),
 }
 
 /// The decompressed bytes of the file at `path`, refusing (without reading it all) a file
@@ -40,9 +42,18 @@ pub(crate) fn read_bytes(path: &Path, gzip: bool, role: FileRole) -> Result<Vec<
     if file_len > limit {
         return Err(ReadFailure::Defect(FormatDefect::TooLarge { limit }));
     }
-    let mut bytes;
+    let out_of_memory = |e: io::Error, bytes: u64| match e.kind() {
+        io::ErrorKind::OutOfMemory => ReadFailure::OutOfMemory(bytes),
+        _ => ReadFailure::Io(e),
+    };
+    // A complete file's worth (the .gz's contents) or the file's length, allocated
+    // fallibly: under a tight `ulimit -v` an error, not an abort.
+    let capacity = if gzip { role.complete_len() } else { file_len };
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(capacity as usize)
+        .map_err(|_| ReadFailure::OutOfMemory(capacity))?;
     if gzip {
-        bytes = Vec::with_capacity(role.complete_len() as usize);
         MultiGzDecoder::new(file)
             .take(limit + 1)
             .read_to_end(&mut bytes)
@@ -50,16 +61,15 @@ pub(crate) fn read_bytes(path: &Path, gzip: bool, role: FileRole) -> Result<Vec<
                 io::ErrorKind::InvalidInput
                 | io::ErrorKind::InvalidData
                 | io::ErrorKind::UnexpectedEof => ReadFailure::Gzip(e),
-                _ => ReadFailure::Io(e),
+                _ => out_of_memory(e, limit),
             })?;
         if bytes.len() as u64 > limit {
             return Err(ReadFailure::Defect(FormatDefect::TooLarge { limit }));
         }
     } else {
-        bytes = Vec::with_capacity(file_len as usize);
         file.take(limit + 1)
             .read_to_end(&mut bytes)
-            .map_err(ReadFailure::Io)?;
+            .map_err(|e| out_of_memory(e, limit))?;
     }
     Ok(bytes)
 }

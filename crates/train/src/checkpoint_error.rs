@@ -1,6 +1,6 @@
 //! [`CheckpointError`]: why a checkpoint could not be written, read or applied.
 
-use crate::mismatch_summary::summarize_mismatch;
+use crate::mismatch_summary::{names_its_fix, summarize_mismatch};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -273,6 +273,14 @@ impl CheckpointError {
 }
 
 impl CheckpointError {
+    /// Whether the message already ends with the fix, so that a caller should not add
+    /// one of its own (two different fixes would contradict each other): a
+    /// [`Mismatch`](Self::Mismatch) with a `--predictions` file, or with tensors that
+    /// only need converting to F32.
+    pub fn names_its_fix(&self) -> bool {
+        matches!(self, Self::Mismatch { problems, .. } if names_its_fix(problems))
+    }
+
     /// [`CheckpointError::Mismatch`] of an optimizer state (or of tensors not counted
     /// against a model), the file not known yet.
     pub(crate) fn mismatch(problems: Vec<TensorProblem>) -> Self {

@@ -73,6 +73,9 @@ impl CheckpointFile {
         file.read_exact(&mut length).map_err(read_error)?;
         let header_length = u64::from_le_bytes(length);
         if header_length > MAX_HEADER_BYTES {
+            if let Some(what) = pytorch_format(&length) {
+                return Err(format_error(format!("{what}{PYTORCH_FIX}")));
+            }
             return Err(format_error(format!(
                 "the header length is {header_length} bytes, over the limit of {MAX_HEADER_BYTES}"
             )));
@@ -146,6 +149,23 @@ impl CheckpointFile {
     }
 }
 
+/// How to turn a PyTorch checkpoint into one this crate reads.
+const PYTORCH_FIX: &str = ": save its state_dict as safetensors, e.g. \
+    `safetensors.torch.save_file(model.state_dict(), \"x.safetensors\")`, and give that file";
+
+/// What a file whose first bytes are `start` is, if it is one of PyTorch's
+/// `torch.save` formats rather than safetensors: a zip archive (`PK\x03\x04`, the format
+/// since PyTorch 1.6) or a bare pickle (`\x80` and a protocol number, the legacy one).
+/// Only asked of a file whose header length is over the limit (as it is for both, their
+/// next bytes being non-zero), as a safetensors header length can begin with those bytes.
+fn pytorch_format(start: &[u8; LENGTH_BYTES as usize]) -> Option<&'static str> {
+    match start {
+        [b'P', b'K', 3, 4, ..] => Some("it is a PyTorch checkpoint (torch.save's zip format)"),
+        [0x80, 2..=5, ..] => Some("it is a PyTorch checkpoint (torch.save's legacy pickle format)"),
+        _ => None,
+    }
+}
+
 /// [`CheckpointError::NotAFile`] unless `kind` is a regular file.
 fn check_regular(path: &Path, kind: std::fs::FileType) -> Result<(), CheckpointError> {
     if kind.is_file() {
@@ -155,4 +175,42 @@ fn check_regular(path: &Path, kind: std::fs::FileType) -> Result<(), CheckpointE
         path: path.to_path_buf(),
         what: describe_file_kind(&kind),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QA: `predict --model pt_lenet.pth` said "the header length is
+    /// 578712552184433488 bytes, over the limit of 100000000", with no fix.
+    #[test]
+    fn a_pytorch_file_is_named_so_with_the_way_to_save_it_as_safetensors() {
+        let dir = tempfile::tempdir().unwrap();
+        let zip = dir.path().join("lenet.pth");
+        std::fs::write(&zip, b"PK\x03\x04\x00\x00\x08\x08archive/data.pkl....").unwrap();
+        let pickle = dir.path().join("old.pt");
+        std::fs::write(&pickle, b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.").unwrap();
+        for (path, format) in [(&zip, "zip format"), (&pickle, "legacy pickle format")] {
+            let Err(error) = CheckpointFile::open(path, None) else {
+                panic!("{} was read", path.display());
+            };
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!("it is a PyTorch checkpoint (torch.save's {format}): save its state_dict as safetensors, e.g. `safetensors.torch.save_file(model.state_dict(), \"x.safetensors\")`")),
+                "{message}"
+            );
+            assert!(!message.contains("header length"), "{message}");
+        }
+        // A safetensors header length whose first bytes are those of a pickle is read
+        // as one: 640 bytes, more than this file has.
+        let short = dir.path().join("short.safetensors");
+        std::fs::write(&short, b"\x80\x02\x00\x00\x00\x00\x00\x00{}").unwrap();
+        let Err(error) = CheckpointFile::open(&short, None) else {
+            panic!("a truncated file was read");
+        };
+        assert!(
+            error.to_string().contains("the header length is 640 bytes"),
+            "{error}"
+        );
+    }
 }

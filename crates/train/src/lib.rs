@@ -51,6 +51,7 @@
 //! | [`Checkpoint`], [`TrainingState`], [`PartialEpoch`], [`load_model`], [`read_metadata`], [`save_model`] | `safetensors.torch.save_file` / `load_file` + `load_state_dict` | `checkpoint.rs` |
 //! | [`CheckpointError`], [`TensorProblem`] | — | `checkpoint_error.rs` |
 //! | [`MAX_HEADER_BYTES`]; (crate-private) reading a checkpoint file within bounds | — | `checkpoint_file.rs` |
+//! | [`weights_file_problem`]: a `--predictions` file, or tensors to convert to F32 | — | `weights_file.rs` |
 //! | [`MAX_EPOCHS`], [`MAX_STEPS_PER_EPOCH`]; (crate-private) the checks of the `scratchnet.*` metadata | — | `metadata_rules.rs` |
 //! | [`write_atomically`], [`check_writable`], [`remove_leftover_temporaries`], [`write_destination`] | — | `atomic_write.rs` |
 //! | [`SaveLock`] | — | `save_lock.rs` |
@@ -94,6 +95,7 @@ mod sgd;
 mod step;
 mod stop_flag;
 mod trainer;
+mod weights_file;
 
 pub use adam::{Adam, AdamConfig};
 pub use atomic_write::{
@@ -126,3 +128,4 @@ pub use sgd::{Sgd, SgdConfig};
 pub use step::{train_step, StepOutcome};
 pub use stop_flag::{Interruption, StopFlag};
 pub use trainer::{BatchCallback, EpochCallback, FitOutcome, TrainConfig, Trainer};
+pub use weights_file::weights_file_problem;

@@ -21,22 +21,17 @@ pub(crate) fn summarize_mismatch(
     problems: &[TensorProblem],
     model_tensors: Option<usize>,
 ) -> String {
-    let unexpected: Vec<&str> = problems
-        .iter()
-        .filter_map(|p| match p {
-            TensorProblem::Unexpected { name, .. } => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
-    if unexpected.contains(&"logits") && unexpected.iter().all(|n| PREDICTIONS_TENSORS.contains(n))
-    {
+    let unexpected = unexpected_names(problems);
+    if is_predictions_file(&unexpected) {
         return "it is a --predictions file (a test set's logits, predictions and labels), \
                 not a model: give the checkpoint its run saved (the --save path)"
             .to_string();
     }
     let mut parts = Vec::new();
+    let (wrong_types, others) = split_wrong_types(problems);
     if let Some(total) = model_tensors {
-        let matching = total.saturating_sub(problems.len() - unexpected.len());
+        // A tensor of the right name stored in another type counts as this model's.
+        let matching = total.saturating_sub(others.len() - unexpected.len());
         if matching * 2 < total {
             let others = match unexpected.len() {
                 0 => String::new(),
@@ -48,11 +43,76 @@ pub(crate) fn summarize_mismatch(
             ));
         }
     }
+    if let Some(conversion) = conversion_fix(&wrong_types) {
+        parts.push(conversion);
+    }
     parts.extend(problems.iter().take(LISTED_PROBLEMS).map(|p| p.to_string()));
     if problems.len() > LISTED_PROBLEMS {
         parts.push(format!("and {} more", problems.len() - LISTED_PROBLEMS));
     }
     parts.join("; ")
+}
+
+/// Whether [`summarize_mismatch`]'s message for `problems` ends with its own fix, which
+/// another would contradict: a `--predictions` file (give the run's checkpoint), or
+/// tensors that only need converting to F32.
+pub(crate) fn names_its_fix(problems: &[TensorProblem]) -> bool {
+    is_predictions_file(&unexpected_names(problems))
+        || (problems.iter()).all(|p| matches!(p, TensorProblem::WrongDtype { .. }))
+}
+
+/// The names of the [`TensorProblem::Unexpected`] tensors of `problems`.
+fn unexpected_names(problems: &[TensorProblem]) -> Vec<&str> {
+    problems
+        .iter()
+        .filter_map(|p| match p {
+            TensorProblem::Unexpected { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a file whose tensors (besides a model's) are `names` is a `--predictions`
+/// file: `logits`, and no other than `predictions` and `labels`.
+pub(crate) fn is_predictions_file(names: &[&str]) -> bool {
+    names.contains(&"logits") && names.iter().all(|n| PREDICTIONS_TENSORS.contains(n))
+}
+
+/// The [`TensorProblem::WrongDtype`] problems of `problems`, and the others.
+fn split_wrong_types(problems: &[TensorProblem]) -> (Vec<&TensorProblem>, Vec<&TensorProblem>) {
+    problems
+        .iter()
+        .partition(|p| matches!(p, TensorProblem::WrongDtype { .. }))
+}
+
+/// What to do about tensors stored in a type that cannot be loaded (`wrong_types`, all
+/// [`TensorProblem::WrongDtype`]): how many, in which types, and how to convert them to
+/// float32 in PyTorch. `None` if there are none.
+pub(crate) fn conversion_fix(wrong_types: &[&TensorProblem]) -> Option<String> {
+    let mut types: Vec<&str> = wrong_types
+        .iter()
+        .filter_map(|p| match p {
+            TensorProblem::WrongDtype { found, .. } => Some(found.as_str()),
+            _ => None,
+        })
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    if types.is_empty() {
+        return None;
+    }
+    let count = wrong_types.len();
+    let (tensors, them) = if count == 1 {
+        ("tensor is", "it")
+    } else {
+        ("tensors are", "them")
+    };
+    Some(format!(
+        "{count} {tensors} stored as {} where only F32 (and I64 for counters) can be \
+         loaded: convert {them} to float32, e.g. `{{k: v.float() for k, v in sd.items()}}` \
+         before safetensors.torch.save_file",
+        types.join(" and ")
+    ))
 }
 
 #[cfg(test)]
@@ -112,5 +172,32 @@ mod tests {
         problems.push(unexpected("fc.weight"));
         let message = summarize_mismatch(&problems, Some(2));
         assert!(!message.contains("--predictions"), "{message}");
+    }
+
+    /// QA: a PyTorch state_dict of this very model, saved in bfloat16, was said to be
+    /// "not a checkpoint of this model: 0 of its 10 tensors are in the file …".
+    #[test]
+    fn tensors_of_another_type_are_to_be_converted_not_another_model() {
+        let problems: Vec<TensorProblem> = (0..10)
+            .map(|i| TensorProblem::WrongDtype {
+                name: format!("t{i}"),
+                found: "BF16".into(),
+                allowed: "F32",
+            })
+            .collect();
+        let message = summarize_mismatch(&problems, Some(10));
+        assert!(
+            message.starts_with(
+                "10 tensors are stored as BF16 where only F32 (and I64 for counters) can be \
+                 loaded: convert them to float32, e.g. `{k: v.float() for k, v in \
+                 sd.items()}` before safetensors.torch.save_file; tensor t0 is stored as \
+                 BF16, but only F32 can be loaded; "
+            ),
+            "{message}"
+        );
+        assert!(
+            !message.contains("not a checkpoint of this model"),
+            "{message}"
+        );
     }
 }
