@@ -138,11 +138,34 @@ fn fetch_from(
         )));
     }
 
-    let gzip = starts_with_gzip_magic(part.path()).map_err(local)?;
-    if !gzip && starts_like_html(part.path()).map_err(local)? {
+    let gzip = check_part(part.path(), file, dir)?;
+
+    part.as_file().sync_all().map_err(local)?;
+    let final_path = dir.join(if gzip {
+        file.gz_name()
+    } else {
+        file.name.to_owned()
+    });
+    part.persist(&final_path).map_err(|e| Failure::Local {
+        path: final_path,
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Checks the downloaded `part` of `file` in `dir`: gzip or raw (an HTML page is
+/// refused), the IDX structure and the published SHA-256 of its decompressed bytes;
+/// returns whether it is gzip.
+fn check_part(part: &Path, file: &DataFile<'_>, dir: &Path) -> Result<bool, Failure> {
+    let local = |source| Failure::Local {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let gzip = starts_with_gzip_magic(part).map_err(local)?;
+    if !gzip && starts_like_html(part).map_err(local)? {
         return Err(Failure::Mirror(HTML_PAGE.to_owned()));
     }
-    let bytes = read_bytes(part.path(), gzip, file.role).map_err(|failure| match failure {
+    let bytes = read_bytes(part, gzip, file.role).map_err(|failure| match failure {
         ReadFailure::Io(source) => local(source),
         ReadFailure::Gzip(e) => Failure::Mirror(format!("the body is not valid gzip ({e})")),
         ReadFailure::Defect(defect) => Failure::Mirror(format!("the file is damaged: {defect}")),
@@ -163,19 +186,7 @@ fn fetch_from(
             file.sha256
         )));
     }
-    drop(bytes);
-
-    part.as_file().sync_all().map_err(local)?;
-    let final_path = dir.join(if gzip {
-        file.gz_name()
-    } else {
-        file.name.to_owned()
-    });
-    part.persist(&final_path).map_err(|e| Failure::Local {
-        path: final_path,
-        source: e.error,
-    })?;
-    Ok(())
+    Ok(gzip)
 }
 
 /// Downloads `url` into `dir/name` for a dataset that comes as one archive: streamed into
