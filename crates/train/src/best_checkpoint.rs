@@ -35,10 +35,9 @@ impl BestCheckpoint {
         })?;
         let lock = SaveLock::acquire(path)?;
         let earlier = history.epochs.iter().map(|e| e.test_loss);
-        let on_disk = match path.exists() {
-            true => Some(recorded_test_loss(path, model)?),
-            false => None,
-        };
+        let on_disk = (path.exists())
+            .then(|| recorded_test_loss(path, model))
+            .transpose()?;
         let to_beat = earlier
             .chain(on_disk)
             .filter(|loss| loss.is_finite())
@@ -78,11 +77,8 @@ fn recorded_test_loss(path: &Path, model: &dyn Layer) -> Result<f64, TrainError>
         ))
     };
     let checkpoint = Checkpoint::load(path).map_err(|e| refuse(&format!("exists but {e}")))?;
-    let other_model = model
-        .parameters()
-        .into_iter()
-        .any(|(name, p)| checkpoint.tensors.get(&name).map(|t| t.shape()) != Some(p.value.shape()));
-    if other_model {
+    // The check `apply_to` makes: every parameter and buffer, by name, shape and type.
+    if checkpoint.values_for(model).is_err() {
         return Err(refuse("holds another model's checkpoint"));
     }
     checkpoint

@@ -476,7 +476,7 @@ impl Checkpoint {
     /// The checkpoint's tensor for each of `model`'s parameters and buffers, by name,
     /// after checking that every one is there with its shape and type and that the
     /// checkpoint has no other.
-    fn values_for(
+    pub(crate) fn values_for(
         &self,
         model: &dyn Layer,
     ) -> Result<BTreeMap<String, &ArrayD<f32>>, CheckpointError> {
