@@ -1,6 +1,6 @@
 //! 2-D transposed convolution ("deconvolution") layer.
 
-use crate::checks::{check_grad_shape, per_sample};
+use crate::checks::{check_grad_shape, check_parameter_shapes, per_sample};
 use crate::limits::{check_tensor_size, overflow_error, within_limit};
 use crate::views::view;
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
@@ -185,23 +185,18 @@ impl ConvTranspose2d {
             self.kernel_size[1],
         ];
         check_tensor_size(self.name(), "the weight", &weight_shape)?;
-        if self.weight.value.shape() != weight_shape || self.weight.grad.shape() != weight_shape {
-            return fail(format!(
-                "weight has shape {:?} but must be {weight_shape:?}",
-                self.weight.value.shape()
-            ));
-        }
-        if let Some(bias) = &self.bias {
-            if bias.value.shape() != [self.out_channels] || bias.grad.shape() != [self.out_channels]
-            {
-                return fail(format!(
-                    "bias has shape {:?} but must be [{}]",
-                    bias.value.shape(),
-                    self.out_channels
-                ));
-            }
-        }
-        Ok(())
+        let bias_shape = [self.out_channels];
+        let bias = self.bias.iter().map(|b| ("bias", b, &bias_shape[..]));
+        check_parameter_shapes(
+            self.name(),
+            std::iter::once(("weight", &self.weight, &weight_shape[..])).chain(bias),
+            || {
+                format!(
+                    "in_channels = {}, out_channels = {}, groups = {}, kernel_size = {:?}",
+                    self.in_channels, self.out_channels, c.groups, self.kernel_size
+                )
+            },
+        )
     }
 
     /// The output size along `axis` for an input of size `input ≥ 1`, as

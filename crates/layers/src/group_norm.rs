@@ -1,6 +1,6 @@
 //! Group normalisation layer.
 
-use crate::checks::{check_same_shape, per_sample};
+use crate::checks::{check_parameter_shapes, check_same_shape, per_sample};
 use crate::norm_common::{self, Normalized};
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
@@ -113,20 +113,14 @@ impl GroupNorm {
                 format!("eps = {eps:?} must be finite and non-negative"),
             ));
         }
-        for (name, p) in [("weight", &self.weight), ("bias", &self.bias)] {
-            if let Some(p) = p {
-                if p.value.shape() != [c] || p.grad.shape() != [c] {
-                    return Err(LayerError::config(
-                        self.name(),
-                        format!(
-                            "{name} has shape {:?} but must be [{c}] (num_channels = {c})",
-                            p.value.shape()
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
+        let (shape, parameters) = ([c], [("weight", &self.weight), ("bias", &self.bias)]);
+        check_parameter_shapes(
+            self.name(),
+            parameters
+                .into_iter()
+                .filter_map(|(name, p)| Some((name, p.as_ref()?, &shape[..]))),
+            || format!("num_channels = {c}"),
+        )
     }
 }
 

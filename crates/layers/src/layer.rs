@@ -38,7 +38,15 @@ impl Parameter {
         self.value.len()
     }
 
-    /// True if the parameter holds no scalars.
+    /// True if the parameter holds no scalars (a `Dense` with no outputs, as
+    /// PyTorch's `Linear(3, 0)`).
+    ///
+    /// ```
+    /// use ndarray::ArrayD;
+    /// use scratchnet_layers::Parameter;
+    /// assert!(Parameter::new(ArrayD::zeros(vec![0, 3])).is_empty());
+    /// assert!(!Parameter::new(ArrayD::zeros(vec![2, 3])).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.value.is_empty()
     }

@@ -1,6 +1,6 @@
 //! Layer normalisation.
 
-use crate::checks::{check_same_shape, per_sample};
+use crate::checks::{check_parameter_shapes, check_same_shape, per_sample};
 use crate::norm_common::{self, Normalized};
 use crate::{Layer, LayerError, Mode, Parameter, StateVisitor, StateVisitorMut};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
@@ -123,23 +123,15 @@ impl LayerNorm {
                 format!("eps = {eps:?} must be finite and non-negative"),
             ));
         }
-        for (name, p) in [("weight", &self.weight), ("bias", &self.bias)] {
-            if let Some(p) = p {
-                if p.value.shape() != self.normalized_shape.as_slice()
-                    || p.grad.shape() != self.normalized_shape.as_slice()
-                {
-                    return Err(LayerError::config(
-                        self.name(),
-                        format!(
-                            "{name} has shape {:?} but must be normalized_shape = {:?}",
-                            p.value.shape(),
-                            self.normalized_shape
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
+        let shape = self.normalized_shape.as_slice();
+        let parameters = [("weight", &self.weight), ("bias", &self.bias)];
+        check_parameter_shapes(
+            self.name(),
+            parameters
+                .into_iter()
+                .filter_map(|(name, p)| Some((name, p.as_ref()?, shape))),
+            || format!("normalized_shape = {shape:?}"),
+        )
     }
 }
 

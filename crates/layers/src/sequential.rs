@@ -113,6 +113,12 @@ impl Sequential {
     }
 
     /// True if there are no children.
+    ///
+    /// ```
+    /// use scratchnet_layers::{ReLU, Sequential};
+    /// assert!(Sequential::new().is_empty());
+    /// assert!(!Sequential::new().add("relu", ReLU::new()).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }

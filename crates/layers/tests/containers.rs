@@ -326,6 +326,42 @@ fn a_shape_mismatch_names_the_branch_and_both_shapes() {
         "{concat_err}"
     );
 
+    // A branch that is itself a container is named by its kind too.
+    let inner = Branches::new(Combine::Add).add(
+        "unpadded",
+        Conv2d::new(2, 4, [3, 3], Conv2dConfig::default(), &mut rng),
+    );
+    let nested_err = Branches::new(Combine::Add)
+        .add(
+            "a",
+            Conv2d::new(2, 4, [1, 1], Conv2dConfig::default(), &mut rng),
+        )
+        .add("inner", inner)
+        .output_shape(&[2, 5, 5])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        nested_err.starts_with("inner (Branches)") && nested_err.contains("[4, 3, 3]"),
+        "{nested_err}"
+    );
+    let same = Sequential::new().add(
+        "conv",
+        Conv2d::new(2, 2, [1, 1], Conv2dConfig::default(), &mut rng),
+    );
+    let nested_err = Branches::new(Combine::Add)
+        .add(
+            "a",
+            Conv2d::new(2, 4, [1, 1], Conv2dConfig::default(), &mut rng),
+        )
+        .add("res", Residual::identity(same, ResidualConfig::default()))
+        .output_shape(&[2, 5, 5])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        nested_err.starts_with("res (Residual)") && nested_err.contains("[2, 5, 5]"),
+        "{nested_err}"
+    );
+
     // An identity shortcut around a body that changes the shape.
     let body = Sequential::new().add("conv1", conv3x3(2, 4, 2, &mut rng));
     let err = Sequential::new()

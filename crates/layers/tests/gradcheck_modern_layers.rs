@@ -293,13 +293,27 @@ fn bad_shapes_and_hyper_parameters_are_refused_at_build() {
                 2,
                 [1, 1],
                 ConvTranspose2dConfig {
-                    padding: [1, 1],
+                    padding: [1, 0],
                     ..Default::default()
                 },
                 &mut rng,
             )),
             &[2, 2, 2],
-            "this input gives 0×0",
+            "this input gives 0×2",
+        ),
+        (
+            Box::new(ConvTranspose2d::new(
+                2,
+                2,
+                [1, 1],
+                ConvTranspose2dConfig {
+                    padding: [0, 1],
+                    ..Default::default()
+                },
+                &mut rng,
+            )),
+            &[2, 2, 2],
+            "this input gives 2×0",
         ),
         (
             Box::new(Upsample::new(UpsampleConfig::default())),
@@ -321,6 +335,14 @@ fn bad_shapes_and_hyper_parameters_are_refused_at_build() {
             })),
             &[1, 3, 4],
             "gives 0×4",
+        ),
+        (
+            Box::new(Upsample::new(UpsampleConfig {
+                size: UpsampleSize::Size([0, 4]),
+                ..Default::default()
+            })),
+            &[1, 3, 4],
+            "size = [0, 4] must be at least 1 on each axis",
         ),
         (
             Box::new(Upsample::new(UpsampleConfig {
@@ -367,11 +389,59 @@ fn bad_shapes_and_hyper_parameters_are_refused_at_build() {
         ),
     ];
     for (layer, input, want) in cases {
+        // The layer's kind as its description spells it (`GroupNorm(…)`), so that a
+        // wrong `name()` shows.
+        let description = layer.describe();
+        let kind = description
+            .split('(')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let err = build(layer, input);
         println!("{err}");
         assert!(err.contains(want), "{err:?} should contain {want:?}");
-        assert!(err.starts_with("layer ("), "{err:?} should name the layer");
+        let named = format!("layer ({kind})");
+        assert!(
+            err.starts_with(&named),
+            "{err:?} should name the layer: {named}"
+        );
     }
+}
+
+/// Convolutions describe themselves as PyTorch's repr does, naming only what differs
+/// from the defaults; a transposed one's smallest output, 1×1, is accepted.
+#[test]
+fn convolutions_describe_their_options_and_a_one_pixel_output_is_accepted() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let config = Conv2dConfig {
+        stride: [2, 2],
+        bias: false,
+        ..Default::default()
+    };
+    let conv = Conv2d::new(3, 2, [3, 3], config, &mut rng);
+    assert_eq!(
+        conv.describe(),
+        "Conv2d(3, 2, kernel_size=[3, 3], stride=[2, 2], bias=false)"
+    );
+    let plain = ConvTranspose2d::new(3, 2, [3, 3], Default::default(), &mut rng);
+    assert_eq!(
+        plain.describe(),
+        "ConvTranspose2d(3, 2, kernel_size=[3, 3])"
+    );
+    let config = ConvTranspose2dConfig {
+        stride: [2, 2],
+        padding: [1, 1],
+        output_padding: [1, 0],
+        bias: false,
+        ..Default::default()
+    };
+    let custom = ConvTranspose2d::new(3, 2, [3, 3], config, &mut rng);
+    assert_eq!(
+        custom.describe(),
+        "ConvTranspose2d(3, 2, kernel_size=[3, 3], stride=[2, 2], padding=[1, 1], output_padding=[1, 0], bias=false)"
+    );
+    let pointwise = ConvTranspose2d::new(2, 2, [1, 1], Default::default(), &mut rng);
+    assert_eq!(pointwise.output_shape(&[2, 1, 1]).unwrap(), [2, 1, 1]);
 }
 
 /// The statistics are per sample: a sample's output does not depend on the rest
@@ -466,5 +536,54 @@ fn conv_transpose2d_on_the_conv_kernels_matches_its_loops() {
             layer.backward_loops(x4, dy.view().into_dimensionality().unwrap());
         close(&dx, &dx_loops.into_dyn(), "grad_input");
         close(&layer.weight.grad, &dw_loops.into_dyn(), "weight.grad");
+    }
+}
+
+/// The `bias` parameter of `layer`.
+fn bias_of(layer: &mut dyn Layer) -> &mut Parameter {
+    let bias = layer
+        .parameters_mut()
+        .into_iter()
+        .find(|(name, _)| name == "bias");
+    bias.expect("a bias").1
+}
+
+/// A bias replaced by one of another shape (its value, or only its gradient) is
+/// refused at the next forward, naming which, not indexed past.
+#[test]
+fn a_parameter_of_the_wrong_shape_is_refused_by_name() {
+    let x = uniform(&[2, 4, 3, 3], -1.0, 1.0, 110);
+    let mut rng = StdRng::seed_from_u64(111);
+    let layers: Vec<Box<dyn Layer>> = vec![
+        Box::new(LayerNorm::new(&[4, 3, 3], LayerNormConfig::default())),
+        Box::new(GroupNorm::new(2, 4, GroupNormConfig::default())),
+        Box::new(ConvTranspose2d::new(
+            4,
+            2,
+            [3, 3],
+            Default::default(),
+            &mut rng,
+        )),
+    ];
+    for mut layer in layers {
+        for (tensor, replace_value) in [("bias", true), ("bias.grad", false)] {
+            let bias = bias_of(layer.as_mut());
+            let kept = bias.clone();
+            let wrong = ArrayD::zeros(IxDyn(&[5]));
+            if replace_value {
+                bias.value = wrong;
+            } else {
+                bias.grad = wrong;
+            }
+            let err = layer.forward(x.view(), Mode::Train).unwrap_err();
+            let says = format!("{tensor} has the shape [5], but");
+            assert!(
+                err.to_string().contains(&says),
+                "{}: {err}",
+                layer.describe()
+            );
+            *bias_of(layer.as_mut()) = kept;
+            layer.forward(x.view(), Mode::Train).unwrap();
+        }
     }
 }

@@ -185,3 +185,82 @@ fn a_forward_that_updates_state_it_reads_is_told_apart_from_randomness() {
     };
     gradcheck(&mut layer, x.view(), &eval).unwrap();
 }
+
+/// `x + k·(max(0, x − c) + min(0, x + c))`: slope 1 within `±c` of 0, `1 + k` beyond,
+/// so an element at 0 stepped by `h > c` crosses two kinks.
+struct TwoKinks {
+    input: Option<ArrayD<f32>>,
+}
+
+const KINK_AT: f32 = 0.004;
+const SLOPE_CHANGE: f32 = 0.02;
+
+impl Layer for TwoKinks {
+    fn name(&self) -> &str {
+        "TwoKinks"
+    }
+    fn output_shape(&self, s: &[usize]) -> Result<Vec<usize>, LayerError> {
+        Ok(s.to_vec())
+    }
+    fn forward(&mut self, x: ArrayViewD<f32>, _mode: Mode) -> Result<ArrayD<f32>, LayerError> {
+        self.input = Some(x.to_owned());
+        Ok(x.mapv(|v| v + SLOPE_CHANGE * ((v - KINK_AT).max(0.0) + (v + KINK_AT).min(0.0))))
+    }
+    fn backward(&mut self, dy: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        let x = self.input.as_ref().expect("forward first");
+        let slope = x.mapv(|v| {
+            if v.abs() < KINK_AT {
+                1.0
+            } else {
+                1.0 + SLOPE_CHANGE
+            }
+        });
+        Ok(&dy * &slope)
+    }
+}
+
+/// Two kinks within ±h, as in a whole model: the one-sided differences agree (the
+/// kinks lie symmetrically), and the central difference of half the step stays within
+/// the tolerance of the full step's, but moves towards backward's value. That element
+/// is a kink, not a mismatch; every other element is checked and matches.
+#[test]
+fn two_kinks_within_the_step_are_told_by_the_half_step() {
+    let mut x = away_from_zero(&[2, 3, 4], 7);
+    x[[0, 1, 2]] = 0.0;
+    // Relative only, so that the verdict does not depend on `R`'s element there:
+    // backward 1, central 1 + 0.6·k, one-sided 1 + 0.6·k each, half step 1 + 0.2·k.
+    let config = GradcheckConfig {
+        abs_tolerance: 0.0,
+        ..GradcheckConfig::default()
+    };
+    let report = gradcheck(&mut TwoKinks { input: None }, x.view(), &config);
+    let report = report.unwrap_or_else(|e| panic!("{e}"));
+    let input = &report.tensors[0];
+    assert_eq!(input.kinks, 1, "{report}");
+    assert_eq!(input.worst_kink.as_ref().unwrap().index, [0, 1, 2]);
+}
+
+/// A step that leaves an element unchanged in `f32`, on either side, is the
+/// caller's mistake, named with its fix.
+#[test]
+fn a_step_too_small_to_change_an_element_either_way_is_refused() {
+    let x = ArrayD::from_elem(IxDyn(&[2, 3]), 1.0f32);
+    // 1e-10 changes 1.0 in neither direction; 4e-8 only downwards (the spacing of
+    // f32 is 1.2e-7 above 1.0 and 6e-8 below it).
+    for step in [1e-10, 4e-8] {
+        let config = GradcheckConfig {
+            step,
+            ..GradcheckConfig::default()
+        };
+        let err = gradcheck(&mut Tanh::new(), x.view(), &config).unwrap_err();
+        assert!(
+            matches!(err, GradcheckError::Config(_)),
+            "step {step}: {err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("too small to change the value 1 in f32: use a larger step"),
+            "step {step}: {err}"
+        );
+    }
+}

@@ -490,13 +490,24 @@ mod tests {
     use crate::Window2d;
     use ndarray::Array4;
 
+    /// The convolutions the kernel takes where AVX-512 is on: 16 input channels, and
+    /// outputs that fill whole vectors of 16.
+    #[test]
+    fn takes_sixteen_input_channels_and_whole_vectors_of_outputs() {
+        let here = has_avx512();
+        assert_eq!([can(16, 16), can(16, 48)], [here, here]);
+        for (channels, out_channels) in [(16, 0), (16, 24), (16, 8), (32, 32), (8, 16)] {
+            assert!(!can(channels, out_channels), "{channels} → {out_channels}");
+        }
+    }
+
     /// The forward and the weight gradient against the definition wherever the kernel
     /// can run (any CPU with AVX-512, whichever strategy the plan would choose there): rows of 28 outputs (two blocks
     /// of 14), 7 and 5 (one short block), padding 0–2, one and two vectors of outputs
     /// and both together (48), with and without a bias and a cache.
     #[test]
     fn matches_the_convolution() {
-        if !can(CHANNELS, LANES) {
+        if !has_avx512() {
             eprintln!("skipped: no AVX-512 here, so the direct 3×3 kernel never runs");
             return;
         }

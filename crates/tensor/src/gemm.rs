@@ -803,6 +803,48 @@ mod tests {
         );
     }
 
+    /// `gemm` reads a row of `B` as adjacent floats. A `B` of one column may have any
+    /// column stride (it never applies)…
+    #[test]
+    fn a_b_operand_of_one_column_may_have_any_column_stride() {
+        let (a, b) = ([1.0f32, 2.0], [3.0f32, 0.0, 4.0]);
+        let mut c = [0.0f32; 1];
+        // B = [[3], [4]]: rows two floats apart, a column stride of 5 never used.
+        let b_op = Strided::new(&b, 2, 1, 2, 5);
+        gemm(
+            1,
+            1,
+            2,
+            &Strided::new(&a, 1, 2, 2, 1),
+            &b_op,
+            &mut c,
+            1,
+            Init::Overwrite,
+        );
+        assert_eq!(c[0], 11.0);
+    }
+
+    /// … but a `B` whose columns are spread is refused: it would be read as if they
+    /// were adjacent, and the product would use the wrong elements.
+    #[test]
+    #[should_panic(expected = "B's columns must be adjacent (column stride 1)")]
+    fn a_b_operand_with_spread_columns_is_refused() {
+        let (a, b) = ([1.0f32], [3.0f32, 0.0, 4.0]);
+        let mut c = [0.0f32; 2];
+        // B = [[3, 4]]: one row whose two columns are two floats apart.
+        let b_op = Strided::new(&b, 1, 2, 3, 2);
+        gemm(
+            1,
+            2,
+            1,
+            &Strided::new(&a, 1, 1, 1, 1),
+            &b_op,
+            &mut c,
+            2,
+            Init::Overwrite,
+        );
+    }
+
     #[test]
     #[should_panic(expected = "a row of A runs past its slice")]
     fn segmented_abt_checks_offsets_even_for_empty_rows() {

@@ -22,7 +22,10 @@ use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;
 use scratchnet_tensor::adam::{AdamStep, AdamTensors};
 use scratchnet_tensor::gemm::{self, Init, Strided};
-use scratchnet_tensor::kernels::{set_kernels, set_simd_limit, simd_limit, Kernels, SimdLimit};
+use scratchnet_tensor::kernels::{
+    avx2_fma_available, avx512_available, set_kernels, set_simd_limit, simd_limit, Kernels,
+    SimdLimit,
+};
 use scratchnet_tensor::pool::MaxPoolIndices;
 use scratchnet_tensor::{
     activation, adam, add, batch_norm, conv, dense, pool, reference, softmax, Window2d,
@@ -744,14 +747,21 @@ fn batch_norm_statistics_of_awkward_channels_match_reference() {
         );
     }
     assert_eq!(fast[1], (-2.5, 0.0), "a constant channel");
-    // An outlier first among many values: the one-pass sums cancel to 2e-11.
-    let mut x = random4((64, 1, 32, 32), 7);
-    x[[0, 0, 0, 0]] = 1.0e4;
-    let (f, r) = (
-        batch_norm::channel_mean_and_biased_var(x.view())[0],
-        reference::channel_mean_and_biased_var(x.view())[0],
-    );
-    assert!((f.1 - r.1).abs() <= 1e-12 * r.1, "variance {f:?} vs {r:?}");
+    // An outlier first among many values: the one-pass sums cancel to 2e-11. Whether
+    // the second pass runs depends on the outlier against the spread, at any scale:
+    // a spread of 1 with an outlier of 10⁴, and one of 10⁻³ with an outlier of 1.
+    for (spread, outlier) in [(1.0, 1.0e4), (1.0e-3, 1.0)] {
+        let mut x = random4((64, 1, 32, 32), 7).mapv(|v| v * spread);
+        x[[0, 0, 0, 0]] = outlier;
+        let (f, r) = (
+            batch_norm::channel_mean_and_biased_var(x.view())[0],
+            reference::channel_mean_and_biased_var(x.view())[0],
+        );
+        assert!(
+            (f.1 - r.1).abs() <= 1e-12 * r.1,
+            "spread {spread}: variance {f:?} vs {r:?}"
+        );
+    }
 }
 
 fn check_batch_norm(shape: (usize, usize, usize, usize), seed: u64) -> Result<(), TestCaseError> {
@@ -830,6 +840,86 @@ fn under_simd_limits<T>(limits: &[SimdLimit], f: impl Fn() -> T) -> Vec<T> {
         .collect();
     set_simd_limit(found);
     results
+}
+
+/// The tests that run every SIMD path rest on this: a limit is in force once set, and
+/// it alone decides (with the CPU) which hand-vectorised paths may run.
+#[test]
+fn each_simd_limit_is_in_force_and_decides_the_paths() {
+    #[cfg(target_arch = "x86_64")]
+    let (avx2, avx512) = (
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        is_x86_feature_detected!("avx512f"),
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    let (avx2, avx512) = (false, false);
+    let limits = [SimdLimit::Portable, SimdLimit::Avx2, SimdLimit::Widest];
+    let seen = under_simd_limits(&limits, || {
+        (simd_limit(), avx2_fma_available(), avx512_available())
+    });
+    let expected = [
+        (SimdLimit::Portable, false, false),
+        (SimdLimit::Avx2, avx2, false),
+        (SimdLimit::Widest, avx2, avx2 && avx512),
+    ];
+    assert_eq!(seen, expected);
+}
+
+/// The segmented product `C = bias + Σ_s A_s·B_sᵀ` (a convolution's weight gradient
+/// sums one segment a sample), and `C += Σ_s A_s·B_sᵀ` onto a `C` that holds the bias,
+/// under every SIMD limit, against its definition in `f64`.
+#[test]
+fn segmented_abt_matches_its_definition_under_every_simd_limit() {
+    let (len, m, n) = (37, 5, 19);
+    let a: Vec<Vec<f32>> = (0..3).map(|s| values(m * len + 3, 40 + s)).collect();
+    let b: Vec<Vec<f32>> = (0..3).map(|s| values(n * len + 1, 50 + s)).collect();
+    // Rows that start at uneven offsets, as a convolution's windows do.
+    let a_offsets: Vec<usize> = (0..m).map(|i| i * len + i % 3).collect();
+    let b_offsets: Vec<usize> = (0..n).map(|j| j * len + j % 2).collect();
+    let segments: Vec<gemm::Segment> = a
+        .iter()
+        .zip(&b)
+        .map(|(a, b)| gemm::Segment { a, b })
+        .collect();
+    let bias = values(n, 60);
+    let expected: Vec<f64> = (0..m * n)
+        .map(|x| {
+            let (i, j) = (x / n, x % n);
+            let products = a.iter().zip(&b).flat_map(|(a, b)| {
+                let (a, b) = (&a[a_offsets[i]..][..len], &b[b_offsets[j]..][..len]);
+                a.iter().zip(b).map(|(&u, &v)| f64::from(u) * f64::from(v))
+            });
+            f64::from(bias[j]) + products.sum::<f64>()
+        })
+        .collect();
+    let limits = [SimdLimit::Portable, SimdLimit::Avx2, SimdLimit::Widest];
+    let results = under_simd_limits(&limits, || {
+        let mut c = vec![f32::NAN; m * n];
+        gemm::gemm_abt(
+            len,
+            &segments,
+            &a_offsets,
+            &b_offsets,
+            &mut c,
+            n,
+            false,
+            Some(&bias),
+        );
+        let mut onto = bias.repeat(m);
+        gemm::gemm_abt(
+            len, &segments, &a_offsets, &b_offsets, &mut onto, n, true, None,
+        );
+        [c, onto]
+    });
+    for (limit, [c, onto]) in limits.iter().zip(results) {
+        for (&got, &want) in c.iter().chain(&onto).zip(expected.iter().cycle()) {
+            let error = (f64::from(got) - want).abs();
+            assert!(
+                error <= 1e-5 * want.abs().max(1.0),
+                "{limit:?}: {got} vs {want}"
+            );
+        }
+    }
 }
 
 /// A GEMM case: `M, N, K`, A stored transposed or not, B's row padding, how C starts.
