@@ -679,6 +679,26 @@ fn winograd_over_several_blocks_matches_reference() {
     }
 }
 
+/// A strided convolution's channels-last input gradient over several chunks of
+/// samples (4 a chunk when threads run, else 16; `strided_case` draws at most 4): the
+/// ResNet's `layer2.0.conv1` on a batch of 18, smaller planes.
+#[test]
+fn strided_input_gradient_over_several_chunks_of_samples_matches_reference() {
+    check_conv(ConvCase {
+        input: (18, 16, 9, 9),
+        out_channels: 8,
+        window: Window2d {
+            kernel_size: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+            ..Default::default()
+        },
+        groups: 1,
+        seed: 23,
+    })
+    .unwrap();
+}
+
 /// Sizes the random cases do not reach: a dense product big enough for the
 /// fast tier's parallel path (LeNet's fc1 on a batch of 40), and activations
 /// over several element chunks.
