@@ -57,14 +57,17 @@ pub(crate) fn check_same_shape(
 
 /// Checks that each parameter `(name, parameter, shape)` of a layer (its value and its
 /// gradient) has the shape its hyper-parameters give it — a parameter replaced by
-/// hand, or through `parameters_mut`, may not. `decided_by` (e.g. `"in_features = 4"`)
-/// is only formatted for the error, so the check costs no allocation per call.
-pub(crate) fn check_parameter_shapes<'p>(
+/// hand, or through `parameters_mut`, may not. A parameter the layer was built without
+/// (`None`: a convolution without bias, a norm without affine) is skipped. `decided_by`
+/// (e.g. `"in_features = 4"`) is only formatted for the error, so the check costs no
+/// allocation per call.
+pub(crate) fn check_parameter_shapes<'p, const N: usize>(
     layer: &str,
-    parameters: impl IntoIterator<Item = (&'static str, &'p Parameter, &'p [usize])>,
+    parameters: [(&'static str, Option<&'p Parameter>, &'p [usize]); N],
     decided_by: impl Fn() -> String,
 ) -> Result<(), LayerError> {
     for (name, parameter, want) in parameters {
+        let Some(parameter) = parameter else { continue };
         for (is_grad, got) in [
             (false, parameter.value.shape()),
             (true, parameter.grad.shape()),

@@ -175,10 +175,12 @@ impl Conv2d {
         let weight_shape = [self.out_channels, self.in_channels / groups, kh, kw];
         check_tensor_size(self.name(), "the weight", &weight_shape)?;
         let bias_shape = [self.out_channels];
-        let bias = self.bias.iter().map(|b| ("bias", b, &bias_shape[..]));
         check_parameter_shapes(
             self.name(),
-            std::iter::once(("weight", &self.weight, &weight_shape[..])).chain(bias),
+            [
+                ("weight", Some(&self.weight), &weight_shape[..]),
+                ("bias", self.bias.as_ref(), &bias_shape[..]),
+            ],
             || {
                 format!(
                     "in_channels = {}, out_channels = {}, kernel_size = {:?}, groups = {groups}",

@@ -112,10 +112,12 @@ impl Dense {
         }
         check_tensor_size(self.name(), "the weight", &[o, i])?;
         let (weight_shape, bias_shape) = ([o, i], [o]);
-        let bias = self.bias.iter().map(|b| ("bias", b, &bias_shape[..]));
         check_parameter_shapes(
             self.name(),
-            std::iter::once(("weight", &self.weight, &weight_shape[..])).chain(bias),
+            [
+                ("weight", Some(&self.weight), &weight_shape[..]),
+                ("bias", self.bias.as_ref(), &bias_shape[..]),
+            ],
             || format!("in_features = {i}, out_features = {o}"),
         )
     }

@@ -113,12 +113,13 @@ impl GroupNorm {
                 format!("eps = {eps:?} must be finite and non-negative"),
             ));
         }
-        let (shape, parameters) = ([c], [("weight", &self.weight), ("bias", &self.bias)]);
+        let shape = [c];
         check_parameter_shapes(
             self.name(),
-            parameters
-                .into_iter()
-                .filter_map(|(name, p)| Some((name, p.as_ref()?, &shape[..]))),
+            [
+                ("weight", self.weight.as_ref(), &shape[..]),
+                ("bias", self.bias.as_ref(), &shape[..]),
+            ],
             || format!("num_channels = {c}"),
         )
     }

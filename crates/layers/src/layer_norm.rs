@@ -124,12 +124,12 @@ impl LayerNorm {
             ));
         }
         let shape = self.normalized_shape.as_slice();
-        let parameters = [("weight", &self.weight), ("bias", &self.bias)];
         check_parameter_shapes(
             self.name(),
-            parameters
-                .into_iter()
-                .filter_map(|(name, p)| Some((name, p.as_ref()?, shape))),
+            [
+                ("weight", self.weight.as_ref(), shape),
+                ("bias", self.bias.as_ref(), shape),
+            ],
             || format!("normalized_shape = {shape:?}"),
         )
     }
