@@ -208,6 +208,15 @@ fn the_reference_kernels_train_and_are_named_in_the_summary() {
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
     assert!(text.contains("kernels: reference (plain loops)"), "{text}");
     assert!(text.contains("test accuracy "), "{text}");
+    // The epoch's summary, printed when it ends (after its batches' log lines, without
+    // a terminal).
+    let epoch_lines: Vec<&str> = text.lines().filter(|l| l.contains("train loss")).collect();
+    assert!(
+        matches!(&epoch_lines[..], [line] if line.starts_with("epoch 1/1: train loss ")
+            && line.contains("% | test loss ")
+            && line.contains(" samples/s, lr ")),
+        "{text}"
+    );
     let state = Checkpoint::load(&tmp.path().join("ref.safetensors"))
         .unwrap()
         .training

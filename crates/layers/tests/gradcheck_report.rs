@@ -1,6 +1,7 @@
 //! What gradcheck's report and errors tell a user about their layer: kinks crossed
-//! by the step (named, not counted, while a wrong backward still fails), a layer
-//! with no parameters, and a forward that changes state it reads.
+//! by the step (named, not counted, while a wrong backward still fails), a step too
+//! small to change an element, a layer with no parameters, and a forward that changes
+//! state it reads.
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};

@@ -35,7 +35,8 @@ impl BestCheckpoint {
         })?;
         let lock = SaveLock::acquire(path)?;
         let earlier = history.epochs.iter().map(|e| e.test_loss);
-        let on_disk = (path.exists())
+        let on_disk = path
+            .exists()
             .then(|| recorded_test_loss(path, model))
             .transpose()?;
         let to_beat = earlier

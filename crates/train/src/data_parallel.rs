@@ -505,8 +505,64 @@ mod tests {
     use super::*;
     use crate::models::lenet5;
     use crate::{Sgd, SgdConfig};
-    use ndarray::Array4;
+    use ndarray::{Array4, Dimension, IxDyn, ShapeBuilder};
     use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+
+    /// The shards' gradients are added onto the model's whatever their memory order: a
+    /// gradient replaced by hand (through `parameters_mut`) may be column-major, and
+    /// then the sum takes the element-wise path instead of the chunked one.
+    #[test]
+    fn gradients_in_any_memory_order_are_summed() {
+        // Element `index` of parameter `i`'s gradient in copy `copy`: distinct values, so
+        // that a product or a misplaced element would not give the same sums.
+        let filled = |shape: &[usize], i: usize, copy: usize, column_major: bool| {
+            let value = |index: IxDyn| {
+                let flat = index.slice().iter().fold(0, |acc, &k| acc * 7 + k);
+                (flat % 13) as f32 * 0.25 + (i + 3 * copy) as f32
+            };
+            if column_major {
+                ArrayD::<f32>::from_shape_fn(IxDyn(shape).f(), value)
+            } else {
+                ArrayD::<f32>::from_shape_fn(IxDyn(shape), value)
+            }
+        };
+        let mut sums = Vec::new();
+        for (model_column_major, shard_column_major) in
+            [(false, false), (true, false), (false, true)]
+        {
+            let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+            let shapes: Vec<Vec<usize>> = (model.parameters_mut().into_iter())
+                .map(|(_, p)| p.grad.shape().to_vec())
+                .collect();
+            for (i, (_, p)) in model.parameters_mut().into_iter().enumerate() {
+                p.grad = filled(&shapes[i], i, 0, model_column_major);
+            }
+            let mut shards: Vec<Vec<ArrayD<f32>>> = (1..=2)
+                .map(|copy| {
+                    let column_major = shard_column_major && copy == 2;
+                    (shapes.iter().enumerate())
+                        .map(|(i, shape)| filled(shape, i, copy, column_major))
+                        .collect()
+                })
+                .collect();
+            let shard_grads: Vec<_> = shards.iter_mut().collect();
+            add_in_shard_order(&mut model, &shard_grads);
+            let grads: Vec<ArrayD<f32>> = (model.parameters_mut().into_iter())
+                .map(|(_, p)| p.grad.clone())
+                .collect();
+            for (i, grad) in grads.iter().enumerate() {
+                let expected = (0..3).fold(ArrayD::<f32>::zeros(IxDyn(&shapes[i])), |sum, copy| {
+                    sum + filled(&shapes[i], i, copy, false)
+                });
+                assert_eq!(
+                    grad, &expected,
+                    "parameter {i}, {model_column_major} {shard_column_major}"
+                );
+            }
+            sums.push(grads);
+        }
+        assert!(sums.iter().all(|grads| grads == &sums[0]));
+    }
 
     #[test]
     fn meanwhile_runs_exactly_once_and_even_after_an_error() {

@@ -289,4 +289,27 @@ mod tests {
         assert!(leftovers.iter().all(|p| !p.exists()));
         assert!(other.exists() && path.exists());
     }
+
+    /// The race `lock` retries: the holder removed the lock file (dropping its lock)
+    /// between another run's opening and locking it. That run's lock is then on a file
+    /// no one else will open, so it must find out, whether the name is now empty or
+    /// already another run's new file; and it must not take any other error for a
+    /// missing file.
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_file_removed_or_replaced_after_opening_is_not_still_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".x.st.lock");
+        let opened = open_lock_file(&path).unwrap();
+        assert!(is_still_at(&opened, &path).unwrap());
+        fs::remove_file(&path).unwrap();
+        assert!(!is_still_at(&opened, &path).unwrap(), "removed");
+        let _newer = open_lock_file(&path).unwrap();
+        assert!(!is_still_at(&opened, &path).unwrap(), "replaced");
+        // Any other failure to look is an error, not a missing file: here the path
+        // goes through a file as if it were a folder.
+        let through_a_file = path.join("inner");
+        let err = is_still_at(&opened, &through_a_file).unwrap_err();
+        assert_ne!(err.kind(), io::ErrorKind::NotFound, "{err}");
+    }
 }

@@ -82,7 +82,9 @@ fn valid_span(
     } else {
         0
     };
-    let hi = if len + pad > offset {
+    // The last input column, `len − 1`, is reached from `ox = (len − 1 + pad − offset) / stride`
+    // if it lies right of the window's first reach; an empty row (`len = 0`) has none.
+    let hi = if len > 0 && len + pad > offset {
         ((len - 1 + pad - offset) / stride + 1).min(out_len)
     } else {
         0

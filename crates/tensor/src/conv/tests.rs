@@ -35,6 +35,55 @@ fn matches_direct_convolution_with_stride_padding_dilation_and_groups() {
     }
 }
 
+/// The public `im2col` against its documented definition, `col2im` as its adjoint
+/// (`⟨im2col(x), g⟩ = ⟨x, col2im(g)⟩`), and both on empty shapes: an output, a plane or
+/// channels of size zero give empty or zero columns and never panic.
+#[test]
+fn im2col_matches_its_definition_and_col2im_is_its_adjoint() {
+    let window = Window2d {
+        kernel_size: [3, 2],
+        stride: [2, 1],
+        padding: [1, 2],
+        dilation: [1, 2],
+    };
+    let cases = [
+        ([2, 7, 6], None),
+        ([3, 1, 1], None),
+        ([2, 7, 6], Some([0, 3])),
+        ([2, 7, 6], Some([4, 0])),
+        ([2, 0, 6], Some([2, 3])),
+        ([2, 7, 0], None),
+        ([0, 7, 6], None),
+    ];
+    for ([c, h, w], output_size) in cases {
+        let what = format!("{c}×{h}×{w}, output {output_size:?}");
+        let [oh, ow] = output_size.unwrap_or_else(|| window.output_size([h, w]).unwrap());
+        let x = ramp((1, c, h, w), 0.1).index_axis_move(Axis(0), 0);
+        let rows = c * 3 * 2;
+        let mut cols = Array::from_elem((rows, oh * ow), f32::NAN);
+        im2col(x.view(), &window, [oh, ow], cols.view_mut());
+        for ((row, column), &got) in cols.indexed_iter() {
+            let (ci, ky, kx) = (row / 6, row / 2 % 3, row % 2);
+            let iy = (column / ow * 2 + ky).checked_sub(1).filter(|&iy| iy < h);
+            let ix = (column % ow + 2 * kx).checked_sub(2).filter(|&ix| ix < w);
+            let want = iy.zip(ix).map_or(0.0, |(iy, ix)| x[[ci, iy, ix]]);
+            assert_eq!(got, want, "row {row}, column {column} of {what}");
+        }
+        let g = ramp((1, 1, rows, oh * ow), 0.07).into_shape_with_order((rows, oh * ow));
+        let g = g.unwrap();
+        let mut grad_input = Array::from_elem((c, h, w), 0.5f32);
+        col2im(g.view(), &window, [oh, ow], grad_input.view_mut());
+        let forward: f64 = (cols.iter().zip(&g)).map(|(&a, &b)| f64::from(a * b)).sum();
+        let adjoint: f64 = (x.iter().zip(&grad_input))
+            .map(|(&a, &b)| f64::from(a * (b - 0.5)))
+            .sum();
+        assert!(
+            (forward - adjoint).abs() < 1e-4,
+            "{forward} vs {adjoint} on {what}"
+        );
+    }
+}
+
 #[test]
 fn channels_last_fold_gives_im2col_bits() {
     // Strided windows with padding, dilation and kernels wider and narrower than
