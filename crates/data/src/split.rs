@@ -434,6 +434,30 @@ mod tests {
         let _ = Split::new(vec![0; IMAGE_PIXELS], vec![10], Normalization::UNIT);
     }
 
+    /// Each channel's mean and standard deviation (the population's, as PyTorch's
+    /// recipes compute them), and std 1 for a constant channel.
+    #[test]
+    fn channel_statistics_are_each_channels_mean_and_std() {
+        // Two samples of 3 channels × 1 × 2 pixels. Channel 0: 0, 255, 255, 0 (mean 0.5,
+        // std 0.5); channel 1: 51 everywhere (0.2, constant); channel 2: 0, 51, 102, 153
+        // (0, 0.2, 0.4, 0.6: mean 0.3, variance 0.05).
+        let images = vec![0, 255, 51, 51, 0, 51, 255, 0, 51, 51, 102, 153];
+        let split = Split::with_shape(
+            images,
+            vec![0, 1],
+            [3, 1, 2],
+            vec!["a".into(), "b".into()],
+            vec![Normalization::UNIT; 3],
+        );
+        let statistics = split.channel_statistics();
+        let expected = [(0.5, 0.5), (0.2, 1.0), (0.3, 0.05f32.sqrt())];
+        assert_eq!(statistics.len(), 3);
+        for (c, (got, (mean, std))) in statistics.iter().zip(expected).enumerate() {
+            assert!((got.mean - mean).abs() < 1e-6, "channel {c}: {got:?}");
+            assert!((got.std - std).abs() < 1e-6, "channel {c}: {got:?}");
+        }
+    }
+
     #[test]
     fn histogram_counts_labels_and_debug_is_short() {
         let split = numbered(25);

@@ -323,18 +323,7 @@ fn real_mnist_served_over_loopback_downloads_and_loads() {
     let Some(source) = common::real_mnist_dir_or_skip("real_mnist_served_over_loopback") else {
         return;
     };
-    let routes = DatasetKind::Mnist
-        .files()
-        .iter()
-        .map(|file| {
-            let path = source.join(file.gz_name());
-            let body = std::fs::read(&path).unwrap_or_else(|e| {
-                panic!("MNIST_DIR is set but {} is unreadable: {e}", path.display())
-            });
-            (format!("/mnist/{}", file.gz_name()), Reply::Body(body))
-        })
-        .collect();
-    let server = TestServer::start(routes);
+    let server = TestServer::start(real_mnist_routes(&source));
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("mnist");
     let mirrors = [server.url("nowhere/"), server.url("mnist/")];
@@ -348,6 +337,55 @@ fn real_mnist_served_over_loopback_downloads_and_loads() {
     // Loading again needs no server.
     drop(server);
     assert_eq!(load(DatasetKind::Mnist, &dir).unwrap().test.len(), 10_000);
+}
+
+/// The real MNIST's four `.gz` files of `source`, served under `/mnist/`.
+fn real_mnist_routes(source: &std::path::Path) -> Vec<(String, Reply)> {
+    DatasetKind::Mnist
+        .files()
+        .iter()
+        .map(|file| {
+            let path = source.join(file.gz_name());
+            let body = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!("MNIST_DIR is set but {} is unreadable: {e}", path.display())
+            });
+            (format!("/mnist/{}", file.gz_name()), Reply::Body(body))
+        })
+        .collect()
+}
+
+/// A folder that exists and holds half of the files (an interrupted first run, or files
+/// copied by hand) is completed, not loaded as it is and not downloaded again whole.
+#[test]
+fn a_folder_holding_some_of_the_files_gets_only_the_missing_ones() {
+    let Some(source) = common::real_mnist_dir_or_skip("a_folder_holding_some_of_the_files") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for name in &GZ_NAMES[..2] {
+        std::fs::copy(source.join(name), dir.path().join(name)).unwrap();
+    }
+    let server = TestServer::start(real_mnist_routes(&source));
+
+    let dataset = load_or_download_from(
+        DatasetKind::Mnist,
+        Some(dir.path()),
+        &[&server.url("mnist/")],
+        &quick(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!((dataset.train.len(), dataset.test.len()), (60_000, 10_000));
+    assert_eq!(entries(dir.path()), GZ_NAMES);
+    let mut requested = server.requests();
+    requested.sort();
+    assert_eq!(
+        requested,
+        [
+            "/mnist/train-images-idx3-ubyte.gz",
+            "/mnist/train-labels-idx1-ubyte.gz"
+        ]
+    );
 }
 
 /// Sets the modification time of `path` to `hours` hours from now (negative: ago).

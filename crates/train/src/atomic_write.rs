@@ -408,7 +408,11 @@ mod tests {
                 write_atomically(path, b"x").unwrap_err(),
             ] {
                 assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-                assert!(err.to_string().contains("a FIFO"), "{err}");
+                let message = err.to_string();
+                assert!(message.contains("a FIFO"), "{err}");
+                // Through the link, the message says where it leads.
+                let leads = format!("a symbolic link to {}", fifo.display());
+                assert_eq!(message.contains(&leads), path == &link, "{err}");
             }
         }
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
