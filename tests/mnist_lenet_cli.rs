@@ -569,6 +569,22 @@ fn a_corrupt_checkpoint_exits_1_with_one_error_line() {
     );
 }
 
+/// One epoch of `fashion_resnet` on MNIST at `data` with `args`, in `cwd`, in a process
+/// whose address space is limited to `kib` KiB (`ulimit -v`).
+#[cfg(target_os = "linux")]
+fn resnet_on_mnist_within(kib: u32, data: &Path, args: &[&str], cwd: &Path) -> Output {
+    let data = data.to_str().expect("MNIST_DIR is UTF-8");
+    Command::new("sh")
+        .args(["-c", &format!(r#"ulimit -v {kib} && exec "$0" "$@""#)])
+        .arg(examples_dir().join("fashion_resnet"))
+        .args(["--dataset", "mnist", "--data-dir", data, "--epochs", "1"])
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SCRATCHNET_KERNELS")
+        .output()
+        .expect("the example runs")
+}
+
 /// QA: `fashion_resnet --batch-size 60000` aborted in its first step ("memory
 /// allocation of 3010560000 bytes failed", exit 134 and a backtrace), or without a
 /// `ulimit -v` had the machine kill it. A batch of all 60,000 images needs some 80 GiB
@@ -581,17 +597,13 @@ fn a_corrupt_checkpoint_exits_1_with_one_error_line() {
 fn a_batch_too_large_for_the_memory_is_refused_before_training() {
     let Some(dir) = mnist_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let data = dir.to_str().expect("MNIST_DIR is UTF-8");
     let started = std::time::Instant::now();
-    let out = Command::new("sh")
-        .args(["-c", r#"ulimit -v 4000000 && exec "$0" "$@""#])
-        .arg(examples_dir().join("fashion_resnet"))
-        .args(["--dataset", "mnist", "--data-dir", data, "--epochs", "1"])
-        .args(["--batch-size", "1000000000", "--save", "big.st"])
-        .current_dir(tmp.path())
-        .env_remove("SCRATCHNET_KERNELS")
-        .output()
-        .expect("the example runs");
+    let out = resnet_on_mnist_within(
+        4_000_000,
+        &dir,
+        &["--batch-size", "1000000000", "--save", "big.st"],
+        tmp.path(),
+    );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
@@ -610,6 +622,37 @@ fn a_batch_too_large_for_the_memory_is_refused_before_training() {
         started.elapsed()
     );
     assert!(!tmp.path().join("big.st").exists());
+}
+
+/// A run whose training step fits but whose evaluation batch (250 test images) does not
+/// evaluates fewer at a time, and says so: the results are the same. About 370 MiB of
+/// address space leaves room for the data and the ResNet's step at batch 64, and for a
+/// few dozen of its test images at a time (this machine: 27–175 between 244 and 488 MiB).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_evaluation_batch_too_large_for_the_memory_is_lowered_and_said() {
+    let Some(dir) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = resnet_on_mnist_within(
+        380_000,
+        &dir,
+        &["--limit-train", "64", "--threads", "1", "--save", "r.st"],
+        tmp.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let said =
+        " test images at a time (not 250), to fit in the memory there is: the results are the same";
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("evaluating ") && line.ends_with(said))
+        .unwrap_or_else(|| panic!("no line saying the evaluation batch was lowered:\n{stdout}"));
+    let images: usize = line["evaluating ".len()..line.len() - said.len()]
+        .parse()
+        .expect("a number of images");
+    assert!((1..250).contains(&images), "{line}");
+    assert!(tmp.path().join("r.st").is_file());
 }
 
 /// QA: under `ulimit -v 300000`, loading MNIST aborted with "memory allocation of

@@ -49,3 +49,22 @@ pub fn describe_kernels(kernels: Kernels) -> String {
 pub fn kernels_flag(value: &str) -> Result<Kernels, String> {
     value.parse()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_kernels_are_described_by_what_this_cpu_runs() {
+        let described = describe_kernels(Kernels::Fast);
+        let says = |what: &str| described.contains(what);
+        assert_eq!(says("AVX-512"), avx512_available(), "{described}");
+        assert_eq!(says("AVX2"), avx2_fma_available(), "{described}");
+        assert_eq!(
+            says("direct 3×3"),
+            direct_3x3_for_16_channels(),
+            "{described}"
+        );
+        assert_eq!(says("portable"), !avx2_fma_available(), "{described}");
+    }
+}

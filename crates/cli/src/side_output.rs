@@ -144,3 +144,45 @@ impl SideOutput {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `output` takes a file holding `text` for one it wrote.
+    fn takes_for_its_own(output: SideOutput, text: &str) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        std::fs::write(&path, text).unwrap();
+        output.wrote(&path)
+    }
+
+    #[test]
+    fn a_metrics_json_needs_both_of_its_marks() {
+        let metrics = SideOutput::Metrics;
+        assert!(takes_for_its_own(
+            metrics,
+            "{\n  \"parameters\": 61706,\n  \"dataset\": \"mnist\"\n}"
+        ));
+        // A user's JSON with one of the two marks is a user's file.
+        assert!(!takes_for_its_own(
+            metrics,
+            "{\"parameters\": {\"lr\": 0.1}}"
+        ));
+        assert!(!takes_for_its_own(
+            metrics,
+            "{\"dataset\": \"mine\", \"parameters\": 3}"
+        ));
+        assert!(!takes_for_its_own(metrics, "[\"parameters\", \"dataset\"]"));
+    }
+
+    #[test]
+    fn the_plot_s_mark_opens_it_and_the_report_s_is_in_its_first_4_kib() {
+        let plot = format!("{PLOT_MARK}\n<svg></svg>");
+        assert!(takes_for_its_own(SideOutput::Plot, &plot));
+        assert!(!takes_for_its_own(SideOutput::Plot, &format!(" {plot}")));
+        let page = |before: usize| format!("<html>{}{REPORT_MARK}", " ".repeat(before));
+        assert!(takes_for_its_own(SideOutput::Report, &page(4000)));
+        assert!(!takes_for_its_own(SideOutput::Report, &page(4096)));
+    }
+}

@@ -61,6 +61,25 @@ fn the_border_threshold_is_127() {
 }
 
 #[test]
+fn only_the_border_decides_which_is_the_background() {
+    // A frame one pixel wide around a square of the other shade, at 28×28: the interior
+    // outweighs the frame, so only a mean taken over the border alone reads it right.
+    let framed = |frame: u8, inside: u8| {
+        let image = GrayImage::from_fn(28, 28, |x, y| {
+            let on_border = x == 0 || y == 0 || x == 27 || y == 27;
+            Luma([if on_border { frame } else { inside }])
+        });
+        digit_pixels(&DynamicImage::ImageLuma8(image))
+    };
+    // (corner, centre) of the result: a dark background, a light digit, either way.
+    let corner_and_centre = |pixels: Vec<u8>| (pixels[0], pixels[14 * 28 + 14]);
+    let (corner, centre) = corner_and_centre(framed(255, 0)); // light border: inverted
+    assert!(corner < 10 && centre > 245, "{corner}, {centre}");
+    let (corner, centre) = corner_and_centre(framed(0, 255)); // dark border: kept
+    assert!(corner < 10 && centre > 245, "{corner}, {centre}");
+}
+
+#[test]
 fn batches_are_normalised_like_training() {
     let batch = normalized_batch(&[0u8; 2 * 784], Normalization::MNIST);
     assert_eq!(batch.shape(), &[2, 1, 28, 28]);
