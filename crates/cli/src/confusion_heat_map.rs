@@ -67,3 +67,72 @@ pub(crate) fn confusion_heat_map(confusion: &ConfusionMatrix, class_names: &[Str
     svg.push_str("</svg>");
     svg
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scraper::{ElementRef, Html, Selector};
+
+    fn number(element: &ElementRef, attribute: &str) -> f64 {
+        element.value().attr(attribute).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn each_cell_sits_at_its_row_and_column_shaded_by_its_share_of_the_row() {
+        // Three classes, truth down, prediction across: row 0 is 3 right and 1 wrong
+        // (as class 2), row 1 is empty, row 2 is 2 right.
+        let mut confusion = ConfusionMatrix::new(3);
+        for (truth, predicted) in [(0, 0), (0, 0), (0, 0), (0, 2), (2, 2), (2, 2)] {
+            confusion.record(truth, predicted);
+        }
+        let names = ["zero", "one", "<two>"].map(String::from);
+        let svg = Html::parse_fragment(&confusion_heat_map(&confusion, &names));
+        let select =
+            |css: &str| -> Vec<ElementRef> { svg.select(&Selector::parse(css).unwrap()).collect() };
+        let size = number(&select("svg")[0], "width");
+        let cells = select("rect");
+        assert_eq!(cells.len(), 9);
+        for (k, cell) in cells.iter().enumerate() {
+            let (row, column) = (k / 3, k % 3);
+            let (x, y) = (number(cell, "x"), number(cell, "y"));
+            assert_eq!(
+                (x, y),
+                (
+                    (MARGIN + column * CELL) as f64,
+                    (MARGIN + row * CELL) as f64
+                ),
+                "cell ({row}, {column})"
+            );
+            assert!(x + CELL as f64 <= size && y + CELL as f64 <= size);
+            let count = confusion.counts()[row][column];
+            let title = cell.text().collect::<String>();
+            let expected = format!("true {} predicted {}: {count}", names[row], names[column]);
+            assert_eq!(title, expected);
+            let colour = if row == column {
+                "rgb(31,119,180)"
+            } else {
+                "rgb(214,39,40)"
+            };
+            assert_eq!(cell.value().attr("fill"), Some(colour));
+        }
+        // Shares of the row, on a square-root scale; an empty row is all clear.
+        let opacity = |k: usize| number(&cells[k], "fill-opacity");
+        assert_eq!((opacity(0), opacity(1), opacity(2)), (0.866, 0.0, 0.5));
+        assert_eq!((opacity(3), opacity(4), opacity(8)), (0.0, 0.0, 1.0));
+        // Each class name labels its row at the left and its column above, centred.
+        let labels: Vec<(String, f64, f64)> = select("text")
+            .iter()
+            .map(|t| (t.text().collect(), number(t, "x"), number(t, "y")))
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            let at: Vec<(f64, f64)> = labels
+                .iter()
+                .filter(|(text, ..)| text == name)
+                .map(|&(_, x, y)| (x, y))
+                .collect();
+            let centre = (MARGIN + i * CELL + CELL / 2) as f64;
+            let edge = (MARGIN - 4) as f64;
+            assert_eq!(at, [(edge, centre + 4.0), (centre, edge)], "{name}");
+        }
+    }
+}

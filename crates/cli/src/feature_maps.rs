@@ -90,9 +90,9 @@ pub fn zoom_for(side: usize, target: usize) -> usize {
 }
 
 /// One layer's maps (`[C, H, W]`) as a grid of grey tiles, one per channel in order,
-/// left to right then top to bottom: each map scaled on its own from its smallest value
-/// (black) to its largest (white) — a constant or non-finite map is black — and
-/// enlarged by [`zoom_for`]`(max(H, W), tile_side)`, nearest neighbour.
+/// left to right then top to bottom: each map's [`shades`] (scaled on its own from its
+/// smallest value, black, to its largest, white; a constant map black), enlarged by
+/// [`zoom_for`]`(max(H, W), tile_side)`, nearest neighbour.
 pub fn tile_grid(maps: ArrayView3<f32>, config: &TileGridConfig) -> GrayImage {
     let (channels, height, width) = maps.dim();
     let zoom = zoom_for(height.max(width), config.tile_side);
@@ -119,15 +119,24 @@ pub fn tile_grid(maps: ArrayView3<f32>, config: &TileGridConfig) -> GrayImage {
     grid
 }
 
-/// `map`'s values as grey levels, from its smallest (0) to its largest (255); all 0 if
-/// it is constant or holds a non-finite value.
+/// `map`'s values as grey levels, from its smallest finite value (0) to its largest
+/// (255). A non-finite value is 0 (black), and so is every value if the finite ones
+/// are all equal (or there are none).
 pub fn shades(map: ArrayView2<f32>) -> ndarray::Array2<u8> {
-    let lo = map.fold(f32::INFINITY, |a, &b| a.min(b));
-    let hi = map.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+    let finite = map.iter().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if hi <= lo {
         return ndarray::Array2::zeros(map.raw_dim());
     }
-    map.mapv(|v| (255.0 * (v - lo) / (hi - lo)).round().clamp(0.0, 255.0) as u8)
+    map.mapv(|v| {
+        if v.is_finite() {
+            (255.0 * (v - lo) / (hi - lo)).round().clamp(0.0, 255.0) as u8
+        } else {
+            0
+        }
+    })
 }
 
 /// Every layer's [`tile_grid`], one below the other in order, left-aligned, with
@@ -188,19 +197,26 @@ mod tests {
         assert_eq!((at(6, 1), at(8, 1), at(6, 3)), (0, 255, 128));
         // The constant map is black; the fourth place stays background.
         assert_eq!((at(1, 6), at(6, 6)), (0, 77));
+        // Non-finite values are black, the others scaled over the finite ones.
         assert_eq!(shades(array![[f32::NAN, 1.0]].view()), array![[0u8, 0]]);
+        let map = array![
+            [f32::INFINITY, 1.0, 2.0],
+            [3.0, f32::NAN, f32::NEG_INFINITY]
+        ];
+        assert_eq!(shades(map.view()), array![[0u8, 0, 128], [255, 0, 0]]);
+        assert_eq!(shades(array![[f32::NAN]].view()), array![[0u8]]);
     }
 
     #[test]
     fn layers_stack_with_the_widest_setting_the_width() {
         let narrow = GrayImage::from_pixel(3, 2, Luma([9]));
         let wide = GrayImage::from_pixel(5, 1, Luma([200]));
-        let both = stack_vertically(&[narrow, wide], 2, 50);
-        assert_eq!((both.width(), both.height()), (5, 5));
-        assert_eq!(both.get_pixel(0, 0)[0], 9);
+        let both = stack_vertically(&[narrow, wide], 3, 50);
+        assert_eq!((both.width(), both.height()), (5, 6));
+        assert_eq!(both.get_pixel(0, 1)[0], 9);
         assert_eq!(both.get_pixel(4, 0)[0], 50);
-        assert_eq!(both.get_pixel(0, 3)[0], 50);
-        assert_eq!(both.get_pixel(4, 4)[0], 200);
+        assert_eq!((both.get_pixel(0, 2)[0], both.get_pixel(0, 4)[0]), (50, 50));
+        assert_eq!(both.get_pixel(4, 5)[0], 200);
         assert_eq!(zoom_for(28, 56), 2);
         assert_eq!(zoom_for(10, 56), 6);
         assert_eq!(zoom_for(100, 56), 1);

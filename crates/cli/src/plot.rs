@@ -140,6 +140,7 @@ fn draw_panel(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scraper::{ElementRef, Html, Selector};
 
     fn epoch(epoch: usize, test_accuracy: f64) -> EpochMetrics {
         EpochMetrics {
@@ -179,5 +180,90 @@ mod tests {
         })
         .is_ok());
         assert!(render_svg(&History::new()).is_err());
+    }
+
+    /// The elements matching `css` that lie in the panel between `left` and `right`.
+    fn in_panel<'a>(page: &'a Html, css: &str, (left, right): (f64, f64)) -> Vec<ElementRef<'a>> {
+        let x = |e: &ElementRef| -> f64 {
+            let x = e.value().attr("x").or(e.value().attr("points")).unwrap();
+            x.split(',').next().unwrap().parse().unwrap()
+        };
+        page.select(&Selector::parse(css).unwrap())
+            .filter(|e| (left..right).contains(&x(e)))
+            .collect()
+    }
+
+    fn points(line: &ElementRef) -> Vec<(f64, f64)> {
+        let points = line.value().attr("points").unwrap();
+        points
+            .split_whitespace()
+            .map(|p| {
+                let (x, y) = p.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_point_is_where_the_axes_say_and_the_loss_axis_has_a_tenth_to_spare() {
+        let history = History {
+            epochs: vec![epoch(1, 0.98), epoch(2, 0.988), epoch(3, 0.991)],
+        };
+        let page = Html::parse_fragment(&render_svg(&history).unwrap());
+        let panels = [
+            // Loss from 0 to 1.1 × the largest; accuracy (%) from 1 below the lowest
+            // (rounded down) to 100.
+            (
+                (0.0, 500.0),
+                (0.0, 0.33),
+                [[0.3, 0.15, 0.1], [0.1, 0.05, 0.1 / 3.0]],
+            ),
+            (
+                (500.0, 1000.0),
+                (91.0, 100.0),
+                [[92.0, 94.0, 96.0], [98.0, 98.8, 99.1]],
+            ),
+        ];
+        for (panel, (bottom, top), lines) in panels {
+            let number = |e: &ElementRef| e.text().collect::<String>().trim().parse::<f64>();
+            let ticks = |anchor: &str, at: &str| -> Vec<(f64, f64)> {
+                in_panel(&page, &format!(r#"text[text-anchor="{anchor}"]"#), panel)
+                    .iter()
+                    .filter_map(|t| Some((number(t).ok()?, t.value().attr(at)?.parse().ok()?)))
+                    .collect()
+            };
+            // Pixel y to value, through the y axis's first and last tick.
+            let y_ticks = ticks("end", "y");
+            let (a, b) = (y_ticks[0], y_ticks[y_ticks.len() - 1]);
+            let value_at = |y: f64| a.0 + (y - a.1) * (b.0 - a.0) / (b.1 - a.1);
+            let tolerance = (top - bottom) / 200.0;
+            // The y axis: the panel's first black vertical line.
+            let axis = in_panel(&page, r##"polyline[stroke="#000000"]"##, panel)
+                .iter()
+                .map(points)
+                .find(|p| p.len() == 2 && p[0].0 == p[1].0)
+                .unwrap();
+            assert!(
+                (value_at(axis[1].1) - bottom).abs() <= tolerance,
+                "{panel:?}"
+            );
+            assert!((value_at(axis[0].1) - top).abs() <= tolerance, "{panel:?}");
+            // Train in blue, test in red; epoch k at the x tick labelled k.
+            let x_ticks = ticks("middle", "x");
+            for (colour, values) in ["#0000FF", "#FF0000"].into_iter().zip(lines) {
+                let drawn: Vec<Vec<(f64, f64)>> =
+                    in_panel(&page, &format!(r#"polyline[stroke="{colour}"]"#), panel)
+                        .iter()
+                        .map(points)
+                        .filter(|p| p.len() == 3)
+                        .collect();
+                assert_eq!(drawn.len(), 1, "{colour} in {panel:?}");
+                for (k, ((x, y), value)) in drawn[0].iter().zip(values).enumerate() {
+                    let tick = x_ticks.iter().find(|t| t.0 == (k + 1) as f64).unwrap();
+                    assert_eq!(*x, tick.1);
+                    assert!((value_at(*y) - value).abs() <= tolerance, "{value} at {y}");
+                }
+            }
+        }
     }
 }

@@ -103,6 +103,7 @@ fn picture(mistake: &Mistake) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::png_data_uri::decode_png_data_uri as decode;
 
     fn mistake(shape: [usize; 3], pixels: Vec<u8>) -> Mistake {
         Mistake {
@@ -113,15 +114,6 @@ mod tests {
             pixels,
             shape,
         }
-    }
-
-    fn decode(uri: &str) -> image::DynamicImage {
-        use base64::Engine as _;
-        let data = uri.strip_prefix("data:image/png;base64,").unwrap();
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .unwrap();
-        image::load_from_memory(&png).unwrap()
     }
 
     #[test]
