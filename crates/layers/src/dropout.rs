@@ -140,7 +140,8 @@ mod tests {
     use super::*;
 
     /// The mask drawn in bulk is the one of the plain definition: one
-    /// `random::<f32>()` per element, in order, dropped where it falls below `p`.
+    /// `random::<f32>()` per element, in order, dropped where it falls below `p`; and
+    /// each training forward, and only a training forward, counts one mask drawn.
     #[test]
     fn bulk_draws_are_one_random_float_per_element() {
         let (p, shape) = (0.3f32, [3, 1001]);
@@ -161,5 +162,9 @@ mod tests {
         assert_eq!(y.as_slice().unwrap(), expected.as_slice());
         let dropped = expected.iter().filter(|&&v| v == 0.0).count();
         assert!((800..1000).contains(&dropped), "{dropped} of 3003 dropped");
+        // Mask number 7 drawn, the next is number 8; evaluation draws none.
+        assert_eq!(layer.step(), 8);
+        layer.forward(x.view(), Mode::Eval).unwrap();
+        assert_eq!(layer.step(), 8);
     }
 }

@@ -376,6 +376,38 @@ fn a_shape_mismatch_names_the_branch_and_both_shapes() {
     );
 }
 
+/// Concatenated branches split the output's gradient by channels: a gradient with
+/// other channels, or without a channel axis, is refused rather than split wrongly.
+#[test]
+fn concatenated_branches_refuse_a_gradient_of_other_channels() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let mut concat = Branches::new(Combine::Concat)
+        .add(
+            "a",
+            Conv2d::new(2, 1, [1, 1], Conv2dConfig::default(), &mut rng),
+        )
+        .add(
+            "b",
+            Conv2d::new(2, 3, [1, 1], Conv2dConfig::default(), &mut rng),
+        );
+    let output = concat
+        .forward(uniform(&[2, 2, 4, 4], 13).view(), Mode::Train)
+        .unwrap();
+    assert_eq!(output.shape(), [2, 4, 4, 4]);
+    for shape in [&[2, 5, 4, 4][..], &[4]] {
+        let err = concat
+            .backward(ArrayD::zeros(IxDyn(shape)).view())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{shape:?}")) && err.contains("the output had 4 channels"),
+            "{err}"
+        );
+    }
+    let grad_input = concat.backward(ArrayD::ones(IxDyn(&[2, 4, 4, 4])).view());
+    assert_eq!(grad_input.unwrap().shape(), [2, 2, 4, 4]);
+}
+
 #[test]
 fn residual_new_refuses_a_body_no_projection_can_match() {
     let mut rng = StdRng::seed_from_u64(12);

@@ -1,7 +1,7 @@
 //! What gradcheck's report and errors tell a user about their layer: kinks crossed
 //! by the step (named, not counted, while a wrong backward still fails), a step too
-//! small to change an element, a layer with no parameters, and a forward that changes
-//! state it reads.
+//! small to change an element, a layer with no parameters, a forward that changes
+//! state it reads, forwards that differ by rounding, and an invalid configuration.
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
@@ -264,4 +264,111 @@ fn a_step_too_small_to_change_an_element_either_way_is_refused() {
             "step {step}: {err}"
         );
     }
+}
+
+/// The identity, but its second forward (gradcheck's check that the forward is a fixed
+/// function) adds `nudge` to the first element: by a unit in the last place, what
+/// summing in another order can do.
+struct DiffersOnce {
+    nudge: f32,
+    forwards: usize,
+}
+
+impl Layer for DiffersOnce {
+    fn name(&self) -> &str {
+        "DiffersOnce"
+    }
+    fn output_shape(&self, s: &[usize]) -> Result<Vec<usize>, LayerError> {
+        Ok(s.to_vec())
+    }
+    fn forward(&mut self, x: ArrayViewD<f32>, _: Mode) -> Result<ArrayD<f32>, LayerError> {
+        self.forwards += 1;
+        let mut y = x.to_owned();
+        if self.forwards == 2 {
+            *y.iter_mut().next().expect("a non-empty input") += self.nudge;
+        }
+        Ok(y)
+    }
+    fn backward(&mut self, dy: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        Ok(dy.to_owned())
+    }
+}
+
+/// Two forwards that differ by rounding are the same function, and the tolerance grows
+/// with the values (a unit in the last place of 1000 is 2⁻¹⁴, 6.1e-5); 1e-4 at 1 is
+/// more than rounding.
+#[test]
+fn forwards_that_differ_by_rounding_are_deterministic_and_by_more_are_not() {
+    let x = ArrayD::from_elem(IxDyn(&[2, 3]), 1000.0f32);
+    let mut layer = DiffersOnce {
+        nudge: 2f32.powi(-14),
+        forwards: 0,
+    };
+    let report = gradcheck(&mut layer, x.view(), &GradcheckConfig::default());
+    report.unwrap_or_else(|e| panic!("{e}"));
+    assert!(layer.forwards > 2);
+
+    let x = ArrayD::from_elem(IxDyn(&[2, 3]), 1.0f32);
+    let mut layer = DiffersOnce {
+        nudge: 1e-4,
+        forwards: 0,
+    };
+    let err = gradcheck(&mut layer, x.view(), &GradcheckConfig::default()).unwrap_err();
+    assert!(
+        matches!(err, GradcheckError::Nondeterministic { .. }),
+        "{err}"
+    );
+}
+
+/// Each invalid field of the configuration is refused by name before the layer runs.
+#[test]
+fn an_invalid_configuration_is_refused_naming_the_field() {
+    let x = away_from_zero(&[2, 3], 7);
+    let with = |step: f32, rel_tolerance: f64, abs_tolerance: f64| GradcheckConfig {
+        step,
+        rel_tolerance,
+        abs_tolerance,
+        ..GradcheckConfig::default()
+    };
+    let cases = [
+        (
+            with(0.0, 1e-2, 1e-3),
+            "step = 0.0 must be finite and positive",
+        ),
+        (
+            with(-1e-2, 1e-2, 1e-3),
+            "step = -0.01 must be finite and positive",
+        ),
+        (with(f32::NAN, 1e-2, 1e-3), "step = NaN must be finite"),
+        (with(f32::INFINITY, 1e-2, 1e-3), "step = inf must be finite"),
+        (
+            with(1e-2, -1e-2, 1e-3),
+            "rel_tolerance = -0.01 must be finite and non-negative",
+        ),
+        (
+            with(1e-2, f64::NAN, 1e-3),
+            "rel_tolerance = NaN must be finite",
+        ),
+        (
+            with(1e-2, 1e-2, f64::INFINITY),
+            "abs_tolerance = inf must be finite",
+        ),
+        (
+            with(1e-2, 0.0, 0.0),
+            "rel_tolerance and abs_tolerance are both 0",
+        ),
+    ];
+    for (config, says) in cases {
+        let mut layer = DiffersOnce {
+            nudge: 0.0,
+            forwards: 0,
+        };
+        let err = gradcheck(&mut layer, x.view(), &config).unwrap_err();
+        assert!(matches!(err, GradcheckError::Config(_)), "{err}");
+        assert!(err.to_string().contains(says), "{says}: {err}");
+        assert_eq!(layer.forwards, 0, "{says}");
+    }
+    // One tolerance of 0 is allowed.
+    with(1e-2, 0.0, 1e-3).validate().unwrap();
+    with(1e-2, 1e-2, 0.0).validate().unwrap();
 }

@@ -276,6 +276,29 @@ fn sizes_that_overflow_or_exceed_the_tensor_limit_are_configuration_errors() {
         vec![1, side, side]
     );
     assert!(fits.output_shape(&[1, side, side + 1]).is_err());
+    // The im2col columns of a small output: 64 input channels × 2²³ pixels is 2²⁹
+    // elements, but in two groups each sample's columns hold one group's 32 channels.
+    let long_row = [64, 1, 1 << 23];
+    let conv = |groups: usize, rng: &mut StdRng| {
+        let config = Conv2dConfig {
+            groups,
+            ..Default::default()
+        };
+        Conv2d::new(64, 2, [1, 1], config, rng)
+    };
+    assert_eq!(
+        conv(2, &mut rng).output_shape(&long_row).unwrap(),
+        vec![2, 1, 1 << 23]
+    );
+    let err = build_error(conv(1, &mut rng), &long_row);
+    assert!(
+        matches!(err, LayerError::Config { .. })
+            && err
+                .to_string()
+                .contains("the im2col columns per sample [64, 1, 1, 1, 8388608]")
+            && err.to_string().contains(&limit),
+        "{err}"
+    );
 }
 
 /// The same for the layers that make an image larger: a transposed convolution's
@@ -348,6 +371,7 @@ fn sizes_of_upsampling_layers_that_overflow_or_exceed_the_tensor_limit_are_confi
     let fits = upsample(UpsampleSize::Size([side, side]));
     assert_eq!(fits.output_shape(&[1, 4, 4]).unwrap(), vec![1, side, side]);
     let fits = AdaptiveAvgPool2d::new([side, side]);
+    assert_eq!(fits.output_size(), [side, side]);
     assert_eq!(fits.output_shape(&[1, 4, 4]).unwrap(), vec![1, side, side]);
     assert!(AdaptiveAvgPool2d::new([side, side + 1])
         .output_shape(&[1, 4, 4])
@@ -597,4 +621,76 @@ fn flatten_refuses_an_input_without_axes_after_the_batch() {
         .forward(ArrayD::zeros(IxDyn(&[4, 2])).view(), Mode::Eval)
         .unwrap();
     assert_eq!(y.shape(), [4, 2]);
+}
+
+/// Every built-in layer but the containers (whose errors name the child) names itself,
+/// in its errors and a model's summary, by the kind its description spells (PyTorch's
+/// class name; `Dense` for `Linear`), and a backward before any forward says which kind of
+/// layer it was.
+#[test]
+fn each_layer_names_its_kind_in_its_errors() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let layers: Vec<(&str, Box<dyn Layer>)> = vec![
+        (
+            "AdaptiveAvgPool2d",
+            Box::new(AdaptiveAvgPool2d::new([1, 1])),
+        ),
+        (
+            "AvgPool2d",
+            Box::new(AvgPool2d::new([2, 2], AvgPool2dConfig::default())),
+        ),
+        (
+            "BatchNorm2d",
+            Box::new(BatchNorm2d::new(2, BatchNorm2dConfig::default())),
+        ),
+        (
+            "Conv2d",
+            Box::new(Conv2d::new(2, 2, [1, 1], Conv2dConfig::default(), &mut rng)),
+        ),
+        (
+            "ConvTranspose2d",
+            Box::new(ConvTranspose2d::new(
+                2,
+                2,
+                [1, 1],
+                Default::default(),
+                &mut rng,
+            )),
+        ),
+        ("Dense", Box::new(Dense::new(2, 2, &mut rng))),
+        ("Dropout", Box::new(Dropout::new(0.5, 0))),
+        ("Flatten", Box::new(Flatten::new())),
+        ("GELU", Box::new(GELU::new(GeluConfig::default()))),
+        ("GlobalAvgPool2d", Box::new(GlobalAvgPool2d::new())),
+        (
+            "GroupNorm",
+            Box::new(GroupNorm::new(1, 2, GroupNormConfig::default())),
+        ),
+        (
+            "LayerNorm",
+            Box::new(LayerNorm::new(&[4], LayerNormConfig::default())),
+        ),
+        ("LeakyReLU", Box::new(LeakyReLU::new(0.01))),
+        (
+            "MaxPool2d",
+            Box::new(MaxPool2d::new([2, 2], MaxPool2dConfig::default())),
+        ),
+        ("ReLU", Box::new(ReLU::new())),
+        ("Sigmoid", Box::new(Sigmoid::new())),
+        ("SiLU", Box::new(SiLU::new())),
+        ("Tanh", Box::new(Tanh::new())),
+        (
+            "Upsample",
+            Box::new(Upsample::new(UpsampleConfig::default())),
+        ),
+    ];
+    for (kind, mut layer) in layers {
+        let description = layer.describe();
+        assert_eq!(layer.name(), kind, "{description}");
+        assert_eq!(description.split('(').next(), Some(kind));
+        let grad = ArrayD::zeros(IxDyn(&[1, 2, 4, 4]));
+        let err = layer.backward(grad.view()).unwrap_err().to_string();
+        let says = format!("{kind}: backward called without a forward");
+        assert!(err.starts_with(&says), "{description}: {err}");
+    }
 }

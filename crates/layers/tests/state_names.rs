@@ -1,6 +1,7 @@
 //! Every piece of a model's state has one name of its own, checked whether or not the
 //! model was built: optimizers and checkpoints find state by name, and two pieces of
-//! one name (or a name with an empty part) would share, or lose, their values.
+//! one name (or a name with an empty part) would share, or lose, their values. The
+//! counters are written through the names they are read by.
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
@@ -115,4 +116,27 @@ fn names_with_an_empty_part_break_the_contract() {
         assert!(built.is_err(), "{names:?}");
     }
     assert!(contract::check_state(&mut Named::new(["w", "v"])).is_ok());
+}
+
+/// The counters are written through the names they are read by, in a nested model
+/// too: a checkpoint restores each `Dropout`'s count of masks through them.
+#[test]
+fn counters_are_written_through_the_names_they_are_read_by() {
+    let mut model = Sequential::new()
+        .add("drop", Dropout::new(0.5, 1))
+        .add("block", Sequential::new().add("drop", Dropout::new(0.5, 2)));
+    let names: Vec<String> = model
+        .extra_state_mut()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["drop.step", "block.drop.step"]);
+    for (i, (_, counter)) in model.extra_state_mut().into_iter().enumerate() {
+        *counter = 10 + i as u64;
+    }
+    let counters = [
+        ("drop.step".to_string(), 10),
+        ("block.drop.step".to_string(), 11),
+    ];
+    assert_eq!(model.extra_state(), counters);
 }
