@@ -49,7 +49,7 @@ pub struct TrainingState {
 /// The progress of an interrupted epoch: the batches already trained and the running
 /// sums of its training metrics, so that a resumed run continues with the next batch
 /// and ends the epoch with the same metrics as an uninterrupted run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PartialEpoch {
     /// Batches of the epoch already trained (the next one is batch `batches_done`,
     /// counted from 0).

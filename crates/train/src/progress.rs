@@ -1,6 +1,6 @@
 //! Progress output: an `indicatif` bar per epoch on a terminal, plain lines otherwise.
 
-use crate::EpochMetrics;
+use crate::{EpochMetrics, PartialEpoch};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scratchnet_layers::group_thousands;
 use std::io::IsTerminal;
@@ -39,6 +39,8 @@ pub(crate) struct Progress {
     epoch: usize,
     epochs: usize,
     batches: usize,
+    /// Where the epoch stood when this call started on it (after a resume: not 0).
+    start: PartialEpoch,
     started: Instant,
     next_line: usize,
 }
@@ -51,6 +53,7 @@ impl Progress {
             epoch: 0,
             epochs: 0,
             batches: 0,
+            start: PartialEpoch::default(),
             started: Instant::now(),
             next_line: 0,
         }
@@ -65,12 +68,18 @@ impl Progress {
         }
     }
 
-    pub(crate) fn start_epoch(&mut self, epoch: usize, epochs: usize, batches: usize) {
+    /// Before the first batch this call trains of `epoch`, which stands at `start`
+    /// (nothing done, or where a resumed run stopped).
+    pub(crate) fn start_epoch(&mut self, epoch: usize, epochs: usize, start: &PartialEpoch) {
+        let batches = start.batches;
         self.epoch = epoch;
         self.epochs = epochs;
         self.batches = batches;
+        self.start = start.clone();
         self.started = Instant::now();
-        self.next_line = batches.div_ceil(10).max(1);
+        // A line every tenth of the epoch, the first after the batches already done.
+        let every = batches.div_ceil(10).max(1);
+        self.next_line = (start.batches_done / every + 1) * every;
         if self.mode == ProgressMode::Bars {
             let bar =
                 ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stdout());
@@ -82,21 +91,18 @@ impl Progress {
                 .progress_chars("=> "),
             );
             bar.set_prefix(format!("epoch {epoch}/{epochs}"));
+            bar.set_position(start.batches_done as u64);
+            bar.reset_eta();
             bar.enable_steady_tick(Duration::from_millis(200));
             self.bar = Some(bar);
         }
     }
 
-    /// After batch `done` (from 1) of the epoch, with the running loss and accuracy
-    /// and the samples trained so far this epoch.
-    pub(crate) fn batch_done(&mut self, done: usize, loss: f64, accuracy: f64, samples: usize) {
+    /// After a batch, with the epoch's running sums.
+    pub(crate) fn batch_done(&mut self, epoch: &PartialEpoch) {
         let elapsed = self.started.elapsed().as_secs_f64();
-        let rate = samples as f64 / elapsed.max(1e-9);
-        let status = format!(
-            "loss {loss:.4} acc {:.2}% {} samples/s",
-            100.0 * accuracy,
-            group_thousands(rate.round() as usize)
-        );
+        let status = batch_status(epoch, &self.start, elapsed);
+        let done = epoch.batches_done;
         match self.mode {
             ProgressMode::Bars => {
                 if let Some(bar) = &self.bar {
@@ -106,7 +112,8 @@ impl Progress {
             }
             ProgressMode::Lines if done >= self.next_line && done < self.batches => {
                 self.next_line += self.batches.div_ceil(10).max(1);
-                let eta = elapsed / done as f64 * (self.batches - done) as f64;
+                let this_call = (done - self.start.batches_done) as f64;
+                let eta = elapsed / this_call * (self.batches - done) as f64;
                 println!(
                     "epoch {}/{} batch {done}/{} {status} ETA {:.0}s",
                     self.epoch, self.epochs, self.batches, eta
@@ -139,5 +146,61 @@ impl Progress {
         if let Some(bar) = self.bar.take() {
             bar.abandon();
         }
+    }
+}
+
+/// The running loss and accuracy of the epoch's batches so far, and the samples per
+/// second of the `elapsed` seconds since it stood at `start`.
+fn batch_status(epoch: &PartialEpoch, start: &PartialEpoch, elapsed: f64) -> String {
+    let samples = epoch.samples.max(1) as f64;
+    let rate = (epoch.samples - start.samples) as f64 / elapsed.max(1e-9);
+    format!(
+        "loss {:.4} acc {:.2}% {} samples/s",
+        epoch.loss_sum / samples,
+        100.0 * epoch.correct as f64 / samples,
+        group_thousands(rate.round() as usize)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_running_status_is_the_means_so_far_and_the_rate_of_this_call() {
+        let epoch = PartialEpoch {
+            batches_done: 3,
+            batches: 10,
+            loss_sum: 6.0,
+            correct: 6,
+            samples: 8,
+            seconds: 0.0,
+        };
+        let start = |samples| PartialEpoch {
+            samples,
+            ..PartialEpoch::default()
+        };
+        let status = |samples, elapsed| batch_status(&epoch, &start(samples), elapsed);
+        assert_eq!(status(0, 0.5), "loss 0.7500 acc 75.00% 16 samples/s");
+        // Resumed after 4 samples: only the 4 trained since count in the rate.
+        assert_eq!(status(4, 2.0), "loss 0.7500 acc 75.00% 2 samples/s");
+    }
+
+    #[test]
+    fn a_resumed_epoch_logs_its_next_tenth_first() {
+        let mut progress = Progress::new(ProgressMode::Lines);
+        let mut next_line = |batches_done| {
+            let start = PartialEpoch {
+                batches_done,
+                batches: 100,
+                ..PartialEpoch::default()
+            };
+            progress.start_epoch(1, 1, &start);
+            progress.next_line
+        };
+        assert_eq!(next_line(0), 10);
+        // Not a line after every batch until the count catches up with 55.
+        assert_eq!(next_line(55), 60);
+        assert_eq!(next_line(60), 70);
     }
 }

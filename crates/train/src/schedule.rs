@@ -120,6 +120,20 @@ mod tests {
     }
 
     #[test]
+    fn each_schedule_is_named_as_on_the_command_line() {
+        let step = LrSchedule::Step {
+            every_epochs: 1,
+            gamma: 0.5,
+        };
+        let cosine = LrSchedule::Cosine {
+            min_lr: 0.0,
+            warmup_steps: 0,
+        };
+        let names = [LrSchedule::Constant, step, cosine].map(|s| s.name());
+        assert_eq!(names, ["constant", "step", "cosine"]);
+    }
+
+    #[test]
     fn step_decays_at_epoch_boundaries() {
         let s = LrSchedule::Step {
             every_epochs: 1,

@@ -447,8 +447,6 @@ struct EpochState {
     epoch: usize,
     /// Batches done, running sums, and the seconds spent before this call.
     done: PartialEpoch,
-    /// Samples already trained before this call (a resumed epoch's).
-    resumed_samples: usize,
     started: Instant,
 }
 
@@ -553,10 +551,9 @@ impl<'a> Run<'a> {
         }
         self.stop_if_asked(epoch, &resumed, model, optimizer)?;
         self.progress
-            .start_epoch(epoch, self.config.epochs, resumed.batches);
+            .start_epoch(epoch, self.config.epochs, &resumed);
         let mut epoch_state = EpochState {
             epoch,
-            resumed_samples: resumed.samples,
             done: resumed,
             started: Instant::now(),
         };
@@ -611,12 +608,7 @@ impl<'a> Run<'a> {
                     outcome.correct,
                 );
             }
-            self.progress.batch_done(
-                done.batches_done,
-                done.loss_sum / done.samples as f64,
-                done.correct as f64 / done.samples as f64,
-                done.samples - epoch_state.resumed_samples,
-            );
+            self.progress.batch_done(done);
             if let Some((every, callback)) = &mut self.on_batches {
                 let done = &epoch_state.done;
                 if *every > 0 && done.batches_done % *every == 0 && done.batches_done < done.batches
@@ -852,12 +844,8 @@ fn resume_point(
     batches: usize,
 ) -> Result<PartialEpoch, TrainError> {
     let resumed = partial.unwrap_or(PartialEpoch {
-        batches_done: 0,
         batches,
-        loss_sum: 0.0,
-        correct: 0,
-        samples: 0,
-        seconds: 0.0,
+        ..PartialEpoch::default()
     });
     if resumed.batches != batches || resumed.batches_done > batches {
         return Err(TrainError::config(format!(

@@ -2,7 +2,7 @@
 //! that creates its parameter in its first forward, a factory that builds another
 //! network, a layer that mixes the samples of a batch.
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray::{Array4, ArrayD, ArrayViewD, Axis, IxDyn};
 use ndarray_rand::rand::{rngs::StdRng, Rng, SeedableRng};
 use scratchnet_data::{BatchConfig, Normalization, Split};
 use scratchnet_layers::{
@@ -14,7 +14,7 @@ use scratchnet_train::{
     Adam, AdamConfig, DataParallel, FitOutcome, History, LrSchedule, ModelFactory, ProgressMode,
     TrainConfig, TrainError, Trainer,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// `n` noisy 28×28 images of 10 classes, each class a bright block of its own.
 fn synthetic(n: usize, seed: u64) -> Split {
@@ -161,6 +161,17 @@ fn a_factory_that_builds_another_network_is_refused_naming_the_first_step_that_d
         (fit(&mut small_net(ReLU::new(), 0), Some(other_activation)).unwrap_err()).to_string();
     assert!(message.contains("mid's"), "{message}");
 
+    // Parameters of other names or shapes are refused before any step.
+    let wider: ModelFactory = Arc::new(|| {
+        let mid = Dense::new(32, 32, &mut StdRng::seed_from_u64(0));
+        Box::new(small_net(mid, 5))
+    });
+    let message = (DataParallel::with_replicas(16, 2, &wider, &model)
+        .err()
+        .unwrap())
+    .to_string();
+    assert!(message.contains("parameters differ"), "{message}");
+
     // The same network with other weights is what a factory is for.
     let same: ModelFactory = Arc::new(|| Box::new(small_net(LeakyReLU::new(0.1), 5)));
     fit(&mut model, Some(same)).unwrap();
@@ -256,4 +267,64 @@ fn containers_say_a_child_mixes_samples() {
         .build(&[1, 4, 4])
         .unwrap();
     assert!(model.buffers().is_empty() && model.mixes_samples());
+}
+
+/// Passes its input through, writing down the batch size of every evaluation forward.
+struct BatchSizes(Arc<Mutex<Vec<usize>>>);
+
+impl Layer for BatchSizes {
+    fn name(&self) -> &str {
+        "BatchSizes"
+    }
+    fn output_shape(&self, s: &[usize]) -> Result<Vec<usize>, LayerError> {
+        Ok(s.to_vec())
+    }
+    fn forward(&mut self, x: ArrayViewD<f32>, m: Mode) -> Result<ArrayD<f32>, LayerError> {
+        if m == Mode::Eval {
+            self.0.lock().unwrap().push(x.shape()[0]);
+        }
+        Ok(x.to_owned())
+    }
+    fn backward(&mut self, dy: ArrayViewD<f32>) -> Result<ArrayD<f32>, LayerError> {
+        Ok(dy.to_owned())
+    }
+}
+
+/// The sizes written down since the last call, in increasing order (the replicas run
+/// in any order).
+fn taken(sizes: &Mutex<Vec<usize>>) -> Vec<usize> {
+    let mut taken = std::mem::take(&mut *sizes.lock().unwrap());
+    taken.sort_unstable();
+    taken
+}
+
+#[test]
+fn each_evaluation_batch_is_split_among_the_replicas_unless_too_small() {
+    let on_model = Arc::<Mutex<Vec<usize>>>::default();
+    let on_replicas = Arc::<Mutex<Vec<usize>>>::default();
+    let mut model = small_net(BatchSizes(Arc::clone(&on_model)), 0);
+    let sizes = Arc::clone(&on_replicas);
+    let factory: ModelFactory =
+        Arc::new(move || Box::new(small_net(BatchSizes(Arc::clone(&sizes)), 1)));
+    let mut engine = DataParallel::with_replicas(16, 2, &factory, &model).unwrap();
+    assert_eq!(engine.replicas(), 2);
+    let mut rng = StdRng::seed_from_u64(3);
+    // The logits of `n` samples, which must be the model's own; the batch sizes the
+    // model and the replicas saw.
+    let mut logits = |n: usize| {
+        let images = Array4::from_shape_fn((n, 1, 28, 28), |_| rng.random_range(-1.0..1.0));
+        let got = engine.logits(&mut model, images.view()).unwrap();
+        let seen = (taken(&on_model), taken(&on_replicas));
+        let plain = model.forward(images.into_dyn().view(), Mode::Eval).unwrap();
+        assert_eq!(got.into_dyn(), plain, "{n} samples");
+        taken(&on_model);
+        seen
+    };
+    // Fewer than two samples per replica: on the model itself.
+    assert_eq!(logits(1), (vec![1], vec![]));
+    assert_eq!(logits(3), (vec![3], vec![]));
+    // The first batch on the replicas checks the first one against the model on two
+    // samples; then each replica takes a contiguous part (the first the larger).
+    assert_eq!(logits(11), (vec![2], vec![2, 5, 6]));
+    assert_eq!(logits(4), (vec![], vec![2, 2]));
 }

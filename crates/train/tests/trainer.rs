@@ -11,12 +11,12 @@ use scratchnet_layers::{
 use scratchnet_train::models::lenet5;
 use scratchnet_train::{
     evaluate, train_step, Adam, AdamConfig, Checkpoint, CheckpointError, DataParallel,
-    EpochMetrics, History, LrSchedule, ModelFactory, Optimizer, OptimizerState, ProgressMode,
-    SaveLock, Sgd, SgdConfig, StopFlag, TrainConfig, TrainError, Trainer,
+    EpochMetrics, History, LrSchedule, ModelFactory, Optimizer, OptimizerState, PartialEpoch,
+    ProgressMode, SaveLock, Sgd, SgdConfig, StopFlag, TrainConfig, TrainError, Trainer,
 };
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// `n` noisy 28×28 images: class `c` has a bright 8×8 block at a place of its own.
 fn synthetic(n: usize, seed: u64) -> Split {
@@ -379,6 +379,30 @@ fn a_complete_run_trains_nothing_and_evaluates() {
     assert_eq!(again.history, first.history);
     assert_eq!(weights(&model), before);
     assert_eq!(again.evaluation.accuracy, first.evaluation.accuracy);
+}
+
+#[test]
+fn the_batch_callback_runs_every_so_many_batches_but_the_last_and_never_at_zero() {
+    let (train, test) = (synthetic(224, 1), synthetic(20, 2)); // 7 batches of 32
+    let calls = |every| {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&calls);
+        let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+        let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+        Trainer::new(config(2))
+            .unwrap()
+            .on_batches(every, move |epoch, done| {
+                (seen.lock().unwrap()).push((epoch, done.batches_done, done.samples));
+            })
+            .fit(&mut model, &mut adam, &train, &test, History::new())
+            .unwrap();
+        Arc::try_unwrap(calls).unwrap().into_inner().unwrap()
+    };
+    let every_third = [(1, 3, 96), (1, 6, 192), (2, 3, 96), (2, 6, 192)];
+    assert_eq!(calls(3), every_third);
+    // The seventh batch is the last: the epoch's end follows it instead.
+    assert_eq!(calls(7), []);
+    assert_eq!(calls(0), [], "0: never");
 }
 
 #[test]
@@ -802,6 +826,82 @@ fn a_run_stopped_after_any_batch_resumes_bit_identically() {
         );
         let last = Checkpoint::load(&path).unwrap().training.unwrap();
         assert_eq!((last.epoch, last.partial), (3, None));
+    }
+}
+
+/// A stop that comes while an epoch ends (here from its callback) is seen before the
+/// next epoch's first batch: the checkpoint holds the finished epoch, and no partial one.
+#[test]
+fn a_stop_between_epochs_saves_the_finished_epoch_without_a_partial_one() {
+    let (train, test) = (synthetic(160, 1), synthetic(20, 2)); // 5 batches of 32
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("between.safetensors");
+    let stop = StopFlag::new();
+    let raise = stop.clone();
+    let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+    let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+    let err = Trainer::new(TrainConfig {
+        save_path: Some(path.clone()),
+        stop,
+        ..config(3)
+    })
+    .unwrap()
+    .on_epoch_end(move |_| {
+        raise.raise();
+        ControlFlow::Continue(())
+    })
+    .fit(&mut model, &mut adam, &train, &test, History::new())
+    .unwrap_err();
+    assert!(
+        matches!(err, TrainError::Interrupted { epoch: 2, batch: 0, batches: 5, ref checkpoint }
+            if checkpoint.as_deref() == Some(path.as_path())),
+        "{err:?}"
+    );
+    let state = Checkpoint::load(&path).unwrap().training.unwrap();
+    assert_eq!(
+        (state.epoch, state.partial, state.optimizer.steps),
+        (1, None, 5)
+    );
+    // The epoch's rate is its samples over its seconds.
+    let [first] = &state.history.epochs[..] else {
+        panic!("{:?}", state.history)
+    };
+    let samples = first.samples_per_second * first.seconds;
+    assert!((samples - 160.0).abs() < 1e-6, "{first:?}");
+}
+
+#[test]
+fn a_partial_epoch_of_other_batches_is_refused() {
+    let (train, test) = (synthetic(160, 1), synthetic(20, 2)); // 5 batches of 32
+    let mut model = lenet5(&mut StdRng::seed_from_u64(0));
+    // Another batch count, and more batches done than the epoch has.
+    for (batches_done, batches) in [(2, 4), (6, 5)] {
+        // An optimizer that has taken as many steps (of zero gradients).
+        let mut adam = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+        while adam.steps() < batches_done as u64 {
+            adam.step(&mut model);
+        }
+        let partial = PartialEpoch {
+            batches_done,
+            batches,
+            loss_sum: 1.0,
+            correct: 1,
+            samples: 32 * batches_done,
+            seconds: 1.0,
+        };
+        let err = (Trainer::new(config(1)).unwrap())
+            .fit_from(
+                &mut model,
+                &mut adam,
+                &train,
+                &test,
+                History::new(),
+                Some(partial),
+            )
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("this epoch has 5 batches"), "{message}");
+        assert_eq!(adam.steps(), batches_done as u64, "no step taken");
     }
 }
 
