@@ -38,7 +38,6 @@ pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     epoch: usize,
     epochs: usize,
-    batches: usize,
     /// Where the epoch stood when this call started on it (after a resume: not 0).
     start: PartialEpoch,
     started: Instant,
@@ -52,7 +51,6 @@ impl Progress {
             bar: None,
             epoch: 0,
             epochs: 0,
-            batches: 0,
             start: PartialEpoch::default(),
             started: Instant::now(),
             next_line: 0,
@@ -71,18 +69,18 @@ impl Progress {
     /// Before the first batch this call trains of `epoch`, which stands at `start`
     /// (nothing done, or where a resumed run stopped).
     pub(crate) fn start_epoch(&mut self, epoch: usize, epochs: usize, start: &PartialEpoch) {
-        let batches = start.batches;
         self.epoch = epoch;
         self.epochs = epochs;
-        self.batches = batches;
         self.start = start.clone();
         self.started = Instant::now();
-        // A line every tenth of the epoch, the first after the batches already done.
-        let every = batches.div_ceil(10).max(1);
+        // The first line after the batches already done.
+        let every = self.line_interval();
         self.next_line = (start.batches_done / every + 1) * every;
         if self.mode == ProgressMode::Bars {
-            let bar =
-                ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stdout());
+            let bar = ProgressBar::with_draw_target(
+                Some(start.batches as u64),
+                ProgressDrawTarget::stdout(),
+            );
             bar.set_style(
                 ProgressStyle::with_template(
                     "{prefix} [{bar:30.cyan/blue}] {pos}/{len} {msg} ETA {eta}",
@@ -98,6 +96,11 @@ impl Progress {
         }
     }
 
+    /// Batches between two plain lines: a line every tenth of the epoch.
+    fn line_interval(&self) -> usize {
+        self.start.batches.div_ceil(10).max(1)
+    }
+
     /// After a batch, with the epoch's running sums.
     pub(crate) fn batch_done(&mut self, epoch: &PartialEpoch) {
         let elapsed = self.started.elapsed().as_secs_f64();
@@ -110,13 +113,13 @@ impl Progress {
                     bar.set_message(status);
                 }
             }
-            ProgressMode::Lines if done >= self.next_line && done < self.batches => {
-                self.next_line += self.batches.div_ceil(10).max(1);
+            ProgressMode::Lines if done >= self.next_line && done < epoch.batches => {
+                self.next_line += self.line_interval();
                 let this_call = (done - self.start.batches_done) as f64;
-                let eta = elapsed / this_call * (self.batches - done) as f64;
+                let eta = elapsed / this_call * (epoch.batches - done) as f64;
                 println!(
                     "epoch {}/{} batch {done}/{} {status} ETA {:.0}s",
-                    self.epoch, self.epochs, self.batches, eta
+                    self.epoch, self.epochs, epoch.batches, eta
                 );
             }
             _ => {}
