@@ -153,14 +153,19 @@ impl Plan {
     }
 
     /// The window of the convolution that computes this one's input gradient
-    /// (`input_grad_as_convolution`), where that pays: a virtual-grid plan (stride
-    /// 1, one group) whose padding is at most `K − 1`, with at least 8 input channels
-    /// (the output channels of that convolution). Not for a non-finite weight, whose
-    /// products with the padding around `dY` would be NaN (see `backward`).
+    /// (`input_grad_as_convolution`), where that pays: a virtual-grid or Winograd plan
+    /// (stride 1, one group) whose padding is at most `K − 1`, with at least 8 input
+    /// channels (the output channels of that convolution). A Winograd plan's input
+    /// gradient is then Winograd's too, also on planes narrower than 4, where the
+    /// virtual grid is refused and im2col took 3–7 times as long (64 channels at 3²:
+    /// 1.55 against 0.47 ms at batch 64; 256 at 2²: 12.1 against 3.2). Not for a
+    /// non-finite weight, whose products with the padding around `dY` would be NaN
+    /// (see `backward`).
     pub(super) fn input_grad_window(&self) -> Option<Window2d> {
         let [kh, kw] = self.window.kernel_size;
         let [ph, pw] = self.window.padding;
-        (self.virtual_grid && ph < kh && pw < kw && self.c >= 8).then(|| Window2d {
+        let fast = self.virtual_grid || self.winograd;
+        (fast && ph < kh && pw < kw && self.c >= 8).then(|| Window2d {
             kernel_size: [kh, kw],
             padding: [kh - 1 - ph, kw - 1 - pw],
             ..Default::default()

@@ -167,7 +167,8 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
 }
 
 /// Forward, backward and caching against the definitions, for the direct
-/// strategy (LeNet's conv1, a "same" 3×3) and the im2col one (conv2, groups).
+/// strategy (LeNet's conv1, a "same" 3×3), the im2col one (conv2, groups) and
+/// Winograd's on planes narrower than 4 (no virtual grid).
 #[test]
 fn batch_kernels_match_definitions_on_both_strategies() {
     let window = |kernel_size, stride, padding, dilation| Window2d {
@@ -184,6 +185,8 @@ fn batch_kernels_match_definitions_on_both_strategies() {
         (3, 4, 10, window([3, 3], [1, 1], [1, 1], [1, 1]), 1),
         (4, 6, 9, window([3, 3], [1, 1], [1, 1], [1, 1]), 2),
         (2, 3, 11, window([3, 2], [2, 1], [1, 1], [1, 2]), 1),
+        (16, 16, 3, window([3, 3], [1, 1], [1, 1], [1, 1]), 1),
+        (17, 16, 1, window([3, 3], [1, 1], [1, 1], [1, 1]), 1),
     ];
     for (c, o, size, win, groups) in cases {
         check_against_definitions(c, o, size, &win, groups);
@@ -284,6 +287,13 @@ fn strategies_are_chosen_as_documented() {
     // Winograd's weight gradient all the same.
     let plan = Plan::new([2, 64, 7, 7], 64, w(64, 64, 3).view(), &same3, 1);
     assert!(plan.winograd && plan.winograd_weight_grad && plan.direct.is_some());
+    assert_eq!(plan.input_grad_window(), Some(same3));
+    // A plane narrower than 4: no virtual grid, but a Winograd input gradient.
+    let plan = Plan::new([2, 64, 3, 3], 64, w(64, 64, 3).view(), &same3, 1);
+    assert!(plan.winograd && !plan.virtual_grid);
+    assert_eq!(plan.input_grad_window(), Some(same3));
+    let plan = Plan::new([2, 8, 3, 3], 8, w(8, 8, 3).view(), &same3, 1);
+    assert!(!plan.winograd && !plan.virtual_grid && plan.input_grad_window().is_none());
     // Below 16 channels on either side: no Winograd.
     let plan = Plan::new([2, 8, 14, 14], 32, w(32, 8, 3).view(), &same3, 1);
     assert!(!plan.winograd && plan.direct.is_some());
