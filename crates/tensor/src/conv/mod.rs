@@ -25,7 +25,7 @@
 //!   on both sides — the modern CNN's and the ResNet's 3×3 stride-1 layers):
 //!   the forward by `winograd.rs`'s `F(2×2, 3×3)`, 2.25 times fewer
 //!   multiply-adds, and so the input gradient too, which is the convolution
-//!   below; where the output's sides are even, the weight gradient as well.
+//!   below, and the weight gradient as well.
 //!   Except, on Intel CPUs with AVX-512, with exactly 16 input channels and
 //!   outputs in multiples of 16 (the ResNet's first stage): there
 //!   `direct3x3.rs`'s kernel computes the forward and the weight gradient (and
