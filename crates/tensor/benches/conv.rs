@@ -2,7 +2,8 @@
 //!
 //! Run: `cargo bench -p scratchnet-tensor --bench conv` (add `-- modern.conv2` to filter).
 //! The layers are the rows of `bench/conv_layers.tsv` (those of `examples/mnist_modern.rs`
-//! and `examples/fashion_resnet.rs` at batch 64, and wider ones); each is timed for the
+//! and `examples/fashion_resnet.rs` at batch 64, wider ones, and other shapes of real
+//! CNNs, `more.*`); each is timed for the
 //! forward product (training mode, which also keeps the input for the backward), the
 //! input gradient and the weight gradient (with the bias gradient, as training runs it),
 //! on 1 and 2 threads (`SCRATCHNET_BENCH_THREADS=1` for one of them). Throughput is in
