@@ -66,6 +66,19 @@ pub struct PartialEpoch {
     pub seconds: f64,
 }
 
+impl PartialEpoch {
+    /// The mean training loss per sample so far (0 before the first batch).
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.samples.max(1) as f64
+    }
+
+    /// The fraction of training samples classified right so far (0 before the first
+    /// batch).
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.samples.max(1) as f64
+    }
+}
+
 /// [`PartialEpoch`] as JSON in the metadata, the sum as its bits (JSON numbers need
 /// not round-trip exactly).
 #[derive(Serialize, Deserialize)]

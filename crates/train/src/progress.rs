@@ -155,12 +155,11 @@ impl Progress {
 /// The running loss and accuracy of the epoch's batches so far, and the samples per
 /// second of the `elapsed` seconds since it stood at `start`.
 fn batch_status(epoch: &PartialEpoch, start: &PartialEpoch, elapsed: f64) -> String {
-    let samples = epoch.samples.max(1) as f64;
     let rate = (epoch.samples - start.samples) as f64 / elapsed.max(1e-9);
     format!(
         "loss {:.4} acc {:.2}% {} samples/s",
-        epoch.loss_sum / samples,
-        100.0 * epoch.correct as f64 / samples,
+        epoch.mean_loss(),
+        100.0 * epoch.accuracy(),
         group_thousands(rate.round() as usize)
     )
 }
@@ -187,6 +186,12 @@ mod tests {
         assert_eq!(status(0, 0.5), "loss 0.7500 acc 75.00% 16 samples/s");
         // Resumed after 4 samples: only the 4 trained since count in the rate.
         assert_eq!(status(4, 2.0), "loss 0.7500 acc 75.00% 2 samples/s");
+        // Before the first batch: zeros, not NaN.
+        let empty = PartialEpoch::default();
+        assert_eq!(
+            batch_status(&empty, &empty, 0.0),
+            "loss 0.0000 acc 0.00% 0 samples/s"
+        );
     }
 
     #[test]

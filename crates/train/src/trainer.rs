@@ -787,11 +787,10 @@ impl<'a> Run<'a> {
         let result = self
             .engine
             .evaluate(model, test, self.config.eval_batch_size)?;
-        let samples = done.samples.max(1) as f64;
         let metrics = EpochMetrics {
             epoch,
-            train_loss: done.loss_sum / samples,
-            train_accuracy: done.correct as f64 / samples,
+            train_loss: done.mean_loss(),
+            train_accuracy: done.accuracy(),
             test_loss: result.loss,
             test_accuracy: result.accuracy,
             seconds: done.seconds,
