@@ -3,7 +3,9 @@
 //! test notices when a change to `Sequential` or the examples stops it from applying
 //! (it did, once, unnoticed for a day). It must apply to the code as it is, and so
 //! must the two timings of the convolution's plans (`odd_sides_timing.patch`,
-//! `interleaved_timing.patch`) that the log's tables of 2026-12-07 come from.
+//! `interleaved_timing.patch`) that the log's tables of 2026-12-07 come from, and
+//! `step_idle.patch`, which times where a 2-thread step's threads sleep (it went
+//! stale for two days when `conv.rs` became `conv/`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,6 +16,7 @@ fn the_diagnosis_patches_apply_to_the_current_code() {
         "bench/layer_times.patch",
         "bench/odd_sides_timing.patch",
         "bench/interleaved_timing.patch",
+        "bench/step_idle.patch",
     ] {
         check_applies(patch);
     }

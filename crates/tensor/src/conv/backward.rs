@@ -75,8 +75,13 @@ pub(super) fn backward(
             .0
         })
     };
+    // The weight gradient's chunks (16 samples each) are the coarse work, so this
+    // thread starts them and the other takes the input gradient, whose pieces of 4
+    // samples it can share at the end. The other way round, the thread done first
+    // waited for up to a whole weight chunk (about 0.2 ms a call on ResNet's layers).
     let (dx, parts) = if want_dx && use_threads() {
-        rayon::join(input_grad, sums)
+        let (parts, dx) = rayon::join(sums, input_grad);
+        (dx, parts)
     } else {
         (input_grad(), sums())
     };
