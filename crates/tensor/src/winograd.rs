@@ -822,7 +822,9 @@ mod tests {
     /// than a multiple of 4 KiB apart; the 16-channel `28×28` case goes through its
     /// layout buffers in passes of 9 input rows and 4 rows of tiles, and its first
     /// block ends inside the second sample; the 272 → 512 case's weights are wider
-    /// than a block, so its blocks hold 64 tiles (16 samples), the second partial.
+    /// than a block, so its blocks hold 64 tiles (16 samples), the second partial;
+    /// the 128-channel `3×40` case's rows (`W·C` floats) are longer than a layout
+    /// pass's [`PASS_FLOATS`], so each pass takes one row.
     #[test]
     fn matches_the_convolution_on_even_and_odd_sizes() {
         for (n, size, padding, c, o) in [
@@ -834,6 +836,7 @@ mod tests {
             (5, [7, 7], 1, 64, 64),
             (2, [28, 28], 1, 16, 16),
             (17, [3, 4], 1, 272, 512),
+            (2, [3, 40], 1, 128, 16),
         ] {
             let x = Array4::from_shape_fn((n, c, size[0], size[1]), |(s, ch, y, x)| {
                 ((s * 31 + ch * 17 + y * 7 + x * 3) % 11) as f32 * 0.25 - 1.0

@@ -259,6 +259,13 @@ fn strategies_are_chosen_as_documented() {
     };
     let plan = Plan::new([2, 1, 28, 28], 6, w(6, 1, 5).view(), &conv1, 1);
     assert!(plan.direct.is_some() && !plan.pixel_major);
+    // With 8 output channels the grid computes more lanes than the pixel-major
+    // product (rows of 32 columns for the output's 28), and still wins where it takes
+    // the 512-bit block and the pixel-major product cannot (8 columns).
+    let plan = Plan::new([2, 1, 28, 28], 8, w(8, 1, 5).view(), &conv1, 1);
+    let grid_wins =
+        crate::gemm::wide_block_pays(8, 28 * 32) && !crate::gemm::wide_block_pays(28 * 28, 8);
+    assert!(plan.direct.is_some() && plan.pixel_major != grid_wins);
     let conv2 = Window2d {
         kernel_size: [5, 5],
         ..Default::default()
@@ -283,6 +290,21 @@ fn strategies_are_chosen_as_documented() {
     // The modern CNN's conv2: Winograd, its weight gradient too (even sides).
     let plan = Plan::new([2, 32, 14, 14], 32, w(32, 32, 3).view(), &same3, 1);
     assert!(plan.winograd && plan.winograd_weight_grad && !plan.pixel_major);
+    assert!(!plan.input_grad_channels_last());
+    // A cache laid out by another plan of the same layer (the SIMD limit changed
+    // between the forward and the backward): a direct 3×3 plan keeps its kernel on its
+    // own channels-last cache, and any Winograd plan takes the direct product on a
+    // plain one.
+    let direct3x3 = Plan {
+        direct3x3: true,
+        winograd_weight_grad: false,
+        ..plan.clone()
+    };
+    assert!(direct3x3.clone().reading_cache(true).direct3x3);
+    for plan in [direct3x3, plan] {
+        let plain = plan.reading_cache(false);
+        assert!(!plain.direct3x3 && !plain.winograd_weight_grad);
+    }
     // The ResNet's last stage: odd sides, where the last tiles overhang the output;
     // Winograd's weight gradient all the same.
     let plan = Plan::new([2, 64, 7, 7], 64, w(64, 64, 3).view(), &same3, 1);
@@ -305,6 +327,13 @@ fn strategies_are_chosen_as_documented() {
     };
     let plan = Plan::new([2, 256, 7, 7], 256, w(256, 256, 1).view(), &one, 1);
     assert!(plan.virtual_grid && plan.pixel_major);
+}
+
+/// The strategies of strided convolutions: direct or im2col, and the input gradient's
+/// fold.
+#[test]
+fn strided_strategies_are_chosen_as_documented() {
+    let w = |o, c, k| Array4::<f32>::zeros((o, c, k, k));
     let down = Window2d {
         kernel_size: [3, 3],
         stride: [2, 2],
@@ -314,6 +343,44 @@ fn strategies_are_chosen_as_documented() {
     let plan = Plan::new([2, 16, 28, 28], 32, w(32, 16, 3).view(), &down, 1);
     assert!(plan.direct.is_some() && !plan.virtual_grid && plan.pixel_major);
     assert!(!plan.winograd);
+    // Its windows overlap (3 > 2): the input gradient folds channels-last; so do
+    // windows that overlap down the rows only, and windows that tile the plane do not.
+    assert!(plan.input_grad_channels_last());
+    let overlapping = |kernel_size, padding| Window2d {
+        kernel_size,
+        stride: [2, 2],
+        padding,
+        ..Default::default()
+    };
+    let rows_only = overlapping([3, 1], [1, 0]);
+    let weight = Array4::<f32>::zeros((32, 16, 3, 1));
+    let plan = Plan::new([2, 16, 28, 28], 32, weight.view(), &rows_only, 1);
+    assert!(plan.input_grad_channels_last());
+    let tiled = overlapping([2, 2], [0, 0]);
+    let weight = Array4::<f32>::zeros((32, 16, 2, 2));
+    let plan = Plan::new([2, 16, 28, 28], 32, weight.view(), &tiled, 1);
+    assert!(!plan.input_grad_channels_last());
+    // The 1×1 stride-2 projection: im2col, whose fold adds each value once.
+    let projection = Window2d {
+        kernel_size: [1, 1],
+        stride: [2, 2],
+        ..Default::default()
+    };
+    let plan = Plan::new([2, 16, 28, 28], 32, w(32, 16, 1).view(), &projection, 1);
+    assert!(plan.direct.is_none() && !plan.input_grad_channels_last());
+    // A stride of 8 on a 9×9 plane: unpadded, the padded copy is the input itself (81
+    // floats a channel, against 9 of columns), so it runs direct; padded by 4, the
+    // copy (17² a channel) outgrows the input and the columns, so im2col.
+    let sparse = |padding| Window2d {
+        kernel_size: [3, 3],
+        stride: [8, 8],
+        padding: [padding; 2],
+        ..Default::default()
+    };
+    let plan = Plan::new([2, 16, 9, 9], 4, w(4, 16, 3).view(), &sparse(0), 1);
+    assert!(plan.direct.is_some());
+    let plan = Plan::new([2, 16, 9, 9], 4, w(4, 16, 3).view(), &sparse(4), 1);
+    assert!(plan.direct.is_none());
     let plan = Plan::new([2, 16, 28, 28], 32, w(32, 8, 3).view(), &down, 2);
     assert!(plan.direct.is_none());
     // A padding that makes the padded plane larger than the input and the columns:
@@ -331,7 +398,7 @@ fn strategies_are_chosen_as_documented() {
 }
 
 /// A strided convolution whose padding is far larger than its input (on im2col, see
-/// [`strategies_are_chosen_as_documented`]) against the definitions.
+/// [`strided_strategies_are_chosen_as_documented`]) against the definitions.
 #[test]
 fn strided_convolution_with_a_padding_far_beyond_its_input_matches_definitions() {
     for (stride, padding, dilation) in [(300, 300, 1), (2, 40, 1), (1, 30, 20)] {
